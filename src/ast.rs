@@ -1,0 +1,431 @@
+//! The owned, spanned syntax tree that `syntax` builds and `check` and `graph` read.
+//!
+//! Every node carries the byte [`Span`] of the source it came from. The
+//! `Display` impls print the tree back as Flow with every operator fully
+//! parenthesised (`((1 + 2) * 3)`), so tests can review precedence and structure.
+
+use crate::source::Span;
+
+/// A whole script (or one REPL entry): its statements in source order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Program {
+    pub stmts: Vec<Stmt>,
+    pub span: Span,
+}
+
+/// A name as written, with where it was written.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stmt {
+    pub kind: StmtKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum StmtKind {
+    /// `param name = default`: a value the command line may override.
+    Param { name: Ident, default: Expr },
+    /// `agent Name = backend(config) [limit N]`.
+    Agent(AgentDecl),
+    /// `flow name(params) { body }`: a reusable sub-flow.
+    Flow(FlowDecl),
+    /// `let name = value`.
+    Let { name: Ident, value: Expr },
+    /// A bare expression; the last one of a block is its value.
+    Expr(Expr),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AgentDecl {
+    pub name: Ident,
+    pub backend: Ident,
+    pub args: Vec<Arg>,
+    pub limit: Option<Expr>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlowDecl {
+    pub name: Ident,
+    pub params: Vec<Ident>,
+    pub body: Block,
+}
+
+/// `{ stmt; stmt; expr }`: its value is the last statement when that is an expression.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Block {
+    pub stmts: Vec<Stmt>,
+    pub span: Span,
+}
+
+/// A call argument: positional (`"text"`) or named (`notes: research`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Arg {
+    pub name: Option<Ident>,
+    pub value: Expr,
+}
+
+impl Arg {
+    pub fn span(&self) -> Span {
+        match &self.name {
+            Some(name) => name.span.to(self.value.span),
+            None => self.value.span,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    /// `250ms`, `30s`, `5m`, `2h`; its value is a number of seconds.
+    Duration(Duration),
+    /// A string, plain or `"""` multi-line, split at its `${…}` interpolations.
+    Str(Vec<StrPart>),
+    List(Vec<Expr>),
+    Object(Vec<(Key, Expr)>),
+    Name(Ident),
+    /// `base.field`
+    Field {
+        base: Box<Expr>,
+        field: Ident,
+    },
+    /// `base[index]`
+    Index {
+        base: Box<Expr>,
+        index: Box<Expr>,
+    },
+    Unary {
+        op: UnaryOp,
+        op_span: Span,
+        operand: Box<Expr>,
+    },
+    Binary {
+        op: BinaryOp,
+        op_span: Span,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    Call(Box<Call>),
+    Map(Box<Map>),
+    /// `fanout { name: expr, … }`
+    Fanout(Vec<Branch>),
+    /// `gate { name: expr [where cond], … }`
+    Gate(Vec<Check>),
+    If(Box<If>),
+    Try(Box<Try>),
+    Block(Block),
+    /// `value where cond` outside a gate: parsed so `check` can say where it belongs.
+    Where {
+        value: Box<Expr>,
+        cond: Box<Expr>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Duration {
+    /// The number as written, in `unit`s.
+    pub amount: f64,
+    pub unit: DurationUnit,
+}
+
+impl Duration {
+    pub fn seconds(self) -> f64 {
+        self.amount * self.unit.seconds()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DurationUnit {
+    Millis,
+    Seconds,
+    Minutes,
+    Hours,
+}
+
+impl DurationUnit {
+    pub fn seconds(self) -> f64 {
+        match self {
+            DurationUnit::Millis => 0.001,
+            DurationUnit::Seconds => 1.0,
+            DurationUnit::Minutes => 60.0,
+            DurationUnit::Hours => 3600.0,
+        }
+    }
+
+    pub fn suffix(self) -> &'static str {
+        match self {
+            DurationUnit::Millis => "ms",
+            DurationUnit::Seconds => "s",
+            DurationUnit::Minutes => "m",
+            DurationUnit::Hours => "h",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum StrPart {
+    /// Literal text, escapes already decoded.
+    Text(String),
+    /// `${expr}`
+    Interp(Expr),
+}
+
+/// An object key: a bare name or a quoted string.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Key {
+    pub name: String,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnaryOp {
+    Neg,
+    Not,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryOp {
+    Or,
+    And,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
+}
+
+impl BinaryOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinaryOp::Or => "||",
+            BinaryOp::And => "&&",
+            BinaryOp::Eq => "==",
+            BinaryOp::Ne => "!=",
+            BinaryOp::Lt => "<",
+            BinaryOp::Le => "<=",
+            BinaryOp::Gt => ">",
+            BinaryOp::Ge => ">=",
+            BinaryOp::Add => "+",
+            BinaryOp::Sub => "-",
+            BinaryOp::Mul => "*",
+            BinaryOp::Div => "/",
+            BinaryOp::Rem => "%",
+        }
+    }
+}
+
+impl UnaryOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            UnaryOp::Neg => "-",
+            UnaryOp::Not => "!",
+        }
+    }
+}
+
+/// `callee(args) [timeout D] [retry N] [backoff D] [after a, b]`: an agent, a
+/// backend, a built-in function or a sub-flow.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Call {
+    pub callee: Ident,
+    pub args: Vec<Arg>,
+    pub modifiers: Vec<Modifier>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Modifier {
+    pub kind: ModifierKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModifierKind {
+    Timeout(Expr),
+    Retry(Expr),
+    Backoff(Expr),
+    After(Vec<Ident>),
+}
+
+/// `map [(index,)] item in list [limit N] { body }`
+#[derive(Clone, Debug, PartialEq)]
+pub struct Map {
+    pub index: Option<Ident>,
+    pub item: Ident,
+    pub list: Expr,
+    pub limit: Option<Expr>,
+    pub body: Block,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Branch {
+    pub name: Ident,
+    pub value: Expr,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Check {
+    pub name: Ident,
+    pub value: Expr,
+    pub cond: Option<Expr>,
+}
+
+/// `if c { } else if c { } else { }`: one arm per condition, then the `else`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct If {
+    pub arms: Vec<(Expr, Block)>,
+    pub otherwise: Option<Block>,
+}
+
+/// `try { } [retry N] [backoff D] [else { }]`
+#[derive(Clone, Debug, PartialEq)]
+pub struct Try {
+    pub body: Block,
+    pub retry: Option<Expr>,
+    pub backoff: Option<Expr>,
+    pub otherwise: Option<Block>,
+}
+
+impl Block {
+    /// The expression that gives the block its value, if the last statement is one.
+    pub fn tail(&self) -> Option<&Expr> {
+        match self.stmts.last().map(|s| &s.kind) {
+            Some(StmtKind::Expr(e)) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl Expr {
+    /// Calls `f` on each direct child expression, including those inside
+    /// blocks' statements, in source order.
+    pub fn for_each_child(&self, f: &mut impl FnMut(&Expr)) {
+        match &self.kind {
+            ExprKind::Null
+            | ExprKind::Bool(_)
+            | ExprKind::Int(_)
+            | ExprKind::Float(_)
+            | ExprKind::Duration(_)
+            | ExprKind::Name(_) => {}
+            ExprKind::Str(parts) => {
+                for part in parts {
+                    if let StrPart::Interp(e) = part {
+                        f(e);
+                    }
+                }
+            }
+            ExprKind::List(items) => items.iter().for_each(f),
+            ExprKind::Object(entries) => entries.iter().for_each(|(_, e)| f(e)),
+            ExprKind::Field { base, .. } => f(base),
+            ExprKind::Index { base, index } => {
+                f(base);
+                f(index);
+            }
+            ExprKind::Unary { operand, .. } => f(operand),
+            ExprKind::Binary { lhs, rhs, .. } => {
+                f(lhs);
+                f(rhs);
+            }
+            ExprKind::Call(call) => {
+                call.args.iter().for_each(|a| f(&a.value));
+                for m in &call.modifiers {
+                    match &m.kind {
+                        ModifierKind::Timeout(e)
+                        | ModifierKind::Retry(e)
+                        | ModifierKind::Backoff(e) => f(e),
+                        ModifierKind::After(_) => {}
+                    }
+                }
+            }
+            ExprKind::Map(map) => {
+                f(&map.list);
+                if let Some(limit) = &map.limit {
+                    f(limit);
+                }
+                map.body.for_each_expr(f);
+            }
+            ExprKind::Fanout(branches) => branches.iter().for_each(|b| f(&b.value)),
+            ExprKind::Gate(checks) => {
+                for check in checks {
+                    f(&check.value);
+                    if let Some(cond) = &check.cond {
+                        f(cond);
+                    }
+                }
+            }
+            ExprKind::If(if_) => {
+                for (cond, block) in &if_.arms {
+                    f(cond);
+                    block.for_each_expr(f);
+                }
+                if let Some(block) = &if_.otherwise {
+                    block.for_each_expr(f);
+                }
+            }
+            ExprKind::Try(try_) => {
+                try_.body.for_each_expr(f);
+                if let Some(e) = &try_.retry {
+                    f(e);
+                }
+                if let Some(e) = &try_.backoff {
+                    f(e);
+                }
+                if let Some(block) = &try_.otherwise {
+                    block.for_each_expr(f);
+                }
+            }
+            ExprKind::Block(block) => block.for_each_expr(f),
+            ExprKind::Where { value, cond } => {
+                f(value);
+                f(cond);
+            }
+        }
+    }
+}
+
+impl Block {
+    /// Calls `f` on the top-level expression of each statement of the block.
+    pub fn for_each_expr(&self, f: &mut impl FnMut(&Expr)) {
+        for stmt in &self.stmts {
+            stmt.for_each_expr(f);
+        }
+    }
+}
+
+impl Stmt {
+    /// Calls `f` on each expression the statement holds directly.
+    pub fn for_each_expr(&self, f: &mut impl FnMut(&Expr)) {
+        match &self.kind {
+            StmtKind::Param { default, .. } => f(default),
+            StmtKind::Agent(agent) => {
+                agent.args.iter().for_each(|a| f(&a.value));
+                if let Some(limit) = &agent.limit {
+                    f(limit);
+                }
+            }
+            StmtKind::Flow(flow) => flow.body.for_each_expr(f),
+            StmtKind::Let { value, .. } => f(value),
+            StmtKind::Expr(e) => f(e),
+        }
+    }
+}
+
+mod print;

@@ -1,0 +1,401 @@
+//! The one diagnostic type of every phase (syntax, check, lint, runtime), and its
+//! rendering through miette as text or JSON.
+//!
+//! A [`Diagnostic`] holds spans, never source text: the source is attached when it
+//! is rendered, so the same value can be shown against a file, a REPL entry or a
+//! string handed to the engine.
+
+use std::fmt;
+
+use serde_json::json;
+
+use crate::source::{SourceFile, Span};
+
+/// How bad a diagnostic is. Only errors fail `flow check`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// Declares [`Code`]: every stable diagnostic code, its phase and its name.
+macro_rules! codes {
+    ($($variant:ident => $phase:literal :: $name:literal,)*) => {
+        /// A stable diagnostic code such as `flow::check::undefined_name`.
+        ///
+        /// Tests assert on codes, not on prose; editors and CI match on them.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Code { $($variant,)* }
+
+        impl Code {
+            /// Every code, in declaration order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            /// The phase that reports it: `syntax`, `check`, `lint` or `runtime`.
+            pub fn phase(self) -> &'static str {
+                match self { $(Code::$variant => $phase,)* }
+            }
+
+            /// The short name, e.g. `undefined_name`.
+            pub fn name(self) -> &'static str {
+                match self { $(Code::$variant => $name,)* }
+            }
+        }
+    };
+}
+
+codes! {
+    // syntax
+    UnexpectedToken => "syntax"::"unexpected_token",
+    UnclosedDelimiter => "syntax"::"unclosed_delimiter",
+    MismatchedDelimiter => "syntax"::"mismatched_delimiter",
+    UnterminatedString => "syntax"::"unterminated_string",
+    KeywordAsName => "syntax"::"keyword_as_name",
+    BadDuration => "syntax"::"bad_duration",
+    BadNumber => "syntax"::"bad_number",
+    BadEscape => "syntax"::"bad_escape",
+    TooDeep => "syntax"::"too_deep",
+    TooLarge => "syntax"::"too_large",
+    TooComplex => "syntax"::"too_complex",
+    // check
+    UndefinedName => "check"::"undefined_name",
+    UsedBeforeBound => "check"::"used_before_bound",
+    DuplicateBinding => "check"::"duplicate_binding",
+    DuplicateKey => "check"::"duplicate_key",
+    UnknownBackend => "check"::"unknown_backend",
+    UnknownFunction => "check"::"unknown_function",
+    WrongArity => "check"::"wrong_arity",
+    UnknownArgument => "check"::"unknown_argument",
+    MissingArgument => "check"::"missing_argument",
+    NotCallable => "check"::"not_callable",
+    NotAValue => "check"::"not_a_value",
+    RecursiveFlow => "check"::"recursive_flow",
+    WhereOutsideGate => "check"::"where_outside_gate",
+    ErrorOutsideTry => "check"::"error_outside_try",
+    MisplacedDeclaration => "check"::"misplaced_declaration",
+    UnusedBinding => "check"::"unused_binding",
+    // runtime
+    TaskFailed => "runtime"::"task_failed",
+    TaskTimedOut => "runtime"::"timed_out",
+    Skipped => "runtime"::"skipped",
+    Cancelled => "runtime"::"cancelled",
+    GateFailed => "runtime"::"gate_failed",
+    MissingField => "runtime"::"missing_field",
+    IndexOutOfRange => "runtime"::"index_out_of_range",
+    DivisionByZero => "runtime"::"division_by_zero",
+    TypeError => "runtime"::"type_error",
+    BadValue => "runtime"::"bad_value",
+    BadParam => "runtime"::"bad_param",
+    UnknownParam => "runtime"::"unknown_param",
+}
+
+impl Code {
+    /// The full code, e.g. `flow::check::undefined_name`.
+    pub fn as_str(self) -> String {
+        format!("flow::{}::{}", self.phase(), self.name())
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "flow::{}::{}", self.phase(), self.name())
+    }
+}
+
+/// A secondary label: a span and what to say about it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Label {
+    pub span: Span,
+    pub message: String,
+}
+
+/// A problem found in a script, or by running it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagnostic {
+    pub code: Code,
+    pub severity: Severity,
+    /// One lowercase sentence without a trailing period.
+    pub message: String,
+    /// The offending source and the short label under it.
+    pub primary: Option<Label>,
+    /// Other places that explain the problem (the first binding of a duplicate).
+    pub labels: Vec<Label>,
+    /// What to do about it, when a fix is likely.
+    pub help: Option<String>,
+    /// Further detail printed after the source: a stderr tail, the calls passed through.
+    pub notes: Vec<String>,
+}
+
+impl Diagnostic {
+    pub fn error(code: Code, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            code,
+            severity: Severity::Error,
+            message: message.into(),
+            primary: None,
+            labels: Vec::new(),
+            help: None,
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn warning(code: Code, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, message)
+        }
+    }
+
+    /// Puts the primary label on `span`.
+    pub fn at(mut self, span: Span, label: impl Into<String>) -> Diagnostic {
+        self.primary = Some(Label {
+            span,
+            message: label.into(),
+        });
+        self
+    }
+
+    /// Adds a secondary label.
+    pub fn label(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
+        self.labels.push(Label {
+            span,
+            message: message.into(),
+        });
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn note(mut self, note: impl Into<String>) -> Diagnostic {
+        self.notes.push(note.into());
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// The primary span, if any.
+    pub fn span(&self) -> Option<Span> {
+        self.primary.as_ref().map(|label| label.span)
+    }
+
+    /// Renders the diagnostic against its source, the way `flow` prints it.
+    pub fn render(&self, source: &SourceFile, style: RenderStyle) -> String {
+        let report = Report {
+            diag: self,
+            source: miette::NamedSource::new(source.name.to_string(), source.text.clone())
+                .with_language("flow"),
+        };
+        let theme = if style.color {
+            miette::GraphicalTheme::unicode()
+        } else {
+            miette::GraphicalTheme::unicode_nocolor()
+        };
+        let handler = miette::GraphicalReportHandler::new_themed(theme)
+            .with_width(style.width)
+            .with_context_lines(1);
+        let mut out = String::new();
+        if handler.render_report(&mut out, &report).is_err() {
+            // Rendering into a String only fails on a formatter bug; fall back to plain text.
+            out = format!("{}: {}\n", self.severity.as_str(), self.message);
+        }
+        for note in &self.notes {
+            out.push_str("  note: ");
+            out.push_str(&note.replace('\n', "\n        "));
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The diagnostic as JSON for editors and CI: code, severity, message, file,
+    /// line, column, labels and help.
+    pub fn to_json(&self, source: &SourceFile) -> serde_json::Value {
+        let place = |span: Span| {
+            let (line, column) = source.line_col(span.start);
+            let (end_line, end_column) = source.line_col(span.end);
+            (line, column, end_line, end_column)
+        };
+        let label_json = |label: &Label, primary: bool| {
+            let (line, column, end_line, end_column) = place(label.span);
+            json!({
+                "message": label.message,
+                "primary": primary,
+                "line": line, "column": column,
+                "end_line": end_line, "end_column": end_column,
+                "start": label.span.start, "end": label.span.end,
+            })
+        };
+        let mut labels: Vec<serde_json::Value> = Vec::new();
+        if let Some(primary) = &self.primary {
+            labels.push(label_json(primary, true));
+        }
+        labels.extend(self.labels.iter().map(|l| label_json(l, false)));
+        let (line, column) = match self.span() {
+            Some(span) => {
+                let (line, column, _, _) = place(span);
+                (Some(line), Some(column))
+            }
+            None => (None, None),
+        };
+        json!({
+            "code": self.code.as_str(),
+            "severity": self.severity.as_str(),
+            "message": self.message,
+            "file": &*source.name,
+            "line": line,
+            "column": column,
+            "labels": labels,
+            "help": self.help,
+            "notes": self.notes,
+        })
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}[{}]: {}",
+            self.severity.as_str(),
+            self.code,
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for Diagnostic {}
+
+/// How to render: colour or not, and the width to wrap at.
+#[derive(Clone, Copy, Debug)]
+pub struct RenderStyle {
+    pub color: bool,
+    pub width: usize,
+}
+
+impl RenderStyle {
+    /// No colour, 80 columns: what tests snapshot.
+    pub const PLAIN: RenderStyle = RenderStyle {
+        color: false,
+        width: 80,
+    };
+}
+
+/// A diagnostic paired with its source, in the shape miette renders.
+struct Report<'a> {
+    diag: &'a Diagnostic,
+    source: miette::NamedSource<std::sync::Arc<str>>,
+}
+
+impl fmt::Debug for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.diag, f)
+    }
+}
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.diag.message)
+    }
+}
+
+impl std::error::Error for Report<'_> {}
+
+impl miette::Diagnostic for Report<'_> {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.diag.code))
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.diag.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.diag
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        if self.diag.primary.is_none() && self.diag.labels.is_empty() {
+            None
+        } else {
+            Some(&self.source)
+        }
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        let text_len = self.source.inner().len() as u32;
+        let clamp = move |span: Span| Span {
+            start: span.start.min(text_len),
+            end: span.end.min(text_len),
+        };
+        let primary = self.diag.primary.iter().map(move |l| {
+            let message = (!l.message.is_empty()).then(|| l.message.clone());
+            miette::LabeledSpan::new_primary_with_span(message, clamp(l.span))
+        });
+        let secondary = self.diag.labels.iter().map(move |l| {
+            let message = (!l.message.is_empty()).then(|| l.message.clone());
+            miette::LabeledSpan::new_with_span(message, clamp(l.span))
+        });
+        Some(Box::new(primary.chain(secondary)))
+    }
+}
+
+/// The diagnostics of one source, with helpers for the questions callers ask.
+pub fn has_errors(diags: &[Diagnostic]) -> bool {
+    diags.iter().any(Diagnostic::is_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_code_labels_and_help_without_colour() {
+        let src = SourceFile::new("t.flow", "let x = y\n");
+        let d = Diagnostic::error(Code::UndefinedName, "cannot find `y` in this scope")
+            .at(Span::new(8, 9), "not found")
+            .help("did you mean `x`?");
+        let text = d.render(&src, RenderStyle::PLAIN);
+        assert!(text.contains("flow::check::undefined_name"), "{text}");
+        assert!(text.contains("not found"), "{text}");
+        assert!(text.contains("did you mean `x`?"), "{text}");
+        assert!(text.contains("t.flow:1:9"), "{text}");
+    }
+
+    #[test]
+    fn json_has_line_and_column() {
+        let src = SourceFile::new("t.flow", "let a = 1\nlet x = y\n");
+        let d = Diagnostic::error(Code::UndefinedName, "m").at(Span::new(18, 19), "here");
+        let j = d.to_json(&src);
+        assert_eq!(j["line"], 2);
+        assert_eq!(j["column"], 9);
+        assert_eq!(j["code"], "flow::check::undefined_name");
+    }
+
+    #[test]
+    fn every_code_name_is_unique() {
+        let mut names: Vec<String> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        names.sort();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(before, names.len());
+    }
+}
