@@ -196,7 +196,7 @@ impl Diagnostic {
     pub fn render(&self, source: &SourceFile, style: RenderStyle) -> String {
         let report = Report {
             diag: self,
-            source: miette::NamedSource::new(source.name.to_string(), source.text.clone())
+            source: miette::NamedSource::new(&source.name, source.text.clone())
                 .with_language("flow"),
         };
         let theme = if style.color {
