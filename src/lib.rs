@@ -12,8 +12,10 @@
 //! | [`diag`] | the one diagnostic type of every phase, rendered by miette |
 //! | [`ast`] | the owned, spanned syntax tree |
 //! | [`syntax`] | the pest parser: text to AST, syntax errors to diagnostics |
+//! | [`builtins`] | the names known before any declaration: functions, built-in agents, backends |
 
 pub mod ast;
+pub mod builtins;
 pub mod diag;
 pub mod source;
 pub mod syntax;
