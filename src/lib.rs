@@ -17,5 +17,6 @@
 pub mod ast;
 pub mod builtins;
 pub mod diag;
+pub mod graph;
 pub mod source;
 pub mod syntax;

@@ -1,0 +1,746 @@
+//! Lowering: a checked AST to a [`TaskGraph`]. Calls and constructs become nodes,
+//! names become slots, and each node records the nodes it waits for.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::*;
+use crate::ast::{self, ExprKind, ModifierKind, StmtKind};
+use crate::builtins;
+use crate::diag::{Code, Diagnostic};
+
+/// What a script may use that it does not declare: host agents, and values
+/// bound before it (by earlier REPL entries).
+#[derive(Clone, Debug, Default)]
+pub struct Prelude {
+    pub host_agents: Vec<String>,
+    pub values: Vec<(String, Arc<Value>)>,
+}
+
+/// Lowers a program that `check` accepted. Problems it cannot lower (which
+/// `check` reports first) come back as diagnostics, never as a panic.
+pub fn lower(program: &ast::Program, prelude: &Prelude) -> Result<TaskGraph, Vec<Diagnostic>> {
+    let mut l = Lowerer::default();
+    l.declare(program, prelude);
+    l.lower_flows(program);
+    l.open(BodyKind::Script, Vec::new(), false);
+    let result = l.stmts(&program.stmts, true);
+    let root = l.close(result, None);
+    l.graph.root = root;
+    // Now that every node has its final index, hang each body under its construct.
+    for index in 0..l.graph.nodes.len() {
+        for body in TaskGraph::child_bodies(&l.graph.nodes[index]) {
+            l.graph.bodies[body.0 as usize].parent = Some(NodeId(index as u32));
+        }
+    }
+    if l.errors.is_empty() {
+        Ok(l.graph)
+    } else {
+        Err(l.errors)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Global {
+    Agent(u32),
+    Flow(u32),
+    Param(u32),
+}
+
+/// A body being built.
+struct Builder {
+    kind: BodyKind,
+    nodes: Vec<Node>,
+    inputs: Vec<Arc<str>>,
+    captures: Vec<Capture>,
+    /// Lexical scopes inside the body, innermost last.
+    scopes: Vec<HashMap<String, Ref>>,
+    /// Whether names of the enclosing body are visible (not for flow bodies).
+    captures_outer: bool,
+    /// Prefix for labels of nodes made inside an inline block (`x.`).
+    prefix: String,
+    labels: HashSet<Arc<str>>,
+}
+
+#[derive(Default)]
+struct Lowerer {
+    graph: TaskGraph,
+    globals: HashMap<String, Global>,
+    builders: Vec<Builder>,
+    errors: Vec<Diagnostic>,
+}
+
+impl Lowerer {
+    /// Registers params, agents and flows (hoisted: usable anywhere).
+    fn declare(&mut self, program: &ast::Program, prelude: &Prelude) {
+        for (name, value) in &prelude.values {
+            self.add_param(name, Expr::Const(value.clone()), Span::default());
+        }
+        for name in &prelude.host_agents {
+            let index = self.graph.agents.len() as u32;
+            self.graph.agents.push(Agent {
+                name: name.as_str().into(),
+                kind: AgentKind::Host,
+                config: Vec::new(),
+                limit: None,
+                span: Span::default(),
+            });
+            self.globals.insert(name.clone(), Global::Agent(index));
+        }
+        for stmt in &program.stmts {
+            match &stmt.kind {
+                StmtKind::Agent(decl) => {
+                    let index = self.graph.agents.len() as u32;
+                    self.globals.insert(decl.name.name.clone(), Global::Agent(index));
+                }
+                StmtKind::Flow(decl) => {
+                    let index = self.graph.flows.len() as u32;
+                    self.graph.flows.push(Flow {
+                        name: decl.name.name.as_str().into(),
+                        params: decl.params.iter().map(|p| p.name.as_str().into()).collect(),
+                        body: BodyId(0),
+                        span: decl.name.span,
+                    });
+                    self.globals.insert(decl.name.name.clone(), Global::Flow(index));
+                    // Agents are pushed in the loop below, keeping indexes in order.
+                }
+                _ => {}
+            }
+        }
+        // Params and agent configs read params only; lower them in a throwaway body.
+        self.open(BodyKind::Script, Vec::new(), false);
+        for stmt in &program.stmts {
+            match &stmt.kind {
+                StmtKind::Param { name, default } => {
+                    let default = self.expr(default, None);
+                    self.add_param(&name.name, default, name.span);
+                }
+                StmtKind::Agent(decl) => {
+                    let agent = self.agent(decl);
+                    self.graph.agents.push(agent);
+                }
+                _ => {}
+            }
+        }
+        let scratch = self.builders.pop().expect("the scratch body is open");
+        if let Some(node) = scratch.nodes.first() {
+            self.errors.push(
+                Diagnostic::error(Code::NotAValue, "params and agent configs must not call agents")
+                    .at(node.span, "this is a task")
+                    .help("compute it with `let` and pass it to the calls that need it"),
+            );
+        }
+    }
+
+    fn add_param(&mut self, name: &str, default: Expr, span: Span) {
+        let index = self.graph.params.len() as u32;
+        self.graph.params.push(Param {
+            name: name.into(),
+            default,
+            span,
+        });
+        self.globals.insert(name.to_string(), Global::Param(index));
+    }
+
+    fn agent(&mut self, decl: &ast::AgentDecl) -> Agent {
+        let backend = builtins::backend_named(&decl.backend.name);
+        let kind = match backend {
+            Some(b) => AgentKind::Backend(b),
+            None => {
+                self.errors.push(
+                    Diagnostic::error(
+                        Code::UnknownBackend,
+                        format!("unknown backend `{}`", decl.backend.name),
+                    )
+                    .at(decl.backend.span, "not a backend"),
+                );
+                AgentKind::Host
+            }
+        };
+        let mut config = Vec::new();
+        for arg in &decl.args {
+            let key = match (&arg.name, backend.and_then(|b| b.positional)) {
+                (Some(name), _) => name.name.as_str(),
+                (None, Some(positional)) => positional,
+                (None, None) => "instructions",
+            };
+            let shell = backend.is_some_and(|b| b.name == "sh") && key == "cmd";
+            config.push((key.into(), self.arg_expr(&arg.value, shell)));
+        }
+        Agent {
+            name: decl.name.name.as_str().into(),
+            kind,
+            config,
+            limit: decl.limit.as_ref().map(|e| self.expr(e, None)),
+            span: decl.name.span,
+        }
+    }
+
+    fn lower_flows(&mut self, program: &ast::Program) {
+        let mut index = 0;
+        for stmt in &program.stmts {
+            if let StmtKind::Flow(decl) = &stmt.kind {
+                let inputs = decl.params.iter().map(|p| p.name.as_str().into()).collect();
+                self.open(BodyKind::Flow, inputs, false);
+                let result = self.stmts(&decl.body.stmts, false);
+                let body = self.close(result, None);
+                self.graph.flows[index].body = body;
+                index += 1;
+            }
+        }
+    }
+
+    // ---- bodies and scopes -------------------------------------------------
+
+    fn open(&mut self, kind: BodyKind, inputs: Vec<Arc<str>>, captures_outer: bool) {
+        let scope = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (name.to_string(), Ref::Input(i as u32)))
+            .collect();
+        self.builders.push(Builder {
+            kind,
+            nodes: Vec::new(),
+            inputs,
+            captures: Vec::new(),
+            scopes: vec![scope],
+            captures_outer,
+            prefix: String::new(),
+            labels: HashSet::new(),
+        });
+    }
+
+    /// Finishes the innermost body and appends its nodes to the graph.
+    fn close(&mut self, result: Expr, parent: Option<NodeId>) -> BodyId {
+        let b = self.builders.pop().expect("a body is open");
+        let first = self.graph.nodes.len() as u32;
+        let len = b.nodes.len() as u32;
+        self.graph.nodes.extend(b.nodes);
+        let id = BodyId(self.graph.bodies.len() as u32);
+        self.graph.bodies.push(Body {
+            kind: b.kind,
+            first,
+            len,
+            inputs: b.inputs,
+            captures: b.captures,
+            result,
+            parent,
+        });
+        id
+    }
+
+    fn builder(&mut self) -> &mut Builder {
+        self.builders.last_mut().expect("a body is open")
+    }
+
+    fn bind(&mut self, name: &str, r: Ref) {
+        let b = self.builder();
+        b.scopes.last_mut().expect("a scope is open").insert(name.to_string(), r);
+    }
+
+    /// Resolves a value name from body `depth` outwards, capturing through
+    /// every body in between.
+    fn resolve_at(&mut self, depth: usize, name: &str) -> Option<Ref> {
+        let b = &self.builders[depth];
+        if let Some(r) = b.scopes.iter().rev().find_map(|s| s.get(name)) {
+            return Some(*r);
+        }
+        if let Some(i) = b.captures.iter().position(|c| &*c.name == name) {
+            return Some(Ref::Capture(i as u32));
+        }
+        if b.captures_outer && depth > 0 {
+            if let Some(from) = self.resolve_at(depth - 1, name) {
+                if let Ref::Param(_) = from {
+                    return Some(from);
+                }
+                let b = &mut self.builders[depth];
+                b.captures.push(Capture {
+                    name: name.into(),
+                    from,
+                });
+                return Some(Ref::Capture(b.captures.len() as u32 - 1));
+            }
+            return None;
+        }
+        match self.globals.get(name) {
+            Some(Global::Param(i)) => Some(Ref::Param(*i)),
+            _ => None,
+        }
+    }
+
+    fn resolve(&mut self, ident: &ast::Ident) -> Expr {
+        let depth = self.builders.len() - 1;
+        match self.resolve_at(depth, &ident.name) {
+            Some(r) => Expr::Ref(r),
+            None => {
+                self.errors.push(
+                    Diagnostic::error(
+                        Code::UndefinedName,
+                        format!("cannot find `{}` in this scope", ident.name),
+                    )
+                    .at(ident.span, "not found"),
+                );
+                Expr::Const(Arc::new(Value::Null))
+            }
+        }
+    }
+
+    /// A unique label in this body: `base`, else `base#2`, `base#3`…
+    fn label(&mut self, base: Option<&str>, fallback: &str) -> Arc<str> {
+        let b = self.builder();
+        let mut label = match base {
+            Some("") => return "".into(),
+            Some(name) => format!("{}{}", b.prefix, name),
+            None => format!("{}{}", b.prefix, fallback),
+        };
+        let stem = label.clone();
+        let mut n = 1;
+        while b.labels.contains(label.as_str()) {
+            n += 1;
+            label = format!("{stem}#{n}");
+        }
+        let label: Arc<str> = label.into();
+        b.labels.insert(label.clone());
+        label
+    }
+
+    /// Adds a node to the innermost body and returns a reference to its value.
+    fn push(&mut self, kind: NodeKind, label: Arc<str>, span: Span, extra: &[u32]) -> Expr {
+        let mut deps: Vec<u32> = extra.to_vec();
+        let mut add = |r: Ref| {
+            if let Ref::Node(k) = r {
+                deps.push(k);
+            }
+        };
+        match &kind {
+            NodeKind::Value(e) => e.for_each_ref(&mut add),
+            NodeKind::Task(t) => {
+                if let Callee::Backend(_, config) = &t.callee {
+                    config.iter().for_each(|(_, e)| e.for_each_ref(&mut add));
+                }
+                t.instructions.iter().for_each(|e| e.for_each_ref(&mut add));
+                t.context.iter().for_each(|(_, e)| e.for_each_ref(&mut add));
+                modifier_refs(&t.modifiers, &mut add);
+            }
+            NodeKind::Call(c) => {
+                c.args.iter().for_each(|e| e.for_each_ref(&mut add));
+                modifier_refs(&c.modifiers, &mut add);
+            }
+            NodeKind::Map(m) => {
+                m.list.for_each_ref(&mut add);
+                m.limit.iter().for_each(|e| e.for_each_ref(&mut add));
+            }
+            NodeKind::If(i) => i.cond.for_each_ref(&mut add),
+            NodeKind::Try(t) => {
+                t.retry.iter().for_each(|e| e.for_each_ref(&mut add));
+                t.backoff.iter().for_each(|e| e.for_each_ref(&mut add));
+            }
+            NodeKind::Gate(_) => {}
+        }
+        let probe = Node {
+            kind,
+            deps: Vec::new(),
+            label: "".into(),
+            span,
+        };
+        for body in TaskGraph::child_bodies(&probe) {
+            for capture in &self.graph.body(body).captures {
+                if let Ref::Node(k) = capture.from {
+                    deps.push(k);
+                }
+            }
+        }
+        deps.sort_unstable();
+        deps.dedup();
+        let b = self.builder();
+        let index = b.nodes.len() as u32;
+        b.nodes.push(Node {
+            deps,
+            label,
+            ..probe
+        });
+        Expr::Ref(Ref::Node(index))
+    }
+
+    /// Makes `e` a node of its own (so it has a slot and a label) unless it already is one.
+    fn as_node(&mut self, e: Expr, label: Arc<str>, span: Span) -> u32 {
+        match e {
+            Expr::Ref(Ref::Node(k)) => {
+                let b = self.builder();
+                if b.nodes[k as usize].label.is_empty() || label.is_empty() {
+                    b.nodes[k as usize].label = label;
+                }
+                k
+            }
+            e => match self.push(NodeKind::Value(e), label, span, &[]) {
+                Expr::Ref(Ref::Node(k)) => k,
+                _ => unreachable!("push returns a node reference"),
+            },
+        }
+    }
+
+    // ---- statements ----------------------------------------------------------
+
+    /// Lowers statements; returns the value they evaluate to. At the top of a
+    /// script with no final expression, that is the object of its `let`s.
+    fn stmts(&mut self, stmts: &[ast::Stmt], script: bool) -> Expr {
+        let mut lets: Vec<(Arc<str>, Expr)> = Vec::new();
+        let mut last = None;
+        for (i, stmt) in stmts.iter().enumerate() {
+            let is_last = i + 1 == stmts.len();
+            match &stmt.kind {
+                StmtKind::Let { name, value } => {
+                    let e = self.expr(value, Some(&name.name));
+                    let label = self.label(Some(&name.name), "");
+                    let k = self.as_node(e, label, value.span);
+                    self.bind(&name.name, Ref::Node(k));
+                    lets.push((name.name.as_str().into(), Expr::Ref(Ref::Node(k))));
+                }
+                StmtKind::Expr(e) => {
+                    let label = if is_last { Some("") } else { None };
+                    let value = self.expr(e, label);
+                    if is_last {
+                        last = Some(value);
+                    }
+                }
+                // Declarations are lowered by `declare` and `lower_flows`.
+                StmtKind::Param { .. } | StmtKind::Agent(_) | StmtKind::Flow(_) => {}
+            }
+        }
+        match last {
+            Some(e) => e,
+            None if script => Expr::Object(lets),
+            None => Expr::Const(Arc::new(Value::Null)),
+        }
+    }
+
+    /// Lowers an inline block: its own scope and label prefix; its value waits
+    /// for every node made inside it (structured concurrency).
+    fn block(&mut self, block: &ast::Block, label: Option<&str>) -> Expr {
+        let start = self.builder().nodes.len() as u32;
+        let saved = self.builder().prefix.clone();
+        if let Some(name) = label.filter(|l| !l.is_empty()) {
+            self.builder().prefix = format!("{saved}{name}.");
+        }
+        self.builder().scopes.push(HashMap::new());
+        let value = self.stmts(&block.stmts, false);
+        self.builder().scopes.pop();
+        self.builder().prefix = saved;
+        let end = self.builder().nodes.len() as u32;
+        if end - start <= 1 {
+            return value;
+        }
+        let all: Vec<u32> = (start..end).collect();
+        let label = self.label(label, "block");
+        self.push(NodeKind::Value(value), label, block.span, &all)
+    }
+
+    /// Lowers a construct's body as a body of its own.
+    fn body(&mut self, kind: BodyKind, inputs: Vec<Arc<str>>, block: &ast::Block) -> BodyId {
+        self.open(kind, inputs, true);
+        let result = self.stmts(&block.stmts, false);
+        self.close(result, None)
+    }
+
+    // ---- expressions ---------------------------------------------------------
+
+    /// Lowers an expression; `label` names the node it becomes, if it becomes one.
+    fn expr(&mut self, e: &ast::Expr, label: Option<&str>) -> Expr {
+        match &e.kind {
+            ExprKind::Null => constant(Value::Null),
+            ExprKind::Bool(b) => constant(Value::Bool(*b)),
+            ExprKind::Int(i) => constant(Value::from(*i)),
+            ExprKind::Float(x) => constant(serde_json::Number::from_f64(*x).map_or(Value::Null, Value::Number)),
+            ExprKind::Duration(d) => {
+                let seconds = d.seconds();
+                if seconds.fract() == 0.0 && seconds.abs() < 9e15 {
+                    constant(Value::from(seconds as i64))
+                } else {
+                    constant(serde_json::Number::from_f64(seconds).map_or(Value::Null, Value::Number))
+                }
+            }
+            ExprKind::Str(parts) => self.string(parts, false),
+            ExprKind::List(items) => Expr::List(items.iter().map(|i| self.expr(i, None)).collect()),
+            ExprKind::Object(entries) => Expr::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.name.as_str().into(), self.expr(v, None)))
+                    .collect(),
+            ),
+            ExprKind::Name(ident) => self.resolve(ident),
+            ExprKind::Field { base, field } => Expr::Field {
+                base: Box::new(self.expr(base, None)),
+                name: field.name.as_str().into(),
+                span: field.span,
+            },
+            ExprKind::Index { base, index } => Expr::Index {
+                base: Box::new(self.expr(base, None)),
+                index: Box::new(self.expr(index, None)),
+                span: index.span,
+            },
+            ExprKind::Unary { op, op_span, operand } => Expr::Unary {
+                op: *op,
+                operand: Box::new(self.expr(operand, None)),
+                span: *op_span,
+            },
+            ExprKind::Binary { op, op_span, lhs, rhs } => Expr::Binary {
+                op: *op,
+                lhs: Box::new(self.expr(lhs, None)),
+                rhs: Box::new(self.expr(rhs, None)),
+                span: *op_span,
+            },
+            ExprKind::Call(call) => self.call(call, e.span, label),
+            ExprKind::Map(map) => {
+                let list = self.expr(&map.list, None);
+                let limit = map.limit.as_ref().map(|l| self.expr(l, None));
+                let index_name = map.index.as_ref().map_or("_index", |i| i.name.as_str());
+                let inputs = vec![map.item.name.as_str().into(), index_name.into()];
+                let body = self.body(BodyKind::MapItem, inputs, &map.body);
+                let label = self.label(label, "map");
+                self.push_construct(NodeKind::Map(MapNode { list, limit, body }), label, e.span)
+            }
+            ExprKind::Fanout(branches) => {
+                let base = label.filter(|l| !l.is_empty()).map(str::to_string);
+                let entries = branches
+                    .iter()
+                    .map(|b| {
+                        let name = match &base {
+                            Some(base) => format!("{base}.{}", b.name.name),
+                            None => b.name.name.clone(),
+                        };
+                        let value = self.expr(&b.value, Some(&name));
+                        (Arc::from(b.name.name.as_str()), value)
+                    })
+                    .collect();
+                Expr::Object(entries)
+            }
+            ExprKind::Gate(checks) => {
+                let checks = checks.iter().map(|c| self.gate_check(c)).collect();
+                let label = self.label(label, "gate");
+                self.push_construct(NodeKind::Gate(GateNode { checks }), label, e.span)
+            }
+            ExprKind::If(if_) => {
+                let label = self.label(label, "if");
+                self.if_arms(&if_.arms, if_.otherwise.as_ref(), label, e.span)
+            }
+            ExprKind::Try(try_) => {
+                let body = self.body(BodyKind::TryAttempt, Vec::new(), &try_.body);
+                let retry = try_.retry.as_ref().map(|r| self.expr(r, None));
+                let backoff = try_.backoff.as_ref().map(|b| self.expr(b, None));
+                let otherwise = try_
+                    .otherwise
+                    .as_ref()
+                    .map(|b| self.body(BodyKind::TryElse, vec!["error".into()], b));
+                let label = self.label(label, "try");
+                let node = TryNode {
+                    body,
+                    retry,
+                    backoff,
+                    otherwise,
+                };
+                self.push_construct(NodeKind::Try(node), label, e.span)
+            }
+            ExprKind::Block(block) => self.block(block, label),
+            // `check` reports a `where` outside a gate; lower the value alone.
+            ExprKind::Where { value, .. } => self.expr(value, label),
+        }
+    }
+
+    fn push_construct(&mut self, kind: NodeKind, label: Arc<str>, span: Span) -> Expr {
+        self.push(kind, label, span, &[])
+    }
+
+    fn if_arms(
+        &mut self,
+        arms: &[(ast::Expr, ast::Block)],
+        otherwise: Option<&ast::Block>,
+        label: Arc<str>,
+        span: Span,
+    ) -> Expr {
+        let (cond, then) = &arms[0];
+        let cond = self.expr(cond, None);
+        let then = self.body(BodyKind::IfThen, Vec::new(), then);
+        let otherwise = if arms.len() > 1 {
+            self.open(BodyKind::IfElse, Vec::new(), true);
+            let nested = self.if_arms(&arms[1..], otherwise, "".into(), span);
+            Some(self.close(nested, None))
+        } else {
+            otherwise.map(|b| self.body(BodyKind::IfElse, Vec::new(), b))
+        };
+        let node = IfNode {
+            cond,
+            then,
+            otherwise,
+        };
+        self.push_construct(NodeKind::If(node), label, span)
+    }
+
+    fn gate_check(&mut self, check: &ast::Check) -> GateCheck {
+        self.open(BodyKind::GateCheck, Vec::new(), true);
+        let value = self.expr(&check.value, Some(""));
+        let k = self.as_node(value, "".into(), check.value.span);
+        let mut cond_node = None;
+        if let Some(cond) = &check.cond {
+            self.builder().scopes.push(HashMap::new());
+            self.bind(&check.name.name, Ref::Node(k));
+            let c = self.expr(cond, None);
+            let label = self.label(Some("where"), "");
+            cond_node = Some(self.as_node(c, label, cond.span));
+            self.builder().scopes.pop();
+        }
+        let body = self.close(Expr::Ref(Ref::Node(k)), None);
+        GateCheck {
+            name: check.name.name.as_str().into(),
+            body,
+            cond: cond_node,
+            cond_span: check.cond.as_ref().map(|c| c.span),
+        }
+    }
+
+    fn string(&mut self, parts: &[ast::StrPart], shell: bool) -> Expr {
+        let mut out = Vec::with_capacity(parts.len());
+        for part in parts {
+            match part {
+                ast::StrPart::Text(t) => out.push(StrPart::Text(t.as_str().into())),
+                ast::StrPart::Interp(e) => out.push(StrPart::Interp(self.expr(e, None))),
+            }
+        }
+        match out.as_slice() {
+            [] => constant(Value::String(String::new())),
+            [StrPart::Text(t)] => constant(Value::String(t.to_string())),
+            _ => Expr::Str { parts: out, shell },
+        }
+    }
+
+    /// A config or argument value; `shell` quotes the interpolations of an `sh` command.
+    fn arg_expr(&mut self, e: &ast::Expr, shell: bool) -> Expr {
+        match &e.kind {
+            ExprKind::Str(parts) if shell => self.string(parts, true),
+            _ => self.expr(e, None),
+        }
+    }
+
+    fn modifiers(&mut self, mods: &[ast::Modifier]) -> (Modifiers, Vec<u32>) {
+        let mut out = Modifiers::default();
+        let mut after = Vec::new();
+        for m in mods {
+            match &m.kind {
+                ModifierKind::Timeout(e) => out.timeout = Some(self.expr(e, None)),
+                ModifierKind::Retry(e) => out.retry = Some(self.expr(e, None)),
+                ModifierKind::Backoff(e) => out.backoff = Some(self.expr(e, None)),
+                ModifierKind::After(names) => {
+                    for name in names {
+                        if let Expr::Ref(Ref::Node(k)) = self.resolve(name) {
+                            after.push(k);
+                            out.after.push((name.name.as_str().into(), k));
+                        }
+                    }
+                }
+            }
+        }
+        (out, after)
+    }
+
+    fn call(&mut self, call: &ast::Call, span: Span, label: Option<&str>) -> Expr {
+        let name = call.callee.name.as_str();
+        if let Some(function) = builtins::function_named(name) {
+            let args = call.args.iter().map(|a| self.expr(&a.value, None)).collect();
+            return Expr::Call {
+                function,
+                args,
+                span,
+            };
+        }
+        match self.globals.get(name).copied() {
+            Some(Global::Flow(flow)) => self.flow_call(flow, call, span, label),
+            Some(Global::Agent(agent)) => self.task(Callee::Agent(agent), None, call, span, label),
+            _ => match builtins::backend_named(name) {
+                Some(backend) => self.task(Callee::Backend(backend, Vec::new()), Some(backend), call, span, label),
+                None => {
+                    self.errors.push(
+                        Diagnostic::error(Code::UndefinedName, format!("cannot find agent `{name}`"))
+                            .at(call.callee.span, "not found"),
+                    );
+                    constant(Value::Null)
+                }
+            },
+        }
+    }
+
+    fn task(
+        &mut self,
+        mut callee: Callee,
+        backend: Option<&'static builtins::Backend>,
+        call: &ast::Call,
+        span: Span,
+        label: Option<&str>,
+    ) -> Expr {
+        let mut instructions = None;
+        let mut context = Vec::new();
+        for arg in &call.args {
+            match (&arg.name, backend) {
+                (None, Some(b)) if b.positional.is_some() => {
+                    let key = b.positional.unwrap_or_default();
+                    let value = self.arg_expr(&arg.value, b.name == "sh");
+                    if let Callee::Backend(_, config) = &mut callee {
+                        config.push((key.into(), value));
+                    }
+                }
+                (None, _) => instructions = Some(self.expr(&arg.value, None)),
+                (Some(n), Some(b)) if b.config.contains(&n.name.as_str()) => {
+                    let value = self.arg_expr(&arg.value, b.name == "sh" && n.name == "cmd");
+                    if let Callee::Backend(_, config) = &mut callee {
+                        config.push((n.name.as_str().into(), value));
+                    }
+                }
+                (Some(n), _) => context.push((n.name.as_str().into(), self.expr(&arg.value, None))),
+            }
+        }
+        let (modifiers, after) = self.modifiers(&call.modifiers);
+        let label = self.label(label, &call.callee.name);
+        let task = Task {
+            callee,
+            agent_name: call.callee.name.as_str().into(),
+            instructions,
+            context,
+            modifiers,
+        };
+        self.push(NodeKind::Task(task), label, span, &after)
+    }
+
+    fn flow_call(&mut self, flow: u32, call: &ast::Call, span: Span, label: Option<&str>) -> Expr {
+        let params = self.graph.flows[flow as usize].params.clone();
+        let mut args: Vec<Option<Expr>> = vec![None; params.len()];
+        let mut next_positional = 0;
+        for arg in &call.args {
+            let slot = match &arg.name {
+                Some(n) => params.iter().position(|p| **p == *n.name),
+                None => {
+                    next_positional += 1;
+                    Some(next_positional - 1).filter(|&i| i < params.len())
+                }
+            };
+            let value = self.expr(&arg.value, None);
+            if let Some(slot) = slot {
+                args[slot] = Some(value);
+            }
+        }
+        let args = args.into_iter().map(|a| a.unwrap_or_else(|| constant(Value::Null))).collect();
+        let (modifiers, after) = self.modifiers(&call.modifiers);
+        let label = self.label(label, &call.callee.name);
+        let node = FlowCall { flow, args, modifiers };
+        self.push(NodeKind::Call(node), label, span, &after)
+    }
+}
+
+fn modifier_refs(m: &Modifiers, add: &mut impl FnMut(Ref)) {
+    for e in [&m.timeout, &m.retry, &m.backoff].into_iter().flatten() {
+        e.for_each_ref(add);
+    }
+}
+
+fn constant(v: Value) -> Expr {
+    Expr::Const(Arc::new(v))
+}

@@ -1,0 +1,314 @@
+//! Stage 3: the task graph. A checked [`crate::ast::Program`] is lowered to flat,
+//! integer-indexed nodes grouped into bodies; the runtime instantiates a body
+//! each time its construct runs (once for the script, once per `map` item, once
+//! per `try` attempt, …). The graph holds no AST: names are resolved to slots.
+
+mod export;
+mod lower;
+
+pub use export::{to_dot, to_json, to_mermaid};
+pub use lower::lower;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::ast::{BinaryOp, UnaryOp};
+use crate::builtins::{Backend, Function};
+use crate::source::Span;
+
+/// Index of a body in [`TaskGraph::bodies`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BodyId(pub u32);
+
+/// Index of a node in [`TaskGraph::nodes`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub u32);
+
+/// A whole lowered script.
+#[derive(Clone, Debug, Default)]
+pub struct TaskGraph {
+    /// Every node of every body; a body's nodes are contiguous.
+    pub nodes: Vec<Node>,
+    pub bodies: Vec<Body>,
+    /// The script's own body.
+    pub root: BodyId,
+    pub params: Vec<Param>,
+    pub agents: Vec<Agent>,
+    pub flows: Vec<Flow>,
+}
+
+/// A `param`: its default is evaluated at start unless the command line sets it.
+#[derive(Clone, Debug)]
+pub struct Param {
+    pub name: Arc<str>,
+    /// May read earlier params only.
+    pub default: Expr,
+    pub span: Span,
+}
+
+/// A declared agent: a backend and its config, evaluated once at start.
+#[derive(Clone, Debug)]
+pub struct Agent {
+    pub name: Arc<str>,
+    pub kind: AgentKind,
+    /// Config expressions; they may read params only.
+    pub config: Vec<(Arc<str>, Expr)>,
+    pub limit: Option<Expr>,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum AgentKind {
+    Backend(&'static Backend),
+    /// Registered by the host program under this agent's name.
+    Host,
+}
+
+/// A sub-flow: parameters are its body's inputs.
+#[derive(Clone, Debug)]
+pub struct Flow {
+    pub name: Arc<str>,
+    pub params: Vec<Arc<str>>,
+    pub body: BodyId,
+    pub span: Span,
+}
+
+/// Why a body exists; names its instances and draws it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BodyKind {
+    Script,
+    Flow,
+    MapItem,
+    IfThen,
+    IfElse,
+    TryAttempt,
+    TryElse,
+    GateCheck,
+}
+
+/// A group of nodes instantiated together at run time.
+#[derive(Clone, Debug)]
+pub struct Body {
+    pub kind: BodyKind,
+    /// Its nodes: `first..first + len` in [`TaskGraph::nodes`], in source order
+    /// (which is a topological order: a node only reads earlier nodes).
+    pub first: u32,
+    pub len: u32,
+    /// Values the construct hands in: a map's item and index, a flow's
+    /// arguments, a try's `error`.
+    pub inputs: Vec<Arc<str>>,
+    /// Values read from the enclosing instance, by where they live there.
+    pub captures: Vec<Capture>,
+    /// The body's value.
+    pub result: Expr,
+    /// The construct node in the enclosing body, if any (for drawing).
+    pub parent: Option<NodeId>,
+}
+
+impl Body {
+    pub fn node_ids(&self) -> impl Iterator<Item = NodeId> {
+        (self.first..self.first + self.len).map(NodeId)
+    }
+}
+
+/// A value a body reads from the instance that creates it.
+#[derive(Clone, Debug)]
+pub struct Capture {
+    pub name: Arc<str>,
+    /// Where the value lives in the enclosing body.
+    pub from: Ref,
+}
+
+/// Where a value lives inside a body instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Ref {
+    /// The result of the body's node with this local index.
+    Node(u32),
+    Input(u32),
+    Capture(u32),
+    Param(u32),
+}
+
+/// One node: computes one value.
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub kind: NodeKind,
+    /// Local indexes of the nodes of the same body this one waits for: the
+    /// ones it reads plus its `after`s (sorted, no duplicates).
+    pub deps: Vec<u32>,
+    /// Its name inside the body instance (`raw`, `draft.intro`); empty for the
+    /// node that gives the body its value, which takes the instance's own name.
+    pub label: Arc<str>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub enum NodeKind {
+    /// A pure value: no task.
+    Value(Expr),
+    /// An agent call: a task.
+    Task(Task),
+    Map(MapNode),
+    If(IfNode),
+    Try(TryNode),
+    Gate(GateNode),
+    /// A sub-flow call: its body, with the arguments as inputs.
+    Call(FlowCall),
+}
+
+/// Which agent a task calls.
+#[derive(Clone, Debug)]
+pub enum Callee {
+    /// A declared agent, by index into [`TaskGraph::agents`].
+    Agent(u32),
+    /// A backend or built-in agent called directly, with per-call config.
+    Backend(&'static Backend, Vec<(Arc<str>, Expr)>),
+}
+
+#[derive(Clone, Debug)]
+pub struct Task {
+    pub callee: Callee,
+    /// For diagnostics and records: `Writer`, `sh`.
+    pub agent_name: Arc<str>,
+    pub instructions: Option<Expr>,
+    pub context: Vec<(Arc<str>, Expr)>,
+    pub modifiers: Modifiers,
+}
+
+/// `timeout`, `retry` and `backoff` of a call.
+#[derive(Clone, Debug, Default)]
+pub struct Modifiers {
+    pub timeout: Option<Expr>,
+    pub retry: Option<Expr>,
+    pub backoff: Option<Expr>,
+    /// The `after` names, for drawing and lints (the edges are in `deps`).
+    pub after: Vec<(Arc<str>, u32)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct MapNode {
+    pub list: Expr,
+    pub limit: Option<Expr>,
+    pub body: BodyId,
+}
+
+#[derive(Clone, Debug)]
+pub struct IfNode {
+    pub cond: Expr,
+    pub then: BodyId,
+    /// `else` or `else if` (an `If` node inside this body).
+    pub otherwise: Option<BodyId>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TryNode {
+    pub body: BodyId,
+    pub retry: Option<Expr>,
+    pub backoff: Option<Expr>,
+    /// Has one input, `error`.
+    pub otherwise: Option<BodyId>,
+}
+
+#[derive(Clone, Debug)]
+pub struct GateNode {
+    pub checks: Vec<GateCheck>,
+}
+
+#[derive(Clone, Debug)]
+pub struct GateCheck {
+    pub name: Arc<str>,
+    pub body: BodyId,
+    /// The local index, in the check's body, of the node holding its `where`
+    /// condition's value.
+    pub cond: Option<u32>,
+    /// The condition's source, for the failure message.
+    pub cond_span: Option<Span>,
+}
+
+#[derive(Clone, Debug)]
+pub struct FlowCall {
+    pub flow: u32,
+    /// One per flow parameter, in order.
+    pub args: Vec<Expr>,
+    pub modifiers: Modifiers,
+}
+
+/// A pure expression over the values of a body instance.
+#[derive(Clone, Debug)]
+pub enum Expr {
+    Const(Arc<Value>),
+    Ref(Ref),
+    /// A string with interpolations; `shell` quotes each interpolated value
+    /// (the command of an `sh` agent).
+    Str { parts: Vec<StrPart>, shell: bool },
+    List(Vec<Expr>),
+    Object(Vec<(Arc<str>, Expr)>),
+    Field { base: Box<Expr>, name: Arc<str>, span: Span },
+    Index { base: Box<Expr>, index: Box<Expr>, span: Span },
+    Unary { op: UnaryOp, operand: Box<Expr>, span: Span },
+    Binary { op: BinaryOp, lhs: Box<Expr>, rhs: Box<Expr>, span: Span },
+    Call { function: &'static Function, args: Vec<Expr>, span: Span },
+}
+
+#[derive(Clone, Debug)]
+pub enum StrPart {
+    Text(Arc<str>),
+    Interp(Expr),
+}
+
+impl Expr {
+    /// Calls `f` on every reference the expression reads.
+    pub fn for_each_ref(&self, f: &mut impl FnMut(Ref)) {
+        match self {
+            Expr::Const(_) => {}
+            Expr::Ref(r) => f(*r),
+            Expr::Str { parts, .. } => {
+                for part in parts {
+                    if let StrPart::Interp(e) = part {
+                        e.for_each_ref(f);
+                    }
+                }
+            }
+            Expr::List(items) => items.iter().for_each(|e| e.for_each_ref(f)),
+            Expr::Object(entries) => entries.iter().for_each(|(_, e)| e.for_each_ref(f)),
+            Expr::Field { base, .. } => base.for_each_ref(f),
+            Expr::Index { base, index, .. } => {
+                base.for_each_ref(f);
+                index.for_each_ref(f);
+            }
+            Expr::Unary { operand, .. } => operand.for_each_ref(f),
+            Expr::Binary { lhs, rhs, .. } => {
+                lhs.for_each_ref(f);
+                rhs.for_each_ref(f);
+            }
+            Expr::Call { args, .. } => args.iter().for_each(|e| e.for_each_ref(f)),
+        }
+    }
+}
+
+impl TaskGraph {
+    pub fn body(&self, id: BodyId) -> &Body {
+        &self.bodies[id.0 as usize]
+    }
+
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id.0 as usize]
+    }
+
+    /// The node with local index `local` of body `body`.
+    pub fn local(&self, body: BodyId, local: u32) -> &Node {
+        &self.nodes[(self.body(body).first + local) as usize]
+    }
+
+    /// The bodies a node instantiates.
+    pub fn child_bodies(node: &Node) -> Vec<BodyId> {
+        match &node.kind {
+            NodeKind::Value(_) | NodeKind::Task(_) | NodeKind::Call(_) => Vec::new(),
+            NodeKind::Map(m) => vec![m.body],
+            NodeKind::If(i) => std::iter::once(i.then).chain(i.otherwise).collect(),
+            NodeKind::Try(t) => std::iter::once(t.body).chain(t.otherwise).collect(),
+            NodeKind::Gate(g) => g.checks.iter().map(|c| c.body).collect(),
+        }
+    }
+}
