@@ -12,10 +12,12 @@
 //! | [`diag`] | the one diagnostic type of every phase, rendered by miette |
 //! | [`ast`] | the owned, spanned syntax tree |
 //! | [`syntax`] | the pest parser: text to AST, syntax errors to diagnostics |
-//! | [`builtins`] | the names known before any declaration: functions, built-in agents, backends |
+//! | [`value`] | value semantics: operators, field and index access, conversions |
+//! | [`builtins`] | the names known before any declaration: functions, built-in agents, backends; the pure functions |
 
 pub mod ast;
 pub mod builtins;
 pub mod diag;
 pub mod source;
 pub mod syntax;
+pub mod value;
