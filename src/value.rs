@@ -108,6 +108,16 @@ impl ValueError {
     }
 }
 
+impl From<ValueError> for Diagnostic {
+    fn from(err: ValueError) -> Diagnostic {
+        let diag = Diagnostic::error(err.code(), err.message);
+        match err.help {
+            Some(help) => diag.help(help),
+            None => diag,
+        }
+    }
+}
+
 impl fmt::Display for ValueError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)

@@ -193,15 +193,20 @@ fn range(args: &[Value]) -> Result<Value, ValueError> {
 }
 
 fn split(text: &str, sep: &str) -> Result<Value, ValueError> {
-    let parts: Vec<Value> = if sep.is_empty() {
-        text.chars().map(|c| Value::String(c.to_string())).collect()
+    // Counted first, so a huge string is refused before anything is allocated.
+    if sep.is_empty() {
+        check_list_size(text.chars().count())?;
+        Ok(Value::Array(
+            text.chars().map(|c| Value::String(c.to_string())).collect(),
+        ))
     } else {
-        text.split(sep)
-            .map(|p| Value::String(p.to_string()))
-            .collect()
-    };
-    check_list_size(parts.len())?;
-    Ok(Value::Array(parts))
+        check_list_size(text.matches(sep).count().saturating_add(1))?;
+        Ok(Value::Array(
+            text.split(sep)
+                .map(|p| Value::String(p.to_string()))
+                .collect(),
+        ))
+    }
 }
 
 fn join(v: &Value, sep: &str) -> Result<Value, ValueError> {
