@@ -167,21 +167,10 @@ pub fn to_text(v: &Value) -> String {
 pub fn write_text(out: &mut String, v: &Value) {
     match v {
         Value::String(s) => out.push_str(s),
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => {
-            use fmt::Write;
-            // Writing into a String cannot fail.
-            let _ = write!(out, "{n}");
-        }
         _ => {
-            // Serialising a Value into memory cannot fail: its keys are strings.
-            let mut buf = std::mem::take(out).into_bytes();
-            let _ = serde_json::to_writer(&mut buf, v);
-            *out = String::from_utf8(buf).unwrap_or_else(|e| {
-                // serde_json writes UTF-8 only; keep the text even if that ever changed.
-                String::from_utf8_lossy(e.as_bytes()).into_owned()
-            });
+            use fmt::Write;
+            // A Value displays as compact JSON; writing into a String cannot fail.
+            let _ = write!(out, "{v}");
         }
     }
 }
@@ -330,6 +319,19 @@ pub(crate) fn whole_number(n: &Number) -> Option<i128> {
 
 /// Applies a binary operator. `&&` and `||` are evaluated on two booleans
 /// (the interpreter short-circuits them before calling this).
+///
+/// ```
+/// use flow::ast::BinaryOp;
+/// use flow::value::{binary, ErrorKind};
+/// use serde_json::json;
+///
+/// assert_eq!(binary(BinaryOp::Div, &json!(7), &json!(2)), Ok(json!(3.5)));
+/// assert_eq!(binary(BinaryOp::Div, &json!(6), &json!(2)), Ok(json!(3)));
+/// assert_eq!(binary(BinaryOp::Eq, &json!(1), &json!(1.0)), Ok(json!(true)));
+/// let err = binary(BinaryOp::Add, &json!(1), &json!("a")).unwrap_err();
+/// assert_eq!(err.kind, ErrorKind::TypeError);
+/// assert_eq!(err.message, "cannot add a string to a number");
+/// ```
 pub fn binary(op: BinaryOp, lhs: &Value, rhs: &Value) -> Result<Value, ValueError> {
     match op {
         BinaryOp::Eq => Ok(Value::Bool(equal(lhs, rhs))),
@@ -520,6 +522,17 @@ pub fn unary(op: UnaryOp, v: &Value) -> Result<Value, ValueError> {
 // Access
 
 /// `base.name`: a field of an object.
+///
+/// ```
+/// use flow::value::field;
+/// use serde_json::json;
+///
+/// let analysis = json!({"complexity": 7, "rows": []});
+/// assert_eq!(field(&analysis, "complexity"), Ok(&json!(7)));
+/// let err = field(&analysis, "complexty").unwrap_err();
+/// assert_eq!(err.message, "no field `complexty` in this object; it has `complexity`, `rows`");
+/// assert_eq!(err.help.as_deref(), Some("did you mean `complexity`?"));
+/// ```
 pub fn field<'a>(base: &'a Value, name: &str) -> Result<&'a Value, ValueError> {
     match base {
         Value::Object(map) => map.get(name).ok_or_else(|| missing_key(map, name, "field")),
@@ -570,6 +583,16 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 
 /// `base[idx]`: a list item or a string's character by integer (negative
 /// counts from the end, `-1` is the last), an object field by string.
+///
+/// ```
+/// use flow::value::index;
+/// use serde_json::json;
+///
+/// let rows = json!([10, 20, 30]);
+/// assert_eq!(*index(&rows, &json!(-1)).unwrap(), json!(30));
+/// let err = index(&rows, &json!(5)).unwrap_err();
+/// assert_eq!(err.message, "index 5 is out of range for a list of 3 items");
+/// ```
 pub fn index<'a>(base: &'a Value, idx: &Value) -> Result<Cow<'a, Value>, ValueError> {
     match (base, idx) {
         (Value::Array(items), Value::Number(n)) => {

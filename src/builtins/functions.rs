@@ -17,6 +17,15 @@ use crate::value::{
 };
 
 /// Calls the pure built-in function `name` with its evaluated arguments.
+///
+/// ```
+/// use flow::builtins::call_function;
+/// use serde_json::json;
+///
+/// assert_eq!(call_function("range", &[json!(3)]), Ok(json!([0, 1, 2])));
+/// assert_eq!(call_function("join", &[json!(["a", 1]), json!("-")]), Ok(json!("a-1")));
+/// assert!(call_function("range", &[json!(1e12)]).is_err());
+/// ```
 pub fn call_function(name: &str, args: &[Value]) -> Result<Value, ValueError> {
     let Some(f) = super::function_named(name) else {
         return Err(ValueError::type_error(format!(
