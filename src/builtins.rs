@@ -1,6 +1,11 @@
 //! The names the language knows before any declaration: pure functions, built-in
 //! agents and agent backends, with the arguments each accepts. `check` reads
-//! these tables; `runtime` and `agents` implement them.
+//! these tables; `runtime` and `agents` implement them. The pure functions are
+//! implemented in [`functions`] and called through [`call_function`].
+
+mod functions;
+
+pub use functions::call_function;
 
 /// A pure built-in function: no task, no side effect (`len`, `range`, …).
 #[derive(Clone, Copy, Debug)]

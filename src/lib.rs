@@ -12,7 +12,8 @@
 //! | [`diag`] | the one diagnostic type of every phase, rendered by miette |
 //! | [`ast`] | the owned, spanned syntax tree |
 //! | [`syntax`] | the pest parser: text to AST, syntax errors to diagnostics |
-//! | [`builtins`] | the names known before any declaration: functions, built-in agents, backends |
+//! | [`value`] | value semantics: operators, field and index access, conversions |
+//! | [`builtins`] | the names known before any declaration: functions, built-in agents, backends; the pure functions |
 
 pub mod ast;
 pub mod builtins;
@@ -20,3 +21,4 @@ pub mod diag;
 pub mod graph;
 pub mod source;
 pub mod syntax;
+pub mod value;
