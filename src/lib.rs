@@ -13,7 +13,9 @@
 //! | [`ast`] | the owned, spanned syntax tree |
 //! | [`syntax`] | the pest parser: text to AST, syntax errors to diagnostics |
 //! | [`builtins`] | the names known before any declaration: functions, built-in agents, backends |
+//! | [`agents`] | the agent backends: [`agents::sh`] runs shell commands as process groups |
 
+pub mod agents;
 pub mod ast;
 pub mod builtins;
 pub mod diag;
