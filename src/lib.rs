@@ -14,7 +14,9 @@
 //! | [`syntax`] | the pest parser: text to AST, syntax errors to diagnostics |
 //! | [`value`] | value semantics: operators, field and index access, conversions |
 //! | [`builtins`] | the names known before any declaration: functions, built-in agents, backends; the pure functions |
+//! | [`agents`] | the agent backends: [`agents::sh`] runs shell commands as process groups |
 
+pub mod agents;
 pub mod ast;
 pub mod builtins;
 pub mod diag;

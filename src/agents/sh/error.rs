@@ -1,0 +1,164 @@
+//! How one `sh` call can fail.
+
+use std::fmt;
+use std::io;
+
+/// Why an `sh` call produced no output.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ShError {
+    /// The command could not start: `cwd` is not a folder, an `env` name is empty
+    /// or holds `=`, a text holds a NUL byte, `/bin/sh` is missing, or the system
+    /// is out of processes.
+    Spawn {
+        /// What the operating system, or the check before it, said.
+        source: io::Error,
+    },
+    /// The shell exited with a non-zero status (`exit 3`, a failing last command).
+    Exit {
+        /// The exit status, 1 to 255.
+        code: i32,
+        /// The end of what the command wrote to stderr; see [`ShError::stderr_tail`].
+        stderr_tail: String,
+    },
+    /// The shell was killed by a signal (`kill -9 $$`, the OOM killer).
+    Signal {
+        /// The signal's name, such as `SIGKILL`, or `signal 34` for one without a name.
+        signal: String,
+        /// The end of what the command wrote to stderr.
+        stderr_tail: String,
+    },
+    /// The command wrote more than [`ShOptions::max_stdout`](super::ShOptions::max_stdout)
+    /// bytes to stdout; its process group was killed.
+    StdoutTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The cancellation token fired (a timeout, Ctrl-C, another task failing)
+    /// before the command finished; its process group was stopped.
+    Cancelled,
+    /// Reading the command's output or waiting for it failed (very rare).
+    Io {
+        /// The underlying error.
+        source: io::Error,
+    },
+}
+
+impl ShError {
+    /// The exit status, for [`ShError::Exit`].
+    pub fn exit_code(&self) -> Option<i32> {
+        match self {
+            ShError::Exit { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// The name of the signal that killed the shell, for [`ShError::Signal`].
+    pub fn signal(&self) -> Option<&str> {
+        match self {
+            ShError::Signal { signal, .. } => Some(signal),
+            _ => None,
+        }
+    }
+
+    /// The last bytes the command wrote to stderr (at most
+    /// [`ShOptions::stderr_tail`](super::ShOptions::stderr_tail) bytes, invalid UTF-8
+    /// replaced, trailing whitespace removed), for [`ShError::Exit`] and
+    /// [`ShError::Signal`]. Empty when the command wrote nothing there.
+    pub fn stderr_tail(&self) -> Option<&str> {
+        match self {
+            ShError::Exit { stderr_tail, .. } | ShError::Signal { stderr_tail, .. } => {
+                Some(stderr_tail)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ShError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ShError::Spawn { source } => write!(f, "cannot start the command: {source}"),
+            ShError::Exit { code, .. } => write!(f, "command exited with status {code}"),
+            ShError::Signal { signal, .. } => write!(f, "command killed by {signal}"),
+            ShError::StdoutTooLarge { limit } => {
+                write!(f, "command wrote more than {} to stdout", bytes(*limit))
+            }
+            ShError::Cancelled => write!(f, "command cancelled"),
+            ShError::Io { source } => write!(f, "lost track of the command: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for ShError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ShError::Spawn { source } | ShError::Io { source } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// A byte count for people: `64 MiB`, `8 KiB`, `100 bytes`.
+fn bytes(n: usize) -> String {
+    const KIB: usize = 1024;
+    const MIB: usize = 1024 * KIB;
+    if n >= MIB && n % MIB == 0 {
+        format!("{} MiB", n / MIB)
+    } else if n >= KIB && n % KIB == 0 {
+        format!("{} KiB", n / KIB)
+    } else if n == 1 {
+        "1 byte".to_string()
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_one_lowercase_line() {
+        let cases = [
+            (
+                ShError::Exit {
+                    code: 3,
+                    stderr_tail: "boom\nbang".into(),
+                },
+                "command exited with status 3",
+            ),
+            (
+                ShError::Signal {
+                    signal: "SIGKILL".into(),
+                    stderr_tail: String::new(),
+                },
+                "command killed by SIGKILL",
+            ),
+            (
+                ShError::StdoutTooLarge { limit: 64 << 20 },
+                "command wrote more than 64 MiB to stdout",
+            ),
+            (
+                ShError::StdoutTooLarge { limit: 1000 },
+                "command wrote more than 1000 bytes to stdout",
+            ),
+            (ShError::Cancelled, "command cancelled"),
+        ];
+        for (error, message) in cases {
+            assert_eq!(error.to_string(), message);
+        }
+    }
+
+    #[test]
+    fn accessors_expose_status_and_tail() {
+        let error = ShError::Exit {
+            code: 2,
+            stderr_tail: "no such file".into(),
+        };
+        assert_eq!(error.exit_code(), Some(2));
+        assert_eq!(error.stderr_tail(), Some("no such file"));
+        assert_eq!(error.signal(), None);
+        assert_eq!(ShError::Cancelled.stderr_tail(), None);
+    }
+}

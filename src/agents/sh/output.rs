@@ -1,0 +1,147 @@
+//! A command's output: bounded readers for stdout and stderr, and turning stdout into a value.
+
+use std::io;
+
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// How much room to make before each read: the size of a pipe's usual burst.
+const CHUNK: usize = 8 * 1024;
+
+/// Reads `pipe` to its end into `buf`, stopping early when more than `limit`
+/// bytes have arrived. Returns whether the limit was exceeded.
+///
+/// Memory stays within about twice `limit` plus one chunk, whatever the writer does.
+/// Cancel-safe between reads: bytes read so far stay in `buf`.
+pub(super) async fn read_capped<R: AsyncRead + Unpin>(
+    pipe: &mut R,
+    buf: &mut Vec<u8>,
+    limit: usize,
+) -> io::Result<bool> {
+    loop {
+        if buf.capacity() - buf.len() < CHUNK {
+            buf.reserve(CHUNK);
+        }
+        if pipe.read_buf(buf).await? == 0 {
+            return Ok(false);
+        }
+        if buf.len() > limit {
+            return Ok(true);
+        }
+    }
+}
+
+/// Reads `pipe` to its end, keeping (at least) the last `keep` bytes in `buf`.
+///
+/// The front of `buf` is dropped whenever it grows past twice what must be kept,
+/// so memory is bounded and each byte is moved O(1) times on average.
+pub(super) async fn read_tail<R: AsyncRead + Unpin>(
+    pipe: &mut R,
+    buf: &mut Vec<u8>,
+    keep: usize,
+) -> io::Result<()> {
+    let high_water = 2 * keep.max(CHUNK);
+    loop {
+        if buf.capacity() - buf.len() < CHUNK {
+            buf.reserve(CHUNK);
+        }
+        if pipe.read_buf(buf).await? == 0 {
+            return Ok(());
+        }
+        if buf.len() >= high_water {
+            buf.drain(..buf.len() - keep);
+        }
+    }
+}
+
+/// The last `keep` bytes of `buf` as text, for an error message: invalid UTF-8
+/// replaced, a character cut in half at the front dropped, trailing whitespace removed.
+pub(super) fn tail_text(buf: &[u8], keep: usize) -> String {
+    let mut start = buf.len().saturating_sub(keep);
+    // skip the continuation bytes of a character whose first byte was cut off
+    let mut skipped = 0;
+    while start < buf.len() && skipped < 3 && buf[start] & 0b1100_0000 == 0b1000_0000 {
+        start += 1;
+        skipped += 1;
+    }
+    String::from_utf8_lossy(&buf[start..])
+        .trim_end()
+        .to_string()
+}
+
+/// The value of a command's stdout.
+///
+/// - the whole output parses as JSON (surrounding whitespace allowed): that value;
+/// - otherwise the text (invalid UTF-8 replaced by U+FFFD) with one final
+///   newline removed: `"a\n"` is `"a"`, `"a\n\n"` is `"a\n"`;
+/// - no output at all: the empty string `""`.
+pub(super) fn stdout_value(bytes: Vec<u8>) -> Value {
+    if let Ok(value) = serde_json::from_slice::<Value>(&bytes) {
+        return value;
+    }
+    let mut text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(error) => String::from_utf8_lossy(error.as_bytes()).into_owned(),
+    };
+    if text.ends_with('\n') {
+        text.pop();
+    }
+    Value::String(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn stdout_is_json_when_it_parses_else_text() {
+        let cases: &[(&[u8], Value)] = &[
+            (b"", json!("")),
+            (b"\n", json!("")),
+            (b"42\n", json!(42)),
+            (b" {\"a\": [1, null]}\n\n", json!({"a": [1, null]})),
+            (b"\"quoted\"", json!("quoted")),
+            (b"hello\n", json!("hello")),
+            (b"a\n\n", json!("a\n")),
+            (b"a", json!("a")),
+            (b"1 2\n", json!("1 2")),
+            (b"{\"open\": \n", json!("{\"open\": ")),
+            (b"\xffa\n", json!("\u{FFFD}a")),
+        ];
+        for (bytes, value) in cases {
+            assert_eq!(&stdout_value(bytes.to_vec()), value, "for {bytes:?}");
+        }
+    }
+
+    #[test]
+    fn tail_text_keeps_the_end_and_whole_characters() {
+        assert_eq!(tail_text(b"hello world\n", 6), "world");
+        assert_eq!(tail_text("aé".as_bytes(), 1), "");
+        assert_eq!(tail_text("xxé!".as_bytes(), 3), "é!");
+        assert_eq!(tail_text("xxé!".as_bytes(), 2), "!");
+        assert_eq!(tail_text(b"abc", 0), "");
+        assert_eq!(tail_text(b"\xff\xfeok", 10), "\u{FFFD}\u{FFFD}ok");
+    }
+
+    #[tokio::test]
+    async fn readers_are_bounded() {
+        let data = vec![b'x'; 100_000];
+        let mut buf = Vec::new();
+        assert!(read_capped(&mut &data[..], &mut buf, 1000).await.unwrap());
+        assert!(buf.len() <= 1000 + 2 * CHUNK);
+
+        let mut buf = Vec::new();
+        assert!(!read_capped(&mut &data[..], &mut buf, 100_000)
+            .await
+            .unwrap());
+        assert_eq!(buf.len(), 100_000);
+
+        let mut data = vec![b'x'; 100_000];
+        data.extend_from_slice(b"END");
+        let mut buf = Vec::new();
+        read_tail(&mut &data[..], &mut buf, 10).await.unwrap();
+        assert!(buf.len() < 3 * CHUNK);
+        assert_eq!(tail_text(&buf, 10), "xxxxxxxEND");
+    }
+}

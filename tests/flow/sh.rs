@@ -1,0 +1,549 @@
+//! The `sh` backend, with real child processes.
+//!
+//! Processes of a test are found through a marker variable in their environment
+//! (`/proc/PID/environ`), so a check for leftovers also sees any that left the group.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use flow::agents::sh::{quote, quote_value, run, ShCommand, ShError, ShOptions};
+use serde_json::{json, Map, Value};
+use tokio_util::sync::CancellationToken;
+
+fn command(cmd: &str) -> ShCommand {
+    ShCommand {
+        cmd: cmd.to_string(),
+        ..ShCommand::default()
+    }
+}
+
+fn context(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+async fn sh(cmd: &str) -> Result<Value, ShError> {
+    run(
+        &command(cmd),
+        &ShOptions::default(),
+        &CancellationToken::new(),
+    )
+    .await
+}
+
+/// A command carrying a marker unique to this test run, and the marker.
+fn marked(cmd: &str) -> (ShCommand, String) {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let mark = format!(
+        "{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut command = command(cmd);
+    command.env.push(("FLOW_TEST_MARK".into(), mark.clone()));
+    (command, mark)
+}
+
+/// The live (not zombie) processes whose environment holds the marker.
+fn live(mark: &str) -> Vec<u32> {
+    let needle = format!("FLOW_TEST_MARK={mark}");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut pids = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        if !environ
+            .split(|&b| b == 0)
+            .any(|var| var == needle.as_bytes())
+        {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // the state follows the command name, which is in parentheses and may hold anything
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next());
+        if state.is_some_and(|state| state != "Z" && state != "X") {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Waits (up to 5 s) until `count` live processes carry the marker.
+async fn wait_for_live(mark: &str, count: usize) {
+    let start = Instant::now();
+    while live(mark).len() != count {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "expected {count} processes, found {:?}",
+            live(mark)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Cancels `cancel` after `delay`, in the background.
+fn cancel_after(cancel: &CancellationToken, delay: Duration) {
+    let cancel = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        cancel.cancel();
+    });
+}
+
+#[tokio::test]
+async fn stdout_is_json_when_it_parses() {
+    assert_eq!(
+        sh(r#"echo '{"a": [1, true]}'"#).await.unwrap(),
+        json!({"a": [1, true]})
+    );
+    assert_eq!(sh("echo 42").await.unwrap(), json!(42));
+    assert_eq!(sh("echo '\"quoted\"'").await.unwrap(), json!("quoted"));
+}
+
+#[tokio::test]
+async fn stdout_is_text_without_one_final_newline() {
+    assert_eq!(sh("echo hello world").await.unwrap(), json!("hello world"));
+    assert_eq!(sh("printf 'a\\n\\n'").await.unwrap(), json!("a\n"));
+    assert_eq!(sh("printf a").await.unwrap(), json!("a"));
+    assert_eq!(sh("printf '1 2\\n'").await.unwrap(), json!("1 2"));
+}
+
+#[tokio::test]
+async fn empty_stdout_is_the_empty_string() {
+    assert_eq!(sh("true").await.unwrap(), json!(""));
+}
+
+#[tokio::test]
+async fn invalid_utf8_stdout_is_replaced_not_an_error() {
+    assert_eq!(sh(r"printf '\377ok'").await.unwrap(), json!("\u{FFFD}ok"));
+}
+
+#[tokio::test]
+async fn context_is_json_on_stdin() {
+    let mut cmd = command("cat");
+    cmd.context = context(json!({"name": "x", "n": 3, "list": [1, {"k": null}]}));
+    let out = run(&cmd, &ShOptions::default(), &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(out, json!({"name": "x", "n": 3, "list": [1, {"k": null}]}));
+
+    assert_eq!(sh("cat").await.unwrap(), json!({}));
+}
+
+#[tokio::test]
+async fn context_keys_are_env_vars() {
+    let mut cmd = command(r#"printf '%s|%s|%s' "$name" "$n" "$obj""#);
+    cmd.context = context(json!({"name": "it's me", "n": 3, "obj": {"a": [1]}}));
+    let out = run(&cmd, &ShOptions::default(), &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(out, json!(r#"it's me|3|{"a":[1]}"#));
+}
+
+#[tokio::test]
+async fn context_keys_that_are_not_names_only_go_to_stdin() {
+    let mut cmd = command("env | grep -c -e '^bad-key=' -e '^2x=' -e '^has_nul=' || true");
+    cmd.context = context(json!({"bad-key": 1, "2x": 2, "has_nul": "a\u{0}b", "ok": 1}));
+    let out = run(&cmd, &ShOptions::default(), &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(out, json!(0));
+}
+
+#[tokio::test]
+async fn env_config_and_instructions() {
+    let mut cmd = command(r#"printf '%s|%s|%s' "$GREETING" "$FLOW_INSTRUCTIONS" "$x""#);
+    cmd.env = vec![
+        ("GREETING".into(), "hi".into()),
+        ("x".into(), "from config".into()),
+    ];
+    cmd.instructions = Some("be brief\nplease".into());
+    cmd.context = context(json!({"x": "from context"}));
+    let out = run(&cmd, &ShOptions::default(), &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(out, json!("hi|be brief\nplease|from config"));
+
+    assert_eq!(
+        sh(r#"printf '%s' "${FLOW_INSTRUCTIONS-unset}""#)
+            .await
+            .unwrap(),
+        json!("unset")
+    );
+}
+
+#[tokio::test]
+async fn inherits_the_environment() {
+    assert!(std::env::var_os("PATH").is_some());
+    assert_eq!(
+        sh(r#"[ -n "$PATH" ] && echo yes"#).await.unwrap(),
+        json!("yes")
+    );
+}
+
+#[tokio::test]
+async fn cwd_is_the_working_folder() {
+    let mut cmd = command("pwd");
+    cmd.cwd = Some("/".into());
+    let out = run(&cmd, &ShOptions::default(), &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(out, json!("/"));
+
+    cmd.cwd = Some("/no/such/folder".into());
+    let error = run(&cmd, &ShOptions::default(), &CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ShError::Spawn { .. }), "{error:?}");
+    assert!(error.to_string().contains("/no/such/folder"), "{error}");
+}
+
+#[tokio::test]
+async fn bad_inputs_fail_to_start_cleanly() {
+    let error = sh("echo a\u{0}b").await.unwrap_err();
+    assert!(error.to_string().contains("NUL"), "{error}");
+
+    let mut cmd = command("true");
+    cmd.env = vec![("A=B".into(), "c".into())];
+    let error = run(&cmd, &ShOptions::default(), &CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("`A=B`"), "{error}");
+}
+
+#[tokio::test]
+async fn non_zero_exit_fails_with_the_stderr_tail() {
+    let error = sh("echo partial; echo 'first' >&2; echo 'oops: it broke' >&2; exit 3")
+        .await
+        .unwrap_err();
+    assert_eq!(error.exit_code(), Some(3));
+    assert_eq!(error.stderr_tail(), Some("first\noops: it broke"));
+    assert_eq!(error.to_string(), "command exited with status 3");
+
+    let error = sh("false").await.unwrap_err();
+    assert_eq!(error.exit_code(), Some(1));
+    assert_eq!(error.stderr_tail(), Some(""));
+}
+
+#[tokio::test]
+async fn death_by_signal_names_the_signal() {
+    let error = sh("echo dying >&2; kill -9 $$").await.unwrap_err();
+    assert_eq!(error.signal(), Some("SIGKILL"), "{error:?}");
+    assert_eq!(error.stderr_tail(), Some("dying"));
+    assert_eq!(error.to_string(), "command killed by SIGKILL");
+
+    let error = sh("kill -USR1 $$").await.unwrap_err();
+    assert_eq!(error.signal(), Some("SIGUSR1"), "{error:?}");
+}
+
+#[tokio::test]
+async fn huge_stdout_over_the_cap_fails_and_kills_the_writer() {
+    let opts = ShOptions {
+        max_stdout: 100_000,
+        ..ShOptions::default()
+    };
+    let (cmd, mark) = marked("yes");
+    let start = Instant::now();
+    let error = run(&cmd, &opts, &CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, ShError::StdoutTooLarge { limit: 100_000 }),
+        "{error:?}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(5));
+    wait_for_live(&mark, 0).await;
+
+    let (cmd, _) = marked("head -c 100000 /dev/zero | tr '\\0' x");
+    let out = run(&cmd, &opts, &CancellationToken::new()).await.unwrap();
+    assert_eq!(out.as_str().map(str::len), Some(100_000));
+}
+
+#[tokio::test]
+async fn huge_stderr_keeps_only_the_tail() {
+    let opts = ShOptions {
+        stderr_tail: 1000,
+        ..ShOptions::default()
+    };
+    let cmd = command("yes 'noise' | head -c 6000000 >&2; echo 'the end' >&2; exit 1");
+    let error = run(&cmd, &opts, &CancellationToken::new())
+        .await
+        .unwrap_err();
+    let tail = error.stderr_tail().unwrap_or_default();
+    assert!(tail.len() <= 1000, "{}", tail.len());
+    assert!(tail.len() > 900, "{}", tail.len());
+    assert!(tail.ends_with("noise\nthe end"), "{tail}");
+}
+
+#[tokio::test]
+async fn a_child_that_ignores_a_large_context() {
+    let big = "x".repeat(10 << 20);
+    for cmd in ["echo ok", "sleep 0.1; echo ok", "exec 0<&-; echo ok"] {
+        let mut cmd = command(cmd);
+        cmd.context = context(json!({"big": big.clone(), "n": 1}));
+        let out = run(&cmd, &ShOptions::default(), &CancellationToken::new())
+            .await
+            .unwrap();
+        assert_eq!(out, json!("ok"));
+    }
+}
+
+#[tokio::test]
+async fn variables_too_big_for_the_environment_are_only_on_stdin() {
+    // one over the per-string limit, then enough 100 KiB ones to pass the total budget
+    let mut map = Map::new();
+    map.insert("huge".into(), json!("h".repeat(200 << 10)));
+    for i in 0..20 {
+        map.insert(format!("v{i}"), json!("v".repeat(100 << 10)));
+    }
+    map.insert("small".into(), json!("s"));
+    let mut cmd = command(r#"printf '%s %s %s ' "${huge-unset}" "${#v0}" "${v19-unset}"; wc -c"#);
+    cmd.context = map.clone();
+    let out = run(&cmd, &ShOptions::default(), &CancellationToken::new())
+        .await
+        .unwrap();
+    let stdin_size = serde_json::to_string(&map).unwrap().len();
+    assert_eq!(out, json!(format!("unset 102400 unset {stdin_size}")));
+}
+
+#[tokio::test]
+async fn a_large_context_read_back_in_full() {
+    let big = "y".repeat(4 << 20);
+    let mut cmd = command("wc -c");
+    cmd.context = context(json!({"big-one": big}));
+    let out = run(&cmd, &ShOptions::default(), &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(out, json!((4 << 20) + 14));
+}
+
+const NASTY: &[&str] = &[
+    "",
+    "'",
+    "''",
+    "a'b",
+    "'\\''",
+    "\"",
+    "\\",
+    "\\'",
+    "$(touch PWNED)",
+    "`touch PWNED`",
+    "${HOME}",
+    "$HOME",
+    "; touch PWNED",
+    "&& touch PWNED",
+    "| touch PWNED",
+    "> PWNED",
+    "a\nb\n",
+    "\n",
+    "\t tab",
+    "*",
+    "~",
+    "!",
+    "#comment",
+    "-n",
+    "--",
+    "%s%d",
+    "if",
+    "A=1",
+    "  spaced  out  ",
+    "日本語 ✓ 🎉",
+    "\u{1}\u{7f}",
+];
+
+#[tokio::test]
+async fn quoted_text_is_never_shell_syntax() {
+    let folder = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sh-quote");
+    std::fs::create_dir_all(&folder).unwrap();
+    for text in NASTY {
+        let mut cmd = command(&format!("printf 'x%sx' {}", quote(text)));
+        cmd.cwd = Some(folder.clone());
+        let out = run(&cmd, &ShOptions::default(), &CancellationToken::new())
+            .await
+            .unwrap();
+        assert_eq!(out, json!(format!("x{text}x")), "for {text:?}");
+
+        // as the command word too
+        let mut cmd = command(&format!("{} 2>/dev/null; true", quote(text)));
+        cmd.cwd = Some(folder.clone());
+        run(&cmd, &ShOptions::default(), &CancellationToken::new())
+            .await
+            .unwrap();
+    }
+    assert!(!folder.join("PWNED").exists());
+}
+
+#[tokio::test]
+async fn quoted_values_round_trip() {
+    let values = [
+        json!("a'b"),
+        json!(3),
+        json!(null),
+        json!({"k": "it's $(x)", "l": [1.5, false]}),
+    ];
+    for value in values {
+        let cmd = command(&format!("printf '%s' {}", quote_value(&value)));
+        let out = run(&cmd, &ShOptions::default(), &CancellationToken::new())
+            .await
+            .unwrap();
+        let expected = match &value {
+            Value::String(text) => json!(text),
+            other => other.clone(),
+        };
+        assert_eq!(out, expected);
+    }
+}
+
+#[tokio::test]
+async fn cancellation_returns_promptly() {
+    let (cmd, mark) = marked("sleep 30");
+    let cancel = CancellationToken::new();
+    cancel_after(&cancel, Duration::from_millis(100));
+    let start = Instant::now();
+    let error = run(&cmd, &ShOptions::default(), &cancel).await.unwrap_err();
+    assert!(matches!(error, ShError::Cancelled), "{error:?}");
+    // sleep dies of SIGTERM at once: no need to wait for the 2 s grace
+    assert!(
+        start.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        start.elapsed()
+    );
+    wait_for_live(&mark, 0).await;
+}
+
+#[tokio::test]
+async fn an_already_cancelled_token_starts_nothing() {
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    let (cmd, mark) = marked("sleep 30");
+    let error = run(&cmd, &ShOptions::default(), &cancel).await.unwrap_err();
+    assert!(matches!(error, ShError::Cancelled));
+    assert!(live(&mark).is_empty());
+}
+
+#[tokio::test]
+async fn cancellation_kills_grandchildren() {
+    let (cmd, mark) = marked("sleep 30 & sleep 30");
+    let cancel = CancellationToken::new();
+    let watcher = {
+        let (cancel, mark) = (cancel.clone(), mark.clone());
+        tokio::spawn(async move {
+            wait_for_live(&mark, 3).await; // the shell and both sleeps
+            cancel.cancel();
+        })
+    };
+    let start = Instant::now();
+    let error = run(&cmd, &ShOptions::default(), &cancel).await.unwrap_err();
+    assert!(matches!(error, ShError::Cancelled), "{error:?}");
+    assert!(start.elapsed() < Duration::from_secs(5));
+    watcher.await.unwrap();
+    wait_for_live(&mark, 0).await;
+}
+
+#[tokio::test]
+async fn leftover_background_process_holding_stdout_does_not_keep_the_task() {
+    let (cmd, mark) = marked("sleep 30 & echo done");
+    let start = Instant::now();
+    let out = run(&cmd, &ShOptions::default(), &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(out, json!("done"));
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    wait_for_live(&mark, 0).await;
+}
+
+#[tokio::test]
+async fn leftover_background_process_with_closed_pipes_is_killed() {
+    let (cmd, mark) = marked("sleep 30 </dev/null >/dev/null 2>&1 & echo done");
+    let start = Instant::now();
+    let out = run(&cmd, &ShOptions::default(), &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(out, json!("done"));
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    wait_for_live(&mark, 0).await;
+}
+
+#[tokio::test]
+async fn output_of_a_leftover_within_the_drain_is_kept() {
+    let out = sh("(sleep 0.02; echo late) & echo early").await.unwrap();
+    assert_eq!(out, json!("early\nlate"));
+}
+
+#[tokio::test]
+async fn a_child_ignoring_sigterm_is_killed_after_the_grace() {
+    let opts = ShOptions {
+        kill_grace: Duration::from_millis(300),
+        ..ShOptions::default()
+    };
+    let (cmd, mark) = marked("trap '' TERM; sleep 30 & sleep 30");
+    let cancel = CancellationToken::new();
+    let watcher = {
+        let (cancel, mark) = (cancel.clone(), mark.clone());
+        tokio::spawn(async move {
+            wait_for_live(&mark, 3).await;
+            cancel.cancel();
+        })
+    };
+    let error = run(&cmd, &opts, &cancel).await.unwrap_err();
+    assert!(matches!(error, ShError::Cancelled), "{error:?}");
+    watcher.await.unwrap();
+    wait_for_live(&mark, 0).await;
+}
+
+#[tokio::test]
+async fn the_grace_period_is_waited_for_a_child_ignoring_sigterm() {
+    let opts = ShOptions {
+        kill_grace: Duration::from_millis(300),
+        ..ShOptions::default()
+    };
+    let (cmd, mark) = marked("trap '' TERM; sleep 30");
+    let cancel = CancellationToken::new();
+    cancel_after(&cancel, Duration::from_millis(100));
+    let start = Instant::now();
+    let error = run(&cmd, &opts, &cancel).await.unwrap_err();
+    let took = start.elapsed();
+    assert!(matches!(error, ShError::Cancelled), "{error:?}");
+    assert!(took >= Duration::from_millis(400), "{took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    wait_for_live(&mark, 0).await;
+}
+
+#[tokio::test]
+async fn dropping_the_future_kills_the_group() {
+    let (cmd, mark) = marked("sleep 30 & sleep 30");
+    let opts = ShOptions::default();
+    let cancel = CancellationToken::new();
+    let running = run(&cmd, &opts, &cancel);
+    let watch = wait_for_live(&mark, 3);
+    tokio::select! {
+        result = running => panic!("finished: {result:?}"),
+        () = watch => {}
+    }
+    // the select dropped the run future
+    wait_for_live(&mark, 0).await;
+}
