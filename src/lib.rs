@@ -21,6 +21,7 @@ pub mod ast;
 pub mod builtins;
 pub mod diag;
 pub mod graph;
+pub mod runtime;
 pub mod source;
 pub mod syntax;
 pub mod value;

@@ -18,12 +18,24 @@ fn node_kind(node: &Node) -> &'static str {
 
 /// What a node shows: `raw: Extractor`, `total = …`.
 fn caption(graph: &TaskGraph, node: &Node) -> String {
-    let name = if node.label.is_empty() { "(result)" } else { &node.label };
+    let name = if node.label.is_empty() {
+        "(result)"
+    } else {
+        &node.label
+    };
     match &node.kind {
         NodeKind::Task(t) => format!("{name}: {}", t.agent_name),
         NodeKind::Call(c) => format!("{name}: flow {}", graph.flows[c.flow as usize].name),
         NodeKind::Value(_) => name.to_string(),
-        other => format!("{name}: {}", node_kind(&Node { kind: other.clone(), deps: Vec::new(), label: "".into(), span: node.span })),
+        other => format!(
+            "{name}: {}",
+            node_kind(&Node {
+                kind: other.clone(),
+                deps: Vec::new(),
+                label: "".into(),
+                span: node.span
+            })
+        ),
     }
 }
 
@@ -44,7 +56,11 @@ fn body_title(graph: &TaskGraph, id: BodyId) -> String {
         BodyKind::TryElse => format!("try {name}: else"),
         BodyKind::GateCheck => {
             let check = owner.and_then(|n| match &n.kind {
-                NodeKind::Gate(g) => g.checks.iter().find(|c| c.body == id).map(|c| c.name.clone()),
+                NodeKind::Gate(g) => g
+                    .checks
+                    .iter()
+                    .find(|c| c.body == id)
+                    .map(|c| c.name.clone()),
                 _ => None,
             });
             format!("gate {name}: {}", check.as_deref().unwrap_or("?"))
@@ -67,7 +83,9 @@ fn quote_dot(text: &str) -> String {
 
 /// Graphviz DOT: bodies as clusters, edges from each node's inputs.
 pub fn to_dot(graph: &TaskGraph) -> String {
-    let mut out = String::from("digraph flow {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n");
+    let mut out = String::from(
+        "digraph flow {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n",
+    );
     let mut tops: Vec<BodyId> = vec![graph.root];
     tops.extend(graph.flows.iter().map(|f| f.body));
     for top in tops {
@@ -81,7 +99,10 @@ pub fn to_dot(graph: &TaskGraph) -> String {
         }
         for child in TaskGraph::child_bodies(node) {
             if let Some(first) = graph.body(child).node_ids().next() {
-                out.push_str(&format!("  n{i} -> n{} [style=dashed, arrowhead=none];\n", first.0));
+                out.push_str(&format!(
+                    "  n{i} -> n{} [style=dashed, arrowhead=none];\n",
+                    first.0
+                ));
             }
         }
     }
@@ -92,7 +113,10 @@ pub fn to_dot(graph: &TaskGraph) -> String {
 fn dot_body(graph: &TaskGraph, id: BodyId, depth: usize, out: &mut String) {
     let pad = "  ".repeat(depth);
     out.push_str(&format!("{pad}subgraph cluster_b{} {{\n", id.0));
-    out.push_str(&format!("{pad}  label={};\n", quote_dot(&body_title(graph, id))));
+    out.push_str(&format!(
+        "{pad}  label={};\n",
+        quote_dot(&body_title(graph, id))
+    ));
     for n in graph.body(id).node_ids() {
         let node = graph.node(n);
         let shape = match node.kind {
@@ -100,7 +124,11 @@ fn dot_body(graph: &TaskGraph, id: BodyId, depth: usize, out: &mut String) {
             NodeKind::Value(_) => "ellipse",
             _ => "hexagon",
         };
-        out.push_str(&format!("{pad}  n{} [label={}, shape={shape}];\n", n.0, quote_dot(&caption(graph, node))));
+        out.push_str(&format!(
+            "{pad}  n{} [label={}, shape={shape}];\n",
+            n.0,
+            quote_dot(&caption(graph, node))
+        ));
     }
     for child in children(graph, id) {
         dot_body(graph, child, depth + 1, out);
@@ -145,7 +173,11 @@ pub fn to_mermaid(graph: &TaskGraph) -> String {
 
 fn mermaid_body(graph: &TaskGraph, id: BodyId, depth: usize, out: &mut String) {
     let pad = "  ".repeat(depth);
-    out.push_str(&format!("{pad}subgraph b{}[{}]\n", id.0, quote_mermaid(&body_title(graph, id))));
+    out.push_str(&format!(
+        "{pad}subgraph b{}[{}]\n",
+        id.0,
+        quote_mermaid(&body_title(graph, id))
+    ));
     for n in graph.body(id).node_ids() {
         let node = graph.node(n);
         let text = quote_mermaid(&caption(graph, node));

@@ -93,7 +93,8 @@ impl Lowerer {
             match &stmt.kind {
                 StmtKind::Agent(decl) => {
                     let index = self.graph.agents.len() as u32;
-                    self.globals.insert(decl.name.name.clone(), Global::Agent(index));
+                    self.globals
+                        .insert(decl.name.name.clone(), Global::Agent(index));
                 }
                 StmtKind::Flow(decl) => {
                     let index = self.graph.flows.len() as u32;
@@ -103,7 +104,8 @@ impl Lowerer {
                         body: BodyId(0),
                         span: decl.name.span,
                     });
-                    self.globals.insert(decl.name.name.clone(), Global::Flow(index));
+                    self.globals
+                        .insert(decl.name.name.clone(), Global::Flow(index));
                     // Agents are pushed in the loop below, keeping indexes in order.
                 }
                 _ => {}
@@ -127,9 +129,12 @@ impl Lowerer {
         let scratch = self.builders.pop().expect("the scratch body is open");
         if let Some(node) = scratch.nodes.first() {
             self.errors.push(
-                Diagnostic::error(Code::NotAValue, "params and agent configs must not call agents")
-                    .at(node.span, "this is a task")
-                    .help("compute it with `let` and pass it to the calls that need it"),
+                Diagnostic::error(
+                    Code::NotAValue,
+                    "params and agent configs must not call agents",
+                )
+                .at(node.span, "this is a task")
+                .help("compute it with `let` and pass it to the calls that need it"),
             );
         }
     }
@@ -237,7 +242,10 @@ impl Lowerer {
 
     fn bind(&mut self, name: &str, r: Ref) {
         let b = self.builder();
-        b.scopes.last_mut().expect("a scope is open").insert(name.to_string(), r);
+        b.scopes
+            .last_mut()
+            .expect("a scope is open")
+            .insert(name.to_string(), r);
     }
 
     /// Resolves a value name from body `depth` outwards, capturing through
@@ -452,13 +460,17 @@ impl Lowerer {
             ExprKind::Null => constant(Value::Null),
             ExprKind::Bool(b) => constant(Value::Bool(*b)),
             ExprKind::Int(i) => constant(Value::from(*i)),
-            ExprKind::Float(x) => constant(serde_json::Number::from_f64(*x).map_or(Value::Null, Value::Number)),
+            ExprKind::Float(x) => {
+                constant(serde_json::Number::from_f64(*x).map_or(Value::Null, Value::Number))
+            }
             ExprKind::Duration(d) => {
                 let seconds = d.seconds();
                 if seconds.fract() == 0.0 && seconds.abs() < 9e15 {
                     constant(Value::from(seconds as i64))
                 } else {
-                    constant(serde_json::Number::from_f64(seconds).map_or(Value::Null, Value::Number))
+                    constant(
+                        serde_json::Number::from_f64(seconds).map_or(Value::Null, Value::Number),
+                    )
                 }
             }
             ExprKind::Str(parts) => self.string(parts, false),
@@ -480,12 +492,21 @@ impl Lowerer {
                 index: Box::new(self.expr(index, None)),
                 span: index.span,
             },
-            ExprKind::Unary { op, op_span, operand } => Expr::Unary {
+            ExprKind::Unary {
+                op,
+                op_span,
+                operand,
+            } => Expr::Unary {
                 op: *op,
                 operand: Box::new(self.expr(operand, None)),
                 span: *op_span,
             },
-            ExprKind::Binary { op, op_span, lhs, rhs } => Expr::Binary {
+            ExprKind::Binary {
+                op,
+                op_span,
+                lhs,
+                rhs,
+            } => Expr::Binary {
                 op: *op,
                 lhs: Box::new(self.expr(lhs, None)),
                 rhs: Box::new(self.expr(rhs, None)),
@@ -646,7 +667,11 @@ impl Lowerer {
     fn call(&mut self, call: &ast::Call, span: Span, label: Option<&str>) -> Expr {
         let name = call.callee.name.as_str();
         if let Some(function) = builtins::function_named(name) {
-            let args = call.args.iter().map(|a| self.expr(&a.value, None)).collect();
+            let args = call
+                .args
+                .iter()
+                .map(|a| self.expr(&a.value, None))
+                .collect();
             return Expr::Call {
                 function,
                 args,
@@ -657,11 +682,20 @@ impl Lowerer {
             Some(Global::Flow(flow)) => self.flow_call(flow, call, span, label),
             Some(Global::Agent(agent)) => self.task(Callee::Agent(agent), None, call, span, label),
             _ => match builtins::backend_named(name) {
-                Some(backend) => self.task(Callee::Backend(backend, Vec::new()), Some(backend), call, span, label),
+                Some(backend) => self.task(
+                    Callee::Backend(backend, Vec::new()),
+                    Some(backend),
+                    call,
+                    span,
+                    label,
+                ),
                 None => {
                     self.errors.push(
-                        Diagnostic::error(Code::UndefinedName, format!("cannot find agent `{name}`"))
-                            .at(call.callee.span, "not found"),
+                        Diagnostic::error(
+                            Code::UndefinedName,
+                            format!("cannot find agent `{name}`"),
+                        )
+                        .at(call.callee.span, "not found"),
                     );
                     constant(Value::Null)
                 }
@@ -727,10 +761,17 @@ impl Lowerer {
                 args[slot] = Some(value);
             }
         }
-        let args = args.into_iter().map(|a| a.unwrap_or_else(|| constant(Value::Null))).collect();
+        let args = args
+            .into_iter()
+            .map(|a| a.unwrap_or_else(|| constant(Value::Null)))
+            .collect();
         let (modifiers, after) = self.modifiers(&call.modifiers);
         let label = self.label(label, &call.callee.name);
-        let node = FlowCall { flow, args, modifiers };
+        let node = FlowCall {
+            flow,
+            args,
+            modifiers,
+        };
         self.push(NodeKind::Call(node), label, span, &after)
     }
 }

@@ -241,14 +241,38 @@ pub enum Expr {
     Ref(Ref),
     /// A string with interpolations; `shell` quotes each interpolated value
     /// (the command of an `sh` agent).
-    Str { parts: Vec<StrPart>, shell: bool },
+    Str {
+        parts: Vec<StrPart>,
+        shell: bool,
+    },
     List(Vec<Expr>),
     Object(Vec<(Arc<str>, Expr)>),
-    Field { base: Box<Expr>, name: Arc<str>, span: Span },
-    Index { base: Box<Expr>, index: Box<Expr>, span: Span },
-    Unary { op: UnaryOp, operand: Box<Expr>, span: Span },
-    Binary { op: BinaryOp, lhs: Box<Expr>, rhs: Box<Expr>, span: Span },
-    Call { function: &'static Function, args: Vec<Expr>, span: Span },
+    Field {
+        base: Box<Expr>,
+        name: Arc<str>,
+        span: Span,
+    },
+    Index {
+        base: Box<Expr>,
+        index: Box<Expr>,
+        span: Span,
+    },
+    Unary {
+        op: UnaryOp,
+        operand: Box<Expr>,
+        span: Span,
+    },
+    Binary {
+        op: BinaryOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+        span: Span,
+    },
+    Call {
+        function: &'static Function,
+        args: Vec<Expr>,
+        span: Span,
+    },
 }
 
 #[derive(Clone, Debug)]

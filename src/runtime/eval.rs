@@ -1,0 +1,161 @@
+//! Evaluating the pure expressions of a body instance: operators, access,
+//! interpolation and built-in functions. No task, no I/O.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::Val;
+use crate::ast::BinaryOp;
+use crate::diag::{Code, Diagnostic};
+use crate::graph::{Expr, Ref, StrPart};
+use crate::source::Span;
+use crate::{builtins, value};
+
+/// A runtime error in an expression, pointing at the operator, field or call.
+#[derive(Clone, Debug)]
+pub struct EvalError {
+    pub code: Code,
+    pub message: String,
+    pub span: Span,
+    pub help: Option<String>,
+}
+
+impl EvalError {
+    fn at(error: value::ValueError, span: Span) -> EvalError {
+        EvalError {
+            code: error.code(),
+            message: error.message,
+            span,
+            help: error.help,
+        }
+    }
+
+    pub fn into_diagnostic(self) -> Diagnostic {
+        let label = match self.code {
+            Code::DivisionByZero => "division by zero",
+            Code::MissingField => "no such field",
+            Code::IndexOutOfRange => "out of range",
+            Code::TypeError => "wrong type here",
+            _ => "here",
+        };
+        let mut d = Diagnostic::error(self.code, self.message).at(self.span, label);
+        d.help = self.help;
+        d
+    }
+}
+
+/// The values an expression can read.
+pub(crate) struct Frame<'a> {
+    pub values: &'a [Option<Val>],
+    pub inputs: &'a [Val],
+    pub captures: &'a [Val],
+    pub params: &'a [Val],
+}
+
+impl Frame<'_> {
+    fn get(&self, r: Ref) -> Val {
+        let found = match r {
+            Ref::Node(k) => self.values.get(k as usize).and_then(Option::as_ref),
+            Ref::Input(i) => self.inputs.get(i as usize),
+            Ref::Capture(i) => self.captures.get(i as usize),
+            Ref::Param(i) => self.params.get(i as usize),
+        };
+        // The scheduler only evaluates a node once everything it reads is set.
+        found.cloned().unwrap_or_else(|| Arc::new(Value::Null))
+    }
+}
+
+pub(crate) fn eval(expr: &Expr, frame: &Frame) -> Result<Val, EvalError> {
+    Ok(match expr {
+        Expr::Const(v) => v.clone(),
+        Expr::Ref(r) => frame.get(*r),
+        _ => Arc::new(eval_value(expr, frame)?),
+    })
+}
+
+/// Evaluates to an owned value (what operators and functions take apart).
+fn eval_value(expr: &Expr, frame: &Frame) -> Result<Value, EvalError> {
+    Ok(match expr {
+        Expr::Const(v) => (**v).clone(),
+        Expr::Ref(r) => (*frame.get(*r)).clone(),
+        Expr::Str { parts, shell } => {
+            let mut out = String::new();
+            for part in parts {
+                match part {
+                    StrPart::Text(t) => out.push_str(t),
+                    StrPart::Interp(e) => {
+                        let v = eval(e, frame)?;
+                        if *shell {
+                            out.push_str(&crate::agents::sh::quote_value(&v));
+                        } else {
+                            out.push_str(&value::to_text(&v));
+                        }
+                    }
+                }
+            }
+            Value::String(out)
+        }
+        Expr::List(items) => Value::Array(
+            items
+                .iter()
+                .map(|e| eval_value(e, frame))
+                .collect::<Result<_, _>>()?,
+        ),
+        Expr::Object(entries) => {
+            let mut map = serde_json::Map::with_capacity(entries.len());
+            for (k, e) in entries {
+                map.insert(k.to_string(), eval_value(e, frame)?);
+            }
+            Value::Object(map)
+        }
+        Expr::Field { base, name, span } => {
+            let base = eval(base, frame)?;
+            value::field(&base, name)
+                .map_err(|e| EvalError::at(e, *span))?
+                .clone()
+        }
+        Expr::Index { base, index, span } => {
+            let base = eval(base, frame)?;
+            let index = eval(index, frame)?;
+            value::index(&base, &index)
+                .map_err(|e| EvalError::at(e, *span))?
+                .into_owned()
+        }
+        Expr::Unary { op, operand, span } => {
+            let v = eval(operand, frame)?;
+            value::unary(*op, &v).map_err(|e| EvalError::at(e, *span))?
+        }
+        Expr::Binary {
+            op: op @ (BinaryOp::And | BinaryOp::Or),
+            lhs,
+            rhs,
+            span,
+        } => {
+            let l = eval(lhs, frame)?;
+            let l = value::truthy_bool(&l).map_err(|e| EvalError::at(e, *span))?;
+            // Short-circuit: the right side is not evaluated when the left decides.
+            if (*op == BinaryOp::And) != l {
+                return Ok(Value::Bool(l));
+            }
+            let r = eval(rhs, frame)?;
+            Value::Bool(value::truthy_bool(&r).map_err(|e| EvalError::at(e, *span))?)
+        }
+        Expr::Binary { op, lhs, rhs, span } => {
+            let l = eval(lhs, frame)?;
+            let r = eval(rhs, frame)?;
+            value::binary(*op, &l, &r).map_err(|e| EvalError::at(e, *span))?
+        }
+        Expr::Call {
+            function,
+            args,
+            span,
+        } => {
+            let args = args
+                .iter()
+                .map(|a| eval_value(a, frame))
+                .collect::<Result<Vec<_>, _>>()?;
+            builtins::call_function(function.name, &args).map_err(|e| EvalError::at(e, *span))?
+        }
+    })
+}

@@ -1,0 +1,680 @@
+//! The scheduler: body instances, dependency counting, constructs (map, if,
+//! try, gate, sub-flow), limits, failure policy and cancellation.
+//!
+//! One async task owns all state; agent calls run as spawned tokio tasks and
+//! report back through a `JoinSet`. Cheap nodes run inline. A node starts when
+//! its count of unfinished inputs reaches zero; nothing waits for a "wave".
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::eval::{eval, Frame};
+use super::task::{Backend, Executed, Prepared};
+use super::{Event, Outcome, RunOptions, RunStatus, TaskRecord, TaskStatus, Val};
+use crate::diag::{Code, Diagnostic};
+use crate::graph::{BodyId, Callee, Expr, Node, NodeKind, TaskGraph};
+
+mod constructs;
+mod limits;
+mod setup;
+
+use limits::Queues;
+
+/// An instance handle: slot index plus generation, so a stale handle never
+/// reaches a reused slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) struct Key {
+    index: u32,
+    gen: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NodeState {
+    Waiting,
+    Started,
+    Done,
+    Failed,
+    Skipped,
+}
+
+/// Who created an instance and what its result is for.
+#[derive(Clone, Copy, Debug)]
+enum Parent {
+    Root,
+    Construct { id: u32, role: Role },
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Role {
+    Item(usize),
+    Branch,
+    Attempt,
+    Else,
+    Check(usize),
+}
+
+/// A failure on its way up: the diagnostic, and what `error` shows in a try's `else`.
+#[derive(Clone, Debug)]
+pub(super) struct Failure {
+    diag: Diagnostic,
+    task: String,
+    message: String,
+    /// Caused by cancellation rather than by the work itself.
+    cancelled: bool,
+}
+
+impl Failure {
+    fn error_value(&self) -> Value {
+        json!({ "task": self.task, "message": self.message })
+    }
+}
+
+/// One instantiation of a body.
+struct Instance {
+    gen: u32,
+    live: bool,
+    body: BodyId,
+    parent: Parent,
+    name: Arc<str>,
+    /// Inside a try attempt or a gate check: failures are caught above.
+    handled: bool,
+    values: Vec<Option<Val>>,
+    state: Vec<NodeState>,
+    waiting: Vec<u32>,
+    inputs: Vec<Val>,
+    captures: Vec<Val>,
+    /// Nodes not yet done, failed or skipped.
+    unfinished: u32,
+    /// Running tasks and constructs in progress.
+    active: u32,
+    failure: Option<Failure>,
+    stopped: bool,
+    token: Option<CancellationToken>,
+}
+
+/// What the static graph says about each body, computed once per run.
+struct BodyPlan {
+    waiting: Vec<u32>,
+    dependents: Vec<Vec<u32>>,
+}
+
+/// Work for the scheduler loop.
+enum Work {
+    Node(Key, u32),
+    /// Instantiate the next items of a map.
+    MapMore(u32),
+}
+
+/// What spawned work reports.
+pub(super) enum Completion {
+    Task {
+        key: Key,
+        node: u32,
+        queue: usize,
+        cpu: bool,
+        done: Executed,
+    },
+    /// A try's backoff is over: start the next attempt.
+    Backoff { construct: u32 },
+    /// A sub-flow call's timeout fired.
+    Deadline { construct: u32, attempt: u32 },
+}
+
+/// The per-agent runtime state: how to call it, its config and limit.
+pub(super) struct AgentRuntime {
+    backend: Backend,
+    config: Arc<Map<String, Value>>,
+}
+
+pub(crate) struct Scheduler {
+    graph: Arc<TaskGraph>,
+    plans: Vec<BodyPlan>,
+    options: RunOptions,
+    params: Vec<Val>,
+    agents: Vec<AgentRuntime>,
+    instances: Vec<Instance>,
+    free: Vec<u32>,
+    constructs: constructs::Constructs,
+    ready: VecDeque<Work>,
+    queues: Queues,
+    join: JoinSet<Completion>,
+    records: Vec<TaskRecord>,
+    errors: Vec<Diagnostic>,
+    /// No new work starts anywhere (fail-fast or interrupt).
+    halted: bool,
+    interrupted: bool,
+    run_token: CancellationToken,
+    root: Option<Key>,
+    result: Option<Result<Val, Failure>>,
+}
+
+impl Scheduler {
+    pub(crate) fn new(graph: Arc<TaskGraph>, options: RunOptions) -> Scheduler {
+        let plans = graph
+            .bodies
+            .iter()
+            .map(|body| {
+                let mut waiting = Vec::with_capacity(body.len as usize);
+                let mut dependents = vec![Vec::new(); body.len as usize];
+                for (k, id) in body.node_ids().enumerate() {
+                    let node = graph.node(id);
+                    waiting.push(node.deps.len() as u32);
+                    for &d in &node.deps {
+                        dependents[d as usize].push(k as u32);
+                    }
+                }
+                BodyPlan {
+                    waiting,
+                    dependents,
+                }
+            })
+            .collect();
+        let run_token = options.cancel.child_token();
+        let queues = Queues::new(graph.agents.len(), options.jobs);
+        Scheduler {
+            graph,
+            plans,
+            options,
+            params: Vec::new(),
+            agents: Vec::new(),
+            instances: Vec::new(),
+            free: Vec::new(),
+            constructs: Default::default(),
+            ready: VecDeque::new(),
+            queues,
+            join: JoinSet::new(),
+            records: Vec::new(),
+            errors: Vec::new(),
+            halted: false,
+            interrupted: false,
+            run_token,
+            root: None,
+            result: None,
+        }
+    }
+
+    pub(crate) async fn run(mut self) -> Outcome {
+        if let Err(errors) = self.setup() {
+            return Outcome {
+                status: RunStatus::Failed,
+                result: None,
+                tasks: Vec::new(),
+                errors,
+            };
+        }
+        let root_body = self.graph.root;
+        let root = self.instantiate(
+            root_body,
+            Parent::Root,
+            "".into(),
+            Vec::new(),
+            Vec::new(),
+            false,
+        );
+        self.root = Some(root);
+        self.maybe_finish(root);
+        loop {
+            self.drain();
+            if self.result.is_some() {
+                break;
+            }
+            if self.join.is_empty() {
+                // Nothing runs and nothing is ready: only a scheduler bug gets here.
+                self.errors.push(Diagnostic::error(
+                    Code::Cancelled,
+                    "internal error: the run stalled with work left; please report this script",
+                ));
+                break;
+            }
+            let cancel = self.options.cancel.clone();
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled(), if !self.interrupted => self.interrupt(),
+                joined = self.join.join_next() => match joined {
+                    Some(Ok(completion)) => self.on_completion(completion),
+                    Some(Err(error)) if error.is_panic() => {
+                        self.errors.push(Diagnostic::error(Code::TaskFailed, "an agent panicked; the run cannot continue safely"));
+                        self.interrupted = true;
+                        self.halt();
+                        break;
+                    }
+                    _ => {}
+                },
+            }
+        }
+        self.join.abort_all();
+        self.finish_run()
+    }
+
+    fn finish_run(mut self) -> Outcome {
+        let result = self.result.take();
+        let status = if self.interrupted {
+            RunStatus::Cancelled
+        } else if self.errors.is_empty() && matches!(result, Some(Ok(_))) {
+            RunStatus::Succeeded
+        } else {
+            RunStatus::Failed
+        };
+        if let Some(Err(failure)) = &result {
+            if self.errors.is_empty() && status == RunStatus::Failed {
+                self.errors.push(failure.diag.clone());
+            }
+        }
+        Outcome {
+            status,
+            result: result.and_then(Result::ok),
+            tasks: self.records,
+            errors: self.errors,
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Some(work) = self.ready.pop_front() {
+            match work {
+                Work::Node(key, node) => self.start(key, node),
+                Work::MapMore(id) => self.map_more(id),
+            }
+        }
+    }
+
+    // ---- instances -------------------------------------------------------------
+
+    fn inst(&self, key: Key) -> Option<&Instance> {
+        self.instances
+            .get(key.index as usize)
+            .filter(|i| i.live && i.gen == key.gen)
+    }
+
+    fn inst_mut(&mut self, key: Key) -> Option<&mut Instance> {
+        self.instances
+            .get_mut(key.index as usize)
+            .filter(|i| i.live && i.gen == key.gen)
+    }
+
+    fn instantiate(
+        &mut self,
+        body: BodyId,
+        parent: Parent,
+        name: Arc<str>,
+        inputs: Vec<Val>,
+        captures: Vec<Val>,
+        handled: bool,
+    ) -> Key {
+        let plan = &self.plans[body.0 as usize];
+        let len = plan.waiting.len();
+        let index = match self.free.pop() {
+            Some(index) => index,
+            None => {
+                self.instances.push(Instance {
+                    gen: 0,
+                    live: false,
+                    body,
+                    parent,
+                    name: "".into(),
+                    handled,
+                    values: Vec::new(),
+                    state: Vec::new(),
+                    waiting: Vec::new(),
+                    inputs: Vec::new(),
+                    captures: Vec::new(),
+                    unfinished: 0,
+                    active: 0,
+                    failure: None,
+                    stopped: false,
+                    token: None,
+                });
+                self.instances.len() as u32 - 1
+            }
+        };
+        let inst = &mut self.instances[index as usize];
+        inst.gen = inst.gen.wrapping_add(1);
+        inst.live = true;
+        inst.body = body;
+        inst.parent = parent;
+        inst.name = name;
+        inst.handled = handled;
+        inst.values.clear();
+        inst.values.resize(len, None);
+        inst.state.clear();
+        inst.state.resize(len, NodeState::Waiting);
+        inst.waiting.clear();
+        inst.waiting.extend_from_slice(&plan.waiting);
+        inst.inputs = inputs;
+        inst.captures = captures;
+        inst.unfinished = len as u32;
+        inst.active = 0;
+        inst.failure = None;
+        inst.stopped = false;
+        inst.token = None;
+        let key = Key {
+            index,
+            gen: inst.gen,
+        };
+        for (k, &w) in plan.waiting.iter().enumerate() {
+            if w == 0 {
+                self.ready.push_back(Work::Node(key, k as u32));
+            }
+        }
+        key
+    }
+
+    /// The instance's cancellation token, made on first use from its parent's.
+    fn token(&mut self, key: Key) -> CancellationToken {
+        if let Some(token) = self.inst(key).and_then(|i| i.token.clone()) {
+            return token;
+        }
+        let parent_token = match self.inst(key).map(|i| i.parent) {
+            Some(Parent::Construct { id, .. }) => match self.constructs.owner(id) {
+                Some(owner) => self.token(owner),
+                None => self.run_token.clone(),
+            },
+            _ => self.run_token.clone(),
+        };
+        let token = parent_token.child_token();
+        if let Some(inst) = self.inst_mut(key) {
+            inst.token = Some(token.clone());
+        }
+        token
+    }
+
+    /// Whether no new node may start in this instance: it, an ancestor, or the run stopped.
+    fn is_stopped(&self, key: Key) -> bool {
+        if self.halted {
+            return true;
+        }
+        let mut current = key;
+        loop {
+            let Some(inst) = self.inst(current) else {
+                return true;
+            };
+            if inst.stopped {
+                return true;
+            }
+            match inst.parent {
+                Parent::Root => return false,
+                Parent::Construct { id, .. } => match self.constructs.owner(id) {
+                    Some(owner) => current = owner,
+                    None => return true,
+                },
+            }
+        }
+    }
+
+    /// Stops an instance: nothing new starts in it, its running work is cancelled.
+    fn stop(&mut self, key: Key) {
+        let Some(inst) = self.inst_mut(key) else {
+            return;
+        };
+        if inst.stopped {
+            return;
+        }
+        inst.stopped = true;
+        let token = self.token(key);
+        token.cancel();
+        self.cancel_queued();
+    }
+
+    /// Stops everything: the first unhandled failure (without `--keep-going`) or an interrupt.
+    fn halt(&mut self) {
+        if self.halted {
+            return;
+        }
+        self.halted = true;
+        self.run_token.cancel();
+        self.cancel_queued();
+    }
+
+    fn interrupt(&mut self) {
+        self.interrupted = true;
+        self.halt();
+    }
+
+    fn maybe_finish(&mut self, key: Key) {
+        let stopped = self.is_stopped(key);
+        let Some(inst) = self.inst(key) else { return };
+        if inst.active == 0 && (inst.unfinished == 0 || stopped) {
+            self.finish(key);
+        }
+    }
+
+    /// An instance is over: compute its value (or failure) and hand it up.
+    fn finish(&mut self, key: Key) {
+        let graph = self.graph.clone();
+        let Some(inst) = self.inst(key) else { return };
+        let body = graph.body(inst.body);
+        let parent = inst.parent;
+        let result = if let Some(failure) = inst.failure.clone() {
+            Err(failure)
+        } else if inst.unfinished > 0 {
+            Err(cancelled_failure(&inst.name))
+        } else {
+            let frame = Frame {
+                values: &inst.values,
+                inputs: &inst.inputs,
+                captures: &inst.captures,
+                params: &self.params,
+            };
+            eval(&body.result, &frame).map_err(|e| failure_from(e.into_diagnostic(), &inst.name))
+        };
+        // Tasks that never started are recorded as skipped.
+        if inst.unfinished > 0 {
+            let name = inst.name.clone();
+            let unstarted: Vec<u32> = (0..body.len)
+                .filter(|&k| inst.state[k as usize] == NodeState::Waiting)
+                .collect();
+            let cause = inst.failure.as_ref().map_or_else(
+                || "not started: the run was stopped".to_string(),
+                |f| format!("not started: `{}` failed", f.task),
+            );
+            for k in unstarted {
+                self.record_skipped(&graph, body.first + k, &name, &cause);
+            }
+        }
+        let gate_extra = match parent {
+            Parent::Construct {
+                id,
+                role: Role::Check(i),
+            } => self.check_condition(id, i).and_then(|cond| {
+                let inst = self.inst(key)?;
+                inst.values.get(cond as usize)?.clone()
+            }),
+            _ => None,
+        };
+        if let Some(inst) = self.inst_mut(key) {
+            inst.live = false;
+            inst.inputs = Vec::new();
+            inst.captures = Vec::new();
+            inst.token = None;
+            self.free.push(key.index);
+        }
+        match parent {
+            Parent::Root => {
+                if let Err(failure) = &result {
+                    if self.errors.is_empty() && !failure.cancelled {
+                        self.errors.push(failure.diag.clone());
+                    }
+                }
+                self.result = Some(result);
+            }
+            Parent::Construct { id, role } => self.child_done(id, role, result, gate_extra),
+        }
+    }
+
+    // ---- nodes -----------------------------------------------------------------
+
+    fn frame_of<'a>(inst: &'a Instance, params: &'a [Val]) -> Frame<'a> {
+        Frame {
+            values: &inst.values,
+            inputs: &inst.inputs,
+            captures: &inst.captures,
+            params,
+        }
+    }
+
+    fn eval_in(&self, key: Key, expr: &Expr) -> Result<Val, Diagnostic> {
+        let inst = self.inst(key).expect("evaluating in a live instance");
+        eval(expr, &Self::frame_of(inst, &self.params)).map_err(|e| e.into_diagnostic())
+    }
+
+    fn node_id(&self, key: Key, node: &Node) -> String {
+        super::task_id(self.inst(key).map_or("", |i| &i.name), &node.label)
+    }
+
+    fn start(&mut self, key: Key, k: u32) {
+        if self.is_stopped(key) {
+            self.maybe_finish(key);
+            return;
+        }
+        let graph = self.graph.clone();
+        let Some(inst) = self.inst_mut(key) else {
+            return;
+        };
+        if inst.state[k as usize] != NodeState::Waiting {
+            return;
+        }
+        inst.state[k as usize] = NodeState::Started;
+        let node = graph.local(inst.body, k);
+        match &node.kind {
+            NodeKind::Value(expr) => match self.eval_in(key, expr) {
+                Ok(v) => self.complete(key, k, v),
+                Err(d) => {
+                    let id = self.node_id(key, node);
+                    self.fail(key, k, failure_from(d, &id));
+                }
+            },
+            NodeKind::Task(task) => self.start_task(key, k, node, task),
+            _ => self.start_construct(key, k, node),
+        }
+    }
+
+    /// A node produced its value.
+    fn complete(&mut self, key: Key, k: u32, value: Val) {
+        let Some(inst) = self.inst_mut(key) else {
+            return;
+        };
+        inst.values[k as usize] = Some(value);
+        inst.state[k as usize] = NodeState::Done;
+        inst.unfinished -= 1;
+        let body = inst.body;
+        for &d in &self.plans[body.0 as usize].dependents[k as usize] {
+            let inst = &mut self.instances[key.index as usize];
+            inst.waiting[d as usize] -= 1;
+            if inst.waiting[d as usize] == 0 && inst.state[d as usize] == NodeState::Waiting {
+                self.ready.push_back(Work::Node(key, d));
+            }
+        }
+        self.maybe_finish(key);
+    }
+
+    /// A node failed: skip what depends on it, then apply the failure policy.
+    fn fail(&mut self, key: Key, k: u32, failure: Failure) {
+        let graph = self.graph.clone();
+        let keep_going = self.options.keep_going;
+        let is_root = self.root == Some(key);
+        let Some(inst) = self.inst_mut(key) else {
+            return;
+        };
+        inst.state[k as usize] = NodeState::Failed;
+        inst.unfinished -= 1;
+        let body_id = inst.body;
+        let body = graph.body(body_id);
+        let name = inst.name.clone();
+        let handled = inst.handled;
+        let plan = &self.plans[body_id.0 as usize];
+        let inst = &mut self.instances[key.index as usize];
+        // Everything downstream of the failed node can never run.
+        let mut stack = vec![k];
+        let mut skipped = Vec::new();
+        while let Some(n) = stack.pop() {
+            for &d in &plan.dependents[n as usize] {
+                if inst.state[d as usize] == NodeState::Waiting {
+                    inst.state[d as usize] = NodeState::Skipped;
+                    inst.unfinished -= 1;
+                    skipped.push(d);
+                    stack.push(d);
+                }
+            }
+        }
+        let cause = format!("skipped: `{}` failed", failure.task);
+        if is_root && !failure.cancelled {
+            self.errors.push(failure.diag.clone());
+        }
+        let inst = &mut self.instances[key.index as usize];
+        if inst
+            .failure
+            .as_ref()
+            .is_none_or(|f| f.cancelled && !failure.cancelled)
+        {
+            inst.failure = Some(failure);
+        }
+        for d in skipped {
+            self.record_skipped(&graph, body.first + d, &name, &cause);
+        }
+        if handled || !keep_going {
+            self.stop(key);
+        }
+        if !handled && !keep_going {
+            self.halt();
+        }
+        self.maybe_finish(key);
+    }
+
+    fn record_skipped(&mut self, graph: &TaskGraph, node: u32, instance: &Arc<str>, cause: &str) {
+        let node = &graph.nodes[node as usize];
+        if let NodeKind::Task(task) = &node.kind {
+            let record = TaskRecord {
+                instance: instance.clone(),
+                label: node.label.clone(),
+                agent: task.agent_name.clone(),
+                status: TaskStatus::Skipped,
+                attempts: 0,
+                started_at: None,
+                ended_at: None,
+                duration: None,
+                output: None,
+                error: Some(cause.to_string()),
+                span: node.span,
+                usage: None,
+            };
+            self.push_record(record);
+        }
+    }
+
+    fn push_record(&mut self, record: TaskRecord) {
+        if let Some(observer) = &self.options.observer {
+            observer(&Event::Finished(&record));
+        }
+        self.records.push(record);
+    }
+}
+
+fn cancelled_failure(name: &str) -> Failure {
+    let task = if name.is_empty() { "script" } else { name };
+    Failure {
+        diag: Diagnostic::error(Code::Cancelled, format!("`{task}` was cancelled")),
+        task: task.to_string(),
+        message: "cancelled".to_string(),
+        cancelled: true,
+    }
+}
+
+pub(super) fn failure_from(diag: Diagnostic, task: &str) -> Failure {
+    Failure {
+        message: diag.message.clone(),
+        diag,
+        task: task.to_string(),
+        cancelled: false,
+    }
+}
+
+/// Seconds as a `Duration`, for timeouts and backoffs.
+pub(super) fn seconds(value: &Value) -> Result<Duration, String> {
+    crate::value::duration_seconds(value)
+        .map(Duration::from_secs_f64)
+        .map_err(|e| e.message)
+}

@@ -1,0 +1,733 @@
+//! Constructs that instantiate bodies: `map`, `if`, `try`, `gate` and sub-flow
+//! calls. Each lives in a slab while its child instances run.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::task::AbortHandle;
+
+use super::*;
+use crate::graph::Modifiers;
+
+pub(super) struct Construct {
+    owner: Key,
+    node: u32,
+    /// The construct node's id (`raw`), prefix of its instances' names.
+    name: Arc<str>,
+    kind: Kind,
+}
+
+enum Kind {
+    Map {
+        items: Vec<Value>,
+        body: BodyId,
+        captures: Vec<Val>,
+        next: usize,
+        limit: usize,
+        live: usize,
+        remaining: usize,
+        results: Vec<Option<Val>>,
+        failure: Option<Failure>,
+    },
+    Branch,
+    /// A try, or a sub-flow call (which may carry `timeout` and `retry`).
+    Attempts {
+        body: BodyId,
+        inputs: Vec<Val>,
+        captures: Vec<Val>,
+        attempt: u32,
+        retries: u32,
+        backoff: Duration,
+        timeout: Option<Duration>,
+        otherwise: Option<BodyId>,
+        handled: bool,
+        current: Option<Key>,
+        timer: Option<AbortHandle>,
+        timed_out: bool,
+        last: Option<Failure>,
+    },
+    Gate {
+        results: Vec<Option<(Result<Val, Failure>, Option<Val>)>>,
+        remaining: usize,
+    },
+}
+
+#[derive(Default)]
+pub(super) struct Constructs {
+    slots: Vec<Option<Construct>>,
+    free: Vec<u32>,
+}
+
+impl Constructs {
+    fn insert(&mut self, c: Construct) -> u32 {
+        match self.free.pop() {
+            Some(id) => {
+                self.slots[id as usize] = Some(c);
+                id
+            }
+            None => {
+                self.slots.push(Some(c));
+                self.slots.len() as u32 - 1
+            }
+        }
+    }
+
+    fn get(&mut self, id: u32) -> Option<&mut Construct> {
+        self.slots.get_mut(id as usize).and_then(Option::as_mut)
+    }
+
+    fn remove(&mut self, id: u32) -> Option<Construct> {
+        let c = self.slots.get_mut(id as usize)?.take();
+        if c.is_some() {
+            self.free.push(id);
+        }
+        c
+    }
+
+    pub(super) fn owner(&self, id: u32) -> Option<Key> {
+        self.slots.get(id as usize)?.as_ref().map(|c| c.owner)
+    }
+}
+
+impl Scheduler {
+    /// For a gate check instance: the local index of its `where` node.
+    pub(super) fn check_condition(&self, id: u32, check: usize) -> Option<u32> {
+        let c = self.constructs.slots.get(id as usize)?.as_ref()?;
+        let owner = self.inst(c.owner)?;
+        match &self.graph.local(owner.body, c.node).kind {
+            NodeKind::Gate(g) => g.checks.get(check)?.cond,
+            _ => None,
+        }
+    }
+
+    /// The values a child body captures, read from the owner instance.
+    fn captures_for(&self, key: Key, body: BodyId) -> Vec<Val> {
+        let graph = &self.graph;
+        let Some(inst) = self.inst(key) else {
+            return Vec::new();
+        };
+        let frame = Self::frame_of(inst, &self.params);
+        graph
+            .body(body)
+            .captures
+            .iter()
+            .map(|c| eval(&Expr::Ref(c.from), &frame).unwrap_or_else(|_| Arc::new(Value::Null)))
+            .collect()
+    }
+
+    pub(super) fn start_construct(&mut self, key: Key, k: u32, node: &Node) {
+        let id = self.node_id(key, node);
+        let name: Arc<str> = id.as_str().into();
+        let handled = self.inst(key).is_some_and(|i| i.handled);
+        let result = match &node.kind {
+            NodeKind::Map(m) => self.start_map(key, k, name.clone(), m),
+            NodeKind::If(i) => self.eval_in(key, &i.cond).and_then(|cond| {
+                let taken = crate::value::truthy_bool(&cond)
+                    .map_err(|e| e.to_diagnostic().at(node.span, "this condition"))?;
+                let branch = if taken { Some(i.then) } else { i.otherwise };
+                let Some(body) = branch else {
+                    return Ok(Some(Arc::new(Value::Null)));
+                };
+                let captures = self.captures_for(key, body);
+                let cid = self.add(key, k, name.clone(), Kind::Branch);
+                let parent = Parent::Construct {
+                    id: cid,
+                    role: Role::Branch,
+                };
+                self.instantiate(body, parent, name.clone(), Vec::new(), captures, handled);
+                Ok(None)
+            }),
+            NodeKind::Try(t) => (|| {
+                let retries = match &t.retry {
+                    Some(e) => self.count(key, e, "retry", 0)? as u32,
+                    None => 0,
+                };
+                let backoff = match &t.backoff {
+                    Some(e) => self.duration(key, e, "backoff")?,
+                    None => Duration::ZERO,
+                };
+                let kind = self.attempts(
+                    key,
+                    t.body,
+                    Vec::new(),
+                    retries,
+                    backoff,
+                    None,
+                    t.otherwise,
+                    true,
+                );
+                let cid = self.add(key, k, name.clone(), kind);
+                self.next_attempt(cid);
+                Ok(None)
+            })(),
+            NodeKind::Gate(g) => {
+                let kind = Kind::Gate {
+                    results: vec![None; g.checks.len()],
+                    remaining: g.checks.len(),
+                };
+                let cid = self.add(key, k, name.clone(), kind);
+                for (i, check) in g.checks.iter().enumerate() {
+                    let captures = self.captures_for(key, check.body);
+                    let parent = Parent::Construct {
+                        id: cid,
+                        role: Role::Check(i),
+                    };
+                    let check_name = format!("{}.{}", name, check.name);
+                    self.instantiate(
+                        check.body,
+                        parent,
+                        check_name.into(),
+                        Vec::new(),
+                        captures,
+                        true,
+                    );
+                }
+                if g.checks.is_empty() {
+                    self.gate_done(cid);
+                }
+                Ok(None)
+            }
+            NodeKind::Call(call) => (|| {
+                let mut inputs = Vec::with_capacity(call.args.len());
+                for arg in &call.args {
+                    inputs.push(self.eval_in(key, arg)?);
+                }
+                let (retries, backoff, timeout) = self.flow_modifiers(key, &call.modifiers)?;
+                let body = self.graph.flows[call.flow as usize].body;
+                let handled = handled || retries > 0;
+                let kind =
+                    self.attempts(key, body, inputs, retries, backoff, timeout, None, handled);
+                let cid = self.add(key, k, name.clone(), kind);
+                self.next_attempt(cid);
+                Ok(None)
+            })(),
+            NodeKind::Value(_) | NodeKind::Task(_) => Ok(None),
+        };
+        match result {
+            Ok(Some(value)) => self.complete(key, k, value),
+            Ok(None) => {}
+            Err(diag) => self.fail(key, k, failure_from(diag, &id)),
+        }
+    }
+
+    fn flow_modifiers(
+        &self,
+        key: Key,
+        m: &Modifiers,
+    ) -> Result<(u32, Duration, Option<Duration>), Diagnostic> {
+        let retries = match &m.retry {
+            Some(e) => self.count(key, e, "retry", 0)? as u32,
+            None => 0,
+        };
+        let backoff = match &m.backoff {
+            Some(e) => self.duration(key, e, "backoff")?,
+            None => Duration::ZERO,
+        };
+        let timeout = match &m.timeout {
+            Some(e) => Some(self.duration(key, e, "timeout")?),
+            None => None,
+        };
+        Ok((retries, backoff, timeout))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn attempts(
+        &self,
+        key: Key,
+        body: BodyId,
+        inputs: Vec<Val>,
+        retries: u32,
+        backoff: Duration,
+        timeout: Option<Duration>,
+        otherwise: Option<BodyId>,
+        handled: bool,
+    ) -> Kind {
+        Kind::Attempts {
+            captures: self.captures_for(key, body),
+            body,
+            inputs,
+            attempt: 0,
+            retries,
+            backoff,
+            timeout,
+            otherwise,
+            handled,
+            current: None,
+            timer: None,
+            timed_out: false,
+            last: None,
+        }
+    }
+
+    /// Registers a construct in progress; its owner counts it as active work.
+    fn add(&mut self, owner: Key, node: u32, name: Arc<str>, kind: Kind) -> u32 {
+        if let Some(inst) = self.inst_mut(owner) {
+            inst.active += 1;
+        }
+        self.constructs.insert(Construct {
+            owner,
+            node,
+            name,
+            kind,
+        })
+    }
+
+    /// A construct is over: its node completes or fails in the owner.
+    fn construct_done(&mut self, id: u32, result: Result<Val, Failure>) {
+        let Some(c) = self.constructs.remove(id) else {
+            return;
+        };
+        if let Kind::Attempts {
+            timer: Some(timer), ..
+        } = &c.kind
+        {
+            timer.abort();
+        }
+        if let Some(inst) = self.inst_mut(c.owner) {
+            inst.active -= 1;
+        }
+        match result {
+            Ok(v) => self.complete(c.owner, c.node, v),
+            Err(f) => self.fail(c.owner, c.node, f),
+        }
+    }
+
+    fn start_map(
+        &mut self,
+        key: Key,
+        k: u32,
+        name: Arc<str>,
+        m: &crate::graph::MapNode,
+    ) -> Result<Option<Val>, Diagnostic> {
+        let list = self.eval_in(key, &m.list)?;
+        let items = match &*list {
+            Value::Array(items) => items.clone(),
+            other => {
+                let node = self
+                    .graph
+                    .local(self.inst(key).map_or(BodyId(0), |i| i.body), k);
+                return Err(Diagnostic::error(
+                    Code::TypeError,
+                    format!("`map` needs a list, got {}", crate::value::describe(other)),
+                )
+                .at(node.span, "this map"));
+            }
+        };
+        let limit = match &m.limit {
+            Some(e) => usize::try_from(self.count(key, e, "limit", 1)?).unwrap_or(usize::MAX),
+            None => usize::MAX,
+        };
+        if items.is_empty() {
+            return Ok(Some(Arc::new(Value::Array(Vec::new()))));
+        }
+        let captures = self.captures_for(key, m.body);
+        let len = items.len();
+        let kind = Kind::Map {
+            items,
+            body: m.body,
+            captures,
+            next: 0,
+            limit,
+            live: 0,
+            remaining: len,
+            results: vec![None; len],
+            failure: None,
+        };
+        let cid = self.add(key, k, name, kind);
+        self.ready.push_back(Work::MapMore(cid));
+        Ok(None)
+    }
+
+    /// Instantiates the next item of a map if its limit allows, one per call so
+    /// that instant items finish before the next begins.
+    pub(super) fn map_more(&mut self, id: u32) {
+        let keep_going = self.options.keep_going;
+        let Some(owner) = self.constructs.owner(id) else {
+            return;
+        };
+        let stopped = self.is_stopped(owner);
+        let handled = self.inst(owner).is_some_and(|i| i.handled);
+        let Some(c) = self.constructs.get(id) else {
+            return;
+        };
+        let Kind::Map {
+            items,
+            body,
+            captures,
+            next,
+            limit,
+            live,
+            remaining,
+            failure,
+            ..
+        } = &mut c.kind
+        else {
+            return;
+        };
+        let blocked = stopped || (failure.is_some() && !keep_going);
+        if blocked {
+            if *live == 0 {
+                let failure = failure
+                    .clone()
+                    .unwrap_or_else(|| cancelled_failure(&c.name));
+                self.construct_done(id, Err(failure));
+            }
+            return;
+        }
+        if *next >= items.len() || *live >= *limit {
+            let _ = remaining;
+            return;
+        }
+        let index = *next;
+        *next += 1;
+        *live += 1;
+        let item = Arc::new(std::mem::take(&mut items[index]));
+        let (body, captures) = (*body, captures.clone());
+        let more = *next < items.len() && *live < *limit;
+        let name: Arc<str> = format!("{}[{index}]", c.name).into();
+        let parent = Parent::Construct {
+            id,
+            role: Role::Item(index),
+        };
+        let inputs = vec![item, Arc::new(Value::from(index))];
+        let key = self.instantiate(body, parent, name, inputs, captures, handled);
+        if more {
+            self.ready.push_back(Work::MapMore(id));
+        }
+        self.maybe_finish(key);
+    }
+
+    /// Starts the next attempt of a try or sub-flow call (after its backoff).
+    pub(super) fn next_attempt(&mut self, id: u32) {
+        let Some(owner) = self.constructs.owner(id) else {
+            return;
+        };
+        if self.is_stopped(owner) {
+            let last = match self.constructs.get(id).map(|c| &c.kind) {
+                Some(Kind::Attempts { last: Some(f), .. }) => f.clone(),
+                _ => cancelled_failure(""),
+            };
+            return self.construct_done(id, Err(last));
+        }
+        let Some(c) = self.constructs.get(id) else {
+            return;
+        };
+        let Kind::Attempts {
+            body,
+            inputs,
+            captures,
+            attempt,
+            timeout,
+            handled,
+            ..
+        } = &mut c.kind
+        else {
+            return;
+        };
+        *attempt += 1;
+        let (body, inputs, captures, n, timeout, handled) = (
+            *body,
+            inputs.clone(),
+            captures.clone(),
+            *attempt,
+            *timeout,
+            *handled,
+        );
+        let name = c.name.clone();
+        let parent = Parent::Construct {
+            id,
+            role: Role::Attempt,
+        };
+        let key = self.instantiate(body, parent, name, inputs, captures, handled);
+        let timer = timeout.map(|t| {
+            self.join.spawn(async move {
+                tokio::time::sleep(t).await;
+                Completion::Deadline {
+                    construct: id,
+                    attempt: n,
+                }
+            })
+        });
+        if let Some(Kind::Attempts {
+            current,
+            timer: slot,
+            timed_out,
+            ..
+        }) = self.constructs.get(id).map(|c| &mut c.kind)
+        {
+            *current = Some(key);
+            *timed_out = false;
+            if let Some(old) = std::mem::replace(slot, timer) {
+                old.abort();
+            }
+        }
+        self.maybe_finish(key);
+    }
+
+    /// A sub-flow call ran out of time: stop its current attempt.
+    pub(super) fn deadline(&mut self, id: u32, attempt_no: u32) {
+        let Some(c) = self.constructs.get(id) else {
+            return;
+        };
+        let Kind::Attempts {
+            attempt,
+            current,
+            timed_out,
+            ..
+        } = &mut c.kind
+        else {
+            return;
+        };
+        if *attempt != attempt_no {
+            return;
+        }
+        *timed_out = true;
+        if let Some(key) = *current {
+            self.stop(key);
+            self.maybe_finish(key);
+        }
+    }
+
+    /// A child instance of a construct finished.
+    pub(super) fn child_done(
+        &mut self,
+        id: u32,
+        role: Role,
+        result: Result<Val, Failure>,
+        cond: Option<Val>,
+    ) {
+        let keep_going = self.options.keep_going;
+        let Some(owner) = self.constructs.owner(id) else {
+            return;
+        };
+        let owner_handled = self.inst(owner).is_some_and(|i| i.handled);
+        let Some(c) = self.constructs.get(id) else {
+            return;
+        };
+        match (&mut c.kind, role) {
+            (
+                Kind::Map {
+                    live,
+                    remaining,
+                    results,
+                    failure,
+                    ..
+                },
+                Role::Item(i),
+            ) => {
+                *live -= 1;
+                *remaining -= 1;
+                let mut stop_owner = false;
+                match result {
+                    Ok(v) => results[i] = Some(v),
+                    Err(f) => {
+                        if failure
+                            .as_ref()
+                            .is_none_or(|old| old.cancelled && !f.cancelled)
+                        {
+                            *failure = Some(f);
+                        }
+                        stop_owner = !keep_going || owner_handled;
+                    }
+                }
+                if *remaining == 0 {
+                    let result = match failure.take() {
+                        Some(f) => Err(f),
+                        None => {
+                            let list = std::mem::take(results)
+                                .into_iter()
+                                .map(|v| {
+                                    v.map(|v| Arc::try_unwrap(v).unwrap_or_else(|v| (*v).clone()))
+                                        .unwrap_or(Value::Null)
+                                })
+                                .collect();
+                            Ok(Arc::new(Value::Array(list)))
+                        }
+                    };
+                    return self.construct_done(id, result);
+                }
+                if stop_owner {
+                    self.stop(owner);
+                }
+                self.ready.push_back(Work::MapMore(id));
+            }
+            (Kind::Branch, _) => self.construct_done(id, result),
+            (Kind::Attempts { .. }, Role::Else) => self.construct_done(id, result),
+            (
+                Kind::Attempts {
+                    current,
+                    timed_out,
+                    timeout,
+                    timer,
+                    ..
+                },
+                Role::Attempt,
+            ) => {
+                *current = None;
+                if let Some(t) = timer.take() {
+                    t.abort();
+                }
+                let mut failure = match result {
+                    Ok(v) => return self.construct_done(id, Ok(v)),
+                    Err(f) => f,
+                };
+                if *timed_out {
+                    let limit = timeout
+                        .map(|t| humantime::format_duration(t).to_string())
+                        .unwrap_or_default();
+                    let message = format!("`{}` timed out after {limit}", c.name);
+                    failure = Failure {
+                        diag: Diagnostic::error(Code::TaskTimedOut, message.clone()),
+                        task: c.name.to_string(),
+                        message,
+                        cancelled: false,
+                    };
+                }
+                self.attempt_failed(id, owner, owner_handled, failure);
+            }
+            (Kind::Gate { results, remaining }, Role::Check(i)) => {
+                results[i] = Some((result, cond));
+                *remaining -= 1;
+                if *remaining == 0 {
+                    self.gate_done(id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// An attempt failed: retry after the backoff, else run the `else`, else fail.
+    fn attempt_failed(&mut self, id: u32, owner: Key, owner_handled: bool, mut failure: Failure) {
+        let owner_stopped = self.is_stopped(owner);
+        let Some(c) = self.constructs.get(id) else {
+            return;
+        };
+        let Kind::Attempts {
+            attempt,
+            retries,
+            backoff,
+            otherwise,
+            last,
+            ..
+        } = &mut c.kind
+        else {
+            return;
+        };
+        if failure.cancelled || owner_stopped {
+            return self.construct_done(id, Err(failure));
+        }
+        if *attempt <= *retries {
+            let wait = crate::runtime::task::backoff_delay(*backoff, *attempt);
+            *last = Some(failure);
+            if wait.is_zero() {
+                self.next_attempt(id);
+            } else {
+                self.join.spawn(async move {
+                    tokio::time::sleep(wait).await;
+                    Completion::Backoff { construct: id }
+                });
+            }
+            return;
+        }
+        if *attempt > 1 {
+            failure.diag = failure
+                .diag
+                .note(format!("gave up after {attempt} attempts"));
+        }
+        let (otherwise, name) = (*otherwise, c.name.clone());
+        match otherwise {
+            Some(body) => {
+                let name: Arc<str> = format!("{name}.else").into();
+                let error = Arc::new(failure.error_value());
+                let captures = self.captures_for(owner, body);
+                let parent = Parent::Construct {
+                    id,
+                    role: Role::Else,
+                };
+                let key =
+                    self.instantiate(body, parent, name, vec![error], captures, owner_handled);
+                self.maybe_finish(key);
+            }
+            None => self.construct_done(id, Err(failure)),
+        }
+    }
+
+    /// Every check of a gate is done: pass with the object of their values, or
+    /// fail listing each check that did not pass.
+    fn gate_done(&mut self, id: u32) {
+        let graph = self.graph.clone();
+        let Some(owner_key) = self.constructs.owner(id) else {
+            return;
+        };
+        let Some(owner_body) = self.inst(owner_key).map(|i| i.body) else {
+            return;
+        };
+        let Some(c) = self.constructs.get(id) else {
+            return;
+        };
+        let node = graph.local(owner_body, c.node);
+        let NodeKind::Gate(gate) = &node.kind else {
+            return;
+        };
+        let Kind::Gate { results, .. } = &mut c.kind else {
+            return;
+        };
+        let mut values = serde_json::Map::new();
+        let mut failed = Vec::new();
+        let mut all_cancelled = true;
+        for (check, outcome) in gate.checks.iter().zip(results.iter()) {
+            let value_span = match &graph.body(check.body).result {
+                Expr::Ref(crate::graph::Ref::Node(k)) => graph.local(check.body, *k).span,
+                _ => node.span,
+            };
+            match outcome {
+                Some((Ok(v), cond)) => {
+                    let holds = cond.as_ref().is_none_or(|c| **c == Value::Bool(true));
+                    if holds {
+                        values.insert(check.name.to_string(), (**v).clone());
+                    } else {
+                        all_cancelled = false;
+                        let shown = crate::value::preview(v, 60);
+                        let span = check.cond_span.unwrap_or(value_span);
+                        failed.push((
+                            check.name.clone(),
+                            span,
+                            format!("`where` condition is false ({} = {shown})", check.name),
+                        ));
+                    }
+                }
+                Some((Err(f), _)) => {
+                    all_cancelled &= f.cancelled;
+                    failed.push((check.name.clone(), value_span, f.message.clone()));
+                }
+                None => failed.push((check.name.clone(), value_span, "did not run".to_string())),
+            }
+        }
+        let name = c.name.clone();
+        if failed.is_empty() {
+            return self.construct_done(id, Ok(Arc::new(Value::Object(values))));
+        }
+        let total = gate.checks.len();
+        let mut diag = Diagnostic::error(
+            Code::GateFailed,
+            format!(
+                "gate `{name}` failed: {} of {total} checks did not pass",
+                failed.len()
+            ),
+        )
+        .at(node.span, "this gate");
+        for (check, span, why) in &failed {
+            diag = diag
+                .label(*span, format!("`{check}`: {why}"))
+                .note(format!("`{check}`: {why}"));
+        }
+        let failure = Failure {
+            message: diag.message.clone(),
+            diag,
+            task: name.to_string(),
+            cancelled: all_cancelled,
+        };
+        self.construct_done(id, Err(failure));
+    }
+}

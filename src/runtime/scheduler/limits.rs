@@ -1,0 +1,372 @@
+//! Starting tasks within the limits: `--jobs`, each agent's `limit`; queued
+//! tasks start in the order they became ready.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use serde_json::Map;
+
+use super::*;
+use crate::graph::Task;
+use crate::runtime::task::Call;
+
+/// A task that is ready but waits for a slot.
+pub(super) struct Queued {
+    key: Key,
+    node: u32,
+    prepared: Prepared,
+    seq: u64,
+}
+
+/// One FIFO queue per agent, plus two for backends called directly (those that
+/// take a `--jobs` slot by default, and the others).
+pub(super) struct Queues {
+    queues: Vec<VecDeque<Queued>>,
+    running: Vec<usize>,
+    limits: Vec<usize>,
+    /// The overall cap, and whether the user set it (then it covers every task).
+    jobs: usize,
+    explicit_jobs: bool,
+    running_jobs: usize,
+    seq: u64,
+}
+
+impl Queues {
+    pub(super) fn new(agents: usize, jobs: Option<usize>) -> Queues {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Queues {
+            queues: (0..agents + 2).map(|_| VecDeque::new()).collect(),
+            running: vec![0; agents + 2],
+            limits: vec![usize::MAX; agents + 2],
+            jobs: jobs.unwrap_or(cpus).max(1),
+            explicit_jobs: jobs.is_some(),
+            running_jobs: 0,
+            seq: 0,
+        }
+    }
+
+    pub(super) fn set_limit(&mut self, agent: usize, limit: usize) {
+        self.limits[agent] = limit.max(1);
+    }
+
+    fn takes_job(&self, backend: &Backend) -> bool {
+        self.explicit_jobs || backend.uses_cpu()
+    }
+
+    /// The queue whose front may start now and became ready first.
+    fn next_eligible(&self) -> Option<usize> {
+        let mut best: Option<(u64, usize)> = None;
+        for (q, queue) in self.queues.iter().enumerate() {
+            let Some(front) = queue.front() else { continue };
+            if self.running[q] >= self.limits[q] {
+                continue;
+            }
+            if self.takes_job(&front.prepared.backend) && self.running_jobs >= self.jobs {
+                continue;
+            }
+            if best.is_none_or(|(seq, _)| front.seq < seq) {
+                best = Some((front.seq, q));
+            }
+        }
+        best.map(|(_, q)| q)
+    }
+}
+
+impl Scheduler {
+    /// Evaluates a task's arguments and starts it (inline when instant).
+    pub(super) fn start_task(&mut self, key: Key, k: u32, node: &Node, task: &Task) {
+        let id = self.node_id(key, node);
+        let (prepared, queue) = match self.prepare(key, task, &id) {
+            Ok(p) => p,
+            Err(diag) => return self.fail(key, k, failure_from(diag, &id)),
+        };
+        if let Some(done) = prepared.run_instant() {
+            return self.task_done(key, k, done);
+        }
+        if let Some(inst) = self.inst_mut(key) {
+            inst.active += 1;
+        }
+        let q = &mut self.queues;
+        q.seq += 1;
+        let seq = q.seq;
+        q.queues[queue].push_back(Queued {
+            key,
+            node: k,
+            prepared,
+            seq,
+        });
+        self.pump();
+    }
+
+    fn prepare(
+        &mut self,
+        key: Key,
+        task: &Task,
+        id: &str,
+    ) -> Result<(Prepared, usize), Diagnostic> {
+        let agents = self.agents.len();
+        let (backend, config, queue) = match &task.callee {
+            Callee::Agent(i) => {
+                let agent = &self.agents[*i as usize];
+                (agent.backend.clone(), agent.config.clone(), *i as usize)
+            }
+            Callee::Backend(b, exprs) => {
+                let backend = Backend::named(b.name).unwrap_or(Backend::Noop);
+                let mut config = Map::new();
+                for (name, expr) in exprs {
+                    config.insert(name.to_string(), (*self.eval_in(key, expr)?).clone());
+                }
+                let queue = if backend.uses_cpu() {
+                    agents
+                } else {
+                    agents + 1
+                };
+                (backend, Arc::new(config), queue)
+            }
+        };
+        let instructions = match &task.instructions {
+            Some(e) => Some(crate::value::to_text(&*self.eval_in(key, e)?)),
+            None => None,
+        };
+        let mut context = Map::with_capacity(task.context.len());
+        for (name, expr) in &task.context {
+            context.insert(name.to_string(), (*self.eval_in(key, expr)?).clone());
+        }
+        let m = &task.modifiers;
+        let timeout = match &m.timeout {
+            Some(e) => Some(self.duration(key, e, "timeout")?),
+            None => None,
+        };
+        let retries = match &m.retry {
+            Some(e) => self.count(key, e, "retry", 0)? as u32,
+            None => 0,
+        };
+        let backoff = match &m.backoff {
+            Some(e) => self.duration(key, e, "backoff")?,
+            None => Duration::ZERO,
+        };
+        let call = Call {
+            agent: task.agent_name.clone(),
+            task: id.to_string(),
+            instructions,
+            context,
+            config,
+            cancel: CancellationToken::new(),
+        };
+        let prepared = Prepared {
+            backend,
+            call,
+            timeout,
+            retries,
+            backoff,
+        };
+        Ok((prepared, queue))
+    }
+
+    pub(super) fn duration(
+        &self,
+        key: Key,
+        expr: &Expr,
+        what: &str,
+    ) -> Result<Duration, Diagnostic> {
+        let v = self.eval_in(key, expr)?;
+        seconds(&v).map_err(|message| {
+            Diagnostic::error(Code::BadValue, format!("bad `{what}`: {message}"))
+        })
+    }
+
+    pub(super) fn count(
+        &self,
+        key: Key,
+        expr: &Expr,
+        what: &str,
+        min: u64,
+    ) -> Result<u64, Diagnostic> {
+        let v = self.eval_in(key, expr)?;
+        crate::value::count(&v, what, min).map_err(|e| e.to_diagnostic())
+    }
+
+    /// Starts queued tasks while slots are free.
+    pub(super) fn pump(&mut self) {
+        while let Some(q) = self.queues.next_eligible() {
+            let Some(queued) = self.queues.queues[q].pop_front() else {
+                break;
+            };
+            if self.is_stopped(queued.key) {
+                self.drop_queued(queued);
+                continue;
+            }
+            let cpu = self.queues.takes_job(&queued.prepared.backend);
+            self.queues.running[q] += 1;
+            if cpu {
+                self.queues.running_jobs += 1;
+            }
+            if let Some(observer) = &self.options.observer {
+                observer(&Event::Started {
+                    id: queued.prepared.call.task.clone(),
+                    agent: &queued.prepared.call.agent,
+                });
+            }
+            let token = self.token(queued.key);
+            let (key, node) = (queued.key, queued.node);
+            self.join.spawn(async move {
+                let done = queued.prepared.run(token).await;
+                Completion::Task {
+                    key,
+                    node,
+                    queue: q,
+                    cpu,
+                    done,
+                }
+            });
+        }
+    }
+
+    /// A queued task whose instance stopped: it never runs.
+    fn drop_queued(&mut self, queued: Queued) {
+        let graph = self.graph.clone();
+        if let Some(inst) = self.inst_mut(queued.key) {
+            inst.active -= 1;
+            inst.state[queued.node as usize] = NodeState::Skipped;
+            inst.unfinished -= 1;
+            let (first, name) = (graph.body(inst.body).first, inst.name.clone());
+            self.record_skipped(
+                &graph,
+                first + queued.node,
+                &name,
+                "not started: the run was stopped",
+            );
+            self.maybe_finish(queued.key);
+        }
+    }
+
+    /// Removes the queued tasks of stopped instances.
+    pub(super) fn cancel_queued(&mut self) {
+        let mut dropped = Vec::new();
+        for q in 0..self.queues.queues.len() {
+            let queue = std::mem::take(&mut self.queues.queues[q]);
+            for queued in queue {
+                if self.is_stopped(queued.key) {
+                    dropped.push(queued);
+                } else {
+                    self.queues.queues[q].push_back(queued);
+                }
+            }
+        }
+        for queued in dropped {
+            self.drop_queued(queued);
+        }
+    }
+
+    pub(super) fn on_completion(&mut self, completion: Completion) {
+        match completion {
+            Completion::Task {
+                key,
+                node,
+                queue,
+                cpu,
+                done,
+            } => {
+                self.queues.running[queue] -= 1;
+                if cpu {
+                    self.queues.running_jobs -= 1;
+                }
+                if let Some(inst) = self.inst_mut(key) {
+                    inst.active -= 1;
+                }
+                self.task_done(key, node, done);
+                self.pump();
+            }
+            Completion::Backoff { construct } => self.next_attempt(construct),
+            Completion::Deadline { construct, attempt } => self.deadline(construct, attempt),
+        }
+    }
+
+    /// Records a finished task and hands its value or failure to its instance.
+    fn task_done(&mut self, key: Key, k: u32, done: Executed) {
+        let graph = self.graph.clone();
+        let Some(inst) = self.inst(key) else { return };
+        let node = graph.local(inst.body, k);
+        let NodeKind::Task(task) = &node.kind else {
+            return;
+        };
+        let id = super::super::task_id(&inst.name, &node.label);
+        let (output, error, usage) = match &done.result {
+            Ok(reply) => (
+                Some(Arc::new(reply.value.clone())),
+                None,
+                reply.usage.clone(),
+            ),
+            Err(e) => (None, Some(e.message.clone()), None),
+        };
+        let record = TaskRecord {
+            instance: inst.name.clone(),
+            label: node.label.clone(),
+            agent: task.agent_name.clone(),
+            status: done.status,
+            attempts: done.attempts,
+            started_at: Some(done.started),
+            ended_at: Some(done.ended),
+            duration: Some(done.elapsed),
+            output: output.clone(),
+            error,
+            span: node.span,
+            usage,
+        };
+        self.push_record(record);
+        match (done.status, output, done.result) {
+            (TaskStatus::Succeeded, Some(value), _) => self.complete(key, k, value),
+            (status, _, result) => {
+                let error = result.err().unwrap_or_default();
+                let failure =
+                    task_failure(&id, node, &task.agent_name, status, done.attempts, error);
+                self.fail(key, k, failure);
+            }
+        }
+    }
+}
+
+/// The diagnostic of a failed task: the call, the agent, what went wrong, the attempts.
+fn task_failure(
+    id: &str,
+    node: &Node,
+    agent: &str,
+    status: TaskStatus,
+    attempts: u32,
+    error: crate::runtime::AgentError,
+) -> Failure {
+    let (code, message, help) = match status {
+        TaskStatus::TimedOut => (
+            Code::TaskTimedOut,
+            format!("task `{id}` ({agent}) {}", error.message),
+            Some("raise its `timeout`, or add `retry N` if it is only sometimes slow"),
+        ),
+        TaskStatus::Cancelled => (
+            Code::Cancelled,
+            format!("task `{id}` ({agent}) was cancelled"),
+            None,
+        ),
+        _ => (
+            Code::TaskFailed,
+            format!("task `{id}` ({agent}) failed: {}", error.message),
+            None,
+        ),
+    };
+    let mut diag =
+        Diagnostic::error(code, message).at(node.span, format!("this call to `{agent}`"));
+    if let Some(help) = help {
+        diag = diag.help(help);
+    }
+    for note in &error.notes {
+        diag = diag.note(note.clone());
+    }
+    if attempts > 1 {
+        diag = diag.note(format!("gave up after {attempts} attempts"));
+    }
+    Failure {
+        diag,
+        task: id.to_string(),
+        message: error.message,
+        cancelled: status == TaskStatus::Cancelled,
+    }
+}

@@ -1,0 +1,344 @@
+//! One task: an agent call with its timeout, retries and backoff, and the
+//! interface host agents implement.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Map, Value};
+use tokio_util::sync::CancellationToken;
+
+use super::TaskStatus;
+use crate::agents::sh;
+
+/// One call of an agent, as the agent sees it.
+#[derive(Clone, Debug)]
+pub struct Call {
+    /// The agent's name in the script (`Writer`, `sh`).
+    pub agent: Arc<str>,
+    /// The task id (`draft.intro`).
+    pub task: String,
+    /// The call's positional argument, as text.
+    pub instructions: Option<String>,
+    /// The call's named arguments.
+    pub context: Map<String, Value>,
+    /// The agent's configuration (`agent X = backend(config…)`).
+    pub config: Arc<Map<String, Value>>,
+    /// Fires when the task must stop (timeout, failure elsewhere, Ctrl-C).
+    pub cancel: CancellationToken,
+}
+
+/// Why an agent call failed.
+#[derive(Clone, Debug, Default)]
+pub struct AgentError {
+    /// One line: "exited with status 3".
+    pub message: String,
+    /// Further detail shown under the diagnostic: a stderr tail, a response body.
+    pub notes: Vec<String>,
+}
+
+impl AgentError {
+    pub fn new(message: impl Into<String>) -> AgentError {
+        AgentError {
+            message: message.into(),
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn note(mut self, note: impl Into<String>) -> AgentError {
+        self.notes.push(note.into());
+        self
+    }
+}
+
+impl From<String> for AgentError {
+    fn from(message: String) -> Self {
+        AgentError::new(message)
+    }
+}
+
+impl From<&str> for AgentError {
+    fn from(message: &str) -> Self {
+        AgentError::new(message)
+    }
+}
+
+impl std::fmt::Display for AgentError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for AgentError {}
+
+/// What an agent returns: its output and, for model calls, token usage.
+#[derive(Clone, Debug, Default)]
+pub struct Reply {
+    pub value: Value,
+    pub usage: Option<Value>,
+}
+
+/// The future an agent call returns.
+pub type AgentFuture = Pin<Box<dyn Future<Output = Result<Value, AgentError>> + Send>>;
+
+/// An agent implemented by the host program. Closures
+/// `Fn(Call) -> impl Future<Output = Result<Value, AgentError>>` implement it.
+pub trait HostAgent: Send + Sync {
+    fn call(&self, call: Call) -> AgentFuture;
+}
+
+impl<F, Fut> HostAgent for F
+where
+    F: Fn(Call) -> Fut + Send + Sync,
+    Fut: Future<Output = Result<Value, AgentError>> + Send + 'static,
+{
+    fn call(&self, call: Call) -> AgentFuture {
+        Box::pin(self(call))
+    }
+}
+
+/// How a task's agent is carried out.
+#[derive(Clone)]
+pub(crate) enum Backend {
+    Echo,
+    Noop,
+    Sleep,
+    Fail,
+    Sh,
+    Llm,
+    Http,
+    Host(Arc<dyn HostAgent>),
+}
+
+impl Backend {
+    pub(crate) fn named(name: &str) -> Option<Backend> {
+        Some(match name {
+            "echo" => Backend::Echo,
+            "noop" => Backend::Noop,
+            "sleep" => Backend::Sleep,
+            "fail" => Backend::Fail,
+            "sh" => Backend::Sh,
+            "llm" => Backend::Llm,
+            "http" => Backend::Http,
+            _ => return None,
+        })
+    }
+
+    /// Whether a call finishes at once, so the scheduler runs it inline.
+    pub(crate) fn is_instant(&self) -> bool {
+        matches!(self, Backend::Echo | Backend::Noop | Backend::Fail)
+    }
+
+    /// Whether it takes one of the default `--jobs` slots (the CPU-bound kind).
+    pub(crate) fn uses_cpu(&self) -> bool {
+        matches!(self, Backend::Sh)
+    }
+}
+
+/// A task ready to run: its call and its modifiers, all evaluated.
+pub(crate) struct Prepared {
+    pub backend: Backend,
+    pub call: Call,
+    pub timeout: Option<Duration>,
+    pub retries: u32,
+    pub backoff: Duration,
+}
+
+/// What running a task produced.
+pub(crate) struct Executed {
+    pub status: TaskStatus,
+    pub attempts: u32,
+    pub result: Result<Reply, AgentError>,
+    pub started: SystemTime,
+    pub ended: SystemTime,
+    pub elapsed: Duration,
+}
+
+impl Prepared {
+    /// Runs an instant task (`echo`, `noop`, `fail` without modifiers) at once.
+    pub(crate) fn run_instant(&self) -> Option<Executed> {
+        if !self.backend.is_instant() || self.timeout.is_some() || self.retries > 0 {
+            return None;
+        }
+        let started = SystemTime::now();
+        let result = instant(&self.backend, &self.call)?;
+        let status = if result.is_ok() {
+            TaskStatus::Succeeded
+        } else {
+            TaskStatus::Failed
+        };
+        Some(Executed {
+            status,
+            attempts: 1,
+            result,
+            started,
+            ended: started,
+            elapsed: Duration::ZERO,
+        })
+    }
+
+    /// Runs the task: each attempt within its timeout, failed attempts retried
+    /// after an exponential backoff, until one succeeds or `cancel` fires.
+    pub(crate) async fn run(self, cancel: CancellationToken) -> Executed {
+        let started = SystemTime::now();
+        let clock = Instant::now();
+        let mut attempts = 0;
+        let (status, result) = loop {
+            attempts += 1;
+            let attempt = cancel.child_token();
+            let mut call = self.call.clone();
+            call.cancel = attempt.clone();
+            let outcome = attempt_once(&self.backend, call, self.timeout, &attempt).await;
+            match outcome {
+                (TaskStatus::Succeeded, result) => break (TaskStatus::Succeeded, result),
+                _ if cancel.is_cancelled() => {
+                    break (TaskStatus::Cancelled, Err(AgentError::new("cancelled")))
+                }
+                (status, result) if attempts > self.retries => break (status, result),
+                _ => {
+                    let wait = backoff_delay(self.backoff, attempts);
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = cancel.cancelled() => break (TaskStatus::Cancelled, Err(AgentError::new("cancelled"))),
+                    }
+                }
+            }
+        };
+        Executed {
+            status,
+            attempts,
+            result,
+            started,
+            ended: SystemTime::now(),
+            elapsed: clock.elapsed(),
+        }
+    }
+}
+
+/// The wait before attempt `attempt + 1`: `backoff`, then twice that, and so on.
+pub(crate) fn backoff_delay(backoff: Duration, attempt: u32) -> Duration {
+    let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(20));
+    backoff.saturating_mul(factor)
+}
+
+async fn attempt_once(
+    backend: &Backend,
+    call: Call,
+    timeout: Option<Duration>,
+    cancel: &CancellationToken,
+) -> (TaskStatus, Result<Reply, AgentError>) {
+    let work = dispatch(backend, call);
+    tokio::pin!(work);
+    let Some(limit) = timeout else {
+        let result = work.await;
+        let status = if result.is_ok() {
+            TaskStatus::Succeeded
+        } else {
+            TaskStatus::Failed
+        };
+        return (status, result);
+    };
+    tokio::select! {
+        result = &mut work => {
+            let status = if result.is_ok() { TaskStatus::Succeeded } else { TaskStatus::Failed };
+            (status, result)
+        }
+        _ = tokio::time::sleep(limit) => {
+            // Ask the agent to stop and wait for it (an `sh` child is killed and reaped).
+            cancel.cancel();
+            let _ = work.await;
+            let message = format!("timed out after {}", humantime::format_duration(limit));
+            (TaskStatus::TimedOut, Err(AgentError::new(message)))
+        }
+    }
+}
+
+fn instant(backend: &Backend, call: &Call) -> Option<Result<Reply, AgentError>> {
+    Some(match backend {
+        Backend::Noop => Ok(Reply::default()),
+        Backend::Echo => {
+            let mut context = call.context.clone();
+            if let Some(instructions) = &call.instructions {
+                context.insert("instructions".into(), Value::String(instructions.clone()));
+            }
+            Ok(Reply {
+                value: Value::Object(context),
+                usage: None,
+            })
+        }
+        Backend::Fail => {
+            let message = call
+                .config
+                .get("message")
+                .map_or_else(|| "failed".to_string(), crate::value::to_text);
+            Err(AgentError::new(message))
+        }
+        _ => return None,
+    })
+}
+
+async fn dispatch(backend: &Backend, call: Call) -> Result<Reply, AgentError> {
+    if let Some(result) = instant(backend, &call) {
+        return result;
+    }
+    match backend {
+        Backend::Sleep => {
+            let seconds = call
+                .config
+                .get("duration")
+                .map(crate::value::duration_seconds);
+            let seconds = match seconds {
+                Some(Ok(s)) => s,
+                Some(Err(e)) => {
+                    return Err(AgentError::new(format!("bad duration: {}", e.message)))
+                }
+                None => 0.0,
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs_f64(seconds)) => Ok(Reply::default()),
+                _ = call.cancel.cancelled() => Err(AgentError::new("cancelled")),
+            }
+        }
+        Backend::Sh => run_sh(call).await,
+        Backend::Llm | Backend::Http => Err(AgentError::new(
+            "this backend is not available in this build",
+        )),
+        Backend::Host(agent) => agent
+            .call(call)
+            .await
+            .map(|value| Reply { value, usage: None }),
+        Backend::Echo | Backend::Noop | Backend::Fail => unreachable!("handled by `instant`"),
+    }
+}
+
+async fn run_sh(call: Call) -> Result<Reply, AgentError> {
+    let text = |key: &str| call.config.get(key).map(crate::value::to_text);
+    let Some(cmd) = text("cmd") else {
+        return Err(AgentError::new("`sh` needs a command"));
+    };
+    let env = match call.config.get("env") {
+        Some(Value::Object(vars)) => vars
+            .iter()
+            .map(|(k, v)| (k.clone(), crate::value::to_text(v)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let command = sh::ShCommand {
+        cmd,
+        cwd: text("cwd").map(Into::into),
+        env,
+        instructions: call.instructions.clone(),
+        context: call.context.clone(),
+    };
+    match sh::run(&command, &sh::ShOptions::default(), &call.cancel).await {
+        Ok(value) => Ok(Reply { value, usage: None }),
+        Err(error) => {
+            let mut failure = AgentError::new(error.to_string());
+            if let Some(tail) = error.stderr_tail().filter(|t| !t.trim().is_empty()) {
+                failure = failure.note(format!("stderr:\n{}", tail.trim_end()));
+            }
+            Err(failure)
+        }
+    }
+}
