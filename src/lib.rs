@@ -19,9 +19,16 @@
 pub mod agents;
 pub mod ast;
 pub mod builtins;
+pub mod cli;
 pub mod diag;
+pub mod engine;
 pub mod graph;
 pub mod runtime;
 pub mod source;
 pub mod syntax;
 pub mod value;
+
+pub use diag::{Code, Diagnostic, RenderStyle, Severity};
+pub use engine::{CompileError, Engine, Script};
+pub use runtime::{AgentError, Call, Event, HostAgent, Outcome, RunOptions, RunStatus, TaskRecord, TaskStatus};
+pub use source::{SourceFile, Span};

@@ -1,0 +1,194 @@
+//! The `flow` command line: `run`, `check`, `graph` and `repl`. `main` is tiny;
+//! exit codes are decided here, in one place.
+
+mod progress;
+mod run;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::diag::{Diagnostic, RenderStyle};
+use crate::engine::{CompileError, Engine};
+use crate::source::{SourceFile, MAX_SOURCE_BYTES};
+
+/// Exit codes: 0 success, 1 the workflow failed, 2 usage, 3 syntax or
+/// semantic errors, 130 interrupted.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const FAILED: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const INVALID: u8 = 3;
+    pub const INTERRUPTED: u8 = 130;
+}
+
+#[derive(Parser, Debug)]
+#[command(name = "flow", version, about = "Run workflows of agents: shell commands, LLMs, HTTP services")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a script: the result goes to stdout as JSON, progress to stderr.
+    Run(run::RunArgs),
+    /// Parse and check scripts without running anything.
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// How to print diagnostics.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Print a script's task graph.
+    Graph {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum GraphFormat {
+    Dot,
+    Mermaid,
+    Json,
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
+        }
+    };
+    let code = match cli.command {
+        Some(Command::Run(args)) => run::run(args),
+        Some(Command::Check { files, format }) => check(&files, format),
+        Some(Command::Graph { file, format }) => graph(&file, format),
+        None => {
+            eprintln!("flow: the REPL is not available yet; try `flow run FILE` or `flow --help`");
+            exit::USAGE
+        }
+    };
+    ExitCode::from(code)
+}
+
+/// How diagnostics are drawn on stderr: colour on a terminal unless `NO_COLOR`.
+pub(crate) fn stderr_style() -> RenderStyle {
+    let terminal = std::io::stderr().is_terminal();
+    let color = terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let width = terminal_width().unwrap_or(100);
+    RenderStyle { color, width }
+}
+
+fn terminal_width() -> Option<usize> {
+    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok())
+}
+
+pub(crate) fn print_diagnostics(source: &SourceFile, diagnostics: &[Diagnostic]) {
+    let style = stderr_style();
+    for d in diagnostics {
+        eprint!("{}", d.render(source, style));
+    }
+}
+
+/// Reads a script, with a diagnostic-style message when that fails.
+pub(crate) fn read_source(path: &std::path::Path) -> Result<SourceFile, String> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read `{name}`: {}", io_reason(&e)))?;
+    if bytes.len() > MAX_SOURCE_BYTES {
+        return Err(format!(
+            "`{name}` is {} bytes; scripts are limited to {} MiB",
+            bytes.len(),
+            MAX_SOURCE_BYTES >> 20
+        ));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        format!("`{name}` is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to())
+    })?;
+    Ok(SourceFile::new(name, text))
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => e.to_string(),
+    }
+}
+
+/// Compiles a file, printing every diagnostic; `Err` carries the exit code.
+pub(crate) fn compile_file(engine: &Engine, path: &std::path::Path) -> Result<crate::engine::Script, u8> {
+    let source = read_source(path).map_err(|message| {
+        eprintln!("error: {message}");
+        exit::USAGE
+    })?;
+    match engine.compile_with(source, &engine.check_env(), &Default::default()) {
+        Ok(script) => {
+            print_diagnostics(&script.source, &script.warnings);
+            Ok(script)
+        }
+        Err(CompileError { source, diagnostics }) => {
+            print_diagnostics(&source, &diagnostics);
+            Err(exit::INVALID)
+        }
+    }
+}
+
+fn check(files: &[PathBuf], format: Format) -> u8 {
+    let engine = Engine::new();
+    let mut code = exit::OK;
+    let mut json = Vec::new();
+    for path in files {
+        let source = match read_source(path) {
+            Ok(s) => s,
+            Err(message) => {
+                eprintln!("error: {message}");
+                code = code.max(exit::USAGE);
+                continue;
+            }
+        };
+        let diagnostics = match engine.compile_with(source.clone(), &engine.check_env(), &Default::default()) {
+            Ok(script) => script.warnings,
+            Err(e) => e.diagnostics,
+        };
+        if crate::diag::has_errors(&diagnostics) {
+            code = exit::INVALID;
+        }
+        match format {
+            Format::Text => print_diagnostics(&source, &diagnostics),
+            Format::Json => json.extend(diagnostics.iter().map(|d| d.to_json(&source))),
+        }
+    }
+    if let Format::Json = format {
+        println!("{}", serde_json::Value::Array(json));
+    }
+    code
+}
+
+fn graph(path: &std::path::Path, format: GraphFormat) -> u8 {
+    let engine = Engine::new();
+    let script = match compile_file(&engine, path) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let g = &script.graph;
+    match format {
+        GraphFormat::Dot => print!("{}", crate::graph::to_dot(g)),
+        GraphFormat::Mermaid => print!("{}", crate::graph::to_mermaid(g)),
+        GraphFormat::Json => println!("{}", serde_json::to_string_pretty(&crate::graph::to_json(g)).unwrap_or_default()),
+    }
+    exit::OK
+}

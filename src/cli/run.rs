@@ -1,0 +1,140 @@
+//! `flow run`: compile, run with live progress, print the result.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::progress::{Mode, Progress};
+use super::{compile_file, exit, print_diagnostics};
+use crate::engine::Engine;
+use crate::runtime::{RunOptions, RunStatus, TaskStatus};
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// The script to run.
+    file: PathBuf,
+    /// Set a `param`: NAME=VALUE, the value read as JSON, else as a string.
+    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+    params: Vec<String>,
+    /// Most tasks running at once [default: the number of CPUs, for `sh` tasks].
+    #[arg(long, short = 'j', value_parser = clap::value_parser!(u32).range(1..))]
+    jobs: Option<u32>,
+    /// After a failure, let independent branches finish.
+    #[arg(long, short = 'k')]
+    keep_going: bool,
+    /// Print one JSON document (status, result, tasks) instead of the result.
+    #[arg(long)]
+    json: bool,
+    /// No progress on stderr.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+/// Splits `name=value`; the value is JSON when it parses, else a string.
+pub fn parse_param(text: &str) -> Result<(String, Value), String> {
+    let Some((name, value)) = text.split_once('=') else {
+        return Err(format!("`--param {text}` needs the form NAME=VALUE"));
+    };
+    let name = name.trim();
+    let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(format!("`{name}` is not a param name (letters, digits and `_`)"));
+    }
+    let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
+    Ok((name.to_string(), value))
+}
+
+pub fn run(args: RunArgs) -> u8 {
+    let mut params = Vec::new();
+    for text in &args.params {
+        match parse_param(text) {
+            Ok(p) => params.push(p),
+            Err(message) => {
+                eprintln!("error: {message}");
+                return exit::USAGE;
+            }
+        }
+    }
+    let engine = Engine::new();
+    let script = match compile_file(&engine, &args.file) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let mode = if args.quiet || args.json {
+        Mode::Quiet
+    } else if std::io::stderr().is_terminal() {
+        Mode::Bar
+    } else {
+        Mode::Lines
+    };
+    let progress = Progress::new(mode);
+    let cancel = CancellationToken::new();
+    let options = RunOptions {
+        jobs: args.jobs.map(|j| j as usize),
+        keep_going: args.keep_going,
+        params,
+        host_agents: Vec::new(),
+        observer: progress.observer(),
+        cancel: cancel.clone(),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return exit::FAILED;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        tokio::spawn(cancel_on_signals(cancel));
+        engine.run(&script, options).await
+    });
+    progress.finish();
+    if args.json {
+        let mut doc = outcome.to_json();
+        doc["errors"] = outcome.errors.iter().map(|d| d.to_json(&script.source)).collect();
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    }
+    match outcome.status {
+        RunStatus::Succeeded => {
+            if !args.json {
+                let result = outcome.result.as_deref().cloned().unwrap_or(Value::Null);
+                println!("{}", serde_json::to_string_pretty(&result).unwrap_or_default());
+            }
+            exit::OK
+        }
+        RunStatus::Failed => {
+            print_diagnostics(&script.source, &outcome.errors);
+            exit::FAILED
+        }
+        RunStatus::Cancelled => {
+            let running: Vec<String> = outcome
+                .tasks
+                .iter()
+                .filter(|t| t.status == TaskStatus::Cancelled)
+                .map(|t| t.id())
+                .collect();
+            if running.is_empty() {
+                eprintln!("interrupted: no task was running");
+            } else {
+                eprintln!("interrupted: cancelled {} running task(s): {}", running.len(), running.join(", "));
+            }
+            exit::INTERRUPTED
+        }
+    }
+}
+
+/// Ctrl-C and SIGTERM cancel the run.
+async fn cancel_on_signals(cancel: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        return;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+    cancel.cancel();
+}
