@@ -13,9 +13,11 @@
 //! | [`ast`] | the owned, spanned syntax tree |
 //! | [`syntax`] | the pest parser: text to AST, syntax errors to diagnostics |
 //! | [`builtins`] | the names known before any declaration: functions, built-in agents, backends |
+//! | [`check`] | names, arity, duplicates, recursion and lints over the AST: every problem in one pass |
 
 pub mod ast;
 pub mod builtins;
+pub mod check;
 pub mod diag;
 pub mod source;
 pub mod syntax;
