@@ -104,6 +104,7 @@ impl Checker {
                     let expected = match (function.min_args, function.max_args) {
                         (a, b) if a == b => plural(a, "argument"),
                         (a, usize::MAX) => format!("at least {}", plural(a, "argument")),
+                        (a, b) if b == a + 1 => format!("{a} or {b} arguments"),
                         (a, b) => format!("{a} to {b} arguments"),
                     };
                     self.diags.push(
@@ -251,15 +252,18 @@ impl Checker {
         if !missing.is_empty() {
             let example = match backend.positional {
                 Some(key) if missing == [key] => format!(
-                    "`{}(\"…\")` or `{}({key}: \"…\")`",
-                    backend.name, backend.name
+                    "`{}({})` or `{}({key}: {})`",
+                    backend.name,
+                    example_value(key),
+                    backend.name,
+                    example_value(key)
                 ),
                 _ => format!(
                     "`{}({})`",
                     backend.name,
                     missing
                         .iter()
-                        .map(|k| format!("{k}: …"))
+                        .map(|k| format!("{k}: {}", example_value(k)))
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
@@ -267,9 +271,13 @@ impl Checker {
             self.diags.push(
                 Diagnostic::error(
                     Code::MissingArgument,
-                    format!("`{}` needs {}", backend.name, quoted_list(&missing)),
+                    format!(
+                        "`{}` is missing its {}",
+                        backend.name,
+                        quoted_list(&missing)
+                    ),
                 )
-                .at(callee.span, format!("missing {}", quoted_list(&missing)))
+                .at(callee.span, format!("no {} given", quoted_list(&missing)))
                 .help(format!("give it like this: {example}")),
             );
         }
@@ -392,7 +400,10 @@ impl Checker {
             });
         }
         let suggestion = closest(n, self.visible_callables());
-        if let Some(function) = suggestion.and_then(crate::builtins::function_named) {
+        let function = suggestion
+            .and_then(crate::builtins::function_named)
+            .or_else(|| function_alias(n));
+        if let Some(function) = function {
             return Diagnostic::error(Code::UnknownFunction, format!("unknown function `{n}`"))
                 .at(callee.span, "no function has this name")
                 .help(format!(
@@ -408,8 +419,7 @@ impl Checker {
         match suggestion {
             Some(s) => d.help(format!("did you mean `{s}`?")),
             None => d.help(format!(
-                "declare it at the top level, e.g. `agent {n} = sh(\"./{}.sh\")` or `flow {n}(…) {{ … }}`",
-                n.to_lowercase()
+                "declare it at the top level: `agent {n} = sh(\"…\")` or `flow {n}(…) {{ … }}`"
             )),
         }
     }
@@ -530,6 +540,52 @@ impl Checker {
             Some(s) => d.help(format!("did you mean `{s}`? the backends are {all}")),
             None => d.help(format!("the backends are {all}")),
         }
+    }
+}
+
+/// Names other languages give the built-in functions, so `length(xs)` (or the
+/// typo `lenght(xs)`) suggests `len`.
+const FUNCTION_ALIASES: &[(&str, &str)] = &[
+    ("length", "len"),
+    ("size", "len"),
+    ("count", "len"),
+    ("strip", "trim"),
+    ("uppercase", "upper"),
+    ("lowercase", "lower"),
+    ("to_upper", "upper"),
+    ("to_lower", "lower"),
+    ("string", "str"),
+    ("to_string", "str"),
+    ("parse_json", "json"),
+    ("from_json", "json"),
+    ("integer", "int"),
+    ("number", "float"),
+    ("includes", "contains"),
+    ("getenv", "env"),
+    ("concat", "flatten"),
+    ("total", "sum"),
+];
+
+fn function_alias(name: &str) -> Option<&'static crate::builtins::Function> {
+    let lower = name.to_lowercase();
+    let alias = closest(&lower, FUNCTION_ALIASES.iter().map(|(a, _)| *a)).or_else(|| {
+        FUNCTION_ALIASES
+            .iter()
+            .map(|(a, _)| *a)
+            .find(|a| *a == lower)
+    })?;
+    let target = FUNCTION_ALIASES.iter().find(|(a, _)| *a == alias)?.1;
+    crate::builtins::function_named(target)
+}
+
+/// A plausible value for a backend setting, for examples in help lines.
+fn example_value(key: &str) -> &'static str {
+    match key {
+        "cmd" => "\"./run.sh\"",
+        "url" => "\"http://localhost:8080\"",
+        "duration" => "2s",
+        "message" => "\"what went wrong\"",
+        _ => "…",
     }
 }
 

@@ -79,6 +79,8 @@ struct Checker {
     in_config: bool,
     /// Inside a gate check's `where`: its own name and the other checks' names.
     gate: Vec<(String, Vec<String>)>,
+    /// Bindings used before their `let` (reported as such), by the span of their name.
+    used_early: std::collections::HashSet<Span>,
     diags: Vec<Diagnostic>,
 }
 
@@ -93,6 +95,7 @@ impl Checker {
             current_flow: None,
             in_config: false,
             gate: Vec::new(),
+            used_early: std::collections::HashSet::new(),
             diags: Vec::new(),
         };
         let mut root = Scope::new(Barrier::None);

@@ -209,6 +209,8 @@ impl Checker {
     pub(super) fn declare_value(&mut self, name: &str, span: Span, kind: ValueKind) -> BindingId {
         self.check_duplicate(name, span, kind.implicit());
         let id = self.new_binding(name, Some(span), BindingKind::Value(kind));
+        // A use before the `let` was reported already; don't also call it unused.
+        self.bindings[id].used = self.used_early.contains(&span);
         let scope = self.scopes.last_mut().expect("a scope is open");
         if scope.pending.get(name) == Some(&span) {
             scope.pending.remove(name);

@@ -262,8 +262,9 @@ impl Checker {
                     .at(cond.span, "this condition is not part of a gate check")
                     .help("`where` conditions belong to a gate check: `gate { name: expr where cond }`"),
                 );
+                // The condition is not checked: its names only make sense once it
+                // moves into a gate check, where the check's own name is bound.
                 self.expr(value);
-                self.expr(cond);
             }
         }
     }
@@ -325,6 +326,9 @@ impl Checker {
     pub(super) fn use_value(&mut self, name: &Ident) {
         if self.find_value(&name.name).is_some() {
             return;
+        }
+        if let Some(later) = self.find_pending(&name.name) {
+            self.used_early.insert(later);
         }
         let diag = self.unbound_value(name);
         self.diags.push(diag);
@@ -414,7 +418,7 @@ impl Checker {
             Code::UndefinedName,
             format!("cannot find `{n}` in this scope"),
         )
-        .at(name.span, "not bound");
+        .at(name.span, "unknown name");
         match closest(n, candidates) {
             Some(s) => d.help(format!("did you mean `{s}`?")),
             None => d.help(format!("bind it before using it, e.g. `let {n} = …`, or declare `param {n} = …` at the top level")),
