@@ -83,6 +83,7 @@ codes! {
     ErrorOutsideTry => "check"::"error_outside_try",
     MisplacedDeclaration => "check"::"misplaced_declaration",
     UnusedBinding => "check"::"unused_binding",
+    BadLiteral => "check"::"bad_literal",
     // runtime
     TaskFailed => "runtime"::"task_failed",
     TaskTimedOut => "runtime"::"timed_out",

@@ -100,24 +100,36 @@ impl Engine {
 
     /// Parses, checks and lowers a script. Diagnostics come back as values.
     pub fn compile(&self, name: &str, text: &str) -> Result<Script, CompileError> {
-        self.compile_with(SourceFile::new(name, text), &self.check_env(), &Prelude::default())
+        self.compile_with(
+            SourceFile::new(name, text),
+            &self.check_env(),
+            &Prelude::default(),
+        )
     }
 
     /// [`Engine::compile`] with names bound beforehand (a REPL session).
-    pub fn compile_with(&self, source: SourceFile, env: &check::Env, prelude: &Prelude) -> Result<Script, CompileError> {
+    pub fn compile_with(
+        &self,
+        source: SourceFile,
+        env: &check::Env,
+        prelude: &Prelude,
+    ) -> Result<Script, CompileError> {
         let fail = |diagnostics| CompileError {
             source: source.clone(),
             diagnostics,
         };
         let program = syntax::parse(&source).map_err(fail)?;
         let mut env = env.clone();
-        env.host_agents.extend(self.agent_names().map(str::to_string));
+        env.host_agents
+            .extend(self.agent_names().map(str::to_string));
         let diagnostics = check::check(&program, &env);
         if has_errors(&diagnostics) {
             return Err(fail(diagnostics));
         }
         let mut prelude = prelude.clone();
-        prelude.host_agents.extend(self.agent_names().map(str::to_string));
+        prelude
+            .host_agents
+            .extend(self.agent_names().map(str::to_string));
         prelude.host_agents.sort();
         prelude.host_agents.dedup();
         let graph = graph::lower(&program, &prelude).map_err(fail)?;
@@ -140,7 +152,12 @@ impl Engine {
     }
 
     /// Compiles and runs a script in one step.
-    pub async fn run_source(&self, name: &str, text: &str, options: RunOptions) -> Result<Outcome, CompileError> {
+    pub async fn run_source(
+        &self,
+        name: &str,
+        text: &str,
+        options: RunOptions,
+    ) -> Result<Outcome, CompileError> {
         let script = self.compile(name, text)?;
         Ok(self.run(&script, options).await)
     }

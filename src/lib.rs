@@ -15,10 +15,12 @@
 //! | [`value`] | value semantics: operators, field and index access, conversions |
 //! | [`builtins`] | the names known before any declaration: functions, built-in agents, backends; the pure functions |
 //! | [`agents`] | the agent backends: [`agents::sh`] runs shell commands as process groups |
+//! | [`check`] | names, arity, duplicates, recursion and lints over the AST: every problem in one pass |
 
 pub mod agents;
 pub mod ast;
 pub mod builtins;
+pub mod check;
 pub mod cli;
 pub mod diag;
 pub mod engine;
@@ -30,5 +32,7 @@ pub mod value;
 
 pub use diag::{Code, Diagnostic, RenderStyle, Severity};
 pub use engine::{CompileError, Engine, Script};
-pub use runtime::{AgentError, Call, Event, HostAgent, Outcome, RunOptions, RunStatus, TaskRecord, TaskStatus};
+pub use runtime::{
+    AgentError, Call, Event, HostAgent, Outcome, RunOptions, RunStatus, TaskRecord, TaskStatus,
+};
 pub use source::{SourceFile, Span};

@@ -25,7 +25,11 @@ pub mod exit {
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "flow", version, about = "Run workflows of agents: shell commands, LLMs, HTTP services")]
+#[command(
+    name = "flow",
+    version,
+    about = "Run workflows of agents: shell commands, LLMs, HTTP services"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -70,7 +74,11 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
         }
     };
     let code = match cli.command {
@@ -107,7 +115,8 @@ pub(crate) fn print_diagnostics(source: &SourceFile, diagnostics: &[Diagnostic])
 /// Reads a script, with a diagnostic-style message when that fails.
 pub(crate) fn read_source(path: &std::path::Path) -> Result<SourceFile, String> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read `{name}`: {}", io_reason(&e)))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("cannot read `{name}`: {}", io_reason(&e)))?;
     if bytes.len() > MAX_SOURCE_BYTES {
         return Err(format!(
             "`{name}` is {} bytes; scripts are limited to {} MiB",
@@ -116,7 +125,10 @@ pub(crate) fn read_source(path: &std::path::Path) -> Result<SourceFile, String> 
         ));
     }
     let text = String::from_utf8(bytes).map_err(|e| {
-        format!("`{name}` is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to())
+        format!(
+            "`{name}` is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
     })?;
     Ok(SourceFile::new(name, text))
 }
@@ -130,7 +142,10 @@ fn io_reason(e: &std::io::Error) -> String {
 }
 
 /// Compiles a file, printing every diagnostic; `Err` carries the exit code.
-pub(crate) fn compile_file(engine: &Engine, path: &std::path::Path) -> Result<crate::engine::Script, u8> {
+pub(crate) fn compile_file(
+    engine: &Engine,
+    path: &std::path::Path,
+) -> Result<crate::engine::Script, u8> {
     let source = read_source(path).map_err(|message| {
         eprintln!("error: {message}");
         exit::USAGE
@@ -140,7 +155,10 @@ pub(crate) fn compile_file(engine: &Engine, path: &std::path::Path) -> Result<cr
             print_diagnostics(&script.source, &script.warnings);
             Ok(script)
         }
-        Err(CompileError { source, diagnostics }) => {
+        Err(CompileError {
+            source,
+            diagnostics,
+        }) => {
             print_diagnostics(&source, &diagnostics);
             Err(exit::INVALID)
         }
@@ -160,10 +178,11 @@ fn check(files: &[PathBuf], format: Format) -> u8 {
                 continue;
             }
         };
-        let diagnostics = match engine.compile_with(source.clone(), &engine.check_env(), &Default::default()) {
-            Ok(script) => script.warnings,
-            Err(e) => e.diagnostics,
-        };
+        let diagnostics =
+            match engine.compile_with(source.clone(), &engine.check_env(), &Default::default()) {
+                Ok(script) => script.warnings,
+                Err(e) => e.diagnostics,
+            };
         if crate::diag::has_errors(&diagnostics) {
             code = exit::INVALID;
         }
@@ -188,7 +207,10 @@ fn graph(path: &std::path::Path, format: GraphFormat) -> u8 {
     match format {
         GraphFormat::Dot => print!("{}", crate::graph::to_dot(g)),
         GraphFormat::Mermaid => print!("{}", crate::graph::to_mermaid(g)),
-        GraphFormat::Json => println!("{}", serde_json::to_string_pretty(&crate::graph::to_json(g)).unwrap_or_default()),
+        GraphFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&crate::graph::to_json(g)).unwrap_or_default()
+        ),
     }
     exit::OK
 }

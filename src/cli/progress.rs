@@ -71,10 +71,21 @@ impl Progress {
                         _ => s.failed += 1,
                     }
                     // Plain lines for tasks that ran (not instant ones) and every failure.
-                    if mode == Mode::Lines && (was_running || record.status != TaskStatus::Succeeded) {
-                        let took = record.duration.map_or_else(String::new, |d| format!(" in {:.2}s", d.as_secs_f64()));
-                        let why = record.error.as_deref().map_or_else(String::new, |e| format!(": {e}"));
-                        eprintln!("{:>9} {id} ({}){took}{why}", record.status.as_str(), record.agent);
+                    if mode == Mode::Lines
+                        && (was_running || record.status != TaskStatus::Succeeded)
+                    {
+                        let took = record
+                            .duration
+                            .map_or_else(String::new, |d| format!(" in {:.2}s", d.as_secs_f64()));
+                        let why = record
+                            .error
+                            .as_deref()
+                            .map_or_else(String::new, |e| format!(": {e}"));
+                        eprintln!(
+                            "{:>9} {id} ({}){took}{why}",
+                            record.status.as_str(),
+                            record.agent
+                        );
                     }
                 }
             }
@@ -97,7 +108,12 @@ fn summary(s: &State) -> String {
     if s.running.len() > 4 {
         names.push("…");
     }
-    let mut text = format!("{} running, {} done, {} failed", s.running.len(), s.done, s.failed);
+    let mut text = format!(
+        "{} running, {} done, {} failed",
+        s.running.len(),
+        s.done,
+        s.failed
+    );
     if s.skipped > 0 {
         text.push_str(&format!(", {} skipped", s.skipped));
     }

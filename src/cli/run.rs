@@ -38,10 +38,15 @@ pub fn parse_param(text: &str) -> Result<(String, Value), String> {
         return Err(format!("`--param {text}` needs the form NAME=VALUE"));
     };
     let name = name.trim();
-    let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let valid = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
-        return Err(format!("`{name}` is not a param name (letters, digits and `_`)"));
+        return Err(format!(
+            "`{name}` is not a param name (letters, digits and `_`)"
+        ));
     }
     let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
     Ok((name.to_string(), value))
@@ -80,7 +85,10 @@ pub fn run(args: RunArgs) -> u8 {
         observer: progress.observer(),
         cancel: cancel.clone(),
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -94,14 +102,21 @@ pub fn run(args: RunArgs) -> u8 {
     progress.finish();
     if args.json {
         let mut doc = outcome.to_json();
-        doc["errors"] = outcome.errors.iter().map(|d| d.to_json(&script.source)).collect();
+        doc["errors"] = outcome
+            .errors
+            .iter()
+            .map(|d| d.to_json(&script.source))
+            .collect();
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     }
     match outcome.status {
         RunStatus::Succeeded => {
             if !args.json {
                 let result = outcome.result.as_deref().cloned().unwrap_or(Value::Null);
-                println!("{}", serde_json::to_string_pretty(&result).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&result).unwrap_or_default()
+                );
             }
             exit::OK
         }
@@ -119,7 +134,11 @@ pub fn run(args: RunArgs) -> u8 {
             if running.is_empty() {
                 eprintln!("interrupted: no task was running");
             } else {
-                eprintln!("interrupted: cancelled {} running task(s): {}", running.len(), running.join(", "));
+                eprintln!(
+                    "interrupted: cancelled {} running task(s): {}",
+                    running.len(),
+                    running.join(", ")
+                );
             }
             exit::INTERRUPTED
         }
@@ -129,7 +148,10 @@ pub fn run(args: RunArgs) -> u8 {
 /// Ctrl-C and SIGTERM cancel the run.
 async fn cancel_on_signals(cancel: CancellationToken) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
         return;
     };
     tokio::select! {

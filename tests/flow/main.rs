@@ -1,4 +1,6 @@
 //! The integration tests: one binary, one module per stage.
 
+mod check;
 mod common;
 mod sh;
+mod syntax;

@@ -1,0 +1,621 @@
+//! Calls and agent declarations: what the callee is, whether its arguments fit,
+//! and the literal values of modifiers (`retry 3`, `timeout 30s`, `limit 2`).
+
+use std::collections::HashSet;
+
+use crate::ast::{AgentDecl, Arg, Call, Expr, ExprKind, Ident, ModifierKind, UnaryOp};
+use crate::builtins::{Backend, BACKENDS};
+use crate::diag::{Code, Diagnostic};
+use crate::source::Span;
+
+use super::scope::{closest, quoted_list, Barrier, Callee};
+use super::{Checker, FlowCall};
+
+/// What a literal expression is, for checking counts and durations before running.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum Literal {
+    Int(i64),
+    Float(f64),
+    /// Seconds.
+    Duration,
+    /// Another literal, described: "a string", "a list".
+    Other(&'static str),
+    /// Computed at run time; nothing to check now.
+    Computed,
+}
+
+impl Literal {
+    pub(super) fn of(expr: &Expr) -> Literal {
+        match &expr.kind {
+            ExprKind::Int(n) => Literal::Int(*n),
+            ExprKind::Float(x) => Literal::Float(*x),
+            ExprKind::Duration(_) => Literal::Duration,
+            ExprKind::Str(_) => Literal::Other("a string"),
+            ExprKind::Bool(_) => Literal::Other("a boolean"),
+            ExprKind::Null => Literal::Other("`null`"),
+            ExprKind::List(_) => Literal::Other("a list"),
+            ExprKind::Object(_) => Literal::Other("an object"),
+            ExprKind::Unary {
+                op: UnaryOp::Neg,
+                operand,
+                ..
+            } => match Literal::of(operand) {
+                Literal::Int(n) => Literal::Int(n.saturating_neg()),
+                Literal::Float(x) => Literal::Float(-x),
+                Literal::Duration => Literal::Float(-1.0),
+                other => other,
+            },
+            _ => Literal::Computed,
+        }
+    }
+}
+
+impl Checker {
+    /// Checks a call: its arguments' values, modifiers, callee and argument shape.
+    pub(super) fn call(&mut self, call: &Call, span: Span) {
+        for arg in &call.args {
+            self.expr(&arg.value);
+        }
+        self.modifiers(call);
+        self.duplicate_keys(
+            call.args
+                .iter()
+                .filter_map(|a| a.name.as_ref())
+                .map(|n| (n.name.as_str(), n.span)),
+            "argument",
+            "in this call",
+        );
+        let callee = &call.callee;
+        let Some(resolved) = self.find_callable(&callee.name) else {
+            let diag = self.uncallable(callee);
+            self.diags.push(diag);
+            return;
+        };
+        if self.in_config && !matches!(resolved, Callee::Function(_)) {
+            let what = self.describe_callable(resolved);
+            self.diags.push(
+                Diagnostic::error(
+                    Code::UndefinedName,
+                    format!("`{}` is {what} and can't be called in an agent's config", callee.name),
+                )
+                .at(callee.span, "not available here")
+                .help("an agent's config is evaluated once, before the script runs: it may use `param`s, literals and built-in functions"),
+            );
+            return;
+        }
+        match resolved {
+            Callee::Agent => self.agent_args(callee, &call.args),
+            Callee::Backend(backend) => self.backend_args(callee, backend, &call.args, false),
+            Callee::Function(function) => {
+                for arg in &call.args {
+                    if let Some(name) = &arg.name {
+                        self.diags.push(
+                            Diagnostic::error(
+                                Code::UnknownArgument,
+                                format!("built-in functions take no named arguments, but `{}` was given", name.name),
+                            )
+                            .at(name.span, "named argument")
+                            .help(format!("pass it by position: `{}`", function.signature)),
+                        );
+                    }
+                }
+                let n = call.args.len();
+                if n < function.min_args || n > function.max_args {
+                    let expected = match (function.min_args, function.max_args) {
+                        (a, b) if a == b => plural(a, "argument"),
+                        (a, usize::MAX) => format!("at least {}", plural(a, "argument")),
+                        (a, b) if b == a + 1 => format!("{a} or {b} arguments"),
+                        (a, b) => format!("{a} to {b} arguments"),
+                    };
+                    self.diags.push(
+                        Diagnostic::error(
+                            Code::WrongArity,
+                            format!(
+                                "`{}` takes {expected}, but {} given",
+                                function.name,
+                                given(n)
+                            ),
+                        )
+                        .at(span, format!("{} given", plural(n, "argument")))
+                        .help(format!(
+                            "call it as `{}`: {}",
+                            function.signature, function.summary
+                        )),
+                    );
+                }
+            }
+            Callee::Flow(flow) => {
+                if let Some(caller) = self.current_flow {
+                    self.flow_calls.push(FlowCall {
+                        caller,
+                        callee: flow,
+                        span: callee.span,
+                    });
+                }
+                self.flow_args(callee, flow, &call.args, span);
+            }
+        }
+    }
+
+    /// An agent takes one positional argument, its instructions; named ones are context.
+    fn agent_args(&mut self, callee: &Ident, args: &[Arg]) {
+        if let Some(extra) = args.iter().filter(|a| a.name.is_none()).nth(1) {
+            self.diags.push(
+                Diagnostic::error(
+                    Code::WrongArity,
+                    format!(
+                        "agent `{}` takes one positional argument, its instructions",
+                        callee.name
+                    ),
+                )
+                .at(extra.value.span, "a second positional argument")
+                .help(format!(
+                    "name the other arguments to pass them as context: `{}(\"…\", notes: notes)`",
+                    callee.name
+                )),
+            );
+        }
+    }
+
+    /// A backend's arguments: its positional config key (or, without one, the
+    /// instructions), config keys, and (when called directly) context.
+    fn backend_args(&mut self, callee: &Ident, backend: &Backend, args: &[Arg], declared: bool) {
+        let mut positionals = args.iter().filter(|a| a.name.is_none());
+        let first = positionals.next();
+        if let Some(extra) = positionals.next() {
+            let what = match backend.positional {
+                Some(key) => format!(
+                    "`{}` takes one positional argument, its `{key}`",
+                    backend.name
+                ),
+                None if declared => format!("`{}` takes no positional argument", backend.name),
+                None => format!(
+                    "`{}` takes one positional argument, the instructions",
+                    backend.name
+                ),
+            };
+            let help = if declared {
+                format!("name each setting: {}", config_keys(backend))
+            } else {
+                format!(
+                    "name the other arguments: `{}(…, key: value)`",
+                    backend.name
+                )
+            };
+            self.diags.push(
+                Diagnostic::error(Code::WrongArity, what)
+                    .at(extra.value.span, "one positional argument too many")
+                    .help(help),
+            );
+        } else if declared && backend.positional.is_none() {
+            if let Some(first) = first {
+                self.diags.push(
+                    Diagnostic::error(
+                        Code::WrongArity,
+                        format!("`{}` takes no positional argument", backend.name),
+                    )
+                    .at(first.value.span, "unnamed setting")
+                    .help(format!("name each setting: {}", config_keys(backend))),
+                );
+            }
+        }
+        let mut given: HashSet<&str> = HashSet::new();
+        if let (Some(key), Some(_)) = (backend.positional, first) {
+            given.insert(key);
+        }
+        for arg in args {
+            let Some(name) = &arg.name else {
+                continue;
+            };
+            let key = name.name.as_str();
+            if backend.config.contains(&key) {
+                if !given.insert(key) {
+                    if let Some(first) = first {
+                        self.diags.push(
+                            Diagnostic::error(
+                                Code::DuplicateKey,
+                                format!("`{key}` is given twice: by position and by name"),
+                            )
+                            .at(name.span, "given again here")
+                            .label(
+                                first.value.span,
+                                format!("the positional argument is the `{key}`"),
+                            )
+                            .help("keep one of them"),
+                        );
+                    }
+                }
+            } else if declared {
+                let mut d = Diagnostic::error(
+                    Code::UnknownArgument,
+                    format!("backend `{}` has no setting `{key}`", backend.name),
+                )
+                .at(name.span, "unknown setting");
+                let accepted = if backend.config.is_empty() {
+                    format!("`{}` takes no settings", backend.name)
+                } else {
+                    format!("`{}` accepts {}", backend.name, quoted_list(backend.config))
+                };
+                d = d.help(match closest(key, backend.config.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`? {accepted}"),
+                    None => accepted,
+                });
+                self.diags.push(d);
+            }
+        }
+        let missing: Vec<&str> = backend
+            .required
+            .iter()
+            .copied()
+            .filter(|k| !given.contains(k))
+            .collect();
+        if !missing.is_empty() {
+            let example = match backend.positional {
+                Some(key) if missing == [key] => format!(
+                    "`{}({})` or `{}({key}: {})`",
+                    backend.name,
+                    example_value(key),
+                    backend.name,
+                    example_value(key)
+                ),
+                _ => format!(
+                    "`{}({})`",
+                    backend.name,
+                    missing
+                        .iter()
+                        .map(|k| format!("{k}: {}", example_value(k)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            self.diags.push(
+                Diagnostic::error(
+                    Code::MissingArgument,
+                    format!(
+                        "`{}` is missing its {}",
+                        backend.name,
+                        quoted_list(&missing)
+                    ),
+                )
+                .at(callee.span, format!("no {} given", quoted_list(&missing)))
+                .help(format!("give it like this: {example}")),
+            );
+        }
+    }
+
+    /// A sub-flow's arguments: by name, or by position in the order of its parameters.
+    fn flow_args(&mut self, callee: &Ident, flow: usize, args: &[Arg], span: Span) {
+        let params = self.flows[flow].params.clone();
+        let mut given = vec![false; params.len()];
+        let mut positional = 0;
+        let mut unknown = false;
+        for arg in args {
+            match &arg.name {
+                None => {
+                    if positional < params.len() {
+                        given[positional] = true;
+                    } else if positional == params.len() {
+                        self.diags.push(
+                            Diagnostic::error(
+                                Code::WrongArity,
+                                format!(
+                                    "flow `{}` takes {}, but more were given",
+                                    callee.name,
+                                    plural(params.len(), "argument")
+                                ),
+                            )
+                            .at(arg.value.span, "one argument too many")
+                            .help(signature(&callee.name, &params)),
+                        );
+                    }
+                    positional += 1;
+                }
+                Some(name) => match params.iter().position(|p| *p == name.name) {
+                    Some(i) if given[i] && i < positional => self.diags.push(
+                        Diagnostic::error(
+                            Code::DuplicateKey,
+                            format!("`{}` is given twice: by position and by name", name.name),
+                        )
+                        .at(name.span, "given again here")
+                        .help("keep one of them"),
+                    ),
+                    Some(i) => given[i] = true,
+                    None => {
+                        unknown = true;
+                        let mut d = Diagnostic::error(
+                            Code::UnknownArgument,
+                            format!("flow `{}` has no parameter `{}`", callee.name, name.name),
+                        )
+                        .at(name.span, "unknown parameter");
+                        let sig = signature(&callee.name, &params);
+                        d = d.help(
+                            match closest(&name.name, params.iter().map(String::as_str)) {
+                                Some(s) => format!("did you mean `{s}`? {sig}"),
+                                None => sig,
+                            },
+                        );
+                        self.diags.push(d);
+                    }
+                },
+            }
+        }
+        let missing: Vec<&str> = params
+            .iter()
+            .zip(&given)
+            .filter(|(_, g)| !**g)
+            .map(|(p, _)| p.as_str())
+            .collect();
+        // A misspelt argument is reported once, as unknown, not also as missing.
+        if !missing.is_empty() && !unknown {
+            self.diags.push(
+                Diagnostic::error(
+                    Code::MissingArgument,
+                    format!(
+                        "flow `{}` needs {} for {}",
+                        callee.name,
+                        if missing.len() == 1 {
+                            "an argument"
+                        } else {
+                            "arguments"
+                        },
+                        quoted_list(&missing)
+                    ),
+                )
+                .at(span, format!("missing {}", quoted_list(&missing)))
+                .help(format!(
+                    "pass every parameter: `{}({})`",
+                    callee.name,
+                    params
+                        .iter()
+                        .map(|p| format!("{p}: …"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            );
+        }
+    }
+
+    /// Explains a callee that names no callable.
+    fn uncallable(&self, callee: &Ident) -> Diagnostic {
+        let n = &callee.name;
+        if self.in_config {
+            return Diagnostic::error(Code::UndefinedName, format!("cannot find a function `{n}`"))
+                .at(callee.span, "not a built-in function")
+                .help("an agent's config may only use `param`s, literals and built-in functions");
+        }
+        if let Some(span) = self.any_value(n) {
+            let mut d = Diagnostic::error(
+                Code::NotCallable,
+                format!("`{n}` is a value, not an agent, flow or function"),
+            )
+            .at(callee.span, "called here");
+            if let Some(span) = span {
+                d = d.label(span, "bound here as a value");
+            }
+            return d.help(match closest(n, self.visible_callables()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => {
+                    "only agents, flows, backends and built-in functions can be called".to_string()
+                }
+            });
+        }
+        let suggestion = closest(n, self.visible_callables());
+        let function = suggestion
+            .and_then(crate::builtins::function_named)
+            .or_else(|| function_alias(n));
+        if let Some(function) = function {
+            return Diagnostic::error(Code::UnknownFunction, format!("unknown function `{n}`"))
+                .at(callee.span, "no function has this name")
+                .help(format!(
+                    "did you mean `{}`? `{}`: {}",
+                    function.name, function.signature, function.summary
+                ));
+        }
+        let d = Diagnostic::error(
+            Code::UndefinedName,
+            format!("cannot find an agent, flow or function named `{n}`"),
+        )
+        .at(callee.span, "not declared");
+        match suggestion {
+            Some(s) => d.help(format!("did you mean `{s}`?")),
+            None => d.help(format!(
+                "declare it at the top level: `agent {n} = sh(\"…\")` or `flow {n}(…) {{ … }}`"
+            )),
+        }
+    }
+
+    /// `timeout`, `retry`, `backoff` and `after` on a call.
+    fn modifiers(&mut self, call: &Call) {
+        let mut seen: Vec<(&str, Span)> = Vec::new();
+        for modifier in &call.modifiers {
+            let keyword = match &modifier.kind {
+                ModifierKind::Timeout(e) => {
+                    self.expr(e);
+                    self.literal_duration(e, "a timeout");
+                    "timeout"
+                }
+                ModifierKind::Retry(e) => {
+                    self.expr(e);
+                    self.literal_count(e);
+                    "retry"
+                }
+                ModifierKind::Backoff(e) => {
+                    self.expr(e);
+                    self.literal_duration(e, "a backoff");
+                    "backoff"
+                }
+                ModifierKind::After(names) => {
+                    for name in names {
+                        self.use_value(name);
+                    }
+                    "after"
+                }
+            };
+            seen.push((keyword, modifier.span));
+        }
+        self.duplicate_keys(seen.into_iter(), "modifier", "on this call");
+    }
+
+    /// A literal retry count: a whole number, zero or more.
+    pub(super) fn literal_count(&mut self, expr: &Expr) {
+        let problem = match Literal::of(expr) {
+            Literal::Int(n) if n >= 0 => return,
+            Literal::Int(_) => "negative".to_string(),
+            Literal::Float(_) => "not a whole number".to_string(),
+            Literal::Duration => "a duration, not a count".to_string(),
+            Literal::Other(kind) => format!("{kind}, not a number"),
+            Literal::Computed => return,
+        };
+        self.diags.push(
+            Diagnostic::error(Code::BadLiteral, "a retry count must be a whole number, zero or more")
+                .at(expr.span, problem)
+                .help("write how many more times to try, e.g. `retry 3`; to wait between tries, add `backoff 2s`"),
+        );
+    }
+
+    /// A literal timeout or backoff: a duration (or a number of seconds), zero or more.
+    pub(super) fn literal_duration(&mut self, expr: &Expr, what: &str) {
+        let problem = match Literal::of(expr) {
+            Literal::Int(n) if n >= 0 => return,
+            Literal::Float(x) if x >= 0.0 => return,
+            Literal::Duration => return,
+            Literal::Int(_) | Literal::Float(_) => "negative".to_string(),
+            Literal::Other(kind) => format!("{kind}, not a duration"),
+            Literal::Computed => return,
+        };
+        self.diags.push(
+            Diagnostic::error(
+                Code::BadLiteral,
+                format!("{what} must be a duration, zero or more"),
+            )
+            .at(expr.span, problem)
+            .help("write a duration such as `250ms`, `30s`, `5m` or `2h`"),
+        );
+    }
+
+    /// `agent Name = backend(config) [limit N]`.
+    pub(super) fn agent_decl(&mut self, agent: &AgentDecl) {
+        let outer = std::mem::replace(&mut self.in_config, true);
+        self.push_scope(Barrier::Config);
+        for arg in &agent.args {
+            self.expr(&arg.value);
+        }
+        if let Some(limit) = &agent.limit {
+            self.expr(limit);
+            self.literal_limit(limit, "an agent's limit");
+        }
+        self.pop_scope();
+        self.in_config = outer;
+        self.duplicate_keys(
+            agent
+                .args
+                .iter()
+                .filter_map(|a| a.name.as_ref())
+                .map(|n| (n.name.as_str(), n.span)),
+            "setting",
+            "in this agent",
+        );
+        let backend = &agent.backend;
+        match crate::builtins::backend_named(&backend.name) {
+            Some(b) => self.backend_args(backend, b, &agent.args, true),
+            None => {
+                let diag = self.unknown_backend(backend);
+                self.diags.push(diag);
+            }
+        }
+    }
+
+    fn unknown_backend(&self, backend: &Ident) -> Diagnostic {
+        let n = &backend.name;
+        let all = quoted_list(&BACKENDS.iter().map(|b| b.name).collect::<Vec<_>>());
+        let d = Diagnostic::error(Code::UnknownBackend, format!("unknown backend `{n}`"));
+        if let Some(callee) = self.find_callable(n) {
+            let what = self.describe_callable(callee);
+            return d.at(backend.span, format!("{what}, not a backend")).help(format!(
+                "an agent is declared from a backend ({all}); to use `{n}`, call it where you need its result"
+            ));
+        }
+        let d = d.at(backend.span, "not a backend");
+        match closest(n, BACKENDS.iter().map(|b| b.name)) {
+            Some(s) => d.help(format!("did you mean `{s}`? the backends are {all}")),
+            None => d.help(format!("the backends are {all}")),
+        }
+    }
+}
+
+/// Names other languages give the built-in functions, so `length(xs)` (or the
+/// typo `lenght(xs)`) suggests `len`.
+const FUNCTION_ALIASES: &[(&str, &str)] = &[
+    ("length", "len"),
+    ("size", "len"),
+    ("count", "len"),
+    ("strip", "trim"),
+    ("uppercase", "upper"),
+    ("lowercase", "lower"),
+    ("to_upper", "upper"),
+    ("to_lower", "lower"),
+    ("string", "str"),
+    ("to_string", "str"),
+    ("parse_json", "json"),
+    ("from_json", "json"),
+    ("integer", "int"),
+    ("number", "float"),
+    ("includes", "contains"),
+    ("getenv", "env"),
+    ("concat", "flatten"),
+    ("total", "sum"),
+];
+
+fn function_alias(name: &str) -> Option<&'static crate::builtins::Function> {
+    let lower = name.to_lowercase();
+    let alias = closest(&lower, FUNCTION_ALIASES.iter().map(|(a, _)| *a)).or_else(|| {
+        FUNCTION_ALIASES
+            .iter()
+            .map(|(a, _)| *a)
+            .find(|a| *a == lower)
+    })?;
+    let target = FUNCTION_ALIASES.iter().find(|(a, _)| *a == alias)?.1;
+    crate::builtins::function_named(target)
+}
+
+/// A plausible value for a backend setting, for examples in help lines.
+fn example_value(key: &str) -> &'static str {
+    match key {
+        "cmd" => "\"./run.sh\"",
+        "url" => "\"http://localhost:8080\"",
+        "duration" => "2s",
+        "message" => "\"what went wrong\"",
+        _ => "…",
+    }
+}
+
+fn config_keys(backend: &Backend) -> String {
+    if backend.config.is_empty() {
+        format!("`{}` takes no settings", backend.name)
+    } else {
+        format!("`{}` accepts {}", backend.name, quoted_list(backend.config))
+    }
+}
+
+fn signature(name: &str, params: &[String]) -> String {
+    format!(
+        "the flow is declared as `flow {name}({})`",
+        params.join(", ")
+    )
+}
+
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+fn given(n: usize) -> String {
+    if n == 1 {
+        "1 was".to_string()
+    } else {
+        format!("{n} were")
+    }
+}

@@ -1,0 +1,450 @@
+//! Scopes and bindings: what a name means at a use site, and what to say when it
+//! means nothing.
+//!
+//! Values and callables live in one namespace per scope for duplicate detection,
+//! but a use looks up only its own kind: a call looks for a callable, any other
+//! use for a value. Agents and flows are hoisted (bound when their scope opens);
+//! values are sequential, and the names a scope binds later are kept as
+//! *pending* so a use before the `let` reads as such.
+
+use std::collections::HashMap;
+
+use crate::builtins::{Backend, Function, BACKENDS, FUNCTIONS};
+use crate::diag::{Code, Diagnostic};
+use crate::source::Span;
+
+use super::Checker;
+
+pub(super) type BindingId = usize;
+pub(super) type FlowId = usize;
+
+/// What a value binding is, which decides whether it may go unused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ValueKind {
+    /// `param` (top level or misplaced).
+    Param,
+    /// A top-level `let`: part of the script's result, never "unused".
+    TopLet,
+    /// A `let` in a block.
+    Let,
+    MapItem,
+    MapIndex,
+    FlowParam(FlowId),
+    /// A gate check's own name inside its `where`.
+    GateCheck,
+    /// `error` inside a try's `else`.
+    Error,
+    /// A value bound by an earlier REPL entry.
+    Env,
+}
+
+impl ValueKind {
+    /// Implicit bindings may be shadowed in their own scope without a duplicate.
+    fn implicit(self) -> bool {
+        matches!(self, ValueKind::Error | ValueKind::Env)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum CallableKind {
+    /// A declared agent, a host agent, or one bound by an earlier REPL entry.
+    Agent,
+    Flow(FlowId),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum BindingKind {
+    Value(ValueKind),
+    Callable(CallableKind),
+}
+
+#[derive(Debug)]
+pub(super) struct Binding {
+    pub name: String,
+    /// Where it was bound; `None` for names from the [`super::Env`].
+    pub span: Option<Span>,
+    pub kind: BindingKind,
+    pub used: bool,
+}
+
+/// How far a value lookup may see past a scope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Barrier {
+    /// Everything enclosing is visible.
+    None,
+    /// A flow body: beyond it only top-level `param`s (and all callables).
+    Flow,
+    /// An agent's config: beyond it only top-level `param`s and pure functions.
+    Config,
+}
+
+#[derive(Debug)]
+pub(super) struct Scope {
+    pub values: HashMap<String, BindingId>,
+    pub callables: HashMap<String, BindingId>,
+    /// Values this scope binds further down: name → the first such binding.
+    pub pending: HashMap<String, Span>,
+    pub barrier: Barrier,
+    /// Bindings made in this scope, in order, for the unused-binding lint.
+    pub owned: Vec<BindingId>,
+}
+
+impl Scope {
+    pub fn new(barrier: Barrier) -> Scope {
+        Scope {
+            values: HashMap::new(),
+            callables: HashMap::new(),
+            pending: HashMap::new(),
+            barrier,
+            owned: Vec::new(),
+        }
+    }
+}
+
+/// What a call's callee resolved to.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Callee {
+    Agent,
+    Flow(FlowId),
+    Backend(&'static Backend),
+    Function(&'static Function),
+}
+
+/// The closest candidate to `name`, if one is close enough to be a likely typo.
+/// Ties go to the alphabetically first, so the answer never depends on hashing.
+pub(super) fn closest<'n>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'n str>,
+) -> Option<&'n str> {
+    let lower = name.to_lowercase();
+    let limit = (name.chars().count() / 3).max(1);
+    let mut best: Option<(usize, &str)> = None;
+    for candidate in candidates {
+        if candidate == name {
+            continue;
+        }
+        let distance = strsim::damerau_levenshtein(&lower, &candidate.to_lowercase());
+        if distance > limit {
+            continue;
+        }
+        let better = match best {
+            None => true,
+            Some((d, c)) => distance < d || (distance == d && candidate < c),
+        };
+        if better {
+            best = Some((distance, candidate));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+/// `a`, `a` and `b`, `a`, `b` and `c`: names quoted and joined for a message.
+pub(super) fn quoted_list<S: AsRef<str>>(names: &[S]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{}`", n.as_ref())).collect();
+    match quoted.len() {
+        0 => String::new(),
+        1 => quoted[0].clone(),
+        n => format!("{} and {}", quoted[..n - 1].join(", "), quoted[n - 1]),
+    }
+}
+
+impl Checker {
+    pub(super) fn push_scope(&mut self, barrier: Barrier) {
+        self.scopes.push(Scope::new(barrier));
+    }
+
+    /// Closes the innermost scope, warning about its unused bindings.
+    pub(super) fn pop_scope(&mut self) {
+        let Some(scope) = self.scopes.pop() else {
+            return;
+        };
+        for id in scope.owned {
+            let binding = &self.bindings[id];
+            if binding.used || binding.name.starts_with('_') {
+                continue;
+            }
+            let (BindingKind::Value(kind), Some(span)) = (binding.kind, binding.span) else {
+                continue;
+            };
+            let name = &binding.name;
+            let diag = match kind {
+                ValueKind::Let => Diagnostic::warning(
+                    Code::UnusedBinding,
+                    format!("`{name}` is bound but never used"),
+                )
+                .at(span, "never used")
+                .help(format!(
+                    "remove the `let`, or name it `_{name}` to silence this warning"
+                )),
+                ValueKind::MapItem => Diagnostic::warning(
+                    Code::UnusedBinding,
+                    format!("the `map` item `{name}` is never used in the body"),
+                )
+                .at(span, "never used")
+                .help("if the body doesn't need the item, name it `_`: `map _ in list { … }`"),
+                ValueKind::MapIndex => Diagnostic::warning(
+                    Code::UnusedBinding,
+                    format!("the `map` index `{name}` is never used in the body"),
+                )
+                .at(span, "never used")
+                .help("drop the index (`map item in list { … }`), or name it `_`"),
+                ValueKind::FlowParam(flow) => Diagnostic::warning(
+                    Code::UnusedBinding,
+                    format!(
+                        "parameter `{name}` of flow `{}` is never used",
+                        self.flows[flow].name
+                    ),
+                )
+                .at(span, "never used")
+                .help(format!(
+                    "remove the parameter, or name it `_{name}` to silence this warning"
+                )),
+                _ => continue,
+            };
+            self.diags.push(diag);
+        }
+    }
+
+    /// Binds a value in the innermost scope, reporting a duplicate in that scope.
+    pub(super) fn declare_value(&mut self, name: &str, span: Span, kind: ValueKind) -> BindingId {
+        self.check_duplicate(name, span, kind.implicit());
+        let id = self.new_binding(name, Some(span), BindingKind::Value(kind));
+        // A use before the `let` was reported already; don't also call it unused.
+        self.bindings[id].used = self.used_early.contains(&span);
+        let scope = self.scopes.last_mut().expect("a scope is open");
+        if scope.pending.get(name) == Some(&span) {
+            scope.pending.remove(name);
+        }
+        if let Some(old) = scope.values.insert(name.to_string(), id) {
+            // The earlier one was reported as a duplicate; don't also call it unused.
+            self.bindings[old].used = true;
+        }
+        self.scopes
+            .last_mut()
+            .expect("a scope is open")
+            .owned
+            .push(id);
+        id
+    }
+
+    /// Binds an agent or flow in the innermost scope (hoisted: done when the scope opens).
+    pub(super) fn declare_callable(&mut self, name: &str, span: Span, kind: CallableKind) {
+        if let Some(backend) = crate::builtins::backend_named(name) {
+            self.diags.push(
+                Diagnostic::error(
+                    Code::DuplicateBinding,
+                    format!("`{}` is a built-in backend", backend.name),
+                )
+                .at(span, "this name is taken")
+                .help(format!(
+                    "choose another name; `{name}(…)` always means the built-in `{name}` backend"
+                )),
+            );
+            return;
+        }
+        if crate::builtins::function_named(name).is_some() {
+            self.diags.push(
+                Diagnostic::error(
+                    Code::DuplicateBinding,
+                    format!("`{name}` is a built-in function"),
+                )
+                .at(span, "this name is taken")
+                .help(format!(
+                    "choose another name; `{name}(…)` always means the built-in function"
+                )),
+            );
+            return;
+        }
+        let duplicate = self.check_duplicate(name, span, false);
+        let id = self.new_binding(name, Some(span), BindingKind::Callable(kind));
+        let scope = self.scopes.last_mut().expect("a scope is open");
+        if !duplicate || !scope.callables.contains_key(name) {
+            scope.callables.insert(name.to_string(), id);
+        }
+    }
+
+    fn new_binding(&mut self, name: &str, span: Option<Span>, kind: BindingKind) -> BindingId {
+        self.bindings.push(Binding {
+            name: name.to_string(),
+            span,
+            kind,
+            used: false,
+        });
+        self.bindings.len() - 1
+    }
+
+    /// Reports `name` bound twice in the innermost scope; returns whether it was.
+    fn check_duplicate(&mut self, name: &str, span: Span, implicit: bool) -> bool {
+        let scope = self.scopes.last().expect("a scope is open");
+        let existing = scope
+            .values
+            .get(name)
+            .into_iter()
+            .chain(scope.callables.get(name))
+            .map(|&id| &self.bindings[id])
+            .find(|b| match b.kind {
+                BindingKind::Value(kind) => !kind.implicit(),
+                BindingKind::Callable(_) => true,
+            });
+        let Some(first_span) = existing.and_then(|b| b.span) else {
+            return false;
+        };
+        if implicit || first_span == span {
+            return false;
+        }
+        // Agents and flows are hoisted, so the one bound first may come later in the text.
+        let (first, second) = if first_span.start <= span.start {
+            (first_span, span)
+        } else {
+            (span, first_span)
+        };
+        self.diags.push(
+            Diagnostic::error(
+                Code::DuplicateBinding,
+                format!("`{name}` is bound twice in the same scope"),
+            )
+            .at(second, "bound again here")
+            .label(first, "first bound here")
+            .help("rename one of them: a scope binds each name once (an inner block may reuse a name)"),
+        );
+        true
+    }
+
+    /// The value `name` names at this point, marking it used.
+    pub(super) fn find_value(&mut self, name: &str) -> Option<BindingId> {
+        let mut found = None;
+        for scope in self.scopes.iter().rev() {
+            if let Some(&id) = scope.values.get(name) {
+                found = Some(id);
+                break;
+            }
+            if scope.barrier != Barrier::None {
+                found = self.top_params.get(name).copied();
+                break;
+            }
+        }
+        if let Some(id) = found {
+            self.bindings[id].used = true;
+        }
+        found
+    }
+
+    /// The callable `name` names: a declared or host agent, a flow, a backend or a function.
+    pub(super) fn find_callable(&self, name: &str) -> Option<Callee> {
+        for scope in self.scopes.iter().rev() {
+            if let Some(&id) = scope.callables.get(name) {
+                if let BindingKind::Callable(kind) = self.bindings[id].kind {
+                    return Some(match kind {
+                        CallableKind::Agent => Callee::Agent,
+                        CallableKind::Flow(flow) => Callee::Flow(flow),
+                    });
+                }
+            }
+        }
+        if let Some(backend) = crate::builtins::backend_named(name) {
+            return Some(Callee::Backend(backend));
+        }
+        crate::builtins::function_named(name).map(Callee::Function)
+    }
+
+    /// A value the script binds further down, in a scope the use can see.
+    pub(super) fn find_pending(&self, name: &str) -> Option<Span> {
+        for scope in self.scopes.iter().rev() {
+            if let Some(&span) = scope.pending.get(name) {
+                return Some(span);
+            }
+            if scope.barrier != Barrier::None {
+                break;
+            }
+        }
+        None
+    }
+
+    /// The innermost barrier between the use site and the top level, if any.
+    pub(super) fn barrier(&self) -> Barrier {
+        self.scopes
+            .iter()
+            .rev()
+            .map(|s| s.barrier)
+            .find(|b| *b != Barrier::None)
+            .unwrap_or(Barrier::None)
+    }
+
+    /// A top-level (or REPL) value hidden from a flow body or agent config: its binding span.
+    pub(super) fn hidden_top_value(&self, name: &str) -> Option<Option<Span>> {
+        for scope in self.scopes.iter().take(2) {
+            if let Some(&id) = scope.values.get(name) {
+                return Some(self.bindings[id].span);
+            }
+            if let Some(&span) = scope.pending.get(name) {
+                return Some(Some(span));
+            }
+        }
+        None
+    }
+
+    /// Every value name visible at this point, for "did you mean".
+    pub(super) fn visible_values(&self) -> Vec<&str> {
+        let mut names = Vec::new();
+        for scope in self.scopes.iter().rev() {
+            names.extend(scope.values.keys().map(String::as_str));
+            if scope.barrier != Barrier::None {
+                names.extend(self.top_params.keys().map(String::as_str));
+                break;
+            }
+        }
+        names
+    }
+
+    /// Every callable name visible at this point, for "did you mean".
+    pub(super) fn visible_callables(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for scope in self.scopes.iter().rev() {
+            names.extend(scope.callables.keys().map(String::as_str));
+        }
+        names.extend(BACKENDS.iter().map(|b| b.name));
+        names.extend(FUNCTIONS.iter().map(|f| f.name));
+        names
+    }
+
+    /// What kind of callable `name` is, for messages ("an agent", "a flow").
+    pub(super) fn describe_callable(&self, callee: Callee) -> &'static str {
+        match callee {
+            Callee::Agent => "an agent",
+            Callee::Flow(_) => "a flow",
+            Callee::Backend(_) => "a backend",
+            Callee::Function(_) => "a built-in function",
+        }
+    }
+
+    /// Whether a value named `name` exists anywhere the use could see, ignoring
+    /// barriers: for "is a value, not an agent".
+    pub(super) fn any_value(&self, name: &str) -> Option<Option<Span>> {
+        for scope in self.scopes.iter().rev() {
+            if let Some(&id) = scope.values.get(name) {
+                return Some(self.bindings[id].span);
+            }
+        }
+        self.top_params.get(name).map(|&id| self.bindings[id].span)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closest_finds_typos_and_ignores_strangers() {
+        assert_eq!(closest("cwdd", ["cmd", "cwd", "env"]), Some("cwd"));
+        assert_eq!(closest("Wrter", ["Writer", "Reader"]), Some("Writer"));
+        assert_eq!(closest("writer", ["Writer"]), Some("Writer"));
+        assert_eq!(closest("zzz", ["Writer", "cwd"]), None);
+        assert_eq!(closest("x", ["x"]), None);
+    }
+
+    #[test]
+    fn quoted_list_joins_with_and() {
+        assert_eq!(quoted_list(&["a"]), "`a`");
+        assert_eq!(quoted_list(&["a", "b", "c"]), "`a`, `b` and `c`");
+    }
+}

@@ -1,0 +1,823 @@
+//! Pest pairs to the owned AST: operator precedence through pest's Pratt
+//! parser, literals decoded, names checked against the keywords, and a cap on
+//! the height of the tree so no later stage can overflow its stack.
+
+use std::cell::{Cell, RefCell};
+use std::sync::LazyLock;
+
+use pest::iterators::{Pair, Pairs};
+use pest::pratt_parser::{Assoc, Op, PrattParser};
+
+use super::strings::{self, Seg};
+use super::Rule;
+use crate::ast::*;
+use crate::diag::{Code, Diagnostic};
+use crate::source::Span;
+
+/// The tallest tree the parser builds, counted in nested expressions and blocks.
+pub const MAX_HEIGHT: usize = 256;
+
+/// Building stopped: the tree would be too tall. The reason is in `errors`.
+pub struct Stop;
+
+type Built<T> = Result<T, Stop>;
+
+static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
+    let infix = |rule| Op::infix(rule, Assoc::Left);
+    PrattParser::new()
+        .op(infix(Rule::or))
+        .op(infix(Rule::and))
+        .op(infix(Rule::eq) | infix(Rule::ne))
+        .op(infix(Rule::lt) | infix(Rule::le) | infix(Rule::gt) | infix(Rule::ge))
+        .op(infix(Rule::add) | infix(Rule::sub))
+        .op(infix(Rule::mul) | infix(Rule::div) | infix(Rule::rem))
+        .op(Op::prefix(Rule::neg) | Op::prefix(Rule::not))
+        .op(Op::postfix(Rule::field) | Op::postfix(Rule::index))
+});
+
+pub struct Builder<'a> {
+    text: &'a str,
+    errors: RefCell<Vec<Diagnostic>>,
+    depth: Cell<usize>,
+}
+
+/// The span of a pair without the whitespace and comments pest's implicit
+/// skipping leaves at its end (before an optional part that did not match).
+fn span_of(pair: &Pair<'_, Rule>) -> Span {
+    let s = pair.as_span();
+    Span::new(s.start(), true_end(pair))
+}
+
+fn true_end(pair: &Pair<'_, Rule>) -> usize {
+    let mut pair = pair.clone();
+    loop {
+        let end = pair.as_span().end();
+        let Some(last) = pair.clone().into_inner().last() else {
+            return end;
+        };
+        // Between the last child and the end there are only literal tokens
+        // (`)`, `}`, `,` …) and trivia; strings and words are always pairs.
+        let gap_start = last.as_span().end();
+        let gap = &pair.get_input().as_bytes()[gap_start..end];
+        let mut real = None;
+        let mut i = 0;
+        while i < gap.len() {
+            match gap[i] {
+                b' ' | b'\t' | b'\r' | b'\n' => {}
+                b'#' => {
+                    while i < gap.len() && gap[i] != b'\n' {
+                        i += 1;
+                    }
+                }
+                _ => real = Some(gap_start + i + 1),
+            }
+            i += 1;
+        }
+        match real {
+            Some(real) => return real,
+            None => pair = last,
+        }
+    }
+}
+
+/// The pairs of `pair` that carry meaning: keywords are dropped.
+fn parts<'i>(pair: Pair<'i, Rule>) -> impl Iterator<Item = Pair<'i, Rule>> {
+    pair.into_inner().filter(|p| {
+        !matches!(
+            p.as_rule(),
+            Rule::kw_param
+                | Rule::kw_agent
+                | Rule::kw_flow
+                | Rule::kw_let
+                | Rule::kw_map
+                | Rule::kw_in
+                | Rule::kw_limit
+                | Rule::kw_fanout
+                | Rule::kw_gate
+                | Rule::kw_where
+                | Rule::kw_if
+                | Rule::kw_else
+                | Rule::kw_try
+                | Rule::kw_retry
+                | Rule::kw_backoff
+                | Rule::kw_timeout
+                | Rule::kw_after
+                | Rule::EOI
+        )
+    })
+}
+
+impl<'a> Builder<'a> {
+    pub fn new(text: &'a str) -> Builder<'a> {
+        Builder {
+            text,
+            errors: RefCell::new(Vec::new()),
+            depth: Cell::new(0),
+        }
+    }
+
+    /// The errors found while building (bad literals, keywords as names, …).
+    pub fn into_errors(self) -> Vec<Diagnostic> {
+        self.errors.into_inner()
+    }
+
+    fn error(&self, d: Diagnostic) {
+        self.errors.borrow_mut().push(d);
+    }
+
+    /// Counts `levels` more levels of tree for the duration of `f`.
+    fn nested<T>(&self, levels: usize, span: Span, f: impl FnOnce() -> Built<T>) -> Built<T> {
+        let depth = self.depth.get() + levels;
+        if depth > MAX_HEIGHT {
+            self.error(
+                Diagnostic::error(Code::TooDeep, "this expression is nested too deeply")
+                    .at(
+                        Span::new(span.start as usize, span.start as usize + 1),
+                        format!("more than {MAX_HEIGHT} levels of operators and constructs"),
+                    )
+                    .help("name the inner parts with `let` bindings"),
+            );
+            return Err(Stop);
+        }
+        self.depth.set(depth);
+        let result = f();
+        self.depth.set(depth - levels);
+        result
+    }
+
+    pub fn program(&self, pair: Pair<'_, Rule>) -> Built<Program> {
+        let span = Span::new(0, self.text.len());
+        let stmts = parts(pair).map(|p| self.stmt(p)).collect::<Built<_>>()?;
+        Ok(Program { stmts, span })
+    }
+
+    fn stmt(&self, pair: Pair<'_, Rule>) -> Built<Stmt> {
+        let span = span_of(&pair);
+        let kind = match pair.as_rule() {
+            Rule::param_decl => {
+                let mut it = parts(pair);
+                let name = self.decl_name(it.next());
+                let default = self.opt_where_expr(it.next(), span)?;
+                StmtKind::Param { name, default }
+            }
+            Rule::let_stmt => {
+                let mut it = parts(pair);
+                let name = self.decl_name(it.next());
+                let value = self.opt_where_expr(it.next(), span)?;
+                StmtKind::Let { name, value }
+            }
+            Rule::agent_decl => {
+                let mut it = parts(pair);
+                let name = self.decl_name(it.next());
+                let backend = self.decl_name(it.next());
+                let args = match it.next() {
+                    Some(p) => self.args(p)?,
+                    None => Vec::new(),
+                };
+                let limit = it.next().map(|p| self.expr(p)).transpose()?;
+                StmtKind::Agent(AgentDecl {
+                    name,
+                    backend,
+                    args,
+                    limit,
+                })
+            }
+            Rule::flow_decl => {
+                let mut it = parts(pair);
+                let name = self.decl_name(it.next());
+                let params = it
+                    .next()
+                    .map(|p| parts(p).map(|n| self.decl_name(Some(n))).collect())
+                    .unwrap_or_default();
+                let body = self.opt_block(it.next(), span)?;
+                StmtKind::Flow(FlowDecl { name, params, body })
+            }
+            _ => StmtKind::Expr(self.where_expr(pair)?),
+        };
+        Ok(Stmt { kind, span })
+    }
+
+    /// A name being declared; a keyword is reported and kept as written.
+    fn decl_name(&self, pair: Option<Pair<'_, Rule>>) -> Ident {
+        let Some(pair) = pair else {
+            return Ident {
+                name: String::new(),
+                span: Span::default(),
+            };
+        };
+        let span = span_of(&pair);
+        let name = pair.as_str();
+        if super::is_keyword(name) {
+            self.error(
+                Diagnostic::error(
+                    Code::KeywordAsName,
+                    format!("`{name}` is a keyword and cannot be used as a name"),
+                )
+                .at(span, "a keyword")
+                .help(format!("rename it, for example `{name}_`")),
+            );
+        }
+        Ident {
+            name: name.to_string(),
+            span,
+        }
+    }
+
+    fn ident(pair: &Pair<'_, Rule>) -> Ident {
+        Ident {
+            name: pair.as_str().to_string(),
+            span: span_of(pair),
+        }
+    }
+
+    fn opt_block(&self, pair: Option<Pair<'_, Rule>>, at: Span) -> Built<Block> {
+        match pair {
+            Some(p) => self.block(p),
+            None => Ok(Block {
+                stmts: Vec::new(),
+                span: Span::at(at.end as usize),
+            }),
+        }
+    }
+
+    fn block(&self, pair: Pair<'_, Rule>) -> Built<Block> {
+        let span = span_of(&pair);
+        self.nested(1, span, || {
+            let stmts = parts(pair).map(|p| self.stmt(p)).collect::<Built<_>>()?;
+            Ok(Block { stmts, span })
+        })
+    }
+
+    fn opt_where_expr(&self, pair: Option<Pair<'_, Rule>>, at: Span) -> Built<Expr> {
+        match pair {
+            Some(p) if p.as_rule() == Rule::expr => self.expr(p),
+            Some(p) => self.where_expr(p),
+            None => Ok(Expr {
+                kind: ExprKind::Null,
+                span: Span::at(at.end as usize),
+            }),
+        }
+    }
+
+    /// `expr [where cond]`.
+    fn where_expr(&self, pair: Pair<'_, Rule>) -> Built<Expr> {
+        let span = span_of(&pair);
+        let mut it = parts(pair);
+        let Some(value) = it.next() else {
+            return self.opt_where_expr(None, span);
+        };
+        let value = self.expr(value)?;
+        match it.next() {
+            None => Ok(value),
+            Some(cond) => self.nested(1, span, || {
+                let cond = self.expr(cond)?;
+                Ok(Expr {
+                    kind: ExprKind::Where {
+                        value: Box::new(value),
+                        cond: Box::new(cond),
+                    },
+                    span,
+                })
+            }),
+        }
+    }
+
+    /// A flat operator sequence, folded by precedence.
+    fn expr(&self, pair: Pair<'_, Rule>) -> Built<Expr> {
+        let span = span_of(&pair);
+        let inner = pair.into_inner();
+        // Every operator may add a level: bound the height before building,
+        // so a chain of 100,000 `+` never becomes a 100,000-deep tree.
+        let ops = inner
+            .clone()
+            .filter(|p| is_operator(p.as_rule()))
+            .take(MAX_HEIGHT + 1)
+            .count();
+        self.nested(ops, span, || self.fold(inner))
+    }
+
+    fn fold(&self, inner: Pairs<'_, Rule>) -> Built<Expr> {
+        PRATT
+            .map_primary(|p| self.primary(p))
+            .map_prefix(|op, operand| {
+                let operand = operand?;
+                let op_span = span_of(&op);
+                let op = match op.as_rule() {
+                    Rule::neg => UnaryOp::Neg,
+                    _ => UnaryOp::Not,
+                };
+                Ok(Expr {
+                    span: op_span.to(operand.span),
+                    kind: ExprKind::Unary {
+                        op,
+                        op_span,
+                        operand: Box::new(operand),
+                    },
+                })
+            })
+            .map_postfix(|base, op| {
+                let base = base?;
+                let span = base.span.to(span_of(&op));
+                let kind = match op.as_rule() {
+                    Rule::field => {
+                        let field = op
+                            .into_inner()
+                            .next()
+                            .map(|p| Self::ident(&p))
+                            .unwrap_or_else(|| Ident {
+                                name: String::new(),
+                                span,
+                            });
+                        ExprKind::Field {
+                            base: Box::new(base),
+                            field,
+                        }
+                    }
+                    _ => {
+                        let index = match op.into_inner().next() {
+                            Some(p) => self.expr(p)?,
+                            None => Expr {
+                                kind: ExprKind::Null,
+                                span,
+                            },
+                        };
+                        ExprKind::Index {
+                            base: Box::new(base),
+                            index: Box::new(index),
+                        }
+                    }
+                };
+                Ok(Expr { kind, span })
+            })
+            .map_infix(|lhs, op, rhs| {
+                let (lhs, rhs) = (lhs?, rhs?);
+                let op_span = span_of(&op);
+                let op = binary_op(op.as_rule());
+                Ok(Expr {
+                    span: lhs.span.to(rhs.span),
+                    kind: ExprKind::Binary {
+                        op,
+                        op_span,
+                        lhs: Box::new(lhs),
+                        rhs: Box::new(rhs),
+                    },
+                })
+            })
+            .parse(inner)
+    }
+
+    fn primary(&self, pair: Pair<'_, Rule>) -> Built<Expr> {
+        let span = span_of(&pair);
+        self.nested(1, span, || {
+            let kind = match pair.as_rule() {
+                Rule::null => ExprKind::Null,
+                Rule::true_lit => ExprKind::Bool(true),
+                Rule::false_lit => ExprKind::Bool(false),
+                Rule::number => return Ok(self.number(pair)),
+                Rule::sstring | Rule::mstring => ExprKind::Str(self.string(pair)?),
+                Rule::var => ExprKind::Name(Self::ident(&pair)),
+                Rule::paren => {
+                    // Parentheses only group: the inner node takes their span.
+                    let mut inner = self.opt_where_expr(parts(pair).next(), span)?;
+                    inner.span = span;
+                    return Ok(inner);
+                }
+                Rule::list => {
+                    ExprKind::List(parts(pair).map(|p| self.expr(p)).collect::<Built<_>>()?)
+                }
+                Rule::object => ExprKind::Object(self.entries(pair)?),
+                Rule::block => ExprKind::Block(self.block(pair)?),
+                Rule::call => ExprKind::Call(Box::new(self.call(pair)?)),
+                Rule::map_expr => ExprKind::Map(Box::new(self.map(pair, span)?)),
+                Rule::fanout_expr => ExprKind::Fanout(self.fanout(pair)?),
+                Rule::gate_expr => ExprKind::Gate(self.gate(pair)?),
+                Rule::if_expr => ExprKind::If(Box::new(self.if_(pair, span)?)),
+                Rule::try_expr => ExprKind::Try(Box::new(self.try_(pair, span)?)),
+                Rule::mod_arg => return self.mod_arg(pair),
+                _ => ExprKind::Null,
+            };
+            Ok(Expr { kind, span })
+        })
+    }
+
+    fn entries(&self, pair: Pair<'_, Rule>) -> Built<Vec<(Key, Expr)>> {
+        let mut entries = Vec::new();
+        for entry in parts(pair) {
+            let mut it = parts(entry);
+            let (Some(key), Some(value)) = (it.next(), it.next()) else {
+                continue;
+            };
+            let key = self.key(key)?;
+            entries.push((key, self.expr(value)?));
+        }
+        Ok(entries)
+    }
+
+    fn key(&self, pair: Pair<'_, Rule>) -> Built<Key> {
+        let span = span_of(&pair);
+        if pair.as_rule() == Rule::name {
+            return Ok(Key {
+                name: pair.as_str().to_string(),
+                span,
+            });
+        }
+        let mut name = String::new();
+        for part in self.string(pair)? {
+            match part {
+                StrPart::Text(text) => name.push_str(&text),
+                StrPart::Interp(e) => self.error(
+                    Diagnostic::error(
+                        Code::UnexpectedToken,
+                        "an object key cannot be interpolated",
+                    )
+                    .at(e.span, "interpolation in a key")
+                    .help(
+                        "build the object with a fixed key, or compute the key in a `let` binding",
+                    ),
+                ),
+            }
+        }
+        Ok(Key { name, span })
+    }
+
+    /// `sstring` or `mstring` to parts: escapes decoded, adjacent text merged.
+    fn string(&self, pair: Pair<'_, Rule>) -> Built<Vec<StrPart>> {
+        let multi = pair.as_rule() == Rule::mstring;
+        let mut segs: Vec<Seg<Pair<'_, Rule>>> = Vec::new();
+        for p in pair.into_inner() {
+            let s = p.as_span();
+            match p.as_rule() {
+                Rule::interp => segs.push(Seg::Interp(p)),
+                _ => match segs.last_mut() {
+                    Some(Seg::Raw(range)) if range.end == s.start() => range.end = s.end(),
+                    _ => segs.push(Seg::Raw(s.start()..s.end())),
+                },
+            }
+        }
+        if multi {
+            segs = strings::dedent(self.text, segs);
+        }
+        let mut parts: Vec<StrPart> = Vec::new();
+        for seg in segs {
+            match seg {
+                Seg::Raw(range) => {
+                    let mut errors = Vec::new();
+                    let mut text = match parts.pop() {
+                        Some(StrPart::Text(t)) => t,
+                        Some(other) => {
+                            parts.push(other);
+                            String::new()
+                        }
+                        None => String::new(),
+                    };
+                    strings::decode(self.text, range, &mut text, &mut errors);
+                    self.errors.borrow_mut().extend(errors);
+                    if !text.is_empty() {
+                        parts.push(StrPart::Text(text));
+                    }
+                }
+                Seg::Interp(p) => {
+                    let span = span_of(&p);
+                    let expr = match p.into_inner().next() {
+                        Some(e) => self.expr(e)?,
+                        None => Expr {
+                            kind: ExprKind::Null,
+                            span,
+                        },
+                    };
+                    parts.push(StrPart::Interp(expr));
+                }
+            }
+        }
+        Ok(parts)
+    }
+
+    fn number(&self, pair: Pair<'_, Rule>) -> Expr {
+        let span = span_of(&pair);
+        let raw = pair.as_str();
+        let split = numeric_len(raw);
+        let (digits, suffix) = raw.split_at(split);
+        let is_float = digits.contains(['.', 'e', 'E']);
+        let kind = if !suffix.is_empty() {
+            let unit = match suffix {
+                "ms" => Some(DurationUnit::Millis),
+                "s" => Some(DurationUnit::Seconds),
+                "m" => Some(DurationUnit::Minutes),
+                "h" => Some(DurationUnit::Hours),
+                _ => None,
+            };
+            let amount = digits.parse::<f64>().ok().filter(|a| a.is_finite());
+            match (unit, amount) {
+                (Some(unit), Some(amount)) => ExprKind::Duration(Duration { amount, unit }),
+                (None, _) => {
+                    let at = span.start as usize + split;
+                    self.error(
+                        Diagnostic::error(
+                            Code::BadDuration,
+                            format!("unknown duration unit `{suffix}`"),
+                        )
+                        .at(Span::new(at, span.end as usize), "not a duration unit")
+                        .help("durations are written `250ms`, `30s`, `5m` or `2h`"),
+                    );
+                    ExprKind::Null
+                }
+                (Some(_), None) => {
+                    self.error(
+                        Diagnostic::error(
+                            Code::BadNumber,
+                            format!("duration `{raw}` is too large"),
+                        )
+                        .at(span, "too large"),
+                    );
+                    ExprKind::Null
+                }
+            }
+        } else if is_float {
+            match digits.parse::<f64>().ok().filter(|a| a.is_finite()) {
+                Some(x) => ExprKind::Float(x),
+                None => {
+                    self.error(
+                        Diagnostic::error(Code::BadNumber, format!("number `{raw}` is too large"))
+                            .at(span, "too large for a 64-bit float"),
+                    );
+                    ExprKind::Null
+                }
+            }
+        } else {
+            match digits.parse::<i64>() {
+                Ok(i) => ExprKind::Int(i),
+                Err(_) => {
+                    self.error(
+                        Diagnostic::error(Code::BadNumber, format!("integer `{raw}` is too large"))
+                            .at(span, "does not fit in 64 bits")
+                            .help(format!(
+                                "integers lie between {} and {}; write `{raw}.0` for a float",
+                                i64::MIN,
+                                i64::MAX
+                            )),
+                    );
+                    ExprKind::Null
+                }
+            }
+        };
+        Expr { kind, span }
+    }
+
+    fn args(&self, pair: Pair<'_, Rule>) -> Built<Vec<Arg>> {
+        let mut args = Vec::new();
+        for arg in parts(pair) {
+            let mut it = parts(arg);
+            let (first, second) = (it.next(), it.next());
+            let (name, value) = match (first, second) {
+                (Some(name), Some(value)) => (Some(self.decl_name(Some(name))), value),
+                (Some(value), None) => (None, value),
+                _ => continue,
+            };
+            args.push(Arg {
+                name,
+                value: self.expr(value)?,
+            });
+        }
+        Ok(args)
+    }
+
+    fn call(&self, pair: Pair<'_, Rule>) -> Built<Call> {
+        let mut it = parts(pair);
+        let callee = it.next().map(|p| Self::ident(&p)).unwrap_or(Ident {
+            name: String::new(),
+            span: Span::default(),
+        });
+        let args = match it.next() {
+            Some(p) => self.args(p)?,
+            None => Vec::new(),
+        };
+        let mut modifiers: Vec<Modifier> = Vec::new();
+        for m in it {
+            let span = span_of(&m);
+            let rule = m.as_rule();
+            let kind = match rule {
+                Rule::after => ModifierKind::After(parts(m).map(|p| Self::ident(&p)).collect()),
+                _ => {
+                    let arg = self.opt_mod_arg(parts(m).next(), span)?;
+                    match rule {
+                        Rule::timeout => ModifierKind::Timeout(arg),
+                        Rule::retry => ModifierKind::Retry(arg),
+                        _ => ModifierKind::Backoff(arg),
+                    }
+                }
+            };
+            if let Some(first) = modifiers
+                .iter()
+                .find(|m| std::mem::discriminant(&m.kind) == std::mem::discriminant(&kind))
+            {
+                self.twice(first.span, span);
+            }
+            modifiers.push(Modifier { kind, span });
+        }
+        Ok(Call {
+            callee,
+            args,
+            modifiers,
+        })
+    }
+
+    fn twice(&self, first: Span, again: Span) {
+        let word = self
+            .text
+            .get(again.range())
+            .unwrap_or("")
+            .split_whitespace()
+            .next()
+            .unwrap_or("");
+        self.error(
+            Diagnostic::error(Code::UnexpectedToken, format!("`{word}` is given twice"))
+                .at(again, "given again here")
+                .label(first, "first given here")
+                .help("keep only one"),
+        );
+    }
+
+    fn opt_mod_arg(&self, pair: Option<Pair<'_, Rule>>, at: Span) -> Built<Expr> {
+        match pair {
+            Some(p) => self.mod_arg(p),
+            None => self.opt_where_expr(None, at),
+        }
+    }
+
+    /// A modifier's value: a primary and its postfix accesses.
+    fn mod_arg(&self, pair: Pair<'_, Rule>) -> Built<Expr> {
+        let span = span_of(&pair);
+        let inner = pair.into_inner();
+        let ops = inner.len().saturating_sub(1);
+        self.nested(ops, span, || self.fold(inner))
+    }
+
+    fn map(&self, pair: Pair<'_, Rule>, span: Span) -> Built<Map> {
+        let mut it = parts(pair).peekable();
+        let (index, item) = match it.next() {
+            Some(p) if p.as_rule() == Rule::map_pair => {
+                let mut names = parts(p);
+                let index = self.decl_name(names.next());
+                (Some(index), self.decl_name(names.next()))
+            }
+            other => (None, self.decl_name(other)),
+        };
+        let list = self.opt_where_expr(None, span);
+        let list = match it.next() {
+            Some(p) => self.expr(p)?,
+            None => list?,
+        };
+        let mut limit = None;
+        let mut body = None;
+        for p in it {
+            match p.as_rule() {
+                Rule::block => body = Some(p),
+                _ => limit = Some(self.expr(p)?),
+            }
+        }
+        let body = self.opt_block(body, span)?;
+        Ok(Map {
+            index,
+            item,
+            list,
+            limit,
+            body,
+        })
+    }
+
+    fn fanout(&self, pair: Pair<'_, Rule>) -> Built<Vec<Branch>> {
+        let mut branches = Vec::new();
+        for b in parts(pair) {
+            let span = span_of(&b);
+            let mut it = parts(b);
+            let name = self.decl_name(it.next());
+            let value = self.opt_where_expr(it.next(), span)?;
+            branches.push(Branch { name, value });
+        }
+        Ok(branches)
+    }
+
+    fn gate(&self, pair: Pair<'_, Rule>) -> Built<Vec<Check>> {
+        let mut checks = Vec::new();
+        for c in parts(pair) {
+            let span = span_of(&c);
+            let mut it = parts(c);
+            let name = self.decl_name(it.next());
+            let value = self.opt_where_expr(it.next(), span)?;
+            let cond = it.next().map(|p| self.expr(p)).transpose()?;
+            checks.push(Check { name, value, cond });
+        }
+        Ok(checks)
+    }
+
+    fn if_(&self, pair: Pair<'_, Rule>, span: Span) -> Built<If> {
+        let mut arms = Vec::new();
+        let mut otherwise = None;
+        let mut it = parts(pair);
+        while let Some(p) = it.next() {
+            if p.as_rule() == Rule::block {
+                otherwise = Some(self.block(p)?);
+                break;
+            }
+            let cond = self.expr(p)?;
+            let block = self.opt_block(it.next(), span)?;
+            arms.push((cond, block));
+        }
+        Ok(If { arms, otherwise })
+    }
+
+    fn try_(&self, pair: Pair<'_, Rule>, span: Span) -> Built<Try> {
+        let mut it = parts(pair);
+        let body = self.opt_block(it.next(), span)?;
+        let mut try_ = Try {
+            body,
+            retry: None,
+            backoff: None,
+            otherwise: None,
+        };
+        let mut seen: [Option<Span>; 2] = [None, None];
+        for p in it {
+            let at = span_of(&p);
+            match p.as_rule() {
+                Rule::block => try_.otherwise = Some(self.block(p)?),
+                rule => {
+                    let slot = usize::from(rule == Rule::try_backoff);
+                    if let Some(first) = seen[slot] {
+                        self.twice(first, at);
+                    }
+                    seen[slot] = Some(at);
+                    let arg = self.opt_mod_arg(parts(p).next(), at)?;
+                    if slot == 0 {
+                        try_.retry = Some(arg);
+                    } else {
+                        try_.backoff = Some(arg);
+                    }
+                }
+            }
+        }
+        Ok(try_)
+    }
+}
+
+fn is_operator(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::neg
+            | Rule::not
+            | Rule::field
+            | Rule::index
+            | Rule::or
+            | Rule::and
+            | Rule::eq
+            | Rule::ne
+            | Rule::lt
+            | Rule::le
+            | Rule::gt
+            | Rule::ge
+            | Rule::add
+            | Rule::sub
+            | Rule::mul
+            | Rule::div
+            | Rule::rem
+    )
+}
+
+fn binary_op(rule: Rule) -> BinaryOp {
+    match rule {
+        Rule::or => BinaryOp::Or,
+        Rule::and => BinaryOp::And,
+        Rule::eq => BinaryOp::Eq,
+        Rule::ne => BinaryOp::Ne,
+        Rule::lt => BinaryOp::Lt,
+        Rule::le => BinaryOp::Le,
+        Rule::gt => BinaryOp::Gt,
+        Rule::ge => BinaryOp::Ge,
+        Rule::add => BinaryOp::Add,
+        Rule::sub => BinaryOp::Sub,
+        Rule::mul => BinaryOp::Mul,
+        Rule::div => BinaryOp::Div,
+        _ => BinaryOp::Rem,
+    }
+}
+
+/// The length of the numeric part of a `number` token (before any unit).
+fn numeric_len(raw: &str) -> usize {
+    let b = raw.as_bytes();
+    let digits = |mut i: usize| {
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        i
+    };
+    let mut i = digits(0);
+    if b.get(i) == Some(&b'.') && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
+        i = digits(i + 1);
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        let j = i + usize::from(matches!(b.get(i + 1), Some(b'+' | b'-'))) + 1;
+        if b.get(j).is_some_and(u8::is_ascii_digit) {
+            i = digits(j);
+        }
+    }
+    i
+}

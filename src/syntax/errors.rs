@@ -1,0 +1,301 @@
+//! Pest's parse failures as readable diagnostics: what was expected, in words
+//! ("expected `)` or `,`"), and what was found, labelled on the token itself.
+//! No pest rule name ever reaches the user.
+
+use pest::error::{ErrorVariant, InputLocation};
+
+use super::Rule;
+use crate::diag::{Code, Diagnostic};
+use crate::source::Span;
+
+/// One thing the parser could have accepted.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Expected {
+    /// A required piece: `)`, `=`, `in`, a name…
+    Token(String),
+    Name,
+    Statement,
+    Expression,
+    Key,
+    /// The end of a statement: a newline or `;`.
+    StatementEnd,
+    EndOfFile,
+    /// Something that may follow a complete expression (an operator, `where`,
+    /// a call modifier); only listed when nothing else fits.
+    Continuation(String),
+}
+
+impl Expected {
+    fn words(&self) -> String {
+        match self {
+            Expected::Token(t) | Expected::Continuation(t) => t.clone(),
+            Expected::Name => "a name".into(),
+            Expected::Statement => "a statement".into(),
+            Expected::Expression => "an expression".into(),
+            Expected::Key => "a key".into(),
+            Expected::StatementEnd => "a new line or `;`".into(),
+            Expected::EndOfFile => "end of file".into(),
+        }
+    }
+}
+
+fn from_rule(rule: Rule) -> Option<Expected> {
+    use Expected::*;
+    let token = |t: &str| Some(Token(format!("`{t}`")));
+    let cont = |t: &str| Some(Continuation(t.into()));
+    match rule {
+        Rule::EOI => Some(EndOfFile),
+        Rule::param_decl | Rule::agent_decl | Rule::flow_decl | Rule::let_stmt => Some(Statement),
+        Rule::where_expr
+        | Rule::expr
+        | Rule::var
+        | Rule::number
+        | Rule::sstring
+        | Rule::mstring
+        | Rule::null
+        | Rule::true_lit
+        | Rule::false_lit
+        | Rule::paren
+        | Rule::list
+        | Rule::object
+        | Rule::call
+        | Rule::callee
+        | Rule::map_expr
+        | Rule::fanout_expr
+        | Rule::gate_expr
+        | Rule::if_expr
+        | Rule::try_expr
+        | Rule::neg
+        | Rule::not
+        | Rule::mod_arg => Some(Expression),
+        Rule::name | Rule::field_name | Rule::map_pair | Rule::branch | Rule::check => Some(Name),
+        Rule::entry => Some(Key),
+        Rule::block => token("{"),
+        Rule::args | Rule::params => token("("),
+        Rule::kw_in => token("in"),
+        Rule::kw_param => token("param"),
+        Rule::kw_agent => token("agent"),
+        Rule::kw_flow => token("flow"),
+        Rule::kw_let => token("let"),
+        Rule::kw_map => token("map"),
+        Rule::kw_fanout => token("fanout"),
+        Rule::kw_gate => token("gate"),
+        Rule::kw_if => token("if"),
+        Rule::kw_try => token("try"),
+        Rule::kw_limit => cont("`limit`"),
+        Rule::kw_where => cont("`where`"),
+        Rule::kw_else => cont("`else`"),
+        Rule::kw_retry | Rule::retry | Rule::try_retry => cont("`retry`"),
+        Rule::kw_backoff | Rule::backoff | Rule::try_backoff => cont("`backoff`"),
+        Rule::kw_timeout | Rule::timeout => cont("`timeout`"),
+        Rule::kw_after | Rule::after => cont("`after`"),
+        Rule::field | Rule::index => cont("an operator"),
+        Rule::or
+        | Rule::and
+        | Rule::eq
+        | Rule::ne
+        | Rule::lt
+        | Rule::le
+        | Rule::gt
+        | Rule::ge
+        | Rule::add
+        | Rule::sub
+        | Rule::mul
+        | Rule::div
+        | Rule::rem => cont("an operator"),
+        _ => None,
+    }
+}
+
+/// A literal token pest expected, as it displays it (pest does not export
+/// its token type); character ranges and built-in rules are skipped.
+fn from_token(token: &str) -> Option<Expected> {
+    if token == "BUILTIN_RULE" || (token.len() > 2 && token.contains("..")) {
+        return None;
+    }
+    Some(match token {
+        " " | "\t" | "\r" | "#" | "${" | "\\" | "\"" | "\"\"\"" => return None,
+        "\n" | ";" => Expected::StatementEnd,
+        "==" | "!=" | "<=" | ">=" | "<" | ">" | "&&" | "||" | "+" | "*" | "/" | "%" | "." | "[" => {
+            Expected::Continuation("an operator".into())
+        }
+        // Prefix or infix: the rules that tried them say which.
+        "-" | "!" => return None,
+        t if t.chars().all(|c| c.is_ascii_alphabetic()) => return from_keyword(t),
+        t => Expected::Token(format!("`{t}`")),
+    })
+}
+
+fn from_keyword(word: &str) -> Option<Expected> {
+    Some(match word {
+        "null" | "true" | "false" => Expected::Expression,
+        "limit" | "where" | "else" | "retry" | "backoff" | "timeout" | "after" => {
+            Expected::Continuation(format!("`{word}`"))
+        }
+        "u" => return None,
+        w => Expected::Token(format!("`{w}`")),
+    })
+}
+
+/// The token at `pos`: its span and how to name it.
+fn token_at(text: &str, pos: usize) -> (Span, String) {
+    let bytes = text.as_bytes();
+    let mut i = pos.min(text.len());
+    while i < bytes.len() && matches!(bytes[i], b' ' | b'\t' | b'\r') {
+        i += 1;
+    }
+    let rest = &text[i..];
+    let Some(c) = rest.chars().next() else {
+        return (Span::at(text.len()), "end of file".into());
+    };
+    let len = if c == '\n' || c == '#' {
+        return (Span::at(i), "the end of the line".into());
+    } else if c.is_ascii_alphanumeric() || c == '_' {
+        rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+            .unwrap_or(rest.len())
+    } else if c == '"' {
+        return (Span::new(i, i + 1), "a string".into());
+    } else if ["==", "!=", "<=", ">=", "&&", "||", "${"]
+        .iter()
+        .any(|op| rest.starts_with(op))
+    {
+        2
+    } else {
+        c.len_utf8()
+    };
+    // A word: stop at a `.` that is not part of a number.
+    let mut len = len;
+    if c.is_ascii_alphabetic() || c == '_' {
+        len = rest[..len].find('.').unwrap_or(len);
+    }
+    (Span::new(i, i + len), format!("`{}`", &rest[..len]))
+}
+
+/// Converts a pest failure into one diagnostic.
+pub fn from_pest(text: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
+    let pos = match error.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((start, _)) => start,
+    };
+    let (span, found) = token_at(text, pos);
+    let positives = match &error.variant {
+        ErrorVariant::CustomError { message } => return limit_error(message, span),
+        ErrorVariant::ParsingError { positives, .. } => positives,
+    };
+    let mut expected: Vec<Expected> = positives.iter().filter_map(|r| from_rule(*r)).collect();
+    if let Some(attempts) = error.parse_attempts() {
+        expected.extend(
+            attempts
+                .expected_tokens()
+                .iter()
+                .filter_map(|t| from_token(&t.to_string())),
+        );
+    }
+    expected.sort();
+    expected.dedup();
+    if expected.contains(&Expected::StatementEnd) {
+        expected.retain(|e| *e != Expected::EndOfFile);
+    }
+    if expected.contains(&Expected::Statement) {
+        expected.retain(|e| *e != Expected::Expression);
+    }
+    if expected
+        .iter()
+        .any(|e| !matches!(e, Expected::Continuation(_)))
+    {
+        expected.retain(|e| !matches!(e, Expected::Continuation(_)));
+    }
+    let mut words: Vec<String> = expected.iter().map(Expected::words).collect();
+    words.dedup();
+    let wanted = join_or(&words);
+
+    if let Some(d) = special_case(text, span, &found, &expected) {
+        return d;
+    }
+    let message = if wanted.is_empty() {
+        format!("unexpected {found}")
+    } else {
+        format!("expected {wanted}, found {found}")
+    };
+    let label = if wanted.is_empty() {
+        "unexpected here".to_string()
+    } else {
+        format!("expected {wanted}")
+    };
+    let mut d = Diagnostic::error(Code::UnexpectedToken, message).at(span, label);
+    if expected == [Expected::Token("`=`".into())] {
+        d = d.help("a binding is written `let name = value`");
+    } else if expected.contains(&Expected::StatementEnd) && found != "end of file" {
+        d = d.help("put each statement on its own line, or separate statements with `;`");
+    } else if expected == [Expected::Token("`in`".into())] {
+        d = d.help("a `map` is written `map item in list { … }`");
+    }
+    d
+}
+
+/// Messages for mistakes common enough to deserve their own words.
+fn special_case(text: &str, span: Span, found: &str, expected: &[Expected]) -> Option<Diagnostic> {
+    let next = text.get(span.end as usize..).unwrap_or("");
+    if found == "`=`"
+        && !next.starts_with('=')
+        && !expected.contains(&Expected::Token("`=`".into()))
+    {
+        return Some(
+            Diagnostic::error(Code::UnexpectedToken, "`=` cannot compare values")
+                .at(span, "`=` here")
+                .help("use `==` to compare; `=` only binds names in `let`, `param` and `agent`"),
+        );
+    }
+    if found == "`else`"
+        && (expected.contains(&Expected::Statement) || expected.contains(&Expected::Expression))
+    {
+        return Some(
+            Diagnostic::error(
+                Code::UnexpectedToken,
+                "`else` without an `if` or `try` before it",
+            )
+            .at(span, "this `else` follows no `if` or `try` block")
+            .help("`else` goes after the `}` of an `if` or `try` block"),
+        );
+    }
+    let word = found.trim_matches('`');
+    let wants_value =
+        expected.contains(&Expected::Expression) || expected.contains(&Expected::Name);
+    if wants_value && super::is_keyword(word) && found.starts_with('`') {
+        let what = if expected.contains(&Expected::Expression) {
+            "an expression"
+        } else {
+            "a name"
+        };
+        return Some(
+            Diagnostic::error(
+                Code::KeywordAsName,
+                format!("expected {what}, found the keyword `{word}`"),
+            )
+            .at(span, "a keyword")
+            .help(format!("`{word}` is a keyword and cannot be used as a name; rename it, for example `{word}_`")),
+        );
+    }
+    None
+}
+
+fn limit_error(message: &str, span: Span) -> Diagnostic {
+    if message.contains("stack") {
+        Diagnostic::error(Code::TooDeep, "the script is nested too deeply to parse")
+            .at(span, "nesting is too deep here")
+            .help("name the inner parts with `let` bindings")
+    } else {
+        Diagnostic::error(Code::TooComplex, "the script is too complex to parse")
+            .at(span, "the parser gave up here")
+            .help("split long expressions into several `let` bindings")
+    }
+}
+
+/// `a`, `a or b`, `a, b or c`.
+fn join_or(words: &[String]) -> String {
+    match words {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}

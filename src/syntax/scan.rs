@@ -1,0 +1,319 @@
+//! A pre-scan of brackets and strings, run before pest: it finds unclosed and
+//! mismatched delimiters, unterminated strings and excessive nesting with
+//! precise labels, and it bounds the nesting pest will ever see.
+
+use crate::diag::{Code, Diagnostic};
+use crate::source::Span;
+
+/// The deepest nesting of brackets and `${…}` a script may use.
+pub const MAX_NESTING: usize = 64;
+
+/// What an open delimiter is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Open {
+    /// `(`, `[` or `{`, with the construct it belongs to when known.
+    Bracket(u8, Option<&'static str>),
+    /// `${` inside a string.
+    Interp,
+    /// A string; `true` for `"""`.
+    Str(bool),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Frame {
+    open: Open,
+    at: usize,
+}
+
+/// How a scan ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Every delimiter is closed.
+    Balanced,
+    /// The text ends inside an open delimiter or string (the REPL may read more).
+    Open(Diagnostic),
+    /// A problem more input cannot fix.
+    Broken(Diagnostic),
+}
+
+/// Scans `text`, skipping comments and string contents.
+pub fn scan(text: &str) -> Outcome {
+    let bytes = text.as_bytes();
+    let mut stack: Vec<Frame> = Vec::new();
+    // The last keyword or word seen in code, for naming what a `{` or `(` opens.
+    let mut construct: Option<&'static str> = None;
+    let mut prev_word_end: Option<usize> = None;
+    let mut prev_word: &str = "";
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if let Some(Frame {
+            open: Open::Str(triple),
+            at,
+        }) = stack.last().copied()
+        {
+            match b {
+                b'\\' => {
+                    // Skip the escaped character, whatever its width; a newline
+                    // still ends a one-line string.
+                    i += 1;
+                    match text.get(i..).and_then(|rest| rest.chars().next()) {
+                        Some('\n') if !triple => {}
+                        Some(c) => i += c.len_utf8(),
+                        None => {}
+                    }
+                    continue;
+                }
+                b'$' if bytes.get(i + 1) == Some(&b'{') => {
+                    if let Some(d) = too_deep(&stack, i, 2, "`${`") {
+                        return Outcome::Broken(d);
+                    }
+                    stack.push(Frame {
+                        open: Open::Interp,
+                        at: i,
+                    });
+                    construct = None;
+                    prev_word_end = None;
+                    i += 2;
+                    continue;
+                }
+                b'"' if !triple => {
+                    stack.pop();
+                    i += 1;
+                    continue;
+                }
+                b'"' if triple && bytes[i..].starts_with(b"\"\"\"") => {
+                    stack.pop();
+                    i += 3;
+                    continue;
+                }
+                b'\n' if !triple => {
+                    return Outcome::Broken(unterminated(at, false));
+                }
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            }
+        }
+        match b {
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'"' => {
+                let triple = bytes[i..].starts_with(b"\"\"\"");
+                stack.push(Frame {
+                    open: Open::Str(triple),
+                    at: i,
+                });
+                i += if triple { 3 } else { 1 };
+                prev_word_end = None;
+                continue;
+            }
+            b'(' | b'[' | b'{' => {
+                let what = describe_opener(b, construct, prev_word, prev_word_end == Some(i));
+                if let Some(d) = too_deep(&stack, i, 1, &format!("`{}`", b as char)) {
+                    return Outcome::Broken(d);
+                }
+                stack.push(Frame {
+                    open: Open::Bracket(b, what),
+                    at: i,
+                });
+                if b == b'{' {
+                    construct = None;
+                }
+                prev_word_end = None;
+            }
+            b')' | b']' | b'}' => {
+                let expected = match stack.last() {
+                    Some(Frame {
+                        open: Open::Bracket(open, _),
+                        ..
+                    }) => closer(*open),
+                    Some(Frame {
+                        open: Open::Interp, ..
+                    }) => b'}',
+                    _ => 0,
+                };
+                if expected != b {
+                    return Outcome::Broken(mismatched(stack.last().copied(), b, i));
+                }
+                stack.pop();
+                prev_word_end = None;
+            }
+            b'\n' | b';' => {
+                construct = None;
+                prev_word_end = None;
+            }
+            c if c.is_ascii_alphabetic() || c == b'_' => {
+                let start = i;
+                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                    i += 1;
+                }
+                let word = &text[start..i];
+                if let Some(kw) = ["map", "flow", "if", "else", "try", "fanout", "gate"]
+                    .into_iter()
+                    .find(|k| *k == word)
+                {
+                    construct = Some(kw);
+                }
+                prev_word = word;
+                prev_word_end = Some(i);
+                continue;
+            }
+            c if c.is_ascii_digit() => {
+                // Skip a number and its glued suffix, so `5m` is not the word `m`.
+                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                    i += 1;
+                }
+                prev_word_end = None;
+                continue;
+            }
+            b' ' | b'\t' | b'\r' => {}
+            _ => prev_word_end = None,
+        }
+        i += 1;
+    }
+    match stack.last() {
+        None => Outcome::Balanced,
+        Some(frame) => Outcome::Open(unclosed(*frame, text.len())),
+    }
+}
+
+fn closer(open: u8) -> u8 {
+    match open {
+        b'(' => b')',
+        b'[' => b']',
+        _ => b'}',
+    }
+}
+
+/// Names what a bracket opens, from the words just before it.
+fn describe_opener(
+    b: u8,
+    construct: Option<&'static str>,
+    prev_word: &str,
+    glued: bool,
+) -> Option<&'static str> {
+    match b {
+        b'{' => match construct {
+            Some("map") => Some("the `map` body"),
+            Some("flow") => Some("the `flow` body"),
+            Some("if") => Some("the `if` block"),
+            Some("else") => Some("the `else` block"),
+            Some("try") => Some("the `try` block"),
+            Some("fanout") => Some("the `fanout` branches"),
+            Some("gate") => Some("the `gate` checks"),
+            _ => None,
+        },
+        b'(' if construct == Some("flow") && glued => Some("the `flow` parameters"),
+        b'(' if glued && !crate::syntax::is_keyword(prev_word) => Some("the call's arguments"),
+        _ => None,
+    }
+}
+
+fn too_deep(stack: &[Frame], at: usize, len: usize, what: &str) -> Option<Diagnostic> {
+    let depth = stack
+        .iter()
+        .filter(|f| !matches!(f.open, Open::Str(_)))
+        .count();
+    (depth >= MAX_NESTING).then(|| {
+        Diagnostic::error(Code::TooDeep, "brackets are nested too deeply")
+            .at(
+                Span::new(at, at + len),
+                format!("this {what} is nested more than {MAX_NESTING} levels deep"),
+            )
+            .help("name the inner parts with `let` bindings")
+    })
+}
+
+fn unterminated(at: usize, triple: bool) -> Diagnostic {
+    let (quote, len) = if triple { ("\"\"\"", 3) } else { ("\"", 1) };
+    let d = Diagnostic::error(Code::UnterminatedString, "unterminated string")
+        .at(Span::new(at, at + len), "this string is never closed");
+    if triple {
+        d.help(format!("close it with `{quote}`"))
+    } else {
+        d.help("close it with `\"` on the same line; use `\"\"\"` for a string over several lines")
+    }
+}
+
+fn unclosed(frame: Frame, end: usize) -> Diagnostic {
+    let at = frame.at;
+    match frame.open {
+        Open::Str(triple) => unterminated(at, triple),
+        Open::Interp => {
+            Diagnostic::error(Code::UnclosedDelimiter, "expected `}` to close this `${`")
+                .at(Span::at(end), "the file ends here")
+                .label(Span::new(at, at + 2), "this interpolation is never closed")
+        }
+        Open::Bracket(open, what) => {
+            let close = closer(open) as char;
+            let open = open as char;
+            let (message, label) = match what {
+                Some(what) => (
+                    format!("expected `{close}` to close {what}"),
+                    format!("{what} opened here"),
+                ),
+                None => (
+                    format!("expected `{close}` to close this `{open}`"),
+                    format!("this `{open}` is never closed"),
+                ),
+            };
+            Diagnostic::error(Code::UnclosedDelimiter, message)
+                .at(Span::at(end), "the file ends here")
+                .label(Span::new(at, at + 1), label)
+        }
+    }
+}
+
+fn mismatched(open: Option<Frame>, found: u8, at: usize) -> Diagnostic {
+    let found = found as char;
+    let here = Span::new(at, at + 1);
+    match open {
+        Some(Frame {
+            open: Open::Bracket(open, what),
+            at: open_at,
+        }) => {
+            let close = closer(open) as char;
+            let open = open as char;
+            let label = match what {
+                Some(what) => format!("{what} opened here"),
+                None => format!("this `{open}` is not closed"),
+            };
+            Diagnostic::error(
+                Code::MismatchedDelimiter,
+                format!("expected `{close}` to close this `{open}`, found `{found}`"),
+            )
+            .at(here, format!("expected `{close}`"))
+            .label(Span::new(open_at, open_at + 1), label)
+        }
+        Some(Frame { at: open_at, .. }) => Diagnostic::error(
+            Code::MismatchedDelimiter,
+            format!("expected `}}` to close this `${{`, found `{found}`"),
+        )
+        .at(here, "expected `}`")
+        .label(
+            Span::new(open_at, open_at + 2),
+            "this interpolation is not closed",
+        ),
+        None => {
+            let open = match found {
+                ')' => '(',
+                ']' => '[',
+                _ => '{',
+            };
+            Diagnostic::error(
+                Code::MismatchedDelimiter,
+                format!("unexpected `{found}` with no matching `{open}`"),
+            )
+            .at(here, "nothing to close here")
+            .help(format!(
+                "remove this `{found}`, or add the `{open}` it should close"
+            ))
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! The checker's corpus: `tests/cases/check/err/*.flow` must produce exactly the
+//! diagnostics their `# expect: code @ line:column` lines name (rendered output
+//! snapshotted), `tests/cases/check/ok/*.flow` no errors and only the warnings
+//! they expect.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Instant;
+
+use flow::check::{check, Env};
+use flow::diag::{Code, Diagnostic, RenderStyle};
+use flow::source::SourceFile;
+
+use crate::common;
+
+/// One expected or actual diagnostic: code name, line, column.
+type Expect = (String, usize, usize);
+
+fn load(path: &Path) -> SourceFile {
+    let text = std::fs::read_to_string(path).expect("case file is readable");
+    let name = path.file_name().map_or_else(
+        || "case.flow".to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    SourceFile::new(name, text)
+}
+
+fn parse(src: &SourceFile) -> flow::ast::Program {
+    match flow::syntax::parse(src) {
+        Ok(program) => program,
+        Err(diags) => panic!("{} does not parse:\n{}", src.name, render(src, &diags)),
+    }
+}
+
+fn render(src: &SourceFile, diags: &[Diagnostic]) -> String {
+    diags
+        .iter()
+        .map(|d| d.render(src, RenderStyle::PLAIN))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The `# expect: code @ line:column` lines of a case.
+fn expected(src: &SourceFile) -> Vec<Expect> {
+    let mut out = Vec::new();
+    for line in src.text.lines() {
+        let Some(rest) = line.strip_prefix("# expect:") else {
+            continue;
+        };
+        let (code, place) = rest
+            .split_once('@')
+            .unwrap_or_else(|| panic!("{}: bad expect line {line:?}", src.name));
+        let (l, c) = place
+            .trim()
+            .split_once(':')
+            .unwrap_or_else(|| panic!("{}: bad position in {line:?}", src.name));
+        out.push((
+            code.trim().to_string(),
+            l.parse().expect("line number"),
+            c.parse().expect("column number"),
+        ));
+    }
+    out.sort();
+    out
+}
+
+fn actual(src: &SourceFile, diags: &[Diagnostic]) -> Vec<Expect> {
+    let mut out: Vec<Expect> = diags
+        .iter()
+        .map(|d| {
+            let (line, col) = d.span().map_or((0, 0), |s| src.line_col(s.start));
+            (d.code.name().to_string(), line, col)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn err_cases_report_exactly_what_they_expect() {
+    insta::glob!("../cases/check/err", "*.flow", |path| {
+        let src = load(path);
+        let diags = check(&parse(&src), &Env::default());
+        let rendered = render(&src, &diags);
+        let want = expected(&src);
+        assert!(!want.is_empty(), "{} has no `# expect:` line", src.name);
+        assert_eq!(actual(&src, &diags), want, "{}:\n{rendered}", src.name);
+        for d in &diags {
+            assert_eq!(d.code.phase(), "check", "{}: {d}", src.name);
+        }
+        insta::assert_snapshot!(rendered);
+    });
+}
+
+#[test]
+fn ok_cases_have_no_errors() {
+    insta::glob!("../cases/check/ok", "*.flow", |path| {
+        let src = load(path);
+        let diags = check(&parse(&src), &Env::default());
+        let rendered = render(&src, &diags);
+        assert!(!flow::diag::has_errors(&diags), "{}:\n{rendered}", src.name);
+        assert_eq!(
+            actual(&src, &diags),
+            expected(&src),
+            "{}:\n{rendered}",
+            src.name
+        );
+    });
+}
+
+#[test]
+fn the_err_corpus_covers_every_check_code() {
+    let mut seen = BTreeSet::new();
+    let dir = common::case("check/err");
+    for entry in std::fs::read_dir(&dir).expect("err cases exist") {
+        let path = entry.expect("dir entry").path();
+        if path.extension().is_some_and(|e| e == "flow") {
+            for (code, _, _) in expected(&load(&path)) {
+                seen.insert(code);
+            }
+        }
+    }
+    let missing: Vec<&str> = Code::ALL
+        .iter()
+        .filter(|c| c.phase() == "check" && !seen.contains(c.name()))
+        .map(|c| c.name())
+        .collect();
+    assert!(missing.is_empty(), "no err case for {missing:?}");
+}
+
+fn check_text(text: &str, env: &Env) -> Vec<Diagnostic> {
+    let src = SourceFile::new("t.flow", text);
+    check(&parse(&src), env)
+}
+
+fn codes(diags: &[Diagnostic]) -> Vec<&'static str> {
+    diags.iter().map(|d| d.code.name()).collect()
+}
+
+#[test]
+fn host_agents_are_callable_without_declaration() {
+    let env = Env {
+        host_agents: vec!["Extractor".into()],
+        ..Env::default()
+    };
+    let diags = check_text("let rows = Extractor(\"extract\", source: \"db1\")\n", &env);
+    assert!(diags.is_empty(), "{diags:?}");
+    let diags = check_text("let rows = Extractr(source: \"db1\")\n", &env);
+    assert_eq!(codes(&diags), ["undefined_name"]);
+    assert!(diags[0]
+        .help
+        .as_deref()
+        .is_some_and(|h| h.contains("Extractor")));
+}
+
+#[test]
+fn repl_env_names_are_visible_and_may_be_rebound() {
+    let env = Env {
+        values: vec!["draft".into()],
+        agents: vec!["Writer".into()],
+        flows: vec![("review".into(), vec!["doc".into()])],
+        ..Env::default()
+    };
+    let diags = check_text(
+        "let reviewed = review(doc: Writer(\"more\", draft: draft))\n",
+        &env,
+    );
+    assert!(diags.is_empty(), "{diags:?}");
+    let diags = check_text("let draft = 2\nlet r = review()\n", &env);
+    assert_eq!(codes(&diags), ["missing_argument"]);
+    // Earlier REPL values are top-level values: not visible in a flow body.
+    let diags = check_text("flow f(x) { x + draft }\n", &env);
+    assert_eq!(codes(&diags), ["undefined_name"]);
+}
+
+#[test]
+fn each_cycle_is_reported_once() {
+    let diags = check_text(
+        "flow a() { b() + b() }\nflow b() { a() + c() }\nflow c() { c() }\n",
+        &Env::default(),
+    );
+    assert_eq!(codes(&diags), ["recursive_flow", "recursive_flow"]);
+    assert!(diags[0].message.contains("`b` calls `a`"), "{}", diags[0]);
+}
+
+/// A script of about 1 MB: many agents, flows and statements. The check must
+/// stay linear; in release it takes a few milliseconds.
+#[test]
+fn a_megabyte_script_checks_quickly() {
+    let mut text = String::from("param base = 1\nagent Worker = echo() limit 4\n");
+    let mut i = 0;
+    while text.len() < 1_000_000 {
+        text.push_str(&format!(
+            "flow step{i}(x) {{\n  let y = x + base\n  Worker(\"work\", y: y)\n}}\n\
+             let v{i} = step{i}(x: {i})\n\
+             let m{i} = map item in [1, 2, 3] limit 2 {{ Worker(item: item, prev: v{i}) }}\n"
+        ));
+        i += 1;
+    }
+    let src = SourceFile::new("big.flow", text);
+    let program = parse(&src);
+    let start = Instant::now();
+    let diags = check(&program, &Env::default());
+    let took = start.elapsed();
+    assert!(diags.is_empty(), "{:?}", &diags[..diags.len().min(3)]);
+    assert!(took.as_millis() < 2_000, "checking 1 MB took {took:?}");
+}
+
+/// Every `.flow` file of the test corpus and the examples checks without panicking.
+#[test]
+fn never_panics_on_any_corpus_file() {
+    let mut stack = vec![
+        common::root().join("tests/cases"),
+        common::root().join("examples"),
+    ];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "flow") {
+                let src = load(&path);
+                if let Ok(program) = flow::syntax::parse(&src) {
+                    let _ = check(&program, &Env::default());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,530 @@
+//! The parser: snapshots of printed ASTs for `tests/cases/syntax/ok`, of
+//! rendered diagnostics for `tests/cases/syntax/err`, span invariants, limits
+//! and robustness against arbitrary input.
+
+use std::path::Path;
+
+use flow::ast::{Block, Expr, ExprKind, ModifierKind, Program, Stmt, StmtKind, StrPart};
+use flow::diag::{Code, Diagnostic, RenderStyle};
+use flow::source::{SourceFile, Span};
+use flow::syntax::{needs_more_input, parse};
+
+fn src(text: &str) -> SourceFile {
+    SourceFile::new("test.flow", text)
+}
+
+fn parse_ok(text: &str) -> Program {
+    match parse(&src(text)) {
+        Ok(p) => p,
+        Err(diags) => {
+            let shown: Vec<String> = diags
+                .iter()
+                .map(|d| d.render(&src(text), RenderStyle::PLAIN))
+                .collect();
+            panic!("expected {text:?} to parse:\n{}", shown.join("\n"));
+        }
+    }
+}
+
+fn parse_err(text: &str) -> Vec<Diagnostic> {
+    match parse(&src(text)) {
+        Ok(p) => panic!("expected {text:?} to fail, got:\n{p}"),
+        Err(diags) => diags,
+    }
+}
+
+/// The printed AST of one statement or expression, for compact checks.
+fn print(text: &str) -> String {
+    parse_ok(text).to_string().trim_end().to_string()
+}
+
+// ------------------------------------------------------------ span invariants
+
+struct Spans<'a> {
+    len: u32,
+    text: &'a str,
+}
+
+impl Spans<'_> {
+    fn inside(&self, parent: Span, child: Span, what: &str) {
+        assert!(
+            child.end <= self.len,
+            "{what} span {child} outside the source"
+        );
+        assert!(
+            parent.contains(child),
+            "{what} span {child} ({:?}) not inside its parent {parent} ({:?})",
+            &self.text[child.range()],
+            &self.text[parent.range()]
+        );
+    }
+
+    fn block(&self, parent: Span, block: &Block) {
+        self.inside(parent, block.span, "block");
+        assert!(
+            self.text[block.span.range()].starts_with('{'),
+            "block without its brace"
+        );
+        assert!(
+            self.text[block.span.range()].ends_with('}'),
+            "block without its brace"
+        );
+        for stmt in &block.stmts {
+            self.stmt(block.span, stmt);
+        }
+    }
+
+    fn stmt(&self, parent: Span, stmt: &Stmt) {
+        self.inside(parent, stmt.span, "statement");
+        match &stmt.kind {
+            StmtKind::Param { name, default } => {
+                self.inside(stmt.span, name.span, "param name");
+                self.expr(stmt.span, default);
+            }
+            StmtKind::Let { name, value } => {
+                self.inside(stmt.span, name.span, "let name");
+                assert_eq!(&self.text[name.span.range()], name.name);
+                self.expr(stmt.span, value);
+            }
+            StmtKind::Agent(a) => {
+                self.inside(stmt.span, a.name.span, "agent name");
+                self.inside(stmt.span, a.backend.span, "backend");
+                for arg in &a.args {
+                    self.inside(stmt.span, arg.span(), "argument");
+                    self.expr(stmt.span, &arg.value);
+                }
+                if let Some(l) = &a.limit {
+                    self.expr(stmt.span, l);
+                }
+            }
+            StmtKind::Flow(f) => {
+                self.inside(stmt.span, f.name.span, "flow name");
+                for p in &f.params {
+                    self.inside(stmt.span, p.span, "flow parameter");
+                }
+                self.block(stmt.span, &f.body);
+            }
+            StmtKind::Expr(e) => {
+                assert_eq!(
+                    stmt.span, e.span,
+                    "an expression statement is its expression"
+                );
+                self.expr(stmt.span, e);
+            }
+        }
+    }
+
+    fn expr(&self, parent: Span, e: &Expr) {
+        self.inside(parent, e.span, "expression");
+        let s = e.span;
+        match &e.kind {
+            ExprKind::Map(m) => {
+                self.block(s, &m.body);
+                self.inside(s, m.item.span, "map item");
+            }
+            ExprKind::If(i) => {
+                for (_, b) in &i.arms {
+                    self.block(s, b);
+                }
+                if let Some(b) = &i.otherwise {
+                    self.block(s, b);
+                }
+            }
+            ExprKind::Try(t) => {
+                self.block(s, &t.body);
+                if let Some(b) = &t.otherwise {
+                    self.block(s, b);
+                }
+            }
+            ExprKind::Block(b) => {
+                assert_eq!(b.span, s);
+                self.block(s, b);
+            }
+            ExprKind::Binary { op_span, .. } | ExprKind::Unary { op_span, .. } => {
+                self.inside(s, *op_span, "operator");
+            }
+            ExprKind::Call(c) => {
+                self.inside(s, c.callee.span, "callee");
+                assert_eq!(s.start, c.callee.span.start, "a call starts at its callee");
+                for m in &c.modifiers {
+                    self.inside(s, m.span, "modifier");
+                    if let ModifierKind::After(names) = &m.kind {
+                        for n in names {
+                            self.inside(m.span, n.span, "after name");
+                        }
+                    }
+                }
+                if let Some(last) = c.modifiers.last() {
+                    assert_eq!(s.end, last.span.end, "a call ends at its last modifier");
+                }
+            }
+            ExprKind::Str(parts) => {
+                assert!(
+                    !parts
+                        .iter()
+                        .any(|p| matches!(p, StrPart::Text(t) if t.is_empty())),
+                    "empty text part"
+                );
+                assert!(
+                    !parts
+                        .windows(2)
+                        .any(|w| matches!(w, [StrPart::Text(_), StrPart::Text(_)])),
+                    "adjacent text parts"
+                );
+            }
+            _ => {}
+        }
+        e.for_each_child(&mut |child| self.expr(s, child));
+    }
+}
+
+fn check_spans(text: &str, program: &Program) {
+    assert_eq!(program.span, Span::new(0, text.len()));
+    let spans = Spans {
+        len: text.len() as u32,
+        text,
+    };
+    for stmt in &program.stmts {
+        spans.stmt(program.span, stmt);
+    }
+}
+
+// ------------------------------------------------------------ the corpus
+
+fn first_line_expectation(text: &str) -> Option<(String, usize, usize)> {
+    let line = text.lines().next()?;
+    let rest = line.strip_prefix("# expect:")?.trim();
+    let (code, at) = rest.split_once('@')?;
+    let (l, c) = at.trim().split_once(':')?;
+    Some((code.trim().to_string(), l.parse().ok()?, c.parse().ok()?))
+}
+
+/// Runs `f` on every `.flow` file of `tests/cases/syntax/{dir}`, in name order.
+fn each_case(dir: &str, mut f: impl FnMut(&str, &Path)) {
+    let folder = crate::common::case(&format!("syntax/{dir}"));
+    let mut paths: Vec<_> = std::fs::read_dir(&folder)
+        .expect("the case folder")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "flow"))
+        .collect();
+    paths.sort();
+    assert!(!paths.is_empty(), "no cases in {}", folder.display());
+    for path in paths {
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("case")
+            .to_string();
+        f(&stem, &path);
+    }
+}
+
+fn snapshot(name: &str, source: &str, value: &str) {
+    insta::with_settings!({ description => source, omit_expression => true }, {
+        insta::assert_snapshot!(name.to_string(), value);
+    });
+}
+
+#[test]
+fn ok_cases_snapshot_their_printed_ast() {
+    each_case("ok", |stem, path| {
+        let text = std::fs::read_to_string(path).expect("read the case");
+        let program = parse_ok(&text);
+        check_spans(&text, &program);
+        let printed = program.to_string();
+        // The printed tree parses back to the same tree.
+        let again = parse_ok(&printed);
+        assert_eq!(again.to_string(), printed, "printing is not a fixed point");
+        snapshot(&format!("ok__{stem}"), &text, &printed);
+    });
+}
+
+#[test]
+fn err_cases_snapshot_their_diagnostics() {
+    each_case("err", |stem, path| {
+        let text = std::fs::read_to_string(path).expect("read the case");
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("case");
+        let source = SourceFile::new(name, text.as_str());
+        let diags = parse_err(&text);
+        let (code, line, column) = first_line_expectation(&text)
+            .unwrap_or_else(|| panic!("{name}: first line must be `# expect: code @ line:col`"));
+        let first = &diags[0];
+        assert_eq!(first.code.name(), code, "{name}: wrong code: {first}");
+        let span = first.span().expect("a syntax error has a primary label");
+        assert_eq!(
+            source.line_col(span.start),
+            (line, column),
+            "{name}: wrong place"
+        );
+        for d in &diags {
+            assert!(
+                !d.message.contains("_expr") && !d.message.contains("kw_"),
+                "{name}: pest rule name in {d}"
+            );
+        }
+        let rendered: Vec<String> = diags
+            .iter()
+            .map(|d| d.render(&source, RenderStyle::PLAIN))
+            .collect();
+        snapshot(&format!("err__{stem}"), &text, &rendered.join("\n"));
+    });
+}
+
+// ------------------------------------------------------------ focused checks
+
+#[test]
+fn precedence_and_associativity() {
+    let cases = [
+        (
+            "a || b && c == d < e + f * -g.h",
+            "(a || (b && (c == (d < (e + (f * (-g.h)))))))",
+        ),
+        ("a - b - c", "((a - b) - c)"),
+        ("a / b * c % d", "(((a / b) * c) % d)"),
+        ("!a == !b", "((!a) == (!b))"),
+        ("-3", "(-3)"),
+        ("f(x)[0].y", "f(x)[0].y"),
+    ];
+    for (text, printed) in cases {
+        assert_eq!(print(text), printed, "{text}");
+    }
+}
+
+#[test]
+fn newlines_end_statements_unless_an_expression_is_unfinished() {
+    let program = parse_ok("let a = b\n-1");
+    assert_eq!(program.stmts.len(), 2);
+    assert_eq!(print("let a = b -\n 1"), "let a = (b - 1)");
+    assert_eq!(parse_ok("A()\nretry 2").stmts.len(), 1);
+    assert_eq!(parse_ok("f(x)\n[1]").stmts.len(), 2);
+}
+
+#[test]
+fn literal_kinds() {
+    let value = |text: &str| match &parse_ok(text).stmts[0].kind {
+        StmtKind::Expr(e) => e.kind.clone(),
+        other => panic!("not an expression: {other:?}"),
+    };
+    assert_eq!(value("2.5"), ExprKind::Float(2.5));
+    assert_eq!(value("1e3"), ExprKind::Float(1000.0));
+    assert_eq!(value("7"), ExprKind::Int(7));
+    assert_eq!(value("\"\""), ExprKind::Str(vec![]));
+    match value("1.5s") {
+        ExprKind::Duration(d) => assert_eq!(d.seconds(), 1.5),
+        other => panic!("{other:?}"),
+    }
+    match value("250ms") {
+        ExprKind::Duration(d) => assert!((d.seconds() - 0.25).abs() < 1e-12),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn keywords_are_fine_as_keys_and_fields() {
+    assert_eq!(print("{ map: 1 }.limit"), "{ \"map\": 1 }.limit");
+}
+
+#[test]
+fn needs_more_input_follows_open_delimiters_and_strings() {
+    for open in [
+        "let x = [1,",
+        "f(",
+        "map x in xs {",
+        "\"abc",
+        "\"\"\"\nline",
+        "\"${a",
+        "flow f() {\n  # a } in a comment\n",
+        "let s = \"}\" + {",
+    ] {
+        assert!(needs_more_input(open), "{open:?} should need more");
+    }
+    for done in [
+        "let x = 1",
+        "",
+        "f()",
+        "\"a\" # [",
+        "let x = ]",
+        "\"abc\n",
+        "(]",
+        "\"\"\"a\"\"\"",
+    ] {
+        assert!(!needs_more_input(done), "{done:?} should be complete");
+    }
+}
+
+fn codes(text: &str) -> Vec<Code> {
+    parse_err(text).iter().map(|d| d.code).collect()
+}
+
+/// Runs `f` on a thread with the 2 MiB stack tests get by default.
+fn on_small_stack(f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(f)
+        .expect("spawn")
+        .join()
+        .expect("no panic");
+}
+
+#[test]
+fn ten_thousand_nested_brackets_are_too_deep() {
+    on_small_stack(|| {
+        for (open, close) in [("[", "]"), ("(", ")"), ("{", "}"), ("\"${", "}\"")] {
+            let text = format!("let x = {}1{}", open.repeat(10_000), close.repeat(10_000));
+            assert_eq!(codes(&text), vec![Code::TooDeep], "{open}");
+            let unclosed = format!("let x = {}", open.repeat(10_000));
+            assert_eq!(codes(&unclosed), vec![Code::TooDeep], "{open}");
+        }
+    });
+}
+
+#[test]
+fn the_deepest_allowed_nesting_parses_on_a_small_stack() {
+    on_small_stack(|| {
+        let depth = flow::syntax::MAX_NESTING;
+        let list = format!("let x = {}1{}", "[".repeat(depth), "]".repeat(depth));
+        parse_ok(&list);
+        let parens = format!("let x = {}1{}", "(".repeat(depth), ")".repeat(depth));
+        parse_ok(&parens);
+        let interp = format!(
+            "let x = {}1{}",
+            "\"${".repeat(depth / 2),
+            "}\"".repeat(depth / 2)
+        );
+        parse_ok(&interp);
+        let mut maps = String::new();
+        for i in 0..depth {
+            maps.push_str(&format!("map x{i} in xs {{\n"));
+        }
+        maps.push_str(&"}\n".repeat(depth));
+        parse_ok(&maps);
+        let calls = format!("let x = {}1{}", "f(a: ".repeat(depth), ")".repeat(depth));
+        parse_ok(&calls);
+        let too_deep = format!(
+            "let x = {}1{}",
+            "[".repeat(depth + 1),
+            "]".repeat(depth + 1)
+        );
+        assert_eq!(codes(&too_deep), vec![Code::TooDeep]);
+    });
+}
+
+#[test]
+fn long_chains_are_too_deep_not_a_crash() {
+    on_small_stack(|| {
+        let n = 100_000;
+        let sum = format!("let x = 1{}", "+1".repeat(n));
+        assert_eq!(codes(&sum), vec![Code::TooDeep]);
+        let nots = format!("let x = {}x", "!".repeat(n));
+        assert_eq!(codes(&nots), vec![Code::TooDeep]);
+        let negs = format!("let x = {}x", "- ".repeat(n));
+        assert_eq!(codes(&negs), vec![Code::TooDeep]);
+        let fields = format!("let x = a{}", ".b".repeat(n));
+        assert_eq!(codes(&fields), vec![Code::TooDeep]);
+        let index = format!("let x = a{}", "[0]".repeat(n));
+        assert_eq!(codes(&index), vec![Code::TooDeep]);
+        let maps = format!("{}xs {}", "map x in ".repeat(n), "{ x }".repeat(n));
+        assert!(matches!(
+            codes(&maps)[..],
+            [Code::TooDeep] | [Code::TooComplex]
+        ));
+        let ifs = format!("{}c {}", "if ".repeat(n), "{ x }".repeat(n));
+        assert!(matches!(
+            codes(&ifs)[..],
+            [Code::TooDeep] | [Code::TooComplex]
+        ));
+        // Long but shallow: fine.
+        let stmts = "let a = 1 + 2\n".repeat(n / 10);
+        parse_ok(&stmts);
+    });
+}
+
+#[test]
+fn too_large_scripts_are_refused_before_parsing() {
+    let text = " ".repeat(flow::source::MAX_SOURCE_BYTES + 1);
+    assert_eq!(codes(&text), vec![Code::TooLarge]);
+}
+
+#[test]
+fn independent_literal_errors_are_all_reported() {
+    let diags =
+        parse_err("let a = \"\\q\"\nlet b = 5x\nlet c = 99999999999999999999\nlet map = \"\\w\"");
+    let found: Vec<Code> = diags.iter().map(|d| d.code).collect();
+    assert_eq!(
+        found,
+        vec![
+            Code::BadEscape,
+            Code::BadDuration,
+            Code::BadNumber,
+            Code::KeywordAsName,
+            Code::BadEscape
+        ]
+    );
+}
+
+// ------------------------------------------------------------ robustness
+
+/// A tiny deterministic generator (xorshift), so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+#[test]
+fn prefixes_and_mutations_never_panic() {
+    on_small_stack(|| {
+        let mut texts = Vec::new();
+        each_case("ok", |_, path| {
+            texts.push(std::fs::read_to_string(path).expect("read"));
+        });
+        for text in &texts {
+            for (i, _) in text.char_indices() {
+                let source = src(&text[..i]);
+                if let Err(diags) = parse(&source) {
+                    for d in diags {
+                        let span = d.span().expect("a primary label");
+                        assert!(span.end as usize <= i, "label outside the text: {d}");
+                        d.render(&source, RenderStyle::PLAIN);
+                    }
+                }
+                needs_more_input(&text[..i]);
+            }
+        }
+        let alphabet: &[u8] = b"(){}[]\"$\\#\n;:,.=+-*/%!<>&|ab09_ \t\r";
+        let mut rng = Rng(0x5eed_1234_abcd_9876);
+        for round in 0..3000 {
+            let base = texts[round % texts.len()].as_bytes();
+            let mut bytes = base.to_vec();
+            for _ in 0..1 + rng.below(4) {
+                let at = rng.below(bytes.len());
+                match rng.below(3) {
+                    0 => bytes[at] = alphabet[rng.below(alphabet.len())],
+                    1 => {
+                        bytes.remove(at);
+                    }
+                    _ => bytes.insert(at, alphabet[rng.below(alphabet.len())]),
+                }
+            }
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let source = src(&text);
+            match parse(&source) {
+                Ok(program) => check_spans(&text, &program),
+                Err(diags) => {
+                    for d in diags {
+                        d.render(&source, RenderStyle::PLAIN);
+                    }
+                }
+            }
+        }
+    });
+}
