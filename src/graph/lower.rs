@@ -89,12 +89,14 @@ impl Lowerer {
             });
             self.globals.insert(name.clone(), Global::Agent(index));
         }
+        // Agents are pushed in the next loop, in this same order.
+        let mut agents = self.graph.agents.len() as u32;
         for stmt in &program.stmts {
             match &stmt.kind {
                 StmtKind::Agent(decl) => {
-                    let index = self.graph.agents.len() as u32;
                     self.globals
-                        .insert(decl.name.name.clone(), Global::Agent(index));
+                        .insert(decl.name.name.clone(), Global::Agent(agents));
+                    agents += 1;
                 }
                 StmtKind::Flow(decl) => {
                     let index = self.graph.flows.len() as u32;
@@ -106,7 +108,6 @@ impl Lowerer {
                     });
                     self.globals
                         .insert(decl.name.name.clone(), Global::Flow(index));
-                    // Agents are pushed in the loop below, keeping indexes in order.
                 }
                 _ => {}
             }
