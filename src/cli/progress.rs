@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::runtime::{Event, TaskStatus};
+use crate::runtime::{Event, Observer, TaskStatus};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -49,7 +49,7 @@ impl Progress {
     }
 
     /// The callback to hand to the runtime, if anything is displayed.
-    pub fn observer(&self) -> Option<Arc<dyn Fn(&Event) + Send + Sync>> {
+    pub fn observer(&self) -> Option<Observer> {
         if self.mode == Mode::Quiet {
             return None;
         }

@@ -23,6 +23,9 @@ use crate::source::Span;
 /// A value held by the runtime: shared, never copied between readers.
 pub type Val = Arc<Value>;
 
+/// A callback that receives every task event.
+pub type Observer = Arc<dyn Fn(&Event) + Send + Sync>;
+
 /// How to run a graph.
 #[derive(Clone, Default)]
 pub struct RunOptions {
@@ -36,7 +39,7 @@ pub struct RunOptions {
     /// Agents registered by the host program, by name.
     pub host_agents: Vec<(String, Arc<dyn HostAgent>)>,
     /// Called on every task event, from the scheduler (keep it cheap).
-    pub observer: Option<Arc<dyn Fn(&Event) + Send + Sync>>,
+    pub observer: Option<Observer>,
     /// Cancels the whole run (Ctrl-C, or the embedding program).
     pub cancel: CancellationToken,
 }

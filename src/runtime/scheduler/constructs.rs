@@ -10,6 +10,9 @@ use tokio::task::AbortHandle;
 use super::*;
 use crate::graph::Modifiers;
 
+/// A finished gate check: its value or failure, and its `where` condition's value.
+type CheckOutcome = (Result<Val, Failure>, Option<Val>);
+
 pub(super) struct Construct {
     owner: Key,
     node: u32,
@@ -48,7 +51,7 @@ enum Kind {
         last: Option<Failure>,
     },
     Gate {
-        results: Vec<Option<(Result<Val, Failure>, Option<Val>)>>,
+        results: Vec<Option<CheckOutcome>>,
         remaining: usize,
     },
 }
