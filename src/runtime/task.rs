@@ -301,13 +301,24 @@ async fn dispatch(backend: &Backend, call: Call) -> Result<Reply, AgentError> {
             }
         }
         Backend::Sh => run_sh(call).await,
-        Backend::Llm | Backend::Http => Err(AgentError::new(
-            "this backend is not available in this build",
-        )),
-        Backend::Host(agent) => agent
-            .call(call)
+        Backend::Llm => crate::agents::llm::run(&call)
+            .await
+            .map(|completion| Reply {
+                value: completion.value,
+                usage: completion.usage,
+            }),
+        Backend::Http => crate::agents::http::run(&call)
             .await
             .map(|value| Reply { value, usage: None }),
+        Backend::Host(agent) => {
+            // A host future that ignores `call.cancel` is dropped, so a
+            // cancelled run never waits on it.
+            let cancel = call.cancel.clone();
+            tokio::select! {
+                result = agent.call(call) => result.map(|value| Reply { value, usage: None }),
+                _ = cancel.cancelled() => Err(AgentError::new("cancelled")),
+            }
+        }
         Backend::Echo | Backend::Noop | Backend::Fail => unreachable!("handled by `instant`"),
     }
 }
