@@ -14,7 +14,7 @@
 //! | [`syntax`] | the pest parser: text to AST, syntax errors to diagnostics |
 //! | [`value`] | value semantics: operators, field and index access, conversions |
 //! | [`builtins`] | the names known before any declaration: functions, built-in agents, backends; the pure functions |
-//! | [`agents`] | the agent backends: [`agents::sh`] runs shell commands as process groups |
+//! | [`agents`] | the agent backends: [`agents::sh`] runs shell commands as process groups, [`agents::llm`] calls OpenAI-compatible models, [`agents::http`] calls services |
 //! | [`check`] | names, arity, duplicates, recursion and lints over the AST: every problem in one pass |
 
 pub mod agents;
@@ -23,16 +23,19 @@ pub mod builtins;
 pub mod check;
 pub mod cli;
 pub mod diag;
+#[warn(missing_docs)]
 pub mod engine;
 pub mod graph;
+#[warn(missing_docs)]
 pub mod runtime;
 pub mod source;
 pub mod syntax;
 pub mod value;
 
 pub use diag::{Code, Diagnostic, RenderStyle, Severity};
-pub use engine::{CompileError, Engine, Script};
+pub use engine::{CompileError, Engine, RunHandle, Script};
 pub use runtime::{
-    AgentError, Call, Event, HostAgent, Outcome, RunOptions, RunStatus, TaskRecord, TaskStatus,
+    AgentError, AgentFuture, Call, Event, HostAgent, Outcome, RunEvent, RunOptions, RunStatus,
+    TaskRecord, TaskStatus,
 };
 pub use source::{SourceFile, Span};

@@ -7,7 +7,10 @@
 //! | [`http`] | HTTP services: the context as a JSON body or query |
 //! | [`net`] | what `llm` and `http` share: the one HTTP client (rustls on ring), bounded reads, redaction |
 
+#[warn(missing_docs)]
 pub mod http;
+#[warn(missing_docs)]
 pub mod llm;
+#[warn(missing_docs)]
 pub mod net;
 pub mod sh;
