@@ -3,7 +3,7 @@
 //!
 //! The user message is the call's instructions followed by its context as
 //! pretty JSON; the output is the reply text, or the parsed JSON with
-//! `json: true`. 429 and 5xx replies are retried with backoff (honouring
+//! `json: true` (or with `schema: {…}`, a JSON Schema the reply must follow). 429 and 5xx replies are retried with backoff (honouring
 //! `Retry-After`); other errors fail at once with the server's message. The API
 //! key is read from the environment at call time and redacted from everything
 //! the backend reports.
@@ -65,6 +65,8 @@ struct Config {
     temperature: Option<f64>,
     max_tokens: Option<u64>,
     json: bool,
+    /// A JSON Schema the reply must follow (implies `json`).
+    schema: Option<Value>,
 }
 
 impl Config {
@@ -111,13 +113,24 @@ impl Config {
                 )))
             }
         };
+        let schema = match config.get("schema") {
+            None | Some(Value::Null) => None,
+            Some(schema @ Value::Object(_)) => Some(schema.clone()),
+            Some(other) => {
+                return Err(AgentError::new(format!(
+                    "`schema` must be an object (a JSON Schema), not {}",
+                    net::kind_of(other)
+                )))
+            }
+        };
         Ok(Config {
+            json: json || schema.is_some(),
+            schema,
             model,
             system: net::config_str(config, "system")?.map(str::to_string),
             base_url,
             temperature,
             max_tokens,
-            json,
         })
     }
 }
@@ -180,7 +193,12 @@ fn request_body(config: &Config, call: &Call) -> Value {
     if let Some(n) = config.max_tokens {
         body["max_tokens"] = json!(n);
     }
-    if config.json {
+    if let Some(schema) = &config.schema {
+        body["response_format"] = json!({
+            "type": "json_schema",
+            "json_schema": {"name": "reply", "schema": schema},
+        });
+    } else if config.json {
         body["response_format"] = json!({"type": "json_object"});
     }
     body

@@ -2,5 +2,9 @@
 
 mod check;
 mod common;
+mod embed;
+mod http;
+mod llm;
+mod servers;
 mod sh;
 mod syntax;
