@@ -2,5 +2,6 @@
 
 mod check;
 mod common;
+mod run;
 mod sh;
 mod syntax;
