@@ -68,7 +68,8 @@ fn from_rule(rule: Rule) -> Option<Expected> {
         | Rule::neg
         | Rule::not
         | Rule::mod_arg => Some(Expression),
-        Rule::name | Rule::field_name | Rule::map_pair | Rule::branch | Rule::check => Some(Name),
+        Rule::field_name => Some(Token("a field name".into())),
+        Rule::name | Rule::map_pair | Rule::branch | Rule::check => Some(Name),
         Rule::entry => Some(Key),
         Rule::block => token("{"),
         Rule::args | Rule::params => token("("),

@@ -202,8 +202,38 @@ pub fn scan(text: &str) -> Outcome {
     }
     match stack.last() {
         None => Outcome::Balanced,
-        Some(frame) => Outcome::Open(unclosed(*frame, end_of_file(text))),
+        Some(frame) => {
+            let mut d = unclosed(*frame, end_of_file(text));
+            if let Open::Bracket(open, _) = frame.open {
+                if let Some(line) = likely_missing_closer(text, frame.at) {
+                    let close = closer(open) as char;
+                    d = d.label(
+                        Span::at(line),
+                        format!("perhaps `{close}` is missing before this line"),
+                    );
+                }
+            }
+            Outcome::Open(d)
+        }
     }
+}
+
+/// The first line after the one holding the opener at `at` that is indented
+/// no deeper than it: where the missing closer most likely belongs.
+fn likely_missing_closer(text: &str, at: usize) -> Option<usize> {
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let indent = |line: &str| line.len() - line.trim_start_matches([' ', '\t']).len();
+    let opener_indent = indent(&text[line_start..]);
+    let mut offset = text[at..].find('\n')? + at + 1;
+    for line in text[offset..].split_inclusive('\n') {
+        let trimmed = line.trim();
+        let code = !trimmed.is_empty() && !trimmed.starts_with('#');
+        if code && indent(line) <= opener_indent && !trimmed.starts_with([')', ']', '}']) {
+            return Some(offset + indent(line));
+        }
+        offset += line.len();
+    }
+    None
 }
 
 /// Where to point at "the end of the file": just after its last visible
