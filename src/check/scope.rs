@@ -127,7 +127,11 @@ pub(super) fn closest<'n>(
         if candidate == name {
             continue;
         }
-        let distance = strsim::damerau_levenshtein(&lower, &candidate.to_lowercase());
+        // Compare without case, but count a different case of the first letter:
+        // `writer` is close to `Writer`, `Loader` is not close to `lower`.
+        let initial_case = |s: &str| s.chars().next().map(char::is_uppercase);
+        let case_change = usize::from(initial_case(name) != initial_case(candidate));
+        let distance = strsim::damerau_levenshtein(&lower, &candidate.to_lowercase()) + case_change;
         if distance > limit {
             continue;
         }
@@ -448,6 +452,8 @@ mod tests {
         assert_eq!(closest("Wrter", ["Writer", "Reader"]), Some("Writer"));
         assert_eq!(closest("writer", ["Writer"]), Some("Writer"));
         assert_eq!(closest("zzz", ["Writer", "cwd"]), None);
+        assert_eq!(closest("Loader", ["lower", "upper"]), None);
+        assert_eq!(closest("Len", ["len"]), Some("len"));
         assert_eq!(closest("x", ["x"]), None);
     }
 
