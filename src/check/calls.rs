@@ -293,6 +293,19 @@ impl<'a> Checker<'a> {
             match &arg.name {
                 None => {
                     if positional < params.len() {
+                        if given[positional] {
+                            self.diags.push(
+                                Diagnostic::error(
+                                    Code::DuplicateKey,
+                                    format!(
+                                        "`{}` is given twice: by name and by position",
+                                        params[positional]
+                                    ),
+                                )
+                                .at(arg.value.span, format!("this is the `{}` again", params[positional]))
+                                .help("keep one of them; positional arguments fill the parameters in order"),
+                            );
+                        }
                         given[positional] = true;
                     } else if positional == params.len() {
                         self.diags.push(

@@ -292,4 +292,9 @@ fn misspelt_flow_argument_is_not_also_missing() {
         &Env::default(),
     );
     assert_eq!(codes(&diags), ["unknown_argument"]);
+    let diags = check_text(
+        "flow review(doc) { doc }\nlet r = review(doc: 1, 2)\n",
+        &Env::default(),
+    );
+    assert_eq!(codes(&diags), ["duplicate_key"]);
 }
