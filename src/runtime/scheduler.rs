@@ -655,7 +655,9 @@ impl Scheduler {
         if let Some(observer) = &self.options.observer {
             observer(&Event::Finished(&record));
         }
-        self.records.push(record);
+        if self.options.record_all || record.status != TaskStatus::Succeeded {
+            self.records.push(record);
+        }
     }
 }
 
