@@ -547,3 +547,42 @@ async fn dropping_the_future_kills_the_group() {
     // the select dropped the run future
     wait_for_live(&mark, 0).await;
 }
+
+#[tokio::test]
+async fn cancelling_a_stopped_child_does_not_wait_for_the_grace() {
+    let opts = ShOptions {
+        kill_grace: Duration::from_secs(10),
+        ..ShOptions::default()
+    };
+    let (cmd, mark) = marked("kill -STOP $$; sleep 30");
+    let cancel = CancellationToken::new();
+    cancel_after(&cancel, Duration::from_millis(200));
+    let start = Instant::now();
+    let error = run(&cmd, &opts, &cancel).await.unwrap_err();
+    assert!(matches!(error, ShError::Cancelled), "{error:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    wait_for_live(&mark, 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_calls_at_once() {
+    let cancel = CancellationToken::new();
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let mut cmd = command("cat; printf ' %s' \"$i\"");
+            cmd.context = context(json!({ "i": i }));
+            let cancel = cancel.clone();
+            tokio::spawn(async move { run(&cmd, &ShOptions::default(), &cancel).await })
+        })
+        .collect();
+    for (i, task) in tasks.into_iter().enumerate() {
+        assert_eq!(
+            task.await.unwrap().unwrap(),
+            json!(format!("{{\"i\":{i}}} {i}"))
+        );
+    }
+}

@@ -8,7 +8,7 @@
 //! - the shell exits: stdout and stderr are drained for at most
 //!   [`ShOptions::drain`] more (a background `sleep 30 &` may hold them open),
 //!   then the group gets SIGKILL, so nothing it left behind keeps running;
-//! - the cancellation token fires: SIGTERM to the group, up to
+//! - the cancellation token fires: SIGTERM (and SIGCONT) to the group, up to
 //!   [`ShOptions::kill_grace`] for the shell to exit, then SIGKILL to the group;
 //! - stdout grows past [`ShOptions::max_stdout`], or reading it fails: SIGKILL;
 //! - the [`run`] future is dropped: SIGKILL, synchronously, in `Drop`.
@@ -48,6 +48,9 @@ pub struct ShCommand {
     pub cwd: Option<PathBuf>,
     /// Extra environment variables from the agent's `env:` config. They override
     /// both the inherited environment and the context's variables.
+    ///
+    /// `FLOW_INSTRUCTIONS` is never inherited; it is `instructions` when present,
+    /// else whatever `env` or the context set it to.
     pub env: Vec<(String, String)>,
     /// The call's instructions, passed as `FLOW_INSTRUCTIONS` when present.
     pub instructions: Option<String>,
@@ -183,6 +186,8 @@ pub async fn run(
         End::Cancelled => {
             if status.is_none() {
                 group.signal(Signal::SIGTERM);
+                // a stopped process acts on SIGTERM only once continued
+                group.signal(Signal::SIGCONT);
                 let _ = tokio::time::timeout(opts.kill_grace, child.wait()).await;
             }
             Err(ShError::Cancelled)
@@ -268,6 +273,8 @@ fn spawn(cmd: &ShCommand) -> Result<Child, ShError> {
     if let Some(cwd) = &cmd.cwd {
         command.current_dir(cwd);
     }
+    // not the instructions of an enclosing flow run; later settings win
+    command.env_remove("FLOW_INSTRUCTIONS");
     let mut budget = CONTEXT_ENV_BUDGET;
     for (key, value) in &cmd.context {
         if !is_var_name(key) {
