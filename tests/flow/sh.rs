@@ -586,3 +586,15 @@ async fn many_calls_at_once() {
         );
     }
 }
+
+#[tokio::test]
+async fn dropping_the_future_while_spawning_kills_the_group() {
+    let (cmd, mark) = marked("sleep 30 & sleep 30");
+    let opts = ShOptions::default();
+    let cancel = CancellationToken::new();
+    // polled once, so the spawn is under way on the blocking pool, then dropped
+    let polled_once = tokio::time::timeout(Duration::ZERO, run(&cmd, &opts, &cancel)).await;
+    assert!(polled_once.is_err());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_for_live(&mark, 0).await;
+}

@@ -102,7 +102,8 @@ impl Default for ShOptions {
 /// as soon as `cancel` fires and the group is stopped. See the module
 /// documentation for how the process group is always cleaned up.
 ///
-/// Needs a Tokio runtime with IO and time enabled (`enable_all`). A child that
+/// Needs a Tokio runtime with IO and time enabled (`enable_all`); the spawn
+/// itself runs on the runtime's blocking pool. A child that
 /// never reads its stdin is fine; so is an interpreter that ignores SIGPIPE
 /// (as every Rust program does).
 pub async fn run(
@@ -113,16 +114,7 @@ pub async fn run(
     if cancel.is_cancelled() {
         return Err(ShError::Cancelled);
     }
-    let mut child = spawn(cmd)?;
-    let Some(pid) = child.id().and_then(|id| i32::try_from(id).ok()) else {
-        let _ = child.start_kill();
-        return Err(ShError::Io {
-            source: io::Error::other("the child has no process id"),
-        });
-    };
-    let mut group = Group {
-        pgid: Some(Pid::from_raw(pid)),
-    };
+    let (mut child, mut group) = spawn(cmd).await?;
     let stdin = child.stdin.take();
     let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
         group.kill();
@@ -255,7 +247,7 @@ const CONTEXT_ENV_BUDGET: usize = 1024 * 1024;
 
 /// Starts `/bin/sh -c CMD` as the leader of a new process group, all three
 /// standard streams piped.
-fn spawn(cmd: &ShCommand) -> Result<Child, ShError> {
+async fn spawn(cmd: &ShCommand) -> Result<(Child, Group), ShError> {
     let invalid = |message: String| ShError::Spawn {
         source: io::Error::new(io::ErrorKind::InvalidInput, message),
     };
@@ -307,7 +299,28 @@ fn spawn(cmd: &ShCommand) -> Result<Child, ShError> {
         }
         command.env("FLOW_INSTRUCTIONS", instructions);
     }
-    command.spawn().map_err(|source| match &cmd.cwd {
+    // Spawning blocks this thread until the child has called exec: on a
+    // blocking thread, several spawns overlap, which is much faster on a busy
+    // machine. The group guard is made there too, so that the group is killed
+    // even if this future is dropped while the spawn is under way.
+    let spawned = tokio::task::spawn_blocking(move || {
+        let mut child = command.spawn()?;
+        match child.id().and_then(|id| i32::try_from(id).ok()) {
+            Some(pid) => Ok((
+                child,
+                Group {
+                    pgid: Some(Pid::from_raw(pid)),
+                },
+            )),
+            None => {
+                let _ = child.start_kill();
+                Err(io::Error::other("the child has no process id"))
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|error| Err(io::Error::other(error)));
+    spawned.map_err(|source| match &cmd.cwd {
         Some(cwd) if source.kind() == io::ErrorKind::NotFound && !cwd.is_dir() => ShError::Spawn {
             source: io::Error::new(
                 io::ErrorKind::NotFound,
