@@ -598,3 +598,48 @@ async fn dropping_the_future_while_spawning_kills_the_group() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     wait_for_live(&mark, 0).await;
 }
+
+#[tokio::test]
+async fn extreme_options_do_not_panic() {
+    let opts = ShOptions {
+        max_stdout: usize::MAX,
+        stderr_tail: usize::MAX,
+        kill_grace: Duration::MAX,
+        drain: Duration::MAX,
+    };
+    let out = run(
+        &command("echo out; echo err >&2"),
+        &opts,
+        &CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(out.unwrap(), json!("out"));
+
+    let opts = ShOptions {
+        max_stdout: 0,
+        stderr_tail: 0,
+        kill_grace: Duration::ZERO,
+        drain: Duration::ZERO,
+    };
+    assert_eq!(
+        run(&command("true"), &opts, &CancellationToken::new())
+            .await
+            .unwrap(),
+        json!("")
+    );
+    let error = run(&command("echo x"), &opts, &CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, ShError::StdoutTooLarge { limit: 0 }),
+        "{error:?}"
+    );
+    let error = run(
+        &command("echo x >&2; exit 4"),
+        &opts,
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error.stderr_tail(), Some(""));
+}

@@ -103,9 +103,9 @@ impl Default for ShOptions {
 /// documentation for how the process group is always cleaned up.
 ///
 /// Needs a Tokio runtime with IO and time enabled (`enable_all`); the spawn
-/// itself runs on the runtime's blocking pool. A child that
-/// never reads its stdin is fine; so is an interpreter that ignores SIGPIPE
-/// (as every Rust program does).
+/// itself runs on the runtime's blocking pool. A child that never reads its
+/// stdin is fine, as long as the interpreter ignores SIGPIPE (every Rust
+/// program does).
 pub async fn run(
     cmd: &ShCommand,
     opts: &ShOptions,
@@ -265,8 +265,11 @@ async fn spawn(cmd: &ShCommand) -> Result<(Child, Group), ShError> {
     if let Some(cwd) = &cmd.cwd {
         command.current_dir(cwd);
     }
-    // not the instructions of an enclosing flow run; later settings win
-    command.env_remove("FLOW_INSTRUCTIONS");
+    // not the instructions of an enclosing flow run; later settings win (and
+    // an untouched environment is passed as it is, without being copied)
+    if std::env::var_os("FLOW_INSTRUCTIONS").is_some() {
+        command.env_remove("FLOW_INSTRUCTIONS");
+    }
     let mut budget = CONTEXT_ENV_BUDGET;
     for (key, value) in &cmd.context {
         if !is_var_name(key) {
