@@ -38,7 +38,12 @@ def main():
     params.port = port
     params.n_ctx = 4096
     params.n_parallel = 2
-    params.cpuparams.n_threads = 2
+    threads = int(os.environ.get("FLOW_LLM_THREADS", min(2, os.cpu_count() or 1)))
+    params.cpuparams.n_threads = threads
+    params.cpuparams_batch.n_threads = threads
+    # Sleep rather than spin between jobs: CI machines are shared.
+    params.cpuparams.poll = 0
+    params.cpuparams_batch.poll = 0
     params.warmup = False
     server = xllamacpp.Server(params)
     print(f"listening http://127.0.0.1:{port}/v1 ({server.listening_address})", flush=True)

@@ -106,6 +106,13 @@ impl RunOptions {
         self
     }
 
+    /// Whether [`Outcome::tasks`] keeps every task's record (the default) or
+    /// only those that did not succeed.
+    pub fn record_all(mut self, record_all: bool) -> RunOptions {
+        self.record_all = record_all;
+        self
+    }
+
     /// Uses `cancel` to stop the run: cancelling it cancels every running
     /// task, and the run ends with [`RunStatus::Cancelled`].
     pub fn cancel_with(mut self, cancel: CancellationToken) -> RunOptions {

@@ -320,12 +320,7 @@ async fn the_request_timeout_fails_the_call() {
         ..LlmOptions::default()
     };
     let error = llm::complete(&call, &options).await.unwrap_err();
-    assert!(error.message.contains("timed out"), "{}", error.message);
-    assert!(
-        !error.message.contains("127.0.0.1:"),
-        "{}",
-        error.message.replace(&server.v1(), "<url>")
-    );
+    assert!(error.message.ends_with("timed out"), "{}", error.message);
 }
 
 #[tokio::test]
