@@ -39,3 +39,8 @@ pub use runtime::{
     TaskRecord, TaskStatus,
 };
 pub use source::{SourceFile, Span};
+
+/// The Rust examples of `docs/agents.md`, run as doctests so the page stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/agents.md")]
+pub struct AgentsDoc;

@@ -237,3 +237,56 @@ async fn bad_config_is_a_diagnostic_not_a_panic() {
         assert!(message.contains(expected), "{config}: {message}");
     }
 }
+
+/// The process's one HTTP client serves runtimes that come and go (a pooled
+/// connection is driven by a task of the runtime that opened it; the pool must
+/// not hand out one whose runtime has ended).
+#[test]
+fn calls_work_from_runtimes_that_come_and_go() {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async move {
+            let server = servers::service().await;
+            sender.send(server.url.clone()).unwrap();
+            std::future::pending::<()>().await;
+        });
+    });
+    let url = receiver.recv().unwrap();
+    for round in 0..3 {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let outcome = runtime.block_on(run(
+            "param base = \"\"\nhttp(\"${base}/echo\", method: \"GET\").method",
+            &url,
+        ));
+        assert_eq!(
+            outcome.status,
+            RunStatus::Succeeded,
+            "round {round}: {:?}",
+            outcome.errors
+        );
+        drop(runtime);
+    }
+}
+
+/// TLS is rustls on ring: no OpenSSL, no aws-lc, no native-tls in the build.
+#[test]
+fn no_c_crypto_library_is_linked() {
+    let lock = std::fs::read_to_string(crate::common::root().join("Cargo.lock")).unwrap();
+    for name in [
+        "openssl-sys",
+        "openssl",
+        "aws-lc-sys",
+        "aws-lc-rs",
+        "native-tls",
+    ] {
+        assert!(
+            !lock.contains(&format!("name = \"{name}\"\n")),
+            "{name} is in Cargo.lock"
+        );
+    }
+    assert!(lock.contains("name = \"ring\"\n"));
+}
