@@ -156,12 +156,21 @@ impl CompileError {
 }
 
 /// A run going on in the background, from [`Engine::start`]: its events as
-/// they happen, a way to cancel it, and its outcome.
+/// they happen, a way to cancel it, and its outcome. Dropping the handle
+/// before [`RunHandle::outcome`] cancels the run.
 #[derive(Debug)]
 pub struct RunHandle {
     events: mpsc::UnboundedReceiver<RunEvent>,
     cancel: CancellationToken,
-    task: tokio::task::JoinHandle<Outcome>,
+    task: Option<tokio::task::JoinHandle<Outcome>>,
+}
+
+impl Drop for RunHandle {
+    fn drop(&mut self) {
+        if self.task.is_some() {
+            self.cancel.cancel();
+        }
+    }
 }
 
 impl RunHandle {
@@ -178,35 +187,34 @@ impl RunHandle {
 
     /// Cancels the run: running tasks are cancelled (child processes killed,
     /// host futures dropped), nothing new starts, and the outcome's status is
-    /// [`RunStatus::Cancelled`].
+    /// [`RunStatus::Cancelled`]. A token given with
+    /// [`RunOptions::cancel_with`] is left alone (it still cancels the run).
     pub fn cancel(&self) {
         self.cancel.cancel();
     }
 
-    /// The run's cancellation token, to cancel it from elsewhere.
+    /// The run's cancellation token, to cancel it from elsewhere (or to wait
+    /// for its cancellation).
     pub fn cancel_token(&self) -> CancellationToken {
         self.cancel.clone()
     }
 
     /// Waits for the run to end and returns its outcome (the events not yet
     /// received are dropped).
-    pub async fn outcome(self) -> Outcome {
-        match self.task.await {
-            Ok(outcome) => outcome,
-            Err(error) => Outcome {
-                status: if error.is_cancelled() {
-                    RunStatus::Cancelled
-                } else {
-                    RunStatus::Failed
-                },
-                result: None,
-                tasks: Vec::new(),
-                errors: vec![Diagnostic::error(
-                    Code::Cancelled,
-                    "internal error: the run stopped unexpectedly; please report this script",
-                )],
-            },
-        }
+    pub async fn outcome(mut self) -> Outcome {
+        let joined = match self.task.take() {
+            Some(task) => task.await.ok(),
+            None => None,
+        };
+        joined.unwrap_or_else(|| Outcome {
+            status: RunStatus::Failed,
+            result: None,
+            tasks: Vec::new(),
+            errors: vec![Diagnostic::error(
+                Code::Cancelled,
+                "internal error: the run stopped unexpectedly; please report this script",
+            )],
+        })
     }
 }
 
@@ -308,7 +316,7 @@ impl Engine {
 
     /// Starts a run in the background on the current tokio runtime and
     /// returns its [`RunHandle`] at once. Events are streamed to the handle
-    /// (an observer in `options` is called as well).
+    /// (an observer in `options` is called as well) and buffered until read.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -333,8 +341,9 @@ impl Engine {
     pub fn start(&self, script: &Script, options: RunOptions) -> RunHandle {
         let (sender, events) = mpsc::unbounded_channel();
         let previous = options.observer.clone();
-        let cancel = options.cancel.clone();
-        let options = options.observe(move |event| {
+        // A child token: the handle cancels this run only, not the caller's token.
+        let cancel = options.cancel.child_token();
+        let options = options.cancel_with(cancel.clone()).observe(move |event| {
             if let Some(observer) = &previous {
                 observer(event);
             }
@@ -346,7 +355,7 @@ impl Engine {
         RunHandle {
             events,
             cancel,
-            task,
+            task: Some(task),
         }
     }
 

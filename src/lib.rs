@@ -38,7 +38,12 @@ pub use runtime::{
     AgentError, AgentFuture, Call, Event, HostAgent, Outcome, RunEvent, RunOptions, RunStatus,
     TaskRecord, TaskStatus,
 };
+/// The JSON value every agent takes and returns.
+pub use serde_json::Value;
 pub use source::{SourceFile, Span};
+/// The token that cancels a run ([`RunOptions::cancel_with`]) or tells an
+/// agent to stop ([`Call::cancel`]).
+pub use tokio_util::sync::CancellationToken;
 
 /// The Rust examples of `docs/agents.md`, run as doctests so the page stays true.
 #[cfg(doctest)]

@@ -281,3 +281,29 @@ fn the_embed_example_runs() {
         "{stdout}"
     );
 }
+
+#[tokio::test]
+async fn dropping_a_run_handle_cancels_the_run_but_not_the_callers_token() {
+    let engine = Engine::new();
+    let script = engine.compile("sleep.flow", "sleep(1h)").unwrap();
+    let token = tokio_util::sync::CancellationToken::new();
+    let mut run = engine.start(&script, RunOptions::new().cancel_with(token.clone()));
+    let watch = run.cancel_token();
+    assert!(matches!(
+        run.next_event().await,
+        Some(RunEvent::Started { .. })
+    ));
+    drop(run);
+    tokio::time::timeout(Duration::from_secs(5), watch.cancelled())
+        .await
+        .expect("dropping the handle cancels the run");
+    assert!(!token.is_cancelled());
+
+    // The caller's token still cancels a run it was given to.
+    let run = engine.start(&script, RunOptions::new().cancel_with(token.clone()));
+    token.cancel();
+    let outcome = tokio::time::timeout(Duration::from_secs(5), run.outcome())
+        .await
+        .unwrap();
+    assert_eq!(outcome.status, RunStatus::Cancelled);
+}
