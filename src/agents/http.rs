@@ -103,9 +103,13 @@ async fn exchange(call: &Call, options: &HttpOptions) -> Result<Value, AgentErro
         .map_err(|e| AgentError::new(format!("{shown}: {}", net::describe(&e))))?;
     let status = response.status();
     if !status.is_success() {
+        let length = response.content_length();
         let body = net::read_prefix(response, options.snippet + 4).await;
         let mut error = AgentError::new(format!("{shown} answered {status}"));
-        let text = net::snippet(&body, options.snippet);
+        let mut text = net::snippet(&body, options.snippet);
+        if let Some(length) = length.filter(|&n| n > options.snippet as u64) {
+            text.push_str(&format!(" ({length} bytes in all)"));
+        }
         if !text.is_empty() {
             error = error.note(format!("response body:\n{text}"));
         }

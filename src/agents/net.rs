@@ -117,8 +117,8 @@ pub async fn read_prefix(mut response: reqwest::Response, cap: usize) -> Vec<u8>
     body
 }
 
-/// At most `max` bytes of a body as text, cut at a character boundary, with a
-/// mark when something was left out.
+/// At most `max` bytes of a body as text, cut at a character boundary and
+/// ending in `…` when something was left out.
 pub fn snippet(body: &[u8], max: usize) -> String {
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
@@ -129,7 +129,7 @@ pub fn snippet(body: &[u8], max: usize) -> String {
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}… ({} bytes in all)", &text[..end], body.len())
+    format!("{}…", text[..end].trim_end())
 }
 
 /// Human-readable size: `16 MiB`, `512 KiB`, `300 bytes`.
@@ -252,9 +252,7 @@ mod tests {
     fn snippets_cut_at_char_boundaries() {
         assert_eq!(snippet(b"  short  ", 10), "short");
         let long = "é".repeat(10);
-        let cut = snippet(long.as_bytes(), 5);
-        assert!(cut.starts_with("éé…"), "{cut}");
-        assert!(cut.ends_with("(20 bytes in all)"), "{cut}");
+        assert_eq!(snippet(long.as_bytes(), 5), "éé…");
     }
 
     #[test]
