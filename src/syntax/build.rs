@@ -45,14 +45,37 @@ pub struct Builder<'a> {
 /// skipping leaves at its end (before an optional part that did not match).
 fn span_of(pair: &Pair<'_, Rule>) -> Span {
     let s = pair.as_span();
-    Span::new(s.start(), true_end(pair))
+    // Only rules that end with an optional or repeated part can carry trivia.
+    let trailing = matches!(
+        pair.as_rule(),
+        Rule::param_decl
+            | Rule::let_stmt
+            | Rule::agent_decl
+            | Rule::where_expr
+            | Rule::expr
+            | Rule::call
+            | Rule::if_expr
+            | Rule::try_expr
+            | Rule::after
+            | Rule::mod_arg
+            | Rule::timeout
+            | Rule::retry
+            | Rule::backoff
+            | Rule::try_retry
+            | Rule::try_backoff
+            | Rule::check
+            | Rule::branch
+            | Rule::entry
+            | Rule::arg
+    );
+    Span::new(s.start(), if trailing { true_end(pair) } else { s.end() })
 }
 
 fn true_end(pair: &Pair<'_, Rule>) -> usize {
     let mut pair = pair.clone();
     loop {
         let end = pair.as_span().end();
-        let Some(last) = pair.clone().into_inner().last() else {
+        let Some(last) = pair.clone().into_inner().next_back() else {
             return end;
         };
         // Between the last child and the end there are only literal tokens
@@ -293,6 +316,12 @@ impl<'a> Builder<'a> {
             .filter(|p| is_operator(p.as_rule()))
             .take(MAX_HEIGHT + 1)
             .count();
+        if ops == 0 {
+            // The common case, a lone operand: no need for the Pratt parser.
+            if let Some(primary) = inner.clone().next() {
+                return self.primary(primary);
+            }
+        }
         self.nested(ops, span, || self.fold(inner))
     }
 
@@ -375,7 +404,7 @@ impl<'a> Builder<'a> {
                 Rule::false_lit => ExprKind::Bool(false),
                 Rule::number => return Ok(self.number(pair)),
                 Rule::sstring | Rule::mstring => ExprKind::Str(self.string(pair)?),
-                Rule::var => ExprKind::Name(Self::ident(&pair)),
+                Rule::var | Rule::plain_var => ExprKind::Name(Self::ident(&pair)),
                 Rule::paren => {
                     // Parentheses only group: the inner node takes their span.
                     let mut inner = self.opt_where_expr(parts(pair).next(), span)?;
