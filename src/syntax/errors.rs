@@ -434,3 +434,36 @@ fn join_or(words: &[String]) -> String {
         [init @ .., last] => format!("{} or {last}", init.join(", ")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pest::error::Error;
+    use pest::Position;
+
+    fn custom(message: &str) -> Diagnostic {
+        let text = "let x = 1";
+        let pos = Position::new(text, 4).unwrap_or_else(|| Position::from_start(text));
+        let error: Error<Rule> = Error::new_from_pos(
+            ErrorVariant::CustomError {
+                message: message.into(),
+            },
+            pos,
+        );
+        from_pest(text, &error)
+    }
+
+    #[test]
+    fn pest_limits_become_their_own_codes() {
+        assert_eq!(custom("call limit reached").code, Code::TooComplex);
+        assert_eq!(custom("stack limit reached").code, Code::TooDeep);
+    }
+
+    #[test]
+    fn expectations_read_as_a_list() {
+        let words = |w: &[&str]| join_or(&w.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(words(&["`)`"]), "`)`");
+        assert_eq!(words(&["`)`", "`,`"]), "`)` or `,`");
+        assert_eq!(words(&["a", "b", "c"]), "a, b or c");
+    }
+}
