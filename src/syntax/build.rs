@@ -14,7 +14,7 @@ use crate::diag::{Code, Diagnostic};
 use crate::source::Span;
 
 /// The tallest tree the parser builds, counted in nested expressions and blocks.
-pub const MAX_HEIGHT: usize = 256;
+pub const MAX_HEIGHT: usize = 128;
 
 /// Building stopped: the tree would be too tall. The reason is in `errors`.
 pub struct Stop;
@@ -396,36 +396,51 @@ impl<'a> Builder<'a> {
 
     fn primary(&self, pair: Pair<'_, Rule>) -> Built<Expr> {
         let span = span_of(&pair);
-        self.nested(1, span, || {
-            let kind = match pair.as_rule() {
-                Rule::null => ExprKind::Null,
-                Rule::true_lit => ExprKind::Bool(true),
-                Rule::false_lit => ExprKind::Bool(false),
-                Rule::number => return Ok(self.number(pair)),
-                Rule::sstring | Rule::mstring => ExprKind::Str(self.string(pair)?),
-                Rule::var | Rule::plain_var => ExprKind::Name(Self::ident(&pair)),
-                Rule::paren => {
-                    // Parentheses only group: the inner node takes their span.
-                    let mut inner = self.opt_where_expr(parts(pair).next(), span)?;
-                    inner.span = span;
-                    return Ok(inner);
-                }
-                Rule::list => {
-                    ExprKind::List(parts(pair).map(|p| self.expr(p)).collect::<Built<_>>()?)
-                }
-                Rule::object => ExprKind::Object(self.entries(pair)?),
-                Rule::block => ExprKind::Block(self.block(pair)?),
-                Rule::call => ExprKind::Call(Box::new(self.call(pair)?)),
-                Rule::map_expr => ExprKind::Map(Box::new(self.map(pair, span)?)),
-                Rule::fanout_expr => ExprKind::Fanout(self.fanout(pair)?),
-                Rule::gate_expr => ExprKind::Gate(self.gate(pair)?),
-                Rule::if_expr => ExprKind::If(Box::new(self.if_(pair, span)?)),
-                Rule::try_expr => ExprKind::Try(Box::new(self.try_(pair, span)?)),
-                Rule::mod_arg => return self.mod_arg(pair),
-                _ => ExprKind::Null,
-            };
-            Ok(Expr { kind, span })
-        })
+        self.nested(1, span, || self.primary_in(pair, span))
+    }
+
+    /// Builds one primary. Each construct has its own function, so the stack
+    /// frame of this recursion stays small even in debug builds.
+    fn primary_in(&self, pair: Pair<'_, Rule>, span: Span) -> Built<Expr> {
+        let kind = match pair.as_rule() {
+            Rule::null => ExprKind::Null,
+            Rule::true_lit => ExprKind::Bool(true),
+            Rule::false_lit => ExprKind::Bool(false),
+            Rule::var | Rule::plain_var => ExprKind::Name(Self::ident(&pair)),
+            Rule::number => return Ok(self.number(pair)),
+            Rule::paren => return self.paren(pair, span),
+            Rule::mod_arg => return self.mod_arg(pair),
+            _ => self.compound(pair, span)?,
+        };
+        Ok(Expr { kind, span })
+    }
+
+    fn compound(&self, pair: Pair<'_, Rule>, span: Span) -> Built<ExprKind> {
+        match pair.as_rule() {
+            Rule::sstring | Rule::mstring => self.string(pair).map(ExprKind::Str),
+            Rule::list => self.list(pair),
+            Rule::object => self.entries(pair).map(ExprKind::Object),
+            Rule::block => self.block(pair).map(ExprKind::Block),
+            Rule::call => self.call(pair),
+            Rule::map_expr => self.map(pair, span),
+            Rule::fanout_expr => self.fanout(pair).map(ExprKind::Fanout),
+            Rule::gate_expr => self.gate(pair).map(ExprKind::Gate),
+            Rule::if_expr => self.if_(pair, span),
+            Rule::try_expr => self.try_(pair, span),
+            _ => Ok(ExprKind::Null),
+        }
+    }
+
+    /// Parentheses only group: the inner node takes their span.
+    fn paren(&self, pair: Pair<'_, Rule>, span: Span) -> Built<Expr> {
+        let mut inner = self.opt_where_expr(parts(pair).next(), span)?;
+        inner.span = span;
+        Ok(inner)
+    }
+
+    fn list(&self, pair: Pair<'_, Rule>) -> Built<ExprKind> {
+        let items = parts(pair).map(|p| self.expr(p)).collect::<Built<_>>()?;
+        Ok(ExprKind::List(items))
     }
 
     fn entries(&self, pair: Pair<'_, Rule>) -> Built<Vec<(Key, Expr)>> {
@@ -459,7 +474,7 @@ impl<'a> Builder<'a> {
         Ok(args)
     }
 
-    fn call(&self, pair: Pair<'_, Rule>) -> Built<Call> {
+    fn call(&self, pair: Pair<'_, Rule>) -> Built<ExprKind> {
         let mut it = parts(pair);
         let callee = it.next().map(|p| Self::ident(&p)).unwrap_or(Ident {
             name: String::new(),
@@ -492,11 +507,11 @@ impl<'a> Builder<'a> {
             }
             modifiers.push(Modifier { kind, span });
         }
-        Ok(Call {
+        Ok(ExprKind::Call(Box::new(Call {
             callee,
             args,
             modifiers,
-        })
+        })))
     }
 
     fn twice(&self, first: Span, again: Span) {
@@ -530,37 +545,36 @@ impl<'a> Builder<'a> {
         self.nested(ops, span, || self.fold(inner))
     }
 
-    fn map(&self, pair: Pair<'_, Rule>, span: Span) -> Built<Map> {
-        let mut it = parts(pair).peekable();
-        let (index, item) = match it.next() {
-            Some(p) if p.as_rule() == Rule::map_pair => {
-                let mut names = parts(p);
-                let index = self.decl_name(names.next());
-                (Some(index), self.decl_name(names.next()))
-            }
-            other => (None, self.decl_name(other)),
-        };
-        let list = self.opt_where_expr(None, span);
-        let list = match it.next() {
-            Some(p) => self.expr(p)?,
-            None => list?,
-        };
+    fn map(&self, pair: Pair<'_, Rule>, span: Span) -> Built<ExprKind> {
+        let mut index = None;
+        let mut item = None;
+        let mut list = None;
         let mut limit = None;
         let mut body = None;
-        for p in it {
+        for p in parts(pair) {
             match p.as_rule() {
+                Rule::map_pair => {
+                    let mut names = parts(p);
+                    index = Some(self.decl_name(names.next()));
+                    item = Some(self.decl_name(names.next()));
+                }
+                Rule::name => item = Some(self.decl_name(Some(p))),
                 Rule::block => body = Some(p),
+                _ if list.is_none() => list = Some(self.expr(p)?),
                 _ => limit = Some(self.expr(p)?),
             }
         }
-        let body = self.opt_block(body, span)?;
-        Ok(Map {
+        let list = match list {
+            Some(list) => list,
+            None => self.opt_where_expr(None, span)?,
+        };
+        Ok(ExprKind::Map(Box::new(Map {
             index,
-            item,
+            item: item.unwrap_or_else(|| self.decl_name(None)),
             list,
             limit,
-            body,
-        })
+            body: self.opt_block(body, span)?,
+        })))
     }
 
     fn fanout(&self, pair: Pair<'_, Rule>) -> Built<Vec<Branch>> {
@@ -588,7 +602,7 @@ impl<'a> Builder<'a> {
         Ok(checks)
     }
 
-    fn if_(&self, pair: Pair<'_, Rule>, span: Span) -> Built<If> {
+    fn if_(&self, pair: Pair<'_, Rule>, span: Span) -> Built<ExprKind> {
         let mut arms = Vec::new();
         let mut otherwise = None;
         let mut it = parts(pair);
@@ -601,10 +615,10 @@ impl<'a> Builder<'a> {
             let block = self.opt_block(it.next(), span)?;
             arms.push((cond, block));
         }
-        Ok(If { arms, otherwise })
+        Ok(ExprKind::If(Box::new(If { arms, otherwise })))
     }
 
-    fn try_(&self, pair: Pair<'_, Rule>, span: Span) -> Built<Try> {
+    fn try_(&self, pair: Pair<'_, Rule>, span: Span) -> Built<ExprKind> {
         let mut it = parts(pair);
         let body = self.opt_block(it.next(), span)?;
         let mut try_ = Try {
@@ -633,7 +647,7 @@ impl<'a> Builder<'a> {
                 }
             }
         }
-        Ok(try_)
+        Ok(ExprKind::Try(Box::new(try_)))
     }
 }
 

@@ -459,6 +459,17 @@ fn long_chains_are_too_deep_not_a_crash() {
             codes(&ifs)[..],
             [Code::TooDeep] | [Code::TooComplex]
         ));
+        // Chains without brackets, just over the height the builder allows.
+        for n in [100, 126, 127, 128, 129, 200, 300, 1000] {
+            let maps = format!("{}xs {}", "map x in ".repeat(n), "{ x }".repeat(n));
+            let ifs = format!("{}c {}", "if ".repeat(n), "{ x }".repeat(n));
+            let nots = format!("let x = {}x", "!".repeat(n));
+            for text in [maps, ifs, nots] {
+                if let Err(diags) = parse(&src(&text)) {
+                    assert!(matches!(diags[0].code, Code::TooDeep | Code::TooComplex));
+                }
+            }
+        }
         // Long but shallow: fine.
         let stmts = "let a = 1 + 2\n".repeat(n / 10);
         parse_ok(&stmts);
