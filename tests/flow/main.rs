@@ -2,5 +2,6 @@
 
 mod check;
 mod common;
+mod repl;
 mod sh;
 mod syntax;
