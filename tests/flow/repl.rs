@@ -510,3 +510,44 @@ fn a_terminal_session() {
     let history = std::fs::read_to_string(dir.join("data/flow/history")).expect("the history");
     assert!(history.contains("len([1, 2]) + 40"), "{history}");
 }
+
+#[test]
+fn a_failed_entry_binds_none_of_its_statements() {
+    let run = repl(
+        "all_or_nothing",
+        "let a = 1; let b = sh(\"exit 1\")\na\nb\nlet a = 2; a * 10\na\n",
+    );
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("cannot find `a`"), "{}", run.stderr);
+    assert!(run.stderr.contains("cannot find `b`"), "{}", run.stderr);
+    assert_eq!(values(&run.stdout), vec![json!(20), json!(2)]);
+}
+
+/// The README's REPL transcript: the `flow> ` lines typed, the rest printed.
+#[test]
+fn the_readme_session_prints_what_it_shows() {
+    let readme = std::fs::read_to_string(crate::common::root().join("README.md")).expect("README");
+    let section = readme.split("## The REPL").nth(1).expect("a REPL section");
+    let transcript = section
+        .split("```text\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .expect("a transcript");
+    let mut input = String::new();
+    let mut expected = String::new();
+    for line in transcript.lines() {
+        match line.strip_prefix("flow> ") {
+            Some(entry) => {
+                input.push_str(entry);
+                input.push('\n');
+            }
+            None => {
+                expected.push_str(line);
+                expected.push('\n');
+            }
+        }
+    }
+    let run = repl("readme", &input);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, expected);
+}

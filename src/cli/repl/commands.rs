@@ -251,6 +251,9 @@ fn graph(session: &Session, name: &str) -> Reply {
     }
     match render::graph_of(&script.graph, name) {
         Some(text) => Reply::Text(text),
+        None if session.value(name).is_some() => Reply::Text(format!(
+            "`{name}` has no node of its own in the session's graph (it names another binding's value)\n"
+        )),
         None => {
             let names = session.names();
             let hint = value::suggest(name, names.iter().map(String::as_str))

@@ -31,6 +31,10 @@ use crate::value;
 
 #[derive(clap::Args, Debug, Default)]
 pub struct ReplArgs {
+    /// Set a `param` when the session declares it: NAME=VALUE, the value read
+    /// as JSON, else as a string.
+    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+    params: Vec<String>,
     /// Most tasks running at once [default: the number of CPUs, for `sh` tasks].
     #[arg(long, short = 'j', value_parser = clap::value_parser!(u32).range(1..))]
     jobs: Option<u32>,
@@ -54,9 +58,20 @@ pub fn run(args: ReplArgs) -> u8 {
             return exit::FAILED;
         }
     };
+    let mut params = Vec::new();
+    for text in &args.params {
+        match super::run::parse_param(text) {
+            Ok(p) => params.push(p),
+            Err(message) => {
+                eprintln!("error: {message}");
+                return exit::USAGE;
+            }
+        }
+    }
     let options = SessionOptions {
         jobs: args.jobs.map(|j| j as usize),
         keep_going: args.keep_going,
+        params,
     };
     let session = Session::new(Engine::new(), options);
     let progress = if args.quiet {

@@ -29,6 +29,8 @@ pub struct SessionOptions {
     pub jobs: Option<usize>,
     /// Let independent branches finish after a failure (`--keep-going`).
     pub keep_going: bool,
+    /// `--param` overrides, applied to the session's `param` declarations.
+    pub params: Vec<(String, Value)>,
 }
 
 /// What a front end hands to one entry's run: the token that cancels it
@@ -247,10 +249,24 @@ impl Session {
             Ok(c) => c,
             Err(problems) => return EntryOutcome::Failed(problems),
         };
+        // Overrides for the params this entry sees; the rest wait for their `param`.
+        let declared: HashSet<&str> = compiled
+            .script
+            .program
+            .stmts
+            .iter()
+            .filter_map(|s| match &s.kind {
+                StmtKind::Param { name, .. } => Some(name.name.as_str()),
+                _ => None,
+            })
+            .collect();
         let options = RunOptions {
             jobs: self.options.jobs,
             keep_going: self.options.keep_going,
-            params: Vec::new(),
+            params: (self.options.params.iter())
+                .filter(|(n, _)| declared.contains(n.as_str()))
+                .cloned()
+                .collect(),
             host_agents: Vec::new(),
             observer: ctl.observer.clone(),
             cancel: ctl.cancel.clone(),
