@@ -551,3 +551,18 @@ fn the_readme_session_prints_what_it_shows() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.stdout, expected);
 }
+
+#[test]
+fn an_error_inside_an_earlier_flow_points_into_its_entry() {
+    let run = repl(
+        "flow_error",
+        "let unrelated = 1\nflow boom(code) {\n  sh(\"exit ${code}\")\n}\nboom(code: 4)\n",
+    );
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("task `result` (sh) failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("entry 2:2:3"), "{}", run.stderr);
+}

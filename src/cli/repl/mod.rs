@@ -92,18 +92,16 @@ pub fn run(args: ReplArgs) -> u8 {
 /// Reads entries from stdin, which is not a terminal: no prompt, no colour.
 /// Exits 1 if any entry failed, 130 if interrupted.
 fn piped(runtime: &Runtime, mut session: Session, printer: &Printer, progress: Mode) -> u8 {
-    let stdin = std::io::stdin();
-    let mut lines = stdin.lock().lines();
+    let mut stdin = std::io::stdin().lock();
     let mut failed = false;
     let mut buffer = String::new();
     loop {
-        let line = match lines.next() {
-            Some(Ok(line)) => Some(line),
-            Some(Err(e)) => {
+        let line = match read_line(&mut stdin) {
+            Ok(line) => line,
+            Err(e) => {
                 eprintln!("error: cannot read stdin: {e}");
                 return exit::FAILED;
             }
-            None => None,
         };
         let input = match line {
             Some(line) if buffer.is_empty() && is_command(&line) => line,
@@ -134,6 +132,22 @@ fn piped(runtime: &Runtime, mut session: Session, printer: &Printer, progress: M
     } else {
         exit::OK
     }
+}
+
+/// One line without its `\n` or `\r\n`; bytes that are not UTF-8 are replaced
+/// (the parser then reports them). `None` at the end of input.
+fn read_line(input: &mut impl BufRead) -> std::io::Result<Option<String>> {
+    let mut bytes = Vec::new();
+    if input.read_until(b'\n', &mut bytes)? == 0 {
+        return Ok(None);
+    }
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+    }
+    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 /// Runs one input with the progress display; Ctrl-C cancels it. Returns the

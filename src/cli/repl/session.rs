@@ -629,6 +629,14 @@ fn export_bindings(script: &mut Script, prelude: &Prelude) -> Result<(), Vec<Dia
     for (index, param) in graph.params.iter().enumerate().skip(prelude.values.len()) {
         bindings.push((param.name.clone(), Expr::Ref(Ref::Param(index as u32))));
     }
+    // The final expression's node would take the script instance's name, which
+    // is empty; name it so progress and errors can say which task it was.
+    let (first, len) = (body.first as usize, body.len as usize);
+    for node in graph.nodes.iter_mut().skip(first).take(len) {
+        if node.label.is_empty() {
+            node.label = "result".into();
+        }
+    }
     graph.bodies[root].result = Expr::Object(vec![
         ("value".into(), value),
         ("bindings".into(), Expr::Object(bindings)),
