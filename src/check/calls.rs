@@ -50,9 +50,9 @@ impl Literal {
     }
 }
 
-impl Checker {
+impl<'a> Checker<'a> {
     /// Checks a call: its arguments' values, modifiers, callee and argument shape.
-    pub(super) fn call(&mut self, call: &Call, span: Span) {
+    pub(super) fn call(&mut self, call: &'a Call, span: Span) {
         for arg in &call.args {
             self.expr(&arg.value);
         }
@@ -293,6 +293,19 @@ impl Checker {
             match &arg.name {
                 None => {
                     if positional < params.len() {
+                        if given[positional] {
+                            self.diags.push(
+                                Diagnostic::error(
+                                    Code::DuplicateKey,
+                                    format!(
+                                        "`{}` is given twice: by name and by position",
+                                        params[positional]
+                                    ),
+                                )
+                                .at(arg.value.span, format!("this is the `{}` again", params[positional]))
+                                .help("keep one of them; positional arguments fill the parameters in order"),
+                            );
+                        }
                         given[positional] = true;
                     } else if positional == params.len() {
                         self.diags.push(
@@ -328,12 +341,10 @@ impl Checker {
                         )
                         .at(name.span, "unknown parameter");
                         let sig = signature(&callee.name, &params);
-                        d = d.help(
-                            match closest(&name.name, params.iter().map(String::as_str)) {
-                                Some(s) => format!("did you mean `{s}`? {sig}"),
-                                None => sig,
-                            },
-                        );
+                        d = d.help(match closest(&name.name, params.iter().copied()) {
+                            Some(s) => format!("did you mean `{s}`? {sig}"),
+                            None => sig,
+                        });
                         self.diags.push(d);
                     }
                 },
@@ -343,7 +354,7 @@ impl Checker {
             .iter()
             .zip(&given)
             .filter(|(_, g)| !**g)
-            .map(|(p, _)| p.as_str())
+            .map(|(p, _)| *p)
             .collect();
         // A misspelt argument is reported once, as unknown, not also as missing.
         if !missing.is_empty() && !unknown {
@@ -425,7 +436,7 @@ impl Checker {
     }
 
     /// `timeout`, `retry`, `backoff` and `after` on a call.
-    fn modifiers(&mut self, call: &Call) {
+    fn modifiers(&mut self, call: &'a Call) {
         let mut seen: Vec<(&str, Span)> = Vec::new();
         for modifier in &call.modifiers {
             let keyword = match &modifier.kind {
@@ -494,7 +505,7 @@ impl Checker {
     }
 
     /// `agent Name = backend(config) [limit N]`.
-    pub(super) fn agent_decl(&mut self, agent: &AgentDecl) {
+    pub(super) fn agent_decl(&mut self, agent: &'a AgentDecl) {
         let outer = std::mem::replace(&mut self.in_config, true);
         self.push_scope(Barrier::Config);
         for arg in &agent.args {
@@ -597,7 +608,7 @@ fn config_keys(backend: &Backend) -> String {
     }
 }
 
-fn signature(name: &str, params: &[String]) -> String {
+fn signature(name: &str, params: &[&str]) -> String {
     format!(
         "the flow is declared as `flow {name}({})`",
         params.join(", ")

@@ -15,7 +15,7 @@ enum State {
     Done,
 }
 
-impl Checker {
+impl Checker<'_> {
     pub(super) fn check_recursion(&mut self) {
         let n = self.flows.len();
         let mut calls_from: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -66,7 +66,7 @@ impl Checker {
     /// calls from the called flow back round to the caller.
     fn cycle_diagnostic(&self, closing: usize, before: &[usize]) -> Diagnostic {
         let call = &self.flow_calls[closing];
-        let name = |flow: usize| self.flows[flow].name.as_str();
+        let name = |flow: usize| self.flows[flow].name;
         let help = "a flow can't call itself, directly or through other flows, because the task graph must be finite; to repeat work for each item of a list, use `map`";
         if call.caller == call.callee {
             return Diagnostic::error(

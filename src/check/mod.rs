@@ -9,8 +9,6 @@
 //! | `calls.rs` | callees and their arguments, agent declarations, literal modifiers |
 //! | `flows.rs` | flows that call themselves, directly or through others |
 
-use std::collections::HashMap;
-
 use crate::ast;
 use crate::diag::Diagnostic;
 use crate::source::Span;
@@ -20,7 +18,7 @@ mod flows;
 mod scope;
 mod walk;
 
-use scope::{Barrier, BindingId, CallableKind, FlowId, Scope, ValueKind};
+use scope::{Barrier, BindingId, CallableKind, FlowId, Map, Scope, ValueKind};
 
 /// What a script may use without declaring it: host agents registered from Rust,
 /// and (for REPL sessions) names bound by earlier entries.
@@ -50,9 +48,9 @@ pub fn check(program: &ast::Program, env: &Env) -> Vec<Diagnostic> {
 
 /// A flow's signature, for calls and recursion messages.
 #[derive(Debug)]
-struct FlowSig {
-    name: String,
-    params: Vec<String>,
+struct FlowSig<'a> {
+    name: &'a str,
+    params: Vec<&'a str>,
 }
 
 /// A call from one flow's body to another flow.
@@ -65,65 +63,68 @@ struct FlowCall {
 
 /// The state of one check: scopes, every binding, flows and their calls.
 #[derive(Debug)]
-struct Checker {
-    bindings: Vec<scope::Binding>,
+///
+/// Names are borrowed from the AST and the [`Env`]: a check allocates per
+/// scope and binding, never per name.
+struct Checker<'a> {
+    bindings: Vec<scope::Binding<'a>>,
     /// Innermost last. `scopes[0]` holds the [`Env`], `scopes[1]` the top level.
-    scopes: Vec<Scope>,
+    scopes: Vec<Scope<'a>>,
     /// Top-level `param`s, which flow bodies and agent configs see wherever declared.
-    top_params: HashMap<String, BindingId>,
-    flows: Vec<FlowSig>,
+    top_params: Map<&'a str, BindingId>,
+    flows: Vec<FlowSig<'a>>,
     flow_calls: Vec<FlowCall>,
     /// The flow whose body is being checked.
     current_flow: Option<FlowId>,
     /// Inside an agent declaration's config or `limit`.
     in_config: bool,
     /// Inside a gate check's `where`: its own name and the other checks' names.
-    gate: Vec<(String, Vec<String>)>,
+    gate: Vec<(&'a str, Vec<&'a str>)>,
     /// Bindings used before their `let` (reported as such), by the span of their name.
-    used_early: std::collections::HashSet<Span>,
+    used_early: scope::Set<Span>,
     diags: Vec<Diagnostic>,
 }
 
-impl Checker {
-    fn new(env: &Env) -> Checker {
+impl<'a> Checker<'a> {
+    fn new(env: &'a Env) -> Checker<'a> {
         let mut checker = Checker {
             bindings: Vec::new(),
             scopes: Vec::new(),
-            top_params: HashMap::new(),
+            top_params: Map::default(),
             flows: Vec::new(),
             flow_calls: Vec::new(),
             current_flow: None,
             in_config: false,
             gate: Vec::new(),
-            used_early: std::collections::HashSet::new(),
+            used_early: scope::Set::default(),
             diags: Vec::new(),
         };
         let mut root = Scope::new(Barrier::None);
         for name in &env.values {
             let id = checker.env_binding(name, scope::BindingKind::Value(ValueKind::Env));
-            root.values.insert(name.clone(), id);
+            root.values.insert(name, id);
         }
         for name in env.host_agents.iter().chain(&env.agents) {
             let id = checker.env_binding(name, scope::BindingKind::Callable(CallableKind::Agent));
-            root.callables.insert(name.clone(), id);
+            root.callables.insert(name, id);
         }
         for (name, params) in &env.flows {
             checker.flows.push(FlowSig {
-                name: name.clone(),
-                params: params.clone(),
+                name,
+                params: params.iter().map(String::as_str).collect(),
             });
             let flow = checker.flows.len() - 1;
             let id =
                 checker.env_binding(name, scope::BindingKind::Callable(CallableKind::Flow(flow)));
-            root.callables.insert(name.clone(), id);
+            root.callables.insert(name, id);
         }
         checker.scopes.push(root);
         checker
     }
 
-    fn env_binding(&mut self, name: &str, kind: scope::BindingKind) -> BindingId {
+    fn env_binding(&mut self, name: &'a str, kind: scope::BindingKind) -> BindingId {
         self.bindings.push(scope::Binding {
-            name: name.to_string(),
+            name,
             span: None,
             kind,
             used: true,

@@ -7,13 +7,17 @@
 //! values are sequential, and the names a scope binds later are kept as
 //! *pending* so a use before the `let` reads as such.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::builtins::{Backend, Function, BACKENDS, FUNCTIONS};
 use crate::diag::{Code, Diagnostic};
 use crate::source::Span;
 
 use super::Checker;
+
+/// Maps keyed by names: a fast hash (scripts are not adversarial to their own checker).
+pub(super) type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+pub(super) type Set<K> = HashSet<K, foldhash::fast::FixedState>;
 
 pub(super) type BindingId = usize;
 pub(super) type FlowId = usize;
@@ -59,8 +63,8 @@ pub(super) enum BindingKind {
 }
 
 #[derive(Debug)]
-pub(super) struct Binding {
-    pub name: String,
+pub(super) struct Binding<'a> {
+    pub name: &'a str,
     /// Where it was bound; `None` for names from the [`super::Env`].
     pub span: Option<Span>,
     pub kind: BindingKind,
@@ -79,22 +83,22 @@ pub(super) enum Barrier {
 }
 
 #[derive(Debug)]
-pub(super) struct Scope {
-    pub values: HashMap<String, BindingId>,
-    pub callables: HashMap<String, BindingId>,
+pub(super) struct Scope<'a> {
+    pub values: Map<&'a str, BindingId>,
+    pub callables: Map<&'a str, BindingId>,
     /// Values this scope binds further down: name → the first such binding.
-    pub pending: HashMap<String, Span>,
+    pub pending: Map<&'a str, Span>,
     pub barrier: Barrier,
     /// Bindings made in this scope, in order, for the unused-binding lint.
     pub owned: Vec<BindingId>,
 }
 
-impl Scope {
-    pub fn new(barrier: Barrier) -> Scope {
+impl Scope<'_> {
+    pub fn new<'a>(barrier: Barrier) -> Scope<'a> {
         Scope {
-            values: HashMap::new(),
-            callables: HashMap::new(),
-            pending: HashMap::new(),
+            values: Map::default(),
+            callables: Map::default(),
+            pending: Map::default(),
             barrier,
             owned: Vec::new(),
         }
@@ -123,7 +127,11 @@ pub(super) fn closest<'n>(
         if candidate == name {
             continue;
         }
-        let distance = strsim::damerau_levenshtein(&lower, &candidate.to_lowercase());
+        // Compare without case, but count a different case of the first letter:
+        // `writer` is close to `Writer`, `Loader` is not close to `lower`.
+        let initial_case = |s: &str| s.chars().next().map(char::is_uppercase);
+        let case_change = usize::from(initial_case(name) != initial_case(candidate));
+        let distance = strsim::damerau_levenshtein(&lower, &candidate.to_lowercase()) + case_change;
         if distance > limit {
             continue;
         }
@@ -148,7 +156,7 @@ pub(super) fn quoted_list<S: AsRef<str>>(names: &[S]) -> String {
     }
 }
 
-impl Checker {
+impl<'a> Checker<'a> {
     pub(super) fn push_scope(&mut self, barrier: Barrier) {
         self.scopes.push(Scope::new(barrier));
     }
@@ -166,7 +174,7 @@ impl Checker {
             let (BindingKind::Value(kind), Some(span)) = (binding.kind, binding.span) else {
                 continue;
             };
-            let name = &binding.name;
+            let name = binding.name;
             let diag = match kind {
                 ValueKind::Let => Diagnostic::warning(
                     Code::UnusedBinding,
@@ -206,7 +214,12 @@ impl Checker {
     }
 
     /// Binds a value in the innermost scope, reporting a duplicate in that scope.
-    pub(super) fn declare_value(&mut self, name: &str, span: Span, kind: ValueKind) -> BindingId {
+    pub(super) fn declare_value(
+        &mut self,
+        name: &'a str,
+        span: Span,
+        kind: ValueKind,
+    ) -> BindingId {
         self.check_duplicate(name, span, kind.implicit());
         let id = self.new_binding(name, Some(span), BindingKind::Value(kind));
         // A use before the `let` was reported already; don't also call it unused.
@@ -215,7 +228,7 @@ impl Checker {
         if scope.pending.get(name) == Some(&span) {
             scope.pending.remove(name);
         }
-        if let Some(old) = scope.values.insert(name.to_string(), id) {
+        if let Some(old) = scope.values.insert(name, id) {
             // The earlier one was reported as a duplicate; don't also call it unused.
             self.bindings[old].used = true;
         }
@@ -228,7 +241,7 @@ impl Checker {
     }
 
     /// Binds an agent or flow in the innermost scope (hoisted: done when the scope opens).
-    pub(super) fn declare_callable(&mut self, name: &str, span: Span, kind: CallableKind) {
+    pub(super) fn declare_callable(&mut self, name: &'a str, span: Span, kind: CallableKind) {
         if let Some(backend) = crate::builtins::backend_named(name) {
             self.diags.push(
                 Diagnostic::error(
@@ -259,13 +272,13 @@ impl Checker {
         let id = self.new_binding(name, Some(span), BindingKind::Callable(kind));
         let scope = self.scopes.last_mut().expect("a scope is open");
         if !duplicate || !scope.callables.contains_key(name) {
-            scope.callables.insert(name.to_string(), id);
+            scope.callables.insert(name, id);
         }
     }
 
-    fn new_binding(&mut self, name: &str, span: Option<Span>, kind: BindingKind) -> BindingId {
+    fn new_binding(&mut self, name: &'a str, span: Option<Span>, kind: BindingKind) -> BindingId {
         self.bindings.push(Binding {
-            name: name.to_string(),
+            name,
             span,
             kind,
             used: false,
@@ -384,12 +397,12 @@ impl Checker {
     }
 
     /// Every value name visible at this point, for "did you mean".
-    pub(super) fn visible_values(&self) -> Vec<&str> {
+    pub(super) fn visible_values(&self) -> Vec<&'a str> {
         let mut names = Vec::new();
         for scope in self.scopes.iter().rev() {
-            names.extend(scope.values.keys().map(String::as_str));
+            names.extend(scope.values.keys().copied());
             if scope.barrier != Barrier::None {
-                names.extend(self.top_params.keys().map(String::as_str));
+                names.extend(self.top_params.keys().copied());
                 break;
             }
         }
@@ -397,10 +410,10 @@ impl Checker {
     }
 
     /// Every callable name visible at this point, for "did you mean".
-    pub(super) fn visible_callables(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = Vec::new();
+    pub(super) fn visible_callables(&self) -> Vec<&'a str> {
+        let mut names: Vec<&'a str> = Vec::new();
         for scope in self.scopes.iter().rev() {
-            names.extend(scope.callables.keys().map(String::as_str));
+            names.extend(scope.callables.keys().copied());
         }
         names.extend(BACKENDS.iter().map(|b| b.name));
         names.extend(FUNCTIONS.iter().map(|f| f.name));
@@ -439,6 +452,8 @@ mod tests {
         assert_eq!(closest("Wrter", ["Writer", "Reader"]), Some("Writer"));
         assert_eq!(closest("writer", ["Writer"]), Some("Writer"));
         assert_eq!(closest("zzz", ["Writer", "cwd"]), None);
+        assert_eq!(closest("Loader", ["lower", "upper"]), None);
+        assert_eq!(closest("Len", ["len"]), Some("len"));
         assert_eq!(closest("x", ["x"]), None);
     }
 

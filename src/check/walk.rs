@@ -13,20 +13,20 @@ use super::calls::Literal;
 use super::scope::{closest, Barrier, CallableKind, FlowId, ValueKind};
 use super::{Checker, FlowSig};
 
-impl Checker {
-    pub(super) fn program(&mut self, program: &Program) {
+impl<'a> Checker<'a> {
+    pub(super) fn program(&mut self, program: &'a Program) {
         self.push_scope(Barrier::None);
         for stmt in &program.stmts {
             if let StmtKind::Param { name, .. } = &stmt.kind {
                 // Bound (and checked for duplicates) in order below; seen from flows already.
                 let id = self.bindings.len();
                 self.bindings.push(super::scope::Binding {
-                    name: name.name.clone(),
+                    name: &name.name,
                     span: Some(name.span),
                     kind: super::scope::BindingKind::Value(ValueKind::Param),
                     used: true,
                 });
-                self.top_params.entry(name.name.clone()).or_insert(id);
+                self.top_params.entry(&name.name).or_insert(id);
             }
         }
         self.stmts(&program.stmts, true);
@@ -35,7 +35,7 @@ impl Checker {
     }
 
     /// Checks a block's statements in the innermost scope, hoisting its agents and flows.
-    fn stmts(&mut self, stmts: &[Stmt], top: bool) {
+    fn stmts(&mut self, stmts: &'a [Stmt], top: bool) {
         let flow_ids = self.hoist(stmts);
         for (stmt, flow) in stmts.iter().zip(flow_ids) {
             self.stmt(stmt, top, flow);
@@ -43,7 +43,7 @@ impl Checker {
     }
 
     /// Binds the agents and flows of a block, and notes the values it binds later.
-    fn hoist(&mut self, stmts: &[Stmt]) -> Vec<Option<FlowId>> {
+    fn hoist(&mut self, stmts: &'a [Stmt]) -> Vec<Option<FlowId>> {
         let mut flow_ids = Vec::with_capacity(stmts.len());
         for stmt in stmts {
             let mut flow_id = None;
@@ -53,8 +53,8 @@ impl Checker {
                 }
                 StmtKind::Flow(flow) => {
                     self.flows.push(FlowSig {
-                        name: flow.name.name.clone(),
-                        params: flow.params.iter().map(|p| p.name.clone()).collect(),
+                        name: &flow.name.name,
+                        params: flow.params.iter().map(|p| p.name.as_str()).collect(),
                     });
                     let id = self.flows.len() - 1;
                     self.declare_callable(&flow.name.name, flow.name.span, CallableKind::Flow(id));
@@ -62,7 +62,7 @@ impl Checker {
                 }
                 StmtKind::Param { name, .. } | StmtKind::Let { name, .. } => {
                     let scope = self.scopes.last_mut().expect("a scope is open");
-                    scope.pending.entry(name.name.clone()).or_insert(name.span);
+                    scope.pending.entry(&name.name).or_insert(name.span);
                 }
                 StmtKind::Expr(_) => {}
             }
@@ -71,7 +71,7 @@ impl Checker {
         flow_ids
     }
 
-    fn stmt(&mut self, stmt: &Stmt, top: bool, flow: Option<FlowId>) {
+    fn stmt(&mut self, stmt: &'a Stmt, top: bool, flow: Option<FlowId>) {
         match &stmt.kind {
             StmtKind::Param { name, default } => {
                 if !top {
@@ -120,7 +120,7 @@ impl Checker {
         );
     }
 
-    fn flow_decl(&mut self, decl: &FlowDecl, id: FlowId) {
+    fn flow_decl(&mut self, decl: &'a FlowDecl, id: FlowId) {
         let outer = self.current_flow.replace(id);
         self.push_scope(Barrier::Flow);
         for param in &decl.params {
@@ -132,7 +132,7 @@ impl Checker {
     }
 
     /// A block in its own scope, with `bound` (map items, `error`) bound first.
-    pub(super) fn block(&mut self, block: &Block, bound: &[(&str, Span, ValueKind)]) {
+    pub(super) fn block(&mut self, block: &'a Block, bound: &[(&'a str, Span, ValueKind)]) {
         self.push_scope(Barrier::None);
         for &(name, span, kind) in bound {
             self.declare_value(name, span, kind);
@@ -142,7 +142,7 @@ impl Checker {
     }
 
     /// A block's statements in the innermost scope, then the lint on a trailing `let`.
-    fn block_body(&mut self, block: &Block) {
+    fn block_body(&mut self, block: &'a Block) {
         self.stmts(&block.stmts, false);
         let Some(Stmt {
             kind: StmtKind::Let { name, .. },
@@ -152,7 +152,7 @@ impl Checker {
             return;
         };
         let scope = self.scopes.last().expect("a scope is open");
-        let Some(&id) = scope.values.get(&name.name) else {
+        let Some(&id) = scope.values.get(name.name.as_str()) else {
             return;
         };
         if self.bindings[id].used || name.name.starts_with('_') {
@@ -172,7 +172,7 @@ impl Checker {
         );
     }
 
-    pub(super) fn expr(&mut self, expr: &Expr) {
+    pub(super) fn expr(&mut self, expr: &'a Expr) {
         match &expr.kind {
             ExprKind::Null
             | ExprKind::Bool(_)
@@ -269,7 +269,7 @@ impl Checker {
         }
     }
 
-    fn gate(&mut self, checks: &[Check]) {
+    fn gate(&mut self, checks: &'a [Check]) {
         self.duplicate_keys(
             checks.iter().map(|c| (c.name.name.as_str(), c.name.span)),
             "check",
@@ -283,9 +283,9 @@ impl Checker {
             let others = checks
                 .iter()
                 .filter(|c| c.name.name != check.name.name)
-                .map(|c| c.name.name.clone())
+                .map(|c| c.name.name.as_str())
                 .collect();
-            self.gate.push((check.name.name.clone(), others));
+            self.gate.push((&check.name.name, others));
             self.push_scope(Barrier::None);
             self.declare_value(&check.name.name, check.name.span, ValueKind::GateCheck);
             self.expr(cond);
@@ -323,7 +323,7 @@ impl Checker {
     }
 
     /// Resolves a name used as a value, explaining why when it resolves to nothing.
-    pub(super) fn use_value(&mut self, name: &Ident) {
+    pub(super) fn use_value(&mut self, name: &'a Ident) {
         if self.find_value(&name.name).is_some() {
             return;
         }
@@ -345,7 +345,7 @@ impl Checker {
                 && self.find_callable(n).is_none()
             {
                 d.message = format!("cannot find `{n}`");
-                d = d.help(match closest(n, self.top_params.keys().map(String::as_str)) {
+                d = d.help(match closest(n, self.top_params.keys().copied()) {
                     Some(s) => format!("did you mean `{s}`? an agent's config may only use `param`s, literals and built-in functions"),
                     None => "an agent's config may only use `param`s, literals and built-in functions".to_string(),
                 });
@@ -400,7 +400,7 @@ impl Checker {
             }
         }
         if let Some((own, others)) = self.gate.last() {
-            if others.iter().any(|o| o == n) {
+            if others.iter().any(|o| *o == n) {
                 return Diagnostic::error(Code::UndefinedName, format!("a `where` condition can't see the other check `{n}`"))
                     .at(name.span, "another check of this gate")
                     .help(format!(

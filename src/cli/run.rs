@@ -84,6 +84,8 @@ pub fn run(args: RunArgs) -> u8 {
         host_agents: Vec::new(),
         observer: progress.observer(),
         cancel: cancel.clone(),
+        // Only `--json` lists every task; failures are always kept.
+        record_all: args.json,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -27,7 +27,7 @@ pub type Val = Arc<Value>;
 pub type Observer = Arc<dyn Fn(&Event) + Send + Sync>;
 
 /// How to run a graph.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct RunOptions {
     /// Overall cap on running tasks. `None`: the number of CPUs, for `sh`
     /// tasks only (other backends are bounded by their own `limit`).
@@ -42,6 +42,24 @@ pub struct RunOptions {
     pub observer: Option<Observer>,
     /// Cancels the whole run (Ctrl-C, or the embedding program).
     pub cancel: CancellationToken,
+    /// Keep the record of every task in [`Outcome::tasks`] (the default).
+    /// When false, only tasks that did not succeed are kept, which saves
+    /// memory on runs of millions of tasks; the observer still sees them all.
+    pub record_all: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            jobs: None,
+            keep_going: false,
+            params: Vec::new(),
+            host_agents: Vec::new(),
+            observer: None,
+            cancel: CancellationToken::new(),
+            record_all: true,
+        }
+    }
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -50,6 +68,7 @@ impl std::fmt::Debug for RunOptions {
             .field("jobs", &self.jobs)
             .field("keep_going", &self.keep_going)
             .field("params", &self.params)
+            .field("record_all", &self.record_all)
             .finish_non_exhaustive()
     }
 }

@@ -108,6 +108,8 @@ enum Work {
     Node(Key, u32),
     /// Instantiate the next items of a map.
     MapMore(u32),
+    /// An instance with no nodes: its value is ready at once.
+    Finish(Key),
 }
 
 /// What spawned work reports.
@@ -278,6 +280,7 @@ impl Scheduler {
             match work {
                 Work::Node(key, node) => self.start(key, node),
                 Work::MapMore(id) => self.map_more(id),
+                Work::Finish(key) => self.maybe_finish(key),
             }
         }
     }
@@ -355,6 +358,9 @@ impl Scheduler {
             index,
             gen: inst.gen,
         };
+        if len == 0 {
+            self.ready.push_back(Work::Finish(key));
+        }
         for (k, &w) in plan.waiting.iter().enumerate() {
             if w == 0 {
                 self.ready.push_back(Work::Node(key, k as u32));
@@ -649,7 +655,9 @@ impl Scheduler {
         if let Some(observer) = &self.options.observer {
             observer(&Event::Finished(&record));
         }
-        self.records.push(record);
+        if self.options.record_all || record.status != TaskStatus::Succeeded {
+            self.records.push(record);
+        }
     }
 }
 

@@ -139,7 +139,12 @@ impl Backend {
 /// A task ready to run: its call and its modifiers, all evaluated.
 pub(crate) struct Prepared {
     pub backend: Backend,
-    pub call: Call,
+    pub agent: Arc<str>,
+    /// The task id, set when the task is launched (instant tasks need none).
+    pub task: String,
+    pub instructions: Option<String>,
+    pub context: Map<String, Value>,
+    pub config: Arc<Map<String, Value>>,
     pub timeout: Option<Duration>,
     pub retries: u32,
     pub backoff: Duration,
@@ -156,13 +161,30 @@ pub(crate) struct Executed {
 }
 
 impl Prepared {
+    /// The call an agent receives, for one attempt.
+    fn call(&self, cancel: CancellationToken) -> Call {
+        Call {
+            agent: self.agent.clone(),
+            task: self.task.clone(),
+            instructions: self.instructions.clone(),
+            context: self.context.clone(),
+            config: self.config.clone(),
+            cancel,
+        }
+    }
+
     /// Runs an instant task (`echo`, `noop`, `fail` without modifiers) at once.
     pub(crate) fn run_instant(&self) -> Option<Executed> {
         if !self.backend.is_instant() || self.timeout.is_some() || self.retries > 0 {
             return None;
         }
         let started = SystemTime::now();
-        let result = instant(&self.backend, &self.call)?;
+        let result = instant(
+            &self.backend,
+            self.instructions.as_deref(),
+            &self.context,
+            &self.config,
+        )?;
         let status = if result.is_ok() {
             TaskStatus::Succeeded
         } else {
@@ -187,8 +209,7 @@ impl Prepared {
         let (status, result) = loop {
             attempts += 1;
             let attempt = cancel.child_token();
-            let mut call = self.call.clone();
-            call.cancel = attempt.clone();
+            let call = self.call(attempt.clone());
             let outcome = attempt_once(&self.backend, call, self.timeout, &attempt).await;
             match outcome {
                 (TaskStatus::Succeeded, result) => break (TaskStatus::Succeeded, result),
@@ -254,13 +275,21 @@ async fn attempt_once(
     }
 }
 
-fn instant(backend: &Backend, call: &Call) -> Option<Result<Reply, AgentError>> {
+fn instant(
+    backend: &Backend,
+    instructions: Option<&str>,
+    context: &Map<String, Value>,
+    config: &Map<String, Value>,
+) -> Option<Result<Reply, AgentError>> {
     Some(match backend {
         Backend::Noop => Ok(Reply::default()),
         Backend::Echo => {
-            let mut context = call.context.clone();
-            if let Some(instructions) = &call.instructions {
-                context.insert("instructions".into(), Value::String(instructions.clone()));
+            let mut context = context.clone();
+            if let Some(instructions) = instructions {
+                context.insert(
+                    "instructions".into(),
+                    Value::String(instructions.to_string()),
+                );
             }
             Ok(Reply {
                 value: Value::Object(context),
@@ -268,8 +297,7 @@ fn instant(backend: &Backend, call: &Call) -> Option<Result<Reply, AgentError>> 
             })
         }
         Backend::Fail => {
-            let message = call
-                .config
+            let message = config
                 .get("message")
                 .map_or_else(|| "failed".to_string(), crate::value::to_text);
             Err(AgentError::new(message))
@@ -279,7 +307,12 @@ fn instant(backend: &Backend, call: &Call) -> Option<Result<Reply, AgentError>> 
 }
 
 async fn dispatch(backend: &Backend, call: Call) -> Result<Reply, AgentError> {
-    if let Some(result) = instant(backend, &call) {
+    if let Some(result) = instant(
+        backend,
+        call.instructions.as_deref(),
+        &call.context,
+        &call.config,
+    ) {
         return result;
     }
     match backend {

@@ -133,9 +133,9 @@ impl<'a> Builder<'a> {
                 Diagnostic::error(Code::TooDeep, "this expression is nested too deeply")
                     .at(
                         Span::new(span.start as usize, span.start as usize + 1),
-                        format!("more than {MAX_HEIGHT} levels of operators and constructs"),
+                        format!("more than {MAX_HEIGHT} levels of operators and nested constructs"),
                     )
-                    .help("name the inner parts with `let` bindings"),
+                    .help("split it into several `let` bindings"),
             );
             return Err(Stop);
         }

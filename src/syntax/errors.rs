@@ -68,20 +68,16 @@ fn from_rule(rule: Rule) -> Option<Expected> {
         | Rule::neg
         | Rule::not
         | Rule::mod_arg => Some(Expression),
-        Rule::name | Rule::field_name | Rule::map_pair | Rule::branch | Rule::check => Some(Name),
+        Rule::field_name => Some(Token("a field name".into())),
+        Rule::name | Rule::map_pair | Rule::branch | Rule::check => Some(Name),
         Rule::entry => Some(Key),
         Rule::block => token("{"),
         Rule::args | Rule::params => token("("),
         Rule::kw_in => token("in"),
-        Rule::kw_param => token("param"),
-        Rule::kw_agent => token("agent"),
-        Rule::kw_flow => token("flow"),
-        Rule::kw_let => token("let"),
-        Rule::kw_map => token("map"),
-        Rule::kw_fanout => token("fanout"),
-        Rule::kw_gate => token("gate"),
-        Rule::kw_if => token("if"),
-        Rule::kw_try => token("try"),
+        Rule::kw_param | Rule::kw_agent | Rule::kw_flow | Rule::kw_let => Some(Statement),
+        Rule::kw_map | Rule::kw_fanout | Rule::kw_gate | Rule::kw_if | Rule::kw_try => {
+            Some(Expression)
+        }
         Rule::kw_limit => cont("`limit`"),
         Rule::kw_where => cont("`where`"),
         Rule::kw_else => cont("`else`"),
@@ -107,6 +103,22 @@ fn from_rule(rule: Rule) -> Option<Expected> {
     }
 }
 
+/// Whether a rule that failed deepest names what was expected (a name, an
+/// expression), rather than the construct a literal token was missing from.
+fn is_leaf(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::var
+            | Rule::callee
+            | Rule::name
+            | Rule::field_name
+            | Rule::mod_arg
+            | Rule::block
+            | Rule::args
+            | Rule::params
+    ) || format!("{rule:?}").starts_with("kw_")
+}
+
 /// A literal token pest expected, as it displays it (pest does not export
 /// its token type); character ranges and built-in rules are skipped.
 fn from_token(token: &str) -> Option<Expected> {
@@ -114,8 +126,9 @@ fn from_token(token: &str) -> Option<Expected> {
         return None;
     }
     Some(match token {
-        " " | "\t" | "\r" | "#" | "${" | "\\" | "\"" | "\"\"\"" => return None,
-        "\n" | ";" => Expected::StatementEnd,
+        " " | "\t" | "\r" | "#" | "${" | "\\" | "\"" | "\"\"\"" | "\n" | "_" => return None,
+        // Only a statement separator offers `;` (a newline may be optional).
+        ";" => Expected::StatementEnd,
         "==" | "!=" | "<=" | ">=" | "<" | ">" | "&&" | "||" | "+" | "*" | "/" | "%" | "." | "[" => {
             Expected::Continuation("an operator".into())
         }
@@ -128,7 +141,9 @@ fn from_token(token: &str) -> Option<Expected> {
 
 fn from_keyword(word: &str) -> Option<Expected> {
     Some(match word {
-        "null" | "true" | "false" => Expected::Expression,
+        // Words that start an expression or a statement: the rules say so.
+        "null" | "true" | "false" | "map" | "fanout" | "gate" | "if" | "try" | "let" | "param"
+        | "agent" | "flow" => return None,
         "limit" | "where" | "else" | "retry" | "backoff" | "timeout" | "after" => {
             Expected::Continuation(format!("`{word}`"))
         }
@@ -146,7 +161,7 @@ fn token_at(text: &str, pos: usize) -> (Span, String) {
     }
     let rest = &text[i..];
     let Some(c) = rest.chars().next() else {
-        return (Span::at(text.len()), "end of file".into());
+        return (super::scan::end_of_file(text), "end of file".into());
     };
     let len = if c == '\n' || c == '#' {
         return (Span::at(i), "the end of the line".into());
@@ -177,19 +192,73 @@ pub fn from_pest(text: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
         InputLocation::Pos(p) => p,
         InputLocation::Span((start, _)) => start,
     };
-    let (span, found) = token_at(text, pos);
     let positives = match &error.variant {
-        ErrorVariant::CustomError { message } => return limit_error(message, span),
+        ErrorVariant::CustomError { message } => {
+            return limit_error(message, token_at(text, pos).0);
+        }
         ErrorVariant::ParsingError { positives, .. } => positives,
     };
-    let mut expected: Vec<Expected> = positives.iter().filter_map(|r| from_rule(*r)).collect();
-    if let Some(attempts) = error.parse_attempts() {
-        expected.extend(
-            attempts
-                .expected_tokens()
-                .iter()
-                .filter_map(|t| from_token(&t.to_string())),
-        );
+    let mut expected: Vec<Expected> = Vec::new();
+    let mut pos = pos;
+    match error.parse_attempts() {
+        Some(attempts) => {
+            let mut at = attempts.max_position;
+            // A keyword where a name was expected: pest records the position
+            // after the keyword it refused.
+            for token in attempts.unexpected_tokens() {
+                let word = token.to_string();
+                if at >= word.len() && text.get(at - word.len()..at) == Some(word.as_str()) {
+                    at -= word.len();
+                    break;
+                }
+            }
+            // Pest places its error where the last *rule* failed; a literal
+            // token (`=`, `:`, `)`) may have failed further on: a better place.
+            if at >= pos {
+                if at == pos {
+                    expected.extend(positives.iter().filter_map(|r| from_rule(*r)));
+                }
+                pos = at;
+                for stack in attempts.call_stacks() {
+                    match stack.deepest.get_rule() {
+                        // Pest folds many failed alternatives into `expr`: an
+                        // operand or an operator, depending on what came before.
+                        Some(Rule::expr | Rule::where_expr) if expects_operand(text, at) => {
+                            expected.push(Expected::Expression)
+                        }
+                        // A word rule failing right after a word only tried to extend it.
+                        Some(Rule::var | Rule::callee | Rule::name | Rule::field_name)
+                            if after_word(text, at) => {}
+                        Some(rule) if is_leaf(*rule) => expected.extend(from_rule(*rule)),
+                        _ => {}
+                    }
+                }
+                let starts_value = expected.contains(&Expected::Expression)
+                    || expected.contains(&Expected::Statement);
+                expected.extend(
+                    attempts
+                        .expected_tokens()
+                        .iter()
+                        .map(|t| t.to_string())
+                        .filter(|t| {
+                            !(starts_value && ["(", "[", "{", "-", "!"].contains(&t.as_str()))
+                        })
+                        .filter_map(|t| from_token(&t)),
+                );
+            } else {
+                expected.extend(positives.iter().filter_map(|r| from_rule(*r)));
+            }
+        }
+        None => expected.extend(positives.iter().filter_map(|r| from_rule(*r))),
+    }
+    let (span, found) = token_at(text, pos);
+    if previous_word(text, pos) == Some("after") {
+        // `after` lists names, not arbitrary expressions.
+        for e in &mut expected {
+            if *e == Expected::Expression {
+                *e = Expected::Name;
+            }
+        }
     }
     expected.sort();
     expected.dedup();
@@ -224,11 +293,18 @@ pub fn from_pest(text: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
     };
     let mut d = Diagnostic::error(Code::UnexpectedToken, message).at(span, label);
     if expected == [Expected::Token("`=`".into())] {
-        d = d.help("a binding is written `let name = value`");
+        d = d.help("put `=` between the name and its value");
     } else if expected.contains(&Expected::StatementEnd) && found != "end of file" {
         d = d.help("put each statement on its own line, or separate statements with `;`");
     } else if expected == [Expected::Token("`in`".into())] {
         d = d.help("a `map` is written `map item in list { … }`");
+    } else if !expected.is_empty()
+        && expected.iter().all(|e| {
+            matches!(e, Expected::Token(t) if ["`)`", "`]`", "`}`", "`,`"].contains(&t.as_str()))
+        })
+        && !matches!(found.as_str(), "end of file" | "the end of the line")
+    {
+        d = d.help("if this starts another item, put a `,` after the previous one");
     }
     d
 }
@@ -258,7 +334,19 @@ fn special_case(text: &str, span: Span, found: &str, expected: &[Expected]) -> O
             .help("`else` goes after the `}` of an `if` or `try` block"),
         );
     }
+    let binary = [
+        "+", "-", "*", "/", "%", "==", "!=", "<", "<=", ">", ">=", "&&", "||",
+    ];
     let word = found.trim_matches('`');
+    if expected.contains(&Expected::Statement) && binary.contains(&word) {
+        return Some(
+            Diagnostic::error(Code::UnexpectedToken, format!("a statement cannot start with `{word}`"))
+                .at(span, "expected a statement")
+                .help(format!(
+                    "a newline ends the expression before it; to continue it, put `{word}` at the end of the previous line"
+                )),
+        );
+    }
     let wants_value =
         expected.contains(&Expected::Expression) || expected.contains(&Expected::Name);
     if wants_value && super::is_keyword(word) && found.starts_with('`') {
@@ -289,6 +377,39 @@ fn limit_error(message: &str, span: Span) -> Diagnostic {
             .at(span, "the parser gave up here")
             .help("split long expressions into several `let` bindings")
     }
+}
+
+/// Whether the code before `pos` leaves an operand to be written: it ends
+/// with an operator, an opening bracket, a separator or a keyword.
+fn expects_operand(text: &str, pos: usize) -> bool {
+    let before = text.get(..pos).unwrap_or("").trim_end();
+    match before.chars().last() {
+        None => true,
+        Some(c) if "=+-*/%<>!&|([{,:;\n".contains(c) => true,
+        Some(c) if c.is_ascii_alphanumeric() || c == '_' => {
+            previous_word(text, pos).is_some_and(super::is_keyword)
+        }
+        Some(_) => false,
+    }
+}
+
+/// Whether `pos` directly follows a letter, digit or `_`.
+fn after_word(text: &str, pos: usize) -> bool {
+    pos > 0
+        && text
+            .as_bytes()
+            .get(pos - 1)
+            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+}
+
+/// The word just before `pos`, skipping spaces.
+fn previous_word(text: &str, pos: usize) -> Option<&str> {
+    let before = text.get(..pos)?.trim_end();
+    let start = before
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .map_or(0, |i| i + 1);
+    let word = &before[start..];
+    (!word.is_empty()).then_some(word)
 }
 
 /// `a`, `a or b`, `a, b or c`.

@@ -88,6 +88,29 @@ pub fn scan(text: &str) -> Outcome {
                     continue;
                 }
                 b'\n' if !triple => {
+                    // `"${name"`: the quote meant to end the string opened a
+                    // new one inside the interpolation.
+                    if let [.., Frame {
+                        open: Open::Interp,
+                        at: interp,
+                    }, _] = stack[..]
+                    {
+                        return Outcome::Broken(
+                            Diagnostic::error(
+                                Code::UnclosedDelimiter,
+                                "expected `}` to close this `${`",
+                            )
+                            .at(
+                                Span::new(interp, interp + 2),
+                                "this interpolation is never closed",
+                            )
+                            .label(
+                                Span::new(at, at + 1),
+                                "this quote is read inside the interpolation",
+                            )
+                            .help("close the interpolation with `}` before the closing quote"),
+                        );
+                    }
                     return Outcome::Broken(unterminated(at, false));
                 }
                 _ => {
@@ -179,8 +202,44 @@ pub fn scan(text: &str) -> Outcome {
     }
     match stack.last() {
         None => Outcome::Balanced,
-        Some(frame) => Outcome::Open(unclosed(*frame, text.len())),
+        Some(frame) => {
+            let mut d = unclosed(*frame, end_of_file(text));
+            if let Open::Bracket(open, _) = frame.open {
+                if let Some(line) = likely_missing_closer(text, frame.at) {
+                    let close = closer(open) as char;
+                    d = d.label(
+                        Span::at(line),
+                        format!("perhaps `{close}` is missing before this line"),
+                    );
+                }
+            }
+            Outcome::Open(d)
+        }
     }
+}
+
+/// The first line after the one holding the opener at `at` that is indented
+/// no deeper than it: where the missing closer most likely belongs.
+fn likely_missing_closer(text: &str, at: usize) -> Option<usize> {
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let indent = |line: &str| line.len() - line.trim_start_matches([' ', '\t']).len();
+    let opener_indent = indent(&text[line_start..]);
+    let mut offset = text[at..].find('\n')? + at + 1;
+    for line in text[offset..].split_inclusive('\n') {
+        let trimmed = line.trim();
+        let code = !trimmed.is_empty() && !trimmed.starts_with('#');
+        if code && indent(line) <= opener_indent && !trimmed.starts_with([')', ']', '}']) {
+            return Some(offset + indent(line));
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// Where to point at "the end of the file": just after its last visible
+/// character, so the label shows on a line with code.
+pub fn end_of_file(text: &str) -> Span {
+    Span::at(text.trim_end().len())
 }
 
 fn closer(open: u8) -> u8 {
@@ -241,13 +300,13 @@ fn unterminated(at: usize, triple: bool) -> Diagnostic {
     }
 }
 
-fn unclosed(frame: Frame, end: usize) -> Diagnostic {
+fn unclosed(frame: Frame, end: Span) -> Diagnostic {
     let at = frame.at;
     match frame.open {
         Open::Str(triple) => unterminated(at, triple),
         Open::Interp => {
             Diagnostic::error(Code::UnclosedDelimiter, "expected `}` to close this `${`")
-                .at(Span::at(end), "the file ends here")
+                .at(end, "the file ends here")
                 .label(Span::new(at, at + 2), "this interpolation is never closed")
         }
         Open::Bracket(open, what) => {
@@ -264,7 +323,7 @@ fn unclosed(frame: Frame, end: usize) -> Diagnostic {
                 ),
             };
             Diagnostic::error(Code::UnclosedDelimiter, message)
-                .at(Span::at(end), "the file ends here")
+                .at(end, "the file ends here")
                 .label(Span::new(at, at + 1), label)
         }
     }

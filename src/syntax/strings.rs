@@ -206,9 +206,7 @@ fn bad_escape(span: Span, escape: &str) -> Diagnostic {
     let shown = escape.replace('\n', "\\n");
     Diagnostic::error(Code::BadEscape, format!("unknown escape `{shown}`"))
         .at(span, "unknown escape")
-        .help(
-            "valid escapes are `\\n`, `\\t`, `\\r`, `\\0`, `\\\\`, `\\\"`, `\\$` and `\\u{…}`; \
-             write `\\\\` for a backslash",
+        .help("the escapes are `\\n` `\\t` `\\r` `\\0` `\\\\` `\\\"` `\\$` `\\u{…}`; a backslash is `\\\\`"
         )
 }
 

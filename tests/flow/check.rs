@@ -183,8 +183,9 @@ fn each_cycle_is_reported_once() {
     assert!(diags[0].message.contains("`b` calls `a`"), "{}", diags[0]);
 }
 
-/// A script of about 1 MB: many agents, flows and statements. The check must
-/// stay linear; in release it takes a few milliseconds.
+/// A script of about 1 MB: thousands of flows and statements. The check must
+/// stay linear: in release it takes about 10 ms on a loaded 2-core machine
+/// (`cargo test --release megabyte -- --nocapture` prints it).
 #[test]
 fn a_megabyte_script_checks_quickly() {
     let mut text = String::from("param base = 1\nagent Worker = echo() limit 4\n");
@@ -199,9 +200,14 @@ fn a_megabyte_script_checks_quickly() {
     }
     let src = SourceFile::new("big.flow", text);
     let program = parse(&src);
-    let start = Instant::now();
-    let diags = check(&program, &Env::default());
-    let took = start.elapsed();
+    let mut took = std::time::Duration::MAX;
+    let mut diags = Vec::new();
+    for _ in 0..3 {
+        let start = Instant::now();
+        diags = check(&program, &Env::default());
+        took = took.min(start.elapsed());
+    }
+    eprintln!("checked {} bytes in {took:?}", src.text.len());
     assert!(diags.is_empty(), "{:?}", &diags[..diags.len().min(3)]);
     assert!(took.as_millis() < 2_000, "checking 1 MB took {took:?}");
 }
@@ -229,4 +235,66 @@ fn never_panics_on_any_corpus_file() {
             }
         }
     }
+}
+
+#[test]
+fn scopes_shadow_hoist_and_order() {
+    let env = Env::default();
+    // A use inside a block of a top-level `let` bound further down.
+    let diags = check_text("let r = { x + 1 }\nlet x = 2\n", &env);
+    assert_eq!(codes(&diags), ["used_before_bound"]);
+    // `else if` arms each have their own scope.
+    let diags = check_text(
+        "let n = 3\nlet s = if n > 5 { let a = 1\n a } else if n > 2 { let a = 2\n a } else { 0 }\n",
+        &env,
+    );
+    assert!(diags.is_empty(), "{diags:?}");
+    // A binding made in an inner block is gone after it.
+    let diags = check_text("let r = { let inner = 1\n inner }\nlet s = inner\n", &env);
+    assert_eq!(codes(&diags), ["undefined_name"]);
+    // Agents used in flows declared before them, and flows calling later flows.
+    let diags = check_text(
+        "flow a(x) { b(x: W(x: x)) }\nflow b(x) { x }\nagent W = echo()\nlet r = a(x: 1)\n",
+        &env,
+    );
+    assert!(diags.is_empty(), "{diags:?}");
+}
+
+#[test]
+fn backends_called_directly() {
+    let env = Env::default();
+    let diags = check_text(
+        "let a = echo(\"instructions\", x: 1)\nlet b = sh(\"ls\", cwd: \"/\", extra: 2)\nlet c = noop()\n",
+        &env,
+    );
+    assert!(diags.is_empty(), "{diags:?}");
+    let diags = check_text("let f = fail()\nlet h = http(method: \"GET\")\n", &env);
+    assert_eq!(codes(&diags), ["missing_argument", "missing_argument"]);
+    let diags = check_text("let s = sh(\"ls\", \"-l\")\n", &env);
+    assert_eq!(codes(&diags), ["wrong_arity"]);
+}
+
+#[test]
+fn agent_config_sees_only_params_and_functions() {
+    let env = Env::default();
+    let diags = check_text(
+        "agent A = echo()\nagent B = sh(A(\"x\"))\nagent C = sh(\"ls\", cwd: dir)\nparam dir = \"/\"\n",
+        &env,
+    );
+    assert_eq!(codes(&diags), ["undefined_name"]);
+    assert!(diags[0].message.contains("config"), "{}", diags[0]);
+}
+
+#[test]
+fn misspelt_flow_argument_is_not_also_missing() {
+    let diags = check_text(
+        "flow review(doc) { doc }\nlet r = review(dco: 1)\n",
+        &Env::default(),
+    );
+    assert_eq!(codes(&diags), ["unknown_argument"]);
+    let diags = check_text(
+        "flow review(doc) { doc }\nlet r = review(doc: 1, 2)\n",
+        &Env::default(),
+    );
+    assert_eq!(codes(&diags), ["duplicate_key"]);
 }

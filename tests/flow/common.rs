@@ -13,3 +13,86 @@ pub fn root() -> PathBuf {
 pub fn case(path: &str) -> PathBuf {
     root().join("tests/cases").join(path)
 }
+
+/// Compiles and runs a script with the library, on a current-thread runtime.
+pub fn run(text: &str) -> flow::Outcome {
+    run_with(text, flow::RunOptions::default())
+}
+
+pub fn run_with(text: &str, options: flow::RunOptions) -> flow::Outcome {
+    let engine = flow::Engine::new();
+    let script = match engine.compile("test.flow", text) {
+        Ok(s) => s,
+        Err(e) => panic!("the script does not compile: {e}\n{text}"),
+    };
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(engine.run(&script, options))
+}
+
+/// Runs a script that must succeed and returns its result.
+pub fn result(text: &str) -> serde_json::Value {
+    let outcome = run(text);
+    assert_eq!(
+        outcome.status,
+        flow::RunStatus::Succeeded,
+        "errors: {:#?}",
+        outcome.errors
+    );
+    outcome.result.as_deref().cloned().unwrap_or_default()
+}
+
+/// The `flow` binary, with the working directory at the project root.
+pub fn flow_command() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_flow"));
+    cmd.current_dir(root()).env("NO_COLOR", "1");
+    cmd
+}
+
+/// Process ids whose environment holds `mark=<value>` (children of a test).
+pub fn processes_marked(value: &str) -> Vec<u32> {
+    let needle = format!("mark={value}");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .map(|env| env.split(|&b| b == 0).any(|var| var == needle.as_bytes()))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// A marker unique to this test process and call.
+pub fn unique_mark(name: &str) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{name}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The most tasks that overlapped in time, from their records.
+pub fn max_overlap(tasks: &[&flow::TaskRecord]) -> usize {
+    let mut edges: Vec<(std::time::SystemTime, i32)> = Vec::new();
+    for t in tasks {
+        if let (Some(s), Some(e)) = (t.started_at, t.ended_at) {
+            edges.push((s, 1));
+            edges.push((e, -1));
+        }
+    }
+    // Ends sort before starts at the same instant.
+    edges.sort();
+    let (mut now, mut most) = (0i32, 0i32);
+    for (_, d) in edges {
+        now += d;
+        most = most.max(now);
+    }
+    most as usize
+}

@@ -3,5 +3,6 @@
 mod check;
 mod common;
 mod repl;
+mod run;
 mod sh;
 mod syntax;

@@ -547,3 +547,99 @@ async fn dropping_the_future_kills_the_group() {
     // the select dropped the run future
     wait_for_live(&mark, 0).await;
 }
+
+#[tokio::test]
+async fn cancelling_a_stopped_child_does_not_wait_for_the_grace() {
+    let opts = ShOptions {
+        kill_grace: Duration::from_secs(10),
+        ..ShOptions::default()
+    };
+    let (cmd, mark) = marked("kill -STOP $$; sleep 30");
+    let cancel = CancellationToken::new();
+    cancel_after(&cancel, Duration::from_millis(200));
+    let start = Instant::now();
+    let error = run(&cmd, &opts, &cancel).await.unwrap_err();
+    assert!(matches!(error, ShError::Cancelled), "{error:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    wait_for_live(&mark, 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_calls_at_once() {
+    let cancel = CancellationToken::new();
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let mut cmd = command("cat; printf ' %s' \"$i\"");
+            cmd.context = context(json!({ "i": i }));
+            let cancel = cancel.clone();
+            tokio::spawn(async move { run(&cmd, &ShOptions::default(), &cancel).await })
+        })
+        .collect();
+    for (i, task) in tasks.into_iter().enumerate() {
+        assert_eq!(
+            task.await.unwrap().unwrap(),
+            json!(format!("{{\"i\":{i}}} {i}"))
+        );
+    }
+}
+
+#[tokio::test]
+async fn dropping_the_future_while_spawning_kills_the_group() {
+    let (cmd, mark) = marked("sleep 30 & sleep 30");
+    let opts = ShOptions::default();
+    let cancel = CancellationToken::new();
+    // polled once, so the spawn is under way on the blocking pool, then dropped
+    let polled_once = tokio::time::timeout(Duration::ZERO, run(&cmd, &opts, &cancel)).await;
+    assert!(polled_once.is_err());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_for_live(&mark, 0).await;
+}
+
+#[tokio::test]
+async fn extreme_options_do_not_panic() {
+    let opts = ShOptions {
+        max_stdout: usize::MAX,
+        stderr_tail: usize::MAX,
+        kill_grace: Duration::MAX,
+        drain: Duration::MAX,
+    };
+    let out = run(
+        &command("echo out; echo err >&2"),
+        &opts,
+        &CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(out.unwrap(), json!("out"));
+
+    let opts = ShOptions {
+        max_stdout: 0,
+        stderr_tail: 0,
+        kill_grace: Duration::ZERO,
+        drain: Duration::ZERO,
+    };
+    assert_eq!(
+        run(&command("true"), &opts, &CancellationToken::new())
+            .await
+            .unwrap(),
+        json!("")
+    );
+    let error = run(&command("echo x"), &opts, &CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, ShError::StdoutTooLarge { limit: 0 }),
+        "{error:?}"
+    );
+    let error = run(
+        &command("echo x >&2; exit 4"),
+        &opts,
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error.stderr_tail(), Some(""));
+}

@@ -8,7 +8,7 @@
 //! - the shell exits: stdout and stderr are drained for at most
 //!   [`ShOptions::drain`] more (a background `sleep 30 &` may hold them open),
 //!   then the group gets SIGKILL, so nothing it left behind keeps running;
-//! - the cancellation token fires: SIGTERM to the group, up to
+//! - the cancellation token fires: SIGTERM (and SIGCONT) to the group, up to
 //!   [`ShOptions::kill_grace`] for the shell to exit, then SIGKILL to the group;
 //! - stdout grows past [`ShOptions::max_stdout`], or reading it fails: SIGKILL;
 //! - the [`run`] future is dropped: SIGKILL, synchronously, in `Drop`.
@@ -48,6 +48,9 @@ pub struct ShCommand {
     pub cwd: Option<PathBuf>,
     /// Extra environment variables from the agent's `env:` config. They override
     /// both the inherited environment and the context's variables.
+    ///
+    /// `FLOW_INSTRUCTIONS` is never inherited; it is `instructions` when present,
+    /// else whatever `env` or the context set it to.
     pub env: Vec<(String, String)>,
     /// The call's instructions, passed as `FLOW_INSTRUCTIONS` when present.
     pub instructions: Option<String>,
@@ -99,9 +102,10 @@ impl Default for ShOptions {
 /// as soon as `cancel` fires and the group is stopped. See the module
 /// documentation for how the process group is always cleaned up.
 ///
-/// Needs a Tokio runtime with IO and time enabled (`enable_all`). A child that
-/// never reads its stdin is fine; so is an interpreter that ignores SIGPIPE
-/// (as every Rust program does).
+/// Needs a Tokio runtime with IO and time enabled (`enable_all`); the spawn
+/// itself runs on the runtime's blocking pool. A child that never reads its
+/// stdin is fine, as long as the interpreter ignores SIGPIPE (every Rust
+/// program does).
 pub async fn run(
     cmd: &ShCommand,
     opts: &ShOptions,
@@ -110,16 +114,7 @@ pub async fn run(
     if cancel.is_cancelled() {
         return Err(ShError::Cancelled);
     }
-    let mut child = spawn(cmd)?;
-    let Some(pid) = child.id().and_then(|id| i32::try_from(id).ok()) else {
-        let _ = child.start_kill();
-        return Err(ShError::Io {
-            source: io::Error::other("the child has no process id"),
-        });
-    };
-    let mut group = Group {
-        pgid: Some(Pid::from_raw(pid)),
-    };
+    let (mut child, mut group) = spawn(cmd).await?;
     let stdin = child.stdin.take();
     let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
         group.kill();
@@ -183,6 +178,8 @@ pub async fn run(
         End::Cancelled => {
             if status.is_none() {
                 group.signal(Signal::SIGTERM);
+                // a stopped process acts on SIGTERM only once continued
+                group.signal(Signal::SIGCONT);
                 let _ = tokio::time::timeout(opts.kill_grace, child.wait()).await;
             }
             Err(ShError::Cancelled)
@@ -250,7 +247,7 @@ const CONTEXT_ENV_BUDGET: usize = 1024 * 1024;
 
 /// Starts `/bin/sh -c CMD` as the leader of a new process group, all three
 /// standard streams piped.
-fn spawn(cmd: &ShCommand) -> Result<Child, ShError> {
+async fn spawn(cmd: &ShCommand) -> Result<(Child, Group), ShError> {
     let invalid = |message: String| ShError::Spawn {
         source: io::Error::new(io::ErrorKind::InvalidInput, message),
     };
@@ -267,6 +264,11 @@ fn spawn(cmd: &ShCommand) -> Result<Child, ShError> {
         .stderr(Stdio::piped());
     if let Some(cwd) = &cmd.cwd {
         command.current_dir(cwd);
+    }
+    // not the instructions of an enclosing flow run; later settings win (and
+    // an untouched environment is passed as it is, without being copied)
+    if std::env::var_os("FLOW_INSTRUCTIONS").is_some() {
+        command.env_remove("FLOW_INSTRUCTIONS");
     }
     let mut budget = CONTEXT_ENV_BUDGET;
     for (key, value) in &cmd.context {
@@ -300,7 +302,28 @@ fn spawn(cmd: &ShCommand) -> Result<Child, ShError> {
         }
         command.env("FLOW_INSTRUCTIONS", instructions);
     }
-    command.spawn().map_err(|source| match &cmd.cwd {
+    // Spawning blocks this thread until the child has called exec: on a
+    // blocking thread, several spawns overlap, which is much faster on a busy
+    // machine. The group guard is made there too, so that the group is killed
+    // even if this future is dropped while the spawn is under way.
+    let spawned = tokio::task::spawn_blocking(move || {
+        let mut child = command.spawn()?;
+        match child.id().and_then(|id| i32::try_from(id).ok()) {
+            Some(pid) => Ok((
+                child,
+                Group {
+                    pgid: Some(Pid::from_raw(pid)),
+                },
+            )),
+            None => {
+                let _ = child.start_kill();
+                Err(io::Error::other("the child has no process id"))
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|error| Err(io::Error::other(error)));
+    spawned.map_err(|source| match &cmd.cwd {
         Some(cwd) if source.kind() == io::ErrorKind::NotFound && !cwd.is_dir() => ShError::Spawn {
             source: io::Error::new(
                 io::ErrorKind::NotFound,

@@ -40,7 +40,7 @@ pub(super) async fn read_tail<R: AsyncRead + Unpin>(
     buf: &mut Vec<u8>,
     keep: usize,
 ) -> io::Result<()> {
-    let high_water = 2 * keep.max(CHUNK);
+    let high_water = keep.max(CHUNK).saturating_mul(2);
     loop {
         if buf.capacity() - buf.len() < CHUNK {
             buf.reserve(CHUNK);

@@ -270,6 +270,8 @@ impl Session {
             host_agents: Vec::new(),
             observer: ctl.observer.clone(),
             cancel: ctl.cancel.clone(),
+            // Only the cancelled and failed tasks are reported.
+            record_all: false,
         };
         let outcome = self.engine.run(&compiled.script, options).await;
         match outcome.status {

@@ -27,6 +27,8 @@ enum Kind {
         body: BodyId,
         captures: Vec<Val>,
         next: usize,
+        /// A `Work::MapMore` for this map is in the ready queue.
+        queued: bool,
         limit: usize,
         live: usize,
         remaining: usize,
@@ -304,15 +306,16 @@ impl Scheduler {
         m: &crate::graph::MapNode,
     ) -> Result<Option<Val>, Diagnostic> {
         let list = self.eval_in(key, &m.list)?;
-        let items = match &*list {
-            Value::Array(items) => items.clone(),
+        let list = Arc::try_unwrap(list).unwrap_or_else(|shared| (*shared).clone());
+        let items = match list {
+            Value::Array(items) => items,
             other => {
                 let node = self
                     .graph
                     .local(self.inst(key).map_or(BodyId(0), |i| i.body), k);
                 return Err(Diagnostic::error(
                     Code::TypeError,
-                    format!("`map` needs a list, got {}", crate::value::describe(other)),
+                    format!("`map` needs a list, got {}", crate::value::describe(&other)),
                 )
                 .at(node.span, "this map"));
             }
@@ -331,6 +334,7 @@ impl Scheduler {
             body: m.body,
             captures,
             next: 0,
+            queued: false,
             limit,
             live: 0,
             remaining: len,
@@ -338,7 +342,7 @@ impl Scheduler {
             failure: None,
         };
         let cid = self.add(key, k, name, kind);
-        self.ready.push_back(Work::MapMore(cid));
+        self.queue_more(cid);
         Ok(None)
     }
 
@@ -359,15 +363,16 @@ impl Scheduler {
             body,
             captures,
             next,
+            queued,
             limit,
             live,
-            remaining,
             failure,
             ..
         } = &mut c.kind
         else {
             return;
         };
+        *queued = false;
         let blocked = stopped || (failure.is_some() && !keep_going);
         if blocked {
             if *live == 0 {
@@ -379,7 +384,6 @@ impl Scheduler {
             return;
         }
         if *next >= items.len() || *live >= *limit {
-            let _ = remaining;
             return;
         }
         let index = *next;
@@ -396,9 +400,23 @@ impl Scheduler {
         let inputs = vec![item, Arc::new(Value::from(index))];
         let key = self.instantiate(body, parent, name, inputs, captures, handled);
         if more {
-            self.ready.push_back(Work::MapMore(id));
+            self.queue_more(id);
         }
         self.maybe_finish(key);
+    }
+
+    /// Puts one `MapMore` for this map in the ready queue, unless one is there.
+    fn queue_more(&mut self, id: u32) {
+        if let Some(Construct {
+            kind: Kind::Map { queued, .. },
+            ..
+        }) = self.constructs.get(id)
+        {
+            if !*queued {
+                *queued = true;
+                self.ready.push_back(Work::MapMore(id));
+            }
+        }
     }
 
     /// Starts the next attempt of a try or sub-flow call (after its backoff).
@@ -553,7 +571,7 @@ impl Scheduler {
                 if stop_owner {
                     self.stop(owner);
                 }
-                self.ready.push_back(Work::MapMore(id));
+                self.queue_more(id);
             }
             (Kind::Branch, _) => self.construct_done(id, result),
             (Kind::Attempts { .. }, Role::Else) => self.construct_done(id, result),

@@ -4,11 +4,10 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use serde_json::Map;
+use serde_json::{Map, Value};
 
 use super::*;
 use crate::graph::Task;
-use crate::runtime::task::Call;
 
 /// A task that is ready but waits for a slot.
 pub(super) struct Queued {
@@ -75,10 +74,12 @@ impl Queues {
 impl Scheduler {
     /// Evaluates a task's arguments and starts it (inline when instant).
     pub(super) fn start_task(&mut self, key: Key, k: u32, node: &Node, task: &Task) {
-        let id = self.node_id(key, node);
-        let (prepared, queue) = match self.prepare(key, task, &id) {
+        let (prepared, queue) = match self.prepare(key, task) {
             Ok(p) => p,
-            Err(diag) => return self.fail(key, k, failure_from(diag, &id)),
+            Err(diag) => {
+                let id = self.node_id(key, node);
+                return self.fail(key, k, failure_from(diag, &id));
+            }
         };
         if let Some(done) = prepared.run_instant() {
             return self.task_done(key, k, done);
@@ -98,12 +99,7 @@ impl Scheduler {
         self.pump();
     }
 
-    fn prepare(
-        &mut self,
-        key: Key,
-        task: &Task,
-        id: &str,
-    ) -> Result<(Prepared, usize), Diagnostic> {
+    fn prepare(&mut self, key: Key, task: &Task) -> Result<(Prepared, usize), Diagnostic> {
         let agents = self.agents.len();
         let (backend, config, queue) = match &task.callee {
             Callee::Agent(i) => {
@@ -145,17 +141,13 @@ impl Scheduler {
             Some(e) => self.duration(key, e, "backoff")?,
             None => Duration::ZERO,
         };
-        let call = Call {
+        let prepared = Prepared {
+            backend,
             agent: task.agent_name.clone(),
-            task: id.to_string(),
+            task: String::new(),
             instructions,
             context,
             config,
-            cancel: CancellationToken::new(),
-        };
-        let prepared = Prepared {
-            backend,
-            call,
             timeout,
             retries,
             backoff,
@@ -189,7 +181,7 @@ impl Scheduler {
     /// Starts queued tasks while slots are free.
     pub(super) fn pump(&mut self) {
         while let Some(q) = self.queues.next_eligible() {
-            let Some(queued) = self.queues.queues[q].pop_front() else {
+            let Some(mut queued) = self.queues.queues[q].pop_front() else {
                 break;
             };
             if self.is_stopped(queued.key) {
@@ -201,10 +193,15 @@ impl Scheduler {
             if cpu {
                 self.queues.running_jobs += 1;
             }
+            let graph = self.graph.clone();
+            if let Some(inst) = self.inst(queued.key) {
+                let node = graph.local(inst.body, queued.node);
+                queued.prepared.task = super::super::task_id(&inst.name, &node.label);
+            }
             if let Some(observer) = &self.options.observer {
                 observer(&Event::Started {
-                    id: queued.prepared.call.task.clone(),
-                    agent: &queued.prepared.call.agent,
+                    id: queued.prepared.task.clone(),
+                    agent: &queued.prepared.agent,
                 });
             }
             let token = self.token(queued.key);
@@ -290,14 +287,9 @@ impl Scheduler {
         let NodeKind::Task(task) = &node.kind else {
             return;
         };
-        let id = super::super::task_id(&inst.name, &node.label);
-        let (output, error, usage) = match &done.result {
-            Ok(reply) => (
-                Some(Arc::new(reply.value.clone())),
-                None,
-                reply.usage.clone(),
-            ),
-            Err(e) => (None, Some(e.message.clone()), None),
+        let (output, failure, usage) = match done.result {
+            Ok(reply) => (Some(shared(reply.value)), None, reply.usage),
+            Err(e) => (None, Some(e), None),
         };
         let record = TaskRecord {
             instance: inst.name.clone(),
@@ -309,20 +301,34 @@ impl Scheduler {
             ended_at: Some(done.ended),
             duration: Some(done.elapsed),
             output: output.clone(),
-            error,
+            error: failure.as_ref().map(|e| e.message.clone()),
             span: node.span,
             usage,
         };
+        let id = failure
+            .is_some()
+            .then(|| super::super::task_id(&inst.name, &node.label));
         self.push_record(record);
-        match (done.status, output, done.result) {
-            (TaskStatus::Succeeded, Some(value), _) => self.complete(key, k, value),
-            (status, _, result) => {
-                let error = result.err().unwrap_or_default();
+        match (done.status, output) {
+            (TaskStatus::Succeeded, Some(value)) => self.complete(key, k, value),
+            (status, _) => {
+                let error = failure.unwrap_or_default();
+                let id = id.unwrap_or_default();
                 let failure =
                     task_failure(&id, node, &task.agent_name, status, done.attempts, error);
                 self.fail(key, k, failure);
             }
         }
+    }
+}
+
+/// A value as the runtime holds it; `null`, the most common task output, is shared.
+fn shared(value: Value) -> Val {
+    static NULL: std::sync::LazyLock<Val> = std::sync::LazyLock::new(|| Arc::new(Value::Null));
+    if value.is_null() {
+        NULL.clone()
+    } else {
+        Arc::new(value)
     }
 }
 

@@ -1,0 +1,657 @@
+//! `flow run`: every construct's result, ordering, limits, failures,
+//! cancellation, and the examples.
+
+use std::time::{Duration, Instant};
+
+use flow::{RunOptions, RunStatus, TaskStatus};
+use serde_json::json;
+
+use crate::common::{
+    self, flow_command, max_overlap, processes_marked, result, run, run_with, unique_mark,
+};
+
+fn task<'a>(outcome: &'a flow::Outcome, id: &str) -> &'a flow::TaskRecord {
+    outcome
+        .tasks
+        .iter()
+        .find(|t| t.id() == id)
+        .unwrap_or_else(|| {
+            panic!(
+                "no task `{id}` in {:?}",
+                outcome.tasks.iter().map(|t| t.id()).collect::<Vec<_>>()
+            )
+        })
+}
+
+// ---- values of every construct ------------------------------------------------
+
+#[test]
+fn expressions_and_builtins() {
+    let v = result(
+        r#"
+        let a = 7 / 2
+        let b = 6 / 2
+        let s = "x=${a + 1}"
+        let l = [1, 2, 3][-1]
+        { a: a, b: b, s: s, l: l, n: len(range(5)), o: { k: "v" }.k, up: upper("ab") }
+        "#,
+    );
+    assert_eq!(
+        v,
+        json!({ "a": 3.5, "b": 3, "s": "x=4.5", "l": 3, "n": 5, "o": "v", "up": "AB" })
+    );
+}
+
+#[test]
+fn result_is_the_last_expression_else_the_top_level_lets() {
+    assert_eq!(
+        result("let a = 1\nlet b = a + 1\n"),
+        json!({ "a": 1, "b": 2 })
+    );
+    assert_eq!(result("let a = 1\na * 10\n"), json!(10));
+}
+
+#[test]
+fn map_keeps_input_order_whatever_the_finishing_order() {
+    // Later items finish first.
+    let v = result(r#"map (i, x) in [3, 2, 1, 0] { sh("sleep 0.0${x}; echo ${i}") }"#);
+    assert_eq!(v, json!([0, 1, 2, 3]));
+}
+
+#[test]
+fn map_over_an_empty_list_and_a_non_list() {
+    assert_eq!(result("map x in [] { sh(\"echo no\") }"), json!([]));
+    let outcome = run("let n = 3\nmap x in n { echo(x: x) }");
+    assert_eq!(outcome.status, RunStatus::Failed);
+    assert_eq!(outcome.errors[0].code, flow::Code::TypeError);
+    assert!(
+        outcome.errors[0].message.contains("needs a list"),
+        "{:?}",
+        outcome.errors
+    );
+}
+
+#[test]
+fn fanout_is_an_object_of_its_branches() {
+    let v = result(r#"fanout { a: sh("echo 1"), b: echo(x: 2), c: 3 }"#);
+    assert_eq!(v, json!({ "a": 1, "b": { "x": 2 }, "c": 3 }));
+}
+
+#[test]
+fn gate_passes_with_the_object_of_its_checks() {
+    let v = result(r#"gate { one: sh("echo 1"), two: echo(v: 2) where two.v == 2 }"#);
+    assert_eq!(v, json!({ "one": 1, "two": { "v": 2 } }));
+}
+
+#[test]
+fn gate_runs_every_check_and_lists_each_failure() {
+    let outcome = run(r#"
+        let checks = gate {
+          lint: sh("echo lint broke >&2; exit 2"),
+          test: echo(failed: 3) where test.failed == 0,
+          slow: sh("sleep 0.2; echo ok"),
+        }
+        "#);
+    assert_eq!(outcome.status, RunStatus::Failed);
+    let d = &outcome.errors[0];
+    assert_eq!(d.code, flow::Code::GateFailed);
+    assert!(d.message.contains("2 of 3"), "{}", d.message);
+    let text = format!("{:?}", d);
+    assert!(
+        text.contains("`lint`") && text.contains("exited with status 2"),
+        "{text}"
+    );
+    assert!(text.contains("`test`") && text.contains("where"), "{text}");
+    // The slow check was not cut short by the others failing.
+    assert_eq!(task(&outcome, "checks.slow").status, TaskStatus::Succeeded);
+}
+
+#[test]
+fn if_creates_only_the_taken_branch() {
+    let outcome = run(r#"
+        let n = sh("echo 7")
+        let r = if n > 5 { sh("echo big") } else if n > 2 { sh("echo medium") } else { sh("echo small") }
+        "#);
+    assert_eq!(
+        outcome.result.as_deref(),
+        Some(&json!({ "n": 7, "r": "big" }))
+    );
+    assert_eq!(outcome.tasks.len(), 2, "only `n` and the taken branch ran");
+    let v =
+        result("let n = 3\nif n > 5 { \"big\" } else if n > 2 { \"medium\" } else { \"small\" }");
+    assert_eq!(v, json!("medium"));
+    assert_eq!(result("if false { 1 }"), json!(null));
+}
+
+#[test]
+fn try_retries_then_runs_else_with_the_error() {
+    let outcome = run(r#"
+        let p = try {
+          sh("echo nope >&2; exit 4")
+        } retry 2 else {
+          { fallback: true, why: error.message, task: error.task }
+        }
+        "#);
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.errors);
+    let p = &outcome.result.as_deref().unwrap()["p"];
+    assert_eq!(p["fallback"], json!(true));
+    assert!(p["why"].as_str().unwrap().contains("status 4"), "{p}");
+    assert_eq!(p["task"], json!("p"));
+    // Three attempts of the body, each its own task.
+    assert_eq!(
+        outcome
+            .tasks
+            .iter()
+            .filter(|t| t.status == TaskStatus::Failed)
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn try_without_else_fails_after_its_retries() {
+    let outcome = run("try { fail(\"no\") } retry 1");
+    assert_eq!(outcome.status, RunStatus::Failed);
+    let text = format!("{:?}", outcome.errors[0]);
+    assert!(text.contains("gave up after 2 attempts"), "{text}");
+}
+
+#[test]
+fn call_modifiers_retry_and_timeout() {
+    let outcome = run("let x = sh(\"sleep 5\") timeout 100ms");
+    assert_eq!(outcome.status, RunStatus::Failed);
+    assert_eq!(outcome.errors[0].code, flow::Code::TaskTimedOut);
+    assert_eq!(task(&outcome, "x").status, TaskStatus::TimedOut);
+
+    let outcome = run("let x = fail(\"flaky\") retry 2");
+    assert_eq!(task(&outcome, "x").attempts, 3);
+}
+
+#[test]
+fn after_orders_without_data() {
+    let outcome = run(r#"
+        let first = sh("sleep 0.2; echo first")
+        let second = sh("echo second") after first
+        "#);
+    assert_eq!(outcome.status, RunStatus::Succeeded);
+    let (a, b) = (task(&outcome, "first"), task(&outcome, "second"));
+    assert!(b.started_at >= a.ended_at, "`after` must wait");
+}
+
+#[test]
+fn sub_flows_take_arguments_and_name_their_tasks() {
+    let outcome = run(r#"
+        flow review(doc, tone) {
+          let critique = echo(doc: doc, tone: tone)
+          sh("echo reviewed ${critique.doc}")
+        }
+        let r = review(doc: "draft", tone: "kind")
+        let s = review("second", "harsh")
+        "#);
+    assert_eq!(
+        outcome.result.as_deref(),
+        Some(&json!({ "r": "reviewed draft", "s": "reviewed second" }))
+    );
+    assert_eq!(
+        task(&outcome, "r.critique").output.as_deref(),
+        Some(&json!({ "doc": "draft", "tone": "kind" }))
+    );
+}
+
+#[test]
+fn blocks_scope_their_names() {
+    let v = result("let x = { let a = 2; let b = a * 3; b + 1 }\nx");
+    assert_eq!(v, json!(7));
+}
+
+#[test]
+fn params_take_command_line_values() {
+    let script = "param n = 2\nparam name = \"x\"\n{ n: n * 10, name: name }";
+    assert_eq!(result(script), json!({ "n": 20, "name": "x" }));
+    let options = RunOptions {
+        params: vec![("n".into(), json!(5))],
+        ..Default::default()
+    };
+    assert_eq!(
+        run_with(script, options).result.as_deref(),
+        Some(&json!({ "n": 50, "name": "x" }))
+    );
+    let options = RunOptions {
+        params: vec![("nn".into(), json!(5))],
+        ..Default::default()
+    };
+    let outcome = run_with(script, options);
+    assert_eq!(outcome.errors[0].code, flow::Code::UnknownParam);
+    assert_eq!(outcome.errors[0].help.as_deref(), Some("did you mean `n`?"));
+}
+
+#[test]
+fn sh_interpolation_is_quoted() {
+    let v = result(
+        r#"let evil = "x'; echo pwned; '"
+sh("printf '%s' ${evil}")"#,
+    );
+    assert_eq!(v, json!("x'; echo pwned; '"));
+}
+
+// ---- scheduling -----------------------------------------------------------------
+
+#[test]
+fn diamond_fast_branch_does_not_wait_for_the_slow_one() {
+    let outcome = run(r#"
+        let top  = sh("echo 1")
+        let slow = sh("sleep 0.4; echo ${top}")
+        let fast = sh("echo ${top}")
+        let next = sh("echo ${fast}")
+        let join = sh("echo ${slow} ${next}")
+        "#);
+    assert_eq!(outcome.status, RunStatus::Succeeded);
+    assert!(task(&outcome, "next").ended_at < task(&outcome, "slow").ended_at);
+    assert!(task(&outcome, "join").started_at >= task(&outcome, "slow").ended_at);
+}
+
+#[test]
+fn each_map_item_streams_on_its_own() {
+    let outcome = run(r#"
+        let batches = map i in [0, 1, 2] {
+          let raw = sh("sleep 0.${i * 3}; echo ${i}")
+          sh("echo ${raw}")
+        }
+        "#);
+    assert_eq!(
+        outcome.result.as_deref(),
+        Some(&json!({ "batches": [0, 1, 2] }))
+    );
+    // Item 0's second step ran before item 2's first step ended.
+    assert!(task(&outcome, "batches[0]").ended_at < task(&outcome, "batches[2].raw").ended_at);
+}
+
+fn sleepers(n: usize, prefix: &str) -> String {
+    format!("map i in range({n}) {prefix} {{ Sleeper(i: i) }}")
+}
+
+#[test]
+fn jobs_limit_is_honoured_exactly() {
+    let script = format!("agent Sleeper = sh(\"sleep 0.15\")\n{}", sleepers(6, ""));
+    for jobs in [1, 2, 3] {
+        let outcome = run_with(
+            &script,
+            RunOptions {
+                jobs: Some(jobs),
+                ..Default::default()
+            },
+        );
+        let tasks: Vec<_> = outcome.tasks.iter().collect();
+        assert_eq!(max_overlap(&tasks), jobs, "--jobs {jobs}");
+    }
+}
+
+#[test]
+fn agent_and_map_limits_are_honoured_exactly() {
+    let outcome = run_with(
+        &format!(
+            "agent Sleeper = sh(\"sleep 0.15\") limit 2\n{}",
+            sleepers(6, "")
+        ),
+        RunOptions {
+            jobs: Some(8),
+            ..Default::default()
+        },
+    );
+    assert_eq!(max_overlap(&outcome.tasks.iter().collect::<Vec<_>>()), 2);
+    let outcome = run_with(
+        &format!(
+            "agent Sleeper = sh(\"sleep 0.15\")\n{}",
+            sleepers(6, "limit 3")
+        ),
+        RunOptions {
+            jobs: Some(8),
+            ..Default::default()
+        },
+    );
+    assert_eq!(max_overlap(&outcome.tasks.iter().collect::<Vec<_>>()), 3);
+}
+
+#[test]
+fn sleep_tasks_run_in_parallel_beyond_the_default_jobs() {
+    // Without --jobs, only `sh` tasks are capped at the number of CPUs.
+    let started = Instant::now();
+    let outcome = run("map i in range(8) { sleep(200ms) }");
+    assert_eq!(outcome.status, RunStatus::Succeeded);
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(max_overlap(&outcome.tasks.iter().collect::<Vec<_>>()), 8);
+}
+
+// ---- failures -------------------------------------------------------------------
+
+#[test]
+fn a_failure_skips_its_dependents_and_stops_the_run() {
+    let started = Instant::now();
+    let outcome = run(r#"
+        let bad = sh("echo broken >&2; exit 3")
+        let after_bad = sh("echo ${bad}")
+        let long = sh("sleep 10")
+        "#);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "fail-fast must cancel `long`"
+    );
+    assert_eq!(outcome.status, RunStatus::Failed);
+    assert_eq!(task(&outcome, "bad").status, TaskStatus::Failed);
+    assert_eq!(task(&outcome, "after_bad").status, TaskStatus::Skipped);
+    assert!(task(&outcome, "after_bad")
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("`bad`"));
+    assert_eq!(task(&outcome, "long").status, TaskStatus::Cancelled);
+    let d = &outcome.errors[0];
+    assert_eq!(d.code, flow::Code::TaskFailed);
+    assert!(d.message.contains("exited with status 3"), "{}", d.message);
+    assert!(
+        d.notes.iter().any(|n| n.contains("broken")),
+        "stderr tail: {:?}",
+        d.notes
+    );
+}
+
+#[test]
+fn keep_going_lets_independent_branches_finish() {
+    let outcome = run_with(
+        r#"
+        let bad = fail("broken")
+        let after_bad = sh("echo ${bad}")
+        let other = sh("sleep 0.2; echo done")
+        "#,
+        RunOptions {
+            keep_going: true,
+            ..Default::default()
+        },
+    );
+    assert_eq!(outcome.status, RunStatus::Failed);
+    assert_eq!(task(&outcome, "other").status, TaskStatus::Succeeded);
+    assert_eq!(task(&outcome, "after_bad").status, TaskStatus::Skipped);
+}
+
+#[test]
+fn runtime_errors_point_at_the_operator_or_field() {
+    let outcome = run("let a = echo(rows: 1, cols: 2)\nlet b = a.colz");
+    let d = &outcome.errors[0];
+    assert_eq!(d.code, flow::Code::MissingField);
+    assert!(
+        d.message.contains("`rows`") && d.message.contains("`cols`"),
+        "{}",
+        d.message
+    );
+    assert_eq!(d.help.as_deref(), Some("did you mean `cols`?"));
+
+    let src = "let z = sh(\"echo 0\")\nlet q = 1 / z";
+    let outcome = run(src);
+    let d = &outcome.errors[0];
+    assert_eq!(d.code, flow::Code::DivisionByZero);
+    let span = d.span().unwrap();
+    assert_eq!(&src[span.range()], "/");
+
+    let src = "let s = sh(\"echo text\")\nlet q = s + 1";
+    let d = &run(src).errors[0];
+    assert_eq!(d.code, flow::Code::TypeError);
+    assert_eq!(&src[d.span().unwrap().range()], "+");
+}
+
+#[test]
+fn a_timed_out_task_leaves_no_process_behind() {
+    let mark = unique_mark("timeout");
+    let outcome = run(&format!(
+        "let x = sh(\"sleep 30 & sleep 30\", mark: \"{mark}\") timeout 200ms"
+    ));
+    assert_eq!(task(&outcome, "x").status, TaskStatus::TimedOut);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(processes_marked(&mark), Vec::<u32>::new());
+}
+
+// ---- time, on tokio's paused clock ----------------------------------------------
+
+async fn run_paused(text: &str) -> flow::Outcome {
+    let engine = flow::Engine::new();
+    let script = engine.compile("t.flow", text).expect("compiles");
+    engine.run(&script, RunOptions::default()).await
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_backoff_doubles_on_the_paused_clock() {
+    let start = tokio::time::Instant::now();
+    let outcome = run_paused("let x = fail(\"no\") retry 3 backoff 1s").await;
+    assert_eq!(task(&outcome, "x").attempts, 4);
+    // 1 s + 2 s + 4 s of backoff.
+    assert_eq!(start.elapsed().as_secs(), 7);
+}
+
+#[tokio::test(start_paused = true)]
+async fn try_backoff_doubles_on_the_paused_clock() {
+    let start = tokio::time::Instant::now();
+    let outcome =
+        run_paused("try { fail(\"no\") } retry 2 backoff 10s else { \"fallback\" }").await;
+    assert_eq!(outcome.result.as_deref(), Some(&json!("fallback")));
+    assert_eq!(start.elapsed().as_secs(), 30);
+}
+
+#[tokio::test(start_paused = true)]
+async fn timeouts_fire_on_the_paused_clock() {
+    let start = tokio::time::Instant::now();
+    let outcome = run_paused("let x = sleep(1h) timeout 90s").await;
+    assert_eq!(task(&outcome, "x").status, TaskStatus::TimedOut);
+    assert_eq!(start.elapsed().as_secs(), 90);
+}
+
+#[test]
+fn retry_backoff_in_real_time() {
+    let started = Instant::now();
+    let outcome = run("let x = fail(\"no\") retry 2 backoff 100ms");
+    assert_eq!(task(&outcome, "x").attempts, 3);
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+// ---- the command line -----------------------------------------------------------
+
+#[test]
+fn every_example_runs_and_gives_its_result() {
+    let cases = [
+        ("etl.flow", "/loaded/written", json!(102)),
+        (
+            "fan_out_fan_in.flow",
+            "",
+            json!({ "chunks": 4, "words": 16, "letters": 60 }),
+        ),
+        (
+            "quality_gate.flow",
+            "/deployed",
+            json!("deployed build/app"),
+        ),
+        (
+            "research_create_review.flow",
+            "/draft/body",
+            json!("Body: tides are caused by the moon; they rise twice a day."),
+        ),
+        (
+            "retry_fallback.flow",
+            "/processed",
+            json!({ "method": "basic", "status": "ok" }),
+        ),
+        (
+            "streaming_pipeline.flow",
+            "",
+            json!({ "batches": 6, "records": 150 }),
+        ),
+        ("map_reduce.flow", "/reduced", json!(20)),
+        (
+            "conditional.flow",
+            "/result",
+            json!("Use advanced processing (complexity 7)"),
+        ),
+    ];
+    for (file, pointer, expected) in cases {
+        let out = flow_command()
+            .args(["run", "--quiet", &format!("examples/{file}")])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(value.pointer(pointer), Some(&expected), "{file}: {value}");
+    }
+}
+
+#[test]
+fn a_failing_gate_exits_1_and_says_why() {
+    let out = flow_command()
+        .args(["run", "examples/quality_gate.flow", "--param", "failing=2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("gate `checks` failed"), "{stderr}");
+    assert!(stderr.contains("`test`"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn json_output_lists_every_task_also_on_failure() {
+    let dir = std::env::temp_dir().join(unique_mark("json"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("s.flow");
+    std::fs::write(
+        &file,
+        "let raw = map i in [1, 2] { sh(\"echo ${i}\") }\nlet bad = fail(\"nope\")\n",
+    )
+    .unwrap();
+    let out = flow_command()
+        .args(["run", "--json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["status"], "failed");
+    let ids: Vec<&str> = doc["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"bad"), "{ids:?}");
+    let bad = doc["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "bad")
+        .unwrap();
+    assert_eq!(bad["status"], "failed");
+    assert_eq!(bad["error"], "nope");
+    for key in ["agent", "attempts", "started_at", "ended_at", "duration_ms"] {
+        assert!(bad.get(key).is_some(), "{key} missing in {bad}");
+    }
+    assert_eq!(doc["errors"][0]["code"], "flow::runtime::task_failed");
+}
+
+#[test]
+fn ctrl_c_cancels_kills_children_and_exits_130() {
+    let mark = unique_mark("sigint");
+    let dir = std::env::temp_dir().join(&mark);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("s.flow");
+    std::fs::write(
+        &file,
+        format!("let a = sh(\"sleep 30 & sleep 30\", mark: \"{mark}\")\n"),
+    )
+    .unwrap();
+    let child = flow_command()
+        .args(["run"])
+        .arg(&file)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the task's processes exist.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while processes_marked(&mark).len() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("interrupted") && stderr.contains("a"),
+        "{stderr}"
+    );
+    assert_eq!(processes_marked(&mark), Vec::<u32>::new());
+}
+
+#[test]
+fn unknown_params_and_bad_files_are_usage_errors() {
+    let out = flow_command()
+        .args(["run", "examples/etl.flow", "--param", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = flow_command()
+        .args(["run", "does/not/exist.flow"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such file"));
+    let out = flow_command()
+        .args(["run", "examples/etl.flow", "--param", "sourcez=[]"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `sources`?"));
+}
+
+#[test]
+fn graph_prints_only_the_graph() {
+    for format in ["dot", "mermaid", "json"] {
+        let out = flow_command()
+            .args([
+                "graph",
+                "--format",
+                format,
+                "examples/streaming_pipeline.flow",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        match format {
+            "dot" => assert!(
+                text.starts_with("digraph")
+                    && text.contains("subgraph cluster_")
+                    && text.contains("Ingestor")
+            ),
+            "mermaid" => assert!(text.starts_with("flowchart") && text.contains("subgraph")),
+            _ => {
+                let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                assert!(v["nodes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|n| n["agent"] == "Processor"));
+            }
+        }
+    }
+    let _ = common::root();
+}
