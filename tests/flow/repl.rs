@@ -435,7 +435,8 @@ impl Pty {
 }
 
 /// Through a real pseudo-terminal (util-linux `script`): a value, Tab
-/// completion, Ctrl-C on a running `sleep`, then `:quit`.
+/// completion, a continuation dropped with Ctrl-C, Ctrl-C on a running
+/// `sleep`, then `:quit`.
 #[test]
 fn a_terminal_session() {
     if Command::new("script").arg("--version").output().is_err() {
@@ -485,9 +486,16 @@ fn a_terminal_session() {
     let at = pty.expect("range", at);
     pty.send("(2)\r");
     let at = pty.expect("started = [0,1]", at);
+    // An open bracket continues the entry; Ctrl-C at the prompt drops it.
+    pty.send("let abandoned = [1,\r");
+    let at = pty.expect("  ... ", at);
+    pty.send("\x03");
+    let at = pty.expect("flow> ", at);
+    pty.send("abandoned\r");
+    let at = pty.expect("cannot find `abandoned`", at);
     pty.send("let s = sh(\"sleep 30\")\r");
-    let at = pty.expect("running", at);
-    std::thread::sleep(Duration::from_millis(300));
+    // Ctrl-C once the entry runs (rustyline has given the terminal back).
+    std::thread::sleep(Duration::from_millis(1500));
     pty.send("\x03");
     let at = pty.expect("interrupted: cancelled 1 running task(s): s", at);
     let at = pty.expect("flow> ", at);
