@@ -574,3 +574,38 @@ fn an_error_inside_an_earlier_flow_points_into_its_entry() {
     );
     assert!(run.stderr.contains("entry 2:2:3"), "{}", run.stderr);
 }
+
+#[tokio::test]
+async fn the_session_core_takes_host_agents_and_commands() {
+    use flow::cli::repl::{handle, Reply};
+    use flow::{AgentError, Call};
+
+    let engine = Engine::new().agent("Upper", |call: Call| async move {
+        let text = call
+            .context
+            .get("text")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        Ok::<_, AgentError>(json!(text.to_uppercase()))
+    });
+    let mut session = Session::new(engine, SessionOptions::default());
+    let ctl = RunControl::default();
+    match handle(&mut session, "let loud = Upper(text: \"hi\")\n", &ctl).await {
+        Reply::Entry(EntryOutcome::Done { bound, .. }) => {
+            assert_eq!(bound[0].name, "loud");
+            assert_eq!(bound[0].value.as_deref(), Some(&json!("HI")));
+        }
+        other => panic!("expected a binding, got {other:?}"),
+    }
+    match handle(&mut session, ":agents", &ctl).await {
+        Reply::Text(text) => assert!(text.contains("Upper  host agent"), "{text}"),
+        other => panic!("expected text, got {other:?}"),
+    }
+    assert!(matches!(
+        handle(&mut session, ":q", &ctl).await,
+        Reply::Quit
+    ));
+    assert!(session.names().contains(&"loud".to_string()));
+    session.reset();
+    assert!(session.value("loud").is_none());
+}
