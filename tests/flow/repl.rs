@@ -609,3 +609,48 @@ async fn the_session_core_takes_host_agents_and_commands() {
     session.reset();
     assert!(session.value("loud").is_none());
 }
+
+#[test]
+fn save_keeps_replaced_bindings_that_were_read_under_fresh_names() {
+    let dir = scratch("save_rebind");
+    let run = repl_in(
+        &dir,
+        r#"agent E = echo()
+let x = 1
+let unused = x * 100
+let y = map i in range(x + 1) { E(v: i + x) }
+let unused = 0
+let x = 5
+let z = len(y) + x
+:save saved.flow
+:graph
+"#,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let saved = std::fs::read_to_string(dir.join("saved.flow")).expect("the saved script");
+    assert!(saved.contains("let x_1 = 1\n"), "{saved}");
+    assert!(
+        saved.contains("range(x_1 + 1) { E(v: i + x_1) }"),
+        "{saved}"
+    );
+    assert!(
+        !saved.contains("x * 100"),
+        "a replaced binding nothing reads is left out:\n{saved}"
+    );
+    assert!(run.stdout.contains("y: map  <- x_1"), "{}", run.stdout);
+    let out = Command::new(FLOW)
+        .args(["run", "--quiet", "saved.flow"])
+        .current_dir(&dir)
+        .output()
+        .expect("flow run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(
+        result,
+        json!({"y": [{"v": 1}, {"v": 2}], "unused": 0, "x": 5, "z": 7})
+    );
+}

@@ -279,7 +279,11 @@ fn save(session: &Session, path: &Path) -> Reply {
     if let Err(e) = std::fs::write(path, &text) {
         return Reply::Error(format!("cannot write `{}`: {e}", path.display()));
     }
-    let statements = session.live().count();
+    let statements = session
+        .script_text()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count();
     match session_script(session) {
         Ok(_) => Reply::Text(format!(
             "saved {statements} statement(s) to {}\n",

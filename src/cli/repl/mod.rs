@@ -6,11 +6,13 @@
 //! | `session.rs` | the session core: compile an entry against earlier bindings, run it, commit it |
 //! | `commands.rs` | `:help`, `:vars`, `:graph`, `:save`…, and [`handle`] for any input |
 //! | `render.rs` | values as coloured JSON, task graphs as text |
+//! | `save.rs` | the session as one script, renaming replaced bindings still in use |
 //! | `terminal.rs` | the rustyline front end: prompt, history, completion, hints, Ctrl-C |
 //! | this file | arguments, printing replies, the loop for stdin that is not a terminal |
 
 mod commands;
 mod render;
+mod save;
 mod session;
 mod terminal;
 

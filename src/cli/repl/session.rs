@@ -500,15 +500,9 @@ impl Session {
         }
     }
 
-    /// The session as a script: every live statement of every committed entry,
-    /// in order. `flow run` of it computes what the session computed.
+    /// The session as a script that `flow run` reproduces (see `save.rs`).
     pub fn script_text(&self) -> String {
-        let mut text = String::new();
-        for (source, s) in self.live() {
-            text.push_str(source.slice(s.span));
-            text.push('\n');
-        }
-        text
+        super::save::script(&self.entries)
     }
 }
 
