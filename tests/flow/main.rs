@@ -2,6 +2,7 @@
 
 mod check;
 mod common;
+mod repl;
 mod run;
 mod sh;
 mod syntax;
