@@ -706,11 +706,26 @@ fn sub_flow_calls_take_timeout_and_retry() {
     let outcome = run("flow slow() { sleep(5s) }\nlet s = slow() timeout 100ms");
     assert_eq!(outcome.status, RunStatus::Failed);
     assert_eq!(outcome.errors[0].code, flow::Code::TaskTimedOut);
-    assert!(outcome.errors[0].message.contains("timed out"), "{:?}", outcome.errors);
+    assert!(
+        outcome.errors[0].message.contains("timed out"),
+        "{:?}",
+        outcome.errors
+    );
 
-    let outcome = run("flow bad() { fail(\"no\") }\nlet s = try { bad() retry 2 } else { \"fell back\" }");
-    assert_eq!(outcome.result.as_deref(), Some(&json!({ "s": "fell back" })));
-    assert_eq!(outcome.tasks.iter().filter(|t| t.status == TaskStatus::Failed).count(), 3);
+    let outcome =
+        run("flow bad() { fail(\"no\") }\nlet s = try { bad() retry 2 } else { \"fell back\" }");
+    assert_eq!(
+        outcome.result.as_deref(),
+        Some(&json!({ "s": "fell back" }))
+    );
+    assert_eq!(
+        outcome
+            .tasks
+            .iter()
+            .filter(|t| t.status == TaskStatus::Failed)
+            .count(),
+        3
+    );
 }
 
 #[test]
@@ -723,14 +738,24 @@ fn keep_going_finishes_every_map_item() {
         },
     );
     assert_eq!(outcome.status, RunStatus::Failed);
-    let succeeded = outcome.tasks.iter().filter(|t| t.status == TaskStatus::Succeeded).count();
+    let succeeded = outcome
+        .tasks
+        .iter()
+        .filter(|t| t.status == TaskStatus::Succeeded)
+        .count();
     assert_eq!(succeeded, 5, "every other item still ran");
 }
 
 #[test]
 fn fail_fast_stops_starting_map_items() {
-    let outcome = run(r#"let r = map x in range(20) limit 1 { sh("test ${x} -ne 1 && echo ${x} || exit 1") }"#);
+    let outcome = run(
+        r#"let r = map x in range(20) limit 1 { sh("test ${x} -ne 1 && echo ${x} || exit 1") }"#,
+    );
     assert_eq!(outcome.status, RunStatus::Failed);
-    let ran = outcome.tasks.iter().filter(|t| t.status == TaskStatus::Succeeded).count();
+    let ran = outcome
+        .tasks
+        .iter()
+        .filter(|t| t.status == TaskStatus::Succeeded)
+        .count();
     assert_eq!(ran, 1, "only item 0 ran before item 1 failed");
 }
