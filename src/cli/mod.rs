@@ -2,6 +2,7 @@
 //! exit codes are decided here, in one place.
 
 mod progress;
+pub mod repl;
 mod run;
 
 use std::io::IsTerminal;
@@ -53,6 +54,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
         format: GraphFormat,
     },
+    /// Try agents and workflows interactively (also: `flow` with no arguments).
+    Repl(repl::ReplArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -85,10 +88,8 @@ pub fn main() -> ExitCode {
         Some(Command::Run(args)) => run::run(args),
         Some(Command::Check { files, format }) => check(&files, format),
         Some(Command::Graph { file, format }) => graph(&file, format),
-        None => {
-            eprintln!("flow: the REPL is not available yet; try `flow run FILE` or `flow --help`");
-            exit::USAGE
-        }
+        Some(Command::Repl(args)) => repl::run(args),
+        None => repl::run(repl::ReplArgs::default()),
     };
     ExitCode::from(code)
 }

@@ -12,6 +12,7 @@
 
 mod build;
 mod errors;
+mod literals;
 mod scan;
 mod strings;
 

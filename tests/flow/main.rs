@@ -5,6 +5,7 @@ mod common;
 mod embed;
 mod http;
 mod llm;
+mod repl;
 mod run;
 mod servers;
 mod sh;
