@@ -19,7 +19,8 @@ param reviews = ["I love it", "terrible, it broke", "does the job"]
 let labels = map (i, review) in reviews limit 2 {
   Sentiment("Label the review", text: review, index: i)
 }
-Summarize(labels: labels)
+let summary = Summarize(labels: labels)
+summary
 "#;
 
 /// A host agent with state: the words it counts as positive and negative.
