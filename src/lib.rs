@@ -16,6 +16,28 @@
 //! | [`builtins`] | the names known before any declaration: functions, built-in agents, backends; the pure functions |
 //! | [`agents`] | the agent backends: [`agents::sh`] runs shell commands as process groups, [`agents::llm`] calls OpenAI-compatible models, [`agents::http`] calls services |
 //! | [`check`] | names, arity, duplicates, recursion and lints over the AST: every problem in one pass |
+//! | [`runtime`] | the scheduler: runs a task graph, with limits, cancellation, events and task records |
+//! | [`engine`] | the embedding API: [`Engine`], host agents, [`Engine::compile`], [`Engine::run`], [`Engine::start`] |
+//!
+//! Embedding Flow in a Rust program takes an [`Engine`], host agents (async
+//! closures or [`HostAgent`] types), and [`RunOptions`]:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use flow::{Call, Engine, RunOptions};
+//! use serde_json::json;
+//!
+//! let engine = Engine::new().agent("Extractor", |call: Call| async move {
+//!     Ok(json!({ "rows": 3, "source": call.get("source")? }))
+//! });
+//! let outcome = engine
+//!     .run_source("etl.flow", "map s in [\"a\", \"b\"] { Extractor(source: s).rows }", RunOptions::new())
+//!     .await
+//!     .expect("the script compiles");
+//! assert_eq!(*outcome.result.unwrap(), json!([3, 3]));
+//! # }
+//! ```
 
 pub mod agents;
 pub mod ast;
