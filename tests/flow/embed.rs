@@ -307,3 +307,18 @@ async fn dropping_a_run_handle_cancels_the_run_but_not_the_callers_token() {
         .unwrap();
     assert_eq!(outcome.status, RunStatus::Cancelled);
 }
+
+/// What a host program shares between threads and tasks can be.
+#[test]
+fn embedding_types_are_send_and_sync() {
+    fn shareable<T: Send + Sync + 'static>() {}
+    fn sendable<T: Send + 'static>() {}
+    shareable::<Engine>();
+    shareable::<flow::Script>();
+    shareable::<flow::Outcome>();
+    shareable::<flow::CompileError>();
+    shareable::<RunOptions>();
+    sendable::<flow::RunHandle>();
+    sendable::<RunEvent>();
+    sendable::<Call>();
+}
