@@ -214,6 +214,7 @@ impl RunHandle {
                 Code::Cancelled,
                 "internal error: the run stopped unexpectedly; please report this script",
             )],
+            usage: None,
         })
     }
 }

@@ -228,6 +228,23 @@ impl TaskRecord {
     }
 }
 
+/// Adds one task's token usage (`{"prompt_tokens": 3, …}`) into a running total.
+pub(crate) fn add_usage(total: &mut Option<Value>, usage: &Value) {
+    let Some(fields) = usage.as_object() else {
+        return;
+    };
+    let total = total.get_or_insert_with(|| Value::Object(Default::default()));
+    let Some(total) = total.as_object_mut() else {
+        return;
+    };
+    for (key, value) in fields {
+        if let Some(n) = value.as_u64() {
+            let sum = total.get(key).and_then(Value::as_u64).unwrap_or(0) + n;
+            total.insert(key.clone(), Value::from(sum));
+        }
+    }
+}
+
 /// Joins an instance name and a label into a task id.
 pub fn task_id(instance: &str, label: &str) -> String {
     match (instance.is_empty(), label.is_empty()) {
@@ -323,6 +340,9 @@ pub struct Outcome {
     pub tasks: Vec<TaskRecord>,
     /// Why it failed: one diagnostic per unhandled failure.
     pub errors: Vec<Diagnostic>,
+    /// Token usage summed over every task that reported it (also those not
+    /// kept in `tasks`).
+    pub usage: Option<Value>,
 }
 
 impl Outcome {
@@ -338,20 +358,7 @@ impl Outcome {
 
     /// Token usage summed over every task that reported it.
     pub fn usage(&self) -> Option<Value> {
-        let mut total: Option<serde_json::Map<String, Value>> = None;
-        for usage in self.tasks.iter().filter_map(|t| t.usage.as_ref()) {
-            let Some(fields) = usage.as_object() else {
-                continue;
-            };
-            let total = total.get_or_insert_with(Default::default);
-            for (key, value) in fields {
-                if let Some(n) = value.as_u64() {
-                    let sum = total.get(key).and_then(Value::as_u64).unwrap_or(0) + n;
-                    total.insert(key.clone(), Value::from(sum));
-                }
-            }
-        }
-        total.map(Value::Object)
+        self.usage.clone()
     }
 
     /// The document `flow run --json` prints.
