@@ -419,6 +419,15 @@ impl<'a> Checker<'a> {
             format!("cannot find `{n}` in this scope"),
         )
         .at(name.span, "unknown name");
+        // `${HOME}` in a string: most likely meant for the shell.
+        let env_like = n.len() > 1
+            && n.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        if env_like && closest(n, self.visible_values()).is_none() {
+            return d.help(format!(
+                "`${{…}}` inserts a Flow value; for the environment variable write `$ {n}` in an `sh` command (or `\\${{{n}}}`), or `env(\"{n}\")` in Flow"
+            ).replace("$ ", "$"));
+        }
         match closest(n, candidates) {
             Some(s) => d.help(format!("did you mean `{s}`?")),
             None => d.help(format!("bind it before using it, e.g. `let {n} = …`, or declare `param {n} = …` at the top level")),

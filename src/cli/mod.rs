@@ -143,13 +143,15 @@ fn io_reason(e: &std::io::Error) -> String {
 }
 
 /// Compiles a file, printing every diagnostic; `Err` carries the exit code.
+/// On failure: the exit code, and the diagnostics as JSON (for `--json`).
 pub(crate) fn compile_file(
     engine: &Engine,
     path: &std::path::Path,
-) -> Result<crate::engine::Script, u8> {
+) -> Result<crate::engine::Script, (u8, Vec<serde_json::Value>)> {
     let source = read_source(path).map_err(|message| {
         eprintln!("error: {message}");
-        exit::USAGE
+        let json = serde_json::json!({ "severity": "error", "message": message });
+        (exit::USAGE, vec![json])
     })?;
     match engine.compile_with(source, &engine.check_env(), &Default::default()) {
         Ok(script) => {
@@ -161,7 +163,8 @@ pub(crate) fn compile_file(
             diagnostics,
         }) => {
             print_diagnostics(&source, &diagnostics);
-            Err(exit::INVALID)
+            let json = diagnostics.iter().map(|d| d.to_json(&source)).collect();
+            Err((exit::INVALID, json))
         }
     }
 }
@@ -202,7 +205,7 @@ fn graph(path: &std::path::Path, format: GraphFormat) -> u8 {
     let engine = Engine::new();
     let script = match compile_file(&engine, path) {
         Ok(s) => s,
-        Err(code) => return code,
+        Err((code, _)) => return code,
     };
     let g = &script.graph;
     match format {

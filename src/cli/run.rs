@@ -66,7 +66,19 @@ pub fn run(args: RunArgs) -> u8 {
     let engine = Engine::new();
     let script = match compile_file(&engine, &args.file) {
         Ok(s) => s,
-        Err(code) => return code,
+        Err((code, diagnostics)) => {
+            if args.json {
+                // One document also when the script does not compile.
+                let doc = serde_json::json!({
+                    "status": "invalid",
+                    "result": null,
+                    "tasks": [],
+                    "errors": diagnostics,
+                });
+                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            }
+            return code;
+        }
     };
     let mode = if args.quiet || args.json {
         Mode::Quiet
@@ -129,7 +141,17 @@ pub fn run(args: RunArgs) -> u8 {
         }
         RunStatus::Failed => {
             print_diagnostics(&script.source, &outcome.errors);
-            exit::FAILED
+            // A `--param` the script does not declare is a usage error.
+            let bad_params = !outcome.errors.is_empty()
+                && outcome
+                    .errors
+                    .iter()
+                    .all(|d| d.code == crate::diag::Code::UnknownParam);
+            if bad_params {
+                exit::USAGE
+            } else {
+                exit::FAILED
+            }
         }
         RunStatus::Cancelled => {
             let running: Vec<String> = outcome

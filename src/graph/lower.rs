@@ -586,6 +586,7 @@ impl Lowerer {
         span: Span,
     ) -> Expr {
         let (cond, then) = &arms[0];
+        let cond_span = cond.span;
         let cond = self.expr(cond, None);
         let then = self.body(BodyKind::IfThen, Vec::new(), then);
         let otherwise = if arms.len() > 1 {
@@ -597,6 +598,7 @@ impl Lowerer {
         };
         let node = IfNode {
             cond,
+            cond_span,
             then,
             otherwise,
         };

@@ -196,6 +196,8 @@ pub struct MapNode {
 #[derive(Clone, Debug)]
 pub struct IfNode {
     pub cond: Expr,
+    /// The condition's source, for a condition that is not a boolean.
+    pub cond_span: Span,
     pub then: BodyId,
     /// `else` or `else if` (an `If` node inside this body).
     pub otherwise: Option<BodyId>,

@@ -213,7 +213,7 @@ impl TaskRecord {
             "attempts": self.attempts,
             "started_at": time(self.started_at),
             "ended_at": time(self.ended_at),
-            "duration_ms": self.duration.map(|d| d.as_secs_f64() * 1000.0),
+            "duration_ms": self.duration.map(|d| (d.as_secs_f64() * 1e6).round() / 1e3),
         });
         if let Some(output) = &self.output {
             record["output"] = (**output).clone();
@@ -364,7 +364,8 @@ impl Outcome {
     /// The document `flow run --json` prints.
     pub fn to_json(&self) -> Value {
         let mut tasks: Vec<&TaskRecord> = self.tasks.iter().collect();
-        tasks.sort_by_key(|t| t.started_at);
+        // Tasks in the order they started; those that never started last.
+        tasks.sort_by_key(|t| (t.started_at.is_none(), t.started_at));
         let mut doc = json!({
             "status": self.status.as_str(),
             "result": self.result.as_deref().cloned(),

@@ -461,7 +461,9 @@ impl Scheduler {
         let parent = inst.parent;
         let result = if let Some(failure) = inst.failure.clone() {
             Err(failure)
-        } else if inst.unfinished > 0 {
+        } else if inst.state.iter().any(|s| *s != NodeState::Done) {
+            // Stopped before every node produced its value (a queued task was
+            // dropped, or nodes never started): the body has no value.
             Err(cancelled_failure(&inst.name))
         } else {
             let frame = Frame {
@@ -611,7 +613,11 @@ impl Scheduler {
                 }
             }
         }
-        let cause = format!("`{}` failed", failure.task);
+        let cause = if failure.cancelled {
+            format!("`{}` was cancelled", failure.task)
+        } else {
+            format!("`{}` failed", failure.task)
+        };
         if is_root && !failure.cancelled {
             self.errors.push(failure.diag.clone());
         }

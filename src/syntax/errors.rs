@@ -348,10 +348,28 @@ fn special_case(text: &str, span: Span, found: &str, expected: &[Expected]) -> O
             .help("`else` goes after the `}` of an `if` or `try` block"),
         );
     }
+    let word = found.trim_matches('`');
+    if ["timeout", "retry", "backoff", "after"].contains(&word)
+        && expected.contains(&Expected::StatementEnd)
+    {
+        return Some(
+            Diagnostic::error(Code::UnexpectedToken, format!("`{word}` can only follow a call"))
+                .at(span, "not after a call")
+                .help(format!(
+                    "modifiers follow agent and flow calls, as in `Fetch(url: u) {word} …`; to give one to other work, put it in a `flow` and call that"
+                )),
+        );
+    }
+    if word == "catch" && expected.contains(&Expected::StatementEnd) {
+        return Some(
+            Diagnostic::error(Code::UnexpectedToken, "Flow has no `catch`")
+                .at(span, "`catch` is not a keyword")
+                .help("a fallback is written `try { … } else { … }`; `error` holds the failure inside `else`"),
+        );
+    }
     let binary = [
         "+", "-", "*", "/", "%", "==", "!=", "<", "<=", ">", ">=", "&&", "||",
     ];
-    let word = found.trim_matches('`');
     if expected.contains(&Expected::Statement) && binary.contains(&word) {
         return Some(
             Diagnostic::error(Code::UnexpectedToken, format!("a statement cannot start with `{word}`"))

@@ -618,7 +618,11 @@ fn unknown_params_and_bad_files_are_usage_errors() {
         .args(["run", "examples/etl.flow", "--param", "sourcez=[]"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an undeclared param is a usage error"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `sources`?"));
 }
 
@@ -765,4 +769,97 @@ fn keywords_are_fine_as_argument_names_and_keys() {
     let v =
         result("let r = echo(timeout: 5, limit: 2)\n{ a: r.timeout, b: { in: 1 }.in, c: r.limit }");
     assert_eq!(v, json!({ "a": 5, "b": 1, "c": 2 }));
+}
+
+// ---- regressions found by review -----------------------------------------------
+
+#[test]
+fn a_task_dropped_from_the_queue_does_not_let_its_readers_run_on_null() {
+    let options = || RunOptions {
+        jobs: Some(1),
+        ..Default::default()
+    };
+    let outcome = run_with(
+        "let bad = sh(\"exit 1\")\nlet v = map _ in [1] { let r = sh(\"echo '{\\\"n\\\": 1}'\"); r.n }",
+        options(),
+    );
+    assert_eq!(outcome.status, RunStatus::Failed);
+    assert_eq!(
+        outcome.errors.len(),
+        1,
+        "only the real failure: {:#?}",
+        outcome.errors
+    );
+    assert_eq!(outcome.errors[0].code, flow::Code::TaskFailed);
+    let outcome = run_with(
+        "flow f(x) { let r = sh(\"echo '{\\\"n\\\": 1}'\"); r.n }\nlet bad = sh(\"exit 1\")\nlet v = f(1)",
+        options(),
+    );
+    assert_eq!(outcome.errors.len(), 1, "{:#?}", outcome.errors);
+}
+
+#[test]
+fn a_where_condition_must_be_true_or_false() {
+    let outcome = run("let a = gate { x: echo(n: 1) where x.n }");
+    let d = &outcome.errors[0];
+    assert_eq!(d.code, flow::Code::GateFailed);
+    assert!(format!("{d:?}").contains("not true or false"), "{d:?}");
+}
+
+#[test]
+fn a_failed_gate_check_shows_the_stderr_of_its_task() {
+    let outcome = run("let g = gate { lint: sh(\"echo 3 lint errors >&2; exit 1\") }");
+    let d = &outcome.errors[0];
+    assert!(
+        d.notes.iter().any(|n| n.contains("3 lint errors")),
+        "{:?}",
+        d.notes
+    );
+}
+
+#[test]
+fn a_sub_flow_timeout_points_at_the_call() {
+    let src = "flow slow() { sleep(5s) }\nlet s = slow() timeout 100ms";
+    let outcome = run(src);
+    let d = &outcome.errors[0];
+    assert_eq!(d.code, flow::Code::TaskTimedOut);
+    assert_eq!(
+        &src[d.span().expect("a span").range()],
+        "slow() timeout 100ms"
+    );
+}
+
+#[test]
+fn a_task_skipped_after_a_cancellation_says_cancelled() {
+    let outcome = run(
+        "let slow = sh(\"sleep 5\")\nlet bad = sh(\"sleep 0.2; exit 1\")\nlet after_slow = sh(\"echo ${slow}\")",
+    );
+    let skipped = task(&outcome, "after_slow");
+    assert_eq!(skipped.status, TaskStatus::Skipped);
+    assert_eq!(skipped.error.as_deref(), Some("`slow` was cancelled"));
+}
+
+#[test]
+fn a_condition_that_is_not_a_boolean_points_at_the_condition() {
+    let src = "let n = 1\nlet r = if n { 1 } else { 2 }";
+    let d = &run(src).errors[0];
+    assert_eq!(d.code, flow::Code::TypeError);
+    assert_eq!(&src[d.span().unwrap().range()], "n");
+}
+
+#[test]
+fn json_output_is_printed_also_when_the_script_does_not_compile() {
+    let dir = std::env::temp_dir().join(unique_mark("json-invalid"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("s.flow");
+    std::fs::write(&file, "let x = sleep(5sec)\n").unwrap();
+    let out = flow_command()
+        .args(["run", "--json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["status"], "invalid");
+    assert_eq!(doc["errors"][0]["code"], "flow::syntax::bad_duration");
 }

@@ -128,7 +128,7 @@ impl Scheduler {
             NodeKind::Map(m) => self.start_map(key, k, name.clone(), m),
             NodeKind::If(i) => self.eval_in(key, &i.cond).and_then(|cond| {
                 let taken = crate::value::truthy_bool(&cond)
-                    .map_err(|e| e.to_diagnostic().at(node.span, "this condition"))?;
+                    .map_err(|e| e.to_diagnostic().at(i.cond_span, "this condition"))?;
                 let branch = if taken { Some(i.then) } else { i.otherwise };
                 let Some(body) = branch else {
                     return Ok(Some(Arc::new(Value::Null)));
@@ -502,6 +502,8 @@ impl Scheduler {
             return;
         };
         let owner_handled = self.inst(owner).is_some_and(|i| i.handled);
+        let owner_body = self.inst(owner).map(|i| i.body);
+        let graph = self.graph.clone();
         let Some(c) = self.constructs.get(id) else {
             return;
         };
@@ -577,8 +579,13 @@ impl Scheduler {
                         .map(|t| humantime::format_duration(t).to_string())
                         .unwrap_or_default();
                     let message = format!("`{}` timed out after {limit}", c.name);
+                    let mut diag = Diagnostic::error(Code::TaskTimedOut, message.clone())
+                        .help("raise its `timeout`, or add `retry N` if it is only sometimes slow");
+                    if let Some(body) = owner_body {
+                        diag = diag.at(graph.local(body, c.node).span, "this call");
+                    }
                     failure = Failure {
-                        diag: Diagnostic::error(Code::TaskTimedOut, message.clone()),
+                        diag,
                         task: c.name.to_string(),
                         message,
                         cancelled: false,
@@ -683,25 +690,37 @@ impl Scheduler {
             };
             match outcome {
                 Some((Ok(v), cond)) => {
-                    let holds = cond.as_ref().is_none_or(|c| **c == Value::Bool(true));
-                    if holds {
-                        values.insert(check.name.to_string(), (**v).clone());
-                    } else {
-                        all_cancelled = false;
-                        let shown = crate::value::preview(v, 60);
-                        let span = check.cond_span.unwrap_or(value_span);
-                        failed.push((
-                            check.name.clone(),
-                            span,
-                            format!("`where` condition is false ({} = {shown})", check.name),
-                        ));
+                    let span = check.cond_span.unwrap_or(value_span);
+                    match cond.as_deref().map(crate::value::truthy_bool) {
+                        None | Some(Ok(true)) => {
+                            values.insert(check.name.to_string(), (**v).clone());
+                        }
+                        Some(Ok(false)) => {
+                            all_cancelled = false;
+                            let shown = crate::value::preview(v, 60);
+                            let why =
+                                format!("`where` condition is false ({} = {shown})", check.name);
+                            failed.push((check.name.clone(), span, why, Vec::new()));
+                        }
+                        Some(Err(e)) => {
+                            all_cancelled = false;
+                            let why =
+                                format!("`where` condition is not true or false: {}", e.message);
+                            failed.push((check.name.clone(), span, why, Vec::new()));
+                        }
                     }
                 }
                 Some((Err(f), _)) => {
                     all_cancelled &= f.cancelled;
-                    failed.push((check.name.clone(), value_span, f.message.clone()));
+                    let notes = f.diag.notes.clone();
+                    failed.push((check.name.clone(), value_span, f.message.clone(), notes));
                 }
-                None => failed.push((check.name.clone(), value_span, "did not run".to_string())),
+                None => failed.push((
+                    check.name.clone(),
+                    value_span,
+                    "did not run".to_string(),
+                    Vec::new(),
+                )),
             }
         }
         let name = c.name.clone();
@@ -717,8 +736,11 @@ impl Scheduler {
             ),
         )
         .at(node.span, "this gate");
-        for (check, span, why) in &failed {
+        for (check, span, why, notes) in &failed {
             diag = diag.label(*span, format!("`{check}`: {why}"));
+            for note in notes {
+                diag = diag.note(format!("`{check}`: {note}"));
+            }
         }
         let failure = Failure {
             message: diag.message.clone(),
