@@ -96,3 +96,16 @@ pub fn max_overlap(tasks: &[&flow::TaskRecord]) -> usize {
     }
     most as usize
 }
+
+/// The processes still marked `mark` after they had up to 3 s to finish dying
+/// (a killed process may take a moment to go on a loaded machine).
+pub fn processes_left(mark: &str) -> Vec<u32> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let left = processes_marked(mark);
+        if left.is_empty() || std::time::Instant::now() > deadline {
+            return left;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

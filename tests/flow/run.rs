@@ -7,7 +7,8 @@ use flow::{RunOptions, RunStatus, TaskStatus};
 use serde_json::json;
 
 use crate::common::{
-    self, flow_command, max_overlap, processes_marked, result, run, run_with, unique_mark,
+    self, flow_command, max_overlap, processes_left, processes_marked, result, run, run_with,
+    unique_mark,
 };
 
 fn task<'a>(outcome: &'a flow::Outcome, id: &str) -> &'a flow::TaskRecord {
@@ -409,8 +410,7 @@ fn a_timed_out_task_leaves_no_process_behind() {
         "let x = sh(\"sleep 30 & sleep 30\", mark: \"{mark}\") timeout 200ms"
     ));
     assert_eq!(task(&outcome, "x").status, TaskStatus::TimedOut);
-    std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(processes_marked(&mark), Vec::<u32>::new());
+    assert_eq!(processes_left(&mark), Vec::<u32>::new());
 }
 
 // ---- time, on tokio's paused clock ----------------------------------------------
@@ -598,7 +598,7 @@ fn ctrl_c_cancels_kills_children_and_exits_130() {
         stderr.contains("interrupted") && stderr.contains("a"),
         "{stderr}"
     );
-    assert_eq!(processes_marked(&mark), Vec::<u32>::new());
+    assert_eq!(processes_left(&mark), Vec::<u32>::new());
 }
 
 #[test]
