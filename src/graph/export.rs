@@ -16,26 +16,53 @@ fn node_kind(node: &Node) -> &'static str {
     }
 }
 
-/// What a node shows: `raw: Extractor`, `total = …`.
-fn caption(graph: &TaskGraph, node: &Node) -> String {
+/// The name a body's instances get, relative to the construct's own instance:
+/// `raw[i]`, `checks.lint`, `processed.else` (empty for the script).
+fn instance_name(graph: &TaskGraph, id: BodyId) -> String {
+    let body = graph.body(id);
+    let owner = body.parent.map(|p| graph.node(p));
+    let name = owner.map_or("", |n| &*n.label).to_string();
+    match body.kind {
+        BodyKind::Script => String::new(),
+        BodyKind::Flow => graph
+            .flows
+            .iter()
+            .find(|f| f.body == id)
+            .map_or_else(String::new, |f| format!("{}(…)", f.name)),
+        BodyKind::MapItem => format!("{name}[i]"),
+        BodyKind::IfThen | BodyKind::IfElse | BodyKind::TryAttempt => name,
+        BodyKind::TryElse => format!("{name}.else"),
+        BodyKind::GateCheck => {
+            let check = owner.and_then(|n| match &n.kind {
+                NodeKind::Gate(g) => g
+                    .checks
+                    .iter()
+                    .find(|c| c.body == id)
+                    .map(|c| c.name.clone()),
+                _ => None,
+            });
+            format!("{name}.{}", check.as_deref().unwrap_or("?"))
+        }
+    }
+}
+
+/// What a node shows: `raw: Extractor`, `checks.lint: Linter`, `total`.
+fn caption(graph: &TaskGraph, body: BodyId, node: &Node) -> String {
     let name = if node.label.is_empty() {
-        "(result)"
+        crate::runtime::task_id(&instance_name(graph, body), "")
     } else {
-        &node.label
+        node.label.to_string()
     };
-    match &node.kind {
-        NodeKind::Task(t) => format!("{name}: {}", t.agent_name),
-        NodeKind::Call(c) => format!("{name}: flow {}", graph.flows[c.flow as usize].name),
-        NodeKind::Value(_) => name.to_string(),
-        other => format!(
-            "{name}: {}",
-            node_kind(&Node {
-                kind: other.clone(),
-                deps: Vec::new(),
-                label: "".into(),
-                span: node.span
-            })
-        ),
+    let kind = match &node.kind {
+        NodeKind::Task(t) => t.agent_name.to_string(),
+        NodeKind::Call(c) => format!("flow {}", graph.flows[c.flow as usize].name),
+        NodeKind::Value(_) => return name,
+        _ => node_kind(node).to_string(),
+    };
+    if name == kind {
+        kind
+    } else {
+        format!("{name}: {kind}")
     }
 }
 
@@ -83,6 +110,7 @@ fn quote_dot(text: &str) -> String {
 
 /// Graphviz DOT: bodies as clusters, edges from each node's inputs.
 pub fn to_dot(graph: &TaskGraph) -> String {
+    let owners = bodies_of_nodes(graph);
     let mut out = String::from(
         "digraph flow {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n",
     );
@@ -92,7 +120,7 @@ pub fn to_dot(graph: &TaskGraph) -> String {
         dot_body(graph, top, 1, &mut out);
     }
     for (i, node) in graph.nodes.iter().enumerate() {
-        let body = owning_body(graph, NodeId(i as u32));
+        let body = owners[i];
         for dep in &node.deps {
             let from = graph.body(body).first + dep;
             out.push_str(&format!("  n{from} -> n{i};\n"));
@@ -111,6 +139,9 @@ pub fn to_dot(graph: &TaskGraph) -> String {
 }
 
 fn dot_body(graph: &TaskGraph, id: BodyId, depth: usize, out: &mut String) {
+    if graph.body(id).len == 0 {
+        return; // a branch that is a plain value: nothing to draw
+    }
     let pad = "  ".repeat(depth);
     out.push_str(&format!("{pad}subgraph cluster_b{} {{\n", id.0));
     out.push_str(&format!(
@@ -127,7 +158,7 @@ fn dot_body(graph: &TaskGraph, id: BodyId, depth: usize, out: &mut String) {
         out.push_str(&format!(
             "{pad}  n{} [label={}, shape={shape}];\n",
             n.0,
-            quote_dot(&caption(graph, node))
+            quote_dot(&caption(graph, id, node))
         ));
     }
     for child in children(graph, id) {
@@ -136,14 +167,15 @@ fn dot_body(graph: &TaskGraph, id: BodyId, depth: usize, out: &mut String) {
     out.push_str(&format!("{pad}}}\n"));
 }
 
-/// The body a node belongs to.
-pub(crate) fn owning_body(graph: &TaskGraph, node: NodeId) -> BodyId {
-    let index = graph
-        .bodies
-        .iter()
-        .position(|b| b.first <= node.0 && node.0 < b.first + b.len)
-        .unwrap_or(0);
-    BodyId(index as u32)
+/// The body each node belongs to, by node index.
+fn bodies_of_nodes(graph: &TaskGraph) -> Vec<BodyId> {
+    let mut owners = vec![BodyId(0); graph.nodes.len()];
+    for (b, body) in graph.bodies.iter().enumerate() {
+        for n in body.node_ids() {
+            owners[n.0 as usize] = BodyId(b as u32);
+        }
+    }
+    owners
 }
 
 fn quote_mermaid(text: &str) -> String {
@@ -152,6 +184,7 @@ fn quote_mermaid(text: &str) -> String {
 
 /// Mermaid flowchart: bodies as subgraphs.
 pub fn to_mermaid(graph: &TaskGraph) -> String {
+    let owners = bodies_of_nodes(graph);
     let mut out = String::from("flowchart LR\n");
     let mut tops: Vec<BodyId> = vec![graph.root];
     tops.extend(graph.flows.iter().map(|f| f.body));
@@ -159,19 +192,24 @@ pub fn to_mermaid(graph: &TaskGraph) -> String {
         mermaid_body(graph, top, 1, &mut out);
     }
     for (i, node) in graph.nodes.iter().enumerate() {
-        let body = owning_body(graph, NodeId(i as u32));
+        let body = owners[i];
         for dep in &node.deps {
             let from = graph.body(body).first + dep;
             out.push_str(&format!("  n{from} --> n{i}\n"));
         }
         for child in TaskGraph::child_bodies(node) {
-            out.push_str(&format!("  n{i} -.- b{}\n", child.0));
+            if graph.body(child).len > 0 {
+                out.push_str(&format!("  n{i} -.- b{}\n", child.0));
+            }
         }
     }
     out
 }
 
 fn mermaid_body(graph: &TaskGraph, id: BodyId, depth: usize, out: &mut String) {
+    if graph.body(id).len == 0 {
+        return;
+    }
     let pad = "  ".repeat(depth);
     out.push_str(&format!(
         "{pad}subgraph b{}[{}]\n",
@@ -180,7 +218,7 @@ fn mermaid_body(graph: &TaskGraph, id: BodyId, depth: usize, out: &mut String) {
     ));
     for n in graph.body(id).node_ids() {
         let node = graph.node(n);
-        let text = quote_mermaid(&caption(graph, node));
+        let text = quote_mermaid(&caption(graph, id, node));
         let shape = match node.kind {
             NodeKind::Task(_) => format!("n{}[{text}]", n.0),
             NodeKind::Value(_) => format!("n{}([{text}])", n.0),
@@ -196,12 +234,13 @@ fn mermaid_body(graph: &TaskGraph, id: BodyId, depth: usize, out: &mut String) {
 
 /// JSON: `{ nodes: [...], bodies: [...] }` with global node ids.
 pub fn to_json(graph: &TaskGraph) -> serde_json::Value {
+    let owners = bodies_of_nodes(graph);
     let nodes: Vec<_> = graph
         .nodes
         .iter()
         .enumerate()
         .map(|(i, node)| {
-            let body = owning_body(graph, NodeId(i as u32));
+            let body = owners[i];
             let first = graph.body(body).first;
             let agent = match &node.kind {
                 NodeKind::Task(t) => Some(t.agent_name.to_string()),
