@@ -16,6 +16,8 @@
 //! | [`builtins`] | the names known before any declaration: functions, built-in agents, backends; the pure functions |
 //! | [`agents`] | the agent backends: [`agents::sh`] runs shell commands as process groups |
 //! | [`check`] | names, arity, duplicates, recursion and lints over the AST: every problem in one pass |
+//! | [`lint`] | orchestration lints over the AST and task graph, their levels and allow comments |
+//! | [`explain`] | the long explanation of every diagnostic code (`flow explain`) |
 
 pub mod agents;
 pub mod ast;
@@ -24,7 +26,9 @@ pub mod check;
 pub mod cli;
 pub mod diag;
 pub mod engine;
+pub mod explain;
 pub mod graph;
+pub mod lint;
 pub mod runtime;
 pub mod source;
 pub mod syntax;

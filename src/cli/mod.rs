@@ -1,6 +1,7 @@
-//! The `flow` command line: `run`, `check`, `graph` and `repl`. `main` is tiny;
+//! The `flow` command line: `run`, `check`, `explain`, `graph` and `repl`. `main` is tiny;
 //! exit codes are decided here, in one place.
 
+mod check;
 mod progress;
 mod run;
 
@@ -39,13 +40,12 @@ struct Cli {
 enum Command {
     /// Run a script: the result goes to stdout as JSON, progress to stderr.
     Run(run::RunArgs),
-    /// Parse and check scripts without running anything.
-    Check {
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// How to print diagnostics.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+    /// Parse, check and lint scripts without running anything.
+    Check(check::CheckArgs),
+    /// Explain a diagnostic code at length, with a bad and a good example.
+    Explain {
+        /// The code: `god-agent`, `god_agent` or `flow::lint::god_agent`; none lists every code.
+        code: Option<String>,
     },
     /// Print a script's task graph.
     Graph {
@@ -56,7 +56,7 @@ enum Command {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
-enum Format {
+pub(crate) enum Format {
     Text,
     Json,
 }
@@ -83,7 +83,8 @@ pub fn main() -> ExitCode {
     };
     let code = match cli.command {
         Some(Command::Run(args)) => run::run(args),
-        Some(Command::Check { files, format }) => check(&files, format),
+        Some(Command::Check(args)) => check::check(&args),
+        Some(Command::Explain { code }) => check::explain(code.as_deref()),
         Some(Command::Graph { file, format }) => graph(&file, format),
         None => {
             eprintln!("flow: the REPL is not available yet; try `flow run FILE` or `flow --help`");
@@ -163,38 +164,6 @@ pub(crate) fn compile_file(
             Err(exit::INVALID)
         }
     }
-}
-
-fn check(files: &[PathBuf], format: Format) -> u8 {
-    let engine = Engine::new();
-    let mut code = exit::OK;
-    let mut json = Vec::new();
-    for path in files {
-        let source = match read_source(path) {
-            Ok(s) => s,
-            Err(message) => {
-                eprintln!("error: {message}");
-                code = code.max(exit::USAGE);
-                continue;
-            }
-        };
-        let diagnostics =
-            match engine.compile_with(source.clone(), &engine.check_env(), &Default::default()) {
-                Ok(script) => script.warnings,
-                Err(e) => e.diagnostics,
-            };
-        if crate::diag::has_errors(&diagnostics) {
-            code = exit::INVALID;
-        }
-        match format {
-            Format::Text => print_diagnostics(&source, &diagnostics),
-            Format::Json => json.extend(diagnostics.iter().map(|d| d.to_json(&source))),
-        }
-    }
-    if let Format::Json = format {
-        println!("{}", serde_json::Value::Array(json));
-    }
-    code
 }
 
 fn graph(path: &std::path::Path, format: GraphFormat) -> u8 {

@@ -1,0 +1,326 @@
+//! The god agent: one agent behind most of the calls doing different jobs
+//! (`god_agent`), instructions that enumerate many steps
+//! (`many_responsibilities`), and a script whose whole work is one call
+//! (`single_call_script`).
+
+use std::collections::BTreeMap;
+
+use super::{literal_text, see, Cx};
+use crate::ast::{ExprKind, StmtKind};
+use crate::diag::{Code, Diagnostic};
+use crate::graph::{BodyId, Callee, Expr, NodeKind, Ref, StrPart};
+use crate::source::Span;
+
+pub(super) fn check(cx: &Cx, diags: &mut Vec<Diagnostic>) {
+    god_agent(cx, diags);
+    many_responsibilities(cx, diags);
+    single_call_script(cx, diags);
+}
+
+/// The first word of a task's literal instructions, lowercased: the job it is given.
+fn verb(instructions: Option<&Expr>) -> Option<String> {
+    let text = match instructions? {
+        Expr::Const(v) => v.as_str()?.to_string(),
+        Expr::Str { parts, .. } => match parts.first()? {
+            StrPart::Text(t) => t.to_string(),
+            StrPart::Interp(_) => return None,
+        },
+        _ => return None,
+    };
+    let word: String = text
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '-' || *c == '\'')
+        .collect();
+    (!word.is_empty()).then(|| word.to_lowercase())
+}
+
+/// One call of an agent, as `god_agent` sees it.
+struct AgentCall {
+    body: BodyId,
+    local: u32,
+    span: Span,
+    verb: Option<String>,
+    /// The instructions, as a comparable string.
+    instructions: String,
+    /// What it reads.
+    reads: Vec<Ref>,
+}
+
+fn god_agent(cx: &Cx, diags: &mut Vec<Diagnostic>) {
+    let graph = cx.graph;
+    let mut total = 0usize;
+    let mut per_agent: BTreeMap<u32, Vec<AgentCall>> = BTreeMap::new();
+    for (b, body) in graph.bodies.iter().enumerate() {
+        for (local, id) in body.node_ids().enumerate() {
+            let node = graph.node(id);
+            let NodeKind::Task(task) = &node.kind else {
+                continue;
+            };
+            total += 1;
+            if let Callee::Agent(i) = task.callee {
+                per_agent.entry(i).or_default().push(AgentCall {
+                    body: BodyId(b as u32),
+                    local: local as u32,
+                    span: node.span,
+                    verb: verb(task.instructions.as_ref()),
+                    instructions: format!("{:?}", task.instructions),
+                    reads: super::data_refs(&node.kind),
+                });
+            }
+        }
+    }
+    for (agent, calls) in per_agent {
+        let many_calls = calls.len() >= cx.config.god_agent_calls.max(2);
+        let most = calls.len() * 2 > total;
+        if !(many_calls && most) {
+            continue;
+        }
+        let mut verbs: Vec<&str> = Vec::new();
+        for v in calls.iter().filter_map(|c| c.verb.as_deref()) {
+            if !verbs.contains(&v) {
+                verbs.push(v);
+            }
+        }
+        let mut texts: Vec<&str> = calls.iter().map(|c| c.instructions.as_str()).collect();
+        texts.sort_unstable();
+        texts.dedup();
+        // One call feeding another of the same agent: it works at several stages.
+        let staged = calls.iter().any(|later| {
+            calls.iter().any(|earlier| {
+                earlier.body == later.body
+                    && earlier.local < later.local
+                    && depends(graph, later.body, later.local, earlier.local)
+            })
+        });
+        // Calls that all read the same values are one job fanned out (three
+        // sections of one draft), whatever their instructions say.
+        let siblings = calls
+            .iter()
+            .all(|c| !c.reads.is_empty() && c.reads == calls[0].reads);
+        let god = (staged && texts.len() >= 2) || (verbs.len() >= 3 && !siblings);
+        if !god {
+            continue;
+        }
+        let Some(decl) = graph.agents.get(agent as usize) else {
+            continue;
+        };
+        if decl.span.is_empty() {
+            continue;
+        }
+        let name = &decl.name;
+        let what = if verbs.len() >= 2 {
+            let jobs: Vec<String> = verbs.iter().map(|v| format!("`{v}`")).collect();
+            format!("with different jobs: {}", super::levels::and_list(&jobs))
+        } else {
+            "at several stages of the pipeline".to_string()
+        };
+        let mut d = Diagnostic::warning(
+            Code::GodAgent,
+            format!(
+                "`{name}` is behind {} of the script's {total} calls, {what}",
+                calls.len(),
+            ),
+        )
+        .at(decl.span, "one agent does everything");
+        for call in calls.iter().take(6) {
+            d = d.label(call.span, format!("a call to `{name}`"));
+        }
+        diags.push(d.help(format!(
+            "give each job its own agent with a focused prompt (`agent Extractor = …`, `agent Transformer = …`, `agent Loader = …`), so each can have its own limit, timeout and model {}",
+            see(Code::GodAgent)
+        )));
+    }
+}
+
+/// Whether node `later` of a body waits for node `earlier`, directly or not.
+fn depends(graph: &crate::graph::TaskGraph, body: BodyId, later: u32, earlier: u32) -> bool {
+    let b = graph.body(body);
+    let mut stack = vec![later];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(k) = stack.pop() {
+        if k == earlier {
+            return true;
+        }
+        if k < earlier || k >= b.len || !seen.insert(k) {
+            continue;
+        }
+        stack.extend(graph.local(body, k).deps.iter().copied());
+    }
+    false
+}
+
+/// How many steps a text enumerates: numbered items (`1.` `2)` …) in order,
+/// or the parts of a "…, then …, and then …, finally …" list.
+pub(crate) fn steps(text: &str) -> usize {
+    numbered(text).max(sequenced(text))
+}
+
+fn numbered(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let mut next = 1usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        let starts_word = i == 0
+            || matches!(
+                bytes[i - 1],
+                b' ' | b'\n' | b'\t' | b':' | b';' | b',' | b'('
+            );
+        if starts_word && bytes[i].is_ascii_digit() {
+            let mut j = i;
+            while j < bytes.len() && bytes[j].is_ascii_digit() {
+                j += 1;
+            }
+            let marker = bytes.get(j).is_some_and(|b| matches!(b, b'.' | b')'));
+            let spaced = bytes.get(j + 1).is_none_or(|b| b.is_ascii_whitespace());
+            if marker && spaced && text[i..j].parse::<usize>().ok() == Some(next) {
+                next += 1;
+            }
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    next - 1
+}
+
+fn sequenced(text: &str) -> usize {
+    let lower = text.to_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut separators = 0;
+    for (i, w) in words.iter().enumerate() {
+        match *w {
+            "then" | "finally" => separators += 1,
+            "that" if i > 0 && words[i - 1] == "after" => separators += 1,
+            _ => {}
+        }
+    }
+    if separators == 0 {
+        0
+    } else {
+        separators + 1
+    }
+}
+
+fn many_responsibilities(cx: &Cx, diags: &mut Vec<Diagnostic>) {
+    let mut report = |span: crate::source::Span, text: &str, whose: String| {
+        let n = steps(text);
+        if n <= cx.config.max_steps {
+            return;
+        }
+        diags.push(
+            Diagnostic::warning(
+                Code::ManyResponsibilities,
+                format!("{whose} enumerate {n} steps: one agent is given several jobs"),
+            )
+            .at(span, format!("{n} steps in one prompt"))
+            .help(format!(
+                "make each step its own call (or agent) and let the data flow between them: `let a = Step1(…)`, `let b = Step2(input: a)`, …; independent steps then run in parallel {}",
+                see(Code::ManyResponsibilities)
+            )),
+        );
+    };
+    for stmt in &cx.program.stmts {
+        let StmtKind::Agent(decl) = &stmt.kind else {
+            continue;
+        };
+        for arg in &decl.args {
+            let key = arg.name.as_ref().map(|n| n.name.as_str());
+            let is_prompt = key == Some("system");
+            if let (true, Some(text)) = (is_prompt, literal_text(&arg.value)) {
+                report(
+                    arg.value.span,
+                    &text,
+                    format!("the instructions of `{}`", decl.name.name),
+                );
+            }
+        }
+    }
+    super::for_each_expr(cx.program, &mut |e| {
+        let ExprKind::Call(call) = &e.kind else {
+            return;
+        };
+        let callee = call.callee.name.as_str();
+        // Agents take instructions; a positional argument of `sh`, `http`,
+        // `sleep` and `fail` is config, and flows and functions take values.
+        let is_agent = cx.agent_backends.contains_key(callee)
+            || crate::builtins::backend_named(callee).is_some_and(|b| b.positional.is_none());
+        if !is_agent {
+            return;
+        }
+        let Some(arg) = call.args.iter().find(|a| a.name.is_none()) else {
+            return;
+        };
+        if let Some(text) = literal_text(&arg.value) {
+            report(
+                arg.value.span,
+                &text,
+                format!("the instructions of this `{callee}` call"),
+            );
+        }
+    });
+}
+
+fn single_call_script(cx: &Cx, diags: &mut Vec<Diagnostic>) {
+    let graph = cx.graph;
+    let mut tasks = graph
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.kind, NodeKind::Task(_)));
+    let (Some(node), None) = (tasks.next(), tasks.next()) else {
+        return;
+    };
+    // A `map` runs its one call many times: that is fan-out, not one call.
+    if graph
+        .nodes
+        .iter()
+        .any(|n| matches!(n.kind, NodeKind::Map(_)))
+    {
+        return;
+    }
+    let NodeKind::Task(task) = &node.kind else {
+        return;
+    };
+    let counts = match &task.callee {
+        Callee::Agent(_) => true,
+        Callee::Backend(b, _) => matches!(b.name, "llm" | "http"),
+    };
+    if !counts {
+        return;
+    }
+    let span = cx.call_at(node.span).map_or(node.span, |c| c.callee.span);
+    diags.push(
+        Diagnostic::warning(
+            Code::SingleCallScript,
+            format!(
+                "the whole script is one call to `{}`",
+                task.agent_name
+            ),
+        )
+        .at(span, "all the work happens here")
+        .help(format!(
+            "split the job into specialised agents whose results flow into each other (extract → transform → load), so the parts can run, retry and be checked on their own {}",
+            see(Code::SingleCallScript)
+        )),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::steps;
+
+    #[test]
+    fn counts_numbered_steps_and_then_lists() {
+        assert_eq!(steps("1. extract 2. transform 3. load 4. report"), 4);
+        assert_eq!(steps("1) a\n2) b\n3) c"), 3);
+        assert_eq!(steps("costs 2.5 dollars, 3. maybe"), 0);
+        assert_eq!(
+            steps("Extract the rows, then clean them, and then load them, finally report"),
+            4
+        );
+        assert_eq!(steps("Write the introduction"), 0);
+    }
+}
