@@ -32,7 +32,9 @@ fn verb(instructions: Option<&Expr>) -> Option<String> {
         .chars()
         .take_while(|c| c.is_alphanumeric() || *c == '-' || *c == '\'')
         .collect();
-    (!word.is_empty()).then(|| word.to_lowercase())
+    // "1. extract…" is a list, not a job named by its first word.
+    word.starts_with(|c: char| c.is_alphabetic())
+        .then(|| word.to_lowercase())
 }
 
 /// One call of an agent, as `god_agent` sees it.

@@ -2,6 +2,7 @@
 
 mod check;
 mod common;
+mod lint;
 mod run;
 mod sh;
 mod syntax;
