@@ -2,6 +2,8 @@
 //! (`too_many_inputs`), and a task handed a whole value when the script only
 //! ever uses one field of it (`whole_value_passed`).
 
+use std::collections::HashMap;
+
 use super::{afters, data_refs, see, Cx};
 use crate::diag::{Code, Diagnostic};
 use crate::graph::{Body, BodyId, Expr, NodeKind, Ref, TaskGraph};
@@ -98,7 +100,7 @@ fn too_many_inputs(cx: &Cx, id: BodyId, diags: &mut Vec<Diagnostic>) {
 }
 
 /// How a value is used.
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 enum Use {
     /// `value.field`
     Field(String),
@@ -111,28 +113,27 @@ enum Use {
 fn whole_value_passed(cx: &Cx, id: BodyId, diags: &mut Vec<Diagnostic>) {
     let graph = cx.graph;
     let body = graph.body(id);
+    if !body
+        .node_ids()
+        .any(|n| matches!(graph.node(n).kind, NodeKind::Task(_)))
+    {
+        return;
+    }
     let implicit_result = id == graph.root && !cx.has_explicit_result();
+    let all_uses = uses_in_body(graph, id, !implicit_result, 0);
     for (k, node_id) in body.node_ids().enumerate() {
         let NodeKind::Task(task) = &graph.node(node_id).kind else {
             continue;
         };
-        let mut uses = Vec::new();
-        uses_in_body(
-            graph,
-            id,
-            Ref::Node(k as u32),
-            !implicit_result,
-            &mut uses,
-            0,
-        );
+        let Some(uses) = all_uses.get(&Ref::Node(k as u32)) else {
+            continue;
+        };
         let mut field: Option<&str> = None;
         let mut arg = None;
-        let mut fields = 0;
         let mut ok = true;
-        for u in &uses {
+        for u in uses {
             match u {
                 Use::Field(f) => {
-                    fields += 1;
                     if field.is_some_and(|g| g != f) {
                         ok = false;
                     }
@@ -177,40 +178,32 @@ fn whole_value_passed(cx: &Cx, id: BodyId, diags: &mut Vec<Diagnostic>) {
                 see(Code::WholeValuePassed)
             )),
         );
-        let _ = fields;
     }
 }
 
-/// Collects how `r` is used in body `id`, and in the bodies that capture it.
-fn uses_in_body(
-    graph: &TaskGraph,
-    id: BodyId,
-    r: Ref,
-    result_counts: bool,
-    out: &mut Vec<Use>,
-    depth: usize,
-) {
-    if depth > 64 {
-        out.push(Use::Other);
-        return;
-    }
+type Uses = HashMap<Ref, Vec<Use>>;
+
+/// How every value is used in body `id` and in the bodies that capture it,
+/// in one pass.
+fn uses_in_body(graph: &TaskGraph, id: BodyId, result_counts: bool, depth: usize) -> Uses {
+    let mut out = Uses::new();
     let body = graph.body(id);
     for node_id in body.node_ids() {
         let node = graph.node(node_id);
         match &node.kind {
-            NodeKind::Value(e) => scan(e, r, out),
+            NodeKind::Value(e) => scan(e, &mut out),
             NodeKind::Task(t) => {
                 if let crate::graph::Callee::Backend(_, config) = &t.callee {
-                    config.iter().for_each(|(_, e)| scan(e, r, out));
+                    config.iter().for_each(|(_, e)| scan(e, &mut out));
                 }
-                t.instructions.iter().for_each(|e| scan(e, r, out));
+                t.instructions.iter().for_each(|e| scan(e, &mut out));
                 for (key, e) in &t.context {
                     match e {
-                        Expr::Ref(x) if *x == r => out.push(Use::Arg {
+                        Expr::Ref(r) => out.entry(*r).or_default().push(Use::Arg {
                             call: node.span,
                             key: key.to_string(),
                         }),
-                        e => scan(e, r, out),
+                        e => scan(e, &mut out),
                     }
                 }
                 for e in [
@@ -221,68 +214,79 @@ fn uses_in_body(
                 .into_iter()
                 .flatten()
                 {
-                    scan(e, r, out);
+                    scan(e, &mut out);
                 }
             }
-            NodeKind::Call(c) => {
-                // A flow parameter may be used any way inside the flow.
-                c.args.iter().for_each(|e| scan(e, r, out));
-                if c.args.iter().any(|e| matches!(e, Expr::Ref(x) if *x == r)) {
-                    out.push(Use::Other);
-                }
-            }
+            // A flow parameter may be used any way inside the flow.
+            NodeKind::Call(c) => c.args.iter().for_each(|e| scan(e, &mut out)),
             NodeKind::Map(m) => {
-                scan(&m.list, r, out);
-                m.limit.iter().for_each(|e| scan(e, r, out));
+                scan(&m.list, &mut out);
+                m.limit.iter().for_each(|e| scan(e, &mut out));
             }
-            NodeKind::If(i) => scan(&i.cond, r, out),
+            NodeKind::If(i) => scan(&i.cond, &mut out),
             NodeKind::Try(t) => {
-                t.retry.iter().for_each(|e| scan(e, r, out));
-                t.backoff.iter().for_each(|e| scan(e, r, out));
+                t.retry.iter().for_each(|e| scan(e, &mut out));
+                t.backoff.iter().for_each(|e| scan(e, &mut out));
             }
             NodeKind::Gate(_) => {}
         }
         for child in TaskGraph::child_bodies(node) {
             let captures = &graph.body(child).captures;
+            if captures.is_empty() {
+                continue;
+            }
+            if depth > 64 {
+                // Deeper than any real script: count every capture as a whole use.
+                for c in captures {
+                    out.entry(c.from).or_default().push(Use::Other);
+                }
+                continue;
+            }
+            let inner = uses_in_body(graph, child, true, depth + 1);
             for (i, capture) in captures.iter().enumerate() {
-                if capture.from == r {
-                    uses_in_body(graph, child, Ref::Capture(i as u32), true, out, depth + 1);
+                if let Some(uses) = inner.get(&Ref::Capture(i as u32)) {
+                    out.entry(capture.from)
+                        .or_default()
+                        .extend(uses.iter().cloned());
                 }
             }
         }
     }
     if result_counts {
-        scan(&body.result, r, out);
+        scan(&body.result, &mut out);
     }
+    out
 }
 
-/// Records each use of `r` in `e`.
-fn scan(e: &Expr, r: Ref, out: &mut Vec<Use>) {
+/// Records each use of a reference in `e`.
+fn scan(e: &Expr, out: &mut Uses) {
     match e {
-        Expr::Field { base, name, .. } if matches!(**base, Expr::Ref(x) if x == r) => {
-            out.push(Use::Field(name.to_string()));
+        Expr::Field { base, name, .. } if matches!(**base, Expr::Ref(_)) => {
+            if let Expr::Ref(r) = **base {
+                out.entry(r).or_default().push(Use::Field(name.to_string()));
+            }
         }
-        Expr::Ref(x) if *x == r => out.push(Use::Other),
-        Expr::Const(_) | Expr::Ref(_) => {}
+        Expr::Ref(r) => out.entry(*r).or_default().push(Use::Other),
+        Expr::Const(_) => {}
         Expr::Str { parts, .. } => {
             for part in parts {
                 if let crate::graph::StrPart::Interp(e) = part {
-                    scan(e, r, out);
+                    scan(e, out);
                 }
             }
         }
-        Expr::List(items) => items.iter().for_each(|e| scan(e, r, out)),
-        Expr::Object(entries) => entries.iter().for_each(|(_, e)| scan(e, r, out)),
-        Expr::Field { base, .. } => scan(base, r, out),
+        Expr::List(items) => items.iter().for_each(|e| scan(e, out)),
+        Expr::Object(entries) => entries.iter().for_each(|(_, e)| scan(e, out)),
+        Expr::Field { base, .. } => scan(base, out),
         Expr::Index { base, index, .. } => {
-            scan(base, r, out);
-            scan(index, r, out);
+            scan(base, out);
+            scan(index, out);
         }
-        Expr::Unary { operand, .. } => scan(operand, r, out),
+        Expr::Unary { operand, .. } => scan(operand, out),
         Expr::Binary { lhs, rhs, .. } => {
-            scan(lhs, r, out);
-            scan(rhs, r, out);
+            scan(lhs, out);
+            scan(rhs, out);
         }
-        Expr::Call { args, .. } => args.iter().for_each(|e| scan(e, r, out)),
+        Expr::Call { args, .. } => args.iter().for_each(|e| scan(e, out)),
     }
 }

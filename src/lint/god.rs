@@ -88,13 +88,7 @@ fn god_agent(cx: &Cx, diags: &mut Vec<Diagnostic>) {
         texts.sort_unstable();
         texts.dedup();
         // One call feeding another of the same agent: it works at several stages.
-        let staged = calls.iter().any(|later| {
-            calls.iter().any(|earlier| {
-                earlier.body == later.body
-                    && earlier.local < later.local
-                    && depends(graph, later.body, later.local, earlier.local)
-            })
-        });
+        let staged = staged(graph, &calls);
         // Calls that all read the same values are one job fanned out (three
         // sections of one draft), whatever their instructions say.
         let siblings = calls
@@ -135,21 +129,34 @@ fn god_agent(cx: &Cx, diags: &mut Vec<Diagnostic>) {
     }
 }
 
-/// Whether node `later` of a body waits for node `earlier`, directly or not.
-fn depends(graph: &crate::graph::TaskGraph, body: BodyId, later: u32, earlier: u32) -> bool {
-    let b = graph.body(body);
-    let mut stack = vec![later];
-    let mut seen = std::collections::HashSet::new();
-    while let Some(k) = stack.pop() {
-        if k == earlier {
-            return true;
+/// Whether one of the calls waits, directly or not, for another: one pass
+/// over each body holding them.
+fn staged(graph: &crate::graph::TaskGraph, calls: &[AgentCall]) -> bool {
+    let mut bodies: Vec<BodyId> = calls.iter().map(|c| c.body).collect();
+    bodies.sort_unstable();
+    bodies.dedup();
+    bodies.into_iter().any(|b| {
+        let len = graph.body(b).len as usize;
+        let mut is_call = vec![false; len];
+        for c in calls.iter().filter(|c| c.body == b) {
+            if let Some(x) = is_call.get_mut(c.local as usize) {
+                *x = true;
+            }
         }
-        if k < earlier || k >= b.len || !seen.insert(k) {
-            continue;
+        // Whether each node waits for one of the calls.
+        let mut waits = vec![false; len];
+        for k in 0..len {
+            let hit = graph.local(b, k as u32).deps.iter().any(|&d| {
+                let d = d as usize;
+                d < k && (is_call[d] || waits[d])
+            });
+            waits[k] = hit;
+            if hit && is_call[k] {
+                return true;
+            }
         }
-        stack.extend(graph.local(body, k).deps.iter().copied());
-    }
-    false
+        false
+    })
 }
 
 /// How many steps a text enumerates: numbered items (`1.` `2)` …) in order,

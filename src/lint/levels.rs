@@ -218,16 +218,16 @@ fn allow_comments(source: &SourceFile, program: &ast::Program) -> Vec<Allow> {
             continue;
         };
         let at = start + hash;
+        let comment = &line[hash + 1..];
+        let Some(rest) = comment.trim_start().strip_prefix("flow:") else {
+            continue;
+        };
         if strings
             .iter()
             .any(|s| s.start as usize <= at && at < s.end as usize)
         {
             continue;
         }
-        let comment = &line[hash + 1..];
-        let Some(rest) = comment.trim_start().strip_prefix("flow:") else {
-            continue;
-        };
         let Some(inner) = rest.trim_start().strip_prefix("allow(") else {
             continue;
         };

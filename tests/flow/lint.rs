@@ -428,3 +428,74 @@ fn the_anti_patterns_are_flagged_where_they_are() {
         assert!(codes(&diags).contains(&code), "{file}: {:?}", codes(&diags));
     }
 }
+
+/// The bad examples of the runtime errors a run reports fail with that code
+/// when run, and their good examples succeed.
+#[test]
+fn runtime_explanations_fail_as_they_say() {
+    let shown = [
+        Code::TaskFailed,
+        Code::TaskTimedOut,
+        Code::GateFailed,
+        Code::MissingField,
+        Code::IndexOutOfRange,
+        Code::DivisionByZero,
+        Code::TypeError,
+        Code::BadValue,
+    ];
+    for code in shown {
+        let (bad, good) = flow::explain::examples(code);
+        for text in &bad {
+            let outcome = common::run(text);
+            assert!(
+                outcome.errors.iter().any(|d| d.code == code),
+                "{}: {:#?}\n{text}",
+                code.name(),
+                outcome.errors
+            );
+        }
+        for text in &good {
+            let outcome = common::run(text);
+            assert_eq!(
+                outcome.status,
+                flow::RunStatus::Succeeded,
+                "{}: {:#?}\n{text}",
+                code.name(),
+                outcome.errors
+            );
+        }
+    }
+}
+
+/// Linting stays linear on a script of about 1 MB (the checker's stress script,
+/// with `after`s and field reads added).
+#[test]
+fn a_megabyte_script_lints_quickly() {
+    let mut text = String::from("param base = 1\nagent Worker = echo() limit 4\n");
+    let mut i = 0;
+    while text.len() < 1_000_000 {
+        text.push_str(&format!(
+            "flow step{i}(x) {{\n  let y = x + base\n  Worker(\"work\", y: y)\n}}\n\
+             let v{i} = step{i}(x: {i})\n\
+             let m{i} = map item in [1, 2, 3] limit 2 {{ Worker(item: item, prev: v{i}.out) }} # note\n\
+             let w{i} = Worker(\"Do {i}\", n: {i}) after m{i}\n"
+        ));
+        i += 1;
+    }
+    let src = SourceFile::new("big.flow", text);
+    let script = flow::Engine::new()
+        .compile("big.flow", &src.text)
+        .expect("compiles");
+    let start = std::time::Instant::now();
+    let diags = lint::lint(
+        &src,
+        &script.program,
+        &script.graph,
+        &lint::Config::default(),
+    );
+    let diags = lint::apply(&src, Some(&script.program), diags, &Levels::default());
+    let took = start.elapsed();
+    eprintln!("linted {} bytes in {took:?}", src.text.len());
+    assert!(!diags.is_empty());
+    assert!(took.as_secs() < 20, "linting 1 MB took {took:?}");
+}
