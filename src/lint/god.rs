@@ -17,7 +17,8 @@ pub(super) fn check(cx: &Cx, diags: &mut Vec<Diagnostic>) {
     single_call_script(cx, diags);
 }
 
-/// The first word of a task's literal instructions, lowercased: the job it is given.
+/// The job a task's literal instructions give it: their first job verb
+/// ("Extract the rows" is `extract`), if they start with one.
 fn verb(instructions: Option<&Expr>) -> Option<String> {
     let text = match instructions? {
         Expr::Const(v) => v.as_str()?.to_string(),
@@ -27,14 +28,15 @@ fn verb(instructions: Option<&Expr>) -> Option<String> {
         },
         _ => return None,
     };
-    let word: String = text
-        .trim_start()
-        .chars()
-        .take_while(|c| c.is_alphanumeric() || *c == '-' || *c == '\'')
-        .collect();
-    // "1. extract…" is a list, not a job named by its first word.
-    word.starts_with(|c: char| c.is_alphabetic())
-        .then(|| word.to_lowercase())
+    let lower = text.to_lowercase();
+    let first = lower
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .find(|w| !matches!(*w, "you" | "please" | "now" | "then" | "first"))?;
+    JOB_VERBS
+        .iter()
+        .find(|v| **v == first)
+        .map(|v| v.to_string())
 }
 
 /// One call of an agent, as `god_agent` sees it.
@@ -160,9 +162,128 @@ fn staged(graph: &crate::graph::TaskGraph, calls: &[AgentCall]) -> bool {
 }
 
 /// How many steps a text enumerates: numbered items (`1.` `2)` …) in order,
-/// or the parts of a "…, then …, and then …, finally …" list.
+/// the parts of a "…, then …, and then …, finally …" list, or a list of
+/// clauses that each start with a job verb ("extract …, clean …, load …").
 pub(crate) fn steps(text: &str) -> usize {
-    numbered(text).max(sequenced(text))
+    numbered(text).max(sequenced(text)).max(verb_clauses(text))
+}
+
+/// Verbs that name a job an agent could be given on its own.
+const JOB_VERBS: &[&str] = &[
+    "aggregate",
+    "analyse",
+    "analyze",
+    "answer",
+    "assess",
+    "build",
+    "calculate",
+    "categorise",
+    "categorize",
+    "check",
+    "classify",
+    "clean",
+    "collect",
+    "compile",
+    "compute",
+    "convert",
+    "crawl",
+    "create",
+    "debug",
+    "deduplicate",
+    "delete",
+    "deploy",
+    "describe",
+    "design",
+    "detect",
+    "download",
+    "draft",
+    "edit",
+    "email",
+    "enrich",
+    "estimate",
+    "evaluate",
+    "explain",
+    "extract",
+    "fetch",
+    "filter",
+    "find",
+    "fix",
+    "forecast",
+    "format",
+    "gather",
+    "generate",
+    "identify",
+    "implement",
+    "index",
+    "lint",
+    "list",
+    "load",
+    "merge",
+    "monitor",
+    "normalise",
+    "normalize",
+    "notify",
+    "optimise",
+    "optimize",
+    "parse",
+    "plan",
+    "predict",
+    "proofread",
+    "publish",
+    "rank",
+    "recommend",
+    "refactor",
+    "report",
+    "research",
+    "review",
+    "save",
+    "scan",
+    "schedule",
+    "score",
+    "scrape",
+    "send",
+    "sort",
+    "split",
+    "store",
+    "summarise",
+    "summarize",
+    "tag",
+    "test",
+    "transform",
+    "translate",
+    "update",
+    "upload",
+    "validate",
+    "verify",
+    "write",
+];
+
+/// The number of distinct job verbs that each start a clause of a list
+/// (clauses split at `,` `;` newlines, "and", "then").
+fn verb_clauses(text: &str) -> usize {
+    let lower = text.to_lowercase();
+    let mut verbs: Vec<&str> = Vec::new();
+    for clause in lower.split([',', ';', '\n', '.', ':']) {
+        for part in clause.split(" and ") {
+            let mut words = part
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .skip_while(|w| {
+                    matches!(
+                        *w,
+                        "then" | "and" | "finally" | "first" | "you" | "also" | "please"
+                    ) || w.chars().all(|c| c.is_ascii_digit())
+                });
+            if let Some(first) = words.next() {
+                if let Some(v) = JOB_VERBS.iter().find(|v| **v == first) {
+                    if !verbs.contains(v) {
+                        verbs.push(v);
+                    }
+                }
+            }
+        }
+    }
+    verbs.len()
 }
 
 fn numbered(text: &str) -> usize {
@@ -330,6 +451,15 @@ mod tests {
             steps("Extract the rows, then clean them, and then load them, finally report"),
             4
         );
-        assert_eq!(steps("Write the introduction"), 0);
+        assert_eq!(steps("Write the introduction"), 1);
+        assert_eq!(
+            steps("You extract, clean, transform, validate and load the data"),
+            5
+        );
+        assert_eq!(
+            steps("Write a report on the test results and the security scan"),
+            1
+        );
+        assert_eq!(steps("- Be concise\n- Use simple words\n- Cite sources"), 0);
     }
 }

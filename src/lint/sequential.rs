@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use super::{afters, data_refs, see, Cx};
 use crate::ast::{ExprKind, ModifierKind};
 use crate::diag::{Code, Diagnostic};
-use crate::graph::{BodyId, Expr, Node, NodeKind, Ref, StrPart};
+use crate::graph::{BodyId, Callee, Expr, Node, NodeKind, Ref, StrPart};
 use crate::source::Span;
 
 pub(super) fn check(cx: &Cx, diags: &mut Vec<Diagnostic>) {
@@ -125,9 +125,6 @@ fn excused(cx: &Cx, node: &Node, target: &Node, target_read: bool, nodes: &[&Nod
         return true;
     }
     let target_effects = cx.effectful(&target.kind);
-    if target_effects && !target_read {
-        return true;
-    }
     if target_effects && cx.effectful(&node.kind) {
         let a = fingerprint(node, nodes);
         let b = fingerprint(target, nodes);
@@ -135,7 +132,25 @@ fn excused(cx: &Cx, node: &Node, target: &Node, target_read: bool, nodes: &[&Nod
             return true;
         }
     }
-    false
+    // Run for its effect, unless it is the same job as the waiting task on
+    // other data (`Extractor(source: "b") after a` is pattern 1 made sequential).
+    target_effects && !target_read && !same_agent(node, target)
+}
+
+/// Whether two nodes are calls of the same agent (or of the same backend with
+/// the same config, for direct calls like `sh("make")`).
+fn same_agent(a: &Node, b: &Node) -> bool {
+    match (&a.kind, &b.kind) {
+        (NodeKind::Task(x), NodeKind::Task(y)) => match (&x.callee, &y.callee) {
+            (Callee::Agent(i), Callee::Agent(j)) => i == j,
+            (Callee::Backend(p, c), Callee::Backend(q, d)) => {
+                p.name == q.name && format!("{c:?}") == format!("{d:?}")
+            }
+            _ => false,
+        },
+        (NodeKind::Call(x), NodeKind::Call(y)) => x.flow == y.flow,
+        _ => false,
+    }
 }
 
 /// The values a node reads, seen through plain value nodes, and the literal
