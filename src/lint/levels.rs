@@ -180,7 +180,7 @@ pub fn apply(
                 .at(*span, "nothing to allow")
                 .label(allow.covers, "no such warning in this statement")
                 .help(format!(
-                    "remove it; an allow comment covers the statement on the next line (or on its own line) {}",
+                    "remove it, or move it just above the statement it is about (at the end of a line, it covers that line) {}",
                     super::see(Code::UnusedAllow)
                 )),
             };

@@ -278,7 +278,7 @@ fn report_unneeded(cx: &Cx, nodes: &[&Node], edges: &[Unneeded], diags: &mut Vec
             .at(edge_span(cx, nodes, edge), "ordering without data")
             .label(to.span, format!("{to_name} shares no data with {from_name}"))
             .help(format!(
-                "remove `after {}` so {to_name} and {from_name} run in parallel; keep it only if {from_name} needs a side effect of {to_name} {}",
+                "remove `after {}` so {to_name} and {from_name} run in parallel; if {from_name} needs a side effect of {to_name}, keep it and say so with `# flow: allow(unneeded-after)` {}",
                 after_name(from, edge.to),
                 see(Code::UnneededAfter)
             )),
