@@ -3,6 +3,7 @@
 
 mod check;
 mod progress;
+pub mod repl;
 mod run;
 
 use std::io::IsTerminal;
@@ -53,6 +54,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
         format: GraphFormat,
     },
+    /// Try agents and workflows interactively (also: `flow` with no arguments).
+    Repl(repl::ReplArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -86,10 +89,8 @@ pub fn main() -> ExitCode {
         Some(Command::Check(args)) => check::check(&args),
         Some(Command::Explain { code }) => check::explain(code.as_deref()),
         Some(Command::Graph { file, format }) => graph(&file, format),
-        None => {
-            eprintln!("flow: the REPL is not available yet; try `flow run FILE` or `flow --help`");
-            exit::USAGE
-        }
+        Some(Command::Repl(args)) => repl::run(args),
+        None => repl::run(repl::ReplArgs::default()),
     };
     ExitCode::from(code)
 }

@@ -157,7 +157,9 @@ impl TaskRecord {
 /// Joins an instance name and a label into a task id.
 pub fn task_id(instance: &str, label: &str) -> String {
     match (instance.is_empty(), label.is_empty()) {
-        (_, true) => instance.to_string(),
+        // The task that gives the script its value.
+        (true, true) => "result".to_string(),
+        (false, true) => instance.to_string(),
         (true, false) => label.to_string(),
         (false, false) => format!("{instance}.{label}"),
     }

@@ -606,7 +606,7 @@ impl Scheduler {
                 }
             }
         }
-        let cause = format!("skipped: `{}` failed", failure.task);
+        let cause = format!("`{}` failed", failure.task);
         if is_root && !failure.cancelled {
             self.errors.push(failure.diag.clone());
         }

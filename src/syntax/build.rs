@@ -8,19 +8,18 @@ use std::sync::LazyLock;
 use pest::iterators::{Pair, Pairs};
 use pest::pratt_parser::{Assoc, Op, PrattParser};
 
-use super::strings::{self, Seg};
 use super::Rule;
 use crate::ast::*;
 use crate::diag::{Code, Diagnostic};
 use crate::source::Span;
 
 /// The tallest tree the parser builds, counted in nested expressions and blocks.
-pub const MAX_HEIGHT: usize = 256;
+pub const MAX_HEIGHT: usize = 128;
 
 /// Building stopped: the tree would be too tall. The reason is in `errors`.
 pub struct Stop;
 
-type Built<T> = Result<T, Stop>;
+pub(super) type Built<T> = Result<T, Stop>;
 
 static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
     let infix = |rule| Op::infix(rule, Assoc::Left);
@@ -36,23 +35,46 @@ static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
 });
 
 pub struct Builder<'a> {
-    text: &'a str,
-    errors: RefCell<Vec<Diagnostic>>,
+    pub(super) text: &'a str,
+    pub(super) errors: RefCell<Vec<Diagnostic>>,
     depth: Cell<usize>,
 }
 
 /// The span of a pair without the whitespace and comments pest's implicit
 /// skipping leaves at its end (before an optional part that did not match).
-fn span_of(pair: &Pair<'_, Rule>) -> Span {
+pub(super) fn span_of(pair: &Pair<'_, Rule>) -> Span {
     let s = pair.as_span();
-    Span::new(s.start(), true_end(pair))
+    // Only rules that end with an optional or repeated part can carry trivia.
+    let trailing = matches!(
+        pair.as_rule(),
+        Rule::param_decl
+            | Rule::let_stmt
+            | Rule::agent_decl
+            | Rule::where_expr
+            | Rule::expr
+            | Rule::call
+            | Rule::if_expr
+            | Rule::try_expr
+            | Rule::after
+            | Rule::mod_arg
+            | Rule::timeout
+            | Rule::retry
+            | Rule::backoff
+            | Rule::try_retry
+            | Rule::try_backoff
+            | Rule::check
+            | Rule::branch
+            | Rule::entry
+            | Rule::arg
+    );
+    Span::new(s.start(), if trailing { true_end(pair) } else { s.end() })
 }
 
 fn true_end(pair: &Pair<'_, Rule>) -> usize {
     let mut pair = pair.clone();
     loop {
         let end = pair.as_span().end();
-        let Some(last) = pair.clone().into_inner().last() else {
+        let Some(last) = pair.clone().into_inner().next_back() else {
             return end;
         };
         // Between the last child and the end there are only literal tokens
@@ -121,7 +143,7 @@ impl<'a> Builder<'a> {
         self.errors.into_inner()
     }
 
-    fn error(&self, d: Diagnostic) {
+    pub(super) fn error(&self, d: Diagnostic) {
         self.errors.borrow_mut().push(d);
     }
 
@@ -283,7 +305,7 @@ impl<'a> Builder<'a> {
     }
 
     /// A flat operator sequence, folded by precedence.
-    fn expr(&self, pair: Pair<'_, Rule>) -> Built<Expr> {
+    pub(super) fn expr(&self, pair: Pair<'_, Rule>) -> Built<Expr> {
         let span = span_of(&pair);
         let inner = pair.into_inner();
         // Every operator may add a level: bound the height before building,
@@ -293,6 +315,12 @@ impl<'a> Builder<'a> {
             .filter(|p| is_operator(p.as_rule()))
             .take(MAX_HEIGHT + 1)
             .count();
+        if ops == 0 {
+            // The common case, a lone operand: no need for the Pratt parser.
+            if let Some(primary) = inner.clone().next() {
+                return self.primary(primary);
+            }
+        }
         self.nested(ops, span, || self.fold(inner))
     }
 
@@ -368,36 +396,51 @@ impl<'a> Builder<'a> {
 
     fn primary(&self, pair: Pair<'_, Rule>) -> Built<Expr> {
         let span = span_of(&pair);
-        self.nested(1, span, || {
-            let kind = match pair.as_rule() {
-                Rule::null => ExprKind::Null,
-                Rule::true_lit => ExprKind::Bool(true),
-                Rule::false_lit => ExprKind::Bool(false),
-                Rule::number => return Ok(self.number(pair)),
-                Rule::sstring | Rule::mstring => ExprKind::Str(self.string(pair)?),
-                Rule::var => ExprKind::Name(Self::ident(&pair)),
-                Rule::paren => {
-                    // Parentheses only group: the inner node takes their span.
-                    let mut inner = self.opt_where_expr(parts(pair).next(), span)?;
-                    inner.span = span;
-                    return Ok(inner);
-                }
-                Rule::list => {
-                    ExprKind::List(parts(pair).map(|p| self.expr(p)).collect::<Built<_>>()?)
-                }
-                Rule::object => ExprKind::Object(self.entries(pair)?),
-                Rule::block => ExprKind::Block(self.block(pair)?),
-                Rule::call => ExprKind::Call(Box::new(self.call(pair)?)),
-                Rule::map_expr => ExprKind::Map(Box::new(self.map(pair, span)?)),
-                Rule::fanout_expr => ExprKind::Fanout(self.fanout(pair)?),
-                Rule::gate_expr => ExprKind::Gate(self.gate(pair)?),
-                Rule::if_expr => ExprKind::If(Box::new(self.if_(pair, span)?)),
-                Rule::try_expr => ExprKind::Try(Box::new(self.try_(pair, span)?)),
-                Rule::mod_arg => return self.mod_arg(pair),
-                _ => ExprKind::Null,
-            };
-            Ok(Expr { kind, span })
-        })
+        self.nested(1, span, || self.primary_in(pair, span))
+    }
+
+    /// Builds one primary. Each construct has its own function, so the stack
+    /// frame of this recursion stays small even in debug builds.
+    fn primary_in(&self, pair: Pair<'_, Rule>, span: Span) -> Built<Expr> {
+        let kind = match pair.as_rule() {
+            Rule::null => ExprKind::Null,
+            Rule::true_lit => ExprKind::Bool(true),
+            Rule::false_lit => ExprKind::Bool(false),
+            Rule::var | Rule::plain_var => ExprKind::Name(Self::ident(&pair)),
+            Rule::number => return Ok(self.number(pair)),
+            Rule::paren => return self.paren(pair, span),
+            Rule::mod_arg => return self.mod_arg(pair),
+            _ => self.compound(pair, span)?,
+        };
+        Ok(Expr { kind, span })
+    }
+
+    fn compound(&self, pair: Pair<'_, Rule>, span: Span) -> Built<ExprKind> {
+        match pair.as_rule() {
+            Rule::sstring | Rule::mstring => self.string(pair).map(ExprKind::Str),
+            Rule::list => self.list(pair),
+            Rule::object => self.entries(pair).map(ExprKind::Object),
+            Rule::block => self.block(pair).map(ExprKind::Block),
+            Rule::call => self.call(pair),
+            Rule::map_expr => self.map(pair, span),
+            Rule::fanout_expr => self.fanout(pair).map(ExprKind::Fanout),
+            Rule::gate_expr => self.gate(pair).map(ExprKind::Gate),
+            Rule::if_expr => self.if_(pair, span),
+            Rule::try_expr => self.try_(pair, span),
+            _ => Ok(ExprKind::Null),
+        }
+    }
+
+    /// Parentheses only group: the inner node takes their span.
+    fn paren(&self, pair: Pair<'_, Rule>, span: Span) -> Built<Expr> {
+        let mut inner = self.opt_where_expr(parts(pair).next(), span)?;
+        inner.span = span;
+        Ok(inner)
+    }
+
+    fn list(&self, pair: Pair<'_, Rule>) -> Built<ExprKind> {
+        let items = parts(pair).map(|p| self.expr(p)).collect::<Built<_>>()?;
+        Ok(ExprKind::List(items))
     }
 
     fn entries(&self, pair: Pair<'_, Rule>) -> Built<Vec<(Key, Expr)>> {
@@ -411,156 +454,6 @@ impl<'a> Builder<'a> {
             entries.push((key, self.expr(value)?));
         }
         Ok(entries)
-    }
-
-    fn key(&self, pair: Pair<'_, Rule>) -> Built<Key> {
-        let span = span_of(&pair);
-        if pair.as_rule() == Rule::name {
-            return Ok(Key {
-                name: pair.as_str().to_string(),
-                span,
-            });
-        }
-        let mut name = String::new();
-        for part in self.string(pair)? {
-            match part {
-                StrPart::Text(text) => name.push_str(&text),
-                StrPart::Interp(e) => self.error(
-                    Diagnostic::error(
-                        Code::UnexpectedToken,
-                        "an object key cannot be interpolated",
-                    )
-                    .at(e.span, "interpolation in a key")
-                    .help(
-                        "build the object with a fixed key, or compute the key in a `let` binding",
-                    ),
-                ),
-            }
-        }
-        Ok(Key { name, span })
-    }
-
-    /// `sstring` or `mstring` to parts: escapes decoded, adjacent text merged.
-    fn string(&self, pair: Pair<'_, Rule>) -> Built<Vec<StrPart>> {
-        let multi = pair.as_rule() == Rule::mstring;
-        let mut segs: Vec<Seg<Pair<'_, Rule>>> = Vec::new();
-        for p in pair.into_inner() {
-            let s = p.as_span();
-            match p.as_rule() {
-                Rule::interp => segs.push(Seg::Interp(p)),
-                _ => match segs.last_mut() {
-                    Some(Seg::Raw(range)) if range.end == s.start() => range.end = s.end(),
-                    _ => segs.push(Seg::Raw(s.start()..s.end())),
-                },
-            }
-        }
-        if multi {
-            segs = strings::dedent(self.text, segs);
-        }
-        let mut parts: Vec<StrPart> = Vec::new();
-        for seg in segs {
-            match seg {
-                Seg::Raw(range) => {
-                    let mut errors = Vec::new();
-                    let mut text = match parts.pop() {
-                        Some(StrPart::Text(t)) => t,
-                        Some(other) => {
-                            parts.push(other);
-                            String::new()
-                        }
-                        None => String::new(),
-                    };
-                    strings::decode(self.text, range, &mut text, &mut errors);
-                    self.errors.borrow_mut().extend(errors);
-                    if !text.is_empty() {
-                        parts.push(StrPart::Text(text));
-                    }
-                }
-                Seg::Interp(p) => {
-                    let span = span_of(&p);
-                    let expr = match p.into_inner().next() {
-                        Some(e) => self.expr(e)?,
-                        None => Expr {
-                            kind: ExprKind::Null,
-                            span,
-                        },
-                    };
-                    parts.push(StrPart::Interp(expr));
-                }
-            }
-        }
-        Ok(parts)
-    }
-
-    fn number(&self, pair: Pair<'_, Rule>) -> Expr {
-        let span = span_of(&pair);
-        let raw = pair.as_str();
-        let split = numeric_len(raw);
-        let (digits, suffix) = raw.split_at(split);
-        let is_float = digits.contains(['.', 'e', 'E']);
-        let kind = if !suffix.is_empty() {
-            let unit = match suffix {
-                "ms" => Some(DurationUnit::Millis),
-                "s" => Some(DurationUnit::Seconds),
-                "m" => Some(DurationUnit::Minutes),
-                "h" => Some(DurationUnit::Hours),
-                _ => None,
-            };
-            let amount = digits.parse::<f64>().ok().filter(|a| a.is_finite());
-            match (unit, amount) {
-                (Some(unit), Some(amount)) => ExprKind::Duration(Duration { amount, unit }),
-                (None, _) => {
-                    let at = span.start as usize + split;
-                    self.error(
-                        Diagnostic::error(
-                            Code::BadDuration,
-                            format!("unknown duration unit `{suffix}`"),
-                        )
-                        .at(Span::new(at, span.end as usize), "not a duration unit")
-                        .help("durations are written `250ms`, `30s`, `5m` or `2h`"),
-                    );
-                    ExprKind::Null
-                }
-                (Some(_), None) => {
-                    self.error(
-                        Diagnostic::error(
-                            Code::BadNumber,
-                            format!("duration `{raw}` is too large"),
-                        )
-                        .at(span, "too large"),
-                    );
-                    ExprKind::Null
-                }
-            }
-        } else if is_float {
-            match digits.parse::<f64>().ok().filter(|a| a.is_finite()) {
-                Some(x) => ExprKind::Float(x),
-                None => {
-                    self.error(
-                        Diagnostic::error(Code::BadNumber, format!("number `{raw}` is too large"))
-                            .at(span, "too large for a 64-bit float"),
-                    );
-                    ExprKind::Null
-                }
-            }
-        } else {
-            match digits.parse::<i64>() {
-                Ok(i) => ExprKind::Int(i),
-                Err(_) => {
-                    self.error(
-                        Diagnostic::error(Code::BadNumber, format!("integer `{raw}` is too large"))
-                            .at(span, "does not fit in 64 bits")
-                            .help(format!(
-                                "integers lie between {} and {}; write `{raw}.0` for a float",
-                                i64::MIN,
-                                i64::MAX
-                            )),
-                    );
-                    ExprKind::Null
-                }
-            }
-        };
-        Expr { kind, span }
     }
 
     fn args(&self, pair: Pair<'_, Rule>) -> Built<Vec<Arg>> {
@@ -581,7 +474,7 @@ impl<'a> Builder<'a> {
         Ok(args)
     }
 
-    fn call(&self, pair: Pair<'_, Rule>) -> Built<Call> {
+    fn call(&self, pair: Pair<'_, Rule>) -> Built<ExprKind> {
         let mut it = parts(pair);
         let callee = it.next().map(|p| Self::ident(&p)).unwrap_or(Ident {
             name: String::new(),
@@ -614,11 +507,11 @@ impl<'a> Builder<'a> {
             }
             modifiers.push(Modifier { kind, span });
         }
-        Ok(Call {
+        Ok(ExprKind::Call(Box::new(Call {
             callee,
             args,
             modifiers,
-        })
+        })))
     }
 
     fn twice(&self, first: Span, again: Span) {
@@ -652,37 +545,36 @@ impl<'a> Builder<'a> {
         self.nested(ops, span, || self.fold(inner))
     }
 
-    fn map(&self, pair: Pair<'_, Rule>, span: Span) -> Built<Map> {
-        let mut it = parts(pair).peekable();
-        let (index, item) = match it.next() {
-            Some(p) if p.as_rule() == Rule::map_pair => {
-                let mut names = parts(p);
-                let index = self.decl_name(names.next());
-                (Some(index), self.decl_name(names.next()))
-            }
-            other => (None, self.decl_name(other)),
-        };
-        let list = self.opt_where_expr(None, span);
-        let list = match it.next() {
-            Some(p) => self.expr(p)?,
-            None => list?,
-        };
+    fn map(&self, pair: Pair<'_, Rule>, span: Span) -> Built<ExprKind> {
+        let mut index = None;
+        let mut item = None;
+        let mut list = None;
         let mut limit = None;
         let mut body = None;
-        for p in it {
+        for p in parts(pair) {
             match p.as_rule() {
+                Rule::map_pair => {
+                    let mut names = parts(p);
+                    index = Some(self.decl_name(names.next()));
+                    item = Some(self.decl_name(names.next()));
+                }
+                Rule::name => item = Some(self.decl_name(Some(p))),
                 Rule::block => body = Some(p),
+                _ if list.is_none() => list = Some(self.expr(p)?),
                 _ => limit = Some(self.expr(p)?),
             }
         }
-        let body = self.opt_block(body, span)?;
-        Ok(Map {
+        let list = match list {
+            Some(list) => list,
+            None => self.opt_where_expr(None, span)?,
+        };
+        Ok(ExprKind::Map(Box::new(Map {
             index,
-            item,
+            item: item.unwrap_or_else(|| self.decl_name(None)),
             list,
             limit,
-            body,
-        })
+            body: self.opt_block(body, span)?,
+        })))
     }
 
     fn fanout(&self, pair: Pair<'_, Rule>) -> Built<Vec<Branch>> {
@@ -710,7 +602,7 @@ impl<'a> Builder<'a> {
         Ok(checks)
     }
 
-    fn if_(&self, pair: Pair<'_, Rule>, span: Span) -> Built<If> {
+    fn if_(&self, pair: Pair<'_, Rule>, span: Span) -> Built<ExprKind> {
         let mut arms = Vec::new();
         let mut otherwise = None;
         let mut it = parts(pair);
@@ -723,10 +615,10 @@ impl<'a> Builder<'a> {
             let block = self.opt_block(it.next(), span)?;
             arms.push((cond, block));
         }
-        Ok(If { arms, otherwise })
+        Ok(ExprKind::If(Box::new(If { arms, otherwise })))
     }
 
-    fn try_(&self, pair: Pair<'_, Rule>, span: Span) -> Built<Try> {
+    fn try_(&self, pair: Pair<'_, Rule>, span: Span) -> Built<ExprKind> {
         let mut it = parts(pair);
         let body = self.opt_block(it.next(), span)?;
         let mut try_ = Try {
@@ -755,7 +647,7 @@ impl<'a> Builder<'a> {
                 }
             }
         }
-        Ok(try_)
+        Ok(ExprKind::Try(Box::new(try_)))
     }
 }
 
@@ -798,26 +690,4 @@ fn binary_op(rule: Rule) -> BinaryOp {
         Rule::div => BinaryOp::Div,
         _ => BinaryOp::Rem,
     }
-}
-
-/// The length of the numeric part of a `number` token (before any unit).
-fn numeric_len(raw: &str) -> usize {
-    let b = raw.as_bytes();
-    let digits = |mut i: usize| {
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        i
-    };
-    let mut i = digits(0);
-    if b.get(i) == Some(&b'.') && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
-        i = digits(i + 1);
-    }
-    if matches!(b.get(i), Some(b'e' | b'E')) {
-        let j = i + usize::from(matches!(b.get(i + 1), Some(b'+' | b'-'))) + 1;
-        if b.get(j).is_some_and(u8::is_ascii_digit) {
-            i = digits(j);
-        }
-    }
-    i
 }

@@ -49,6 +49,8 @@ fn from_rule(rule: Rule) -> Option<Expected> {
         Rule::where_expr
         | Rule::expr
         | Rule::var
+        | Rule::plain_var
+        | Rule::kw_guard
         | Rule::number
         | Rule::sstring
         | Rule::mstring
@@ -205,16 +207,23 @@ pub fn from_pest(text: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
             let mut at = attempts.max_position;
             // A keyword where a name was expected: pest records the position
             // after the keyword it refused.
-            for token in attempts.unexpected_tokens() {
-                let word = token.to_string();
-                if at >= word.len() && text.get(at - word.len()..at) == Some(word.as_str()) {
-                    at -= word.len();
-                    break;
+            let refused_keyword = !attempts.unexpected_tokens().is_empty()
+                || attempts
+                    .call_stacks()
+                    .iter()
+                    .any(|s| s.deepest.get_rule() == Some(&Rule::kw_guard));
+            if refused_keyword {
+                if let Some(word) = previous_word(text, at).filter(|w| super::is_keyword(w)) {
+                    if text.get(..at).is_some_and(|t| t.ends_with(word)) {
+                        at -= word.len();
+                    }
                 }
             }
-            // Pest places its error where the last *rule* failed; a literal
-            // token (`=`, `:`, `)`) may have failed further on: a better place.
-            if at >= pos {
+            // A lookahead that matched also moves `max_position`, with nothing
+            // expected there: then pest's own position is the right one.
+            let useful =
+                !attempts.expected_tokens().is_empty() || !attempts.call_stacks().is_empty();
+            if at >= pos && (useful || at == pos) {
                 if at == pos {
                     expected.extend(positives.iter().filter_map(|r| from_rule(*r)));
                 }
@@ -227,8 +236,13 @@ pub fn from_pest(text: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
                             expected.push(Expected::Expression)
                         }
                         // A word rule failing right after a word only tried to extend it.
-                        Some(Rule::var | Rule::callee | Rule::name | Rule::field_name)
-                            if after_word(text, at) => {}
+                        Some(
+                            Rule::var
+                            | Rule::plain_var
+                            | Rule::callee
+                            | Rule::name
+                            | Rule::field_name,
+                        ) if after_word(text, at) => {}
                         Some(rule) if is_leaf(*rule) => expected.extend(from_rule(*rule)),
                         _ => {}
                     }
@@ -418,5 +432,38 @@ fn join_or(words: &[String]) -> String {
         [] => String::new(),
         [one] => one.clone(),
         [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pest::error::Error;
+    use pest::Position;
+
+    fn custom(message: &str) -> Diagnostic {
+        let text = "let x = 1";
+        let pos = Position::new(text, 4).unwrap_or_else(|| Position::from_start(text));
+        let error: Error<Rule> = Error::new_from_pos(
+            ErrorVariant::CustomError {
+                message: message.into(),
+            },
+            pos,
+        );
+        from_pest(text, &error)
+    }
+
+    #[test]
+    fn pest_limits_become_their_own_codes() {
+        assert_eq!(custom("call limit reached").code, Code::TooComplex);
+        assert_eq!(custom("stack limit reached").code, Code::TooDeep);
+    }
+
+    #[test]
+    fn expectations_read_as_a_list() {
+        let words = |w: &[&str]| join_or(&w.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(words(&["`)`"]), "`)`");
+        assert_eq!(words(&["`)`", "`,`"]), "`)` or `,`");
+        assert_eq!(words(&["a", "b", "c"]), "a, b or c");
     }
 }

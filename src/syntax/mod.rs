@@ -12,7 +12,9 @@
 
 mod build;
 mod errors;
+mod literals;
 mod scan;
+mod shift;
 mod strings;
 
 use std::num::NonZeroUsize;
@@ -20,7 +22,7 @@ use std::sync::Mutex;
 
 use pest::Parser;
 
-use crate::ast::Program;
+use crate::ast::{Program, Stmt};
 use crate::diag::{Code, Diagnostic};
 use crate::source::{SourceFile, MAX_SOURCE_BYTES};
 
@@ -68,10 +70,22 @@ pub fn parse(source: &SourceFile) -> Result<Program, Vec<Diagnostic>> {
         )
         .help("split it into several scripts")]);
     }
-    match scan::scan(text) {
+    let parallel = text.len() >= PARALLEL_MIN_BYTES;
+    let mut top_lines = Vec::new();
+    match scan::scan_lines(text, parallel.then_some(&mut top_lines)) {
         scan::Outcome::Balanced => {}
         scan::Outcome::Open(d) | scan::Outcome::Broken(d) => return Err(vec![d]),
     }
+    if parallel {
+        if let Some(program) = parse_in_parallel(text, &top_lines) {
+            return Ok(program);
+        }
+    }
+    parse_whole(text)
+}
+
+/// Parses the whole text in one pest run (after a successful scan).
+fn parse_whole(text: &str) -> Result<Program, Vec<Diagnostic>> {
     let pairs = run_pest(text).map_err(|e| vec![errors::from_pest(text, &e)])?;
     let builder = build::Builder::new(text);
     let program = pairs.map(|pair| builder.program(pair));
@@ -87,6 +101,91 @@ pub fn parse(source: &SourceFile) -> Result<Program, Vec<Diagnostic>> {
             "the parser stopped without a reason",
         )]),
     }
+}
+
+/// Scripts at least this big are parsed in pieces, one per core.
+const PARALLEL_MIN_BYTES: usize = 256 * 1024;
+
+/// Parses a big script as pieces cut at top-level statements, on several
+/// threads, then joins them. `None` when it cannot be cut or a piece has a
+/// problem: the caller then parses the whole text, so diagnostics are exactly
+/// those of a whole parse.
+fn parse_in_parallel(text: &str, top_lines: &[u32]) -> Option<Program> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if threads < 2 {
+        return None;
+    }
+    let mut candidates = top_lines
+        .iter()
+        .map(|&l| l as usize)
+        .filter(|&l| starts_statement(&text[l..]));
+    let mut cuts = vec![0];
+    for k in 1..threads {
+        let target = text.len() * k / threads;
+        match candidates.by_ref().find(|&l| l >= target) {
+            Some(cut) => cuts.push(cut),
+            None => break,
+        }
+    }
+    cuts.push(text.len());
+    if cuts.len() < 3 {
+        return None;
+    }
+    let _guard = PEST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let limit = text
+        .len()
+        .saturating_mul(CALLS_PER_BYTE)
+        .saturating_add(MIN_CALLS);
+    pest::set_call_limit(NonZeroUsize::new(limit));
+    pest::set_error_detail(false);
+    let pieces: Vec<Option<Vec<Stmt>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = cuts
+            .windows(2)
+            .map(|w| {
+                let (start, end) = (w[0], w[1]);
+                std::thread::Builder::new()
+                    .stack_size(8 << 20)
+                    .spawn_scoped(scope, move || parse_piece(&text[start..end], start as u32))
+                    .ok()
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.and_then(|h| h.join().ok().flatten()))
+            .collect()
+    });
+    let mut stmts = Vec::new();
+    for piece in pieces {
+        stmts.extend(piece?);
+    }
+    Some(Program {
+        stmts,
+        span: crate::source::Span::new(0, text.len()),
+    })
+}
+
+/// One piece of [`parse_in_parallel`]: its statements, with spans into the whole text.
+fn parse_piece(piece: &str, offset: u32) -> Option<Vec<Stmt>> {
+    let pair = FlowParser::parse(Rule::program, piece).ok()?.next()?;
+    let builder = build::Builder::new(piece);
+    let program = builder.program(pair).ok()?;
+    if !builder.into_errors().is_empty() {
+        return None;
+    }
+    let mut stmts = program.stmts;
+    shift::stmts(&mut stmts, offset);
+    Some(stmts)
+}
+
+/// Whether a top-level line begins with a word no expression can continue with.
+fn starts_statement(line: &str) -> bool {
+    let line = line.trim_start_matches([' ', '\t']);
+    ["let", "agent", "param", "flow"].iter().any(|k| {
+        line.strip_prefix(k)
+            .is_some_and(|rest| rest.starts_with([' ', '\t']))
+    })
 }
 
 /// Whether `text` ends inside an unclosed `(`, `[`, `{`, `${` or string, so a
@@ -117,5 +216,55 @@ fn run_pest(text: &str) -> Result<Option<PestPair<'_>>, pest::error::Error<Rule>
                 Ok(_) => Err(first),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod parallel_tests {
+    use super::*;
+
+    /// A big script from the valid corpus, repeated past the parallel threshold.
+    fn big_script() -> String {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases/syntax/ok");
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        let corpus: String = files
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap() + "\n")
+            .collect();
+        let mut text = String::new();
+        while text.len() < 2 * PARALLEL_MIN_BYTES {
+            text.push_str(&corpus);
+        }
+        text
+    }
+
+    #[test]
+    fn parallel_parse_equals_a_whole_parse() {
+        let text = big_script();
+        let mut lines = Vec::new();
+        assert!(matches!(
+            scan::scan_lines(&text, Some(&mut lines)),
+            scan::Outcome::Balanced
+        ));
+        let parallel = parse_in_parallel(&text, &lines);
+        if std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2 {
+            assert!(parallel.is_some(), "a big script is cut into pieces");
+        }
+        if let Some(parallel) = parallel {
+            assert_eq!(Ok(parallel), parse_whole(&text));
+        }
+    }
+
+    #[test]
+    fn a_problem_in_a_piece_gives_the_whole_parse_diagnostics() {
+        let mut text = big_script();
+        text.push_str("let broken = = 2\n");
+        let source = SourceFile::new("big.flow", text.clone());
+        assert_eq!(parse(&source), parse_whole(&text));
+        assert!(parse(&source).is_err());
     }
 }

@@ -38,6 +38,12 @@ pub enum Outcome {
 
 /// Scans `text`, skipping comments and string contents.
 pub fn scan(text: &str) -> Outcome {
+    scan_lines(text, None)
+}
+
+/// [`scan`], also collecting the offsets of the lines that start outside every
+/// bracket and string (where a top-level statement may begin).
+pub fn scan_lines(text: &str, mut top_lines: Option<&mut Vec<u32>>) -> Outcome {
     let bytes = text.as_bytes();
     let mut stack: Vec<Frame> = Vec::new();
     // The last keyword or word seen in code, for naming what a `{` or `(` opens.
@@ -170,6 +176,10 @@ pub fn scan(text: &str) -> Outcome {
             b'\n' | b';' => {
                 construct = None;
                 prev_word_end = None;
+                if let (b'\n', true, Some(lines)) = (b, stack.is_empty(), top_lines.as_deref_mut())
+                {
+                    lines.push(i as u32 + 1);
+                }
             }
             c if c.is_ascii_alphabetic() || c == b'_' => {
                 let start = i;

@@ -3,6 +3,7 @@
 mod check;
 mod common;
 mod lint;
+mod repl;
 mod run;
 mod sh;
 mod syntax;

@@ -655,3 +655,107 @@ fn graph_prints_only_the_graph() {
     }
     let _ = common::root();
 }
+
+// ---- constructs inside constructs ----------------------------------------------
+
+#[test]
+fn nested_maps_capture_outer_values() {
+    let v = result(
+        r#"
+        let base = sh("echo 100")
+        map i in range(3) { map j in range(2) { base + i * 10 + j } }
+        "#,
+    );
+    assert_eq!(v, json!([[100, 101], [110, 111], [120, 121]]));
+}
+
+#[test]
+fn try_inside_map_handles_each_item() {
+    let v = result(
+        r#"
+        map x in [1, 2, 3] {
+          try { sh("test ${x} -ne 2 && echo ${x} || exit 1") } else { "fallback ${x}" }
+        }
+        "#,
+    );
+    assert_eq!(v, json!([1, "fallback 2", 3]));
+}
+
+#[test]
+fn if_inside_map_picks_per_item() {
+    let v = result(r#"map x in [1, 7] { if x > 5 { echo(big: x) } else { echo(small: x) } }"#);
+    assert_eq!(v, json!([{ "small": 1 }, { "big": 7 }]));
+}
+
+#[test]
+fn a_gate_inside_try_falls_back() {
+    let v = result(
+        r#"
+        try {
+          gate { a: echo(ok: false) where a.ok }
+        } else {
+          error.message
+        }
+        "#,
+    );
+    assert!(v.as_str().unwrap().contains("gate"), "{v}");
+}
+
+#[test]
+fn sub_flow_calls_take_timeout_and_retry() {
+    let outcome = run("flow slow() { sleep(5s) }\nlet s = slow() timeout 100ms");
+    assert_eq!(outcome.status, RunStatus::Failed);
+    assert_eq!(outcome.errors[0].code, flow::Code::TaskTimedOut);
+    assert!(
+        outcome.errors[0].message.contains("timed out"),
+        "{:?}",
+        outcome.errors
+    );
+
+    let outcome =
+        run("flow bad() { fail(\"no\") }\nlet s = try { bad() retry 2 } else { \"fell back\" }");
+    assert_eq!(
+        outcome.result.as_deref(),
+        Some(&json!({ "s": "fell back" }))
+    );
+    assert_eq!(
+        outcome
+            .tasks
+            .iter()
+            .filter(|t| t.status == TaskStatus::Failed)
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn keep_going_finishes_every_map_item() {
+    let outcome = run_with(
+        r#"let r = map x in range(6) limit 2 { sh("test ${x} -ne 1 && echo ${x} || exit 1") }"#,
+        RunOptions {
+            keep_going: true,
+            ..Default::default()
+        },
+    );
+    assert_eq!(outcome.status, RunStatus::Failed);
+    let succeeded = outcome
+        .tasks
+        .iter()
+        .filter(|t| t.status == TaskStatus::Succeeded)
+        .count();
+    assert_eq!(succeeded, 5, "every other item still ran");
+}
+
+#[test]
+fn fail_fast_stops_starting_map_items() {
+    let outcome = run(
+        r#"let r = map x in range(20) limit 1 { sh("test ${x} -ne 1 && echo ${x} || exit 1") }"#,
+    );
+    assert_eq!(outcome.status, RunStatus::Failed);
+    let ran = outcome
+        .tasks
+        .iter()
+        .filter(|t| t.status == TaskStatus::Succeeded)
+        .count();
+    assert_eq!(ran, 1, "only item 0 ran before item 1 failed");
+}

@@ -739,9 +739,7 @@ impl Scheduler {
         )
         .at(node.span, "this gate");
         for (check, span, why) in &failed {
-            diag = diag
-                .label(*span, format!("`{check}`: {why}"))
-                .note(format!("`{check}`: {why}"));
+            diag = diag.label(*span, format!("`{check}`: {why}"));
         }
         let failure = Failure {
             message: diag.message.clone(),
