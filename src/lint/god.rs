@@ -45,8 +45,6 @@ struct AgentCall {
     local: u32,
     span: Span,
     verb: Option<String>,
-    /// The instructions, as a comparable string.
-    instructions: String,
     /// What it reads.
     reads: Vec<Ref>,
 }
@@ -68,7 +66,6 @@ fn god_agent(cx: &Cx, diags: &mut Vec<Diagnostic>) {
                     local: local as u32,
                     span: node.span,
                     verb: verb(task.instructions.as_ref()),
-                    instructions: format!("{:?}", task.instructions),
                     reads: super::data_refs(&node.kind),
                 });
             }
@@ -86,9 +83,6 @@ fn god_agent(cx: &Cx, diags: &mut Vec<Diagnostic>) {
                 verbs.push(v);
             }
         }
-        let mut texts: Vec<&str> = calls.iter().map(|c| c.instructions.as_str()).collect();
-        texts.sort_unstable();
-        texts.dedup();
         // One call feeding another of the same agent: it works at several stages.
         let staged = staged(graph, &calls);
         // Calls that all read the same values are one job fanned out (three
@@ -96,7 +90,7 @@ fn god_agent(cx: &Cx, diags: &mut Vec<Diagnostic>) {
         let siblings = calls
             .iter()
             .all(|c| !c.reads.is_empty() && c.reads == calls[0].reads);
-        let god = (staged && texts.len() >= 2) || (verbs.len() >= 3 && !siblings);
+        let god = (staged && verbs.len() >= 2) || (verbs.len() >= 3 && !siblings);
         if !god {
             continue;
         }
