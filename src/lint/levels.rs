@@ -128,7 +128,8 @@ struct Allow {
 
 /// Applies allow comments and levels to the warnings of one script (errors
 /// pass unchanged): allowed warnings are dropped, denied ones become errors,
-/// and allow comments that silenced nothing are reported. Sorted by position.
+/// and allow comments that silenced nothing are reported (unless there are
+/// errors: then the lints did not run). Sorted by position.
 pub fn apply(
     source: &SourceFile,
     program: Option<&ast::Program>,
@@ -136,6 +137,9 @@ pub fn apply(
     levels: &Levels,
 ) -> Vec<Diagnostic> {
     let mut allows = program.map_or_else(Vec::new, |p| allow_comments(source, p));
+    // With errors the script was not linted: an allow comment may have had
+    // nothing to silence for that reason alone.
+    let linted = !crate::diag::has_errors(&diags);
     let mut out = Vec::new();
     for d in diags {
         if d.severity == Severity::Error || !can_warn(d.code) {
@@ -160,7 +164,7 @@ pub fn apply(
             out.push(d);
         }
     }
-    for allow in &allows {
+    for allow in allows.iter().filter(|_| linted) {
         for (i, (code, span)) in allow.codes.iter().enumerate() {
             let d = match code {
                 Err(message) => Diagnostic::warning(Code::UnusedAllow, message.clone())

@@ -499,3 +499,23 @@ fn a_megabyte_script_lints_quickly() {
     assert!(!diags.is_empty());
     assert!(took.as_secs() < 20, "linting 1 MB took {took:?}");
 }
+
+#[test]
+fn allow_comments_are_not_reported_unused_when_the_script_has_errors() {
+    let text = "# flow: allow(god-agent)\nlet x = nope\n";
+    assert_eq!(codes(&check_text(text)), ["undefined_name"]);
+}
+
+#[test]
+fn json_output_carries_lint_codes_and_denied_severity() {
+    let output = common::flow_command()
+        .args(["check", "--format", "json", "-D", "unneeded-after"])
+        .arg("tests/cases/lint/anti_sequential.flow")
+        .output()
+        .expect("flow runs");
+    assert_eq!(output.status.code(), Some(3));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(json[0]["code"], "flow::lint::unneeded_after");
+    assert_eq!(json[0]["severity"], "error");
+    assert_eq!(json[0]["line"], 7);
+}
