@@ -21,7 +21,9 @@ pub(super) fn check(cx: &Cx, diags: &mut Vec<Diagnostic>) {
 fn ref_name(graph: &TaskGraph, body: &Body, r: Ref) -> String {
     match r {
         Ref::Node(k) => {
-            let node = graph.local_checked(body, k);
+            let node = (k < body.len)
+                .then(|| graph.nodes.get((body.first + k) as usize))
+                .flatten();
             match node {
                 Some(n) if !n.label.is_empty() => n.label.to_string(),
                 _ => "a value".to_string(),
@@ -39,19 +41,6 @@ fn ref_name(graph: &TaskGraph, body: &Body, r: Ref) -> String {
             .params
             .get(i as usize)
             .map_or_else(|| "a param".to_string(), |p| p.name.to_string()),
-    }
-}
-
-trait LocalChecked {
-    fn local_checked(&self, body: &Body, local: u32) -> Option<&crate::graph::Node>;
-}
-
-impl LocalChecked for TaskGraph {
-    fn local_checked(&self, body: &Body, local: u32) -> Option<&crate::graph::Node> {
-        if local >= body.len {
-            return None;
-        }
-        self.nodes.get((body.first + local) as usize)
     }
 }
 

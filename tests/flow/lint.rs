@@ -519,3 +519,29 @@ fn json_output_carries_lint_codes_and_denied_severity() {
     assert_eq!(json[0]["severity"], "error");
     assert_eq!(json[0]["line"], 7);
 }
+
+/// Every `.flow` file of the test corpus and the examples lints without
+/// panicking, whatever it holds.
+#[test]
+fn never_panics_on_any_corpus_file() {
+    let mut stack = vec![
+        common::root().join("tests/cases"),
+        common::root().join("examples"),
+    ];
+    let mut linted = 0;
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "flow") {
+                let _ = check_source(&load(&path), &Levels::default());
+                linted += 1;
+            }
+        }
+    }
+    assert!(linted > 100, "{linted}");
+}
