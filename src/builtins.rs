@@ -195,6 +195,7 @@ pub const BACKENDS: &[Backend] = &[
             "temperature",
             "max_tokens",
             "json",
+            "schema",
         ],
         required: &[],
         summary: "an OpenAI-compatible /chat/completions model",

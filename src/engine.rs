@@ -1,28 +1,55 @@
 //! The embedding API: compile a script once, run it many times, with agents
 //! registered by the host program.
 //!
-//! ```no_run
-//! # async fn demo() {
-//! use flow::{AgentError, Call, Engine, RunOptions};
+//! - [`Engine`] holds the host agents: async closures or [`HostAgent`] types.
+//! - [`Engine::compile`] parses, checks and lowers a script into a [`Script`],
+//!   or returns every diagnostic as a [`CompileError`].
+//! - [`Engine::run`] runs a script with [`RunOptions`] (params, limits, an
+//!   observer, a cancellation token) and returns the [`Outcome`]: the status,
+//!   the result, every [`TaskRecord`](crate::TaskRecord) and the errors.
+//! - [`Engine::start`] runs it in the background and returns a [`RunHandle`]
+//!   that streams [`RunEvent`]s, cancels, and waits for the outcome.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use flow::{Call, Engine, RunOptions};
 //! use serde_json::json;
 //!
 //! let engine = Engine::new().agent("Classifier", |call: Call| async move {
-//!     let text = call.context.get("text").cloned().unwrap_or_default();
-//!     Ok::<_, AgentError>(json!({ "label": "greeting", "text": text }))
+//!     let text = call.get("text")?.as_str().unwrap_or_default().to_string();
+//!     let label = if text.ends_with('?') { "question" } else { "statement" };
+//!     Ok(json!({ "label": label, "text": text }))
 //! });
 //! let script = engine
-//!     .compile("demo.flow", "Classifier(text: \"hello\").label")
+//!     .compile(
+//!         "demo.flow",
+//!         r#"
+//!         param texts = ["hello", "how are you?"]
+//!         map t in texts { Classifier(text: t).label }
+//!         "#,
+//!     )
 //!     .expect("the script compiles");
-//! let outcome = engine.run(&script, RunOptions::default()).await;
-//! assert_eq!(*outcome.result.unwrap(), json!("greeting"));
+//!
+//! // Run it twice, with different params.
+//! let outcome = engine.run(&script, RunOptions::new()).await;
+//! assert_eq!(*outcome.result.unwrap(), json!(["statement", "question"]));
+//! let outcome = engine
+//!     .run(&script, RunOptions::new().param("texts", json!(["why?"])))
+//!     .await;
+//! assert_eq!(*outcome.result.unwrap(), json!(["question"]));
+//! assert_eq!(outcome.tasks.len(), 1);
 //! # }
 //! ```
 
 use std::sync::Arc;
 
-use crate::diag::{has_errors, Diagnostic};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::diag::{has_errors, Code, Diagnostic, RenderStyle};
 use crate::graph::{Prelude, TaskGraph};
-use crate::runtime::{HostAgent, Outcome, RunOptions};
+use crate::runtime::{HostAgent, Outcome, RunEvent, RunOptions, RunStatus};
 use crate::source::SourceFile;
 use crate::{check, graph, syntax};
 
@@ -42,16 +69,63 @@ impl std::fmt::Debug for Engine {
 /// A compiled script: parsed, checked and lowered, ready to run any number of times.
 #[derive(Clone, Debug)]
 pub struct Script {
+    /// The text it was compiled from, to render diagnostics against.
     pub source: SourceFile,
+    /// The syntax tree.
     pub program: crate::ast::Program,
+    /// The task graph the runtime runs.
     pub graph: Arc<TaskGraph>,
     /// Warnings found while checking (errors prevent a `Script`).
     pub warnings: Vec<Diagnostic>,
 }
 
+impl Script {
+    /// The names of the script's `param`s, in declaration order.
+    ///
+    /// ```
+    /// let script = flow::Engine::new()
+    ///     .compile("p.flow", "param topic = \"tides\"\nparam n = 3\ntopic")
+    ///     .unwrap();
+    /// assert_eq!(script.params().collect::<Vec<_>>(), ["topic", "n"]);
+    /// ```
+    pub fn params(&self) -> impl Iterator<Item = &str> {
+        self.graph.params.iter().map(|p| &*p.name)
+    }
+
+    /// Renders diagnostics (a run's `outcome.errors`, the `warnings`) against
+    /// the script's source, without colour, as `flow run` prints them.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use flow::{Engine, RunOptions, RunStatus};
+    ///
+    /// let engine = Engine::new();
+    /// let script = engine.compile("f.flow", "fail(\"no luck\")").unwrap();
+    /// let outcome = engine.run(&script, RunOptions::new()).await;
+    /// assert_eq!(outcome.status, RunStatus::Failed);
+    /// assert!(script.render(&outcome.errors).contains("no luck"));
+    /// # }
+    /// ```
+    pub fn render(&self, diagnostics: &[Diagnostic]) -> String {
+        diagnostics
+            .iter()
+            .map(|d| d.render(&self.source, RenderStyle::PLAIN))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
 /// Why a script did not compile: every diagnostic, with the source to render them against.
+///
+/// ```
+/// let error = flow::Engine::new().compile("bad.flow", "Nobody(x: 1)").unwrap_err();
+/// assert!(error.diagnostics.iter().any(|d| d.is_error()));
+/// assert!(error.render().contains("Nobody"));
+/// ```
 #[derive(Clone, Debug)]
 pub struct CompileError {
+    /// The text that did not compile.
     pub source: SourceFile,
     /// Errors and warnings, in source order.
     pub diagnostics: Vec<Diagnostic>,
@@ -70,14 +144,106 @@ impl std::fmt::Display for CompileError {
 
 impl std::error::Error for CompileError {}
 
+impl CompileError {
+    /// Every diagnostic rendered against the source, without colour.
+    pub fn render(&self) -> String {
+        self.diagnostics
+            .iter()
+            .map(|d| d.render(&self.source, RenderStyle::PLAIN))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// A run going on in the background, from [`Engine::start`]: its events as
+/// they happen, a way to cancel it, and its outcome. Dropping the handle
+/// before [`RunHandle::outcome`] cancels the run.
+#[derive(Debug)]
+pub struct RunHandle {
+    events: mpsc::UnboundedReceiver<RunEvent>,
+    cancel: CancellationToken,
+    task: Option<tokio::task::JoinHandle<Outcome>>,
+}
+
+impl Drop for RunHandle {
+    fn drop(&mut self) {
+        if self.task.is_some() {
+            self.cancel.cancel();
+        }
+    }
+}
+
+impl RunHandle {
+    /// The next task event, or `None` once the run has ended and every event
+    /// was received.
+    pub async fn next_event(&mut self) -> Option<RunEvent> {
+        self.events.recv().await
+    }
+
+    /// The event stream itself, for `select!` loops.
+    pub fn events(&mut self) -> &mut mpsc::UnboundedReceiver<RunEvent> {
+        &mut self.events
+    }
+
+    /// Cancels the run: running tasks are cancelled (child processes killed,
+    /// host futures dropped), nothing new starts, and the outcome's status is
+    /// [`RunStatus::Cancelled`]. A token given with
+    /// [`RunOptions::cancel_with`] is left alone (it still cancels the run).
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// The run's cancellation token, to cancel it from elsewhere (or to wait
+    /// for its cancellation).
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// Waits for the run to end and returns its outcome (the events not yet
+    /// received are dropped).
+    pub async fn outcome(mut self) -> Outcome {
+        let joined = match self.task.take() {
+            Some(task) => task.await.ok(),
+            None => None,
+        };
+        joined.unwrap_or_else(|| Outcome {
+            status: RunStatus::Failed,
+            result: None,
+            tasks: Vec::new(),
+            errors: vec![Diagnostic::error(
+                Code::Cancelled,
+                "internal error: the run stopped unexpectedly; please report this script",
+            )],
+            usage: None,
+        })
+    }
+}
+
 impl Engine {
-    /// An engine with no host agents.
+    /// An engine with no host agents; the built-in agents and backends (`sh`,
+    /// `llm`, `http`, `echo`, …) are always there.
     pub fn new() -> Engine {
         Engine::default()
     }
 
     /// Registers a host agent under `name`, callable from scripts like any
-    /// declared agent: `Name("instructions", key: value)`.
+    /// declared agent: `Name("instructions", key: value)`. The checker knows
+    /// the name, so a misspelt call is a compile error. Registering a name
+    /// again replaces the agent.
+    ///
+    /// ```
+    /// use flow::{AgentError, Call, Engine};
+    /// use serde_json::json;
+    ///
+    /// let engine = Engine::new()
+    ///     .agent("Upper", |call: Call| async move {
+    ///         let text = call.get("text")?.as_str().unwrap_or_default().to_uppercase();
+    ///         Ok(json!(text))
+    ///     })
+    ///     .agent("Refuse", |_call: Call| async { Err(AgentError::new("not today")) });
+    /// assert!(engine.compile("ok.flow", "Upper(text: \"hi\")").is_ok());
+    /// assert!(engine.compile("typo.flow", "Uper(text: \"hi\")").is_err());
+    /// ```
     pub fn agent(mut self, name: impl Into<String>, agent: impl HostAgent + 'static) -> Engine {
         let name = name.into();
         self.agents.retain(|(n, _)| *n != name);
@@ -85,7 +251,7 @@ impl Engine {
         self
     }
 
-    /// The names of the registered host agents.
+    /// The names of the registered host agents, in registration order.
     pub fn agent_names(&self) -> impl Iterator<Item = &str> {
         self.agents.iter().map(|(n, _)| n.as_str())
     }
@@ -98,7 +264,8 @@ impl Engine {
         }
     }
 
-    /// Parses, checks and lowers a script. Diagnostics come back as values.
+    /// Parses, checks and lowers a script. Diagnostics come back as values:
+    /// every error in a [`CompileError`], warnings in [`Script::warnings`].
     pub fn compile(&self, name: &str, text: &str) -> Result<Script, CompileError> {
         self.compile_with(
             SourceFile::new(name, text),
@@ -141,17 +308,84 @@ impl Engine {
         })
     }
 
-    /// Runs a compiled script with the engine's host agents.
-    pub async fn run(&self, script: &Script, mut options: RunOptions) -> Outcome {
+    /// Runs a compiled script with the engine's host agents and returns what
+    /// happened. Never panics on any script or agent behaviour; a failure is
+    /// an [`Outcome`] with [`RunStatus::Failed`] and its diagnostics.
+    pub async fn run(&self, script: &Script, options: RunOptions) -> Outcome {
+        crate::runtime::run(script.graph.clone(), self.with_agents(options)).await
+    }
+
+    /// Starts a run in the background on the current tokio runtime and
+    /// returns its [`RunHandle`] at once. Events are streamed to the handle
+    /// (an observer in `options` is called as well) and buffered until read.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use flow::{Engine, RunEvent, RunOptions, RunStatus};
+    ///
+    /// let engine = Engine::new();
+    /// let script = engine.compile("s.flow", "let a = sleep(30s)\na").unwrap();
+    /// let mut run = engine.start(&script, RunOptions::new());
+    /// // The first event: `a` started.
+    /// let Some(RunEvent::Started { id, .. }) = run.next_event().await else { panic!() };
+    /// assert_eq!(id, "a");
+    /// run.cancel();
+    /// let outcome = run.outcome().await;
+    /// assert_eq!(outcome.status, RunStatus::Cancelled);
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When called outside a tokio runtime.
+    pub fn start(&self, script: &Script, options: RunOptions) -> RunHandle {
+        let (sender, events) = mpsc::unbounded_channel();
+        let previous = options.observer.clone();
+        // A child token: the handle cancels this run only, not the caller's token.
+        let cancel = options.cancel.child_token();
+        let options = options.cancel_with(cancel.clone()).observe(move |event| {
+            if let Some(observer) = &previous {
+                observer(event);
+            }
+            let _ = sender.send(RunEvent::from(event));
+        });
+        let graph = script.graph.clone();
+        let options = self.with_agents(options);
+        let task = tokio::spawn(crate::runtime::run(graph, options));
+        RunHandle {
+            events,
+            cancel,
+            task: Some(task),
+        }
+    }
+
+    /// The options with the engine's host agents added (those already in
+    /// `options.host_agents` take precedence).
+    fn with_agents(&self, mut options: RunOptions) -> RunOptions {
         for (name, agent) in &self.agents {
             if !options.host_agents.iter().any(|(n, _)| n == name) {
                 options.host_agents.push((name.clone(), agent.clone()));
             }
         }
-        crate::runtime::run(script.graph.clone(), options).await
+        options
     }
 
     /// Compiles and runs a script in one step.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use flow::{Engine, RunOptions};
+    /// use serde_json::json;
+    ///
+    /// let outcome = Engine::new()
+    ///     .run_source("sum.flow", "sum(map x in [1, 2, 3] { x * 2 })", RunOptions::new())
+    ///     .await
+    ///     .expect("it compiles");
+    /// assert_eq!(*outcome.result.unwrap(), json!(12));
+    /// # }
+    /// ```
     pub async fn run_source(
         &self,
         name: &str,

@@ -102,6 +102,11 @@ pub fn run(args: RunArgs) -> u8 {
         engine.run(&script, options).await
     });
     progress.finish();
+    if !args.quiet && !args.json {
+        if let Some(usage) = outcome.usage() {
+            eprintln!("{}", usage_summary(&usage));
+        }
+    }
     if args.json {
         let mut doc = outcome.to_json();
         doc["errors"] = outcome
@@ -161,4 +166,15 @@ async fn cancel_on_signals(cancel: CancellationToken) {
         _ = term.recv() => {}
     }
     cancel.cancel();
+}
+
+/// One line for the run's token usage: `tokens: 120 prompt + 30 completion = 150`.
+fn usage_summary(usage: &Value) -> String {
+    let count = |key: &str| usage.get(key).and_then(Value::as_u64).unwrap_or(0);
+    format!(
+        "tokens: {} prompt + {} completion = {}",
+        count("prompt_tokens"),
+        count("completion_tokens"),
+        count("total_tokens").max(count("prompt_tokens") + count("completion_tokens"))
+    )
 }

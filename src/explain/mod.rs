@@ -134,10 +134,13 @@ pub fn index() -> String {
             phase = code.phase();
             out.push_str(&format!("\n{phase}:\n"));
         }
-        let level = if crate::lint::levels::can_warn(*code) {
-            "warning"
-        } else {
-            "error"
+        let level = match (
+            crate::lint::levels::can_warn(*code),
+            crate::lint::levels::default_level(*code),
+        ) {
+            (false, _) => "error",
+            (true, crate::lint::Level::Allow) => "allow",
+            (true, _) => "warning",
         };
         out.push_str(&format!(
             "  {:<24} {:<8} {}\n",

@@ -173,9 +173,9 @@ fn service_call(cx: &Cx, e: &Expr, diags: &mut Vec<Diagnostic>) {
                 Code::MissingTimeout,
                 format!("`{name}` calls an {backend} service with no `timeout`"),
             )
-            .at(call.callee.span, "may wait forever")
+            .at(call.callee.span, "no timeout of its own")
             .help(format!(
-                "add a timeout after the call, e.g. `{name}(…) timeout 60s`: a hung service would otherwise hold the whole run {}",
+                "add a timeout after the call, e.g. `{name}(…) timeout 60s`: a hung service would otherwise hold the run until the backend's own limit {}",
                 see(Code::MissingTimeout)
             )),
         );

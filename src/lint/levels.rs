@@ -54,15 +54,40 @@ impl Levels {
         Ok(())
     }
 
-    /// The level of a warning with this code.
+    /// Every warning at level `warn`, including those allowed by default.
+    pub fn warn_all() -> Levels {
+        Levels {
+            warnings: None,
+            codes: Code::ALL
+                .iter()
+                .filter(|c| can_warn(**c))
+                .map(|c| (*c, Level::Warn))
+                .collect(),
+        }
+    }
+
+    /// The level of a warning with this code: the one given for it, else the
+    /// one given for `warnings` (which leaves allowed-by-default lints alone,
+    /// as rustc's `-D warnings` does), else its default.
     pub fn level(&self, code: Code) -> Level {
-        self.codes
-            .iter()
-            .rev()
-            .find(|(c, _)| *c == code)
-            .map(|(_, l)| *l)
-            .or(self.warnings)
-            .unwrap_or(Level::Warn)
+        if let Some((_, level)) = self.codes.iter().rev().find(|(c, _)| *c == code) {
+            return *level;
+        }
+        match default_level(code) {
+            Level::Allow => Level::Allow,
+            default => self.warnings.unwrap_or(default),
+        }
+    }
+}
+
+/// A warning's level when nothing sets it. `missing_timeout` is allowed by
+/// default: the `llm` and `http` backends bound every request themselves
+/// (300 s and 120 s), and the patterns of the language design have no
+/// timeouts; `-W missing-timeout` asks for an explicit bound on every call.
+pub fn default_level(code: Code) -> Level {
+    match code {
+        Code::MissingTimeout => Level::Allow,
+        _ => Level::Warn,
     }
 }
 

@@ -15,9 +15,13 @@ use crate::{builtins, value};
 /// A runtime error in an expression, pointing at the operator, field or call.
 #[derive(Clone, Debug)]
 pub struct EvalError {
+    /// The diagnostic code (`division_by_zero`, `missing_field`, …).
     pub code: Code,
+    /// What went wrong, in one line.
     pub message: String,
+    /// The operator, field or call at fault.
     pub span: Span,
+    /// A likely fix, when there is one.
     pub help: Option<String>,
 }
 
@@ -31,6 +35,7 @@ impl EvalError {
         }
     }
 
+    /// The error as a runtime diagnostic.
     pub fn into_diagnostic(self) -> Diagnostic {
         let label = match self.code {
             Code::DivisionByZero => "division by zero",

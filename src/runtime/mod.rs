@@ -62,6 +62,65 @@ impl Default for RunOptions {
     }
 }
 
+impl RunOptions {
+    /// Default options: CPU-count `sh` jobs, stop at the first failure, no
+    /// params, no observer.
+    ///
+    /// ```
+    /// use flow::RunOptions;
+    /// use serde_json::json;
+    ///
+    /// let options = RunOptions::new()
+    ///     .param("topic", json!("tides"))
+    ///     .jobs(4)
+    ///     .keep_going(true)
+    ///     .observe(|event| eprintln!("{event:?}"));
+    /// assert_eq!(options.params, vec![("topic".to_string(), json!("tides"))]);
+    /// ```
+    pub fn new() -> RunOptions {
+        RunOptions::default()
+    }
+
+    /// Sets a `param` of the script for this run (as `--param name=value` does).
+    pub fn param(mut self, name: impl Into<String>, value: impl Into<Value>) -> RunOptions {
+        self.params.push((name.into(), value.into()));
+        self
+    }
+
+    /// Caps how many tasks run at once, whatever their agent.
+    pub fn jobs(mut self, jobs: usize) -> RunOptions {
+        self.jobs = Some(jobs.max(1));
+        self
+    }
+
+    /// After an unhandled failure, lets independent branches finish (`--keep-going`).
+    pub fn keep_going(mut self, keep_going: bool) -> RunOptions {
+        self.keep_going = keep_going;
+        self
+    }
+
+    /// Calls `observer` on every task event, from the scheduler, as it happens.
+    /// It replaces an observer set before.
+    pub fn observe(mut self, observer: impl Fn(&Event) + Send + Sync + 'static) -> RunOptions {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// Whether [`Outcome::tasks`] keeps every task's record (the default) or
+    /// only those that did not succeed.
+    pub fn record_all(mut self, record_all: bool) -> RunOptions {
+        self.record_all = record_all;
+        self
+    }
+
+    /// Uses `cancel` to stop the run: cancelling it cancels every running
+    /// task, and the run ends with [`RunStatus::Cancelled`].
+    pub fn cancel_with(mut self, cancel: CancellationToken) -> RunOptions {
+        self.cancel = cancel;
+        self
+    }
+}
+
 impl std::fmt::Debug for RunOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunOptions")
@@ -76,17 +135,24 @@ impl std::fmt::Debug for RunOptions {
 /// Where a task is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TaskStatus {
+    /// Waiting for its inputs or for a free slot.
     Pending,
+    /// Handed to its agent.
     Running,
+    /// The agent returned a value.
     Succeeded,
+    /// The agent failed (non-zero exit, HTTP error, agent error).
     Failed,
     /// Never ran: a task it depends on failed, or the run stopped first.
     Skipped,
+    /// Stopped while running: a failure elsewhere, or the run was cancelled.
     Cancelled,
+    /// Ran longer than its `timeout`.
     TimedOut,
 }
 
 impl TaskStatus {
+    /// The status as `--json` writes it: `succeeded`, `timed_out`, …
     pub fn as_str(self) -> &'static str {
         match self {
             TaskStatus::Pending => "pending",
@@ -108,13 +174,21 @@ pub struct TaskRecord {
     /// The task's name inside its instance (`raw`, `draft.intro`), empty for
     /// the task that gives the instance its value.
     pub label: Arc<str>,
+    /// The agent called: a declared name (`Writer`), a backend (`sh`) or a host agent.
     pub agent: Arc<str>,
+    /// How it ended.
     pub status: TaskStatus,
+    /// How many times it ran (more than 1 with `retry`).
     pub attempts: u32,
+    /// When the first attempt started (`None` when it never ran).
     pub started_at: Option<SystemTime>,
+    /// When the last attempt ended.
     pub ended_at: Option<SystemTime>,
+    /// How long it ran, retries and backoff included.
     pub duration: Option<Duration>,
+    /// The agent's output, when it succeeded.
     pub output: Option<Val>,
+    /// Why it failed, was skipped or cancelled (one line).
     pub error: Option<String>,
     /// The call in the script.
     pub span: Span,
@@ -154,6 +228,23 @@ impl TaskRecord {
     }
 }
 
+/// Adds one task's token usage (`{"prompt_tokens": 3, …}`) into a running total.
+pub(crate) fn add_usage(total: &mut Option<Value>, usage: &Value) {
+    let Some(fields) = usage.as_object() else {
+        return;
+    };
+    let total = total.get_or_insert_with(|| Value::Object(Default::default()));
+    let Some(total) = total.as_object_mut() else {
+        return;
+    };
+    for (key, value) in fields {
+        if let Some(n) = value.as_u64() {
+            let sum = total.get(key).and_then(Value::as_u64).unwrap_or(0) + n;
+            total.insert(key.clone(), Value::from(sum));
+        }
+    }
+}
+
 /// Joins an instance name and a label into a task id.
 pub fn task_id(instance: &str, label: &str) -> String {
     match (instance.is_empty(), label.is_empty()) {
@@ -165,25 +256,70 @@ pub fn task_id(instance: &str, label: &str) -> String {
     }
 }
 
-/// What the scheduler reports while it runs.
+/// What the scheduler reports while it runs, borrowed (see [`RunEvent`] for
+/// an owned copy).
 #[derive(Debug)]
 pub enum Event<'a> {
     /// A task was handed to its agent.
-    Started { id: String, agent: &'a str },
+    Started {
+        /// The task id (`draft.intro`).
+        id: String,
+        /// The agent called.
+        agent: &'a str,
+    },
     /// A task ended (also skipped and cancelled ones).
     Finished(&'a TaskRecord),
+}
+
+/// An owned [`Event`], as [`crate::RunHandle`] streams them.
+#[derive(Clone, Debug)]
+pub enum RunEvent {
+    /// A task was handed to its agent.
+    Started {
+        /// The task id (`draft.intro`).
+        id: String,
+        /// The agent called.
+        agent: String,
+    },
+    /// A task ended (also skipped and cancelled ones).
+    Finished(TaskRecord),
+}
+
+impl RunEvent {
+    /// The id of the task the event is about.
+    pub fn id(&self) -> String {
+        match self {
+            RunEvent::Started { id, .. } => id.clone(),
+            RunEvent::Finished(record) => record.id(),
+        }
+    }
+}
+
+impl From<&Event<'_>> for RunEvent {
+    fn from(event: &Event<'_>) -> RunEvent {
+        match event {
+            Event::Started { id, agent } => RunEvent::Started {
+                id: id.clone(),
+                agent: agent.to_string(),
+            },
+            Event::Finished(record) => RunEvent::Finished((*record).clone()),
+        }
+    }
 }
 
 /// How a run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunStatus {
+    /// Every task it needed succeeded; the result is there.
     Succeeded,
+    /// A task or an expression failed unhandled; the errors say why.
     Failed,
     /// Cancelled from outside (Ctrl-C, SIGTERM, the host program).
     Cancelled,
 }
 
 impl RunStatus {
+    /// The status as `--json` writes it.
     pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Succeeded => "succeeded",
@@ -196,6 +332,7 @@ impl RunStatus {
 /// The result of a run and every task record.
 #[derive(Clone, Debug)]
 pub struct Outcome {
+    /// How the run ended.
     pub status: RunStatus,
     /// The script's value, when it succeeded.
     pub result: Option<Val>,
@@ -203,25 +340,25 @@ pub struct Outcome {
     pub tasks: Vec<TaskRecord>,
     /// Why it failed: one diagnostic per unhandled failure.
     pub errors: Vec<Diagnostic>,
+    /// Token usage summed over every task that reported it (also those not
+    /// kept in `tasks`).
+    pub usage: Option<Value>,
 }
 
 impl Outcome {
+    /// Whether the run succeeded.
+    pub fn succeeded(&self) -> bool {
+        self.status == RunStatus::Succeeded
+    }
+
+    /// The record of the task with this id (`draft.intro`, `raw[2]`).
+    pub fn task(&self, id: &str) -> Option<&TaskRecord> {
+        self.tasks.iter().find(|t| t.id() == id)
+    }
+
     /// Token usage summed over every task that reported it.
     pub fn usage(&self) -> Option<Value> {
-        let mut total: Option<serde_json::Map<String, Value>> = None;
-        for usage in self.tasks.iter().filter_map(|t| t.usage.as_ref()) {
-            let Some(fields) = usage.as_object() else {
-                continue;
-            };
-            let total = total.get_or_insert_with(Default::default);
-            for (key, value) in fields {
-                if let Some(n) = value.as_u64() {
-                    let sum = total.get(key).and_then(Value::as_u64).unwrap_or(0) + n;
-                    total.insert(key.clone(), Value::from(sum));
-                }
-            }
-        }
-        total.map(Value::Object)
+        self.usage.clone()
     }
 
     /// The document `flow run --json` prints.

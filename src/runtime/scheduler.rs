@@ -153,6 +153,8 @@ pub(crate) struct Scheduler {
     run_token: CancellationToken,
     root: Option<Key>,
     result: Option<Result<Val, Failure>>,
+    /// Token usage of every task so far.
+    usage: Option<Value>,
 }
 
 impl Scheduler {
@@ -197,6 +199,7 @@ impl Scheduler {
             run_token,
             root: None,
             result: None,
+            usage: None,
         }
     }
 
@@ -207,6 +210,7 @@ impl Scheduler {
                 result: None,
                 tasks: Vec::new(),
                 errors,
+                usage: None,
             };
         }
         let root_body = self.graph.root;
@@ -272,6 +276,7 @@ impl Scheduler {
             result: result.and_then(Result::ok),
             tasks: self.records,
             errors: self.errors,
+            usage: self.usage,
         }
     }
 
@@ -654,6 +659,9 @@ impl Scheduler {
     fn push_record(&mut self, record: TaskRecord) {
         if let Some(observer) = &self.options.observer {
             observer(&Event::Finished(&record));
+        }
+        if let Some(usage) = &record.usage {
+            super::add_usage(&mut self.usage, usage);
         }
         if self.options.record_all || record.status != TaskStatus::Succeeded {
             self.records.push(record);

@@ -12,8 +12,9 @@ use tokio_util::sync::CancellationToken;
 use super::TaskStatus;
 use crate::agents::sh;
 
-/// One call of an agent, as the agent sees it.
-#[derive(Clone, Debug)]
+/// One call of an agent, as the agent sees it. Its `Debug` output lists the
+/// config's keys only, since config values may hold secrets (HTTP headers).
+#[derive(Clone)]
 pub struct Call {
     /// The agent's name in the script (`Writer`, `sh`).
     pub agent: Arc<str>,
@@ -29,6 +30,61 @@ pub struct Call {
     pub cancel: CancellationToken,
 }
 
+impl std::fmt::Debug for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys: Vec<&str> = self.config.keys().map(String::as_str).collect();
+        f.debug_struct("Call")
+            .field("agent", &self.agent)
+            .field("task", &self.task)
+            .field("instructions", &self.instructions)
+            .field("context", &self.context)
+            .field("config_keys", &keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Call {
+    /// A call of `agent` with these instructions and no context, for testing
+    /// a host agent on its own; add context with [`Call::arg`].
+    ///
+    /// ```
+    /// use flow::Call;
+    /// use serde_json::json;
+    ///
+    /// let call = Call::new("Classifier", "Label this").arg("text", json!("hello"));
+    /// assert_eq!(call.context["text"], "hello");
+    /// ```
+    pub fn new(agent: &str, instructions: impl Into<String>) -> Call {
+        Call {
+            agent: agent.into(),
+            task: agent.to_string(),
+            instructions: Some(instructions.into()),
+            context: Map::new(),
+            config: Arc::new(Map::new()),
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    /// The call with one more named argument in its context.
+    pub fn arg(mut self, name: impl Into<String>, value: Value) -> Call {
+        self.context.insert(name.into(), value);
+        self
+    }
+
+    /// A named argument, or an error that names the missing one (for `?` in host agents).
+    ///
+    /// ```
+    /// # use flow::Call;
+    /// let call = Call::new("Classifier", "Label this");
+    /// assert_eq!(call.get("text").unwrap_err().message, "`Classifier` needs the argument `text`");
+    /// ```
+    pub fn get(&self, name: &str) -> Result<&Value, AgentError> {
+        self.context
+            .get(name)
+            .ok_or_else(|| AgentError::new(format!("`{}` needs the argument `{name}`", self.agent)))
+    }
+}
+
 /// Why an agent call failed.
 #[derive(Clone, Debug, Default)]
 pub struct AgentError {
@@ -39,6 +95,15 @@ pub struct AgentError {
 }
 
 impl AgentError {
+    /// An error with this one-line message.
+    ///
+    /// ```
+    /// use flow::AgentError;
+    ///
+    /// let error = AgentError::new("quota exceeded").note("try again in an hour");
+    /// assert_eq!(error.to_string(), "quota exceeded");
+    /// assert_eq!(error.notes, ["try again in an hour"]);
+    /// ```
     pub fn new(message: impl Into<String>) -> AgentError {
         AgentError {
             message: message.into(),
@@ -46,6 +111,7 @@ impl AgentError {
         }
     }
 
+    /// The error with one more note (shown under the diagnostic).
     pub fn note(mut self, note: impl Into<String>) -> AgentError {
         self.notes.push(note.into());
         self
@@ -75,7 +141,9 @@ impl std::error::Error for AgentError {}
 /// What an agent returns: its output and, for model calls, token usage.
 #[derive(Clone, Debug, Default)]
 pub struct Reply {
+    /// The agent's output.
     pub value: Value,
+    /// Token counts (`prompt_tokens`, `completion_tokens`, `total_tokens`).
     pub usage: Option<Value>,
 }
 
@@ -83,8 +151,34 @@ pub struct Reply {
 pub type AgentFuture = Pin<Box<dyn Future<Output = Result<Value, AgentError>> + Send>>;
 
 /// An agent implemented by the host program. Closures
-/// `Fn(Call) -> impl Future<Output = Result<Value, AgentError>>` implement it.
+/// `Fn(Call) -> impl Future<Output = Result<Value, AgentError>>` implement it;
+/// so can types that hold state:
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+///
+/// use flow::{AgentFuture, Call, HostAgent};
+/// use serde_json::json;
+///
+/// /// Counts its calls; the count is its output.
+/// struct Counter(Arc<AtomicU64>);
+///
+/// impl HostAgent for Counter {
+///     fn call(&self, _call: Call) -> AgentFuture {
+///         let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+///         Box::pin(async move { Ok(json!(n)) })
+///     }
+/// }
+///
+/// let engine = flow::Engine::new().agent("Counter", Counter(Arc::default()));
+/// assert_eq!(engine.agent_names().collect::<Vec<_>>(), ["Counter"]);
+/// ```
+///
+/// The future should return soon after `call.cancel` fires; a future still
+/// running then is dropped.
 pub trait HostAgent: Send + Sync {
+    /// Runs one call: the script's `Name("instructions", key: value)`.
     fn call(&self, call: Call) -> AgentFuture;
 }
 
@@ -334,13 +428,24 @@ async fn dispatch(backend: &Backend, call: Call) -> Result<Reply, AgentError> {
             }
         }
         Backend::Sh => run_sh(call).await,
-        Backend::Llm | Backend::Http => Err(AgentError::new(
-            "this backend is not available in this build",
-        )),
-        Backend::Host(agent) => agent
-            .call(call)
+        Backend::Llm => crate::agents::llm::run(&call)
+            .await
+            .map(|completion| Reply {
+                value: completion.value,
+                usage: completion.usage,
+            }),
+        Backend::Http => crate::agents::http::run(&call)
             .await
             .map(|value| Reply { value, usage: None }),
+        Backend::Host(agent) => {
+            // A host future that ignores `call.cancel` is dropped, so a
+            // cancelled run never waits on it.
+            let cancel = call.cancel.clone();
+            tokio::select! {
+                result = agent.call(call) => result.map(|value| Reply { value, usage: None }),
+                _ = cancel.cancelled() => Err(AgentError::new("cancelled")),
+            }
+        }
         Backend::Echo | Backend::Noop | Backend::Fail => unreachable!("handled by `instant`"),
     }
 }

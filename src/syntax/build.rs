@@ -462,7 +462,8 @@ impl<'a> Builder<'a> {
             let mut it = parts(arg);
             let (first, second) = (it.next(), it.next());
             let (name, value) = match (first, second) {
-                (Some(name), Some(value)) => (Some(self.decl_name(Some(name))), value),
+                // A named argument is a key, not a binding: `Fetch(timeout: 5)` is fine.
+                (Some(name), Some(value)) => (Some(Self::ident(&name)), value),
                 (Some(value), None) => (None, value),
                 _ => continue,
             };

@@ -2,8 +2,12 @@
 
 mod check;
 mod common;
+mod embed;
+mod http;
 mod lint;
+mod llm;
 mod repl;
 mod run;
+mod servers;
 mod sh;
 mod syntax;

@@ -759,3 +759,10 @@ fn fail_fast_stops_starting_map_items() {
         .count();
     assert_eq!(ran, 1, "only item 0 ran before item 1 failed");
 }
+
+#[test]
+fn keywords_are_fine_as_argument_names_and_keys() {
+    let v =
+        result("let r = echo(timeout: 5, limit: 2)\n{ a: r.timeout, b: { in: 1 }.in, c: r.limit }");
+    assert_eq!(v, json!({ "a": 5, "b": 1, "c": 2 }));
+}

@@ -1,0 +1,499 @@
+//! The `llm` backend: one call is one request to an OpenAI-compatible
+//! `/chat/completions` endpoint (OpenAI, vLLM, llama.cpp, Ollama, LM Studio).
+//!
+//! The user message is the call's instructions followed by its context as
+//! pretty JSON; the output is the reply text, or the parsed JSON with
+//! `json: true` (or with `schema: {…}`, a JSON Schema the reply must follow). 429 and 5xx replies are retried with backoff (honouring
+//! `Retry-After`); other errors fail at once with the server's message. The API
+//! key is read from the environment at call time and redacted from everything
+//! the backend reports.
+
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+
+use super::net::{self, Secrets};
+use crate::runtime::{AgentError, Call};
+
+/// The endpoint used when neither the config nor the environment names one.
+pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+
+/// How the `llm` backend talks to its server. [`LlmOptions::default`] is what
+/// scripts get; tests and host programs may tighten it.
+#[derive(Clone, Debug)]
+pub struct LlmOptions {
+    /// Limit on one request, from sending it to reading the whole reply.
+    pub timeout: Duration,
+    /// Requests made at most for one call (the first plus retries of 429/5xx).
+    pub max_attempts: u32,
+    /// The first wait between attempts when the server gives no `Retry-After`;
+    /// it doubles on each retry.
+    pub backoff: Duration,
+    /// The longest wait between attempts, whatever `Retry-After` says.
+    pub max_wait: Duration,
+    /// The largest reply body read.
+    pub max_body: u64,
+}
+
+impl Default for LlmOptions {
+    fn default() -> Self {
+        LlmOptions {
+            timeout: Duration::from_secs(300),
+            max_attempts: 4,
+            backoff: Duration::from_secs(1),
+            max_wait: Duration::from_secs(30),
+            max_body: 16 << 20,
+        }
+    }
+}
+
+/// A model call's reply: the output value and the token usage the server reported.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Completion {
+    /// The reply text, or its JSON with `json: true`.
+    pub value: Value,
+    /// `{prompt_tokens, completion_tokens, total_tokens}` when the server said.
+    pub usage: Option<Value>,
+}
+
+/// The config of one `llm(...)` agent, checked.
+#[derive(Clone, Debug)]
+struct Config {
+    model: Option<String>,
+    system: Option<String>,
+    base_url: String,
+    temperature: Option<f64>,
+    max_tokens: Option<u64>,
+    json: bool,
+    /// A JSON Schema the reply must follow (implies `json`).
+    schema: Option<Value>,
+}
+
+impl Config {
+    fn read(config: &Map<String, Value>) -> Result<Config, AgentError> {
+        let model = match net::config_str(config, "model")? {
+            Some(m) => Some(m.to_string()),
+            None => env_nonempty("FLOW_LLM_MODEL"),
+        };
+        let base_url = match net::config_str(config, "base_url")? {
+            Some(url) => url.to_string(),
+            None => env_nonempty("FLOW_LLM_BASE_URL")
+                .or_else(|| env_nonempty("OPENAI_BASE_URL"))
+                .unwrap_or_else(|| DEFAULT_BASE_URL.to_string()),
+        };
+        let temperature = match config.get("temperature") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => match n.as_f64() {
+                Some(t) if t >= 0.0 => Some(t),
+                _ => return Err(AgentError::new("`temperature` must not be negative")),
+            },
+            Some(other) => {
+                return Err(AgentError::new(format!(
+                    "`temperature` must be a number, not {}",
+                    net::kind_of(other)
+                )))
+            }
+        };
+        let max_tokens = match config.get("max_tokens") {
+            None | Some(Value::Null) => None,
+            Some(value) => Some(whole_number(value).ok_or_else(|| {
+                AgentError::new(format!(
+                    "`max_tokens` must be a positive whole number, not {}",
+                    crate::value::to_text(value)
+                ))
+            })?),
+        };
+        let json = match config.get("json") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                return Err(AgentError::new(format!(
+                    "`json` must be true or false, not {}",
+                    net::kind_of(other)
+                )))
+            }
+        };
+        let schema = match config.get("schema") {
+            None | Some(Value::Null) => None,
+            Some(schema @ Value::Object(_)) => Some(schema.clone()),
+            Some(other) => {
+                return Err(AgentError::new(format!(
+                    "`schema` must be an object (a JSON Schema), not {}",
+                    net::kind_of(other)
+                )))
+            }
+        };
+        Ok(Config {
+            json: json || schema.is_some(),
+            schema,
+            model,
+            system: net::config_str(config, "system")?.map(str::to_string),
+            base_url,
+            temperature,
+            max_tokens,
+        })
+    }
+}
+
+fn whole_number(value: &Value) -> Option<u64> {
+    match value {
+        Value::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 1.0 && *f < 1e15)
+                .map(|f| f as u64)
+        }),
+        _ => None,
+    }
+    .filter(|&n| n > 0)
+}
+
+fn env_nonempty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The user message: the instructions, then the context as pretty JSON.
+pub fn user_message(instructions: Option<&str>, context: &Map<String, Value>) -> String {
+    let mut text = instructions.unwrap_or("").trim_end().to_string();
+    if !context.is_empty() {
+        if !text.is_empty() {
+            text.push_str("\n\n");
+        }
+        let pretty = serde_json::to_string_pretty(context).unwrap_or_default();
+        text.push_str(&pretty);
+    }
+    text
+}
+
+/// The `/chat/completions` request body for a call.
+fn request_body(config: &Config, call: &Call) -> Value {
+    let mut user = user_message(call.instructions.as_deref(), &call.context);
+    let mut messages = Vec::new();
+    if let Some(system) = config.system.as_deref().filter(|s| !s.trim().is_empty()) {
+        messages.push(json!({"role": "system", "content": system}));
+    }
+    if config.json {
+        // OpenAI refuses JSON mode unless a message asks for JSON.
+        let asks = messages
+            .iter()
+            .filter_map(|m| m["content"].as_str())
+            .chain([user.as_str()])
+            .any(|text| text.to_ascii_lowercase().contains("json"));
+        if !asks {
+            user.push_str("\n\nReply with a JSON object.");
+        }
+    }
+    messages.push(json!({"role": "user", "content": user}));
+    let mut body = json!({ "messages": messages });
+    if let Some(model) = &config.model {
+        body["model"] = json!(model);
+    }
+    if let Some(t) = config.temperature {
+        body["temperature"] = json!(t);
+    }
+    if let Some(n) = config.max_tokens {
+        body["max_tokens"] = json!(n);
+    }
+    if let Some(schema) = &config.schema {
+        body["response_format"] = json!({
+            "type": "json_schema",
+            "json_schema": {"name": "reply", "schema": schema},
+        });
+    } else if config.json {
+        body["response_format"] = json!({"type": "json_object"});
+    }
+    body
+}
+
+/// Runs one `llm` call with the default options.
+pub async fn run(call: &Call) -> Result<Completion, AgentError> {
+    complete(call, &LlmOptions::default()).await
+}
+
+/// Runs one `llm` call: builds the request from `call.config`, sends it
+/// (retrying 429 and 5xx), and reads the reply. Stops when `call.cancel` fires.
+pub async fn complete(call: &Call, options: &LlmOptions) -> Result<Completion, AgentError> {
+    let key_env = match net::config_str(&call.config, "api_key_env")? {
+        Some(name) => name.to_string(),
+        None => "OPENAI_API_KEY".to_string(),
+    };
+    let key = env_nonempty(&key_env);
+    let mut secrets = Secrets::default();
+    if let Some(key) = &key {
+        secrets.add(key);
+    }
+    let work = async {
+        let config = Config::read(&call.config)?;
+        let result = tokio::select! {
+            result = exchange(&config, call, key.as_deref(), options) => result,
+            _ = call.cancel.cancelled() => Err(AgentError::new("cancelled")),
+        };
+        let mut completion = result?;
+        completion.value = secrets.redact_value(completion.value);
+        Ok(completion)
+    };
+    work.await.map_err(|e| secrets.redact_error(e))
+}
+
+async fn exchange(
+    config: &Config,
+    call: &Call,
+    key: Option<&str>,
+    options: &LlmOptions,
+) -> Result<Completion, AgentError> {
+    let base = config.base_url.trim_end_matches('/');
+    let url = reqwest::Url::parse(&format!("{base}/chat/completions")).map_err(|e| {
+        AgentError::new(format!("`base_url` is not a URL ({e})"))
+            .note("set `base_url`, or FLOW_LLM_BASE_URL, to a server's API root, such as http://127.0.0.1:8080/v1")
+    })?;
+    let shown = net::display_url(&url);
+    let body = request_body(config, call);
+    let client = net::client()?;
+    let max_attempts = options.max_attempts.max(1);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut request = client
+            .post(url.clone())
+            .timeout(options.timeout)
+            .json(&body);
+        if let Some(key) = key {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+                .map_err(|_| AgentError::new("the API key holds characters a header cannot"))?;
+            value.set_sensitive(true);
+            request = request.header(reqwest::header::AUTHORIZATION, value);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| AgentError::new(format!("model server {shown}: {}", net::describe(&e))))?;
+        let status = response.status();
+        if status.is_success() {
+            return read_completion(response, config, options, &shown).await;
+        }
+        let retryable = status.as_u16() == 429 || status.is_server_error();
+        let wait = net::retry_after(response.headers());
+        let message = server_message(&net::read_prefix(response, 64 << 10).await);
+        if retryable && attempt < max_attempts {
+            let backoff = options
+                .backoff
+                .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(20)));
+            tokio::time::sleep(wait.unwrap_or(backoff).min(options.max_wait)).await;
+            continue;
+        }
+        let mut error = AgentError::new(format!("model server answered {status}: {message}"));
+        if attempt > 1 {
+            error = error.note(format!("gave up after {attempt} requests"));
+        }
+        if status.as_u16() == 401 && key.is_none() {
+            error = error.note(format!(
+                "no API key was sent: set {} (or `api_key_env`)",
+                config_key_env_hint(call)
+            ));
+        }
+        return Err(error);
+    }
+}
+
+fn config_key_env_hint(call: &Call) -> String {
+    call.config
+        .get("api_key_env")
+        .and_then(Value::as_str)
+        .unwrap_or("OPENAI_API_KEY")
+        .to_string()
+}
+
+/// The message of an error reply: `error.message` of a JSON body, else the body's start.
+fn server_message(body: &[u8]) -> String {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let message = parsed.as_ref().and_then(|v| {
+        v.pointer("/error/message")
+            .or_else(|| v.get("error").filter(|e| e.is_string()))
+            .or_else(|| v.get("message"))
+            .and_then(Value::as_str)
+    });
+    match message {
+        Some(m) => net::snippet(m.as_bytes(), 1000),
+        None if body.iter().all(u8::is_ascii_whitespace) => "(empty body)".to_string(),
+        None => net::snippet(body, 500),
+    }
+}
+
+async fn read_completion(
+    response: reqwest::Response,
+    config: &Config,
+    options: &LlmOptions,
+    shown: &str,
+) -> Result<Completion, AgentError> {
+    let body = net::read_capped(response, options.max_body)
+        .await
+        .map_err(|e| match e {
+            net::BodyError::TooLarge(n) => AgentError::new(format!(
+                "the reply from {shown} is larger than {}",
+                net::size(n.min(options.max_body))
+            )),
+            net::BodyError::Read(e) => AgentError::new(format!("model server {shown}: {e}")),
+        })?;
+    let reply: Value = serde_json::from_slice(&body).map_err(|e| {
+        AgentError::new(format!("the reply from {shown} is not JSON ({e})"))
+            .note(format!("reply:\n{}", net::snippet(&body, 1000)))
+    })?;
+    let choice = reply.pointer("/choices/0");
+    let Some(text) = choice
+        .and_then(|c| c.pointer("/message/content"))
+        .and_then(Value::as_str)
+    else {
+        return Err(
+            AgentError::new("the reply has no `choices[0].message.content` text").note(format!(
+                "reply:\n{}",
+                net::snippet(reply.to_string().as_bytes(), 1000)
+            )),
+        );
+    };
+    let cut_off = choice
+        .and_then(|c| c.get("finish_reason"))
+        .and_then(Value::as_str)
+        == Some("length");
+    let value = if config.json {
+        parse_json_reply(text).map_err(|e| {
+            let mut error = AgentError::new(format!("the model's reply is not valid JSON ({e})"))
+                .note(format!("reply:\n{}", net::snippet(text.as_bytes(), 2000)));
+            if cut_off {
+                error = error.note("the reply was cut off at `max_tokens`");
+            }
+            error
+        })?
+    } else {
+        Value::String(text.to_string())
+    };
+    Ok(Completion {
+        value,
+        usage: usage(&reply),
+    })
+}
+
+/// Parses a JSON reply, also when a model wrapped it in a Markdown code fence.
+pub fn parse_json_reply(text: &str) -> Result<Value, serde_json::Error> {
+    let trimmed = text.trim();
+    let unfenced = trimmed
+        .strip_prefix("```json")
+        .or_else(|| trimmed.strip_prefix("```"))
+        .and_then(|t| t.strip_suffix("```"))
+        .unwrap_or(trimmed);
+    serde_json::from_str(unfenced.trim())
+}
+
+/// The token counts of a reply, as whole numbers.
+fn usage(reply: &Value) -> Option<Value> {
+    let fields = reply.get("usage")?.as_object()?;
+    let count = |key: &str| fields.get(key).and_then(Value::as_u64);
+    let prompt = count("prompt_tokens");
+    let completion = count("completion_tokens");
+    let total = count("total_tokens").or_else(|| Some(prompt? + completion?));
+    let mut usage = Map::new();
+    for (key, n) in [
+        ("prompt_tokens", prompt),
+        ("completion_tokens", completion),
+        ("total_tokens", total),
+    ] {
+        if let Some(n) = n {
+            usage.insert(key.into(), Value::from(n));
+        }
+    }
+    (!usage.is_empty()).then_some(Value::Object(usage))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn call(config: Value, instructions: Option<&str>, context: Value) -> Call {
+        Call {
+            agent: "Writer".into(),
+            task: "draft".into(),
+            instructions: instructions.map(str::to_string),
+            context: context.as_object().cloned().unwrap_or_default(),
+            config: Arc::new(config.as_object().cloned().unwrap_or_default()),
+            cancel: Default::default(),
+        }
+    }
+
+    #[test]
+    fn the_user_message_is_instructions_then_context() {
+        let context = json!({"topic": "tides"});
+        let message = user_message(Some("Write"), context.as_object().unwrap());
+        assert_eq!(message, "Write\n\n{\n  \"topic\": \"tides\"\n}");
+        assert_eq!(user_message(Some("Write"), &Map::new()), "Write");
+    }
+
+    #[test]
+    fn request_bodies_carry_the_config() {
+        let c = call(
+            json!({"model": "m", "system": "be brief", "temperature": 0, "max_tokens": 5, "json": true}),
+            Some("Rate it"),
+            json!({}),
+        );
+        let config = Config::read(&c.config).unwrap();
+        let body = request_body(&config, &c);
+        assert_eq!(body["model"], "m");
+        assert_eq!(body["temperature"], 0.0);
+        assert_eq!(body["max_tokens"], 5);
+        assert_eq!(body["response_format"]["type"], "json_object");
+        assert_eq!(body["messages"][0]["role"], "system");
+        assert_eq!(
+            body["messages"][1]["content"],
+            "Rate it\n\nReply with a JSON object."
+        );
+    }
+
+    #[test]
+    fn bad_config_values_are_errors() {
+        for (config, expected) in [
+            (
+                json!({"temperature": "hot"}),
+                "`temperature` must be a number",
+            ),
+            (json!({"temperature": -1}), "must not be negative"),
+            (json!({"max_tokens": 0}), "`max_tokens` must be a positive"),
+            (
+                json!({"max_tokens": 2.5}),
+                "`max_tokens` must be a positive",
+            ),
+            (json!({"json": "yes"}), "`json` must be true or false"),
+            (json!({"model": 3}), "`model` must be a string"),
+        ] {
+            let error = Config::read(config.as_object().unwrap()).unwrap_err();
+            assert!(error.message.contains(expected), "{}", error.message);
+        }
+    }
+
+    #[test]
+    fn json_replies_may_be_fenced() {
+        assert_eq!(
+            parse_json_reply("```json\n{\"a\": 1}\n```").unwrap(),
+            json!({"a": 1})
+        );
+        assert!(parse_json_reply("not json").is_err());
+    }
+
+    #[test]
+    fn usage_is_whole_numbers() {
+        let reply = json!({"usage": {"prompt_tokens": 3, "completion_tokens": 4, "x": "y"}});
+        assert_eq!(
+            usage(&reply),
+            Some(json!({"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}))
+        );
+        assert_eq!(usage(&json!({"usage": "lots"})), None);
+    }
+
+    #[test]
+    fn server_messages_prefer_the_json_error() {
+        assert_eq!(
+            server_message(br#"{"error": {"message": "bad model"}}"#),
+            "bad model"
+        );
+        assert_eq!(server_message(b"oops"), "oops");
+        assert_eq!(server_message(b""), "(empty body)");
+    }
+}
