@@ -117,9 +117,10 @@ fn body(cx: &Cx, id: BodyId, diags: &mut Vec<Diagnostic>) {
 }
 
 /// Why an `after` without data may be on purpose: the target is a gate (its
-/// whole point is ordering), or it ran for a side effect (an `sh`, `http` or
-/// host task whose value nothing reads), or both sides have side effects on
-/// something they both name (the same path, URL or value).
+/// whole point is ordering), or a one-off command run for its side effect
+/// (`sh("make")`, or a flow or construct with side effects, whose value
+/// nothing reads), or both sides have side effects on something they both
+/// name (the same path, URL or value).
 fn excused(cx: &Cx, node: &Node, target: &Node, target_read: bool, nodes: &[&Node]) -> bool {
     if matches!(target.kind, NodeKind::Gate(_)) {
         return true;
@@ -132,9 +133,15 @@ fn excused(cx: &Cx, node: &Node, target: &Node, target_read: bool, nodes: &[&Nod
             return true;
         }
     }
-    // Run for its effect, unless it is the same job as the waiting task on
-    // other data (`Extractor(source: "b") after a` is pattern 1 made sequential).
-    target_effects && !target_read && !same_agent(node, target)
+    // A one-off command (`sh("make")`), or a flow or construct doing such
+    // things, whose value nothing reads ran for its effect. A declared agent's
+    // call returns data: waiting for it without reading it is the anti-pattern
+    // (and waiting for checks to pass is a gate's job).
+    let one_off = match &target.kind {
+        NodeKind::Task(t) => matches!(t.callee, Callee::Backend(..)),
+        _ => true,
+    };
+    target_effects && !target_read && one_off && !same_agent(node, target)
 }
 
 /// Whether two nodes are calls of the same agent (or of the same backend with
@@ -278,7 +285,7 @@ fn report_unneeded(cx: &Cx, nodes: &[&Node], edges: &[Unneeded], diags: &mut Vec
             .at(edge_span(cx, nodes, edge), "ordering without data")
             .label(to.span, format!("{to_name} shares no data with {from_name}"))
             .help(format!(
-                "remove `after {}` so {to_name} and {from_name} run in parallel; if {from_name} needs a side effect of {to_name}, keep it and say so with `# flow: allow(unneeded-after)` {}",
+                "remove `after {}` so {to_name} and {from_name} run in parallel; if {from_name} must wait for {to_name} to pass, make {to_name} a check of a `gate` and wait for the gate; if it needs a side effect of {to_name}, keep it with `# flow: allow(unneeded-after)` {}",
                 after_name(from, edge.to),
                 see(Code::UnneededAfter)
             )),
