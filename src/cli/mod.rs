@@ -154,7 +154,13 @@ pub(crate) fn compile_file(
     })?;
     match engine.compile_with(source, &engine.check_env(), &Default::default()) {
         Ok(script) => {
-            print_diagnostics(&script.source, &script.warnings);
+            // `# flow: allow(unused-binding)` holds here too.
+            let warnings = crate::lint::levels::silence(
+                &script.source,
+                Some(&script.program),
+                script.warnings.clone(),
+            );
+            print_diagnostics(&script.source, &warnings);
             Ok(script)
         }
         Err(CompileError {

@@ -161,10 +161,31 @@ pub fn apply(
     diags: Vec<Diagnostic>,
     levels: &Levels,
 ) -> Vec<Diagnostic> {
-    let mut allows = program.map_or_else(Vec::new, |p| allow_comments(source, p));
     // With errors the script was not linted: an allow comment may have had
     // nothing to silence for that reason alone.
     let linted = !crate::diag::has_errors(&diags);
+    apply_with(source, program, diags, levels, linted)
+}
+
+/// [`apply`] for diagnostics that are not the lints (the checker's warnings
+/// that `flow run` prints): allow comments and default levels apply, but an
+/// allow comment is never reported unused, since the lints did not run.
+pub fn silence(
+    source: &SourceFile,
+    program: Option<&ast::Program>,
+    diags: Vec<Diagnostic>,
+) -> Vec<Diagnostic> {
+    apply_with(source, program, diags, &Levels::default(), false)
+}
+
+fn apply_with(
+    source: &SourceFile,
+    program: Option<&ast::Program>,
+    diags: Vec<Diagnostic>,
+    levels: &Levels,
+    linted: bool,
+) -> Vec<Diagnostic> {
+    let mut allows = program.map_or_else(Vec::new, |p| allow_comments(source, p));
     let mut out = Vec::new();
     for d in diags {
         if d.severity == Severity::Error || !can_warn(d.code) {

@@ -588,3 +588,28 @@ fn missing_timeout_is_allowed_by_default_and_deny_warnings_leaves_it() {
         "{stdout}"
     );
 }
+
+/// `flow run` prints the checker's warnings, and honours allow comments for
+/// them, without reporting the lint allows it did not check.
+#[test]
+fn run_honours_allow_comments() {
+    let dir = std::env::temp_dir().join(common::unique_mark("lint-run"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("u.flow");
+    std::fs::write(
+        &path,
+        "# flow: allow(god-agent)\nlet y = {\n  # flow: allow(unused-binding)\n  let z = 2\n  let w = 3\n  4 }\ny\n",
+    )
+    .expect("written");
+    let output = common::flow_command()
+        .arg("run")
+        .arg(&path)
+        .output()
+        .expect("flow runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr.matches("unused_binding").count(), 1, "{stderr}");
+    assert!(stderr.contains("`w`"), "{stderr}");
+    assert!(!stderr.contains("unused_allow"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
