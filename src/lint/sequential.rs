@@ -53,6 +53,27 @@ fn body(cx: &Cx, id: BodyId, diags: &mut Vec<Diagnostic>) {
         });
     }
 
+    // Tasks that wait, without data, for several side-effecting results that
+    // nothing reads: "proceed only when all of these passed", the quality
+    // gate of pattern 3 written with `after`.
+    let checks_waited: Vec<bool> = nodes
+        .iter()
+        .enumerate()
+        .map(|(j, node)| {
+            afters(&node.kind)
+                .iter()
+                .filter(|(_, k)| {
+                    let k = *k as usize;
+                    !data[j].contains(&(k as u32))
+                        && nodes.get(k).is_some_and(|t| {
+                            !read[k] && cx.effectful(&t.kind) && !same_agent(node, t)
+                        })
+                })
+                .count()
+                >= 2
+        })
+        .collect();
+
     let mut unneeded = Vec::new();
     for (j, node) in nodes.iter().enumerate() {
         let j = j as u32;
@@ -107,7 +128,14 @@ fn body(cx: &Cx, id: BodyId, diags: &mut Vec<Diagnostic>) {
                 );
                 continue;
             }
-            if excused(cx, node, target, read[k as usize], &nodes) {
+            if excused(
+                cx,
+                node,
+                target,
+                read[k as usize],
+                &nodes,
+                checks_waited[j as usize],
+            ) {
                 continue;
             }
             unneeded.push(Unneeded { from: j, to: k });
@@ -117,15 +145,27 @@ fn body(cx: &Cx, id: BodyId, diags: &mut Vec<Diagnostic>) {
 }
 
 /// Why an `after` without data may be on purpose: the target is a gate (its
-/// whole point is ordering), or a one-off command run for its side effect
+/// whole point is ordering), or one of several side-effecting checks whose
+/// values nothing reads (a gate written with `after`), or a one-off command
+/// run for its side effect
 /// (`sh("make")`, or a flow or construct with side effects, whose value
 /// nothing reads), or both sides have side effects on something they both
 /// name (the same path, URL or value).
-fn excused(cx: &Cx, node: &Node, target: &Node, target_read: bool, nodes: &[&Node]) -> bool {
+fn excused(
+    cx: &Cx,
+    node: &Node,
+    target: &Node,
+    target_read: bool,
+    nodes: &[&Node],
+    checks_waited: bool,
+) -> bool {
     if matches!(target.kind, NodeKind::Gate(_)) {
         return true;
     }
     let target_effects = cx.effectful(&target.kind);
+    if checks_waited && target_effects && !target_read && !same_agent(node, target) {
+        return true;
+    }
     if target_effects && cx.effectful(&node.kind) {
         let a = fingerprint(node, nodes);
         let b = fingerprint(target, nodes);
