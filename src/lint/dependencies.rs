@@ -212,7 +212,7 @@ fn uses_in_body(graph: &TaskGraph, id: BodyId, result_counts: bool, depth: usize
                 scan(&m.list, &mut out);
                 m.limit.iter().for_each(|e| scan(e, &mut out));
             }
-            NodeKind::If(i) => scan(&i.cond, &mut out),
+            NodeKind::If(i) => scan_control(&i.cond, &mut out),
             NodeKind::Try(t) => {
                 t.retry.iter().for_each(|e| scan(e, &mut out));
                 t.backoff.iter().for_each(|e| scan(e, &mut out));
@@ -245,6 +245,20 @@ fn uses_in_body(graph: &TaskGraph, id: BodyId, result_counts: bool, depth: usize
         scan(&body.result, &mut out);
     }
     out
+}
+
+/// Records the uses in a condition: a field tested there decides which branch
+/// runs, it is not data a task consumes, so only whole uses count.
+fn scan_control(e: &Expr, out: &mut Uses) {
+    let mut inner = Uses::new();
+    scan(e, &mut inner);
+    for (r, uses) in inner {
+        let whole: Vec<Use> = uses
+            .into_iter()
+            .filter(|u| !matches!(u, Use::Field(_)))
+            .collect();
+        out.entry(r).or_default().extend(whole);
+    }
 }
 
 /// Records each use of a reference in `e`.
