@@ -118,8 +118,14 @@ fn god_agent(cx: &Cx, diags: &mut Vec<Diagnostic>) {
         for call in calls.iter().take(6) {
             d = d.label(call.span, format!("a call to `{name}`"));
         }
+        let jobs = if verbs.len() >= 2 {
+            let quoted: Vec<String> = verbs.iter().map(|v| format!("`{v}`")).collect();
+            format!("each job ({})", super::levels::and_list(&quoted))
+        } else {
+            "each stage".to_string()
+        };
         diags.push(d.help(format!(
-            "give each job its own agent with a focused prompt (`agent Extractor = …`, `agent Transformer = …`, `agent Loader = …`), so each can have its own limit, timeout and model {}",
+            "give {jobs} its own agent with a focused prompt (`agent Extractor = …`, `agent Loader = …`) and pass the data between them, so each can have its own limit, timeout and model {}",
             see(Code::GodAgent)
         )));
     }
