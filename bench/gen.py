@@ -15,9 +15,9 @@ def write(name, text):
 # 1,000,000 no-op tasks in a map, then a fan-in over their results.
 write("fanout_1m.flow", "let results = map _ in range(1000000) { noop() }\nlen(results)\n")
 
-# A chain of 100,000 tasks, each waiting for the previous one.
+# A chain of 100,000 tasks, each reading the previous one's output.
 lines = ["let t0 = noop()"]
-lines += [f"let t{i} = noop() after t{i - 1}" for i in range(1, 100_000)]
+lines += [f"let t{i} = noop(t{i - 1})" for i in range(1, 100_000)]
 lines.append("len(keys({ last: t99999 }))")
 write("chain_100k.flow", "\n".join(lines) + "\n")
 

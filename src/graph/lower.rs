@@ -1,7 +1,7 @@
 //! Lowering: a checked AST to a [`TaskGraph`]. Calls and constructs become nodes,
 //! names become slots, and each node records the nodes it waits for.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap as StdMap, HashSet as StdSet};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -10,6 +10,10 @@ use super::*;
 use crate::ast::{self, ExprKind, ModifierKind, StmtKind};
 use crate::builtins;
 use crate::diag::{Code, Diagnostic};
+
+/// Maps and sets keyed by names: small keys, no need for a DoS-resistant hash.
+type HashMap<K, V> = StdMap<K, V, foldhash::fast::FixedState>;
+type HashSet<K> = StdSet<K, foldhash::fast::FixedState>;
 
 /// What a script may use that it does not declare: host agents, and values
 /// bound before it (by earlier REPL entries).
@@ -214,7 +218,7 @@ impl Lowerer {
             scopes: vec![scope],
             captures_outer,
             prefix: String::new(),
-            labels: HashSet::new(),
+            labels: HashSet::default(),
         });
     }
 
@@ -433,7 +437,7 @@ impl Lowerer {
         if let Some(name) = label.filter(|l| !l.is_empty()) {
             self.builder().prefix = format!("{saved}{name}.");
         }
-        self.builder().scopes.push(HashMap::new());
+        self.builder().scopes.push(HashMap::default());
         let value = self.stmts(&block.stmts, false);
         self.builder().scopes.pop();
         self.builder().prefix = saved;
@@ -605,7 +609,7 @@ impl Lowerer {
         let k = self.as_node(value, "".into(), check.value.span);
         let mut cond_node = None;
         if let Some(cond) = &check.cond {
-            self.builder().scopes.push(HashMap::new());
+            self.builder().scopes.push(HashMap::default());
             self.bind(&check.name.name, Ref::Node(k));
             let c = self.expr(cond, None);
             let label = self.label(Some("where"), "");

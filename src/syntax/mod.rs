@@ -133,13 +133,7 @@ fn parse_in_parallel(text: &str, top_lines: &[u32]) -> Option<Program> {
     if cuts.len() < 3 {
         return None;
     }
-    let _guard = PEST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let limit = text
-        .len()
-        .saturating_mul(CALLS_PER_BYTE)
-        .saturating_add(MIN_CALLS);
-    pest::set_call_limit(NonZeroUsize::new(limit));
-    pest::set_error_detail(false);
+    let _guard = pest_settings(text.len());
     let pieces: Vec<Option<Vec<Stmt>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = cuts
             .windows(2)
@@ -196,14 +190,18 @@ pub fn needs_more_input(text: &str) -> bool {
 
 type PestPair<'i> = pest::iterators::Pair<'i, Rule>;
 
-fn run_pest(text: &str) -> Result<Option<PestPair<'_>>, pest::error::Error<Rule>> {
-    let _guard = PEST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let limit = text
-        .len()
-        .saturating_mul(CALLS_PER_BYTE)
-        .saturating_add(MIN_CALLS);
+/// Takes the lock on pest's process-wide settings and sets them for a parse of
+/// `len` bytes: a call limit proportional to the input, no error detail.
+fn pest_settings(len: usize) -> std::sync::MutexGuard<'static, ()> {
+    let guard = PEST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let limit = len.saturating_mul(CALLS_PER_BYTE).saturating_add(MIN_CALLS);
     pest::set_call_limit(NonZeroUsize::new(limit));
     pest::set_error_detail(false);
+    guard
+}
+
+fn run_pest(text: &str) -> Result<Option<PestPair<'_>>, pest::error::Error<Rule>> {
+    let _guard = pest_settings(text.len());
     match FlowParser::parse(Rule::program, text) {
         Ok(mut pairs) => Ok(pairs.next()),
         Err(first) => {

@@ -8,7 +8,6 @@ use serde_json::Value;
 use tokio::task::AbortHandle;
 
 use super::*;
-use crate::graph::Modifiers;
 
 /// A finished gate check: its value or failure, and its `where` condition's value.
 type CheckOutcome = (Result<Val, Failure>, Option<Val>);
@@ -144,14 +143,8 @@ impl Scheduler {
                 Ok(None)
             }),
             NodeKind::Try(t) => (|| {
-                let retries = match &t.retry {
-                    Some(e) => self.count(key, e, "retry", 0)? as u32,
-                    None => 0,
-                };
-                let backoff = match &t.backoff {
-                    Some(e) => self.duration(key, e, "backoff")?,
-                    None => Duration::ZERO,
-                };
+                let (_, retries, backoff) =
+                    self.modifiers(key, None, t.retry.as_ref(), t.backoff.as_ref())?;
                 let kind = self.attempts(
                     key,
                     t.body,
@@ -198,7 +191,13 @@ impl Scheduler {
                 for arg in &call.args {
                     inputs.push(self.eval_in(key, arg)?);
                 }
-                let (retries, backoff, timeout) = self.flow_modifiers(key, &call.modifiers)?;
+                let m = &call.modifiers;
+                let (timeout, retries, backoff) = self.modifiers(
+                    key,
+                    m.timeout.as_ref(),
+                    m.retry.as_ref(),
+                    m.backoff.as_ref(),
+                )?;
                 let body = self.graph.flows[call.flow as usize].body;
                 let handled = handled || retries > 0;
                 let kind =
@@ -214,26 +213,6 @@ impl Scheduler {
             Ok(None) => {}
             Err(diag) => self.fail(key, k, failure_from(diag, &id)),
         }
-    }
-
-    fn flow_modifiers(
-        &self,
-        key: Key,
-        m: &Modifiers,
-    ) -> Result<(u32, Duration, Option<Duration>), Diagnostic> {
-        let retries = match &m.retry {
-            Some(e) => self.count(key, e, "retry", 0)? as u32,
-            None => 0,
-        };
-        let backoff = match &m.backoff {
-            Some(e) => self.duration(key, e, "backoff")?,
-            None => Duration::ZERO,
-        };
-        let timeout = match &m.timeout {
-            Some(e) => Some(self.duration(key, e, "timeout")?),
-            None => None,
-        };
-        Ok((retries, backoff, timeout))
     }
 
     #[allow(clippy::too_many_arguments)]

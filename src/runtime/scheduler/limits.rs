@@ -129,18 +129,12 @@ impl Scheduler {
             context.insert(name.to_string(), (*self.eval_in(key, expr)?).clone());
         }
         let m = &task.modifiers;
-        let timeout = match &m.timeout {
-            Some(e) => Some(self.duration(key, e, "timeout")?),
-            None => None,
-        };
-        let retries = match &m.retry {
-            Some(e) => self.count(key, e, "retry", 0)? as u32,
-            None => 0,
-        };
-        let backoff = match &m.backoff {
-            Some(e) => self.duration(key, e, "backoff")?,
-            None => Duration::ZERO,
-        };
+        let (timeout, retries, backoff) = self.modifiers(
+            key,
+            m.timeout.as_ref(),
+            m.retry.as_ref(),
+            m.backoff.as_ref(),
+        )?;
         let prepared = Prepared {
             backend,
             agent: task.agent_name.clone(),
@@ -153,6 +147,28 @@ impl Scheduler {
             backoff,
         };
         Ok((prepared, queue))
+    }
+
+    /// Evaluates `timeout`, `retry` and `backoff`: absent, they are no limit,
+    /// no retry and no wait.
+    pub(super) fn modifiers(
+        &self,
+        key: Key,
+        timeout: Option<&Expr>,
+        retry: Option<&Expr>,
+        backoff: Option<&Expr>,
+    ) -> Result<(Option<Duration>, u32, Duration), Diagnostic> {
+        let timeout = timeout
+            .map(|e| self.duration(key, e, "timeout"))
+            .transpose()?;
+        let retries = match retry {
+            Some(e) => u32::try_from(self.count(key, e, "retry", 0)?).unwrap_or(u32::MAX),
+            None => 0,
+        };
+        let backoff = backoff
+            .map(|e| self.duration(key, e, "backoff"))
+            .transpose()?;
+        Ok((timeout, retries, backoff.unwrap_or(Duration::ZERO)))
     }
 
     pub(super) fn duration(
