@@ -84,6 +84,25 @@ codes! {
     MisplacedDeclaration => "check"::"misplaced_declaration",
     UnusedBinding => "check"::"unused_binding",
     BadLiteral => "check"::"bad_literal",
+    // lint: sequential when parallel is possible
+    RedundantAfter => "lint"::"redundant_after",
+    UnneededAfter => "lint"::"unneeded_after",
+    AfterChain => "lint"::"after_chain",
+    MapLimitOne => "lint"::"map_limit_one",
+    // lint: too many dependencies
+    TooManyInputs => "lint"::"too_many_inputs",
+    WholeValuePassed => "lint"::"whole_value_passed",
+    // lint: god agent
+    GodAgent => "lint"::"god_agent",
+    ManyResponsibilities => "lint"::"many_responsibilities",
+    SingleCallScript => "lint"::"single_call_script",
+    // lint: the rest
+    ConstantCondition => "lint"::"constant_condition",
+    SingleCheckGate => "lint"::"single_check_gate",
+    RetryWithoutBackoff => "lint"::"retry_without_backoff",
+    MissingTimeout => "lint"::"missing_timeout",
+    UnquotedShellVar => "lint"::"unquoted_shell_var",
+    UnusedAllow => "lint"::"unused_allow",
     // runtime
     TaskFailed => "runtime"::"task_failed",
     TaskTimedOut => "runtime"::"timed_out",

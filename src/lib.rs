@@ -16,6 +16,8 @@
 //! | [`builtins`] | the names known before any declaration: functions, built-in agents, backends; the pure functions |
 //! | [`agents`] | the agent backends: [`agents::sh`] runs shell commands as process groups, [`agents::llm`] calls OpenAI-compatible models, [`agents::http`] calls services |
 //! | [`check`] | names, arity, duplicates, recursion and lints over the AST: every problem in one pass |
+//! | [`lint`] | orchestration lints over the AST and task graph, their levels and allow comments |
+//! | [`explain`] | the long explanation of every diagnostic code (`flow explain`) |
 //! | [`runtime`] | the scheduler: runs a task graph, with limits, cancellation, events and task records |
 //! | [`engine`] | the embedding API: [`Engine`], host agents, [`Engine::compile`], [`Engine::run`], [`Engine::start`] |
 //!
@@ -47,7 +49,9 @@ pub mod cli;
 pub mod diag;
 #[warn(missing_docs)]
 pub mod engine;
+pub mod explain;
 pub mod graph;
+pub mod lint;
 #[warn(missing_docs)]
 pub mod runtime;
 pub mod source;

@@ -1,6 +1,7 @@
-//! The `flow` command line: `run`, `check`, `graph` and `repl`. `main` is tiny;
+//! The `flow` command line: `run`, `check`, `explain`, `graph` and `repl`. `main` is tiny;
 //! exit codes are decided here, in one place.
 
+mod check;
 mod progress;
 pub mod repl;
 mod run;
@@ -40,13 +41,12 @@ struct Cli {
 enum Command {
     /// Run a script: the result goes to stdout as JSON, progress to stderr.
     Run(run::RunArgs),
-    /// Parse and check scripts without running anything.
-    Check {
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// How to print diagnostics.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+    /// Parse, check and lint scripts without running anything.
+    Check(check::CheckArgs),
+    /// Explain a diagnostic code at length, with a bad and a good example.
+    Explain {
+        /// The code: `god-agent`, `god_agent` or `flow::lint::god_agent`; none lists every code.
+        code: Option<String>,
     },
     /// Print a script's task graph.
     Graph {
@@ -59,7 +59,7 @@ enum Command {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
-enum Format {
+pub(crate) enum Format {
     Text,
     Json,
 }
@@ -86,7 +86,8 @@ pub fn main() -> ExitCode {
     };
     let code = match cli.command {
         Some(Command::Run(args)) => run::run(args),
-        Some(Command::Check { files, format }) => check(&files, format),
+        Some(Command::Check(args)) => check::check(&args),
+        Some(Command::Explain { code }) => check::explain(code.as_deref()),
         Some(Command::Graph { file, format }) => graph(&file, format),
         Some(Command::Repl(args)) => repl::run(args),
         None => repl::run(repl::ReplArgs::default()),
@@ -155,7 +156,13 @@ pub(crate) fn compile_file(
     })?;
     match engine.compile_with(source, &engine.check_env(), &Default::default()) {
         Ok(script) => {
-            print_diagnostics(&script.source, &script.warnings);
+            // `# flow: allow(unused-binding)` holds here too.
+            let warnings = crate::lint::levels::silence(
+                &script.source,
+                Some(&script.program),
+                script.warnings.clone(),
+            );
+            print_diagnostics(&script.source, &warnings);
             Ok(script)
         }
         Err(CompileError {
@@ -167,38 +174,6 @@ pub(crate) fn compile_file(
             Err((exit::INVALID, json))
         }
     }
-}
-
-fn check(files: &[PathBuf], format: Format) -> u8 {
-    let engine = Engine::new();
-    let mut code = exit::OK;
-    let mut json = Vec::new();
-    for path in files {
-        let source = match read_source(path) {
-            Ok(s) => s,
-            Err(message) => {
-                eprintln!("error: {message}");
-                code = code.max(exit::USAGE);
-                continue;
-            }
-        };
-        let diagnostics =
-            match engine.compile_with(source.clone(), &engine.check_env(), &Default::default()) {
-                Ok(script) => script.warnings,
-                Err(e) => e.diagnostics,
-            };
-        if crate::diag::has_errors(&diagnostics) {
-            code = exit::INVALID;
-        }
-        match format {
-            Format::Text => print_diagnostics(&source, &diagnostics),
-            Format::Json => json.extend(diagnostics.iter().map(|d| d.to_json(&source))),
-        }
-    }
-    if let Format::Json = format {
-        println!("{}", serde_json::Value::Array(json));
-    }
-    code
 }
 
 fn graph(path: &std::path::Path, format: GraphFormat) -> u8 {

@@ -4,6 +4,7 @@ mod check;
 mod common;
 mod embed;
 mod http;
+mod lint;
 mod llm;
 mod repl;
 mod run;

@@ -1,0 +1,141 @@
+//! `flow check` (parse, check, lint; levels from the command line and allow
+//! comments) and `flow explain`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{exit, print_diagnostics, read_source, Format};
+use crate::diag::has_errors;
+use crate::engine::Engine;
+use crate::lint::{self, Level, Levels};
+
+#[derive(Args, Debug)]
+pub(crate) struct CheckArgs {
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// How to print diagnostics.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Allow a lint: don't report it (`god-agent`, or `warnings` for every one).
+    #[arg(short = 'A', long = "allow", value_name = "CODE")]
+    allow: Vec<String>,
+    /// Report a lint as a warning (its default).
+    #[arg(short = 'W', long = "warn", value_name = "CODE")]
+    warn: Vec<String>,
+    /// Report a lint as an error, failing the check; `--deny warnings` denies every warning.
+    #[arg(short = 'D', long = "deny", value_name = "CODE")]
+    deny: Vec<String>,
+    /// `too_many_inputs`: the most values one task may wait for.
+    #[arg(long, value_name = "N", default_value_t = lint::Config::default().max_inputs)]
+    max_inputs: usize,
+    /// `many_responsibilities`: the most steps one prompt may enumerate.
+    #[arg(long, value_name = "N", default_value_t = lint::Config::default().max_steps)]
+    max_steps: usize,
+    /// `after_chain`: how many `after`s without data make a chain.
+    #[arg(long, value_name = "N", default_value_t = lint::Config::default().after_chain)]
+    after_chain: usize,
+    /// `god_agent`: the fewest calls of one agent that can make it a god agent.
+    #[arg(long, value_name = "N", default_value_t = lint::Config::default().god_agent_calls)]
+    god_agent_calls: usize,
+}
+
+impl CheckArgs {
+    fn levels(&self) -> Result<Levels, String> {
+        let mut levels = Levels::default();
+        for (names, level) in [
+            (&self.allow, Level::Allow),
+            (&self.warn, Level::Warn),
+            (&self.deny, Level::Deny),
+        ] {
+            for name in names {
+                levels.set(name, level)?;
+            }
+        }
+        Ok(levels)
+    }
+
+    fn config(&self) -> lint::Config {
+        lint::Config {
+            max_inputs: self.max_inputs,
+            max_steps: self.max_steps,
+            after_chain: self.after_chain,
+            god_agent_calls: self.god_agent_calls,
+        }
+    }
+}
+
+pub(crate) fn check(args: &CheckArgs) -> u8 {
+    let levels = match args.levels() {
+        Ok(levels) => levels,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return exit::USAGE;
+        }
+    };
+    let config = args.config();
+    let engine = Engine::new();
+    let mut code = exit::OK;
+    let mut json = Vec::new();
+    for path in &args.files {
+        let source = match read_source(path) {
+            Ok(s) => s,
+            Err(message) => {
+                eprintln!("error: {message}");
+                code = code.max(exit::USAGE);
+                continue;
+            }
+        };
+        let diagnostics =
+            match engine.compile_with(source.clone(), &engine.check_env(), &Default::default()) {
+                Ok(script) => {
+                    let mut diags = script.warnings.clone();
+                    diags.extend(lint::lint(
+                        &script.source,
+                        &script.program,
+                        &script.graph,
+                        &config,
+                    ));
+                    lint::apply(&source, Some(&script.program), diags, &levels)
+                }
+                Err(e) => {
+                    let program = crate::syntax::parse(&source).ok();
+                    lint::apply(&source, program.as_ref(), e.diagnostics, &levels)
+                }
+            };
+        if has_errors(&diagnostics) {
+            code = exit::INVALID;
+        }
+        match args.format {
+            Format::Text => print_diagnostics(&source, &diagnostics),
+            Format::Json => json.extend(diagnostics.iter().map(|d| d.to_json(&source))),
+        }
+    }
+    if let Format::Json = args.format {
+        println!("{}", serde_json::Value::Array(json));
+    }
+    code
+}
+
+pub(crate) fn explain(code: Option<&str>) -> u8 {
+    let Some(name) = code else {
+        print!("{}", crate::explain::index());
+        return exit::OK;
+    };
+    match lint::levels::parse_code(name) {
+        Ok(code) => match crate::explain::text(code) {
+            Some(text) => {
+                print!("{text}");
+                exit::OK
+            }
+            None => {
+                eprintln!("error: `{}` has no explanation yet", code.as_str());
+                exit::FAILED
+            }
+        },
+        Err(message) => {
+            eprintln!("error: {message}");
+            exit::USAGE
+        }
+    }
+}

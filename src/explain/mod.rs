@@ -1,0 +1,153 @@
+//! `flow explain`: the long explanation of every diagnostic code, with a bad
+//! and a good example, as `rustc --explain` gives. The texts live in
+//! `docs/codes/<name>.md` and are compiled into the binary.
+
+use crate::diag::Code;
+
+/// Declares the table of explanations, one Markdown file per code name.
+macro_rules! explanations {
+    ($($name:literal,)*) => {
+        const TEXTS: &[(&str, &str)] = &[
+            $(($name, include_str!(concat!("../../docs/codes/", $name, ".md"))),)*
+        ];
+    };
+}
+
+explanations! {
+    "unexpected_token",
+    "unclosed_delimiter",
+    "mismatched_delimiter",
+    "unterminated_string",
+    "keyword_as_name",
+    "bad_duration",
+    "bad_number",
+    "bad_escape",
+    "too_deep",
+    "too_large",
+    "too_complex",
+    "undefined_name",
+    "used_before_bound",
+    "duplicate_binding",
+    "duplicate_key",
+    "unknown_backend",
+    "unknown_function",
+    "wrong_arity",
+    "unknown_argument",
+    "missing_argument",
+    "not_callable",
+    "not_a_value",
+    "recursive_flow",
+    "where_outside_gate",
+    "error_outside_try",
+    "misplaced_declaration",
+    "unused_binding",
+    "bad_literal",
+    "redundant_after",
+    "unneeded_after",
+    "after_chain",
+    "map_limit_one",
+    "too_many_inputs",
+    "whole_value_passed",
+    "god_agent",
+    "many_responsibilities",
+    "single_call_script",
+    "constant_condition",
+    "single_check_gate",
+    "retry_without_backoff",
+    "missing_timeout",
+    "unquoted_shell_var",
+    "unused_allow",
+    "task_failed",
+    "timed_out",
+    "skipped",
+    "cancelled",
+    "gate_failed",
+    "missing_field",
+    "index_out_of_range",
+    "division_by_zero",
+    "type_error",
+    "bad_value",
+    "bad_param",
+    "unknown_param",
+}
+
+/// The explanation of a code, as Markdown.
+pub fn text(code: Code) -> Option<&'static str> {
+    TEXTS
+        .iter()
+        .find(|(name, _)| *name == code.name())
+        .map(|(_, text)| *text)
+}
+
+/// The one-line summary of a code: the first line of its explanation after the title.
+pub fn summary(code: Code) -> Option<&'static str> {
+    text(code)?
+        .lines()
+        .skip(1)
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+}
+
+/// The examples of an explanation: the ```flow blocks under `## Bad` and under `## Good`.
+pub fn examples(code: Code) -> (Vec<String>, Vec<String>) {
+    let mut bad = Vec::new();
+    let mut good = Vec::new();
+    let Some(text) = text(code) else {
+        return (bad, good);
+    };
+    let mut section = "";
+    let mut block: Option<String> = None;
+    for line in text.lines() {
+        if let Some(current) = &mut block {
+            if line.trim_start().starts_with("```") {
+                let done = block.take().unwrap_or_default();
+                match section {
+                    "bad" => bad.push(done),
+                    "good" => good.push(done),
+                    _ => {}
+                }
+            } else {
+                current.push_str(line);
+                current.push('\n');
+            }
+            continue;
+        }
+        if let Some(heading) = line.strip_prefix("## ") {
+            section = match heading.trim().to_lowercase().as_str() {
+                "bad" => "bad",
+                "good" => "good",
+                _ => "",
+            };
+        } else if line.trim_start().starts_with("```flow") {
+            block = Some(String::new());
+        }
+    }
+    (bad, good)
+}
+
+/// Every code with its summary, grouped by phase: what `flow explain` prints with no code.
+pub fn index() -> String {
+    let mut out = String::from("Every diagnostic code; `flow explain CODE` explains one.\n");
+    let mut phase = "";
+    for code in Code::ALL {
+        if code.phase() != phase {
+            phase = code.phase();
+            out.push_str(&format!("\n{phase}:\n"));
+        }
+        let level = match (
+            crate::lint::levels::can_warn(*code),
+            crate::lint::levels::default_level(*code),
+        ) {
+            (false, _) => "error",
+            (true, crate::lint::Level::Allow) => "allow",
+            (true, _) => "warning",
+        };
+        out.push_str(&format!(
+            "  {:<24} {:<8} {}\n",
+            code.name(),
+            level,
+            summary(*code).unwrap_or("")
+        ));
+    }
+    out
+}

@@ -1,0 +1,447 @@
+//! Stage 3½: lints. Reads a checked program and its task graph and warns about
+//! orchestration anti-patterns (sequential when parallel is possible, too many
+//! dependencies, god agents) and the mistakes users of workflow tools ask
+//! about. Nothing runs; every lint is a warning with a stable code that
+//! `flow explain` documents, and [`levels`] decides what becomes of it.
+//!
+//! | file | lints |
+//! |---|---|
+//! | `sequential.rs` | `redundant_after`, `unneeded_after`, `after_chain`, `map_limit_one` |
+//! | `dependencies.rs` | `too_many_inputs`, `whole_value_passed` |
+//! | `god.rs` | `god_agent`, `many_responsibilities`, `single_call_script` |
+//! | `hygiene.rs` | `constant_condition`, `single_check_gate`, `retry_without_backoff`, `missing_timeout` |
+//! | `shell.rs` | `unquoted_shell_var` |
+//! | `levels.rs` | `-A`/`-W`/`-D`, `# flow: allow(…)` comments, `unused_allow` |
+
+mod dependencies;
+mod god;
+mod hygiene;
+pub mod levels;
+mod sequential;
+mod shell;
+
+use std::collections::HashMap;
+
+use crate::ast::{self, Expr, ExprKind, StmtKind};
+use crate::diag::{Code, Diagnostic};
+use crate::graph::{AgentKind, BodyId, Callee, NodeKind, Ref, Task, TaskGraph};
+use crate::source::{SourceFile, Span};
+
+pub use levels::{apply, Level, Levels};
+
+/// The thresholds of the lints that have one.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `too_many_inputs`: warn when a task waits for more values than this.
+    pub max_inputs: usize,
+    /// `many_responsibilities`: warn when instructions list more steps than this.
+    pub max_steps: usize,
+    /// `after_chain`: report a chain of this many unneeded `after`s as one.
+    pub after_chain: usize,
+    /// `god_agent`: the fewest calls of one agent that can make it a god agent.
+    pub god_agent_calls: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            max_inputs: 8,
+            max_steps: 3,
+            after_chain: 3,
+            god_agent_calls: 3,
+        }
+    }
+}
+
+/// Lints a program that `check` accepted and `graph::lower` lowered. Every
+/// diagnostic is a warning; pass them through [`apply`] for levels and allow
+/// comments.
+pub fn lint(
+    source: &SourceFile,
+    program: &ast::Program,
+    graph: &TaskGraph,
+    config: &Config,
+) -> Vec<Diagnostic> {
+    let cx = Cx::new(source, program, graph, config);
+    let mut diags = Vec::new();
+    sequential::check(&cx, &mut diags);
+    dependencies::check(&cx, &mut diags);
+    god::check(&cx, &mut diags);
+    hygiene::check(&cx, &mut diags);
+    shell::check(&cx, &mut diags);
+    diags.sort_by_key(|d| d.span().map_or(0, |s| s.start));
+    diags
+}
+
+/// What every lint reads: the source, the AST, the graph, and indexes between them.
+pub(crate) struct Cx<'a> {
+    pub source: &'a SourceFile,
+    pub program: &'a ast::Program,
+    pub graph: &'a TaskGraph,
+    pub config: &'a Config,
+    /// AST calls by the span of their call expression (the span of their graph node).
+    calls: HashMap<Span, &'a ast::Call>,
+    /// Declared agents' backends by agent name (`None`: not a known backend).
+    agent_backends: HashMap<&'a str, &'a str>,
+}
+
+impl<'a> Cx<'a> {
+    fn new(
+        source: &'a SourceFile,
+        program: &'a ast::Program,
+        graph: &'a TaskGraph,
+        config: &'a Config,
+    ) -> Cx<'a> {
+        let mut calls = HashMap::new();
+        let mut agent_backends = HashMap::new();
+        for stmt in &program.stmts {
+            if let StmtKind::Agent(decl) = &stmt.kind {
+                agent_backends.insert(decl.name.name.as_str(), decl.backend.name.as_str());
+            }
+        }
+        for_each_expr(program, &mut |e| {
+            if let ExprKind::Call(call) = &e.kind {
+                calls.insert(e.span, &**call);
+            }
+        });
+        Cx {
+            source,
+            program,
+            graph,
+            config,
+            calls,
+            agent_backends,
+        }
+    }
+
+    /// The AST call a graph node came from.
+    pub fn call_at(&self, span: Span) -> Option<&'a ast::Call> {
+        self.calls.get(&span).copied()
+    }
+
+    /// The backend a call by this name reaches: a declared agent's or a direct one.
+    pub fn backend_of_callee(&self, name: &str) -> Option<&'a str> {
+        if let Some(b) = self.agent_backends.get(name) {
+            return Some(b);
+        }
+        crate::builtins::backend_named(name).map(|b| b.name)
+    }
+
+    /// The backend a task runs on, when it is a known one.
+    pub fn task_backend(&self, task: &Task) -> Option<&'static str> {
+        match &task.callee {
+            Callee::Backend(b, _) => Some(b.name),
+            Callee::Agent(i) => match self.graph.agents.get(*i as usize).map(|a| a.kind) {
+                Some(AgentKind::Backend(b)) => Some(b.name),
+                _ => None,
+            },
+        }
+    }
+
+    /// Whether running the node may change the world outside the values it
+    /// returns: an `sh`, `http` or host-agent task, or a construct containing one.
+    pub fn effectful(&self, kind: &NodeKind) -> bool {
+        match kind {
+            NodeKind::Value(_) => false,
+            NodeKind::Task(task) => !matches!(
+                self.task_backend(task),
+                Some("llm" | "echo" | "noop" | "sleep" | "fail")
+            ),
+            NodeKind::Call(call) => self
+                .graph
+                .flows
+                .get(call.flow as usize)
+                .is_some_and(|f| self.body_effectful(f.body, 0)),
+            other => construct_bodies(other)
+                .into_iter()
+                .any(|b| self.body_effectful(b, 0)),
+        }
+    }
+
+    fn body_effectful(&self, body: BodyId, depth: usize) -> bool {
+        // Flows cannot recurse, but stay safe on any graph.
+        if depth > 64 {
+            return true;
+        }
+        let Some(b) = self.graph.bodies.get(body.0 as usize) else {
+            return false;
+        };
+        b.node_ids().any(|id| {
+            let node = self.graph.node(id);
+            match &node.kind {
+                NodeKind::Call(call) => self
+                    .graph
+                    .flows
+                    .get(call.flow as usize)
+                    .is_some_and(|f| self.body_effectful(f.body, depth + 1)),
+                NodeKind::Task(_) | NodeKind::Value(_) => self.effectful(&node.kind),
+                other => construct_bodies(other)
+                    .into_iter()
+                    .any(|c| self.body_effectful(c, depth + 1)),
+            }
+        })
+    }
+
+    /// Whether the script ends with a bare expression (its result); without
+    /// one, its result is the object of its `let`s, which reads every binding.
+    pub fn has_explicit_result(&self) -> bool {
+        matches!(
+            self.program.stmts.last().map(|s| &s.kind),
+            Some(StmtKind::Expr(_))
+        )
+    }
+}
+
+/// The bodies a construct instantiates (as [`TaskGraph::child_bodies`], from its kind).
+fn construct_bodies(kind: &NodeKind) -> Vec<BodyId> {
+    match kind {
+        NodeKind::Value(_) | NodeKind::Task(_) | NodeKind::Call(_) => Vec::new(),
+        NodeKind::Map(m) => vec![m.body],
+        NodeKind::If(i) => std::iter::once(i.then).chain(i.otherwise).collect(),
+        NodeKind::Try(t) => std::iter::once(t.body).chain(t.otherwise).collect(),
+        NodeKind::Gate(g) => g.checks.iter().map(|c| c.body).collect(),
+    }
+}
+
+/// The help suffix every lint carries.
+pub(crate) fn see(code: Code) -> String {
+    format!("(`flow explain {}`)", code.name())
+}
+
+/// Calls `f` on every expression of the program, outermost first.
+pub(crate) fn for_each_expr<'a>(program: &'a ast::Program, f: &mut impl FnMut(&'a Expr)) {
+    fn walk<'a>(e: &'a Expr, f: &mut impl FnMut(&'a Expr), depth: usize) {
+        f(e);
+        // The parser caps nesting; this guard only keeps a hand-built AST from
+        // overflowing the stack.
+        if depth < 512 {
+            for_each_child(e, &mut |c| walk(c, f, depth + 1));
+        }
+    }
+    for stmt in &program.stmts {
+        stmt_exprs(stmt, &mut |e| walk(e, f, 0));
+    }
+}
+
+/// The statements of a program, at every depth (blocks, bodies, flows), outermost first.
+pub(crate) fn for_each_stmt<'a>(program: &'a ast::Program, f: &mut impl FnMut(&'a ast::Stmt)) {
+    fn block<'a>(stmts: &'a [ast::Stmt], f: &mut impl FnMut(&'a ast::Stmt)) {
+        for stmt in stmts {
+            f(stmt);
+            if let StmtKind::Flow(flow) = &stmt.kind {
+                block(&flow.body.stmts, f);
+            }
+        }
+    }
+    block(&program.stmts, f);
+    for_each_expr(program, &mut |e| {
+        let mut blocks: Vec<&'a ast::Block> = Vec::new();
+        match &e.kind {
+            ExprKind::Map(m) => blocks.push(&m.body),
+            ExprKind::If(i) => {
+                blocks.extend(i.arms.iter().map(|(_, b)| b));
+                blocks.extend(i.otherwise.iter());
+            }
+            ExprKind::Try(t) => {
+                blocks.push(&t.body);
+                blocks.extend(t.otherwise.iter());
+            }
+            ExprKind::Block(b) => blocks.push(b),
+            _ => {}
+        }
+        for b in blocks {
+            for stmt in &b.stmts {
+                f(stmt);
+            }
+        }
+    });
+}
+
+/// The direct child expressions of `e`, with the lifetime of `e` (blocks'
+/// statements included).
+fn for_each_child<'a>(e: &'a Expr, f: &mut impl FnMut(&'a Expr)) {
+    match &e.kind {
+        ExprKind::Null
+        | ExprKind::Bool(_)
+        | ExprKind::Int(_)
+        | ExprKind::Float(_)
+        | ExprKind::Duration(_)
+        | ExprKind::Name(_) => {}
+        ExprKind::Str(parts) => {
+            for part in parts {
+                if let ast::StrPart::Interp(e) = part {
+                    f(e);
+                }
+            }
+        }
+        ExprKind::List(items) => items.iter().for_each(f),
+        ExprKind::Object(entries) => entries.iter().for_each(|(_, e)| f(e)),
+        ExprKind::Field { base, .. } => f(base),
+        ExprKind::Index { base, index } => {
+            f(base);
+            f(index);
+        }
+        ExprKind::Unary { operand, .. } => f(operand),
+        ExprKind::Binary { lhs, rhs, .. } => {
+            f(lhs);
+            f(rhs);
+        }
+        ExprKind::Call(call) => {
+            call.args.iter().for_each(|a| f(&a.value));
+            for m in &call.modifiers {
+                match &m.kind {
+                    ast::ModifierKind::Timeout(e)
+                    | ast::ModifierKind::Retry(e)
+                    | ast::ModifierKind::Backoff(e) => f(e),
+                    ast::ModifierKind::After(_) => {}
+                }
+            }
+        }
+        ExprKind::Map(map) => {
+            f(&map.list);
+            if let Some(limit) = &map.limit {
+                f(limit);
+            }
+            block_exprs(&map.body, f);
+        }
+        ExprKind::Fanout(branches) => branches.iter().for_each(|b| f(&b.value)),
+        ExprKind::Gate(checks) => {
+            for check in checks {
+                f(&check.value);
+                if let Some(cond) = &check.cond {
+                    f(cond);
+                }
+            }
+        }
+        ExprKind::If(if_) => {
+            for (cond, block) in &if_.arms {
+                f(cond);
+                block_exprs(block, f);
+            }
+            if let Some(block) = &if_.otherwise {
+                block_exprs(block, f);
+            }
+        }
+        ExprKind::Try(try_) => {
+            block_exprs(&try_.body, f);
+            if let Some(e) = &try_.retry {
+                f(e);
+            }
+            if let Some(e) = &try_.backoff {
+                f(e);
+            }
+            if let Some(block) = &try_.otherwise {
+                block_exprs(block, f);
+            }
+        }
+        ExprKind::Block(block) => block_exprs(block, f),
+        ExprKind::Where { value, cond } => {
+            f(value);
+            f(cond);
+        }
+    }
+}
+
+fn block_exprs<'a>(block: &'a ast::Block, f: &mut impl FnMut(&'a Expr)) {
+    for stmt in &block.stmts {
+        stmt_exprs(stmt, f);
+    }
+}
+
+fn stmt_exprs<'a>(stmt: &'a ast::Stmt, f: &mut impl FnMut(&'a Expr)) {
+    match &stmt.kind {
+        StmtKind::Param { default, .. } => f(default),
+        StmtKind::Agent(agent) => {
+            agent.args.iter().for_each(|a| f(&a.value));
+            if let Some(limit) = &agent.limit {
+                f(limit);
+            }
+        }
+        StmtKind::Flow(flow) => block_exprs(&flow.body, f),
+        StmtKind::Let { value, .. } => f(value),
+        StmtKind::Expr(e) => f(e),
+    }
+}
+
+/// The references a task or flow call reads as data (not its `after`s).
+pub(crate) fn data_refs(kind: &NodeKind) -> Vec<Ref> {
+    let mut out: Vec<Ref> = Vec::new();
+    let mut add = |r: Ref| {
+        if !out.contains(&r) {
+            out.push(r);
+        }
+    };
+    match kind {
+        NodeKind::Value(e) => e.for_each_ref(&mut add),
+        NodeKind::Task(t) => {
+            if let Callee::Backend(_, config) = &t.callee {
+                config.iter().for_each(|(_, e)| e.for_each_ref(&mut add));
+            }
+            t.instructions.iter().for_each(|e| e.for_each_ref(&mut add));
+            t.context.iter().for_each(|(_, e)| e.for_each_ref(&mut add));
+            for e in [
+                &t.modifiers.timeout,
+                &t.modifiers.retry,
+                &t.modifiers.backoff,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                e.for_each_ref(&mut add);
+            }
+        }
+        NodeKind::Call(c) => {
+            c.args.iter().for_each(|e| e.for_each_ref(&mut add));
+            for e in [
+                &c.modifiers.timeout,
+                &c.modifiers.retry,
+                &c.modifiers.backoff,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                e.for_each_ref(&mut add);
+            }
+        }
+        NodeKind::Map(m) => {
+            m.list.for_each_ref(&mut add);
+            m.limit.iter().for_each(|e| e.for_each_ref(&mut add));
+        }
+        NodeKind::If(i) => i.cond.for_each_ref(&mut add),
+        NodeKind::Try(t) => {
+            t.retry.iter().for_each(|e| e.for_each_ref(&mut add));
+            t.backoff.iter().for_each(|e| e.for_each_ref(&mut add));
+        }
+        NodeKind::Gate(_) => {}
+    }
+    out
+}
+
+/// The `after` list of a task or flow call.
+pub(crate) fn afters(kind: &NodeKind) -> &[(std::sync::Arc<str>, u32)] {
+    match kind {
+        NodeKind::Task(t) => &t.modifiers.after,
+        NodeKind::Call(c) => &c.modifiers.after,
+        _ => &[],
+    }
+}
+
+/// The literal text of a string expression, interpolations shown as `…`.
+pub(crate) fn literal_text(e: &Expr) -> Option<String> {
+    let ExprKind::Str(parts) = &e.kind else {
+        return None;
+    };
+    let mut out = String::new();
+    for part in parts {
+        match part {
+            ast::StrPart::Text(t) => out.push_str(t),
+            ast::StrPart::Interp(_) => out.push('…'),
+        }
+    }
+    Some(out)
+}
+
+/// `name` as users write it on the command line and in allow comments: `god-agent`.
+pub fn dashed(code: Code) -> String {
+    code.name().replace('_', "-")
+}

@@ -1,0 +1,615 @@
+//! The linter's corpus and `flow explain`: `tests/cases/lint/*.flow` must
+//! produce exactly the diagnostics their `# expect: code @ line:column` lines
+//! name (rendered output snapshotted); every example is lint-clean; every code
+//! has an explanation whose bad example triggers it and whose good one doesn't.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use flow::diag::{Code, Diagnostic, RenderStyle};
+use flow::lint::{self, Level, Levels};
+use flow::source::SourceFile;
+
+use crate::common;
+
+/// One expected or actual diagnostic: code name, line, column.
+type Expect = (String, usize, usize);
+
+fn load(path: &Path) -> SourceFile {
+    let text = std::fs::read_to_string(path).expect("case file is readable");
+    let name = path.file_name().map_or_else(
+        || "case.flow".to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    SourceFile::new(name, text)
+}
+
+/// Everything `flow check` reports for a source with default levels: the
+/// compile errors, or the checker's warnings and the lints.
+fn check_source(src: &SourceFile, levels: &Levels) -> Vec<Diagnostic> {
+    let engine = flow::Engine::new();
+    match engine.compile_with(src.clone(), &engine.check_env(), &Default::default()) {
+        Ok(script) => {
+            let mut diags = script.warnings.clone();
+            diags.extend(lint::lint(
+                &script.source,
+                &script.program,
+                &script.graph,
+                &lint::Config::default(),
+            ));
+            lint::apply(src, Some(&script.program), diags, levels)
+        }
+        Err(e) => {
+            let program = flow::syntax::parse(src).ok();
+            lint::apply(src, program.as_ref(), e.diagnostics, levels)
+        }
+    }
+}
+
+fn check_text(text: &str) -> Vec<Diagnostic> {
+    check_source(&SourceFile::new("t.flow", text), &Levels::default())
+}
+
+fn render(src: &SourceFile, diags: &[Diagnostic]) -> String {
+    diags
+        .iter()
+        .map(|d| d.render(src, RenderStyle::PLAIN))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn expected(src: &SourceFile) -> Vec<Expect> {
+    let mut out = Vec::new();
+    for line in src.text.lines() {
+        let Some(rest) = line.strip_prefix("# expect:") else {
+            continue;
+        };
+        let (code, place) = rest
+            .split_once('@')
+            .unwrap_or_else(|| panic!("{}: bad expect line {line:?}", src.name));
+        let (l, c) = place
+            .trim()
+            .split_once(':')
+            .unwrap_or_else(|| panic!("{}: bad position in {line:?}", src.name));
+        out.push((
+            code.trim().to_string(),
+            l.parse().expect("line number"),
+            c.parse().expect("column number"),
+        ));
+    }
+    out.sort();
+    out
+}
+
+fn actual(src: &SourceFile, diags: &[Diagnostic]) -> Vec<Expect> {
+    let mut out: Vec<Expect> = diags
+        .iter()
+        .map(|d| {
+            let (line, col) = d.span().map_or((0, 0), |s| src.line_col(s.start));
+            (d.code.name().to_string(), line, col)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The levels a case sets on `# check: -W code -A code …` lines.
+fn case_levels(src: &SourceFile) -> Levels {
+    let mut levels = Levels::default();
+    for line in src.text.lines() {
+        let Some(args) = line.strip_prefix("# check:") else {
+            continue;
+        };
+        let words: Vec<&str> = args.split_whitespace().collect();
+        for pair in words.chunks(2) {
+            let level = match pair[0] {
+                "-A" => Level::Allow,
+                "-W" => Level::Warn,
+                "-D" => Level::Deny,
+                other => panic!("{}: unknown flag {other}", src.name),
+            };
+            levels.set(pair[1], level).expect("a valid code");
+        }
+    }
+    levels
+}
+
+fn codes(diags: &[Diagnostic]) -> Vec<&'static str> {
+    diags.iter().map(|d| d.code.name()).collect()
+}
+
+#[test]
+fn lint_cases_report_exactly_what_they_expect() {
+    insta::glob!("../cases/lint", "*.flow", |path| {
+        let src = load(path);
+        let diags = check_source(&src, &case_levels(&src));
+        let rendered = render(&src, &diags);
+        assert_eq!(
+            actual(&src, &diags),
+            expected(&src),
+            "{}:\n{rendered}",
+            src.name
+        );
+        for d in &diags {
+            assert!(
+                !d.is_error() || d.code.phase() == "lint",
+                "{}: {d}",
+                src.name
+            );
+            let help = d.help.as_deref().unwrap_or_default();
+            if d.code.phase() == "lint" {
+                assert!(
+                    help.contains(&format!("flow explain {}", d.code.name())),
+                    "{}: the help of {d} does not name `flow explain`",
+                    src.name
+                );
+            }
+        }
+        insta::assert_snapshot!(rendered);
+    });
+}
+
+#[test]
+fn the_lint_corpus_covers_every_lint() {
+    let mut seen = BTreeSet::new();
+    for entry in std::fs::read_dir(common::case("lint")).expect("lint cases exist") {
+        let path = entry.expect("dir entry").path();
+        if path.extension().is_some_and(|e| e == "flow") {
+            for (code, _, _) in expected(&load(&path)) {
+                seen.insert(code);
+            }
+        }
+    }
+    let missing: Vec<&str> = Code::ALL
+        .iter()
+        .filter(|c| c.phase() == "lint" && !seen.contains(c.name()))
+        .map(|c| c.name())
+        .collect();
+    assert!(missing.is_empty(), "no lint case for {missing:?}");
+}
+
+fn example_files() -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(common::root().join("examples"))
+        .expect("examples exist")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "flow"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The patterns document's eight patterns, and every other example, are lint-clean.
+#[test]
+fn every_example_passes_check_with_deny_warnings() {
+    let files = example_files();
+    assert!(files.len() >= 8, "{files:?}");
+    for file in &files {
+        let diags = check_source(&load(file), &Levels::default());
+        assert!(diags.is_empty(), "{}: {diags:#?}", file.display());
+    }
+    let output = common::flow_command()
+        .arg("check")
+        .args(["--deny", "warnings"])
+        .args(&files)
+        .output()
+        .expect("flow runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+/// The patterns of the language design, as one script, are lint-clean too.
+#[test]
+fn the_language_patterns_are_lint_clean() {
+    let path = common::case("check/ok/language_patterns.flow");
+    if path.exists() {
+        let diags = check_source(&load(&path), &Levels::default());
+        let lints: Vec<&Diagnostic> = diags.iter().filter(|d| d.code.phase() == "lint").collect();
+        assert!(lints.is_empty(), "{lints:#?}");
+    }
+}
+
+// ---- levels and allow comments -------------------------------------------------
+
+#[test]
+fn levels_allow_warn_and_deny() {
+    let text = "agent T = echo()\nlet a = T(n: 1)\nlet b = T(n: 2) after a\n{ a: a, b: b }\n";
+    let src = SourceFile::new("t.flow", text);
+    let mut deny_all = Levels::default();
+    deny_all.set("warnings", Level::Deny).expect("valid");
+    let diags = check_source(&src, &deny_all);
+    assert_eq!(codes(&diags), ["unneeded_after"]);
+    assert!(diags[0].is_error());
+
+    let mut allow_one = deny_all.clone();
+    allow_one
+        .set("flow::lint::unneeded_after", Level::Allow)
+        .expect("valid");
+    assert!(check_source(&src, &allow_one).is_empty());
+
+    let mut warn_one = deny_all;
+    warn_one.set("unneeded-after", Level::Warn).expect("valid");
+    let diags = check_source(&src, &warn_one);
+    assert!(!diags[0].is_error());
+}
+
+#[test]
+fn an_allow_comment_wins_over_deny() {
+    let text = "agent T = echo()\nlet a = T(n: 1)\n# flow: allow(unneeded-after)\nlet b = T(n: 2) after a\n{ a: a, b: b }\n";
+    let mut deny = Levels::default();
+    deny.set("warnings", Level::Deny).expect("valid");
+    let diags = check_source(&SourceFile::new("t.flow", text), &deny);
+    assert!(diags.is_empty(), "{diags:#?}");
+}
+
+#[test]
+fn unused_binding_is_controlled_like_a_lint() {
+    let text = "let y = { let z = 2\n 3 }\ny\n";
+    assert_eq!(codes(&check_text(text)), ["unused_binding"]);
+    let mut allow = Levels::default();
+    allow.set("unused-binding", Level::Allow).expect("valid");
+    assert!(check_source(&SourceFile::new("t.flow", text), &allow).is_empty());
+}
+
+#[test]
+fn errors_keep_their_level() {
+    let mut levels = Levels::default();
+    assert!(levels.set("undefined_name", Level::Allow).is_err());
+    levels.set("warnings", Level::Allow).expect("valid");
+    let diags = check_source(&SourceFile::new("t.flow", "nope\n"), &levels);
+    assert_eq!(codes(&diags), ["undefined_name"]);
+}
+
+#[test]
+fn thresholds_are_configurable() {
+    let text = "agent T = echo()\nlet a = T(n: 1)\nlet b = T(n: 2)\nlet c = T(n: 3)\nT(a: a, b: b, c: c)\n";
+    let src = SourceFile::new("t.flow", text);
+    let engine = flow::Engine::new();
+    let script = engine.compile("t.flow", text).expect("compiles");
+    let strict = lint::Config {
+        max_inputs: 2,
+        ..lint::Config::default()
+    };
+    let diags = lint::lint(&src, &script.program, &script.graph, &strict);
+    assert_eq!(codes(&diags), ["too_many_inputs"]);
+    assert!(check_text(text).is_empty());
+}
+
+// ---- the command line ----------------------------------------------------------
+
+fn flow_check(args: &[&str]) -> (Option<i32>, String) {
+    let output = common::flow_command()
+        .arg("check")
+        .args(args)
+        .output()
+        .expect("flow runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_deny_warnings_fails_on_a_lint() {
+    let case = "tests/cases/lint/anti_sequential.flow";
+    let (code, stderr) = flow_check(&[case]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("flow::lint::unneeded_after"), "{stderr}");
+    let (code, stderr) = flow_check(&["--deny", "warnings", case]);
+    assert_eq!(code, Some(3), "{stderr}");
+    let (code, stderr) = flow_check(&["-D", "warnings", "-A", "unneeded-after", case]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+    let (code, _) = flow_check(&["-D", "unneeded_after", case]);
+    assert_eq!(code, Some(3));
+}
+
+#[test]
+fn check_rejects_unknown_codes_with_a_suggestion() {
+    let (code, stderr) = flow_check(&["-A", "god-agnet", "examples/etl.flow"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("did you mean `god-agent`?"), "{stderr}");
+}
+
+#[test]
+fn check_max_inputs_sets_the_threshold() {
+    let case = "tests/cases/lint/anti_too_many_dependencies.flow";
+    let (_, stderr) = flow_check(&["-A", "unneeded-after", case]);
+    assert_eq!(
+        stderr.matches("flow::lint::too_many_inputs").count(),
+        1,
+        "{stderr}"
+    );
+    let (_, stderr) = flow_check(&["-A", "unneeded-after", "--max-inputs", "20", case]);
+    assert!(!stderr.contains("too_many_inputs"), "{stderr}");
+}
+
+fn flow_explain(args: &[&str]) -> (Option<i32>, String, String) {
+    let output = common::flow_command()
+        .arg("explain")
+        .args(args)
+        .output()
+        .expect("flow runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn explain_prints_one_code_or_lists_them_all() {
+    let (code, stdout, _) = flow_explain(&["god-agent"]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.starts_with("# flow::lint::god_agent"), "{stdout}");
+    assert!(
+        stdout.contains("## Bad") && stdout.contains("## Good"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = flow_explain(&["flow::check::undefined_name"]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.contains("undefined_name"), "{stdout}");
+    let (code, stdout, _) = flow_explain(&[]);
+    assert_eq!(code, Some(0));
+    for c in Code::ALL {
+        assert!(
+            stdout.contains(c.name()),
+            "{} missing from:\n{stdout}",
+            c.name()
+        );
+    }
+    let (code, _, stderr) = flow_explain(&["unneded_after"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("did you mean `unneeded-after`?"),
+        "{stderr}"
+    );
+}
+
+// ---- the explanations ----------------------------------------------------------
+
+#[test]
+fn every_code_has_an_explanation_with_examples() {
+    for code in Code::ALL {
+        let text = flow::explain::text(*code)
+            .unwrap_or_else(|| panic!("no explanation for {}", code.as_str()));
+        assert!(
+            text.starts_with(&format!("# {}\n", code.as_str())),
+            "{}: the title must be the code",
+            code.name()
+        );
+        assert!(!text.contains("TODO"), "{}: unfinished", code.name());
+        let (bad, good) = flow::explain::examples(*code);
+        // A script over 16 MiB, or one the parser gives up on, cannot be shown.
+        let unshowable = matches!(code, Code::TooLarge | Code::TooComplex);
+        assert!(
+            text.contains("## Bad") && (unshowable || !bad.is_empty()),
+            "{}: no bad example",
+            code.name()
+        );
+        assert!(!good.is_empty(), "{}: no good example", code.name());
+        assert!(
+            flow::explain::summary(*code).is_some_and(|s| !s.is_empty()),
+            "{}: no summary",
+            code.name()
+        );
+    }
+}
+
+/// Every lint's bad example triggers it and its good example doesn't; every
+/// syntax and check error's bad example reports it and its good example
+/// compiles; runtime errors' examples compile (they fail only when run).
+#[test]
+fn the_examples_of_every_explanation_do_what_they_say() {
+    for code in Code::ALL {
+        let (bad, good) = flow::explain::examples(*code);
+        let all = Levels::warn_all();
+        for text in &bad {
+            let diags = check_source(&SourceFile::new("t.flow", text.as_str()), &all);
+            match code.phase() {
+                "runtime" => assert!(
+                    !flow::diag::has_errors(&diags),
+                    "{}: bad example does not compile: {diags:#?}\n{text}",
+                    code.name()
+                ),
+                _ => assert!(
+                    diags.iter().any(|d| d.code == *code),
+                    "{}: bad example does not trigger it: {:?}\n{text}",
+                    code.name(),
+                    codes(&diags)
+                ),
+            }
+        }
+        for text in &good {
+            let diags = check_source(&SourceFile::new("t.flow", text.as_str()), &all);
+            assert!(
+                !flow::diag::has_errors(&diags),
+                "{}: good example has errors: {diags:#?}\n{text}",
+                code.name()
+            );
+            assert!(
+                !diags.iter().any(|d| d.code == *code),
+                "{}: good example triggers it\n{text}",
+                code.name()
+            );
+        }
+    }
+}
+
+#[test]
+fn the_anti_patterns_are_flagged_where_they_are() {
+    let cases = [
+        ("anti_sequential.flow", "unneeded_after"),
+        ("anti_too_many_dependencies.flow", "too_many_inputs"),
+        ("anti_god_agent.flow", "god_agent"),
+        ("anti_god_agent_one_call.flow", "single_call_script"),
+    ];
+    for (file, code) in cases {
+        let src = load(&common::case(&format!("lint/{file}")));
+        let diags = check_source(&src, &Levels::default());
+        assert!(codes(&diags).contains(&code), "{file}: {:?}", codes(&diags));
+    }
+}
+
+/// The bad examples of the runtime errors a run reports fail with that code
+/// when run, and their good examples succeed.
+#[test]
+fn runtime_explanations_fail_as_they_say() {
+    let shown = [
+        Code::TaskFailed,
+        Code::TaskTimedOut,
+        Code::GateFailed,
+        Code::MissingField,
+        Code::IndexOutOfRange,
+        Code::DivisionByZero,
+        Code::TypeError,
+        Code::BadValue,
+    ];
+    for code in shown {
+        let (bad, good) = flow::explain::examples(code);
+        for text in &bad {
+            let outcome = common::run(text);
+            assert!(
+                outcome.errors.iter().any(|d| d.code == code),
+                "{}: {:#?}\n{text}",
+                code.name(),
+                outcome.errors
+            );
+        }
+        for text in &good {
+            let outcome = common::run(text);
+            assert_eq!(
+                outcome.status,
+                flow::RunStatus::Succeeded,
+                "{}: {:#?}\n{text}",
+                code.name(),
+                outcome.errors
+            );
+        }
+    }
+}
+
+/// Linting stays linear on a script of about 1 MB (the checker's stress script,
+/// with `after`s and field reads added).
+#[test]
+fn a_megabyte_script_lints_quickly() {
+    let mut text = String::from("param base = 1\nagent Worker = echo() limit 4\n");
+    let mut i = 0;
+    while text.len() < 1_000_000 {
+        text.push_str(&format!(
+            "flow step{i}(x) {{\n  let y = x + base\n  Worker(\"work\", y: y)\n}}\n\
+             let v{i} = step{i}(x: {i})\n\
+             let m{i} = map item in [1, 2, 3] limit 2 {{ Worker(item: item, prev: v{i}.out) }} # note\n\
+             let w{i} = Worker(\"Do {i}\", n: {i}) after m{i}\n"
+        ));
+        i += 1;
+    }
+    let src = SourceFile::new("big.flow", text);
+    let script = flow::Engine::new()
+        .compile("big.flow", &src.text)
+        .expect("compiles");
+    let start = std::time::Instant::now();
+    let diags = lint::lint(
+        &src,
+        &script.program,
+        &script.graph,
+        &lint::Config::default(),
+    );
+    let diags = lint::apply(&src, Some(&script.program), diags, &Levels::default());
+    let took = start.elapsed();
+    eprintln!("linted {} bytes in {took:?}", src.text.len());
+    assert!(!diags.is_empty());
+    assert!(took.as_secs() < 20, "linting 1 MB took {took:?}");
+}
+
+#[test]
+fn allow_comments_are_not_reported_unused_when_the_script_has_errors() {
+    let text = "# flow: allow(god-agent)\nlet x = nope\n";
+    assert_eq!(codes(&check_text(text)), ["undefined_name"]);
+}
+
+#[test]
+fn json_output_carries_lint_codes_and_denied_severity() {
+    let output = common::flow_command()
+        .args(["check", "--format", "json", "-D", "unneeded-after"])
+        .arg("tests/cases/lint/anti_sequential.flow")
+        .output()
+        .expect("flow runs");
+    assert_eq!(output.status.code(), Some(3));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(json[0]["code"], "flow::lint::unneeded_after");
+    assert_eq!(json[0]["severity"], "error");
+    assert_eq!(json[0]["line"], 7);
+}
+
+/// Every `.flow` file of the test corpus and the examples lints without
+/// panicking, whatever it holds.
+#[test]
+fn never_panics_on_any_corpus_file() {
+    let mut stack = vec![
+        common::root().join("tests/cases"),
+        common::root().join("examples"),
+    ];
+    let mut linted = 0;
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "flow") {
+                let _ = check_source(&load(&path), &Levels::default());
+                linted += 1;
+            }
+        }
+    }
+    assert!(linted > 100, "{linted}");
+}
+
+#[test]
+fn missing_timeout_is_allowed_by_default_and_deny_warnings_leaves_it() {
+    let text = "agent W = llm(model: \"m\")\nlet a = W(\"Write\")\nlet b = W(\"Edit\", a: a) timeout 30s\nb\n";
+    let src = SourceFile::new("t.flow", text);
+    assert!(check_source(&src, &Levels::default()).is_empty());
+    let mut deny = Levels::default();
+    deny.set("warnings", Level::Deny).expect("valid");
+    assert!(check_source(&src, &deny).is_empty());
+    let mut warn = Levels::default();
+    warn.set("missing-timeout", Level::Warn).expect("valid");
+    assert_eq!(codes(&check_source(&src, &warn)), ["missing_timeout"]);
+    let (code, stdout, _) = flow_explain(&[]);
+    assert_eq!(code, Some(0));
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("missing_timeout") && l.contains("allow")),
+        "{stdout}"
+    );
+}
+
+/// `flow run` prints the checker's warnings, and honours allow comments for
+/// them, without reporting the lint allows it did not check.
+#[test]
+fn run_honours_allow_comments() {
+    let dir = std::env::temp_dir().join(common::unique_mark("lint-run"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("u.flow");
+    std::fs::write(
+        &path,
+        "# flow: allow(god-agent)\nlet y = {\n  # flow: allow(unused-binding)\n  let z = 2\n  let w = 3\n  4 }\ny\n",
+    )
+    .expect("written");
+    let output = common::flow_command()
+        .arg("run")
+        .arg(&path)
+        .output()
+        .expect("flow runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr.matches("unused_binding").count(), 1, "{stderr}");
+    assert!(stderr.contains("`w`"), "{stderr}");
+    assert!(!stderr.contains("unused_allow"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
