@@ -411,6 +411,61 @@ struct Pty {
 }
 
 impl Pty {
+    /// `flow repl ARGS` in `dir` through a real pseudo-terminal (util-linux
+    /// `script`), with its history in `dir/data`.
+    fn start(dir: &Path, args: &str) -> Pty {
+        let mut child = Command::new("script")
+            .args(["-qfec", &format!("{FLOW} repl {args}"), "/dev/null"])
+            .current_dir(dir)
+            .env("XDG_DATA_HOME", dir.join("data"))
+            .env("TERM", "xterm")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("script starts");
+        let stdin = child.stdin.take().expect("stdin");
+        let mut stdout = child.stdout.take().expect("stdout");
+        let output = Arc::new(Mutex::new(String::new()));
+        {
+            let output = output.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stdout.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    if let Ok(mut out) = output.lock() {
+                        out.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    }
+                }
+            });
+        }
+        Pty {
+            child,
+            stdin,
+            output,
+        }
+    }
+
+    /// Sends `:quit` and waits for a clean exit.
+    fn quit(&mut self) {
+        self.send(":quit\r");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the status") {
+                assert!(status.success(), "flow repl exited with {status}");
+                return;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("`:quit` did not end the REPL");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Waits until the output after `from` contains `text`; returns where it ends.
     fn expect(&self, text: &str, from: usize) -> usize {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -446,39 +501,7 @@ fn a_terminal_session() {
         return;
     }
     let dir = scratch("pty");
-    let mut child = Command::new("script")
-        .args(["-qfec", &format!("{FLOW} repl"), "/dev/null"])
-        .current_dir(&dir)
-        .env("XDG_DATA_HOME", dir.join("data"))
-        .env("TERM", "xterm")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("script starts");
-    let stdin = child.stdin.take().expect("stdin");
-    let mut stdout = child.stdout.take().expect("stdout");
-    let output = Arc::new(Mutex::new(String::new()));
-    {
-        let output = output.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stdout.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                if let Ok(mut out) = output.lock() {
-                    out.push_str(&String::from_utf8_lossy(&buf[..n]));
-                }
-            }
-        });
-    }
-    let mut pty = Pty {
-        child,
-        stdin,
-        output,
-    };
+    let mut pty = Pty::start(&dir, "");
     let at = pty.expect("flow> ", 0);
     pty.send("[1, 2].length_is\r");
     let at = pty.expect("flow> ", at);
@@ -504,19 +527,7 @@ fn a_terminal_session() {
     pty.send("started\r");
     let at = pty.expect("1\r\n]", at);
     pty.expect("flow> ", at);
-    pty.send(":quit\r");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(status) = pty.child.try_wait().expect("the status") {
-            assert!(status.success(), "flow repl exited with {status}");
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = pty.child.kill();
-            panic!("`:quit` did not end the REPL");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    pty.quit();
     let history = std::fs::read_to_string(dir.join("data/flow/history")).expect("the history");
     assert!(history.contains("len([1, 2]) + 40"), "{history}");
 }
@@ -655,4 +666,35 @@ let z = len(y) + x
         result,
         json!({"y": [{"v": 1}, {"v": 2}], "unused": 0, "x": 5, "z": 7})
     );
+}
+
+/// Lines typed faster than the REPL reads them (ahead of a `...` prompt, or
+/// while an entry runs) were dropped: rustyline's read buffer did not outlive
+/// one `readline`. Several lines are written to the pseudo-terminal at once.
+#[test]
+fn typed_ahead_lines_are_not_dropped() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: `script` (util-linux) is not installed");
+        return;
+    }
+    let dir = scratch("pty_typeahead");
+    let mut pty = Pty::start(&dir, "--quiet");
+    let at = pty.expect("flow> ", 0);
+    // A multi-line entry in one write: the continuation lines come at once.
+    pty.send("let p = [\r1,\r2]\r");
+    let at = pty.expect("p = [1,2]", at);
+    // Complete entries in one write, and an open entry whose lines are complete
+    // statements on their own.
+    pty.send("let q0 = {\rlet q1 = 1\rlet q2 = 2\rq1 + q2 }\rlet r = 10\rlet s = 20\r");
+    let at = pty.expect("q0 = 3", at);
+    let at = pty.expect("r = 10", at);
+    let at = pty.expect("s = 20", at);
+    // Typed while an entry runs.
+    pty.send("let slow = sh(\"sleep 1; echo 5\")\r");
+    std::thread::sleep(Duration::from_millis(300));
+    pty.send("let t = slow + 1\rp[1] + t + r + s\r");
+    let at = pty.expect("t = 6", at);
+    let at = pty.expect("38", at);
+    pty.expect("flow> ", at);
+    pty.quit();
 }

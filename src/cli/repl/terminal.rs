@@ -2,6 +2,11 @@
 //! Emacs keys, history in the user's data directory, Tab completion and hints
 //! from history. Ctrl-C at the prompt clears the entry; while an entry runs it
 //! cancels the entry (see [`super::run_input`]).
+//!
+//! One [`Editor`] reads every line, continuation lines included. rustyline
+//! reads the terminal through a buffer; its `buffer-redux` feature (see
+//! `Cargo.toml`) hands what one `readline` read past its Enter to the next, so
+//! lines typed ahead (at the `...` prompt, or while an entry runs) are kept.
 
 use std::borrow::Cow;
 use std::path::PathBuf;
