@@ -698,3 +698,171 @@ fn typed_ahead_lines_are_not_dropped() {
     pty.expect("flow> ", at);
     pty.quit();
 }
+
+/// Runs `flow run --quiet FILE ARGS` in `dir`; its JSON result.
+fn run_saved(dir: &Path, file: &str, args: &[&str]) -> Value {
+    let out = Command::new(FLOW)
+        .args(["run", "--quiet", file])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("flow run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+/// `:save` left out a replaced `agent` that an earlier statement had called,
+/// so the saved script called the new one. Each statement is saved with the
+/// agents, flows and params it ran against, renamed where they were replaced.
+#[test]
+fn save_reproduces_redefined_agents_flows_and_params() {
+    let session = r#"param p = 2
+let q = p * 10
+agent E = echo()
+flow f(v) { E(v: v, p: p) }
+let r = E(v: q)
+let a = f(v: 1)
+agent E = sh("echo replaced")
+let s = E()
+let b = f(v: 2)
+flow f(v) { { again: v } }
+let c = f(v: 3)
+param p = 3
+let t = p + 1
+{ q: q, r: r, a: a, s: s, b: b, c: c, t: t, p: p }
+:save saved.flow
+"#;
+    // Without overrides.
+    let dir = scratch("save_redefined");
+    let run = repl_in(&dir, session);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let value = values(&run.stdout).pop().expect("a value");
+    assert_eq!(
+        value,
+        json!({"q": 20, "r": {"v": 20}, "a": {"v": 1, "p": 2}, "s": "replaced",
+               "b": "replaced", "c": {"again": 3}, "t": 4, "p": 3})
+    );
+    let saved = std::fs::read_to_string(dir.join("saved.flow")).expect("the saved script");
+    for line in [
+        "param p_1 = 2\nlet q = p_1 * 10\n",
+        "agent E_1 = echo()\n",
+        "flow f_1(v) { E_1(v: v, p: p_1) }\n",
+        "flow f_2(v) { E(v: v, p: p_1) }\n",
+        "let r = E_1(v: q)\nlet a = f_1(v: 1)\n",
+        "let b = f_2(v: 2)\n",
+    ] {
+        assert!(saved.contains(line), "no {line:?} in\n{saved}");
+    }
+    assert_eq!(run_saved(&dir, "saved.flow", &[]), value);
+
+    // With `--param p=7`, which the session applied to both `param p`s.
+    let dir = scratch("save_redefined_override");
+    let mut child = Command::new(FLOW)
+        .args(["repl", "--quiet", "--param", "p=7"])
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("flow starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(session.as_bytes())
+        .expect("the input is written");
+    let out = child.wait_with_output().expect("flow finishes");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let value = values(&stdout).pop().expect("a value");
+    assert_eq!(value["r"], json!({"v": 70}));
+    assert_eq!(value["t"], json!(8));
+    assert!(
+        stdout.contains("pass --param p_1=7 to `flow run` as well"),
+        "{stdout}"
+    );
+    assert_eq!(
+        run_saved(&dir, "saved.flow", &["--param", "p=7", "--param", "p_1=7"]),
+        value
+    );
+}
+
+/// `:save` said how many lines it wrote, not how many statements.
+#[test]
+fn save_counts_statements_not_lines() {
+    let run = repl(
+        "save_count",
+        "let a = {\n  x: 1,\n  y: 2,\n}\nlet b = 1; let c = 2\n:save one.flow\n",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("saved 3 statement(s) to one.flow"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// The transcript at the top of docs/repl.md prints what it shows (in a
+/// folder of three files, for its `ls | wc -l`), `saved 4 statement(s)` included.
+#[test]
+fn the_repl_docs_session_prints_what_it_shows() {
+    let docs = std::fs::read_to_string(crate::common::root().join("docs/repl.md")).expect("docs");
+    let transcript = docs
+        .split("```text\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .expect("a transcript");
+    let mut input = String::new();
+    let mut expected = String::new();
+    for line in transcript.lines().skip_while(|l| !l.starts_with("flow> ")) {
+        match line
+            .strip_prefix("flow> ")
+            .or_else(|| line.strip_prefix("  ... "))
+        {
+            Some(entry) => {
+                input.push_str(entry);
+                input.push('\n');
+            }
+            None => {
+                expected.push_str(line);
+                expected.push('\n');
+            }
+        }
+    }
+    let dir = scratch("docs_session");
+    for f in ["a", "b", "c"] {
+        std::fs::write(dir.join(f), "").expect("a file");
+    }
+    let run = repl_in(&dir, &input);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, expected);
+}
+
+/// docs/repl.md said an open `"…"` continues the entry; like a script, it is
+/// an error at once, and the next line is an entry of its own. `"""` and an
+/// open `${` do continue.
+#[test]
+fn an_open_plain_string_is_an_error_and_triple_quotes_continue() {
+    let run = repl(
+        "open_string",
+        "let s = \"abc\nlet t = 1\nlet u = \"\"\"\n  x\n  \"\"\"\nlet v = \"${\n1 + 1}\"\n{ t: t, u: u, v: v }\n",
+    );
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("flow::syntax::unterminated_string"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        values(&run.stdout),
+        vec![json!({"t": 1, "u": "x", "v": "2"})]
+    );
+}
