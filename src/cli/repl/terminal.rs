@@ -178,6 +178,15 @@ pub(super) fn candidates(names: &[String], before: &str) -> (usize, Vec<String>)
     (start, found)
 }
 
+/// Whether the cursor is in the argument of `:load` or `:save`, written as
+/// any prefix that names the command (`:l`, `:lo`, `:sav`…).
+pub(super) fn takes_a_file(before: &str) -> bool {
+    let Some((word, _)) = before.trim_start().split_once(char::is_whitespace) else {
+        return false;
+    };
+    word.len() >= 2 && [":load", ":save"].iter().any(|c| c.starts_with(word))
+}
+
 impl Completer for FlowHelper {
     type Candidate = Pair;
 
@@ -188,12 +197,7 @@ impl Completer for FlowHelper {
         ctx: &Context<'_>,
     ) -> rustyline::Result<(usize, Vec<Pair>)> {
         let before = line.get(..pos).unwrap_or(line);
-        let trimmed = before.trim_start();
-        if trimmed.starts_with(":load ")
-            || trimmed.starts_with(":save ")
-            || trimmed.starts_with(":l ")
-            || trimmed.starts_with(":s ")
-        {
+        if takes_a_file(before) {
             return self.files.complete(line, pos, ctx);
         }
         let (start, found) = candidates(&self.names, before);
@@ -244,6 +248,17 @@ mod tests {
             .contains(&"echo".to_string()));
         assert_eq!(candidates(&names, ":graph re").1, vec!["results"]);
         assert!(is_sorted(&candidates(&names, "").1));
+    }
+
+    #[test]
+    fn load_and_save_complete_file_names_after_any_prefix() {
+        use super::takes_a_file;
+        for line in [":load ", ":l x", ":lo ", ":sav dir/", "  :s "] {
+            assert!(takes_a_file(line), "{line}");
+        }
+        for line in [":load", ":graph x", ":x ", "let s = 1", ": "] {
+            assert!(!takes_a_file(line), "{line}");
+        }
     }
 
     fn is_sorted(v: &[String]) -> bool {
