@@ -411,6 +411,61 @@ struct Pty {
 }
 
 impl Pty {
+    /// `flow repl ARGS` in `dir` through a real pseudo-terminal (util-linux
+    /// `script`), with its history in `dir/data`.
+    fn start(dir: &Path, args: &str) -> Pty {
+        let mut child = Command::new("script")
+            .args(["-qfec", &format!("{FLOW} repl {args}"), "/dev/null"])
+            .current_dir(dir)
+            .env("XDG_DATA_HOME", dir.join("data"))
+            .env("TERM", "xterm")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("script starts");
+        let stdin = child.stdin.take().expect("stdin");
+        let mut stdout = child.stdout.take().expect("stdout");
+        let output = Arc::new(Mutex::new(String::new()));
+        {
+            let output = output.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stdout.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    if let Ok(mut out) = output.lock() {
+                        out.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    }
+                }
+            });
+        }
+        Pty {
+            child,
+            stdin,
+            output,
+        }
+    }
+
+    /// Sends `:quit` and waits for a clean exit.
+    fn quit(&mut self) {
+        self.send(":quit\r");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the status") {
+                assert!(status.success(), "flow repl exited with {status}");
+                return;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("`:quit` did not end the REPL");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Waits until the output after `from` contains `text`; returns where it ends.
     fn expect(&self, text: &str, from: usize) -> usize {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -446,39 +501,7 @@ fn a_terminal_session() {
         return;
     }
     let dir = scratch("pty");
-    let mut child = Command::new("script")
-        .args(["-qfec", &format!("{FLOW} repl"), "/dev/null"])
-        .current_dir(&dir)
-        .env("XDG_DATA_HOME", dir.join("data"))
-        .env("TERM", "xterm")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("script starts");
-    let stdin = child.stdin.take().expect("stdin");
-    let mut stdout = child.stdout.take().expect("stdout");
-    let output = Arc::new(Mutex::new(String::new()));
-    {
-        let output = output.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stdout.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                if let Ok(mut out) = output.lock() {
-                    out.push_str(&String::from_utf8_lossy(&buf[..n]));
-                }
-            }
-        });
-    }
-    let mut pty = Pty {
-        child,
-        stdin,
-        output,
-    };
+    let mut pty = Pty::start(&dir, "");
     let at = pty.expect("flow> ", 0);
     pty.send("[1, 2].length_is\r");
     let at = pty.expect("flow> ", at);
@@ -504,19 +527,7 @@ fn a_terminal_session() {
     pty.send("started\r");
     let at = pty.expect("1\r\n]", at);
     pty.expect("flow> ", at);
-    pty.send(":quit\r");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(status) = pty.child.try_wait().expect("the status") {
-            assert!(status.success(), "flow repl exited with {status}");
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = pty.child.kill();
-            panic!("`:quit` did not end the REPL");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    pty.quit();
     let history = std::fs::read_to_string(dir.join("data/flow/history")).expect("the history");
     assert!(history.contains("len([1, 2]) + 40"), "{history}");
 }
@@ -654,5 +665,204 @@ let z = len(y) + x
     assert_eq!(
         result,
         json!({"y": [{"v": 1}, {"v": 2}], "unused": 0, "x": 5, "z": 7})
+    );
+}
+
+/// Lines typed faster than the REPL reads them (ahead of a `...` prompt, or
+/// while an entry runs) were dropped: rustyline's read buffer did not outlive
+/// one `readline`. Several lines are written to the pseudo-terminal at once.
+#[test]
+fn typed_ahead_lines_are_not_dropped() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: `script` (util-linux) is not installed");
+        return;
+    }
+    let dir = scratch("pty_typeahead");
+    let mut pty = Pty::start(&dir, "--quiet");
+    let at = pty.expect("flow> ", 0);
+    // A multi-line entry in one write: the continuation lines come at once.
+    pty.send("let p = [\r1,\r2]\r");
+    let at = pty.expect("p = [1,2]", at);
+    // Complete entries in one write, and an open entry whose lines are complete
+    // statements on their own.
+    pty.send("let q0 = {\rlet q1 = 1\rlet q2 = 2\rq1 + q2 }\rlet r = 10\rlet s = 20\r");
+    let at = pty.expect("q0 = 3", at);
+    let at = pty.expect("r = 10", at);
+    let at = pty.expect("s = 20", at);
+    // Typed while an entry runs.
+    pty.send("let slow = sh(\"sleep 1; echo 5\")\r");
+    std::thread::sleep(Duration::from_millis(300));
+    pty.send("let t = slow + 1\rp[1] + t + r + s\r");
+    let at = pty.expect("t = 6", at);
+    let at = pty.expect("38", at);
+    pty.expect("flow> ", at);
+    pty.quit();
+}
+
+/// Runs `flow run --quiet FILE ARGS` in `dir`; its JSON result.
+fn run_saved(dir: &Path, file: &str, args: &[&str]) -> Value {
+    let out = Command::new(FLOW)
+        .args(["run", "--quiet", file])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("flow run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+/// `:save` left out a replaced `agent` that an earlier statement had called,
+/// so the saved script called the new one. Each statement is saved with the
+/// agents, flows and params it ran against, renamed where they were replaced.
+#[test]
+fn save_reproduces_redefined_agents_flows_and_params() {
+    let session = r#"param p = 2
+let q = p * 10
+agent E = echo()
+flow f(v) { E(v: v, p: p) }
+let r = E(v: q)
+let a = f(v: 1)
+agent E = sh("echo replaced")
+let s = E()
+let b = f(v: 2)
+flow f(v) { { again: v } }
+let c = f(v: 3)
+param p = 3
+let t = p + 1
+{ q: q, r: r, a: a, s: s, b: b, c: c, t: t, p: p }
+:save saved.flow
+"#;
+    // Without overrides.
+    let dir = scratch("save_redefined");
+    let run = repl_in(&dir, session);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let value = values(&run.stdout).pop().expect("a value");
+    assert_eq!(
+        value,
+        json!({"q": 20, "r": {"v": 20}, "a": {"v": 1, "p": 2}, "s": "replaced",
+               "b": "replaced", "c": {"again": 3}, "t": 4, "p": 3})
+    );
+    let saved = std::fs::read_to_string(dir.join("saved.flow")).expect("the saved script");
+    for line in [
+        "param p_1 = 2\nlet q = p_1 * 10\n",
+        "agent E_1 = echo()\n",
+        "flow f_1(v) { E_1(v: v, p: p_1) }\n",
+        "flow f_2(v) { E(v: v, p: p_1) }\n",
+        "let r = E_1(v: q)\nlet a = f_1(v: 1)\n",
+        "let b = f_2(v: 2)\n",
+    ] {
+        assert!(saved.contains(line), "no {line:?} in\n{saved}");
+    }
+    assert_eq!(run_saved(&dir, "saved.flow", &[]), value);
+
+    // With `--param p=7`, which the session applied to both `param p`s.
+    let dir = scratch("save_redefined_override");
+    let mut child = Command::new(FLOW)
+        .args(["repl", "--quiet", "--param", "p=7"])
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("flow starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(session.as_bytes())
+        .expect("the input is written");
+    let out = child.wait_with_output().expect("flow finishes");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let value = values(&stdout).pop().expect("a value");
+    assert_eq!(value["r"], json!({"v": 70}));
+    assert_eq!(value["t"], json!(8));
+    assert!(
+        stdout.contains("pass --param p_1=7 to `flow run` as well"),
+        "{stdout}"
+    );
+    assert_eq!(
+        run_saved(&dir, "saved.flow", &["--param", "p=7", "--param", "p_1=7"]),
+        value
+    );
+}
+
+/// `:save` said how many lines it wrote, not how many statements.
+#[test]
+fn save_counts_statements_not_lines() {
+    let run = repl(
+        "save_count",
+        "let a = {\n  x: 1,\n  y: 2,\n}\nlet b = 1; let c = 2\n:save one.flow\n",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("saved 3 statement(s) to one.flow"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// The transcript at the top of docs/repl.md prints what it shows (in a
+/// folder of three files, for its `ls | wc -l`), `saved 4 statement(s)` included.
+#[test]
+fn the_repl_docs_session_prints_what_it_shows() {
+    let docs = std::fs::read_to_string(crate::common::root().join("docs/repl.md")).expect("docs");
+    let transcript = docs
+        .split("```text\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .expect("a transcript");
+    let mut input = String::new();
+    let mut expected = String::new();
+    for line in transcript.lines().skip_while(|l| !l.starts_with("flow> ")) {
+        match line
+            .strip_prefix("flow> ")
+            .or_else(|| line.strip_prefix("  ... "))
+        {
+            Some(entry) => {
+                input.push_str(entry);
+                input.push('\n');
+            }
+            None => {
+                expected.push_str(line);
+                expected.push('\n');
+            }
+        }
+    }
+    let dir = scratch("docs_session");
+    for f in ["a", "b", "c"] {
+        std::fs::write(dir.join(f), "").expect("a file");
+    }
+    let run = repl_in(&dir, &input);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, expected);
+}
+
+/// docs/repl.md said an open `"…"` continues the entry; like a script, it is
+/// an error at once, and the next line is an entry of its own. `"""` and an
+/// open `${` do continue.
+#[test]
+fn an_open_plain_string_is_an_error_and_triple_quotes_continue() {
+    let run = repl(
+        "open_string",
+        "let s = \"abc\nlet t = 1\nlet u = \"\"\"\n  x\n  \"\"\"\nlet v = \"${\n1 + 1}\"\n{ t: t, u: u, v: v }\n",
+    );
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("flow::syntax::unterminated_string"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        values(&run.stdout),
+        vec![json!({"t": 1, "u": "x", "v": "2"})]
     );
 }

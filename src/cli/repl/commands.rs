@@ -115,7 +115,7 @@ async fn command(session: &mut Session, line: &str, ctl: &RunControl) -> Reply {
 fn help() -> String {
     let mut out = String::from(
         "Type a statement or an expression; its tasks run at once. An entry goes on\n\
-         over several lines while a bracket, block or string is open.\n\
+         over several lines while a bracket, block, `${` or `\"\"\"` string is open.\n\
          `let` and `param` values, `agent` and `flow` declarations stay for later\n\
          entries; a bare expression prints its value. Ctrl-C cancels a running\n\
          entry or clears the line; Ctrl-D leaves.\n\ncommands:\n",
@@ -272,24 +272,47 @@ async fn load(session: &mut Session, path: &str, ctl: &RunControl) -> Reply {
 }
 
 fn save(session: &Session, path: &Path) -> Reply {
-    let text = format!(
-        "# written by `flow repl` (:save); `flow run` reproduces the session\n{}",
-        session.script_text()
-    );
+    let script = session.script();
+    // A replaced param the session ran with a `--param` override took that
+    // value too; under its fresh name it needs the override of its own.
+    let overridden: Vec<(String, String, String)> = script
+        .renamed_params
+        .iter()
+        .filter_map(|(old, new)| {
+            let (_, value) = session.options().params.iter().find(|(n, _)| n == old)?;
+            Some((old.clone(), new.clone(), value.to_string()))
+        })
+        .collect();
+    let mut text =
+        String::from("# written by `flow repl` (:save); `flow run` reproduces the session\n");
+    for (old, new, value) in &overridden {
+        text.push_str(&format!(
+            "# `param {new}` is the session's replaced `param {old}`, which ran with --param {old}={value}: pass --param {new}=… too\n"
+        ));
+    }
+    text.push_str(&script.text);
     if let Err(e) = std::fs::write(path, &text) {
         return Reply::Error(format!("cannot write `{}`: {e}", path.display()));
     }
-    let statements = session
-        .script_text()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .count();
+    let mut done = format!(
+        "saved {} statement(s) to {}\n",
+        script.statements,
+        path.display()
+    );
+    for (old, new, value) in &overridden {
+        done.push_str(&format!(
+            "note: the replaced `param {old}` is saved as `param {new}`; the session ran it with --param {old}={value}, so pass --param {new}={value} to `flow run` as well\n"
+        ));
+    }
     match session_script(session) {
-        Ok(_) => Reply::Text(format!(
-            "saved {statements} statement(s) to {}\n",
-            path.display()
-        )),
-        Err(problems) if has_errors(&problems.iter().map(|p| p.diagnostic.clone()).collect::<Vec<_>>()) => {
+        Err(problems)
+            if has_errors(
+                &problems
+                    .iter()
+                    .map(|p| p.diagnostic.clone())
+                    .collect::<Vec<_>>(),
+            ) =>
+        {
             Reply::Problems(
                 format!(
                     "saved {}, but it does not check as one script: an entry used a name that a later entry rebound",
@@ -298,9 +321,6 @@ fn save(session: &Session, path: &Path) -> Reply {
                 problems,
             )
         }
-        Err(_) => Reply::Text(format!(
-            "saved {statements} statement(s) to {}\n",
-            path.display()
-        )),
+        _ => Reply::Text(done),
     }
 }

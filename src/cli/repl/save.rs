@@ -1,9 +1,18 @@
 //! The session as one script, for `:save` and `:graph`.
 //!
-//! A script binds a name once, but a session may rebind it (`let x = 1`,
-//! `let y = x + 1`, `let x = 5`). A replaced `let` that a kept statement
-//! used is kept under a fresh name (`x_1`), and those uses are renamed; a
-//! replaced `let` nothing kept uses is left out, as are replaced declarations.
+//! A script binds a name once, but a session may bind it again, and each
+//! entry ran against the bindings and declarations live at its time. So:
+//!
+//! - A replaced `let` that a kept statement read is kept under a fresh name
+//!   (`x_1`), and those reads are renamed; one nothing kept reads is left out.
+//! - A declaration (`agent`, `flow`, `param`) is written once for each set of
+//!   declarations it used: an entry's statements call the agents and flows,
+//!   and read the params, that were live at that entry, and a flow's body
+//!   calls the agents live at the entry that called it. The declarations of
+//!   the session's last state keep their names; an earlier one still used
+//!   (`agent E` replaced after `let r = E()`), or a flow as it was when it
+//!   called a replaced agent, is written under a fresh name (`E_1`, `f_1`),
+//!   with the calls and reads renamed. One nothing kept uses is left out.
 
 use std::collections::{HashMap, HashSet};
 
@@ -11,55 +20,220 @@ use crate::ast::{self, Block, ExprKind, ModifierKind, StmtKind};
 use crate::source::Span;
 use crate::syntax;
 
-use super::session::{Entry, Kind};
+use super::session::Entry;
 
 /// A statement: its entry and its index there.
 type At = (usize, usize);
 
-/// The text of the script that reproduces the session's entries.
-pub(super) fn script(entries: &[Entry]) -> String {
-    // Every statement again, with the names it reads from the top level.
-    let mut programs = Vec::new();
-    for entry in entries {
-        // Committed entries parsed before; one that no longer does is skipped.
-        let stmts = syntax::parse(&entry.source)
-            .map(|p| p.stmts)
-            .unwrap_or_default();
-        programs.push(stmts);
+/// The session as a script.
+#[derive(Debug, Default)]
+pub(crate) struct Script {
+    pub text: String,
+    /// Top-level statements in `text`.
+    pub statements: usize,
+    /// Replaced `param`s kept under a fresh name: the session's name, the script's.
+    pub renamed_params: Vec<(String, String)>,
+}
+
+/// A declaration as one entry saw it: what each name it uses stood for then.
+#[derive(Debug)]
+struct Instance {
+    decl: At,
+    /// Each name the declaration uses, and the instance it stood for.
+    uses: Vec<(Span, Option<usize>)>,
+    /// The earliest entry that used it, to order the copies of one declaration.
+    first_used: usize,
+}
+
+/// The declarations of the session, and their instances as entries used them.
+struct Instances<'a> {
+    programs: &'a [Vec<ast::Stmt>],
+    /// Every agent and flow declaration of each name, in order.
+    callables: HashMap<&'a str, Vec<At>>,
+    /// Every `let` and `param` of each name, in order.
+    values: HashMap<&'a str, Vec<At>>,
+    list: Vec<Instance>,
+    by_uses: HashMap<(At, Vec<Option<usize>>), usize>,
+    by_entry: HashMap<(At, usize), usize>,
+    visiting: HashSet<At>,
+}
+
+impl<'a> Instances<'a> {
+    fn stmt(&self, (e, s): At) -> Option<&'a ast::Stmt> {
+        self.programs.get(e).and_then(|p| p.get(s))
     }
-    let mut binder: HashMap<String, At> = HashMap::new();
-    // For each statement: the `let`s it reads, with the spans of the reads.
-    let mut reads: HashMap<At, Vec<(At, Span)>> = HashMap::new();
-    let mut taken: HashSet<String> = HashSet::new();
-    for (e, stmts) in programs.iter().enumerate() {
-        for (s, stmt) in stmts.iter().enumerate() {
-            let mut free = Vec::new();
-            stmt_names(stmt, &mut free);
-            for ident in free {
-                if let Some(at) = binder.get(&ident.name) {
-                    reads.entry((e, s)).or_default().push((*at, ident.span));
-                }
+
+    /// The declaration `name` stood for at entry `e`: the latest in entries up
+    /// to `e` (an entry's own declarations stand for the whole entry). For a
+    /// value name, only a `param` counts: declarations read no `let`.
+    fn resolve(&self, name: &str, call: bool, e: usize) -> Option<At> {
+        let list = if call {
+            self.callables.get(name)
+        } else {
+            self.values.get(name)
+        };
+        let at = *list?.iter().rev().find(|at| at.0 <= e)?;
+        let is_param = |at| matches!(self.stmt(at).map(|s| &s.kind), Some(StmtKind::Param { .. }));
+        (call || is_param(at)).then_some(at)
+    }
+
+    /// The instance of declaration `decl` that entry `e` used.
+    fn instance(&mut self, decl: At, e: usize) -> usize {
+        if let Some(&id) = self.by_entry.get(&(decl, e)) {
+            return id;
+        }
+        let mut names = Uses::default();
+        if let Some(stmt) = self.stmt(decl) {
+            decl_uses(stmt, &mut names);
+        }
+        self.visiting.insert(decl);
+        let mut uses = Vec::new();
+        let named = (names.calls.iter().map(|i| (*i, true)))
+            .chain(names.values.iter().map(|i| (*i, false)));
+        for (ident, call) in named {
+            let target = self.resolve(&ident.name, call, e);
+            // Flows cannot call themselves (the checker says so); guard anyway.
+            let dep = match target {
+                Some(t) if !self.visiting.contains(&t) => Some(self.instance(t, e)),
+                _ => None,
+            };
+            uses.push((ident.span, dep));
+        }
+        self.visiting.remove(&decl);
+        let key = (decl, uses.iter().map(|(_, d)| *d).collect());
+        let id = match self.by_uses.get(&key) {
+            Some(&id) => id,
+            None => {
+                self.list.push(Instance {
+                    decl,
+                    uses,
+                    first_used: e,
+                });
+                self.by_uses.insert(key, self.list.len() - 1);
+                self.list.len() - 1
             }
-            match &stmt.kind {
-                StmtKind::Let { name, .. } => {
-                    binder.insert(name.name.clone(), (e, s));
-                    taken.insert(name.name.clone());
-                }
-                StmtKind::Param { name, .. } => {
-                    binder.remove(&name.name);
-                    taken.insert(name.name.clone());
+        };
+        self.by_entry.insert((decl, e), id);
+        id
+    }
+}
+
+/// The name a statement binds, if any.
+fn bound_name(stmt: &ast::Stmt) -> Option<&ast::Ident> {
+    match &stmt.kind {
+        StmtKind::Let { name, .. } | StmtKind::Param { name, .. } => Some(name),
+        StmtKind::Agent(d) => Some(&d.name),
+        StmtKind::Flow(d) => Some(&d.name),
+        StmtKind::Expr(_) => None,
+    }
+}
+
+fn is_declaration(stmt: &ast::Stmt) -> bool {
+    matches!(
+        stmt.kind,
+        StmtKind::Param { .. } | StmtKind::Agent(_) | StmtKind::Flow(_)
+    )
+}
+
+/// Every word of the sessions' text that could be a name, so fresh names
+/// clash with nothing (not even a map variable a renamed read sits under).
+fn words(entries: &[Entry]) -> HashSet<String> {
+    let mut out = HashSet::new();
+    for entry in entries {
+        let text = &entry.source.text;
+        let mut start = None;
+        for (i, c) in text.char_indices().chain([(text.len(), ' ')]) {
+            let word_char = c.is_ascii_alphanumeric() || c == '_';
+            match (word_char, start) {
+                (true, None) => start = Some(i),
+                (false, Some(b)) => {
+                    out.insert(text[b..i].to_string());
+                    start = None;
                 }
                 _ => {}
             }
         }
     }
-    let saved = |(e, s): At| entries.get(e).and_then(|entry| entry.stmts.get(s));
-    // Live statements are kept, and every replaced `let` a kept statement reads.
+    out
+}
+
+/// The script that reproduces the session's entries.
+pub(super) fn script(entries: &[Entry]) -> Script {
+    // Committed entries parsed before; one that no longer does is skipped.
+    let programs: Vec<Vec<ast::Stmt>> = entries
+        .iter()
+        .map(|entry| {
+            syntax::parse(&entry.source)
+                .map(|p| p.stmts)
+                .unwrap_or_default()
+        })
+        .collect();
+    let Some(last_entry) = programs.len().checked_sub(1) else {
+        return Script::default();
+    };
+    let live = |(e, s): At| {
+        entries
+            .get(e)
+            .and_then(|entry| entry.stmts.get(s))
+            .is_some_and(|st| st.live)
+    };
+    let mut instances = Instances {
+        programs: &programs,
+        callables: HashMap::new(),
+        values: HashMap::new(),
+        list: Vec::new(),
+        by_uses: HashMap::new(),
+        by_entry: HashMap::new(),
+        visiting: HashSet::new(),
+    };
+    // The `let` or `param` each value a top-level statement reads stood for
+    // (top-level statements read in order), and the agents and flows it calls.
+    let mut binder: HashMap<&str, At> = HashMap::new();
+    let mut reads: HashMap<At, Vec<(At, Span)>> = HashMap::new();
+    let mut calls: HashMap<At, Vec<&ast::Ident>> = HashMap::new();
+    for (e, stmts) in programs.iter().enumerate() {
+        for (s, stmt) in stmts.iter().enumerate() {
+            if !is_declaration(stmt) {
+                let mut uses = Uses::default();
+                stmt_uses(stmt, &mut uses);
+                for ident in uses.values {
+                    if let Some(at) = binder.get(ident.name.as_str()) {
+                        reads.entry((e, s)).or_default().push((*at, ident.span));
+                    }
+                }
+                calls.insert((e, s), uses.calls);
+            }
+            let Some(name) = bound_name(stmt) else {
+                continue;
+            };
+            match &stmt.kind {
+                StmtKind::Agent(_) | StmtKind::Flow(_) => {
+                    instances
+                        .callables
+                        .entry(&name.name)
+                        .or_default()
+                        .push((e, s));
+                }
+                _ => {
+                    instances.values.entry(&name.name).or_default().push((e, s));
+                    binder.insert(&name.name, (e, s));
+                }
+            }
+        }
+    }
+    let is_let = |(e, s): At| {
+        matches!(
+            programs.get(e).and_then(|p| p.get(s)).map(|s| &s.kind),
+            Some(StmtKind::Let { .. })
+        )
+    };
+    // Live `let`s and expressions are kept, and every replaced `let` a kept
+    // statement reads.
     let mut kept: HashSet<At> = HashSet::new();
     let mut work: Vec<At> = Vec::new();
     for (e, stmts) in programs.iter().enumerate() {
-        for s in 0..stmts.len() {
-            if saved((e, s)).is_some_and(|st| st.live) {
+        for (s, stmt) in stmts.iter().enumerate() {
+            if !is_declaration(stmt) && live((e, s)) {
                 kept.insert((e, s));
                 work.push((e, s));
             }
@@ -67,65 +241,152 @@ pub(super) fn script(entries: &[Entry]) -> String {
     }
     while let Some(at) = work.pop() {
         for (binding, _) in reads.get(&at).into_iter().flatten() {
-            if kept.insert(*binding) {
+            if is_let(*binding) && kept.insert(*binding) {
                 work.push(*binding);
             }
         }
     }
-    // Fresh names for the replaced `let`s that are kept.
-    let mut renamed: HashMap<At, String> = HashMap::new();
     let mut order: Vec<At> = kept.iter().copied().collect();
     order.sort();
-    for at in &order {
-        let Some(st) = saved(*at) else { continue };
-        if st.live || st.kind != Kind::Let {
-            continue;
+    // The session's live declarations, as the last entry sees them, keep their
+    // names; then what each kept statement used at its own entry.
+    let mut plain: HashSet<usize> = HashSet::new();
+    for (e, stmts) in programs.iter().enumerate() {
+        for (s, stmt) in stmts.iter().enumerate() {
+            if is_declaration(stmt) && live((e, s)) {
+                plain.insert(instances.instance((e, s), last_entry));
+            }
         }
-        let Some(name) = &st.name else { continue };
+    }
+    // For each kept statement: each name it uses, and the instance it stands for.
+    let mut uses_of: HashMap<At, Vec<(Span, usize)>> = HashMap::new();
+    for &(e, s) in &order {
+        let mut found = Vec::new();
+        for ident in calls.get(&(e, s)).into_iter().flatten() {
+            if let Some(decl) = instances.resolve(&ident.name, true, e) {
+                found.push((ident.span, instances.instance(decl, e)));
+            }
+        }
+        for (binding, span) in reads.get(&(e, s)).into_iter().flatten() {
+            if !is_let(*binding) {
+                found.push((*span, instances.instance(*binding, e)));
+            }
+        }
+        uses_of.insert((e, s), found);
+    }
+
+    // Fresh names, in the order of the statements that bind them.
+    let mut taken = words(entries);
+    let mut fresh = |name: &str| {
         let mut n = 1;
-        let fresh = loop {
+        loop {
             let candidate = format!("{name}_{n}");
-            if !taken.contains(&candidate) {
+            if taken.insert(candidate.clone()) {
                 break candidate;
             }
             n += 1;
-        };
-        taken.insert(fresh.clone());
-        renamed.insert(*at, fresh);
-    }
-    let mut text = String::new();
-    let mut last_is_expr = false;
-    for at in &order {
-        let (e, s) = *at;
-        let (Some(entry), Some(stmt)) = (entries.get(e), programs[e].get(s)) else {
-            continue;
-        };
-        let mut edits: Vec<(Span, &str)> = Vec::new();
-        if let (Some(fresh), StmtKind::Let { name, .. }) = (renamed.get(at), &stmt.kind) {
-            edits.push((name.span, fresh));
         }
-        for (binding, span) in reads.get(at).into_iter().flatten() {
-            if let Some(fresh) = renamed.get(binding) {
-                edits.push((*span, fresh));
+    };
+    let name_at = |at: At| {
+        programs
+            .get(at.0)
+            .and_then(|p| p.get(at.1))
+            .and_then(bound_name)
+            .map(|i| i.name.clone())
+            .unwrap_or_default()
+    };
+    let mut renamed_lets: HashMap<At, String> = HashMap::new();
+    let mut by_decl: HashMap<At, Vec<usize>> = HashMap::new();
+    for (id, inst) in instances.list.iter().enumerate() {
+        by_decl.entry(inst.decl).or_default().push(id);
+    }
+    for ids in by_decl.values_mut() {
+        ids.sort_by_key(|&id| (instances.list[id].first_used, id));
+    }
+    let mut names: Vec<String> = instances.list.iter().map(|i| name_at(i.decl)).collect();
+    let mut renamed_params = Vec::new();
+    for (e, stmts) in programs.iter().enumerate() {
+        for (s, stmt) in stmts.iter().enumerate() {
+            let at = (e, s);
+            if kept.contains(&at) && is_let(at) && !live(at) {
+                renamed_lets.insert(at, fresh(&name_at(at)));
+            }
+            for &id in by_decl.get(&at).into_iter().flatten() {
+                if !plain.contains(&id) {
+                    names[id] = fresh(&name_at(at));
+                    if let StmtKind::Param { name, .. } = &stmt.kind {
+                        renamed_params.push((name.name.clone(), names[id].clone()));
+                    }
+                }
             }
         }
+    }
+
+    let mut text = String::new();
+    let mut statements = 0;
+    let mut last_is_expr = false;
+    let mut emit = |text: &mut String, at: At, edits: Vec<(Span, &str)>| {
+        let (Some(entry), Some(stmt)) = (entries.get(at.0), instances.stmt(at)) else {
+            return;
+        };
         text.push_str(&edited(&entry.source.text, stmt.span, edits));
         text.push('\n');
+        statements += 1;
         last_is_expr = matches!(stmt.kind, StmtKind::Expr(_));
+    };
+    for (e, stmts) in programs.iter().enumerate() {
+        for (s, stmt) in stmts.iter().enumerate() {
+            let at = (e, s);
+            if is_declaration(stmt) {
+                for &id in by_decl.get(&at).into_iter().flatten() {
+                    let mut edits: Vec<(Span, &str)> = Vec::new();
+                    if let Some(name) = bound_name(stmt) {
+                        edits.push((name.span, &names[id]));
+                    }
+                    for (span, dep) in &instances.list[id].uses {
+                        if let Some(dep) = dep {
+                            edits.push((*span, &names[*dep]));
+                        }
+                    }
+                    emit(&mut text, at, edits);
+                }
+                continue;
+            }
+            if !kept.contains(&at) {
+                continue;
+            }
+            let mut edits: Vec<(Span, &str)> = Vec::new();
+            if let (Some(name), Some(fresh)) = (bound_name(stmt), renamed_lets.get(&at)) {
+                edits.push((name.span, fresh));
+            }
+            for (binding, span) in reads.get(&at).into_iter().flatten() {
+                if let Some(fresh) = renamed_lets.get(binding) {
+                    edits.push((*span, fresh));
+                }
+            }
+            for (span, id) in uses_of.get(&at).into_iter().flatten() {
+                edits.push((*span, &names[*id]));
+            }
+            emit(&mut text, at, edits);
+        }
     }
     // With no final expression a script's value is the object of its `let`s;
     // name the session's own so the renamed ones stay out of it.
-    if !renamed.is_empty() && !last_is_expr {
-        let live: Vec<String> = order
+    if !renamed_lets.is_empty() && !last_is_expr {
+        let live_lets: Vec<String> = order
             .iter()
-            .filter_map(|at| saved(*at))
-            .filter(|st| st.live && st.kind == Kind::Let)
-            .filter_map(|st| st.name.clone())
+            .filter(|at| live(**at) && is_let(**at))
+            .map(|at| name_at(*at))
             .map(|n| format!("{n}: {n}"))
             .collect();
-        text.push_str(&format!("{{ {} }}\n", live.join(", ")));
+        text.push_str(&format!("{{ {} }}\n", live_lets.join(", ")));
+        statements += 1;
     }
-    text
+    Script {
+        text,
+        statements,
+        renamed_params,
+    }
 }
 
 /// The text of `span` in `source` with each edit's span replaced.
@@ -143,9 +404,16 @@ fn edited(source: &str, span: Span, mut edits: Vec<(Span, &str)>) -> String {
     text
 }
 
-/// The names a top-level statement reads from the top level: every name not
-/// bound inside it. Declarations read params only, never `let`s.
-fn stmt_names<'a>(stmt: &'a ast::Stmt, out: &mut Vec<&'a ast::Ident>) {
+/// The names a statement uses from the top level: the values it reads that
+/// nothing inside it binds, and the agents and flows (or built-ins) it calls.
+#[derive(Debug, Default)]
+struct Uses<'a> {
+    values: Vec<&'a ast::Ident>,
+    calls: Vec<&'a ast::Ident>,
+}
+
+/// What a top-level `let` or expression uses.
+fn stmt_uses<'a>(stmt: &'a ast::Stmt, out: &mut Uses<'a>) {
     let mut scopes = Vec::new();
     match &stmt.kind {
         StmtKind::Let { value, .. } => expr_names(value, &mut scopes, out),
@@ -154,17 +422,35 @@ fn stmt_names<'a>(stmt: &'a ast::Stmt, out: &mut Vec<&'a ast::Ident>) {
     }
 }
 
-fn free<'a>(ident: &'a ast::Ident, scopes: &[HashSet<&str>], out: &mut Vec<&'a ast::Ident>) {
-    if !scopes.iter().any(|s| s.contains(ident.name.as_str())) {
-        out.push(ident);
+/// What a declaration uses: a param's default, an agent's config and `limit`,
+/// a flow's body less its parameters. They read params (never `let`s).
+fn decl_uses<'a>(stmt: &'a ast::Stmt, out: &mut Uses<'a>) {
+    let mut scopes = Vec::new();
+    match &stmt.kind {
+        StmtKind::Param { default, .. } => expr_names(default, &mut scopes, out),
+        StmtKind::Agent(decl) => {
+            for arg in &decl.args {
+                expr_names(&arg.value, &mut scopes, out);
+            }
+            if let Some(limit) = &decl.limit {
+                expr_names(limit, &mut scopes, out);
+            }
+        }
+        StmtKind::Flow(decl) => {
+            scopes.push(decl.params.iter().map(|p| p.name.as_str()).collect());
+            block_names(&decl.body, &mut scopes, out);
+        }
+        StmtKind::Let { .. } | StmtKind::Expr(_) => {}
     }
 }
 
-fn block_names<'a>(
-    block: &'a Block,
-    scopes: &mut Vec<HashSet<&'a str>>,
-    out: &mut Vec<&'a ast::Ident>,
-) {
+fn free<'a>(ident: &'a ast::Ident, scopes: &[HashSet<&str>], out: &mut Uses<'a>) {
+    if !scopes.iter().any(|s| s.contains(ident.name.as_str())) {
+        out.values.push(ident);
+    }
+}
+
+fn block_names<'a>(block: &'a Block, scopes: &mut Vec<HashSet<&'a str>>, out: &mut Uses<'a>) {
     scopes.push(HashSet::new());
     for stmt in &block.stmts {
         match &stmt.kind {
@@ -182,14 +468,11 @@ fn block_names<'a>(
 }
 
 /// Collects the names `e` reads that none of `scopes` binds.
-fn expr_names<'a>(
-    e: &'a ast::Expr,
-    scopes: &mut Vec<HashSet<&'a str>>,
-    out: &mut Vec<&'a ast::Ident>,
-) {
+fn expr_names<'a>(e: &'a ast::Expr, scopes: &mut Vec<HashSet<&'a str>>, out: &mut Uses<'a>) {
     match &e.kind {
         ExprKind::Name(ident) => free(ident, scopes, out),
         ExprKind::Call(call) => {
+            out.calls.push(&call.callee);
             for arg in &call.args {
                 expr_names(&arg.value, scopes, out);
             }
@@ -298,11 +581,40 @@ mod tests {
 
     fn names(text: &str) -> Vec<String> {
         let program = syntax::parse(&SourceFile::new("t", text)).expect("it parses");
-        let mut out = Vec::new();
+        let mut out = Uses::default();
         for stmt in &program.stmts {
-            stmt_names(stmt, &mut out);
+            stmt_uses(stmt, &mut out);
         }
-        out.iter().map(|i| i.name.clone()).collect()
+        out.values.iter().map(|i| i.name.clone()).collect()
+    }
+
+    fn decl_names(text: &str) -> (Vec<String>, Vec<String>) {
+        let program = syntax::parse(&SourceFile::new("t", text)).expect("it parses");
+        let mut out = Uses::default();
+        for stmt in &program.stmts {
+            decl_uses(stmt, &mut out);
+        }
+        let names = |v: &[&ast::Ident]| v.iter().map(|i| i.name.clone()).collect();
+        (names(&out.values), names(&out.calls))
+    }
+
+    #[test]
+    fn finds_what_declarations_use() {
+        assert_eq!(
+            decl_names("flow f(x) { let y = E(v: x, p: p); G(v: y) }"),
+            (
+                vec!["p".to_string()],
+                vec!["E".to_string(), "G".to_string()]
+            )
+        );
+        assert_eq!(
+            decl_names("agent A = sh(\"echo ${p}\") limit n"),
+            (vec!["p".to_string(), "n".to_string()], vec![])
+        );
+        assert_eq!(
+            decl_names("param b = a + 1"),
+            (vec!["a".to_string()], vec![])
+        );
     }
 
     #[test]

@@ -502,7 +502,17 @@ impl Session {
 
     /// The session as a script that `flow run` reproduces (see `save.rs`).
     pub fn script_text(&self) -> String {
+        self.script().text
+    }
+
+    /// The session as a script, with what `:save` reports about it.
+    pub(crate) fn script(&self) -> super::save::Script {
         super::save::script(&self.entries)
+    }
+
+    /// The options the session runs its entries with.
+    pub fn options(&self) -> &SessionOptions {
+        &self.options
     }
 }
 

@@ -2,6 +2,11 @@
 //! Emacs keys, history in the user's data directory, Tab completion and hints
 //! from history. Ctrl-C at the prompt clears the entry; while an entry runs it
 //! cancels the entry (see [`super::run_input`]).
+//!
+//! One [`Editor`] reads every line, continuation lines included. rustyline
+//! reads the terminal through a buffer; its `buffer-redux` feature (see
+//! `Cargo.toml`) hands what one `readline` read past its Enter to the next, so
+//! lines typed ahead (at the `...` prompt, or while an entry runs) are kept.
 
 use std::borrow::Cow;
 use std::path::PathBuf;
@@ -173,6 +178,15 @@ pub(super) fn candidates(names: &[String], before: &str) -> (usize, Vec<String>)
     (start, found)
 }
 
+/// Whether the cursor is in the argument of `:load` or `:save`, written as
+/// any prefix that names the command (`:l`, `:lo`, `:sav`…).
+pub(super) fn takes_a_file(before: &str) -> bool {
+    let Some((word, _)) = before.trim_start().split_once(char::is_whitespace) else {
+        return false;
+    };
+    word.len() >= 2 && [":load", ":save"].iter().any(|c| c.starts_with(word))
+}
+
 impl Completer for FlowHelper {
     type Candidate = Pair;
 
@@ -183,12 +197,7 @@ impl Completer for FlowHelper {
         ctx: &Context<'_>,
     ) -> rustyline::Result<(usize, Vec<Pair>)> {
         let before = line.get(..pos).unwrap_or(line);
-        let trimmed = before.trim_start();
-        if trimmed.starts_with(":load ")
-            || trimmed.starts_with(":save ")
-            || trimmed.starts_with(":l ")
-            || trimmed.starts_with(":s ")
-        {
+        if takes_a_file(before) {
             return self.files.complete(line, pos, ctx);
         }
         let (start, found) = candidates(&self.names, before);
@@ -239,6 +248,17 @@ mod tests {
             .contains(&"echo".to_string()));
         assert_eq!(candidates(&names, ":graph re").1, vec!["results"]);
         assert!(is_sorted(&candidates(&names, "").1));
+    }
+
+    #[test]
+    fn load_and_save_complete_file_names_after_any_prefix() {
+        use super::takes_a_file;
+        for line in [":load ", ":l x", ":lo ", ":sav dir/", "  :s "] {
+            assert!(takes_a_file(line), "{line}");
+        }
+        for line in [":load", ":graph x", ":x ", "let s = 1", ": "] {
+            assert!(!takes_a_file(line), "{line}");
+        }
     }
 
     fn is_sorted(v: &[String]) -> bool {
