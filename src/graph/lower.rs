@@ -116,19 +116,19 @@ impl Lowerer {
                 _ => {}
             }
         }
-        // Params and agent configs read params only; lower them in a throwaway body.
+        // Params and agent configs read params only; lower them in a throwaway
+        // body. A param reads the params above it; a config reads any param.
         self.open(BodyKind::Script, Vec::new(), false);
         for stmt in &program.stmts {
-            match &stmt.kind {
-                StmtKind::Param { name, default } => {
-                    let default = self.expr(default, None);
-                    self.add_param(&name.name, default, name.span);
-                }
-                StmtKind::Agent(decl) => {
-                    let agent = self.agent(decl);
-                    self.graph.agents.push(agent);
-                }
-                _ => {}
+            if let StmtKind::Param { name, default } = &stmt.kind {
+                let default = self.expr(default, None);
+                self.add_param(&name.name, default, name.span);
+            }
+        }
+        for stmt in &program.stmts {
+            if let StmtKind::Agent(decl) = &stmt.kind {
+                let agent = self.agent(decl);
+                self.graph.agents.push(agent);
             }
         }
         let scratch = self.builders.pop().expect("the scratch body is open");

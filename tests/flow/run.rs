@@ -863,3 +863,9 @@ fn json_output_is_printed_also_when_the_script_does_not_compile() {
     assert_eq!(doc["status"], "invalid");
     assert_eq!(doc["errors"][0]["code"], "flow::syntax::bad_duration");
 }
+
+#[test]
+fn an_agent_config_reads_a_param_declared_below_it() {
+    let v = result("agent A = sh(\"echo ${greeting}\")\nparam greeting = \"hello\"\nA()");
+    assert_eq!(v, json!("hello"));
+}
