@@ -643,3 +643,25 @@ async fn extreme_options_do_not_panic() {
     .unwrap_err();
     assert_eq!(error.stderr_tail(), Some(""));
 }
+
+#[tokio::test]
+async fn plain_programs_run_without_a_shell_and_behave_the_same() {
+    // `printenv` is a plain program: exec'd directly, with the context in its environment.
+    let cmd = ShCommand {
+        cmd: "printenv name".to_string(),
+        context: context(json!({ "name": "direct" })),
+        ..ShCommand::default()
+    };
+    let out = run(&cmd, &ShOptions::default(), &CancellationToken::new()).await;
+    assert_eq!(out.unwrap(), json!("direct"));
+    // A program that does not exist is reported by the shell, as before.
+    let err = sh("no-such-program-flow-test --flag").await.unwrap_err();
+    assert_eq!(err.exit_code(), Some(127), "{err}");
+    assert!(
+        err.stderr_tail().unwrap_or("").contains("not found"),
+        "{err:?}"
+    );
+    // Shell syntax still goes through the shell.
+    assert_eq!(sh("x=3; echo $((x + 1))").await.unwrap(), json!(4));
+    assert_eq!(sh("exit 3").await.unwrap_err().exit_code(), Some(3));
+}
