@@ -163,8 +163,9 @@ pub fn run(args: RunArgs) -> u8 {
             if running.is_empty() {
                 eprintln!("interrupted: no task was running");
             } else {
+                let tasks = if running.len() == 1 { "task" } else { "tasks" };
                 eprintln!(
-                    "interrupted: cancelled {} running task(s): {}",
+                    "interrupted: cancelled {} running {tasks}: {}",
                     running.len(),
                     running.join(", ")
                 );
