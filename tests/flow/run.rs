@@ -869,3 +869,30 @@ fn an_agent_config_reads_a_param_declared_below_it() {
     let v = result("agent A = sh(\"echo ${greeting}\")\nparam greeting = \"hello\"\nA()");
     assert_eq!(v, json!("hello"));
 }
+
+#[test]
+fn the_readme_failure_transcript_is_what_flow_prints() {
+    let readme = std::fs::read_to_string(common::root().join("README.md")).unwrap();
+    let command = "$ flow run -q examples/quality_gate.flow --param failing=2\n";
+    let start = readme
+        .find(command)
+        .expect("the transcript is in the README")
+        + command.len();
+    let shown = &readme[start..start + readme[start..].find("```").unwrap()];
+    let out = flow_command()
+        .args([
+            "run",
+            "-q",
+            "examples/quality_gate.flow",
+            "--param",
+            "failing=2",
+        ])
+        .env("COLUMNS", "100")
+        .output()
+        .unwrap();
+    let printed: String = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(|l| l.trim_end().to_string() + "\n")
+        .collect();
+    assert_eq!(printed, shown);
+}
