@@ -434,7 +434,12 @@ impl Scheduler {
             *timeout,
             *handled,
         );
-        let name = c.name.clone();
+        // Retries are told apart in task ids: `fetch`, then `fetch#2`, `fetch#3`.
+        let name: Arc<str> = if n == 1 {
+            c.name.clone()
+        } else {
+            format!("{}#{n}", c.name).into()
+        };
         let parent = Parent::Construct {
             id,
             role: Role::Attempt,
