@@ -317,7 +317,7 @@ impl Block {
 impl Expr {
     /// Calls `f` on each direct child expression, including those inside
     /// blocks' statements, in source order.
-    pub fn for_each_child(&self, f: &mut impl FnMut(&Expr)) {
+    pub fn for_each_child<'a>(&'a self, f: &mut impl FnMut(&'a Expr)) {
         match &self.kind {
             ExprKind::Null
             | ExprKind::Bool(_)
@@ -403,7 +403,7 @@ impl Expr {
 
 impl Block {
     /// Calls `f` on the top-level expression of each statement of the block.
-    pub fn for_each_expr(&self, f: &mut impl FnMut(&Expr)) {
+    pub fn for_each_expr<'a>(&'a self, f: &mut impl FnMut(&'a Expr)) {
         for stmt in &self.stmts {
             stmt.for_each_expr(f);
         }
@@ -412,7 +412,7 @@ impl Block {
 
 impl Stmt {
     /// Calls `f` on each expression the statement holds directly.
-    pub fn for_each_expr(&self, f: &mut impl FnMut(&Expr)) {
+    pub fn for_each_expr<'a>(&'a self, f: &mut impl FnMut(&'a Expr)) {
         match &self.kind {
             StmtKind::Param { default, .. } => f(default),
             StmtKind::Agent(agent) => {

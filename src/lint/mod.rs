@@ -215,11 +215,11 @@ pub(crate) fn for_each_expr<'a>(program: &'a ast::Program, f: &mut impl FnMut(&'
         // The parser caps nesting; this guard only keeps a hand-built AST from
         // overflowing the stack.
         if depth < 512 {
-            for_each_child(e, &mut |c| walk(c, f, depth + 1));
+            e.for_each_child(&mut |c| walk(c, f, depth + 1));
         }
     }
     for stmt in &program.stmts {
-        stmt_exprs(stmt, &mut |e| walk(e, f, 0));
+        stmt.for_each_expr(&mut |e| walk(e, f, 0));
     }
 }
 
@@ -255,112 +255,6 @@ pub(crate) fn for_each_stmt<'a>(program: &'a ast::Program, f: &mut impl FnMut(&'
             }
         }
     });
-}
-
-/// The direct child expressions of `e`, with the lifetime of `e` (blocks'
-/// statements included).
-fn for_each_child<'a>(e: &'a Expr, f: &mut impl FnMut(&'a Expr)) {
-    match &e.kind {
-        ExprKind::Null
-        | ExprKind::Bool(_)
-        | ExprKind::Int(_)
-        | ExprKind::Float(_)
-        | ExprKind::Duration(_)
-        | ExprKind::Name(_) => {}
-        ExprKind::Str(parts) => {
-            for part in parts {
-                if let ast::StrPart::Interp(e) = part {
-                    f(e);
-                }
-            }
-        }
-        ExprKind::List(items) => items.iter().for_each(f),
-        ExprKind::Object(entries) => entries.iter().for_each(|(_, e)| f(e)),
-        ExprKind::Field { base, .. } => f(base),
-        ExprKind::Index { base, index } => {
-            f(base);
-            f(index);
-        }
-        ExprKind::Unary { operand, .. } => f(operand),
-        ExprKind::Binary { lhs, rhs, .. } => {
-            f(lhs);
-            f(rhs);
-        }
-        ExprKind::Call(call) => {
-            call.args.iter().for_each(|a| f(&a.value));
-            for m in &call.modifiers {
-                match &m.kind {
-                    ast::ModifierKind::Timeout(e)
-                    | ast::ModifierKind::Retry(e)
-                    | ast::ModifierKind::Backoff(e) => f(e),
-                    ast::ModifierKind::After(_) => {}
-                }
-            }
-        }
-        ExprKind::Map(map) => {
-            f(&map.list);
-            if let Some(limit) = &map.limit {
-                f(limit);
-            }
-            block_exprs(&map.body, f);
-        }
-        ExprKind::Fanout(branches) => branches.iter().for_each(|b| f(&b.value)),
-        ExprKind::Gate(checks) => {
-            for check in checks {
-                f(&check.value);
-                if let Some(cond) = &check.cond {
-                    f(cond);
-                }
-            }
-        }
-        ExprKind::If(if_) => {
-            for (cond, block) in &if_.arms {
-                f(cond);
-                block_exprs(block, f);
-            }
-            if let Some(block) = &if_.otherwise {
-                block_exprs(block, f);
-            }
-        }
-        ExprKind::Try(try_) => {
-            block_exprs(&try_.body, f);
-            if let Some(e) = &try_.retry {
-                f(e);
-            }
-            if let Some(e) = &try_.backoff {
-                f(e);
-            }
-            if let Some(block) = &try_.otherwise {
-                block_exprs(block, f);
-            }
-        }
-        ExprKind::Block(block) => block_exprs(block, f),
-        ExprKind::Where { value, cond } => {
-            f(value);
-            f(cond);
-        }
-    }
-}
-
-fn block_exprs<'a>(block: &'a ast::Block, f: &mut impl FnMut(&'a Expr)) {
-    for stmt in &block.stmts {
-        stmt_exprs(stmt, f);
-    }
-}
-
-fn stmt_exprs<'a>(stmt: &'a ast::Stmt, f: &mut impl FnMut(&'a Expr)) {
-    match &stmt.kind {
-        StmtKind::Param { default, .. } => f(default),
-        StmtKind::Agent(agent) => {
-            agent.args.iter().for_each(|a| f(&a.value));
-            if let Some(limit) = &agent.limit {
-                f(limit);
-            }
-        }
-        StmtKind::Flow(flow) => block_exprs(&flow.body, f),
-        StmtKind::Let { value, .. } => f(value),
-        StmtKind::Expr(e) => f(e),
-    }
 }
 
 /// The references a task or flow call reads as data (not its `after`s).
