@@ -327,31 +327,7 @@ impl Lowerer {
                 deps.push(k);
             }
         };
-        match &kind {
-            NodeKind::Value(e) => e.for_each_ref(&mut add),
-            NodeKind::Task(t) => {
-                if let Callee::Backend(_, config) = &t.callee {
-                    config.iter().for_each(|(_, e)| e.for_each_ref(&mut add));
-                }
-                t.instructions.iter().for_each(|e| e.for_each_ref(&mut add));
-                t.context.iter().for_each(|(_, e)| e.for_each_ref(&mut add));
-                modifier_refs(&t.modifiers, &mut add);
-            }
-            NodeKind::Call(c) => {
-                c.args.iter().for_each(|e| e.for_each_ref(&mut add));
-                modifier_refs(&c.modifiers, &mut add);
-            }
-            NodeKind::Map(m) => {
-                m.list.for_each_ref(&mut add);
-                m.limit.iter().for_each(|e| e.for_each_ref(&mut add));
-            }
-            NodeKind::If(i) => i.cond.for_each_ref(&mut add),
-            NodeKind::Try(t) => {
-                t.retry.iter().for_each(|e| e.for_each_ref(&mut add));
-                t.backoff.iter().for_each(|e| e.for_each_ref(&mut add));
-            }
-            NodeKind::Gate(_) => {}
-        }
+        kind.for_each_ref(&mut add);
         let probe = Node {
             kind,
             deps: Vec::new(),
@@ -780,12 +756,6 @@ impl Lowerer {
             modifiers,
         };
         self.push(NodeKind::Call(node), label, span, &after)
-    }
-}
-
-fn modifier_refs(m: &Modifiers, add: &mut impl FnMut(Ref)) {
-    for e in [&m.timeout, &m.retry, &m.backoff].into_iter().flatten() {
-        e.for_each_ref(add);
     }
 }
 

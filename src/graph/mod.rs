@@ -313,6 +313,43 @@ impl Expr {
     }
 }
 
+impl NodeKind {
+    /// Calls `f` on every value the node reads (its `after`s excepted: they
+    /// order, they are not read). Child bodies' captures are not included.
+    pub fn for_each_ref(&self, f: &mut impl FnMut(Ref)) {
+        fn modifiers(m: &Modifiers, f: &mut impl FnMut(Ref)) {
+            for e in [&m.timeout, &m.retry, &m.backoff].into_iter().flatten() {
+                e.for_each_ref(f);
+            }
+        }
+        match self {
+            NodeKind::Value(e) => e.for_each_ref(f),
+            NodeKind::Task(t) => {
+                if let Callee::Backend(_, config) = &t.callee {
+                    config.iter().for_each(|(_, e)| e.for_each_ref(f));
+                }
+                t.instructions.iter().for_each(|e| e.for_each_ref(f));
+                t.context.iter().for_each(|(_, e)| e.for_each_ref(f));
+                modifiers(&t.modifiers, f);
+            }
+            NodeKind::Call(c) => {
+                c.args.iter().for_each(|e| e.for_each_ref(f));
+                modifiers(&c.modifiers, f);
+            }
+            NodeKind::Map(m) => {
+                m.list.for_each_ref(f);
+                m.limit.iter().for_each(|e| e.for_each_ref(f));
+            }
+            NodeKind::If(i) => i.cond.for_each_ref(f),
+            NodeKind::Try(t) => {
+                t.retry.iter().for_each(|e| e.for_each_ref(f));
+                t.backoff.iter().for_each(|e| e.for_each_ref(f));
+            }
+            NodeKind::Gate(_) => {}
+        }
+    }
+}
+
 impl TaskGraph {
     pub fn body(&self, id: BodyId) -> &Body {
         &self.bodies[id.0 as usize]

@@ -265,49 +265,7 @@ pub(crate) fn data_refs(kind: &NodeKind) -> Vec<Ref> {
             out.push(r);
         }
     };
-    match kind {
-        NodeKind::Value(e) => e.for_each_ref(&mut add),
-        NodeKind::Task(t) => {
-            if let Callee::Backend(_, config) = &t.callee {
-                config.iter().for_each(|(_, e)| e.for_each_ref(&mut add));
-            }
-            t.instructions.iter().for_each(|e| e.for_each_ref(&mut add));
-            t.context.iter().for_each(|(_, e)| e.for_each_ref(&mut add));
-            for e in [
-                &t.modifiers.timeout,
-                &t.modifiers.retry,
-                &t.modifiers.backoff,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                e.for_each_ref(&mut add);
-            }
-        }
-        NodeKind::Call(c) => {
-            c.args.iter().for_each(|e| e.for_each_ref(&mut add));
-            for e in [
-                &c.modifiers.timeout,
-                &c.modifiers.retry,
-                &c.modifiers.backoff,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                e.for_each_ref(&mut add);
-            }
-        }
-        NodeKind::Map(m) => {
-            m.list.for_each_ref(&mut add);
-            m.limit.iter().for_each(|e| e.for_each_ref(&mut add));
-        }
-        NodeKind::If(i) => i.cond.for_each_ref(&mut add),
-        NodeKind::Try(t) => {
-            t.retry.iter().for_each(|e| e.for_each_ref(&mut add));
-            t.backoff.iter().for_each(|e| e.for_each_ref(&mut add));
-        }
-        NodeKind::Gate(_) => {}
-    }
+    kind.for_each_ref(&mut add);
     out
 }
 
