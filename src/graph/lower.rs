@@ -308,11 +308,14 @@ impl Lowerer {
             Some(name) => format!("{}{}", b.prefix, name),
             None => format!("{}{}", b.prefix, fallback),
         };
-        let stem = label.clone();
-        let mut n = 1;
-        while b.labels.contains(label.as_str()) {
-            n += 1;
+        if b.labels.contains(label.as_str()) {
+            let stem = label.clone();
+            let mut n = 2;
             label = format!("{stem}#{n}");
+            while b.labels.contains(label.as_str()) {
+                n += 1;
+                label = format!("{stem}#{n}");
+            }
         }
         let label: Arc<str> = label.into();
         b.labels.insert(label.clone());
@@ -382,8 +385,18 @@ impl Lowerer {
             match &stmt.kind {
                 StmtKind::Let { name, value } => {
                     let e = self.expr(value, Some(&name.name));
-                    let label = self.label(Some(&name.name), "");
-                    let k = self.as_node(e, label, value.span);
+                    let k = match e {
+                        // Already a node with its name (`let x = A()`).
+                        Expr::Ref(Ref::Node(k))
+                            if !self.builder().nodes[k as usize].label.is_empty() =>
+                        {
+                            k
+                        }
+                        e => {
+                            let label = self.label(Some(&name.name), "");
+                            self.as_node(e, label, value.span)
+                        }
+                    };
                     self.bind(&name.name, Ref::Node(k));
                     lets.push((name.name.as_str().into(), Expr::Ref(Ref::Node(k))));
                 }
