@@ -4,76 +4,19 @@
 //! they expect.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::Instant;
 
 use flow::check::{check, Env};
-use flow::diag::{Code, Diagnostic, RenderStyle};
+use flow::diag::{Code, Diagnostic};
 use flow::source::SourceFile;
 
-use crate::common;
-
-/// One expected or actual diagnostic: code name, line, column.
-type Expect = (String, usize, usize);
-
-fn load(path: &Path) -> SourceFile {
-    let text = std::fs::read_to_string(path).expect("case file is readable");
-    let name = path.file_name().map_or_else(
-        || "case.flow".to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    SourceFile::new(name, text)
-}
+use crate::common::{self, actual, expected, load, render};
 
 fn parse(src: &SourceFile) -> flow::ast::Program {
     match flow::syntax::parse(src) {
         Ok(program) => program,
         Err(diags) => panic!("{} does not parse:\n{}", src.name, render(src, &diags)),
     }
-}
-
-fn render(src: &SourceFile, diags: &[Diagnostic]) -> String {
-    diags
-        .iter()
-        .map(|d| d.render(src, RenderStyle::PLAIN))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// The `# expect: code @ line:column` lines of a case.
-fn expected(src: &SourceFile) -> Vec<Expect> {
-    let mut out = Vec::new();
-    for line in src.text.lines() {
-        let Some(rest) = line.strip_prefix("# expect:") else {
-            continue;
-        };
-        let (code, place) = rest
-            .split_once('@')
-            .unwrap_or_else(|| panic!("{}: bad expect line {line:?}", src.name));
-        let (l, c) = place
-            .trim()
-            .split_once(':')
-            .unwrap_or_else(|| panic!("{}: bad position in {line:?}", src.name));
-        out.push((
-            code.trim().to_string(),
-            l.parse().expect("line number"),
-            c.parse().expect("column number"),
-        ));
-    }
-    out.sort();
-    out
-}
-
-fn actual(src: &SourceFile, diags: &[Diagnostic]) -> Vec<Expect> {
-    let mut out: Vec<Expect> = diags
-        .iter()
-        .map(|d| {
-            let (line, col) = d.span().map_or((0, 0), |s| src.line_col(s.start));
-            (d.code.name().to_string(), line, col)
-        })
-        .collect();
-    out.sort();
-    out
 }
 
 #[test]

@@ -109,3 +109,62 @@ pub fn processes_left(mark: &str) -> Vec<u32> {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+// ---- case corpora with `# expect: code @ line:column` lines ---------------------
+
+/// One expected or actual diagnostic: code name, line, column.
+pub type Expect = (String, usize, usize);
+
+/// A case file as a source named after the file.
+pub fn load(path: &std::path::Path) -> flow::SourceFile {
+    let text = std::fs::read_to_string(path).expect("case file is readable");
+    let name = path.file_name().map_or_else(
+        || "case.flow".to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    flow::SourceFile::new(name, text)
+}
+
+pub fn render(src: &flow::SourceFile, diags: &[flow::Diagnostic]) -> String {
+    diags
+        .iter()
+        .map(|d| d.render(src, flow::RenderStyle::PLAIN))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The `# expect: code @ line:column` lines of a case.
+pub fn expected(src: &flow::SourceFile) -> Vec<Expect> {
+    let mut out = Vec::new();
+    for line in src.text.lines() {
+        let Some(rest) = line.strip_prefix("# expect:") else {
+            continue;
+        };
+        let (code, place) = rest
+            .split_once('@')
+            .unwrap_or_else(|| panic!("{}: bad expect line {line:?}", src.name));
+        let (l, c) = place
+            .trim()
+            .split_once(':')
+            .unwrap_or_else(|| panic!("{}: bad position in {line:?}", src.name));
+        out.push((
+            code.trim().to_string(),
+            l.parse().expect("line number"),
+            c.parse().expect("column number"),
+        ));
+    }
+    out.sort();
+    out
+}
+
+pub fn actual(src: &flow::SourceFile, diags: &[flow::Diagnostic]) -> Vec<Expect> {
+    let mut out: Vec<Expect> = diags
+        .iter()
+        .map(|d| {
+            let (line, col) = d.span().map_or((0, 0), |s| src.line_col(s.start));
+            (d.code.name().to_string(), line, col)
+        })
+        .collect();
+    out.sort();
+    out
+}

@@ -4,25 +4,12 @@
 //! has an explanation whose bad example triggers it and whose good one doesn't.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
-use flow::diag::{Code, Diagnostic, RenderStyle};
+use flow::diag::{Code, Diagnostic};
 use flow::lint::{self, Level, Levels};
 use flow::source::SourceFile;
 
-use crate::common;
-
-/// One expected or actual diagnostic: code name, line, column.
-type Expect = (String, usize, usize);
-
-fn load(path: &Path) -> SourceFile {
-    let text = std::fs::read_to_string(path).expect("case file is readable");
-    let name = path.file_name().map_or_else(
-        || "case.flow".to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    SourceFile::new(name, text)
-}
+use crate::common::{self, actual, expected, load, render};
 
 /// Everything `flow check` reports for a source with default levels: the
 /// compile errors, or the checker's warnings and the lints.
@@ -48,49 +35,6 @@ fn check_source(src: &SourceFile, levels: &Levels) -> Vec<Diagnostic> {
 
 fn check_text(text: &str) -> Vec<Diagnostic> {
     check_source(&SourceFile::new("t.flow", text), &Levels::default())
-}
-
-fn render(src: &SourceFile, diags: &[Diagnostic]) -> String {
-    diags
-        .iter()
-        .map(|d| d.render(src, RenderStyle::PLAIN))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn expected(src: &SourceFile) -> Vec<Expect> {
-    let mut out = Vec::new();
-    for line in src.text.lines() {
-        let Some(rest) = line.strip_prefix("# expect:") else {
-            continue;
-        };
-        let (code, place) = rest
-            .split_once('@')
-            .unwrap_or_else(|| panic!("{}: bad expect line {line:?}", src.name));
-        let (l, c) = place
-            .trim()
-            .split_once(':')
-            .unwrap_or_else(|| panic!("{}: bad position in {line:?}", src.name));
-        out.push((
-            code.trim().to_string(),
-            l.parse().expect("line number"),
-            c.parse().expect("column number"),
-        ));
-    }
-    out.sort();
-    out
-}
-
-fn actual(src: &SourceFile, diags: &[Diagnostic]) -> Vec<Expect> {
-    let mut out: Vec<Expect> = diags
-        .iter()
-        .map(|d| {
-            let (line, col) = d.span().map_or((0, 0), |s| src.line_col(s.start));
-            (d.code.name().to_string(), line, col)
-        })
-        .collect();
-    out.sort();
-    out
 }
 
 /// The levels a case sets on `# check: -W code -A code …` lines.
