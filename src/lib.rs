@@ -15,11 +15,13 @@
 //! | [`value`] | value semantics: operators, field and index access, conversions |
 //! | [`builtins`] | the names known before any declaration: functions, built-in agents, backends; the pure functions |
 //! | [`agents`] | the agent backends: [`agents::sh`] runs shell commands as process groups, [`agents::llm`] calls OpenAI-compatible models, [`agents::http`] calls services |
-//! | [`check`] | names, arity, duplicates, recursion and lints over the AST: every problem in one pass |
+//! | [`check`] | names, arity, duplicates and recursion over the AST: every problem in one pass |
+//! | [`graph`] | the task graph: lowering from the AST, DOT/Mermaid/JSON export |
 //! | [`lint`] | orchestration lints over the AST and task graph, their levels and allow comments |
 //! | [`explain`] | the long explanation of every diagnostic code (`flow explain`) |
 //! | [`runtime`] | the scheduler: runs a task graph, with limits, cancellation, events and task records |
 //! | [`engine`] | the embedding API: [`Engine`], host agents, [`Engine::compile`], [`Engine::run`], [`Engine::start`] |
+//! | [`cli`] | the `flow` command line: `run`, `check`, `graph`, `explain`, the REPL |
 //!
 //! Embedding Flow in a Rust program takes an [`Engine`], host agents (async
 //! closures or [`HostAgent`] types), and [`RunOptions`]:
