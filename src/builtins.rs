@@ -1,7 +1,7 @@
 //! The names the language knows before any declaration: pure functions, built-in
 //! agents and agent backends, with the arguments each accepts. `check` reads
 //! these tables; `runtime` and `agents` implement them. The pure functions are
-//! implemented in [`functions`] and called through [`call_function`].
+//! implemented in `functions` and called through [`call_function`].
 
 mod functions;
 

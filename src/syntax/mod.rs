@@ -3,12 +3,12 @@
 //!
 //! Parsing runs in three steps, each of which can stop with diagnostics:
 //!
-//! 1. [`scan`]: brackets, strings and nesting depth, before pest sees the text
+//! 1. `scan`: brackets, strings and nesting depth, before pest sees the text
 //!    (so unbalanced input gets a precise message and deep nesting cannot
 //!    exhaust pest's stack);
 //! 2. pest, under a call limit proportional to the input; its failures are
-//!    turned into readable diagnostics by [`errors`];
-//! 3. [`build`]: pairs to the AST, decoding literals and checking names.
+//!    turned into readable diagnostics by `errors`;
+//! 3. `build`: pairs to the AST, decoding literals and checking names.
 
 mod build;
 mod errors;
