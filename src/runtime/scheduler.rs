@@ -124,7 +124,9 @@ pub(super) enum Completion {
     /// A try's backoff is over: start the next attempt.
     Backoff { construct: u32 },
     /// A sub-flow call's timeout fired.
-    Deadline { construct: u32, attempt: u32 },
+    /// Names the attempt's instance: a generation-checked key, so a timer
+    /// that fired just as its attempt ended can never stop another one.
+    Deadline { construct: u32, attempt: Key },
 }
 
 /// The per-agent runtime state: how to call it, its config and limit.

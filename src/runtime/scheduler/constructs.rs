@@ -450,7 +450,7 @@ impl Scheduler {
                 tokio::time::sleep(t).await;
                 Completion::Deadline {
                     construct: id,
-                    attempt: n,
+                    attempt: key,
                 }
             })
         });
@@ -471,20 +471,17 @@ impl Scheduler {
     }
 
     /// A sub-flow call ran out of time: stop its current attempt.
-    pub(super) fn deadline(&mut self, id: u32, attempt_no: u32) {
+    pub(super) fn deadline(&mut self, id: u32, attempt: Key) {
         let Some(c) = self.constructs.get(id) else {
             return;
         };
         let Kind::Attempts {
-            attempt,
-            current,
-            timed_out,
-            ..
+            current, timed_out, ..
         } = &mut c.kind
         else {
             return;
         };
-        if *attempt != attempt_no {
+        if *current != Some(attempt) {
             return;
         }
         *timed_out = true;
