@@ -115,10 +115,26 @@ pub(crate) fn print_diagnostics(source: &SourceFile, diagnostics: &[Diagnostic])
 }
 
 /// Reads a script, with a diagnostic-style message when that fails.
+/// `-` reads the script from standard input.
 pub(crate) fn read_source(path: &std::path::Path) -> Result<SourceFile, String> {
-    let name = path.display().to_string();
-    let bytes =
-        std::fs::read(path).map_err(|e| format!("cannot read `{name}`: {}", io_reason(&e)))?;
+    let from_stdin = path.as_os_str() == "-";
+    let name = if from_stdin {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    };
+    let bytes = if from_stdin {
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        let limit = MAX_SOURCE_BYTES as u64 + 1;
+        std::io::stdin()
+            .take(limit)
+            .read_to_end(&mut bytes)
+            .map(|_| bytes)
+    } else {
+        std::fs::read(path)
+    }
+    .map_err(|e| format!("cannot read `{name}`: {}", io_reason(&e)))?;
     if bytes.len() > MAX_SOURCE_BYTES {
         return Err(format!(
             "`{name}` is {} bytes; scripts are limited to {} MiB",

@@ -13,7 +13,7 @@ use crate::runtime::{RunOptions, RunStatus, TaskStatus};
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
-    /// The script to run.
+    /// The script to run (`-`: read it from standard input).
     file: PathBuf,
     /// Set a `param`: NAME=VALUE, the value read as JSON, else as a string.
     #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]

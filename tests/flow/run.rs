@@ -896,3 +896,26 @@ fn the_readme_failure_transcript_is_what_flow_prints() {
         .collect();
     assert_eq!(printed, shown);
 }
+
+#[test]
+fn a_script_can_come_from_standard_input() {
+    use std::io::Write;
+    let mut child = flow_command()
+        .args(["run", "-q", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"sh(\"echo from-stdin\")\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(),
+        json!("from-stdin")
+    );
+}
