@@ -196,6 +196,7 @@ pub const BACKENDS: &[Backend] = &[
             "max_tokens",
             "json",
             "schema",
+            "timeout",
         ],
         required: &[],
         summary: "an OpenAI-compatible /chat/completions model",
@@ -203,7 +204,7 @@ pub const BACKENDS: &[Backend] = &[
     Backend {
         name: "http",
         positional: Some("url"),
-        config: &["url", "method", "headers"],
+        config: &["url", "method", "headers", "timeout"],
         required: &["url"],
         summary: "an HTTP service; the context is the JSON body (the query for GET)",
     },

@@ -34,9 +34,14 @@ impl Default for HttpOptions {
     }
 }
 
-/// Runs one `http` call with the default options.
+/// Runs one `http` call with the default options (its `timeout:` config, a
+/// number of seconds or a duration, bounds the request).
 pub async fn run(call: &Call) -> Result<Value, AgentError> {
-    request(call, &HttpOptions::default()).await
+    let mut options = HttpOptions::default();
+    if let Some(timeout) = net::config_timeout(&call.config)? {
+        options.timeout = timeout;
+    }
+    request(call, &options).await
 }
 
 /// Runs one `http` call: builds the request from `call.config`, sends it and

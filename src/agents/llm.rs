@@ -204,9 +204,14 @@ fn request_body(config: &Config, call: &Call) -> Value {
     body
 }
 
-/// Runs one `llm` call with the default options.
+/// Runs one `llm` call with the default options (its `timeout:` config, a
+/// number of seconds or a duration, bounds each request).
 pub async fn run(call: &Call) -> Result<Completion, AgentError> {
-    complete(call, &LlmOptions::default()).await
+    let mut options = LlmOptions::default();
+    if let Some(timeout) = net::config_timeout(&call.config)? {
+        options.timeout = timeout;
+    }
+    complete(call, &options).await
 }
 
 /// Runs one `llm` call: builds the request from `call.config`, sends it

@@ -207,6 +207,25 @@ async fn slow_services_time_out() {
     };
     let error = http::request(&call, &options).await.unwrap_err();
     assert!(error.message.ends_with("timed out"), "{}", error.message);
+
+    // The request timeout as config: the call fails (not times out) after it.
+    let clock = Instant::now();
+    let outcome = run(
+        "param base = \"\"\nagent Api = http(\"${base}/slow\", timeout: 300ms)\nApi()",
+        &server.url,
+    )
+    .await;
+    assert!(clock.elapsed() < Duration::from_secs(5));
+    assert_eq!(outcome.tasks[0].status, TaskStatus::Failed);
+    assert!(
+        outcome.tasks[0]
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .ends_with("timed out"),
+        "{:?}",
+        outcome.tasks[0].error
+    );
 }
 
 #[tokio::test]
