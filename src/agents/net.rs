@@ -244,6 +244,21 @@ pub fn kind_of(value: &Value) -> &'static str {
     }
 }
 
+/// The `timeout:` of an `llm` or `http` config: seconds (a duration literal is
+/// a number of seconds), greater than zero.
+pub(crate) fn config_timeout(
+    config: &serde_json::Map<String, Value>,
+) -> Result<Option<std::time::Duration>, AgentError> {
+    let Some(value) = config.get("timeout") else {
+        return Ok(None);
+    };
+    match crate::value::duration_seconds(value) {
+        Ok(seconds) if seconds > 0.0 => Ok(Some(std::time::Duration::from_secs_f64(seconds))),
+        Ok(_) => Err(AgentError::new("`timeout` must be more than zero")),
+        Err(e) => Err(AgentError::new(format!("`timeout` {}", e.message))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,20 +304,5 @@ mod tests {
         assert_eq!(size(16 << 20), "16 MiB");
         assert_eq!(size(2048), "2 KiB");
         assert_eq!(size(100), "100 bytes");
-    }
-}
-
-/// The `timeout:` of an `llm` or `http` config: seconds (a duration literal is
-/// a number of seconds), greater than zero.
-pub(crate) fn config_timeout(
-    config: &serde_json::Map<String, Value>,
-) -> Result<Option<std::time::Duration>, AgentError> {
-    let Some(value) = config.get("timeout") else {
-        return Ok(None);
-    };
-    match crate::value::duration_seconds(value) {
-        Ok(seconds) if seconds > 0.0 => Ok(Some(std::time::Duration::from_secs_f64(seconds))),
-        Ok(_) => Err(AgentError::new("`timeout` must be more than zero")),
-        Err(e) => Err(AgentError::new(format!("`timeout` {}", e.message))),
     }
 }
