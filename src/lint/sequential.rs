@@ -66,7 +66,16 @@ fn body(cx: &Cx, id: BodyId, diags: &mut Vec<Diagnostic>) {
                     let k = *k as usize;
                     !data[j].contains(&(k as u32))
                         && nodes.get(k).is_some_and(|t| {
-                            !read[k] && cx.effectful(&t.kind) && !same_agent(node, t)
+                            // A task that reads data from calls of the same agent
+                            // (`Combine(a: a, c: c) after b, d`) is waiting on
+                            // data producers, not on checks.
+                            let reads_a_sibling = data[j].iter().any(|&d| {
+                                nodes.get(d as usize).is_some_and(|src| same_agent(src, t))
+                            });
+                            !read[k]
+                                && cx.effectful(&t.kind)
+                                && !same_agent(node, t)
+                                && !reads_a_sibling
                         })
                 })
                 .count()
