@@ -114,17 +114,13 @@ pub fn to_dot(graph: &TaskGraph) -> String {
     let mut out = String::from(
         "digraph flow {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n",
     );
-    let mut tops: Vec<BodyId> = vec![graph.root];
-    tops.extend(graph.flows.iter().map(|f| f.body));
-    for top in tops {
+    for top in top_bodies(graph) {
         dot_body(graph, top, 1, &mut out);
     }
+    for (from, to) in data_edges(graph, &owners) {
+        out.push_str(&format!("  n{from} -> n{to};\n"));
+    }
     for (i, node) in graph.nodes.iter().enumerate() {
-        let body = owners[i];
-        for dep in &node.deps {
-            let from = graph.body(body).first + dep;
-            out.push_str(&format!("  n{from} -> n{i};\n"));
-        }
         for child in TaskGraph::child_bodies(node) {
             if let Some(first) = graph.body(child).node_ids().next() {
                 out.push_str(&format!(
@@ -167,6 +163,22 @@ fn dot_body(graph: &TaskGraph, id: BodyId, depth: usize, out: &mut String) {
     out.push_str(&format!("{pad}}}\n"));
 }
 
+/// The bodies drawn at the top level: the script's and each flow's.
+fn top_bodies(graph: &TaskGraph) -> impl Iterator<Item = BodyId> + '_ {
+    std::iter::once(graph.root).chain(graph.flows.iter().map(|f| f.body))
+}
+
+/// Every edge from a node to a node that waits for it, as global indexes.
+fn data_edges<'g>(
+    graph: &'g TaskGraph,
+    owners: &'g [BodyId],
+) -> impl Iterator<Item = (u32, usize)> + 'g {
+    graph.nodes.iter().enumerate().flat_map(move |(i, node)| {
+        let first = graph.body(owners[i]).first;
+        node.deps.iter().map(move |dep| (first + dep, i))
+    })
+}
+
 /// The body each node belongs to, by node index.
 fn bodies_of_nodes(graph: &TaskGraph) -> Vec<BodyId> {
     let mut owners = vec![BodyId(0); graph.nodes.len()];
@@ -186,17 +198,13 @@ fn quote_mermaid(text: &str) -> String {
 pub fn to_mermaid(graph: &TaskGraph) -> String {
     let owners = bodies_of_nodes(graph);
     let mut out = String::from("flowchart LR\n");
-    let mut tops: Vec<BodyId> = vec![graph.root];
-    tops.extend(graph.flows.iter().map(|f| f.body));
-    for top in tops {
+    for top in top_bodies(graph) {
         mermaid_body(graph, top, 1, &mut out);
     }
+    for (from, to) in data_edges(graph, &owners) {
+        out.push_str(&format!("  n{from} --> n{to}\n"));
+    }
     for (i, node) in graph.nodes.iter().enumerate() {
-        let body = owners[i];
-        for dep in &node.deps {
-            let from = graph.body(body).first + dep;
-            out.push_str(&format!("  n{from} --> n{i}\n"));
-        }
         for child in TaskGraph::child_bodies(node) {
             if graph.body(child).len > 0 {
                 out.push_str(&format!("  n{i} -.- b{}\n", child.0));

@@ -3,21 +3,10 @@
 use std::time::{Duration, Instant};
 
 use flow::agents::http::{self, HttpOptions};
-use flow::{Call, Engine, Outcome, RunOptions, RunStatus, TaskStatus};
+use flow::{Call, Outcome, RunStatus, TaskStatus};
 use serde_json::json;
 
-use crate::servers;
-
-/// Runs a script with `param base` set to the service's root URL.
-async fn run(script: &str, base: &str) -> Outcome {
-    let engine = Engine::new();
-    let script = engine
-        .compile("test.flow", script)
-        .unwrap_or_else(|e| panic!("{}", e.render()));
-    engine
-        .run(&script, RunOptions::new().param("base", base))
-        .await
-}
+use crate::servers::{self, run};
 
 fn message(outcome: &Outcome) -> String {
     assert_eq!(outcome.status, RunStatus::Failed, "{:?}", outcome.result);

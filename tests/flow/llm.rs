@@ -7,18 +7,7 @@ use flow::agents::llm::{self, LlmOptions};
 use flow::{Call, Engine, Outcome, RunOptions, RunStatus, TaskStatus};
 use serde_json::{json, Value};
 
-use crate::servers;
-
-/// Runs a script with `param base` set to the server's API root.
-async fn run(script: &str, base: &str) -> Outcome {
-    let engine = Engine::new();
-    let script = engine
-        .compile("test.flow", script)
-        .unwrap_or_else(|e| panic!("{}", e.render()));
-    engine
-        .run(&script, RunOptions::new().param("base", base))
-        .await
-}
+use crate::servers::{self, run};
 
 fn errors(outcome: &Outcome) -> String {
     outcome

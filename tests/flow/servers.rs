@@ -17,6 +17,17 @@ use axum::Router;
 use serde_json::{json, Map, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// Runs a script with `param base` set to a test server's root URL.
+pub async fn run(script: &str, base: &str) -> flow::Outcome {
+    let engine = flow::Engine::new();
+    let script = engine
+        .compile("test.flow", script)
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    engine
+        .run(&script, flow::RunOptions::new().param("base", base))
+        .await
+}
+
 /// What a server received: one entry per request.
 #[derive(Clone, Debug)]
 pub struct Received {
