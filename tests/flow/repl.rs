@@ -412,11 +412,15 @@ struct Pty {
 
 impl Pty {
     /// `flow repl ARGS` in `dir` through a real pseudo-terminal (util-linux
-    /// `script`), with its history in `dir/data`.
+    /// `script`), with its history in `dir/data`. `script` runs the command
+    /// with `$SHELL -c`; `exec` makes flow the terminal's only foreground
+    /// process (dash forks, and Ctrl-C would then kill the shell, whose exit
+    /// status `script -e` reports).
     fn start(dir: &Path, args: &str) -> Pty {
         let mut child = Command::new("script")
-            .args(["-qfec", &format!("{FLOW} repl {args}"), "/dev/null"])
+            .args(["-qfec", &format!("exec {FLOW} repl {args}"), "/dev/null"])
             .current_dir(dir)
+            .env("SHELL", "/bin/sh")
             .env("XDG_DATA_HOME", dir.join("data"))
             .env("TERM", "xterm")
             .env("NO_COLOR", "1")
