@@ -43,6 +43,9 @@
 //! # }
 //! ```
 
+// pest without `std` (see Cargo.toml) generates code that names `alloc`.
+extern crate alloc;
+
 pub mod agents;
 pub mod ast;
 pub mod builtins;

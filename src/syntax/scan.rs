@@ -1,11 +1,16 @@
 //! A pre-scan of brackets and strings, run before pest: it finds unclosed and
 //! mismatched delimiters, unterminated strings and excessive nesting with
 //! precise labels, and it bounds the nesting pest will ever see.
+//!
+//! Pest recurses once per open bracket and once per `map` or `if` whose block
+//! has not opened yet (`map a in map b in xs {…} {…}`): the scan bounds both
+//! together, since pest is built without its stack probe (see `Cargo.toml`).
 
 use crate::diag::{Code, Diagnostic};
 use crate::source::Span;
 
-/// The deepest nesting of brackets and `${…}` a script may use.
+/// The deepest nesting of brackets, `${…}`, and `map`s and `if`s still
+/// waiting for their block, a script may use.
 pub const MAX_NESTING: usize = 64;
 
 /// What an open delimiter is.
@@ -23,6 +28,44 @@ enum Open {
 struct Frame {
     open: Open,
     at: usize,
+    /// `map`s and `if`s of the enclosing level still waiting for their `{`.
+    pending: usize,
+}
+
+/// The constructs pest is inside: open brackets, plus `map`s and `if`s whose
+/// block has not opened yet.
+#[derive(Debug, Default)]
+struct Depth {
+    /// `map`s and `if`s of the current level waiting for their `{`.
+    here: usize,
+    /// The same, summed over the enclosing levels.
+    outer: usize,
+}
+
+impl Depth {
+    /// How deep an opener at this point is, and whether any of that depth
+    /// comes from a `map` or `if` (for the message).
+    fn of(&self, stack: &[Frame]) -> (usize, bool) {
+        let brackets = stack
+            .iter()
+            .filter(|f| !matches!(f.open, Open::Str(_)))
+            .count();
+        let constructs = self.outer + self.here;
+        (brackets + constructs, constructs > 0)
+    }
+
+    /// Entering a bracket or `${`: its contents start a level of their own.
+    fn enter(&mut self) -> usize {
+        let saved = self.here;
+        self.outer += saved;
+        self.here = 0;
+        saved
+    }
+
+    fn leave(&mut self, frame: &Frame) {
+        self.outer -= frame.pending;
+        self.here = frame.pending;
+    }
 }
 
 /// How a scan ended.
@@ -46,6 +89,7 @@ pub fn scan(text: &str) -> Outcome {
 pub fn scan_lines(text: &str, mut top_lines: Option<&mut Vec<u32>>) -> Outcome {
     let bytes = text.as_bytes();
     let mut stack: Vec<Frame> = Vec::new();
+    let mut depth = Depth::default();
     // The last keyword or word seen in code, for naming what a `{` or `(` opens.
     let mut construct: Option<&'static str> = None;
     let mut prev_word_end: Option<usize> = None;
@@ -56,6 +100,7 @@ pub fn scan_lines(text: &str, mut top_lines: Option<&mut Vec<u32>>) -> Outcome {
         if let Some(Frame {
             open: Open::Str(triple),
             at,
+            ..
         }) = stack.last().copied()
         {
             match b {
@@ -71,12 +116,13 @@ pub fn scan_lines(text: &str, mut top_lines: Option<&mut Vec<u32>>) -> Outcome {
                     continue;
                 }
                 b'$' if bytes.get(i + 1) == Some(&b'{') => {
-                    if let Some(d) = too_deep(&stack, i, 2, "`${`") {
+                    if let Some(d) = too_deep(depth.of(&stack), i, 2, "`${`") {
                         return Outcome::Broken(d);
                     }
                     stack.push(Frame {
                         open: Open::Interp,
                         at: i,
+                        pending: depth.enter(),
                     });
                     construct = None;
                     prev_word_end = None;
@@ -99,6 +145,7 @@ pub fn scan_lines(text: &str, mut top_lines: Option<&mut Vec<u32>>) -> Outcome {
                     if let [.., Frame {
                         open: Open::Interp,
                         at: interp,
+                        ..
                     }, _] = stack[..]
                     {
                         return Outcome::Broken(
@@ -137,6 +184,7 @@ pub fn scan_lines(text: &str, mut top_lines: Option<&mut Vec<u32>>) -> Outcome {
                 stack.push(Frame {
                     open: Open::Str(triple),
                     at: i,
+                    pending: 0,
                 });
                 i += if triple { 3 } else { 1 };
                 prev_word_end = None;
@@ -144,12 +192,17 @@ pub fn scan_lines(text: &str, mut top_lines: Option<&mut Vec<u32>>) -> Outcome {
             }
             b'(' | b'[' | b'{' => {
                 let what = describe_opener(b, construct, prev_word, prev_word_end == Some(i));
-                if let Some(d) = too_deep(&stack, i, 1, &format!("`{}`", b as char)) {
+                if b == b'{' {
+                    // The block of the innermost waiting `map` or `if`, if any.
+                    depth.here = depth.here.saturating_sub(1);
+                }
+                if let Some(d) = too_deep(depth.of(&stack), i, 1, &format!("`{}`", b as char)) {
                     return Outcome::Broken(d);
                 }
                 stack.push(Frame {
                     open: Open::Bracket(b, what),
                     at: i,
+                    pending: depth.enter(),
                 });
                 if b == b'{' {
                     construct = None;
@@ -170,7 +223,9 @@ pub fn scan_lines(text: &str, mut top_lines: Option<&mut Vec<u32>>) -> Outcome {
                 if expected != b {
                     return Outcome::Broken(mismatched(stack.last().copied(), b, i));
                 }
-                stack.pop();
+                if let Some(frame) = stack.pop() {
+                    depth.leave(&frame);
+                }
                 prev_word_end = None;
             }
             b'\n' | b';' => {
@@ -192,6 +247,16 @@ pub fn scan_lines(text: &str, mut top_lines: Option<&mut Vec<u32>>) -> Outcome {
                     .find(|k| *k == word)
                 {
                     construct = Some(kw);
+                    // Not a field (`x.map`), a key or a named argument (`if: 1`).
+                    let field = start > 0 && bytes[start - 1] == b'.';
+                    let key = text[i..].trim_start_matches([' ', '\t']).starts_with(':');
+                    if matches!(kw, "map" | "if") && !field && !key {
+                        let what = format!("`{kw}`");
+                        if let Some(d) = too_deep(depth.of(&stack), start, kw.len(), &what) {
+                            return Outcome::Broken(d);
+                        }
+                        depth.here += 1;
+                    }
                 }
                 prev_word = word;
                 prev_word_end = Some(i);
@@ -284,13 +349,20 @@ fn describe_opener(
     }
 }
 
-fn too_deep(stack: &[Frame], at: usize, len: usize, what: &str) -> Option<Diagnostic> {
-    let depth = stack
-        .iter()
-        .filter(|f| !matches!(f.open, Open::Str(_)))
-        .count();
+/// The error for an opener at `depth` levels deep, if that is too deep.
+fn too_deep(
+    (depth, constructs): (usize, bool),
+    at: usize,
+    len: usize,
+    what: &str,
+) -> Option<Diagnostic> {
     (depth >= MAX_NESTING).then(|| {
-        Diagnostic::error(Code::TooDeep, "brackets are nested too deeply")
+        let message = if constructs || what == "`map`" || what == "`if`" {
+            "brackets and `map`s or `if`s are nested too deeply"
+        } else {
+            "brackets are nested too deeply"
+        };
+        Diagnostic::error(Code::TooDeep, message)
             .at(
                 Span::new(at, at + len),
                 format!("this {what} is nested more than {MAX_NESTING} levels deep"),
@@ -346,6 +418,7 @@ fn mismatched(open: Option<Frame>, found: u8, at: usize) -> Diagnostic {
         Some(Frame {
             open: Open::Bracket(open, what),
             at: open_at,
+            ..
         }) => {
             let close = closer(open) as char;
             let open = open as char;
