@@ -26,10 +26,16 @@ pub struct Prelude {
 /// Lowers a program that `check` accepted. Problems it cannot lower (which
 /// `check` reports first) come back as diagnostics, never as a panic.
 pub fn lower(program: &ast::Program, prelude: &Prelude) -> Result<TaskGraph, Vec<Diagnostic>> {
-    let mut l = Lowerer::default();
+    let mut l = Lowerer {
+        graph: TaskGraph::default(),
+        globals: HashMap::default(),
+        builders: Vec::new(),
+        errors: Vec::new(),
+        backend_names: HashMap::default(),
+    };
     l.declare(program, prelude);
     l.lower_flows(program);
-    l.open(BodyKind::Script, Vec::new(), false);
+    l.open(BodyKind::Script, &[], false);
     let result = l.stmts(&program.stmts, true);
     let root = l.close(result, None);
     l.graph.root = root;
@@ -53,14 +59,14 @@ enum Global {
     Param(u32),
 }
 
-/// A body being built.
-struct Builder {
+/// A body being built. Names borrow from the AST (or the prelude) for `'a`.
+struct Builder<'a> {
     kind: BodyKind,
     nodes: Vec<Node>,
     inputs: Vec<Arc<str>>,
     captures: Vec<Capture>,
     /// Lexical scopes inside the body, innermost last.
-    scopes: Vec<HashMap<String, Ref>>,
+    scopes: Vec<HashMap<&'a str, Ref>>,
     /// Whether names of the enclosing body are visible (not for flow bodies).
     captures_outer: bool,
     /// Prefix for labels of nodes made inside an inline block (`x.`).
@@ -68,17 +74,18 @@ struct Builder {
     labels: HashSet<Arc<str>>,
 }
 
-#[derive(Default)]
-struct Lowerer {
+struct Lowerer<'a> {
     graph: TaskGraph,
-    globals: HashMap<String, Global>,
-    builders: Vec<Builder>,
+    globals: HashMap<&'a str, Global>,
+    builders: Vec<Builder<'a>>,
     errors: Vec<Diagnostic>,
+    /// The name of each backend called directly, allocated once.
+    backend_names: HashMap<&'static str, Arc<str>>,
 }
 
-impl Lowerer {
+impl<'a> Lowerer<'a> {
     /// Registers params, agents and flows (hoisted: usable anywhere).
-    fn declare(&mut self, program: &ast::Program, prelude: &Prelude) {
+    fn declare(&mut self, program: &'a ast::Program, prelude: &'a Prelude) {
         for (name, value) in &prelude.values {
             self.add_param(name, Expr::Const(value.clone()), Span::default());
         }
@@ -91,15 +98,14 @@ impl Lowerer {
                 limit: None,
                 span: Span::default(),
             });
-            self.globals.insert(name.clone(), Global::Agent(index));
+            self.globals.insert(name, Global::Agent(index));
         }
         // Agents are pushed in the next loop, in this same order.
         let mut agents = self.graph.agents.len() as u32;
         for stmt in &program.stmts {
             match &stmt.kind {
                 StmtKind::Agent(decl) => {
-                    self.globals
-                        .insert(decl.name.name.clone(), Global::Agent(agents));
+                    self.globals.insert(&decl.name.name, Global::Agent(agents));
                     agents += 1;
                 }
                 StmtKind::Flow(decl) => {
@@ -110,15 +116,14 @@ impl Lowerer {
                         body: BodyId(0),
                         span: decl.name.span,
                     });
-                    self.globals
-                        .insert(decl.name.name.clone(), Global::Flow(index));
+                    self.globals.insert(&decl.name.name, Global::Flow(index));
                 }
                 _ => {}
             }
         }
         // Params and agent configs read params only; lower them in a throwaway
         // body. A param reads the params above it; a config reads any param.
-        self.open(BodyKind::Script, Vec::new(), false);
+        self.open(BodyKind::Script, &[], false);
         for stmt in &program.stmts {
             if let StmtKind::Param { name, default } = &stmt.kind {
                 let default = self.expr(default, None);
@@ -144,17 +149,17 @@ impl Lowerer {
         }
     }
 
-    fn add_param(&mut self, name: &str, default: Expr, span: Span) {
+    fn add_param(&mut self, name: &'a str, default: Expr, span: Span) {
         let index = self.graph.params.len() as u32;
         self.graph.params.push(Param {
             name: name.into(),
             default,
             span,
         });
-        self.globals.insert(name.to_string(), Global::Param(index));
+        self.globals.insert(name, Global::Param(index));
     }
 
-    fn agent(&mut self, decl: &ast::AgentDecl) -> Agent {
+    fn agent(&mut self, decl: &'a ast::AgentDecl) -> Agent {
         let backend = builtins::backend_named(&decl.backend.name);
         let kind = match backend {
             Some(b) => AgentKind::Backend(b),
@@ -188,12 +193,12 @@ impl Lowerer {
         }
     }
 
-    fn lower_flows(&mut self, program: &ast::Program) {
+    fn lower_flows(&mut self, program: &'a ast::Program) {
         let mut index = 0;
         for stmt in &program.stmts {
             if let StmtKind::Flow(decl) = &stmt.kind {
-                let inputs = decl.params.iter().map(|p| p.name.as_str().into()).collect();
-                self.open(BodyKind::Flow, inputs, false);
+                let inputs: Vec<&str> = decl.params.iter().map(|p| p.name.as_str()).collect();
+                self.open(BodyKind::Flow, &inputs, false);
                 let result = self.stmts(&decl.body.stmts, false);
                 let body = self.close(result, None);
                 self.graph.flows[index].body = body;
@@ -204,16 +209,16 @@ impl Lowerer {
 
     // ---- bodies and scopes -------------------------------------------------
 
-    fn open(&mut self, kind: BodyKind, inputs: Vec<Arc<str>>, captures_outer: bool) {
+    fn open(&mut self, kind: BodyKind, inputs: &[&'a str], captures_outer: bool) {
         let scope = inputs
             .iter()
             .enumerate()
-            .map(|(i, name)| (name.to_string(), Ref::Input(i as u32)))
+            .map(|(i, name)| (*name, Ref::Input(i as u32)))
             .collect();
         self.builders.push(Builder {
             kind,
             nodes: Vec::new(),
-            inputs,
+            inputs: inputs.iter().map(|name| Arc::from(*name)).collect(),
             captures: Vec::new(),
             scopes: vec![scope],
             captures_outer,
@@ -227,7 +232,12 @@ impl Lowerer {
         let b = self.builders.pop().expect("a body is open");
         let first = self.graph.nodes.len() as u32;
         let len = b.nodes.len() as u32;
-        self.graph.nodes.extend(b.nodes);
+        if self.graph.nodes.is_empty() {
+            // Often the script's body, the biggest: moved, not copied.
+            self.graph.nodes = b.nodes;
+        } else {
+            self.graph.nodes.extend(b.nodes);
+        }
         let id = BodyId(self.graph.bodies.len() as u32);
         self.graph.bodies.push(Body {
             kind: b.kind,
@@ -241,16 +251,16 @@ impl Lowerer {
         id
     }
 
-    fn builder(&mut self) -> &mut Builder {
+    fn builder(&mut self) -> &mut Builder<'a> {
         self.builders.last_mut().expect("a body is open")
     }
 
-    fn bind(&mut self, name: &str, r: Ref) {
+    fn bind(&mut self, name: &'a str, r: Ref) {
         let b = self.builder();
         b.scopes
             .last_mut()
             .expect("a scope is open")
-            .insert(name.to_string(), r);
+            .insert(name, r);
     }
 
     /// Resolves a value name from body `depth` outwards, capturing through
@@ -283,7 +293,7 @@ impl Lowerer {
         }
     }
 
-    fn resolve(&mut self, ident: &ast::Ident) -> Expr {
+    fn resolve(&mut self, ident: &'a ast::Ident) -> Expr {
         let depth = self.builders.len() - 1;
         match self.resolve_at(depth, &ident.name) {
             Some(r) => Expr::Ref(r),
@@ -303,11 +313,17 @@ impl Lowerer {
     /// A unique label in this body: `base`, else `base#2`, `base#3`…
     fn label(&mut self, base: Option<&str>, fallback: &str) -> Arc<str> {
         let b = self.builder();
-        let mut label = match base {
+        let name = match base {
             Some("") => return "".into(),
-            Some(name) => format!("{}{}", b.prefix, name),
-            None => format!("{}{}", b.prefix, fallback),
+            Some(name) => name,
+            None => fallback,
         };
+        if b.prefix.is_empty() && !b.labels.contains(name) {
+            let label: Arc<str> = name.into();
+            b.labels.insert(label.clone());
+            return label;
+        }
+        let mut label = format!("{}{}", b.prefix, name);
         if b.labels.contains(label.as_str()) {
             let stem = label.clone();
             let mut n = 2;
@@ -377,8 +393,11 @@ impl Lowerer {
 
     /// Lowers statements; returns the value they evaluate to. At the top of a
     /// script with no final expression, that is the object of its `let`s.
-    fn stmts(&mut self, stmts: &[ast::Stmt], script: bool) -> Expr {
+    fn stmts(&mut self, stmts: &'a [ast::Stmt], script: bool) -> Expr {
         let mut lets: Vec<(Arc<str>, Expr)> = Vec::new();
+        // Only a script's value without a final expression needs its `let`s.
+        let keep_lets =
+            script && !matches!(stmts.last(), Some(s) if matches!(s.kind, StmtKind::Expr(_)));
         let mut last = None;
         for (i, stmt) in stmts.iter().enumerate() {
             let is_last = i + 1 == stmts.len();
@@ -398,7 +417,9 @@ impl Lowerer {
                         }
                     };
                     self.bind(&name.name, Ref::Node(k));
-                    lets.push((name.name.as_str().into(), Expr::Ref(Ref::Node(k))));
+                    if keep_lets {
+                        lets.push((name.name.as_str().into(), Expr::Ref(Ref::Node(k))));
+                    }
                 }
                 StmtKind::Expr(e) => {
                     let label = if is_last { Some("") } else { None };
@@ -420,7 +441,7 @@ impl Lowerer {
 
     /// Lowers an inline block: its own scope and label prefix; its value waits
     /// for every node made inside it (structured concurrency).
-    fn block(&mut self, block: &ast::Block, label: Option<&str>) -> Expr {
+    fn block(&mut self, block: &'a ast::Block, label: Option<&str>) -> Expr {
         let start = self.builder().nodes.len() as u32;
         let saved = self.builder().prefix.clone();
         if let Some(name) = label.filter(|l| !l.is_empty()) {
@@ -440,7 +461,7 @@ impl Lowerer {
     }
 
     /// Lowers a construct's body as a body of its own.
-    fn body(&mut self, kind: BodyKind, inputs: Vec<Arc<str>>, block: &ast::Block) -> BodyId {
+    fn body(&mut self, kind: BodyKind, inputs: &[&'a str], block: &'a ast::Block) -> BodyId {
         self.open(kind, inputs, true);
         let result = self.stmts(&block.stmts, false);
         self.close(result, None)
@@ -449,7 +470,7 @@ impl Lowerer {
     // ---- expressions ---------------------------------------------------------
 
     /// Lowers an expression; `label` names the node it becomes, if it becomes one.
-    fn expr(&mut self, e: &ast::Expr, label: Option<&str>) -> Expr {
+    fn expr(&mut self, e: &'a ast::Expr, label: Option<&str>) -> Expr {
         match &e.kind {
             ExprKind::Null => constant(Value::Null),
             ExprKind::Bool(b) => constant(Value::Bool(*b)),
@@ -511,8 +532,7 @@ impl Lowerer {
                 let list = self.expr(&map.list, None);
                 let limit = map.limit.as_ref().map(|l| self.expr(l, None));
                 let index_name = map.index.as_ref().map_or("_index", |i| i.name.as_str());
-                let inputs = vec![map.item.name.as_str().into(), index_name.into()];
-                let body = self.body(BodyKind::MapItem, inputs, &map.body);
+                let body = self.body(BodyKind::MapItem, &[&map.item.name, index_name], &map.body);
                 let label = self.label(label, "map");
                 self.push_construct(NodeKind::Map(MapNode { list, limit, body }), label, e.span)
             }
@@ -541,13 +561,13 @@ impl Lowerer {
                 self.if_arms(&if_.arms, if_.otherwise.as_ref(), label, e.span)
             }
             ExprKind::Try(try_) => {
-                let body = self.body(BodyKind::TryAttempt, Vec::new(), &try_.body);
+                let body = self.body(BodyKind::TryAttempt, &[], &try_.body);
                 let retry = try_.retry.as_ref().map(|r| self.expr(r, None));
                 let backoff = try_.backoff.as_ref().map(|b| self.expr(b, None));
                 let otherwise = try_
                     .otherwise
                     .as_ref()
-                    .map(|b| self.body(BodyKind::TryElse, vec!["error".into()], b));
+                    .map(|b| self.body(BodyKind::TryElse, &["error"], b));
                 let label = self.label(label, "try");
                 let node = TryNode {
                     body,
@@ -569,21 +589,21 @@ impl Lowerer {
 
     fn if_arms(
         &mut self,
-        arms: &[(ast::Expr, ast::Block)],
-        otherwise: Option<&ast::Block>,
+        arms: &'a [(ast::Expr, ast::Block)],
+        otherwise: Option<&'a ast::Block>,
         label: Arc<str>,
         span: Span,
     ) -> Expr {
         let (cond, then) = &arms[0];
         let cond_span = cond.span;
         let cond = self.expr(cond, None);
-        let then = self.body(BodyKind::IfThen, Vec::new(), then);
+        let then = self.body(BodyKind::IfThen, &[], then);
         let otherwise = if arms.len() > 1 {
-            self.open(BodyKind::IfElse, Vec::new(), true);
+            self.open(BodyKind::IfElse, &[], true);
             let nested = self.if_arms(&arms[1..], otherwise, "".into(), span);
             Some(self.close(nested, None))
         } else {
-            otherwise.map(|b| self.body(BodyKind::IfElse, Vec::new(), b))
+            otherwise.map(|b| self.body(BodyKind::IfElse, &[], b))
         };
         let node = IfNode {
             cond,
@@ -594,8 +614,8 @@ impl Lowerer {
         self.push_construct(NodeKind::If(node), label, span)
     }
 
-    fn gate_check(&mut self, check: &ast::Check) -> GateCheck {
-        self.open(BodyKind::GateCheck, Vec::new(), true);
+    fn gate_check(&mut self, check: &'a ast::Check) -> GateCheck {
+        self.open(BodyKind::GateCheck, &[], true);
         let value = self.expr(&check.value, Some(""));
         let k = self.as_node(value, "".into(), check.value.span);
         let mut cond_node = None;
@@ -616,7 +636,7 @@ impl Lowerer {
         }
     }
 
-    fn string(&mut self, parts: &[ast::StrPart], shell: bool) -> Expr {
+    fn string(&mut self, parts: &'a [ast::StrPart], shell: bool) -> Expr {
         let mut out = Vec::with_capacity(parts.len());
         for part in parts {
             match part {
@@ -632,14 +652,14 @@ impl Lowerer {
     }
 
     /// A config or argument value; `shell` quotes the interpolations of an `sh` command.
-    fn arg_expr(&mut self, e: &ast::Expr, shell: bool) -> Expr {
+    fn arg_expr(&mut self, e: &'a ast::Expr, shell: bool) -> Expr {
         match &e.kind {
             ExprKind::Str(parts) if shell => self.string(parts, true),
             _ => self.expr(e, None),
         }
     }
 
-    fn modifiers(&mut self, mods: &[ast::Modifier]) -> (Modifiers, Vec<u32>) {
+    fn modifiers(&mut self, mods: &'a [ast::Modifier]) -> (Modifiers, Vec<u32>) {
         let mut out = Modifiers::default();
         let mut after = Vec::new();
         for m in mods {
@@ -660,7 +680,7 @@ impl Lowerer {
         (out, after)
     }
 
-    fn call(&mut self, call: &ast::Call, span: Span, label: Option<&str>) -> Expr {
+    fn call(&mut self, call: &'a ast::Call, span: Span, label: Option<&str>) -> Expr {
         let name = call.callee.name.as_str();
         if let Some(function) = builtins::function_named(name) {
             let args = call
@@ -703,7 +723,7 @@ impl Lowerer {
         &mut self,
         mut callee: Callee,
         backend: Option<&'static builtins::Backend>,
-        call: &ast::Call,
+        call: &'a ast::Call,
         span: Span,
         label: Option<&str>,
     ) -> Expr {
@@ -730,9 +750,18 @@ impl Lowerer {
         }
         let (modifiers, after) = self.modifiers(&call.modifiers);
         let label = self.label(label, &call.callee.name);
+        // Shared with the agent's declaration, or one per backend.
+        let agent_name = match &callee {
+            Callee::Agent(i) => self.graph.agents[*i as usize].name.clone(),
+            Callee::Backend(b, _) => self
+                .backend_names
+                .entry(b.name)
+                .or_insert_with(|| b.name.into())
+                .clone(),
+        };
         let task = Task {
             callee,
-            agent_name: call.callee.name.as_str().into(),
+            agent_name,
             instructions,
             context,
             modifiers,
@@ -740,7 +769,13 @@ impl Lowerer {
         self.push(NodeKind::Task(task), label, span, &after)
     }
 
-    fn flow_call(&mut self, flow: u32, call: &ast::Call, span: Span, label: Option<&str>) -> Expr {
+    fn flow_call(
+        &mut self,
+        flow: u32,
+        call: &'a ast::Call,
+        span: Span,
+        label: Option<&str>,
+    ) -> Expr {
         let params = self.graph.flows[flow as usize].params.clone();
         let mut args: Vec<Option<Expr>> = vec![None; params.len()];
         let mut next_positional = 0;
