@@ -36,70 +36,10 @@ static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
 
 pub struct Builder<'a> {
     pub(super) text: &'a str,
+    /// The comments of `text` as byte ranges, in order (from `scan`).
+    comments: &'a [(u32, u32)],
     pub(super) errors: RefCell<Vec<Diagnostic>>,
     depth: Cell<usize>,
-}
-
-/// The span of a pair without the whitespace and comments pest's implicit
-/// skipping leaves at its end (before an optional part that did not match).
-pub(super) fn span_of(pair: &Pair<'_, Rule>) -> Span {
-    let s = pair.as_span();
-    // Only rules that end with an optional or repeated part can carry trivia.
-    let trailing = matches!(
-        pair.as_rule(),
-        Rule::param_decl
-            | Rule::let_stmt
-            | Rule::agent_decl
-            | Rule::where_expr
-            | Rule::expr
-            | Rule::call
-            | Rule::if_expr
-            | Rule::try_expr
-            | Rule::after
-            | Rule::mod_arg
-            | Rule::timeout
-            | Rule::retry
-            | Rule::backoff
-            | Rule::try_retry
-            | Rule::try_backoff
-            | Rule::check
-            | Rule::branch
-            | Rule::entry
-            | Rule::arg
-    );
-    Span::new(s.start(), if trailing { true_end(pair) } else { s.end() })
-}
-
-fn true_end(pair: &Pair<'_, Rule>) -> usize {
-    let mut pair = pair.clone();
-    loop {
-        let end = pair.as_span().end();
-        let Some(last) = pair.clone().into_inner().next_back() else {
-            return end;
-        };
-        // Between the last child and the end there are only literal tokens
-        // (`)`, `}`, `,` …) and trivia; strings and words are always pairs.
-        let gap_start = last.as_span().end();
-        let gap = &pair.get_input().as_bytes()[gap_start..end];
-        let mut real = None;
-        let mut i = 0;
-        while i < gap.len() {
-            match gap[i] {
-                b' ' | b'\t' | b'\r' | b'\n' => {}
-                b'#' => {
-                    while i < gap.len() && gap[i] != b'\n' {
-                        i += 1;
-                    }
-                }
-                _ => real = Some(gap_start + i + 1),
-            }
-            i += 1;
-        }
-        match real {
-            Some(real) => return real,
-            None => pair = last,
-        }
-    }
 }
 
 /// The pairs of `pair` that carry meaning: keywords are dropped.
@@ -130,11 +70,60 @@ fn parts<'i>(pair: Pair<'i, Rule>) -> impl Iterator<Item = Pair<'i, Rule>> {
 }
 
 impl<'a> Builder<'a> {
-    pub fn new(text: &'a str) -> Builder<'a> {
+    pub fn new(text: &'a str, comments: &'a [(u32, u32)]) -> Builder<'a> {
         Builder {
             text,
+            comments,
             errors: RefCell::new(Vec::new()),
             depth: Cell::new(0),
+        }
+    }
+
+    /// The span of a pair without the whitespace and comments pest's implicit
+    /// skipping leaves at its end (before an optional part that did not match).
+    pub(super) fn span_of(&self, pair: &Pair<'_, Rule>) -> Span {
+        let s = pair.as_span();
+        let (start, mut end) = (s.start(), s.end());
+        // Only rules that end with an optional or repeated part can carry trivia
+        // (a string's text may end with spaces that belong to it).
+        let trailing = matches!(
+            pair.as_rule(),
+            Rule::param_decl
+                | Rule::let_stmt
+                | Rule::agent_decl
+                | Rule::where_expr
+                | Rule::expr
+                | Rule::call
+                | Rule::if_expr
+                | Rule::try_expr
+                | Rule::after
+                | Rule::mod_arg
+                | Rule::timeout
+                | Rule::retry
+                | Rule::backoff
+                | Rule::try_retry
+                | Rule::try_backoff
+                | Rule::check
+                | Rule::branch
+                | Rule::entry
+                | Rule::arg
+        );
+        if !trailing {
+            return Span::new(start, end);
+        }
+        let bytes = self.text.as_bytes();
+        loop {
+            while end > start && matches!(bytes[end - 1], b' ' | b'\t' | b'\r' | b'\n') {
+                end -= 1;
+            }
+            // A comment holding the last byte is trivia too: continue before it.
+            let i = self.comments.partition_point(|c| (c.0 as usize) < end);
+            match i.checked_sub(1).map(|i| self.comments[i]) {
+                Some((from, to)) if from as usize >= start && end <= to as usize => {
+                    end = from as usize;
+                }
+                _ => return Span::new(start, end),
+            }
         }
     }
 
@@ -174,7 +163,7 @@ impl<'a> Builder<'a> {
     }
 
     fn stmt(&self, pair: Pair<'_, Rule>) -> Built<Stmt> {
-        let span = span_of(&pair);
+        let span = self.span_of(&pair);
         let kind = match pair.as_rule() {
             Rule::param_decl => {
                 let mut it = parts(pair);
@@ -227,7 +216,7 @@ impl<'a> Builder<'a> {
                 span: Span::default(),
             };
         };
-        let span = span_of(&pair);
+        let span = self.span_of(&pair);
         let name = pair.as_str();
         if super::is_keyword(name) {
             self.error(
@@ -245,10 +234,12 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// A name (an atomic pair: no trivia to trim).
     fn ident(pair: &Pair<'_, Rule>) -> Ident {
+        let s = pair.as_span();
         Ident {
             name: pair.as_str().to_string(),
-            span: span_of(pair),
+            span: Span::new(s.start(), s.end()),
         }
     }
 
@@ -263,7 +254,7 @@ impl<'a> Builder<'a> {
     }
 
     fn block(&self, pair: Pair<'_, Rule>) -> Built<Block> {
-        let span = span_of(&pair);
+        let span = self.span_of(&pair);
         self.nested(1, span, || {
             let stmts = parts(pair).map(|p| self.stmt(p)).collect::<Built<_>>()?;
             Ok(Block { stmts, span })
@@ -283,7 +274,7 @@ impl<'a> Builder<'a> {
 
     /// `expr [where cond]`.
     fn where_expr(&self, pair: Pair<'_, Rule>) -> Built<Expr> {
-        let span = span_of(&pair);
+        let span = self.span_of(&pair);
         let mut it = parts(pair);
         let Some(value) = it.next() else {
             return self.opt_where_expr(None, span);
@@ -306,7 +297,7 @@ impl<'a> Builder<'a> {
 
     /// A flat operator sequence, folded by precedence.
     pub(super) fn expr(&self, pair: Pair<'_, Rule>) -> Built<Expr> {
-        let span = span_of(&pair);
+        let span = self.span_of(&pair);
         let inner = pair.into_inner();
         // Every operator may add a level: bound the height before building,
         // so a chain of 100,000 `+` never becomes a 100,000-deep tree.
@@ -329,7 +320,7 @@ impl<'a> Builder<'a> {
             .map_primary(|p| self.primary(p))
             .map_prefix(|op, operand| {
                 let operand = operand?;
-                let op_span = span_of(&op);
+                let op_span = self.span_of(&op);
                 let op = match op.as_rule() {
                     Rule::neg => UnaryOp::Neg,
                     _ => UnaryOp::Not,
@@ -345,7 +336,7 @@ impl<'a> Builder<'a> {
             })
             .map_postfix(|base, op| {
                 let base = base?;
-                let span = base.span.to(span_of(&op));
+                let span = base.span.to(self.span_of(&op));
                 let kind = match op.as_rule() {
                     Rule::field => {
                         let field = op
@@ -379,7 +370,7 @@ impl<'a> Builder<'a> {
             })
             .map_infix(|lhs, op, rhs| {
                 let (lhs, rhs) = (lhs?, rhs?);
-                let op_span = span_of(&op);
+                let op_span = self.span_of(&op);
                 let op = binary_op(op.as_rule());
                 Ok(Expr {
                     span: lhs.span.to(rhs.span),
@@ -395,7 +386,7 @@ impl<'a> Builder<'a> {
     }
 
     fn primary(&self, pair: Pair<'_, Rule>) -> Built<Expr> {
-        let span = span_of(&pair);
+        let span = self.span_of(&pair);
         self.nested(1, span, || self.primary_in(pair, span))
     }
 
@@ -487,7 +478,7 @@ impl<'a> Builder<'a> {
         };
         let mut modifiers: Vec<Modifier> = Vec::new();
         for m in it {
-            let span = span_of(&m);
+            let span = self.span_of(&m);
             let rule = m.as_rule();
             let kind = match rule {
                 Rule::after => ModifierKind::After(parts(m).map(|p| Self::ident(&p)).collect()),
@@ -540,7 +531,7 @@ impl<'a> Builder<'a> {
 
     /// A modifier's value: a primary and its postfix accesses.
     fn mod_arg(&self, pair: Pair<'_, Rule>) -> Built<Expr> {
-        let span = span_of(&pair);
+        let span = self.span_of(&pair);
         let inner = pair.into_inner();
         let ops = inner.len().saturating_sub(1);
         self.nested(ops, span, || self.fold(inner))
@@ -581,7 +572,7 @@ impl<'a> Builder<'a> {
     fn fanout(&self, pair: Pair<'_, Rule>) -> Built<Vec<Branch>> {
         let mut branches = Vec::new();
         for b in parts(pair) {
-            let span = span_of(&b);
+            let span = self.span_of(&b);
             let mut it = parts(b);
             let name = self.decl_name(it.next());
             let value = self.opt_where_expr(it.next(), span)?;
@@ -593,7 +584,7 @@ impl<'a> Builder<'a> {
     fn gate(&self, pair: Pair<'_, Rule>) -> Built<Vec<Check>> {
         let mut checks = Vec::new();
         for c in parts(pair) {
-            let span = span_of(&c);
+            let span = self.span_of(&c);
             let mut it = parts(c);
             let name = self.decl_name(it.next());
             let value = self.opt_where_expr(it.next(), span)?;
@@ -630,7 +621,7 @@ impl<'a> Builder<'a> {
         };
         let mut seen: [Option<Span>; 2] = [None, None];
         for p in it {
-            let at = span_of(&p);
+            let at = self.span_of(&p);
             match p.as_rule() {
                 Rule::block => try_.otherwise = Some(self.block(p)?),
                 rule => {

@@ -3,7 +3,7 @@
 
 use pest::iterators::Pair;
 
-use super::build::{span_of, Builder, Built};
+use super::build::{Builder, Built};
 use super::strings::{self, Seg};
 use super::Rule;
 use crate::ast::*;
@@ -12,7 +12,7 @@ use crate::source::Span;
 
 impl Builder<'_> {
     pub(super) fn key(&self, pair: Pair<'_, Rule>) -> Built<Key> {
-        let span = span_of(&pair);
+        let span = self.span_of(&pair);
         if pair.as_rule() == Rule::name {
             return Ok(Key {
                 name: pair.as_str().to_string(),
@@ -75,7 +75,7 @@ impl Builder<'_> {
                     }
                 }
                 Seg::Interp(p) => {
-                    let span = span_of(&p);
+                    let span = self.span_of(&p);
                     let expr = match p.into_inner().next() {
                         Some(e) => self.expr(e)?,
                         None => Expr {
@@ -91,7 +91,7 @@ impl Builder<'_> {
     }
 
     pub(super) fn number(&self, pair: Pair<'_, Rule>) -> Expr {
-        let span = span_of(&pair);
+        let span = self.span_of(&pair);
         let raw = pair.as_str();
         let split = numeric_len(raw);
         let (digits, suffix) = raw.split_at(split);

@@ -72,22 +72,24 @@ pub fn parse(source: &SourceFile) -> Result<Program, Vec<Diagnostic>> {
     }
     let parallel = text.len() >= PARALLEL_MIN_BYTES;
     let mut top_lines = Vec::new();
-    match scan::scan_lines(text, parallel.then_some(&mut top_lines)) {
+    let mut comments = Vec::new();
+    match scan::scan_lines(text, parallel.then_some(&mut top_lines), &mut comments) {
         scan::Outcome::Balanced => {}
         scan::Outcome::Open(d) | scan::Outcome::Broken(d) => return Err(vec![d]),
     }
     if parallel {
-        if let Some(program) = parse_in_parallel(text, &top_lines) {
+        if let Some(program) = parse_in_parallel(text, &top_lines, &comments) {
             return Ok(program);
         }
     }
-    parse_whole(text)
+    parse_whole(text, &comments)
 }
 
-/// Parses the whole text in one pest run (after a successful scan).
-fn parse_whole(text: &str) -> Result<Program, Vec<Diagnostic>> {
+/// Parses the whole text in one pest run (after a successful scan, which
+/// found its `comments`).
+fn parse_whole(text: &str, comments: &[(u32, u32)]) -> Result<Program, Vec<Diagnostic>> {
     let pairs = run_pest(text).map_err(|e| vec![errors::from_pest(text, &e)])?;
-    let builder = build::Builder::new(text);
+    let builder = build::Builder::new(text, comments);
     let program = pairs.map(|pair| builder.program(pair));
     let errors = builder.into_errors();
     if !errors.is_empty() {
@@ -110,7 +112,7 @@ const PARALLEL_MIN_BYTES: usize = 256 * 1024;
 /// threads, then joins them. `None` when it cannot be cut or a piece has a
 /// problem: the caller then parses the whole text, so diagnostics are exactly
 /// those of a whole parse.
-fn parse_in_parallel(text: &str, top_lines: &[u32]) -> Option<Program> {
+fn parse_in_parallel(text: &str, top_lines: &[u32], comments: &[(u32, u32)]) -> Option<Program> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(8);
@@ -139,9 +141,17 @@ fn parse_in_parallel(text: &str, top_lines: &[u32]) -> Option<Program> {
             .windows(2)
             .map(|w| {
                 let (start, end) = (w[0], w[1]);
+                // The piece's comments, relative to the piece.
+                let mine: Vec<(u32, u32)> = comments
+                    .iter()
+                    .filter(|c| c.0 as usize >= start && (c.0 as usize) < end)
+                    .map(|&(a, b)| (a - start as u32, b - start as u32))
+                    .collect();
                 std::thread::Builder::new()
                     .stack_size(8 << 20)
-                    .spawn_scoped(scope, move || parse_piece(&text[start..end], start as u32))
+                    .spawn_scoped(scope, move || {
+                        parse_piece(&text[start..end], start as u32, &mine)
+                    })
                     .ok()
             })
             .collect();
@@ -161,9 +171,9 @@ fn parse_in_parallel(text: &str, top_lines: &[u32]) -> Option<Program> {
 }
 
 /// One piece of [`parse_in_parallel`]: its statements, with spans into the whole text.
-fn parse_piece(piece: &str, offset: u32) -> Option<Vec<Stmt>> {
+fn parse_piece(piece: &str, offset: u32, comments: &[(u32, u32)]) -> Option<Vec<Stmt>> {
     let pair = FlowParser::parse(Rule::program, piece).ok()?.next()?;
-    let builder = build::Builder::new(piece);
+    let builder = build::Builder::new(piece, comments);
     let program = builder.program(pair).ok()?;
     if !builder.into_errors().is_empty() {
         return None;
@@ -243,17 +253,17 @@ mod parallel_tests {
     #[test]
     fn parallel_parse_equals_a_whole_parse() {
         let text = big_script();
-        let mut lines = Vec::new();
+        let (mut lines, mut comments) = (Vec::new(), Vec::new());
         assert!(matches!(
-            scan::scan_lines(&text, Some(&mut lines)),
+            scan::scan_lines(&text, Some(&mut lines), &mut comments),
             scan::Outcome::Balanced
         ));
-        let parallel = parse_in_parallel(&text, &lines);
+        let parallel = parse_in_parallel(&text, &lines, &comments);
         if std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2 {
             assert!(parallel.is_some(), "a big script is cut into pieces");
         }
         if let Some(parallel) = parallel {
-            assert_eq!(Ok(parallel), parse_whole(&text));
+            assert_eq!(Ok(parallel), parse_whole(&text, &comments));
         }
     }
 
@@ -262,7 +272,9 @@ mod parallel_tests {
         let mut text = big_script();
         text.push_str("let broken = = 2\n");
         let source = SourceFile::new("big.flow", text.clone());
-        assert_eq!(parse(&source), parse_whole(&text));
+        let mut comments = Vec::new();
+        scan::scan_lines(&text, None, &mut comments);
+        assert_eq!(parse(&source), parse_whole(&text, &comments));
         assert!(parse(&source).is_err());
     }
 }

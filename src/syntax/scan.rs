@@ -81,12 +81,17 @@ pub enum Outcome {
 
 /// Scans `text`, skipping comments and string contents.
 pub fn scan(text: &str) -> Outcome {
-    scan_lines(text, None)
+    scan_lines(text, None, &mut Vec::new())
 }
 
 /// [`scan`], also collecting the offsets of the lines that start outside every
-/// bracket and string (where a top-level statement may begin).
-pub fn scan_lines(text: &str, mut top_lines: Option<&mut Vec<u32>>) -> Outcome {
+/// bracket and string (where a top-level statement may begin), and the byte
+/// range of every comment (`#` up to the end of its line), in order.
+pub fn scan_lines(
+    text: &str,
+    mut top_lines: Option<&mut Vec<u32>>,
+    comments: &mut Vec<(u32, u32)>,
+) -> Outcome {
     let bytes = text.as_bytes();
     let mut stack: Vec<Frame> = Vec::new();
     let mut depth = Depth::default();
@@ -174,9 +179,11 @@ pub fn scan_lines(text: &str, mut top_lines: Option<&mut Vec<u32>>) -> Outcome {
         }
         match b {
             b'#' => {
+                let start = i;
                 while i < bytes.len() && bytes[i] != b'\n' {
                     i += 1;
                 }
+                comments.push((start as u32, i as u32));
                 continue;
             }
             b'"' => {

@@ -585,3 +585,25 @@ fn prefixes_and_mutations_never_panic() {
         }
     });
 }
+
+/// Spans end at the last token, never on the comments and blanks after it,
+/// also with CRLF line ends and a `#` inside a string.
+#[test]
+fn spans_leave_out_trailing_comments() {
+    for text in [
+        "let x = f(\"a # b\") # note\nx",
+        "let x = f(\"a # b\")   # note\r\nx",
+        "let x = f(\"a # b\") retry 2 # note # more\r\nx",
+        "let x = f(\"a # b\") retry 2\t\nx",
+    ] {
+        let program = parse_ok(text);
+        let first = &program.stmts[0];
+        let line = text.lines().next().expect("a line");
+        let end = line.rfind([')', '2']).expect("a last token") + 1;
+        assert_eq!(first.span.end as usize, end, "{text:?}");
+        let StmtKind::Let { value, .. } = &first.kind else {
+            panic!("a let")
+        };
+        assert_eq!(value.span.end as usize, end, "{text:?}");
+    }
+}
