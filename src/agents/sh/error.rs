@@ -82,7 +82,11 @@ impl fmt::Display for ShError {
             ShError::Exit { code, .. } => write!(f, "command exited with status {code}"),
             ShError::Signal { signal, .. } => write!(f, "command killed by {signal}"),
             ShError::StdoutTooLarge { limit } => {
-                write!(f, "command wrote more than {} to stdout", bytes(*limit))
+                write!(
+                    f,
+                    "command wrote more than {} to stdout",
+                    crate::agents::net::size(*limit as u64)
+                )
             }
             ShError::Cancelled => write!(f, "command cancelled"),
             ShError::Io { source } => write!(f, "lost track of the command: {source}"),
@@ -96,21 +100,6 @@ impl std::error::Error for ShError {
             ShError::Spawn { source } | ShError::Io { source } => Some(source),
             _ => None,
         }
-    }
-}
-
-/// A byte count for people: `64 MiB`, `8 KiB`, `100 bytes`.
-fn bytes(n: usize) -> String {
-    const KIB: usize = 1024;
-    const MIB: usize = 1024 * KIB;
-    if n >= MIB && n % MIB == 0 {
-        format!("{} MiB", n / MIB)
-    } else if n >= KIB && n % KIB == 0 {
-        format!("{} KiB", n / KIB)
-    } else if n == 1 {
-        "1 byte".to_string()
-    } else {
-        format!("{n} bytes")
     }
 }
 

@@ -114,7 +114,8 @@ pub async fn run(
     if cancel.is_cancelled() {
         return Err(ShError::Cancelled);
     }
-    let (mut child, mut group) = spawn(cmd).await?;
+    let input = serde_json::to_vec(&cmd.context).unwrap_or_else(|_| b"{}".to_vec());
+    let (mut child, mut group, input) = spawn(cmd, &input).await?;
     let stdin = child.stdin.take();
     let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
         group.kill();
@@ -123,13 +124,12 @@ pub async fn run(
         });
     };
 
-    let input = serde_json::to_vec(&cmd.context).unwrap_or_else(|_| b"{}".to_vec());
     let mut out = Vec::new();
     let mut err = Vec::new();
     let mut status = None;
     let end = {
         let mut cancelled = pin!(cancel.cancelled());
-        let mut feed = pin!(feed(stdin, &input));
+        let mut feed = pin!(feed(stdin, input));
         let mut read_out = pin!(output::read_capped(&mut stdout, &mut out, opts.max_stdout));
         let mut read_err = pin!(output::read_tail(&mut stderr, &mut err, opts.stderr_tail));
         let mut wait = pin!(child.wait());
@@ -269,7 +269,7 @@ fn plain_program(cmd: &str) -> Option<Vec<&str>> {
 /// Starts the command as the leader of a new process group, all three
 /// standard streams piped: a plain program directly, anything else with
 /// `/bin/sh -c CMD`.
-async fn spawn(cmd: &ShCommand) -> Result<(Child, Group), ShError> {
+async fn spawn<'i>(cmd: &ShCommand, input: &'i [u8]) -> Result<(Child, Group, &'i [u8]), ShError> {
     // A `PATH` of the call's own would change where the program is found.
     let own_path = cmd.env.iter().any(|(k, _)| k == "PATH") || cmd.context.contains_key("PATH");
     let program = plain_program(&cmd.cmd)
@@ -279,7 +279,7 @@ async fn spawn(cmd: &ShCommand) -> Result<(Child, Group), ShError> {
             Some(words)
         });
     if let Some(words) = program {
-        match spawn_with(cmd, Some(&words)).await {
+        match spawn_with(cmd, Some(&words), input).await {
             // Not found: let the shell say so, exactly as it would have.
             Err(ShError::Spawn { source })
                 if source.kind() == io::ErrorKind::NotFound
@@ -287,7 +287,27 @@ async fn spawn(cmd: &ShCommand) -> Result<(Child, Group), ShError> {
             other => return other,
         }
     }
-    spawn_with(cmd, None).await
+    spawn_with(cmd, None, input).await
+}
+
+/// The most context written into the stdin pipe before the child starts:
+/// well under the smallest pipe buffer Linux gives (4 KiB pages × 16), so the
+/// write never blocks.
+const PREFILL_MAX: usize = 16 * 1024;
+
+/// The child's stdin, and what is left to feed it once it runs. A small
+/// `input` is written into the pipe beforehand: there is then no writer to
+/// watch, and nothing fails when the child never reads it.
+fn stdin_for(input: &[u8]) -> (Stdio, &[u8]) {
+    if input.len() <= PREFILL_MAX {
+        if let Ok((reader, mut writer)) = std::io::pipe() {
+            use std::io::Write;
+            if writer.write_all(input).is_ok() {
+                return (Stdio::from(reader), &[]);
+            }
+        }
+    }
+    (Stdio::piped(), input)
 }
 
 /// Where `PATH` finds a program, looked up once per name: the standard
@@ -317,7 +337,11 @@ fn resolve(program: &str) -> Option<&'static str> {
     })
 }
 
-async fn spawn_with(cmd: &ShCommand, program: Option<&[&str]>) -> Result<(Child, Group), ShError> {
+async fn spawn_with<'i>(
+    cmd: &ShCommand,
+    program: Option<&[&str]>,
+    input: &'i [u8],
+) -> Result<(Child, Group, &'i [u8]), ShError> {
     let invalid = |message: String| ShError::Spawn {
         source: io::Error::new(io::ErrorKind::InvalidInput, message),
     };
@@ -336,9 +360,10 @@ async fn spawn_with(cmd: &ShCommand, program: Option<&[&str]>) -> Result<(Child,
             command
         }
     };
+    let (stdin, rest) = stdin_for(input);
     command
         .process_group(0)
-        .stdin(Stdio::piped())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     if let Some(cwd) = &cmd.cwd {
@@ -395,6 +420,7 @@ async fn spawn_with(cmd: &ShCommand, program: Option<&[&str]>) -> Result<(Child,
                 Group {
                     pgid: Some(Pid::from_raw(pid)),
                 },
+                rest,
             )),
             None => {
                 let _ = child.start_kill();
