@@ -53,6 +53,9 @@ use crate::runtime::{HostAgent, Outcome, RunEvent, RunOptions, RunStatus};
 use crate::source::SourceFile;
 use crate::{check, graph, syntax};
 
+/// Scripts at least this big are checked and lowered on two threads at once.
+const PARALLEL_MIN_BYTES: usize = 256 * 1024;
+
 /// Compiles and runs scripts; holds the agents the host program registered.
 #[derive(Clone, Default)]
 pub struct Engine {
@@ -289,17 +292,34 @@ impl Engine {
         let mut env = env.clone();
         env.host_agents
             .extend(self.agent_names().map(str::to_string));
-        let diagnostics = check::check(&program, &env);
-        if has_errors(&diagnostics) {
-            return Err(fail(diagnostics));
-        }
         let mut prelude = prelude.clone();
         prelude
             .host_agents
             .extend(self.agent_names().map(str::to_string));
         prelude.host_agents.sort();
         prelude.host_agents.dedup();
-        let graph = graph::lower(&program, &prelude).map_err(fail)?;
+        // Lowering copes with any parsed program (it reports what it cannot
+        // lower), so a big script is checked and lowered at once, on two cores.
+        let (diagnostics, graph) = if source.text.len() >= PARALLEL_MIN_BYTES {
+            std::thread::scope(|scope| {
+                let checked = scope.spawn(|| check::check(&program, &env));
+                let graph = graph::lower(&program, &prelude);
+                let diagnostics = checked
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (diagnostics, Some(graph))
+            })
+        } else {
+            (check::check(&program, &env), None)
+        };
+        if has_errors(&diagnostics) {
+            return Err(fail(diagnostics));
+        }
+        let graph = match graph {
+            Some(graph) => graph,
+            None => graph::lower(&program, &prelude),
+        }
+        .map_err(fail)?;
         Ok(Script {
             source,
             program,

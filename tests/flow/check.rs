@@ -241,3 +241,28 @@ fn misspelt_flow_argument_is_not_also_missing() {
     );
     assert_eq!(codes(&diags), ["duplicate_key"]);
 }
+
+/// A big script is checked and lowered at once (on two threads): its errors
+/// are still exactly the checker's, and a clean one still compiles.
+#[test]
+fn a_big_script_reports_the_checkers_errors_only() {
+    let mut text = String::from("let t0 = noop()\n");
+    for i in 1..20_000 {
+        text.push_str(&format!("let t{i} = noop(t{})\n", i - 1));
+    }
+    assert!(text.len() > 256 * 1024);
+    let engine = flow::Engine::new();
+    let script = engine
+        .compile("big.flow", &text)
+        .expect("a clean script compiles");
+    assert!(script.graph.nodes.len() >= 20_000);
+    text.push_str("let last = noop(t99999)\nlast\n");
+    let error = engine
+        .compile("big.flow", &text)
+        .err()
+        .expect("an undefined name fails");
+    let src = SourceFile::new("big.flow", text.clone());
+    let expected = check(&parse(&src), &Env::default());
+    assert_eq!(codes(&error.diagnostics), codes(&expected));
+    assert_eq!(codes(&error.diagnostics), vec!["undefined_name"]);
+}
