@@ -394,6 +394,8 @@ impl<'a> Lowerer<'a> {
     /// Lowers statements; returns the value they evaluate to. At the top of a
     /// script with no final expression, that is the object of its `let`s.
     fn stmts(&mut self, stmts: &'a [ast::Stmt], script: bool) -> Expr {
+        // Most statements make one node: spare the growing copies of a long body.
+        self.builder().nodes.reserve(stmts.len());
         let mut lets: Vec<(Arc<str>, Expr)> = Vec::new();
         // Only a script's value without a final expression needs its `let`s.
         let keep_lets =
@@ -764,7 +766,7 @@ impl<'a> Lowerer<'a> {
             agent_name,
             instructions,
             context,
-            modifiers,
+            modifiers: modifiers.into(),
         };
         self.push(NodeKind::Task(task), label, span, &after)
     }
@@ -801,7 +803,7 @@ impl<'a> Lowerer<'a> {
         let node = FlowCall {
             flow,
             args,
-            modifiers,
+            modifiers: modifiers.into(),
         };
         self.push(NodeKind::Call(node), label, span, &after)
     }

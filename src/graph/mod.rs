@@ -173,7 +173,7 @@ pub struct Task {
     pub agent_name: Arc<str>,
     pub instructions: Option<Expr>,
     pub context: Vec<(Arc<str>, Expr)>,
-    pub modifiers: Modifiers,
+    pub modifiers: CallModifiers,
 }
 
 /// `timeout`, `retry` and `backoff` of a call.
@@ -184,6 +184,41 @@ pub struct Modifiers {
     pub backoff: Option<Expr>,
     /// The `after` names, for drawing and lints (the edges are in `deps`).
     pub after: Vec<(Arc<str>, u32)>,
+}
+
+impl Modifiers {
+    pub fn is_empty(&self) -> bool {
+        self.timeout.is_none()
+            && self.retry.is_none()
+            && self.backoff.is_none()
+            && self.after.is_empty()
+    }
+}
+
+/// The [`Modifiers`] of a call, boxed when there are any: most calls have
+/// none, and a node without them stays small (a graph may hold millions).
+#[derive(Clone, Debug, Default)]
+pub struct CallModifiers(Option<Box<Modifiers>>);
+
+static NO_MODIFIERS: Modifiers = Modifiers {
+    timeout: None,
+    retry: None,
+    backoff: None,
+    after: Vec::new(),
+};
+
+impl std::ops::Deref for CallModifiers {
+    type Target = Modifiers;
+
+    fn deref(&self) -> &Modifiers {
+        self.0.as_deref().unwrap_or(&NO_MODIFIERS)
+    }
+}
+
+impl From<Modifiers> for CallModifiers {
+    fn from(modifiers: Modifiers) -> CallModifiers {
+        CallModifiers((!modifiers.is_empty()).then(|| Box::new(modifiers)))
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -233,7 +268,7 @@ pub struct FlowCall {
     pub flow: u32,
     /// One per flow parameter, in order.
     pub args: Vec<Expr>,
-    pub modifiers: Modifiers,
+    pub modifiers: CallModifiers,
 }
 
 /// A pure expression over the values of a body instance.
@@ -373,5 +408,19 @@ impl TaskGraph {
             NodeKind::Try(t) => std::iter::once(t.body).chain(t.otherwise).collect(),
             NodeKind::Gate(g) => g.checks.iter().map(|c| c.body).collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A graph may hold millions of nodes: keep them small (call modifiers
+    /// are boxed, and only when a call has any).
+    #[test]
+    fn nodes_stay_small() {
+        let size = std::mem::size_of::<Node>();
+        assert!(size <= 200, "a node takes {size} bytes");
+        assert!(CallModifiers::from(Modifiers::default()).0.is_none());
     }
 }
