@@ -1,5 +1,12 @@
 //! The `flow` binary: everything happens in [`flow::cli`].
 
+// mimalloc (v2) backs big allocations with huge pages and reuses memory across
+// threads: the 100,000-task chain runs in 0.23 s instead of 0.28 s, the
+// 1,000,000-item map in 0.40 s instead of 0.46 s (see bench/README.md). The
+// library leaves the allocator to its host program.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     flow::cli::main()
 }

@@ -5,8 +5,17 @@ use std::io;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-/// How much room to make before each read: the size of a pipe's usual burst.
-const CHUNK: usize = 8 * 1024;
+/// The least room made before a read. Most commands write a few bytes or
+/// nothing (to stderr especially), so buffers start small and then double.
+const CHUNK: usize = 512;
+
+/// Makes room in `buf` for the next read: at least a chunk, and as much again
+/// as it holds (so a long output is read in few, growing reads).
+fn make_room(buf: &mut Vec<u8>) {
+    if buf.capacity() - buf.len() < CHUNK {
+        buf.reserve(CHUNK.max(buf.len()));
+    }
+}
 
 /// Reads `pipe` to its end into `buf`, stopping early when more than `limit`
 /// bytes have arrived. Returns whether the limit was exceeded.
@@ -19,9 +28,7 @@ pub(super) async fn read_capped<R: AsyncRead + Unpin>(
     limit: usize,
 ) -> io::Result<bool> {
     loop {
-        if buf.capacity() - buf.len() < CHUNK {
-            buf.reserve(CHUNK);
-        }
+        make_room(buf);
         if pipe.read_buf(buf).await? == 0 {
             return Ok(false);
         }
@@ -42,9 +49,7 @@ pub(super) async fn read_tail<R: AsyncRead + Unpin>(
 ) -> io::Result<()> {
     let high_water = keep.max(CHUNK).saturating_mul(2);
     loop {
-        if buf.capacity() - buf.len() < CHUNK {
-            buf.reserve(CHUNK);
-        }
+        make_room(buf);
         if pipe.read_buf(buf).await? == 0 {
             return Ok(());
         }
@@ -130,6 +135,7 @@ mod tests {
         let mut buf = Vec::new();
         assert!(read_capped(&mut &data[..], &mut buf, 1000).await.unwrap());
         assert!(buf.len() <= 1000 + 2 * CHUNK);
+        assert!(buf.capacity() <= 2 * (1000 + CHUNK), "{}", buf.capacity());
 
         let mut buf = Vec::new();
         assert!(!read_capped(&mut &data[..], &mut buf, 100_000)
@@ -142,6 +148,7 @@ mod tests {
         let mut buf = Vec::new();
         read_tail(&mut &data[..], &mut buf, 10).await.unwrap();
         assert!(buf.len() < 3 * CHUNK);
+        assert!(buf.capacity() <= 6 * CHUNK, "{}", buf.capacity());
         assert_eq!(tail_text(&buf, 10), "xxxxxxxEND");
     }
 }
