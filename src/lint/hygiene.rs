@@ -134,7 +134,8 @@ fn single_check_gate(gate: &Expr, check: &crate::ast::Check, diags: &mut Vec<Dia
     );
 }
 
-/// `retry` without `backoff`, and no `timeout`, on an `llm` or `http` call.
+/// `retry` without `backoff`, and no `timeout` (neither a modifier nor a
+/// `timeout:` config), on an `llm` or `http` call.
 fn service_call(cx: &Cx, e: &Expr, diags: &mut Vec<Diagnostic>) {
     let ExprKind::Call(call) = &e.kind else {
         return;
@@ -167,7 +168,7 @@ fn service_call(cx: &Cx, e: &Expr, diags: &mut Vec<Diagnostic>) {
             )),
         );
     }
-    if !timeout {
+    if !timeout && !cx.configured_timeout(call) {
         diags.push(
             Diagnostic::warning(
                 Code::MissingTimeout,
@@ -175,7 +176,7 @@ fn service_call(cx: &Cx, e: &Expr, diags: &mut Vec<Diagnostic>) {
             )
             .at(call.callee.span, "no timeout of its own")
             .help(format!(
-                "add a timeout after the call, e.g. `{name}(…) timeout 60s`: a hung service would otherwise hold the run until the backend's own limit {}",
+                "add a timeout after the call, e.g. `{name}(…) timeout 60s`, or `timeout:` to its config: a hung service would otherwise hold the run until the backend's own limit {}",
                 see(Code::MissingTimeout)
             )),
         );

@@ -73,6 +73,11 @@ pub fn lint(
     diags
 }
 
+fn has_timeout_arg(args: &[ast::Arg]) -> bool {
+    args.iter()
+        .any(|a| a.name.as_ref().is_some_and(|n| n.name == "timeout"))
+}
+
 /// What every lint reads: the source, the AST, the graph, and indexes between them.
 pub(crate) struct Cx<'a> {
     pub source: &'a SourceFile,
@@ -83,6 +88,8 @@ pub(crate) struct Cx<'a> {
     calls: HashMap<Span, &'a ast::Call>,
     /// Declared agents' backends by agent name (`None`: not a known backend).
     agent_backends: HashMap<&'a str, &'a str>,
+    /// Declared agents whose config sets a `timeout:` for each request.
+    timeout_agents: Vec<&'a str>,
 }
 
 impl<'a> Cx<'a> {
@@ -94,9 +101,13 @@ impl<'a> Cx<'a> {
     ) -> Cx<'a> {
         let mut calls = HashMap::new();
         let mut agent_backends = HashMap::new();
+        let mut timeout_agents = Vec::new();
         for stmt in &program.stmts {
             if let StmtKind::Agent(decl) = &stmt.kind {
                 agent_backends.insert(decl.name.name.as_str(), decl.backend.name.as_str());
+                if has_timeout_arg(&decl.args) {
+                    timeout_agents.push(decl.name.name.as_str());
+                }
             }
         }
         for_each_expr(program, &mut |e| {
@@ -111,6 +122,18 @@ impl<'a> Cx<'a> {
             config,
             calls,
             agent_backends,
+            timeout_agents,
+        }
+    }
+
+    /// Whether a call's requests are bounded by a `timeout:` in its config:
+    /// the call's own (a backend called directly) or its agent's declaration.
+    pub fn configured_timeout(&self, call: &ast::Call) -> bool {
+        let name = call.callee.name.as_str();
+        if crate::builtins::backend_named(name).is_some() {
+            has_timeout_arg(&call.args)
+        } else {
+            self.timeout_agents.contains(&name)
         }
     }
 
