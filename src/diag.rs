@@ -216,8 +216,9 @@ impl Diagnostic {
     pub fn render(&self, source: &SourceFile, style: RenderStyle) -> String {
         let report = Report {
             diag: self,
-            source: miette::NamedSource::new(&source.name, source.text.clone())
-                .with_language("flow"),
+            source: CharColumns(
+                miette::NamedSource::new(&source.name, source.text.clone()).with_language("flow"),
+            ),
         };
         let theme = if style.color {
             miette::GraphicalTheme::unicode()
@@ -316,7 +317,39 @@ impl RenderStyle {
 /// A diagnostic paired with its source, in the shape miette renders.
 struct Report<'a> {
     diag: &'a Diagnostic,
-    source: miette::NamedSource<std::sync::Arc<str>>,
+    source: CharColumns,
+}
+
+/// A source whose columns count characters, as editors and `--format json`
+/// do (miette counts bytes: its `file:line:column` header would disagree on
+/// lines with non-ASCII text before the error).
+struct CharColumns(miette::NamedSource<std::sync::Arc<str>>);
+
+impl miette::SourceCode for CharColumns {
+    fn read_span<'a>(
+        &'a self,
+        span: &miette::SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        let contents = self.0.read_span(span, before, after)?;
+        // Only a span read without context lines has a column of its own.
+        let text: &str = self.0.inner();
+        let start = span.offset();
+        if before != 0 || !text.is_char_boundary(start) {
+            return Ok(contents);
+        }
+        let line_start = text[..start].rfind(['\n', '\r']).map_or(0, |i| i + 1);
+        let column = text[line_start..start].chars().count();
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.0.name().to_string(),
+            contents.data(),
+            *contents.span(),
+            contents.line(),
+            column,
+            contents.line_count(),
+        )))
+    }
 }
 
 impl fmt::Debug for Report<'_> {
@@ -361,7 +394,7 @@ impl miette::Diagnostic for Report<'_> {
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
-        let text_len = self.source.inner().len() as u32;
+        let text_len = self.source.0.inner().len() as u32;
         let clamp = move |span: Span| Span {
             start: span.start.min(text_len),
             end: span.end.min(text_len),

@@ -265,3 +265,20 @@ fn a_big_script_reports_the_checkers_errors_only() {
     assert_eq!(codes(&error.diagnostics), codes(&expected));
     assert_eq!(codes(&error.diagnostics), vec!["undefined_name"]);
 }
+
+/// The rendered `file:line:column` and `--format json` agree, also after
+/// non-ASCII text and CRLF line ends: both count characters.
+#[test]
+fn rendered_and_json_columns_agree() {
+    let text = "let a = \"héllo\"\r\nlet b = \"wörld ✓\" + nope\r\n";
+    let src = SourceFile::new("cols.flow", text);
+    let diags = check(&parse(&src), &Env::default());
+    assert_eq!(codes(&diags), vec!["undefined_name"]);
+    let json = diags[0].to_json(&src);
+    assert_eq!(
+        (json["line"].as_u64(), json["column"].as_u64()),
+        (Some(2), Some(21))
+    );
+    let rendered = diags[0].render(&src, flow::diag::RenderStyle::PLAIN);
+    assert!(rendered.contains("[cols.flow:2:21]"), "{rendered}");
+}
