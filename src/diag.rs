@@ -78,6 +78,7 @@ codes! {
     MissingArgument => "check"::"missing_argument",
     NotCallable => "check"::"not_callable",
     NotAValue => "check"::"not_a_value",
+    UnsafeInterpolation => "check"::"unsafe_interpolation",
     RecursiveFlow => "check"::"recursive_flow",
     WhereOutsideGate => "check"::"where_outside_gate",
     ErrorOutsideTry => "check"::"error_outside_try",

@@ -160,6 +160,9 @@ impl<'a> Checker<'a> {
     /// A backend's arguments: its positional config key (or, without one, the
     /// instructions), config keys, and (when called directly) context.
     fn backend_args(&mut self, callee: &Ident, backend: &Backend, args: &[Arg], declared: bool) {
+        if backend.name == "sh" {
+            self.shell_command(args);
+        }
         let mut positionals = args.iter().filter(|a| a.name.is_none());
         let first = positionals.next();
         if let Some(extra) = positionals.next() {
@@ -436,6 +439,55 @@ impl<'a> Checker<'a> {
     }
 
     /// `timeout`, `retry`, `backoff` and `after` on a call.
+    /// The `${…}` of an `sh` command in places where no value can be written
+    /// safely (see `agents::sh::contexts`).
+    fn shell_command(&mut self, args: &[Arg]) {
+        let command = args
+            .iter()
+            .find(|a| a.name.as_ref().is_none_or(|n| n.name == "cmd"));
+        let Some(Arg {
+            value:
+                Expr {
+                    kind: ExprKind::Str(parts),
+                    ..
+                },
+            ..
+        }) = command
+        else {
+            return;
+        };
+        let mut texts = vec![String::new()];
+        let mut interps = Vec::new();
+        for part in parts {
+            match part {
+                crate::ast::StrPart::Text(t) => {
+                    texts.last_mut().unwrap_or(&mut String::new()).push_str(t)
+                }
+                crate::ast::StrPart::Interp(e) => {
+                    texts.push(String::new());
+                    interps.push(e.span);
+                }
+            }
+        }
+        let places =
+            crate::agents::sh::contexts(&texts.iter().map(String::as_str).collect::<Vec<_>>());
+        for (place, span) in places.into_iter().zip(interps) {
+            if let crate::agents::sh::ShellContext::Unsafe(where_) = place {
+                self.diags.push(
+                    Diagnostic::error(
+                        Code::UnsafeInterpolation,
+                        format!("a value cannot be written safely {where_} in an `sh` command"),
+                    )
+                    .at(span, "interpolated here")
+                    .help(format!(
+                        "pass it as a named argument and write `\"$name\"` in the command, e.g. `sh(\"… \\\"$name\\\"\", name: value)` {}",
+                        "(`flow explain unsafe_interpolation`)"
+                    )),
+                );
+            }
+        }
+    }
+
     fn modifiers(&mut self, call: &'a Call) {
         let mut seen: Vec<(&str, Span)> = Vec::new();
         for modifier in &call.modifiers {

@@ -36,6 +36,7 @@ explanations! {
     "missing_argument",
     "not_callable",
     "not_a_value",
+    "unsafe_interpolation",
     "recursive_flow",
     "where_outside_gate",
     "error_outside_try",

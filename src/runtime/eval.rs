@@ -79,24 +79,71 @@ pub(crate) fn eval(expr: &Expr, frame: &Frame) -> Result<Val, EvalError> {
     })
 }
 
+/// An `sh` command: each value (a string as its text, anything else as
+/// compact JSON) written for its place in the shell's syntax, so that the
+/// shell reads back exactly the value and never runs any of it.
+fn shell_command(parts: &[StrPart], frame: &Frame) -> Result<String, EvalError> {
+    use crate::agents::sh::{contexts, quote_in};
+    let mut texts = vec![String::new()];
+    for part in parts {
+        match part {
+            StrPart::Text(t) => texts.last_mut().unwrap_or(&mut String::new()).push_str(t),
+            StrPart::Interp(_) => texts.push(String::new()),
+        }
+    }
+    let places = contexts(&texts.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut places = places.into_iter();
+    let mut out = String::new();
+    for part in parts {
+        match part {
+            StrPart::Text(t) => out.push_str(t),
+            StrPart::Interp(e) => {
+                let v = eval(e, frame)?;
+                let text = match &*v {
+                    Value::String(text) => std::borrow::Cow::Borrowed(text.as_str()),
+                    other => std::borrow::Cow::Owned(other.to_string()),
+                };
+                let place = places
+                    .next()
+                    .unwrap_or(crate::agents::sh::ShellContext::Unquoted);
+                match quote_in(place, &text) {
+                    Some(written) => out.push_str(&written),
+                    // `flow check` refuses these places; never run a guess.
+                    None => {
+                        return Err(EvalError {
+                            code: Code::UnsafeInterpolation,
+                            message:
+                                "a value cannot be written safely at this place of an `sh` command"
+                                    .into(),
+                            span: Span::default(),
+                            help: Some(
+                                "pass it as a named argument and use `\"$name\"` in the command"
+                                    .into(),
+                            ),
+                        })
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Evaluates to an owned value (what operators and functions take apart).
 fn eval_value(expr: &Expr, frame: &Frame) -> Result<Value, EvalError> {
     Ok(match expr {
         Expr::Const(v) => (**v).clone(),
         Expr::Ref(r) => (*frame.get(*r)).clone(),
-        Expr::Str { parts, shell } => {
+        Expr::Str { parts, shell: true } => Value::String(shell_command(parts, frame)?),
+        Expr::Str {
+            parts,
+            shell: false,
+        } => {
             let mut out = String::new();
             for part in parts {
                 match part {
                     StrPart::Text(t) => out.push_str(t),
-                    StrPart::Interp(e) => {
-                        let v = eval(e, frame)?;
-                        if *shell {
-                            out.push_str(&crate::agents::sh::quote_value(&v));
-                        } else {
-                            out.push_str(&value::to_text(&v));
-                        }
-                    }
+                    StrPart::Interp(e) => out.push_str(&value::to_text(&*eval(e, frame)?)),
                 }
             }
             Value::String(out)

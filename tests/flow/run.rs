@@ -235,6 +235,28 @@ sh("printf '%s' ${evil}")"#,
     assert_eq!(v, json!("x'; echo pwned; '"));
 }
 
+/// A `${…}` inside the command's own quotes is written for that place: the
+/// shell reads back the value, expands and runs none of it.
+#[test]
+fn sh_interpolation_inside_quotes_is_never_run() {
+    let v = result(
+        r#"let t = "a b $HOME `echo RAN` $(echo RAN) \\ \"q\" 'sq'"
+let t2 = "; echo INJECTED >&2; echo INJECTED"
+{
+  double: sh("printf '%s' \"x=${t}\""),
+  single: sh("""printf '%s' 'x=${t2}'"""),
+  braced: sh("printf '%s' \"\${EMPTY:-${t}}\""),
+  mixed: sh("""printf '%s|' ${t2} '${t}' "${t2}" """),
+}"#,
+    );
+    let t = r#"a b $HOME `echo RAN` $(echo RAN) \ "q" 'sq'"#;
+    let t2 = "; echo INJECTED >&2; echo INJECTED";
+    assert_eq!(v["double"], json!(format!("x={t}")));
+    assert_eq!(v["single"], json!(format!("x={t2}")));
+    assert_eq!(v["braced"], json!(t));
+    assert_eq!(v["mixed"], json!(format!("{t2}|{t}|{t2}|")));
+}
+
 // ---- scheduling -----------------------------------------------------------------
 
 #[test]

@@ -16,6 +16,7 @@
 //! The shell itself is always reaped: by [`run`], or, when its future is
 //! dropped, by Tokio's orphan queue.
 
+mod context;
 mod error;
 mod output;
 mod quote;
@@ -35,6 +36,7 @@ use tokio::process::{Child, ChildStdin, Command};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+pub use context::{contexts, quote_in, ShellContext};
 pub use error::ShError;
 pub use quote::{quote, quote_value};
 
