@@ -697,6 +697,14 @@ pub fn duration_seconds(v: &Value) -> Result<f64, ValueError> {
     }
 }
 
+/// [`duration_seconds`] as a `Duration`; one too long to represent (`1e20`)
+/// is the longest there is, which timers treat as never.
+pub fn duration(v: &Value) -> Result<std::time::Duration, ValueError> {
+    duration_seconds(v).map(|secs| {
+        std::time::Duration::try_from_secs_f64(secs).unwrap_or(std::time::Duration::MAX)
+    })
+}
+
 /// A count for `retry N` (`min` 0) or `limit N` (`min` 1): a whole number of at
 /// least `min`. `what` names the modifier in messages (`retry`, `limit`).
 pub fn count(v: &Value, what: &str, min: u64) -> Result<u64, ValueError> {

@@ -254,8 +254,8 @@ pub(crate) fn config_timeout(
     let Some(value) = config.get("timeout") else {
         return Ok(None);
     };
-    match crate::value::duration_seconds(value) {
-        Ok(seconds) if seconds > 0.0 => Ok(Some(std::time::Duration::from_secs_f64(seconds))),
+    match crate::value::duration(value) {
+        Ok(duration) if !duration.is_zero() => Ok(Some(duration)),
         Ok(_) => Err(AgentError::new("`timeout` must be more than zero")),
         Err(e) => Err(AgentError::new(format!("`timeout` {}", e.message))),
     }

@@ -127,6 +127,8 @@ pub(super) enum Completion {
     /// Names the attempt's instance: a generation-checked key, so a timer
     /// that fired just as its attempt ended can never stop another one.
     Deadline { construct: u32, attempt: Key },
+    /// A timer cut short because its run or instance stopped: nothing to do.
+    Stopped,
 }
 
 /// The per-agent runtime state: how to call it, its config and limit.
@@ -698,7 +700,5 @@ pub(super) fn failure_from(diag: Diagnostic, task: &str) -> Failure {
 
 /// Seconds as a `Duration`, for timeouts and backoffs.
 pub(super) fn seconds(value: &Value) -> Result<Duration, String> {
-    crate::value::duration_seconds(value)
-        .map(Duration::from_secs_f64)
-        .map_err(|e| e.message)
+    crate::value::duration(value).map_err(|e| e.message)
 }

@@ -411,19 +411,15 @@ async fn dispatch(backend: &Backend, call: Call) -> Result<Reply, AgentError> {
     }
     match backend {
         Backend::Sleep => {
-            let seconds = call
-                .config
-                .get("duration")
-                .map(crate::value::duration_seconds);
-            let seconds = match seconds {
-                Some(Ok(s)) => s,
+            let duration = match call.config.get("duration").map(crate::value::duration) {
+                Some(Ok(d)) => d,
                 Some(Err(e)) => {
                     return Err(AgentError::new(format!("bad duration: {}", e.message)))
                 }
-                None => 0.0,
+                None => Duration::ZERO,
             };
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs_f64(seconds)) => Ok(Reply::default()),
+                _ = tokio::time::sleep(duration) => Ok(Reply::default()),
                 _ = call.cancel.cancelled() => Err(AgentError::new("cancelled")),
             }
         }

@@ -427,6 +427,10 @@ fn durations() {
         duration_seconds(&json!("5s")).unwrap_err().kind,
         ErrorKind::TypeError
     );
+    // Too long to represent: the longest there is (timers treat it as never).
+    use std::time::Duration;
+    assert_eq!(duration(&json!(1e20)), Ok(Duration::MAX));
+    assert_eq!(duration(&json!(1.5)), Ok(Duration::from_millis(1500)));
 }
 
 #[test]

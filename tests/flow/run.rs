@@ -623,6 +623,56 @@ fn ctrl_c_cancels_kills_children_and_exits_130() {
     assert_eq!(processes_left(&mark), Vec::<u32>::new());
 }
 
+/// Durations too long for a clock (`1e20` seconds, also read from a task's
+/// output) mean "never", not a crash.
+#[test]
+fn huge_durations_are_never_not_a_crash() {
+    let v = result(
+        "let big = sh(\"echo 1e20\")\n{ a: sh(\"echo hi\") timeout 1e20, b: sh(\"echo ho\") timeout big, c: sleep(0) timeout 1e20s }",
+    );
+    assert_eq!(v, json!({ "a": "hi", "b": "ho", "c": null }));
+}
+
+/// Ctrl-C while nothing runs but a clock: a `try`'s backoff, or a sub-flow's
+/// timeout around a task that the interrupt cancels. Neither keeps the run.
+#[test]
+fn ctrl_c_does_not_wait_for_backoffs_or_timeouts() {
+    for script in [
+        "try { fail(\"x\") } retry 1 backoff 60s else { 1 }\n",
+        "flow f() { sleep(60s) }\nlet a = f() timeout 1h\na\n",
+    ] {
+        let mark = unique_mark("sigint-clock");
+        let dir = std::env::temp_dir().join(&mark);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("s.flow");
+        std::fs::write(&file, script).unwrap();
+        let mut child = flow_command()
+            .args(["run", "-q"])
+            .arg(&file)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        )
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("Ctrl-C did not end the run of {script:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(status.code(), Some(130), "{script}");
+    }
+}
+
 #[test]
 fn unknown_params_and_bad_files_are_usage_errors() {
     let out = flow_command()

@@ -445,12 +445,16 @@ impl Scheduler {
             role: Role::Attempt,
         };
         let key = self.instantiate(body, parent, name, inputs, captures, handled);
+        let stop = self.token(owner);
         let timer = timeout.map(|t| {
             self.join.spawn(async move {
-                tokio::time::sleep(t).await;
-                Completion::Deadline {
-                    construct: id,
-                    attempt: key,
+                // A stopped run must not wait for the clock (see `attempt_failed`).
+                tokio::select! {
+                    () = tokio::time::sleep(t) => Completion::Deadline {
+                        construct: id,
+                        attempt: key,
+                    },
+                    () = stop.cancelled() => Completion::Stopped,
                 }
             })
         });
@@ -632,8 +636,14 @@ impl Scheduler {
             if wait.is_zero() {
                 self.next_attempt(id);
             } else {
+                // Cut short when the run or the owner stops (Ctrl-C, a failure
+                // elsewhere): `next_attempt` then gives up with the last failure.
+                let stop = self.token(owner);
                 self.join.spawn(async move {
-                    tokio::time::sleep(wait).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = stop.cancelled() => {}
+                    }
                     Completion::Backoff { construct: id }
                 });
             }

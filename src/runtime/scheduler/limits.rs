@@ -292,6 +292,7 @@ impl Scheduler {
             }
             Completion::Backoff { construct } => self.next_attempt(construct),
             Completion::Deadline { construct, attempt } => self.deadline(construct, attempt),
+            Completion::Stopped => {}
         }
     }
 
