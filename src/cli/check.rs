@@ -69,7 +69,7 @@ pub(crate) fn check(args: &CheckArgs) -> u8 {
     let levels = match args.levels() {
         Ok(levels) => levels,
         Err(message) => {
-            eprintln!("error: {message}");
+            errln!("error: {message}");
             return exit::USAGE;
         }
     };
@@ -81,7 +81,7 @@ pub(crate) fn check(args: &CheckArgs) -> u8 {
         let source = match read_source(path) {
             Ok(s) => s,
             Err(message) => {
-                eprintln!("error: {message}");
+                errln!("error: {message}");
                 code = code.max(exit::USAGE);
                 continue;
             }
@@ -112,29 +112,29 @@ pub(crate) fn check(args: &CheckArgs) -> u8 {
         }
     }
     if let Format::Json = args.format {
-        println!("{}", serde_json::Value::Array(json));
+        outln!("{}", serde_json::Value::Array(json));
     }
     code
 }
 
 pub(crate) fn explain(code: Option<&str>) -> u8 {
     let Some(name) = code else {
-        print!("{}", crate::explain::index());
+        out!("{}", crate::explain::index());
         return exit::OK;
     };
     match lint::levels::parse_code(name) {
         Ok(code) => match crate::explain::text(code) {
             Some(text) => {
-                print!("{text}");
+                out!("{text}");
                 exit::OK
             }
             None => {
-                eprintln!("error: `{}` has no explanation yet", code.as_str());
+                errln!("error: `{}` has no explanation yet", code.as_str());
                 exit::FAILED
             }
         },
         Err(message) => {
-            eprintln!("error: {message}");
+            errln!("error: {message}");
             exit::USAGE
         }
     }

@@ -1,6 +1,34 @@
 //! The `flow` command line: `run`, `check`, `explain`, `graph` and `repl`. `main` is tiny;
 //! exit codes are decided here, in one place.
 
+/// `print!`, `println!`, `eprint!` and `eprintln!` that never panic: a closed
+/// pipe (`flow run … | head -1`) is no reason to crash, and the run it reports
+/// on has already happened.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod check;
 mod progress;
 pub mod repl;
@@ -110,7 +138,7 @@ fn terminal_width() -> Option<usize> {
 pub(crate) fn print_diagnostics(source: &SourceFile, diagnostics: &[Diagnostic]) {
     let style = stderr_style();
     for d in diagnostics {
-        eprint!("{}", d.render(source, style));
+        err!("{}", d.render(source, style));
     }
 }
 
@@ -166,7 +194,7 @@ pub(crate) fn compile_file(
     path: &std::path::Path,
 ) -> Result<crate::engine::Script, (u8, Vec<serde_json::Value>)> {
     let source = read_source(path).map_err(|message| {
-        eprintln!("error: {message}");
+        errln!("error: {message}");
         let json = serde_json::json!({ "severity": "error", "message": message });
         (exit::USAGE, vec![json])
     })?;
@@ -200,9 +228,9 @@ fn graph(path: &std::path::Path, format: GraphFormat) -> u8 {
     };
     let g = &script.graph;
     match format {
-        GraphFormat::Dot => print!("{}", crate::graph::to_dot(g)),
-        GraphFormat::Mermaid => print!("{}", crate::graph::to_mermaid(g)),
-        GraphFormat::Json => println!(
+        GraphFormat::Dot => out!("{}", crate::graph::to_dot(g)),
+        GraphFormat::Mermaid => out!("{}", crate::graph::to_mermaid(g)),
+        GraphFormat::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&crate::graph::to_json(g)).unwrap_or_default()
         ),

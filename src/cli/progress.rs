@@ -81,7 +81,7 @@ impl Progress {
                             .error
                             .as_deref()
                             .map_or_else(String::new, |e| format!(": {e}"));
-                        eprintln!(
+                        errln!(
                             "{:>9} {id} ({}){took}{why}",
                             record.status.as_str(),
                             record.agent

@@ -58,7 +58,7 @@ pub fn run(args: RunArgs) -> u8 {
         match parse_param(text) {
             Ok(p) => params.push(p),
             Err(message) => {
-                eprintln!("error: {message}");
+                errln!("error: {message}");
                 return exit::USAGE;
             }
         }
@@ -75,7 +75,7 @@ pub fn run(args: RunArgs) -> u8 {
                     "tasks": [],
                     "errors": diagnostics,
                 });
-                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+                outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
             }
             return code;
         }
@@ -105,7 +105,7 @@ pub fn run(args: RunArgs) -> u8 {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
+            errln!("error: cannot start the runtime: {e}");
             return exit::FAILED;
         }
     };
@@ -116,7 +116,7 @@ pub fn run(args: RunArgs) -> u8 {
     progress.finish();
     if !args.quiet && !args.json {
         if let Some(usage) = outcome.usage() {
-            eprintln!("{}", usage_summary(&usage));
+            errln!("{}", usage_summary(&usage));
         }
     }
     if args.json {
@@ -126,7 +126,7 @@ pub fn run(args: RunArgs) -> u8 {
             .iter()
             .map(|d| d.to_json(&script.source))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     }
     let code = report(&args, &script, &outcome);
     // The process ends now: freeing a big graph and its values one by one
@@ -141,7 +141,7 @@ fn report(args: &RunArgs, script: &crate::engine::Script, outcome: &crate::Outco
         RunStatus::Succeeded => {
             if !args.json {
                 let result = outcome.result.as_deref().cloned().unwrap_or(Value::Null);
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&result).unwrap_or_default()
                 );
@@ -170,10 +170,10 @@ fn report(args: &RunArgs, script: &crate::engine::Script, outcome: &crate::Outco
                 .map(|t| t.id())
                 .collect();
             if running.is_empty() {
-                eprintln!("interrupted: no task was running");
+                errln!("interrupted: no task was running");
             } else {
                 let tasks = if running.len() == 1 { "task" } else { "tasks" };
-                eprintln!(
+                errln!(
                     "interrupted: cancelled {} running {tasks}: {}",
                     running.len(),
                     running.join(", ")

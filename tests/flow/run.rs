@@ -623,6 +623,32 @@ fn ctrl_c_cancels_kills_children_and_exits_130() {
     assert_eq!(processes_left(&mark), Vec::<u32>::new());
 }
 
+/// `flow run … | head -1`: a reader that goes away early is no crash.
+#[test]
+fn a_closed_stdout_is_not_a_crash() {
+    use std::io::Read;
+    let mut child = flow_command()
+        .args(["run", "-q", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"range(200000)\n").unwrap();
+    }
+    let mut first = [0u8; 1];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // The pipe's read end is closed here, with most of the result unread.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(first[0], b'[');
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
+
 /// Durations too long for a clock (`1e20` seconds, also read from a task's
 /// output) mean "never", not a crash.
 #[test]

@@ -56,7 +56,7 @@ pub fn run(args: ReplArgs) -> u8 {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
+            errln!("error: cannot start the runtime: {e}");
             return exit::FAILED;
         }
     };
@@ -65,7 +65,7 @@ pub fn run(args: ReplArgs) -> u8 {
         match super::run::parse_param(text) {
             Ok(p) => params.push(p),
             Err(message) => {
-                eprintln!("error: {message}");
+                errln!("error: {message}");
                 return exit::USAGE;
             }
         }
@@ -101,7 +101,7 @@ fn piped(runtime: &Runtime, mut session: Session, printer: &Printer, progress: M
         let line = match read_line(&mut stdin) {
             Ok(line) => line,
             Err(e) => {
-                eprintln!("error: cannot read stdin: {e}");
+                errln!("error: cannot read stdin: {e}");
                 return exit::FAILED;
             }
         };

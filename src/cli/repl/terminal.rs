@@ -46,7 +46,7 @@ pub fn run(runtime: &Runtime, mut session: Session, printer: Printer, progress: 
     let mut editor: Editor<FlowHelper, DefaultHistory> = match Editor::with_config(config) {
         Ok(e) => e,
         Err(e) => {
-            eprintln!("error: cannot use the terminal: {e}");
+            errln!("error: cannot use the terminal: {e}");
             return exit::FAILED;
         }
     };
@@ -56,7 +56,7 @@ pub fn run(runtime: &Runtime, mut session: Session, printer: Printer, progress: 
         // A missing history file is the normal first run.
         let _ = editor.load_history(path);
     }
-    eprintln!(
+    errln!(
         "flow {} — type an expression or a statement; :help for commands, Ctrl-D to leave",
         env!("CARGO_PKG_VERSION")
     );
@@ -74,7 +74,7 @@ pub fn run(runtime: &Runtime, mut session: Session, printer: Printer, progress: 
             }
             Err(ReadlineError::Eof) => break,
             Err(e) => {
-                eprintln!("error: cannot read the terminal: {e}");
+                errln!("error: cannot read the terminal: {e}");
                 break;
             }
         };
