@@ -623,6 +623,30 @@ fn ctrl_c_cancels_kills_children_and_exits_130() {
     assert_eq!(processes_left(&mark), Vec::<u32>::new());
 }
 
+/// A bad modifier value computed at run time points at its call or construct,
+/// and the task that never ran is still in the records.
+#[test]
+fn bad_modifier_values_point_at_the_call() {
+    let text = "let t = sh(\"echo abc\")\nlet x = sh(\"echo hi\") timeout t\n";
+    let outcome = run(text);
+    assert_eq!(outcome.status, RunStatus::Failed);
+    let span = outcome.errors[0].span().expect("a span");
+    assert_eq!(
+        &text[span.start as usize..span.end as usize],
+        "sh(\"echo hi\") timeout t"
+    );
+    let x = outcome
+        .tasks
+        .iter()
+        .find(|t| t.id() == "x")
+        .expect("a record of x");
+    assert_eq!((x.status, x.attempts), (TaskStatus::Failed, 0));
+    let text = "let n = sh(\"echo 0\")\nmap i in [1, 2] limit n { i }\n";
+    let outcome = run(text);
+    let span = outcome.errors[0].span().expect("a span");
+    assert!(text[span.start as usize..].starts_with("map i in"));
+}
+
 /// `flow run … | head -1`: a reader that goes away early is no crash.
 #[test]
 fn a_closed_stdout_is_not_a_crash() {

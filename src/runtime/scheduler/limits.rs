@@ -76,8 +76,30 @@ impl Scheduler {
     pub(super) fn start_task(&mut self, key: Key, k: u32, node: &Node, task: &Task) {
         let (prepared, queue) = match self.prepare(key, task) {
             Ok(p) => p,
-            Err(diag) => {
+            Err(mut diag) => {
+                // A bad argument or modifier (`timeout t` with `t` a string):
+                // point at the call, and keep a record of the task that never ran.
+                if diag.primary.is_none() {
+                    diag = diag.at(node.span, "in this call's arguments or modifiers");
+                }
                 let id = self.node_id(key, node);
+                if let Some(instance) = self.inst(key).map(|i| i.name.clone()) {
+                    let record = TaskRecord {
+                        instance,
+                        label: node.label.clone(),
+                        agent: task.agent_name.clone(),
+                        status: TaskStatus::Failed,
+                        attempts: 0,
+                        started_at: None,
+                        ended_at: None,
+                        duration: None,
+                        output: None,
+                        error: Some(diag.message.clone()),
+                        span: node.span,
+                        usage: None,
+                    };
+                    self.push_record(record);
+                }
                 return self.fail(key, k, failure_from(diag, &id));
             }
         };
