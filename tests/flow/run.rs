@@ -137,7 +137,7 @@ fn try_retries_then_runs_else_with_the_error() {
     let p = &outcome.result.as_deref().unwrap()["p"];
     assert_eq!(p["fallback"], json!(true));
     assert!(p["why"].as_str().unwrap().contains("status 4"), "{p}");
-    assert_eq!(p["task"], json!("p#3"), "the last attempt's task");
+    assert_eq!(p["task"], json!("p@3"), "the last attempt's task");
     // Three attempts of the body, each its own task, told apart by their ids.
     let mut failed: Vec<String> = outcome
         .tasks
@@ -146,7 +146,7 @@ fn try_retries_then_runs_else_with_the_error() {
         .map(|t| t.id())
         .collect();
     failed.sort();
-    assert_eq!(failed, ["p", "p#2", "p#3"]);
+    assert_eq!(failed, ["p", "p@2", "p@3"]);
 }
 
 #[test]
@@ -621,6 +621,33 @@ fn ctrl_c_cancels_kills_children_and_exits_130() {
         "{stderr}"
     );
     assert_eq!(processes_left(&mark), Vec::<u32>::new());
+}
+
+/// A retried sub-flow call's attempts (`one@2`) and a second call of the same
+/// flow (`one#2`) never share a task id.
+#[test]
+fn attempts_and_repeated_calls_have_distinct_ids() {
+    let dir = std::env::temp_dir().join(crate::common::unique_mark("ids"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let counter = dir.join("count");
+    let outcome = run(&format!(
+        r#"
+        flow one(t, need) {{
+          let up = sh("echo x >> {c}-${{t}}; test $(wc -l < {c}-${{t}}) -ge ${{need}} && echo ${{t}}")
+          up
+        }}
+        flow two(t) {{ [one(t, 2) retry 2, one(t + "!", 1)] }}
+        let b = two("yo")
+        "#,
+        c = counter.display()
+    ));
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.errors);
+    let mut ids: Vec<String> = outcome.tasks.iter().map(|t| t.id()).collect();
+    let count = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), count, "{ids:?}");
+    assert!(ids.iter().any(|id| id.contains('@')), "{ids:?}");
 }
 
 /// A bad modifier value computed at run time points at its call or construct,

@@ -439,11 +439,12 @@ impl Scheduler {
             *timeout,
             *handled,
         );
-        // Retries are told apart in task ids: `fetch`, then `fetch#2`, `fetch#3`.
+        // Retries are told apart in task ids: `fetch`, then `fetch@2`, `fetch@3`
+        // (`#2` is the second unnamed call of an agent in a body).
         let name: Arc<str> = if n == 1 {
             c.name.clone()
         } else {
-            format!("{}#{n}", c.name).into()
+            format!("{}@{n}", c.name).into()
         };
         let parent = Parent::Construct {
             id,
