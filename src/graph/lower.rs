@@ -424,7 +424,9 @@ impl<'a> Lowerer<'a> {
                     }
                 }
                 StmtKind::Expr(e) => {
-                    let label = if is_last { Some("") } else { None };
+                    // The value of a construct body takes its instance's name (`raw[2]`);
+                    // the script's own last call keeps its agent's (`sh`).
+                    let label = if is_last && !script { Some("") } else { None };
                     let value = self.expr(e, label);
                     if is_last {
                         last = Some(value);

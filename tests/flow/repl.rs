@@ -585,7 +585,7 @@ fn an_error_inside_an_earlier_flow_points_into_its_entry() {
     );
     assert_eq!(run.code, 1);
     assert!(
-        run.stderr.contains("task `result` (sh) failed"),
+        run.stderr.contains("task `boom` (sh) failed"),
         "{}",
         run.stderr
     );

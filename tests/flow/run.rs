@@ -623,6 +623,24 @@ fn ctrl_c_cancels_kills_children_and_exits_130() {
     assert_eq!(processes_left(&mark), Vec::<u32>::new());
 }
 
+/// A call the script does not bind is named after its agent, and a construct
+/// after its kind: never the placeholder `result`.
+#[test]
+fn unbound_calls_are_named_after_their_agent() {
+    let outcome = run("sh(\"exit 3\")\n");
+    assert!(
+        outcome.errors[0].message.contains("task `sh` (sh)"),
+        "{:?}",
+        outcome.errors
+    );
+    let outcome = run("map x in [1, 2] { fail(\"two\") }\n");
+    assert!(
+        outcome.errors[0].message.contains("`map[0]`"),
+        "{:?}",
+        outcome.errors
+    );
+}
+
 /// A retried sub-flow call's attempts (`one@2`) and a second call of the same
 /// flow (`one#2`) never share a task id.
 #[test]
