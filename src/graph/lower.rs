@@ -628,7 +628,17 @@ impl<'a> Lowerer<'a> {
             self.bind(&check.name.name, Ref::Node(k));
             let c = self.expr(cond, None);
             let label = self.label(Some("where"), "");
-            cond_node = Some(self.as_node(c, label, cond.span));
+            cond_node = Some(match c {
+                // `where b` reads the check's own value: a node of its own, so
+                // the check keeps its name.
+                Expr::Ref(Ref::Node(x)) if x == k => {
+                    match self.push(NodeKind::Value(c), label, cond.span, &[]) {
+                        Expr::Ref(Ref::Node(n)) => n,
+                        _ => k,
+                    }
+                }
+                c => self.as_node(c, label, cond.span),
+            });
             self.builder().scopes.pop();
         }
         let body = self.close(Expr::Ref(Ref::Node(k)), None);

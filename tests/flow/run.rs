@@ -82,6 +82,14 @@ fn fanout_is_an_object_of_its_branches() {
 fn gate_passes_with_the_object_of_its_checks() {
     let v = result(r#"gate { one: sh("echo 1"), two: echo(v: 2) where two.v == 2 }"#);
     assert_eq!(v, json!({ "one": 1, "two": { "v": 2 } }));
+    // `where b`, the check's own value as its condition: the task keeps the check's name.
+    let outcome =
+        run("let checks = gate { a: sh(\"echo 1\"), b: sh(\"echo true\") where b }\nchecks\n");
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.errors);
+    assert_eq!(task(&outcome, "checks.b").status, TaskStatus::Succeeded);
+    let outcome =
+        run("let checks = gate { a: sh(\"echo 1\"), b: sh(\"echo false\") where b }\nchecks\n");
+    assert_eq!(outcome.status, RunStatus::Failed);
 }
 
 #[test]
