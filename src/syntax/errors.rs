@@ -326,6 +326,23 @@ pub fn from_pest(text: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
 /// Messages for mistakes common enough to deserve their own words.
 fn special_case(text: &str, span: Span, found: &str, expected: &[Expected]) -> Option<Diagnostic> {
     let next = text.get(span.end as usize..).unwrap_or("");
+    let before = text.get(..span.start as usize).unwrap_or("");
+    let declaring = ["let", "param", "agent"].into_iter().find(|k| {
+        before
+            .trim_end()
+            .strip_suffix(k)
+            .is_some_and(|rest| !rest.ends_with(|c: char| c.is_alphanumeric() || c == '_'))
+    });
+    if let (Some(keyword), "`=`") = (declaring, found) {
+        return Some(
+            Diagnostic::error(
+                Code::UnexpectedToken,
+                format!("expected a name after `{keyword}`"),
+            )
+            .at(span, "the name is missing before this `=`")
+            .help(format!("write `{keyword} name = …`")),
+        );
+    }
     if found == "`=`"
         && !next.starts_with('=')
         && !expected.contains(&Expected::Token("`=`".into()))
@@ -381,6 +398,32 @@ fn special_case(text: &str, span: Span, found: &str, expected: &[Expected]) -> O
     }
     let wants_value =
         expected.contains(&Expected::Expression) || expected.contains(&Expected::Name);
+    // A statement keyword first on its line: the line before left an
+    // expression unfinished (`let x = 1 +`), which newlines do not end.
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let first_on_line = before[line_start..].trim().is_empty() && line_start > 0;
+    let previous = before[..line_start].trim_end();
+    if expected.contains(&Expected::Expression)
+        && ["let", "param", "agent", "flow"].contains(&word)
+        && first_on_line
+    {
+        if let Some(last) = previous.chars().last() {
+            return Some(
+                Diagnostic::error(
+                    Code::UnexpectedToken,
+                    format!("expected an expression, found the keyword `{word}`"),
+                )
+                .at(span, "a new statement")
+                .label(
+                    Span::new(previous.len() - last.len_utf8(), previous.len()),
+                    "the expression before is unfinished",
+                )
+                .help(format!(
+                    "a line ending with `{last}` goes on to the next line; finish the expression on the line before"
+                )),
+            );
+        }
+    }
     if wants_value && super::is_keyword(word) && found.starts_with('`') {
         let what = if expected.contains(&Expected::Expression) {
             "an expression"
