@@ -333,6 +333,25 @@ fn special_case(text: &str, span: Span, found: &str, expected: &[Expected]) -> O
             .strip_suffix(k)
             .is_some_and(|rest| !rest.ends_with(|c: char| c.is_alphanumeric() || c == '_'))
     });
+    if let Some(open) = before.rfind("${") {
+        let inside = &before[open + 2..];
+        if !inside.is_empty()
+            && inside
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            if let Some(help) = super::scan::shell_expansion_help(text, open) {
+                return Some(
+                    Diagnostic::error(
+                        Code::UnexpectedToken,
+                        format!("expected `}}` to end the Flow value, found {found}"),
+                    )
+                    .at(span, "shell syntax inside a Flow interpolation")
+                    .help(help),
+                );
+            }
+        }
+    }
     if let (Some(keyword), "`=`") = (declaring, found) {
         return Some(
             Diagnostic::error(

@@ -286,6 +286,11 @@ pub fn scan_lines(
         None => Outcome::Balanced,
         Some(frame) => {
             let mut d = unclosed(*frame, end_of_file(text));
+            if frame.open == Open::Interp {
+                if let Some(help) = shell_expansion_help(text, frame.at) {
+                    d = d.help(help);
+                }
+            }
             if let Open::Bracket(open, _) = frame.open {
                 if let Some(line) = likely_missing_closer(text, frame.at) {
                     let close = closer(open) as char;
@@ -298,6 +303,29 @@ pub fn scan_lines(
             Outcome::Open(d)
         }
     }
+}
+
+/// A help line when the `${` at `at` starts a shell expansion (`${#HOME}`,
+/// `${HOME:-none}`) rather than a Flow value.
+pub(super) fn shell_expansion_help(text: &str, at: usize) -> Option<String> {
+    let inner = text.get(at + 2..)?;
+    let name_len = inner
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(inner.len());
+    let rest = &inner[name_len..];
+    let shell = inner.starts_with(['#', '!'])
+        || (name_len > 0
+            && [":-", ":=", ":?", ":+", "#", "%", "/"]
+                .iter()
+                .any(|op| rest.starts_with(op)));
+    if !shell {
+        return None;
+    }
+    let end = inner.find('}').map_or(inner.len().min(20), |i| i + 1);
+    Some(format!(
+        "`${{…}}` inserts a Flow value; for the shell's own expansion write `\\${{{}` (a `\\` before the `$`)",
+        &inner[..end]
+    ))
 }
 
 /// The first line after the one holding the opener at `at` that is indented
