@@ -363,9 +363,31 @@ async fn attempt_once(
             // Ask the agent to stop and wait for it (an `sh` child is killed and reaped).
             cancel.cancel();
             let _ = work.await;
-            let message = format!("timed out after {}", humantime::format_duration(limit));
+            let message = format!("timed out after {}", duration_text(limit));
             (TaskStatus::TimedOut, Err(AgentError::new(message)))
         }
+    }
+}
+
+/// A duration as a script would write it: `200ms`, `1.5s`, `2m`, `1h 30m`.
+pub(crate) fn duration_text(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    if d.as_secs() < 60 {
+        let text = format!("{:.3}", d.as_secs_f64());
+        return format!("{}s", text.trim_end_matches('0').trim_end_matches('.'));
+    }
+    humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+}
+
+/// The help of a timed-out task or call: more time, or retries when there were none.
+pub(crate) fn timeout_help(retried: bool) -> &'static str {
+    if retried {
+        "raise its `timeout`: every attempt ran out of time"
+    } else {
+        "raise its `timeout`, or add `retry N` if it is only sometimes slow"
     }
 }
 
@@ -474,5 +496,19 @@ async fn run_sh(call: Call) -> Result<Reply, AgentError> {
             }
             Err(failure)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_a_script_writes_them() {
+        assert_eq!(duration_text(Duration::from_millis(200)), "200ms");
+        assert_eq!(duration_text(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(duration_text(Duration::from_secs(30)), "30s");
+        assert_eq!(duration_text(Duration::from_secs(150)), "2m 30s");
+        assert_eq!(duration_text(Duration::from_secs(5400)), "1h 30m");
     }
 }

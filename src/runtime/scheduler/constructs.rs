@@ -574,6 +574,7 @@ impl Scheduler {
                     timed_out,
                     timeout,
                     timer,
+                    retries,
                     ..
                 },
                 Role::Attempt,
@@ -588,11 +589,11 @@ impl Scheduler {
                 };
                 if *timed_out {
                     let limit = timeout
-                        .map(|t| humantime::format_duration(t).to_string())
+                        .map(crate::runtime::task::duration_text)
                         .unwrap_or_default();
                     let message = format!("`{}` timed out after {limit}", c.name);
                     let mut diag = Diagnostic::error(Code::TaskTimedOut, message.clone())
-                        .help("raise its `timeout`, or add `retry N` if it is only sometimes slow");
+                        .help(crate::runtime::task::timeout_help(*retries > 0));
                     if let Some(body) = owner_body {
                         diag = diag.at(graph.local(body, c.node).span, "this call");
                     }

@@ -384,7 +384,7 @@ fn task_failure(
         TaskStatus::TimedOut => (
             Code::TaskTimedOut,
             format!("task `{id}` ({agent}) {}", error.message),
-            Some("raise its `timeout`, or add `retry N` if it is only sometimes slow"),
+            Some(crate::runtime::task::timeout_help(attempts > 1)),
         ),
         TaskStatus::Cancelled => (
             Code::Cancelled,
