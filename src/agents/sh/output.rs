@@ -69,6 +69,17 @@ pub(super) fn tail_text(buf: &[u8], keep: usize) -> String {
         start += 1;
         skipped += 1;
     }
+    // Cut at the front: start at the next whole line, when one follows.
+    if start > 0 {
+        if let Some(newline) = buf[start..].iter().position(|&b| b == b'\n') {
+            if buf[start + newline + 1..]
+                .iter()
+                .any(|b| !b.is_ascii_whitespace())
+            {
+                start += newline + 1;
+            }
+        }
+    }
     String::from_utf8_lossy(&buf[start..])
         .trim_end()
         .to_string()
@@ -127,6 +138,12 @@ mod tests {
         assert_eq!(tail_text("xxé!".as_bytes(), 2), "!");
         assert_eq!(tail_text(b"abc", 0), "");
         assert_eq!(tail_text(b"\xff\xfeok", 10), "\u{FFFD}\u{FFFD}ok");
+        // A line cut at the front is dropped when a whole one follows.
+        assert_eq!(
+            tail_text(b"err-line-2415\nerr-line-2416\n", 20),
+            "err-line-2416"
+        );
+        assert_eq!(tail_text(b"one long line", 4), "line");
     }
 
     #[tokio::test]
