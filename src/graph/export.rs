@@ -16,12 +16,29 @@ fn node_kind(node: &Node) -> &'static str {
     }
 }
 
+/// The name of the construct node `id`: its label, or for the unnamed `if`
+/// of an `else if`, the name of the construct it belongs to.
+fn construct_name(graph: &TaskGraph, id: NodeId) -> String {
+    let node = graph.node(id);
+    if !node.label.is_empty() {
+        return node.label.to_string();
+    }
+    graph
+        .bodies
+        .iter()
+        .find(|b| b.first <= id.0 && id.0 < b.first + b.len)
+        .and_then(|b| b.parent)
+        .map_or_else(String::new, |parent| construct_name(graph, parent))
+}
+
 /// The name a body's instances get, relative to the construct's own instance:
 /// `raw[i]`, `checks.lint`, `processed.else` (empty for the script).
 fn instance_name(graph: &TaskGraph, id: BodyId) -> String {
     let body = graph.body(id);
     let owner = body.parent.map(|p| graph.node(p));
-    let name = owner.map_or("", |n| &*n.label).to_string();
+    let name = body
+        .parent
+        .map_or_else(String::new, |p| construct_name(graph, p));
     match body.kind {
         BodyKind::Script => String::new(),
         BodyKind::Flow => graph
@@ -69,7 +86,9 @@ fn caption(graph: &TaskGraph, body: BodyId, node: &Node) -> String {
 fn body_title(graph: &TaskGraph, id: BodyId) -> String {
     let body = graph.body(id);
     let owner = body.parent.map(|p| graph.node(p));
-    let name = owner.map_or("", |n| &n.label);
+    let name = body
+        .parent
+        .map_or_else(String::new, |p| construct_name(graph, p));
     match body.kind {
         BodyKind::Script => "script".to_string(),
         BodyKind::Flow => {

@@ -631,6 +631,22 @@ fn ctrl_c_cancels_kills_children_and_exits_130() {
     assert_eq!(processes_left(&mark), Vec::<u32>::new());
 }
 
+/// The bodies of an `else if` are drawn under the name of the `if` they belong to.
+#[test]
+fn graph_names_else_if_bodies_after_their_if() {
+    let engine = flow::Engine::new();
+    let script = engine
+        .compile(
+            "g.flow",
+            "let x = 5\nlet res = if x > 10 { noop() } else if x > 3 { noop() } else { fail(\"none\") }\nres\n",
+        )
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    let dot = flow::graph::to_dot(&script.graph);
+    assert!(!dot.contains("if :") && !dot.contains("result:"), "{dot}");
+    assert_eq!(dot.matches("label=\"if res: then\"").count(), 2, "{dot}");
+    assert!(dot.contains("res: fail"), "{dot}");
+}
+
 /// A call the script does not bind is named after its agent, and a construct
 /// after its kind: never the placeholder `result`.
 #[test]
