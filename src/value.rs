@@ -416,11 +416,20 @@ pub(crate) fn arithmetic(op: BinaryOp, a: Num, b: Num) -> Result<Value, ValueErr
     float_value(result).map_err(|_| {
         ValueError::bad_value(format!(
             "the result of `{} {} {}` is too large to be a number",
-            x,
+            float_text(x),
             op.symbol(),
-            y
+            float_text(y)
         ))
     })
+}
+
+/// A float for a message: `1e308` rather than its 309 digits.
+fn float_text(x: f64) -> String {
+    if x != 0.0 && !(1e-6..1e16).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        x.to_string()
+    }
 }
 
 fn arithmetic_type_error(op: BinaryOp, lhs: &Value, rhs: &Value) -> ValueError {

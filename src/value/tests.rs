@@ -474,3 +474,10 @@ fn concatenation_is_capped() {
     let half = Value::Array(vec![Value::Null; MAX_LIST_ITEMS / 2 + 1]);
     assert_eq!(kind(Add, half.clone(), half), ErrorKind::BadValue);
 }
+
+#[test]
+fn a_too_large_result_names_its_operands_briefly() {
+    let error = bin(Mul, json!(1e308), json!(10)).unwrap_err();
+    assert!(error.message.contains("`1e308 * 10`"), "{}", error.message);
+    assert!(error.message.len() < 80, "{}", error.message);
+}
