@@ -27,6 +27,8 @@ enum Frame {
         double: bool,
     },
     Backquote,
+    /// `$(( … ))`, with its open parentheses: `<<` is a shift there.
+    Arith(u32),
 }
 
 /// The place of each interpolation in a command whose literal parts are
@@ -61,6 +63,8 @@ struct Scan {
     dollar: bool,
     /// `<` just seen (one of a possible `<<`).
     less: bool,
+    /// `$(` just opened (a second `(` makes it `$((`).
+    opened: bool,
     /// A here-document announced on this line, or being read.
     heredoc: Heredoc,
     /// The current line so far (for a here-document's delimiter).
@@ -130,9 +134,10 @@ impl Scan {
         } else {
             self.line.push(c);
         }
-        let (dollar, less) = (self.dollar, self.less);
+        let (dollar, less, opened) = (self.dollar, self.less, self.opened);
         self.dollar = false;
         self.less = false;
+        self.opened = c == '(' && dollar;
         if self.comment {
             if c == '\n' {
                 self.comment = false;
@@ -152,6 +157,19 @@ impl Scan {
             self.word = true;
             return;
         }
+        if let Frame::Arith(open) = self.top() {
+            let open = match c {
+                '(' => open + 1,
+                ')' => open - 1,
+                _ => open,
+            };
+            self.stack.pop();
+            if open > 0 {
+                self.stack.push(Frame::Arith(open));
+            }
+            self.word = true;
+            return;
+        }
         let quoted = matches!(self.top(), Frame::Double | Frame::Brace { double: true });
         match c {
             '\\' => self.escaped = true,
@@ -164,6 +182,11 @@ impl Scan {
                 self.stack.pop();
             }
             '`' => self.stack.push(Frame::Backquote),
+            // `$((`: the `$(` just opened becomes arithmetic.
+            '(' if opened => {
+                self.stack.pop();
+                self.stack.push(Frame::Arith(2));
+            }
             '(' if dollar => self.stack.push(Frame::Code),
             '{' if dollar => self.stack.push(Frame::Brace { double: quoted }),
             ')' if self.top() == Frame::Code && !self.stack.is_empty() => {
@@ -268,6 +291,11 @@ mod tests {
         assert_eq!(
             contexts(&["cat << ", "\nx\n"]),
             [Unsafe("as a here-document's delimiter")]
+        );
+        // `<<` in arithmetic is a shift, not a here-document.
+        assert_eq!(
+            contexts(&["echo $((1 << (2))) ", "\necho ", ""]),
+            [Unquoted, Unquoted]
         );
         assert_eq!(
             contexts(&["echo ", " '", "' \"", "\""]),
