@@ -1,0 +1,183 @@
+//! Lowering calls: agent and backend calls become task nodes, sub-flow calls
+//! call nodes; their arguments, config and modifiers become expressions.
+
+use serde_json::Value;
+
+use super::{constant, Global, Lowerer};
+use crate::ast::{self, ExprKind, ModifierKind};
+use crate::builtins;
+use crate::diag::{Code, Diagnostic};
+use crate::graph::*;
+use crate::source::Span;
+
+impl<'a> Lowerer<'a> {
+    pub(super) fn string(&mut self, parts: &'a [ast::StrPart], shell: bool) -> Expr {
+        let mut out = Vec::with_capacity(parts.len());
+        for part in parts {
+            match part {
+                ast::StrPart::Text(t) => out.push(StrPart::Text(t.as_str().into())),
+                ast::StrPart::Interp(e) => out.push(StrPart::Interp(self.expr(e, None))),
+            }
+        }
+        match out.as_slice() {
+            [] => constant(Value::String(String::new())),
+            [StrPart::Text(t)] => constant(Value::String(t.to_string())),
+            _ => Expr::Str { parts: out, shell },
+        }
+    }
+
+    /// A config or argument value; `shell` quotes the interpolations of an `sh` command.
+    pub(super) fn arg_expr(&mut self, e: &'a ast::Expr, shell: bool) -> Expr {
+        match &e.kind {
+            ExprKind::Str(parts) if shell => self.string(parts, true),
+            _ => self.expr(e, None),
+        }
+    }
+
+    fn modifiers(&mut self, mods: &'a [ast::Modifier]) -> (Modifiers, Vec<u32>) {
+        let mut out = Modifiers::default();
+        let mut after = Vec::new();
+        for m in mods {
+            match &m.kind {
+                ModifierKind::Timeout(e) => out.timeout = Some(self.expr(e, None)),
+                ModifierKind::Retry(e) => out.retry = Some(self.expr(e, None)),
+                ModifierKind::Backoff(e) => out.backoff = Some(self.expr(e, None)),
+                ModifierKind::After(names) => {
+                    for name in names {
+                        if let Expr::Ref(Ref::Node(k)) = self.resolve(name) {
+                            after.push(k);
+                            out.after.push((name.name.as_str().into(), k));
+                        }
+                    }
+                }
+            }
+        }
+        (out, after)
+    }
+
+    pub(super) fn call(&mut self, call: &'a ast::Call, span: Span, label: Option<&str>) -> Expr {
+        let name = call.callee.name.as_str();
+        if let Some(function) = builtins::function_named(name) {
+            let args = call
+                .args
+                .iter()
+                .map(|a| self.expr(&a.value, None))
+                .collect();
+            return Expr::Call {
+                function,
+                args,
+                span,
+            };
+        }
+        match self.globals.get(name).copied() {
+            Some(Global::Flow(flow)) => self.flow_call(flow, call, span, label),
+            Some(Global::Agent(agent)) => self.task(Callee::Agent(agent), None, call, span, label),
+            _ => match builtins::backend_named(name) {
+                Some(backend) => self.task(
+                    Callee::Backend(backend, Vec::new()),
+                    Some(backend),
+                    call,
+                    span,
+                    label,
+                ),
+                None => {
+                    self.errors.push(
+                        Diagnostic::error(
+                            Code::UndefinedName,
+                            format!("cannot find agent `{name}`"),
+                        )
+                        .at(call.callee.span, "not found"),
+                    );
+                    constant(Value::Null)
+                }
+            },
+        }
+    }
+
+    fn task(
+        &mut self,
+        mut callee: Callee,
+        backend: Option<&'static builtins::Backend>,
+        call: &'a ast::Call,
+        span: Span,
+        label: Option<&str>,
+    ) -> Expr {
+        let mut instructions = None;
+        let mut context = Vec::new();
+        for arg in &call.args {
+            match (&arg.name, backend) {
+                (None, Some(b)) if b.positional.is_some() => {
+                    let key = b.positional.unwrap_or_default();
+                    let value = self.arg_expr(&arg.value, b.name == "sh");
+                    if let Callee::Backend(_, config) = &mut callee {
+                        config.push((key.into(), value));
+                    }
+                }
+                (None, _) => instructions = Some(self.expr(&arg.value, None)),
+                (Some(n), Some(b)) if b.config.contains(&n.name.as_str()) => {
+                    let value = self.arg_expr(&arg.value, b.name == "sh" && n.name == "cmd");
+                    if let Callee::Backend(_, config) = &mut callee {
+                        config.push((n.name.as_str().into(), value));
+                    }
+                }
+                (Some(n), _) => context.push((n.name.as_str().into(), self.expr(&arg.value, None))),
+            }
+        }
+        let (modifiers, after) = self.modifiers(&call.modifiers);
+        let label = self.label(label, &call.callee.name);
+        // Shared with the agent's declaration, or one per backend.
+        let agent_name = match &callee {
+            Callee::Agent(i) => self.graph.agents[*i as usize].name.clone(),
+            Callee::Backend(b, _) => self
+                .backend_names
+                .entry(b.name)
+                .or_insert_with(|| b.name.into())
+                .clone(),
+        };
+        let task = Task {
+            callee,
+            agent_name,
+            instructions,
+            context,
+            modifiers: modifiers.into(),
+        };
+        self.push(NodeKind::Task(task), label, span, &after)
+    }
+
+    fn flow_call(
+        &mut self,
+        flow: u32,
+        call: &'a ast::Call,
+        span: Span,
+        label: Option<&str>,
+    ) -> Expr {
+        let params = self.graph.flows[flow as usize].params.clone();
+        let mut args: Vec<Option<Expr>> = vec![None; params.len()];
+        let mut next_positional = 0;
+        for arg in &call.args {
+            let slot = match &arg.name {
+                Some(n) => params.iter().position(|p| **p == *n.name),
+                None => {
+                    next_positional += 1;
+                    Some(next_positional - 1).filter(|&i| i < params.len())
+                }
+            };
+            let value = self.expr(&arg.value, None);
+            if let Some(slot) = slot {
+                args[slot] = Some(value);
+            }
+        }
+        let args = args
+            .into_iter()
+            .map(|a| a.unwrap_or_else(|| constant(Value::Null)))
+            .collect();
+        let (modifiers, after) = self.modifiers(&call.modifiers);
+        let label = self.label(label, &call.callee.name);
+        let node = FlowCall {
+            flow,
+            args,
+            modifiers: modifiers.into(),
+        };
+        self.push(NodeKind::Call(node), label, span, &after)
+    }
+}
