@@ -63,13 +63,19 @@ fn instance_name(graph: &TaskGraph, id: BodyId) -> String {
     }
 }
 
-/// What a node shows: `raw: Extractor`, `checks.lint: Linter`, `total`.
-fn caption(graph: &TaskGraph, body: BodyId, node: &Node) -> String {
-    let name = if node.label.is_empty() {
+/// A node's name: its label, or for the node giving a body its value, the
+/// name of the body's instances (`raw[i]`, `checks.lint`).
+fn node_name(graph: &TaskGraph, body: BodyId, node: &Node) -> String {
+    if node.label.is_empty() {
         crate::runtime::task_id(&instance_name(graph, body), "")
     } else {
         node.label.to_string()
-    };
+    }
+}
+
+/// What a node shows: `raw: Extractor`, `checks.lint: Linter`, `total`.
+fn caption(graph: &TaskGraph, body: BodyId, node: &Node) -> String {
+    let name = node_name(graph, body, node);
     let kind = match &node.kind {
         NodeKind::Task(t) => t.agent_name.to_string(),
         NodeKind::Call(c) => format!("flow {}", graph.flows[c.flow as usize].name),
@@ -278,6 +284,7 @@ pub fn to_json(graph: &TaskGraph) -> serde_json::Value {
                 "id": i,
                 "kind": node_kind(node),
                 "label": &*node.label,
+                "name": node_name(graph, body, node),
                 "agent": agent,
                 "body": body.0,
                 "deps": node.deps.iter().map(|d| first + d).collect::<Vec<_>>(),

@@ -645,6 +645,15 @@ fn graph_names_else_if_bodies_after_their_if() {
     assert!(!dot.contains("if :") && !dot.contains("result:"), "{dot}");
     assert_eq!(dot.matches("label=\"if res: then\"").count(), 2, "{dot}");
     assert!(dot.contains("res: fail"), "{dot}");
+    // In JSON every node has a name, also those that give a body its value.
+    let json = flow::graph::to_json(&script.graph);
+    let names: Vec<&str> = json["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| n["name"].as_str().unwrap_or(""))
+        .collect();
+    assert!(names.iter().all(|n| !n.is_empty()), "{names:?}");
 }
 
 /// A call the script does not bind is named after its agent, and a construct
