@@ -870,3 +870,21 @@ fn an_open_plain_string_is_an_error_and_triple_quotes_continue() {
         vec![json!({"t": 1, "u": "x", "v": "2"})]
     );
 }
+
+/// `# flow: allow(…)` holds in the REPL: on the line before a statement of
+/// the same entry, or as an entry of its own just before.
+#[test]
+fn allow_comments_hold_in_the_repl() {
+    let run = repl(
+        "allow",
+        "let a = map x in [1] { let unused = 1\n x }\n# flow: allow(unused-binding)\nlet b = map x in [1] { let unused = 1\n x }\nb\n",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.matches("unused_binding").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("entry 1"), "{}", run.stderr);
+}

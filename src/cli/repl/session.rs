@@ -156,6 +156,9 @@ pub struct Session {
     params: Vec<(String, Arc<Value>)>,
     /// Entries evaluated so far, to name their sources (`entry 3`).
     count: usize,
+    /// A comment-only entry holding `# flow: allow(…)`: it belongs to the
+    /// next entry, as the line before a statement does in a file.
+    pending_comments: String,
 }
 
 impl Session {
@@ -172,6 +175,7 @@ impl Session {
         self.entries.clear();
         self.values.clear();
         self.params.clear();
+        self.pending_comments.clear();
     }
 
     pub fn engine(&self) -> &Engine {
@@ -237,12 +241,19 @@ impl Session {
     /// Parses, checks, lowers and runs one entry; commits what it binds only
     /// when it succeeds.
     pub async fn eval_entry(&mut self, name: &str, text: &str, ctl: &RunControl) -> EntryOutcome {
-        let source = SourceFile::new(name, text);
+        let text = std::mem::take(&mut self.pending_comments) + text;
+        let source = SourceFile::new(name, text.as_str());
         let own = match syntax::parse(&source) {
             Ok(program) => program,
             Err(diags) => return EntryOutcome::Failed(problems(&source, diags)),
         };
         if own.stmts.is_empty() {
+            if text.contains("flow:") {
+                self.pending_comments = text;
+                if !self.pending_comments.ends_with('\n') {
+                    self.pending_comments.push('\n');
+                }
+            }
             return EntryOutcome::Nothing;
         }
         let compiled = match self.compile(&source, &own) {
@@ -405,7 +416,13 @@ impl Session {
                 StmtKind::Expr(_) => None,
             })
             .collect();
-        let warnings = std::mem::take(&mut script.warnings)
+        // `# flow: allow(…)` comments hold in the REPL as in a file.
+        let warnings = crate::lint::levels::silence(
+            &script.source,
+            Some(&script.program),
+            std::mem::take(&mut script.warnings),
+        );
+        let warnings = warnings
             .into_iter()
             .filter(|d| d.span().is_some_and(|s| s.start as usize >= offset))
             .filter(|d| {
