@@ -59,7 +59,7 @@ struct Scan {
     escaped: bool,
     /// Whether the last character belongs to a word (so `#` is not a comment).
     word: bool,
-    /// `$` just seen, and whether that `$` followed another character.
+    /// `$` just seen (a `(` or `{` after it opens a substitution).
     dollar: bool,
     /// `<` just seen (one of a possible `<<`).
     less: bool,
