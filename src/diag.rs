@@ -103,6 +103,7 @@ codes! {
     RetryWithoutBackoff => "lint"::"retry_without_backoff",
     MissingTimeout => "lint"::"missing_timeout",
     UnquotedShellVar => "lint"::"unquoted_shell_var",
+    InterpolatedCommand => "lint"::"interpolated_command",
     UnusedAllow => "lint"::"unused_allow",
     // runtime
     TaskFailed => "runtime"::"task_failed",

@@ -57,6 +57,7 @@ explanations! {
     "retry_without_backoff",
     "missing_timeout",
     "unquoted_shell_var",
+    "interpolated_command",
     "unused_allow",
     "task_failed",
     "timed_out",

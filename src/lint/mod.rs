@@ -11,8 +11,10 @@
 //! | `god.rs` | `god_agent`, `many_responsibilities`, `single_call_script` |
 //! | `hygiene.rs` | `constant_condition`, `single_check_gate`, `retry_without_backoff`, `missing_timeout` |
 //! | `shell.rs` | `unquoted_shell_var` |
+//! | `command.rs` | `interpolated_command` |
 //! | `levels.rs` | `-A`/`-W`/`-D`, `# flow: allow(…)` comments, `unused_allow` |
 
+mod command;
 mod dependencies;
 mod god;
 mod hygiene;
@@ -69,6 +71,7 @@ pub fn lint(
     god::check(&cx, &mut diags);
     hygiene::check(&cx, &mut diags);
     shell::check(&cx, &mut diags);
+    command::check(&cx, &mut diags);
     diags.sort_by_key(|d| d.span().map_or(0, |s| s.start));
     diags
 }

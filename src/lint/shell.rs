@@ -9,6 +9,13 @@ use crate::diag::{Code, Diagnostic};
 use crate::source::Span;
 
 pub(super) fn check(cx: &Cx, diags: &mut Vec<Diagnostic>) {
+    for command in commands(cx) {
+        lint_command(cx, command, diags);
+    }
+}
+
+/// The `cmd` of every `sh` agent and direct `sh` call.
+pub(super) fn commands<'a>(cx: &Cx<'a>) -> Vec<&'a Expr> {
     let mut commands: Vec<&Expr> = Vec::new();
     for stmt in &cx.program.stmts {
         if let StmtKind::Agent(decl) = &stmt.kind {
@@ -24,9 +31,7 @@ pub(super) fn check(cx: &Cx, diags: &mut Vec<Diagnostic>) {
             }
         }
     });
-    for command in commands {
-        lint_command(cx, command, diags);
-    }
+    commands
 }
 
 /// The `cmd` of an `sh` agent or call: its positional argument or `cmd:`.
