@@ -209,13 +209,52 @@ impl Diagnostic {
         self.severity == Severity::Error
     }
 
+    /// Whether a line shown with a label (or one line of context around it)
+    /// is longer than [`LONGEST_SHOWN_LINE`].
+    fn shows_a_long_line(&self, source: &SourceFile) -> bool {
+        let text: &str = &source.text;
+        self.primary.iter().chain(&self.labels).any(|label| {
+            let at = (label.span.start as usize).min(text.len());
+            let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+            // From the line before the label to the line after it.
+            let from = text[..start.saturating_sub(1)]
+                .rfind('\n')
+                .map_or(0, |i| i + 1);
+            let to = text[at..]
+                .match_indices('\n')
+                .nth(1)
+                .map_or(text.len(), |(i, _)| at + i);
+            text.get(from..to)
+                .is_some_and(|window| window.split('\n').any(|l| l.len() > LONGEST_SHOWN_LINE))
+        })
+    }
+
     /// The primary span, if any.
     pub fn span(&self) -> Option<Span> {
         self.primary.as_ref().map(|label| label.span)
     }
 
     /// Renders the diagnostic against its source, the way `flow` prints it.
+    /// Source lines too long to show (a generated one-line script) are left
+    /// out; each label then becomes a note with its position.
     pub fn render(&self, source: &SourceFile, style: RenderStyle) -> String {
+        if self.shows_a_long_line(source) {
+            let mut short = Diagnostic {
+                primary: None,
+                labels: Vec::new(),
+                notes: Vec::new(),
+                ..self.clone()
+            };
+            for label in self.primary.iter().chain(&self.labels) {
+                let (line, column) = source.line_col(label.span.start);
+                short.notes.push(format!(
+                    "at {}:{line}:{column}: {} (the line is too long to show)",
+                    source.name, label.message
+                ));
+            }
+            short.notes.extend(self.notes.iter().cloned());
+            return short.render(source, style);
+        }
         let report = Report {
             diag: self,
             source: CharColumns(
@@ -315,6 +354,9 @@ impl RenderStyle {
         width: 80,
     };
 }
+
+/// Source lines longer than this (in bytes) are not printed under a diagnostic.
+pub const LONGEST_SHOWN_LINE: usize = 1000;
 
 /// A diagnostic paired with its source, in the shape miette renders.
 struct Report<'a> {

@@ -607,3 +607,19 @@ fn spans_leave_out_trailing_comments() {
         assert_eq!(value.span.end as usize, end, "{text:?}");
     }
 }
+
+/// A diagnostic on a line too long to show (a generated script) gives the
+/// position in a note instead of printing the whole line.
+#[test]
+fn long_lines_are_not_printed_under_a_diagnostic() {
+    let text = format!("let x = 1{}\n", "+1".repeat(100_000));
+    let source = src(&text);
+    let diags = parse(&source).expect_err("too deep");
+    let rendered = diags[0].render(&source, RenderStyle::PLAIN);
+    assert!(rendered.len() < 1000, "{} bytes", rendered.len());
+    assert!(rendered.contains(":1:9:"), "{rendered}");
+    // A short line is shown as usual.
+    let diags = parse(&src("let x = = 1\n")).expect_err("a syntax error");
+    let rendered = diags[0].render(&src("let x = = 1\n"), RenderStyle::PLAIN);
+    assert!(rendered.contains("let x = = 1"), "{rendered}");
+}
