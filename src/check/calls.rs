@@ -439,8 +439,8 @@ impl<'a> Checker<'a> {
     }
 
     /// `timeout`, `retry`, `backoff` and `after` on a call.
-    /// The `${…}` of an `sh` command in places where no value can be written
-    /// safely (see `agents::sh::contexts`).
+    /// The `${…}` of an `sh` command in places where no reference stands for
+    /// the value (see `agents::sh::reference`).
     fn shell_command(&mut self, args: &[Arg]) {
         let command = args
             .iter()

@@ -79,11 +79,12 @@ pub(crate) fn eval(expr: &Expr, frame: &Frame) -> Result<Val, EvalError> {
     })
 }
 
-/// An `sh` command: each value (a string as its text, anything else as
-/// compact JSON) written for its place in the shell's syntax, so that the
-/// shell reads back exactly the value and never runs any of it.
-fn shell_command(parts: &[StrPart], frame: &Frame) -> Result<String, EvalError> {
-    use crate::agents::sh::{contexts, quote_in};
+/// An `sh` command with `${…}`: `{"sh": command, "values": [...]}`. The
+/// command refers to each value by an environment variable (`FLOW_VALUE_1`,
+/// …) that the `sh` backend sets, so the shell expands the values and never
+/// parses them (see `agents::sh::reference`).
+fn shell_command(parts: &[StrPart], frame: &Frame) -> Result<Value, EvalError> {
+    use crate::agents::sh::{contexts, reference};
     let mut texts = vec![String::new()];
     for part in parts {
         match part {
@@ -91,42 +92,34 @@ fn shell_command(parts: &[StrPart], frame: &Frame) -> Result<String, EvalError> 
             StrPart::Interp(_) => texts.push(String::new()),
         }
     }
-    let places = contexts(&texts.iter().map(String::as_str).collect::<Vec<_>>());
-    let mut places = places.into_iter();
-    let mut out = String::new();
+    let mut places = contexts(&texts.iter().map(String::as_str).collect::<Vec<_>>()).into_iter();
+    let mut command = String::new();
+    let mut values = Vec::new();
     for part in parts {
         match part {
-            StrPart::Text(t) => out.push_str(t),
+            StrPart::Text(t) => command.push_str(t),
             StrPart::Interp(e) => {
-                let v = eval(e, frame)?;
-                let text = match &*v {
-                    Value::String(text) => std::borrow::Cow::Borrowed(text.as_str()),
-                    other => std::borrow::Cow::Owned(other.to_string()),
-                };
+                values.push((*eval(e, frame)?).clone());
+                let var = format!("{}{}", crate::agents::sh::VALUE_VAR, values.len());
                 let place = places
                     .next()
                     .unwrap_or(crate::agents::sh::ShellContext::Unquoted);
-                match quote_in(place, &text) {
-                    Some(written) => out.push_str(&written),
+                match reference(place, &var) {
+                    Some(written) => command.push_str(&written),
                     // `flow check` refuses these places; never run a guess.
                     None => {
                         return Err(EvalError {
                             code: Code::UnsafeInterpolation,
-                            message:
-                                "a value cannot be written safely at this place of an `sh` command"
-                                    .into(),
+                            message: "a value cannot stand right after a backslash in an `sh` command".into(),
                             span: Span::default(),
-                            help: Some(
-                                "pass it as a named argument and use `\"$name\"` in the command"
-                                    .into(),
-                            ),
+                            help: Some("remove the backslash, or pass the value as a named argument and use `\"$name\"`".into()),
                         })
                     }
                 }
             }
         }
     }
-    Ok(out)
+    Ok(serde_json::json!({ "sh": command, "values": values }))
 }
 
 /// Evaluates to an owned value (what operators and functions take apart).
@@ -134,7 +127,7 @@ fn eval_value(expr: &Expr, frame: &Frame) -> Result<Value, EvalError> {
     Ok(match expr {
         Expr::Const(v) => (**v).clone(),
         Expr::Ref(r) => (*frame.get(*r)).clone(),
-        Expr::Str { parts, shell: true } => Value::String(shell_command(parts, frame)?),
+        Expr::Str { parts, shell: true } => shell_command(parts, frame)?,
         Expr::Str {
             parts,
             shell: false,

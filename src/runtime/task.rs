@@ -470,15 +470,32 @@ async fn dispatch(backend: &Backend, call: Call) -> Result<Reply, AgentError> {
 
 async fn run_sh(call: Call) -> Result<Reply, AgentError> {
     let text = |key: &str| call.config.get(key).map(crate::value::to_text);
-    let Some(cmd) = text("cmd") else {
-        return Err(AgentError::new("`sh` needs a command"));
-    };
-    let env = match call.config.get("env") {
+    let mut env: Vec<(String, String)> = match call.config.get("env") {
         Some(Value::Object(vars)) => vars
             .iter()
             .map(|(k, v)| (k.clone(), crate::value::to_text(v)))
             .collect(),
         _ => Vec::new(),
+    };
+    // A command with `${…}` comes with its values, passed as variables it
+    // refers to (see `eval::shell_command`); they are set last, so nothing
+    // else can change them.
+    let cmd = match call.config.get("cmd") {
+        Some(Value::Object(command)) if command.contains_key("sh") => {
+            if let Some(Value::Array(values)) = command.get("values") {
+                for (i, value) in values.iter().enumerate() {
+                    env.push((
+                        format!("{}{}", sh::VALUE_VAR, i + 1),
+                        crate::value::to_text(value),
+                    ));
+                }
+            }
+            command.get("sh").map(crate::value::to_text)
+        }
+        _ => text("cmd"),
+    };
+    let Some(cmd) = cmd else {
+        return Err(AgentError::new("`sh` needs a command"));
     };
     let command = sh::ShCommand {
         cmd,

@@ -751,6 +751,55 @@ fn a_closed_stdout_is_not_a_crash() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
 }
 
+/// Commands an attacker's value must never break out of (found by an
+/// adversarial review: nested quotes, `case` in `$( )`, arithmetic,
+/// here-documents with continuations, tabs, quotes and `<<` in comments,
+/// `#` that is no comment, a `$` before the value).
+#[test]
+fn no_value_breaks_out_of_an_sh_command() {
+    let mark = std::env::temp_dir().join(unique_mark("pwned"));
+    let m = mark.display();
+    let payloads = [
+        format!("x; touch {m}"),
+        format!("$(touch {m})"),
+        format!("x'\"; touch {m}; echo \"'"),
+        format!("`touch {m}`"),
+        format!("a\nEOF\ntouch {m}\n"),
+        format!("x}}\"; touch {m}; echo \"{{"),
+        "'".to_string(),
+    ];
+    let dir = crate::common::root().join("tests/cases/sh_injection");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("the injection cases")
+        .map(|e| e.expect("an entry").path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10);
+    for file in &files {
+        let script = std::fs::read_to_string(file).expect("a case");
+        for payload in &payloads {
+            let mut command = flow_command();
+            command.args(["run", "-q"]).arg(file);
+            command.arg("--param").arg(format!("v={payload}"));
+            if script.contains("param w") {
+                command.arg("--param").arg(format!("w={payload}"));
+            }
+            let out = command.output().expect("flow runs");
+            assert_ne!(
+                out.status.code(),
+                Some(2),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                !mark.exists(),
+                "{} ran the value {payload:?}",
+                file.display()
+            );
+        }
+    }
+}
+
 /// Durations too long for a clock (`1e20` seconds, also read from a task's
 /// output) mean "never", not a crash.
 #[test]

@@ -1,19 +1,29 @@
-//! Where each `${…}` of an `sh` command sits in the shell's syntax, which
-//! decides how its value must be written so the shell reads it back as
-//! exactly that text: outside quotes, inside `'…'` or inside `"…"`. Some
-//! places have no safe spelling at all (backquotes, here-documents,
-//! comments, right after a backslash); `flow check` refuses those.
+//! How each `${…}` of an `sh` command reaches the shell. A value is never
+//! written into the command: it is passed in an environment variable
+//! (`FLOW_VALUE_1`, …) and the command refers to it, so whatever the value
+//! holds, the shell expands it and never parses it as code. This module
+//! finds where each reference sits in the shell's syntax, which decides how
+//! it is spelled so that it stands for exactly the value: `"$V"` outside
+//! quotes, `${V}` inside `"…"`, a here-document or `$(( ))`, `'"$V"'` inside
+//! `'…'`. A wrong guess can only split the value into words or leave the
+//! reference unexpanded, never run it. Right after a backslash no spelling
+//! works; `flow check` refuses that place.
 
 /// The place of one interpolation in a shell command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ShellContext {
-    /// Outside quotes (also inside `$( … )` or a shell `${…}`).
+    /// Outside quotes (also inside `$( … )`, a shell `${…}`, backquotes).
     Unquoted,
     /// Inside `'…'`.
     SingleQuoted,
     /// Inside `"…"`.
     DoubleQuoted,
-    /// Nowhere a value can be written safely; says where (`inside backquotes`).
+    /// Where expansions happen but quotes are not removed: a here-document's
+    /// body, `$(( … ))`.
+    Expanding,
+    /// Right after a `$` of the command's own (`"Cost: $${price}"`).
+    AfterDollar { quoted: bool },
+    /// Where no reference stands for the value; says where.
     Unsafe(&'static str),
 }
 
@@ -39,9 +49,12 @@ pub fn contexts(texts: &[&str]) -> Vec<ShellContext> {
     for (i, text) in texts.iter().enumerate() {
         if i > 0 {
             out.push(scan.here());
-            // The value reads as one word: a backslash before it is used up,
-            // and the next text does not start a comment.
+            // The reference reads as one word: a backslash or `$` before it
+            // is used up, and the next text does not start a comment.
             scan.escaped = false;
+            scan.dollar = false;
+            scan.less = false;
+            scan.opened = false;
             scan.word = true;
         }
         for c in text.chars() {
@@ -90,25 +103,21 @@ impl Scan {
 
     fn here(&self) -> ShellContext {
         if matches!(self.heredoc, Heredoc::Body { .. }) {
-            return ShellContext::Unsafe("inside a here-document");
-        }
-        if self.heredoc == Heredoc::Announced && delimiter(&self.line).is_empty() {
-            return ShellContext::Unsafe("as a here-document's delimiter");
-        }
-        if self.comment {
-            return ShellContext::Unsafe("inside a shell comment");
+            return ShellContext::Expanding;
         }
         if self.escaped {
             return ShellContext::Unsafe("right after a backslash");
         }
-        if self.stack.contains(&Frame::Backquote) {
-            return ShellContext::Unsafe("inside backquotes");
-        }
         if self.single {
             return ShellContext::SingleQuoted;
         }
+        let quoted = matches!(self.top(), Frame::Double | Frame::Brace { double: true });
+        if self.dollar {
+            return ShellContext::AfterDollar { quoted };
+        }
         match self.top() {
-            Frame::Double | Frame::Brace { double: true } => ShellContext::DoubleQuoted,
+            Frame::Arith(_) => ShellContext::Expanding,
+            _ if quoted => ShellContext::DoubleQuoted,
             _ => ShellContext::Unquoted,
         }
     }
@@ -232,25 +241,19 @@ fn delimiter(line: &str) -> String {
         .collect()
 }
 
-/// Writes `text` for the place `context`, so the shell reads back exactly
-/// `text`; `None` where no spelling is safe.
-pub fn quote_in(context: ShellContext, text: &str) -> Option<String> {
-    match context {
-        ShellContext::Unquoted => Some(super::quote(text)),
-        // Close the user's quotes, add the quoted word, reopen them.
-        ShellContext::SingleQuoted => Some(format!("'{}'", super::quote(text))),
-        ShellContext::DoubleQuoted => {
-            let mut out = String::with_capacity(text.len() + 2);
-            for c in text.chars() {
-                if matches!(c, '\\' | '$' | '`' | '"') {
-                    out.push('\\');
-                }
-                out.push(c);
-            }
-            Some(out)
-        }
-        ShellContext::Unsafe(_) => None,
-    }
+/// How the command refers to the variable `var` at the place `context`, so
+/// that the reference stands for exactly its value; `None` where none does.
+pub fn reference(context: ShellContext, var: &str) -> Option<String> {
+    Some(match context {
+        ShellContext::Unquoted => format!("\"${var}\""),
+        // Close the command's quotes around a quoted expansion, reopen them.
+        ShellContext::SingleQuoted => format!("'\"${var}\"'"),
+        ShellContext::DoubleQuoted | ShellContext::Expanding => format!("${{{var}}}"),
+        // `$` then `"`: a literal `$` (`"$""${V}"`, `$"$V"`).
+        ShellContext::AfterDollar { quoted: true } => format!("\"\"${{{var}}}"),
+        ShellContext::AfterDollar { quoted: false } => format!("\"${var}\""),
+        ShellContext::Unsafe(_) => return None,
+    })
 }
 
 #[cfg(test)]
@@ -259,7 +262,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finds_the_quoting_around_each_interpolation() {
+    fn finds_the_place_of_each_interpolation() {
         assert_eq!(contexts(&["echo ", ""]), [Unquoted]);
         assert_eq!(contexts(&["echo '", "'"]), [SingleQuoted]);
         assert_eq!(contexts(&["echo \"x=", "\""]), [DoubleQuoted]);
@@ -268,74 +271,79 @@ mod tests {
         assert_eq!(contexts(&["echo \"$(ls \"", "\")\""]), [DoubleQuoted]);
         assert_eq!(contexts(&["echo ${X:-", "}"]), [Unquoted]);
         assert_eq!(contexts(&["echo \"${X:-", "}\""]), [DoubleQuoted]);
-        assert_eq!(contexts(&["echo `ls ", "`"]), [Unsafe("inside backquotes")]);
+        assert_eq!(contexts(&["echo `ls ", "`"]), [Unquoted]);
         assert_eq!(
             contexts(&["echo \\", ""]),
             [Unsafe("right after a backslash")]
         );
         assert_eq!(contexts(&["echo \\\\", ""]), [Unquoted]);
+        assert_eq!(contexts(&["cat <<EOF\n", "\nEOF"]), [Expanding]);
+        assert_eq!(contexts(&["echo $(( 1 + ", " ))"]), [Expanding]);
         assert_eq!(
-            contexts(&["echo hi # ", ""]),
-            [Unsafe("inside a shell comment")]
-        );
-        assert_eq!(contexts(&["echo a#", ""]), [Unquoted]);
-        assert_eq!(contexts(&["echo hi # c\necho ", ""]), [Unquoted]);
-        assert_eq!(
-            contexts(&["cat <<EOF\n", "\nEOF"]),
-            [Unsafe("inside a here-document")]
+            contexts(&["echo \"$", "\""]),
+            [AfterDollar { quoted: true }]
         );
         assert_eq!(
-            contexts(&["cat <<-'EOF' | grep ", "\n\tbody\n\tEOF\necho ", ""]),
-            [Unquoted, Unquoted]
+            contexts(&["echo ", " '", "' \"", "\""]),
+            [Unquoted, SingleQuoted, DoubleQuoted]
         );
+        // A `$` before a value does not carry over to the text after it.
         assert_eq!(
-            contexts(&["cat << ", "\nx\n"]),
-            [Unsafe("as a here-document's delimiter")]
+            contexts(&["echo \"$", "(it's)\" '", "'"]),
+            [AfterDollar { quoted: true }, SingleQuoted]
         );
         // `<<` in arithmetic is a shift, not a here-document.
         assert_eq!(
             contexts(&["echo $((1 << (2))) ", "\necho ", ""]),
             [Unquoted, Unquoted]
         );
-        assert_eq!(
-            contexts(&["echo ", " '", "' \"", "\""]),
-            [Unquoted, SingleQuoted, DoubleQuoted]
-        );
-        // A value is one word: text right after it does not start a comment.
-        assert_eq!(contexts(&["echo ", "#", ""]), [Unquoted, Unquoted]);
     }
 
-    /// What `/bin/sh` prints for each spelling is exactly the value.
+    /// Whatever the value and wherever the reference sits, `/bin/sh` runs
+    /// none of the value; where the place is read right, it prints exactly it.
     #[test]
-    fn every_spelling_reads_back_as_the_value() {
+    fn references_stand_for_the_value_and_never_run_it() {
+        let dir = std::env::temp_dir().join(format!("flow-refs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a folder");
+        let mark = dir.join("PWNED");
         let values = [
-            "plain",
-            "a b",
-            "it's",
-            "\"q\"",
-            "$HOME `id` $(id) \\ \\\\ ${x}",
-            "line\nline",
-            "; echo INJECTED",
-            "'; echo INJECTED; '",
-            "\"; echo INJECTED; \"",
+            "plain".to_string(),
+            "a b".into(),
+            "it's".into(),
+            "\"q\"".into(),
+            "$HOME `id` $(id) \\ \\\\ ${x} }".into(),
+            "line\nline\nEOF".into(),
+            format!("x'\"; touch {}; echo \"'", mark.display()),
+            format!("$(touch {})", mark.display()),
+            format!("`touch {}`", mark.display()),
         ];
-        for value in values {
-            for (before, after) in [("", ""), ("'", "'"), ("\"", "\""), ("\"x=", "=y\"")] {
-                let texts = [&format!("printf '%s' {before}")[..], after];
-                let context = contexts(&texts)[0];
-                let written = quote_in(context, value).expect("a safe place");
-                let command = format!("{}{written}{}", texts[0], texts[1]);
+        // (before, after, what the command prints around the value)
+        let places = [
+            ("printf '%s' ", "", ("", "")),
+            ("printf '%s' '", "'", ("", "")),
+            ("printf '%s' \"", "\"", ("", "")),
+            ("printf '%s' \"x=", "=y\"", ("x=", "=y")),
+            ("printf '%s' \"$", "\"", ("$", "")),
+            ("printf '%s' \"${UNSET:-", "}\"", ("", "")),
+            ("printf '%s' \"$(printf '%s' ", ")\"", ("", "")),
+            ("printf '%s' \"`printf '%s' ", "`\"", ("", "")),
+            ("cat <<EOF\n", "\nEOF\n", ("", "\n")),
+        ];
+        for value in &values {
+            for (before, after, (pre, post)) in places {
+                let place = contexts(&[before, after])[0];
+                let reference = reference(place, "FLOW_VALUE_1").expect("a reference");
+                let command = format!("{before}{reference}{after}");
                 let out = std::process::Command::new("/bin/sh")
                     .args(["-c", &command])
+                    .env("FLOW_VALUE_1", value)
                     .output()
                     .expect("sh runs");
-                let expected = format!(
-                    "{}{value}{}",
-                    &before[before.len().min(1)..],
-                    &after[..after.len().saturating_sub(1)]
-                );
-                assert_eq!(String::from_utf8_lossy(&out.stdout), expected, "{command}");
+                assert!(!mark.exists(), "{command} ran the value {value:?}");
+                let printed = String::from_utf8_lossy(&out.stdout);
+                assert_eq!(printed, format!("{pre}{value}{post}"), "{command}");
             }
         }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -36,15 +36,20 @@ use tokio::process::{Child, ChildStdin, Command};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub use context::{contexts, quote_in, ShellContext};
+pub use context::{contexts, reference, ShellContext};
+
+/// The prefix of the environment variables that carry the values of a
+/// command's `${…}`: `FLOW_VALUE_1`, `FLOW_VALUE_2`, …
+pub const VALUE_VAR: &str = "FLOW_VALUE_";
 pub use error::ShError;
 pub use quote::{quote, quote_value};
 
 /// One call of an `sh` agent.
 #[derive(Clone, Debug, Default)]
 pub struct ShCommand {
-    /// The command line for `/bin/sh -c`, already interpolated; values in it
-    /// must have gone through [`quote`] or [`quote_value`].
+    /// The command line for `/bin/sh -c`. A value in it must be passed in a
+    /// variable of `env` the command refers to (as Flow does for `${…}`), or
+    /// go through [`quote`] or [`quote_value`].
     pub cmd: String,
     /// The working folder; the interpreter's own when `None`.
     pub cwd: Option<PathBuf>,
