@@ -456,21 +456,14 @@ impl<'a> Checker<'a> {
         else {
             return;
         };
-        let mut texts = vec![String::new()];
-        let mut interps = Vec::new();
-        for part in parts {
-            match part {
-                crate::ast::StrPart::Text(t) => {
-                    texts.last_mut().unwrap_or(&mut String::new()).push_str(t)
-                }
-                crate::ast::StrPart::Interp(e) => {
-                    texts.push(String::new());
-                    interps.push(e.span);
-                }
-            }
-        }
-        let places =
-            crate::agents::sh::contexts(&texts.iter().map(String::as_str).collect::<Vec<_>>());
+        let places = crate::agents::sh::contexts(parts.iter().map(|p| match p {
+            crate::ast::StrPart::Text(t) => Some(t.as_str()),
+            crate::ast::StrPart::Interp(_) => None,
+        }));
+        let interps = parts.iter().filter_map(|p| match p {
+            crate::ast::StrPart::Interp(e) => Some(e.span),
+            crate::ast::StrPart::Text(_) => None,
+        });
         for (place, span) in places.into_iter().zip(interps) {
             if let crate::agents::sh::ShellContext::Unsafe(where_) = place {
                 self.diags.push(

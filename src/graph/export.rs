@@ -31,6 +31,18 @@ fn construct_name(graph: &TaskGraph, id: NodeId) -> String {
         .map_or_else(String::new, |parent| construct_name(graph, parent))
 }
 
+/// The name of the gate check whose body is `id` (`?` when `owner` is no gate).
+fn check_name(owner: Option<&Node>, id: BodyId) -> &str {
+    match owner.map(|n| &n.kind) {
+        Some(NodeKind::Gate(g)) => g
+            .checks
+            .iter()
+            .find(|c| c.body == id)
+            .map_or("?", |c| &c.name),
+        _ => "?",
+    }
+}
+
 /// The name a body's instances get, relative to the construct's own instance:
 /// `raw[i]`, `checks.lint`, `processed.else` (empty for the script).
 fn instance_name(graph: &TaskGraph, id: BodyId) -> String {
@@ -49,17 +61,7 @@ fn instance_name(graph: &TaskGraph, id: BodyId) -> String {
         BodyKind::MapItem => format!("{name}[i]"),
         BodyKind::IfThen | BodyKind::IfElse | BodyKind::TryAttempt => name,
         BodyKind::TryElse => format!("{name}.else"),
-        BodyKind::GateCheck => {
-            let check = owner.and_then(|n| match &n.kind {
-                NodeKind::Gate(g) => g
-                    .checks
-                    .iter()
-                    .find(|c| c.body == id)
-                    .map(|c| c.name.clone()),
-                _ => None,
-            });
-            format!("{name}.{}", check.as_deref().unwrap_or("?"))
-        }
+        BodyKind::GateCheck => format!("{name}.{}", check_name(owner, id)),
     }
 }
 
@@ -106,17 +108,7 @@ fn body_title(graph: &TaskGraph, id: BodyId) -> String {
         BodyKind::IfElse => format!("if {name}: else"),
         BodyKind::TryAttempt => format!("try {name}"),
         BodyKind::TryElse => format!("try {name}: else"),
-        BodyKind::GateCheck => {
-            let check = owner.and_then(|n| match &n.kind {
-                NodeKind::Gate(g) => g
-                    .checks
-                    .iter()
-                    .find(|c| c.body == id)
-                    .map(|c| c.name.clone()),
-                _ => None,
-            });
-            format!("gate {name}: {}", check.as_deref().unwrap_or("?"))
-        }
+        BodyKind::GateCheck => format!("gate {name}: {}", check_name(owner, id)),
     }
 }
 

@@ -85,14 +85,11 @@ pub(crate) fn eval(expr: &Expr, frame: &Frame) -> Result<Val, EvalError> {
 /// parses them (see `agents::sh::reference`).
 fn shell_command(parts: &[StrPart], frame: &Frame) -> Result<Value, EvalError> {
     use crate::agents::sh::{contexts, reference};
-    let mut texts = vec![String::new()];
-    for part in parts {
-        match part {
-            StrPart::Text(t) => texts.last_mut().unwrap_or(&mut String::new()).push_str(t),
-            StrPart::Interp(_) => texts.push(String::new()),
-        }
-    }
-    let mut places = contexts(&texts.iter().map(String::as_str).collect::<Vec<_>>()).into_iter();
+    let mut places = contexts(parts.iter().map(|p| match p {
+        StrPart::Text(t) => Some(&**t),
+        StrPart::Interp(_) => None,
+    }))
+    .into_iter();
     let mut command = String::new();
     let mut values = Vec::new();
     for part in parts {

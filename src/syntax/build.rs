@@ -643,7 +643,8 @@ impl<'a> Builder<'a> {
     }
 }
 
-fn is_operator(rule: Rule) -> bool {
+/// A prefix, infix or postfix operator of the Pratt parser.
+pub(super) fn is_operator(rule: Rule) -> bool {
     matches!(
         rule,
         Rule::neg

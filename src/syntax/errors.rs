@@ -87,20 +87,8 @@ fn from_rule(rule: Rule) -> Option<Expected> {
         Rule::kw_backoff | Rule::backoff | Rule::try_backoff => cont("`backoff`"),
         Rule::kw_timeout | Rule::timeout => cont("`timeout`"),
         Rule::kw_after | Rule::after => cont("`after`"),
-        Rule::field | Rule::index => cont("an operator"),
-        Rule::or
-        | Rule::and
-        | Rule::eq
-        | Rule::ne
-        | Rule::lt
-        | Rule::le
-        | Rule::gt
-        | Rule::ge
-        | Rule::add
-        | Rule::sub
-        | Rule::mul
-        | Rule::div
-        | Rule::rem => cont("an operator"),
+        // `neg` and `not` start an expression (above); the rest follow one.
+        rule if super::build::is_operator(rule) => cont("an operator"),
         _ => None,
     }
 }

@@ -41,24 +41,24 @@ enum Frame {
     Arith(u32),
 }
 
-/// The place of each interpolation in a command whose literal parts are
-/// `texts`: interpolation `i` comes between `texts[i]` and `texts[i + 1]`.
-pub fn contexts(texts: &[&str]) -> Vec<ShellContext> {
+/// The place of each interpolation of a command, given as its parts in
+/// order: `Some(text)` for literal text, `None` for an interpolation.
+pub fn contexts<'t>(parts: impl IntoIterator<Item = Option<&'t str>>) -> Vec<ShellContext> {
     let mut scan = Scan::default();
-    let mut out = Vec::with_capacity(texts.len().saturating_sub(1));
-    for (i, text) in texts.iter().enumerate() {
-        if i > 0 {
-            out.push(scan.here());
-            // The reference reads as one word: a backslash or `$` before it
-            // is used up, and the next text does not start a comment.
-            scan.escaped = false;
-            scan.dollar = false;
-            scan.less = false;
-            scan.opened = false;
-            scan.word = true;
-        }
-        for c in text.chars() {
-            scan.step(c);
+    let mut out = Vec::new();
+    for part in parts {
+        match part {
+            Some(text) => text.chars().for_each(|c| scan.step(c)),
+            None => {
+                out.push(scan.here());
+                // The reference reads as one word: a backslash or `$` before
+                // it is used up, and the next text does not start a comment.
+                scan.escaped = false;
+                scan.dollar = false;
+                scan.less = false;
+                scan.opened = false;
+                scan.word = true;
+            }
         }
     }
     out
@@ -261,40 +261,49 @@ mod tests {
     use super::ShellContext::*;
     use super::*;
 
+    /// The places of the interpolations between `texts`.
+    fn places(texts: &[&str]) -> Vec<ShellContext> {
+        let mut parts = Vec::new();
+        for (i, text) in texts.iter().enumerate() {
+            if i > 0 {
+                parts.push(None);
+            }
+            parts.push(Some(*text));
+        }
+        contexts(parts)
+    }
+
     #[test]
     fn finds_the_place_of_each_interpolation() {
-        assert_eq!(contexts(&["echo ", ""]), [Unquoted]);
-        assert_eq!(contexts(&["echo '", "'"]), [SingleQuoted]);
-        assert_eq!(contexts(&["echo \"x=", "\""]), [DoubleQuoted]);
-        assert_eq!(contexts(&["echo \"a 'b\" ", ""]), [Unquoted]);
-        assert_eq!(contexts(&["echo \"$(ls ", ")\""]), [Unquoted]);
-        assert_eq!(contexts(&["echo \"$(ls \"", "\")\""]), [DoubleQuoted]);
-        assert_eq!(contexts(&["echo ${X:-", "}"]), [Unquoted]);
-        assert_eq!(contexts(&["echo \"${X:-", "}\""]), [DoubleQuoted]);
-        assert_eq!(contexts(&["echo `ls ", "`"]), [Unquoted]);
+        assert_eq!(places(&["echo ", ""]), [Unquoted]);
+        assert_eq!(places(&["echo '", "'"]), [SingleQuoted]);
+        assert_eq!(places(&["echo \"x=", "\""]), [DoubleQuoted]);
+        assert_eq!(places(&["echo \"a 'b\" ", ""]), [Unquoted]);
+        assert_eq!(places(&["echo \"$(ls ", ")\""]), [Unquoted]);
+        assert_eq!(places(&["echo \"$(ls \"", "\")\""]), [DoubleQuoted]);
+        assert_eq!(places(&["echo ${X:-", "}"]), [Unquoted]);
+        assert_eq!(places(&["echo \"${X:-", "}\""]), [DoubleQuoted]);
+        assert_eq!(places(&["echo `ls ", "`"]), [Unquoted]);
         assert_eq!(
-            contexts(&["echo \\", ""]),
+            places(&["echo \\", ""]),
             [Unsafe("right after a backslash")]
         );
-        assert_eq!(contexts(&["echo \\\\", ""]), [Unquoted]);
-        assert_eq!(contexts(&["cat <<EOF\n", "\nEOF"]), [Expanding]);
-        assert_eq!(contexts(&["echo $(( 1 + ", " ))"]), [Expanding]);
+        assert_eq!(places(&["echo \\\\", ""]), [Unquoted]);
+        assert_eq!(places(&["cat <<EOF\n", "\nEOF"]), [Expanding]);
+        assert_eq!(places(&["echo $(( 1 + ", " ))"]), [Expanding]);
+        assert_eq!(places(&["echo \"$", "\""]), [AfterDollar { quoted: true }]);
         assert_eq!(
-            contexts(&["echo \"$", "\""]),
-            [AfterDollar { quoted: true }]
-        );
-        assert_eq!(
-            contexts(&["echo ", " '", "' \"", "\""]),
+            places(&["echo ", " '", "' \"", "\""]),
             [Unquoted, SingleQuoted, DoubleQuoted]
         );
         // A `$` before a value does not carry over to the text after it.
         assert_eq!(
-            contexts(&["echo \"$", "(it's)\" '", "'"]),
+            places(&["echo \"$", "(it's)\" '", "'"]),
             [AfterDollar { quoted: true }, SingleQuoted]
         );
         // `<<` in arithmetic is a shift, not a here-document.
         assert_eq!(
-            contexts(&["echo $((1 << (2))) ", "\necho ", ""]),
+            places(&["echo $((1 << (2))) ", "\necho ", ""]),
             [Unquoted, Unquoted]
         );
     }
@@ -318,7 +327,7 @@ mod tests {
             format!("`touch {}`", mark.display()),
         ];
         // (before, after, what the command prints around the value)
-        let places = [
+        let cases = [
             ("printf '%s' ", "", ("", "")),
             ("printf '%s' '", "'", ("", "")),
             ("printf '%s' \"", "\"", ("", "")),
@@ -330,8 +339,8 @@ mod tests {
             ("cat <<EOF\n", "\nEOF\n", ("", "\n")),
         ];
         for value in &values {
-            for (before, after, (pre, post)) in places {
-                let place = contexts(&[before, after])[0];
+            for (before, after, (pre, post)) in cases {
+                let place = places(&[before, after])[0];
                 let reference = reference(place, "FLOW_VALUE_1").expect("a reference");
                 let command = format!("{before}{reference}{after}");
                 let out = std::process::Command::new("/bin/sh")

@@ -191,13 +191,7 @@ impl Scheduler {
                 for arg in &call.args {
                     inputs.push(self.eval_in(key, arg)?);
                 }
-                let m = &call.modifiers;
-                let (timeout, retries, backoff) = self.modifiers(
-                    key,
-                    m.timeout.as_ref(),
-                    m.retry.as_ref(),
-                    m.backoff.as_ref(),
-                )?;
+                let (timeout, retries, backoff) = self.call_modifiers(key, &call.modifiers)?;
                 let body = self.graph.flows[call.flow as usize].body;
                 let handled = handled || retries > 0;
                 let kind =

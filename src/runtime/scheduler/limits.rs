@@ -150,13 +150,7 @@ impl Scheduler {
         for (name, expr) in &task.context {
             context.insert(name.to_string(), (*self.eval_in(key, expr)?).clone());
         }
-        let m = &task.modifiers;
-        let (timeout, retries, backoff) = self.modifiers(
-            key,
-            m.timeout.as_ref(),
-            m.retry.as_ref(),
-            m.backoff.as_ref(),
-        )?;
+        let (timeout, retries, backoff) = self.call_modifiers(key, &task.modifiers)?;
         let prepared = Prepared {
             backend,
             agent: task.agent_name.clone(),
@@ -169,6 +163,20 @@ impl Scheduler {
             backoff,
         };
         Ok((prepared, queue))
+    }
+
+    /// [`Scheduler::modifiers`] of a call.
+    pub(super) fn call_modifiers(
+        &self,
+        key: Key,
+        m: &crate::graph::Modifiers,
+    ) -> Result<(Option<Duration>, u32, Duration), Diagnostic> {
+        self.modifiers(
+            key,
+            m.timeout.as_ref(),
+            m.retry.as_ref(),
+            m.backoff.as_ref(),
+        )
     }
 
     /// Evaluates `timeout`, `retry` and `backoff`: absent, they are no limit,
