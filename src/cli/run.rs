@@ -15,21 +15,29 @@ use crate::runtime::{RunOptions, RunStatus, TaskStatus};
 pub struct RunArgs {
     /// The script to run (`-`: read it from standard input).
     file: PathBuf,
-    /// Set a `param`: NAME=VALUE, the value read as JSON, else as a string.
-    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
-    params: Vec<String>,
-    /// Most tasks running at once [default: the number of CPUs, for `sh` tasks].
-    #[arg(long, short = 'j', value_parser = clap::value_parser!(u32).range(1..))]
-    jobs: Option<u32>,
-    /// After a failure, let independent branches finish.
-    #[arg(long, short = 'k')]
-    keep_going: bool,
+    #[command(flatten)]
+    exec: ExecArgs,
     /// Print one JSON document (status, result, tasks) instead of the result.
     #[arg(long)]
     json: bool,
+}
+
+/// The options `flow run` and `flow repl` share.
+#[derive(clap::Args, Debug, Default)]
+pub struct ExecArgs {
+    /// Set a `param` the script declares: NAME=VALUE, the value read as JSON,
+    /// else as a string.
+    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, Value)>,
+    /// Most tasks running at once [default: the number of CPUs, for `sh` tasks].
+    #[arg(long, short = 'j', value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+    /// After a failure, let independent branches finish.
+    #[arg(long, short = 'k')]
+    pub keep_going: bool,
     /// No progress on stderr.
     #[arg(long, short = 'q')]
-    quiet: bool,
+    pub quiet: bool,
 }
 
 /// Splits `name=value`; the value is JSON when it parses, else a string.
@@ -53,16 +61,6 @@ pub fn parse_param(text: &str) -> Result<(String, Value), String> {
 }
 
 pub fn run(args: RunArgs) -> u8 {
-    let mut params = Vec::new();
-    for text in &args.params {
-        match parse_param(text) {
-            Ok(p) => params.push(p),
-            Err(message) => {
-                errln!("error: {message}");
-                return exit::USAGE;
-            }
-        }
-    }
     let engine = Engine::new();
     let script = match compile_file(&engine, &args.file) {
         Ok(s) => s,
@@ -80,7 +78,7 @@ pub fn run(args: RunArgs) -> u8 {
             return code;
         }
     };
-    let mode = if args.quiet || args.json {
+    let mode = if args.exec.quiet || args.json {
         Mode::Quiet
     } else if std::io::stderr().is_terminal() {
         Mode::Bar
@@ -90,9 +88,9 @@ pub fn run(args: RunArgs) -> u8 {
     let progress = Progress::new(mode);
     let cancel = CancellationToken::new();
     let options = RunOptions {
-        jobs: args.jobs.map(|j| j as usize),
-        keep_going: args.keep_going,
-        params,
+        jobs: args.exec.jobs.map(|j| j as usize),
+        keep_going: args.exec.keep_going,
+        params: args.exec.params.clone(),
         host_agents: Vec::new(),
         observer: progress.observer(),
         cancel: cancel.clone(),
@@ -114,7 +112,7 @@ pub fn run(args: RunArgs) -> u8 {
         engine.run(&script, options).await
     });
     progress.finish();
-    if !args.quiet && !args.json {
+    if !args.exec.quiet && !args.json {
         if let Some(usage) = outcome.usage() {
             errln!("{}", usage_summary(&usage));
         }

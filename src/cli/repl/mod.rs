@@ -33,19 +33,8 @@ use crate::value;
 
 #[derive(clap::Args, Debug, Default)]
 pub struct ReplArgs {
-    /// Set a `param` when the session declares it: NAME=VALUE, the value read
-    /// as JSON, else as a string.
-    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
-    params: Vec<String>,
-    /// Most tasks running at once [default: the number of CPUs, for `sh` tasks].
-    #[arg(long, short = 'j', value_parser = clap::value_parser!(u32).range(1..))]
-    jobs: Option<u32>,
-    /// After a failure, let independent branches of an entry finish.
-    #[arg(long, short = 'k')]
-    keep_going: bool,
-    /// No progress on stderr.
-    #[arg(long, short = 'q')]
-    quiet: bool,
+    #[command(flatten)]
+    exec: super::run::ExecArgs,
 }
 
 /// Runs the REPL: interactive on a terminal, else reading entries from stdin.
@@ -60,23 +49,13 @@ pub fn run(args: ReplArgs) -> u8 {
             return exit::FAILED;
         }
     };
-    let mut params = Vec::new();
-    for text in &args.params {
-        match super::run::parse_param(text) {
-            Ok(p) => params.push(p),
-            Err(message) => {
-                errln!("error: {message}");
-                return exit::USAGE;
-            }
-        }
-    }
     let options = SessionOptions {
-        jobs: args.jobs.map(|j| j as usize),
-        keep_going: args.keep_going,
-        params,
+        jobs: args.exec.jobs.map(|j| j as usize),
+        keep_going: args.exec.keep_going,
+        params: args.exec.params,
     };
     let session = Session::new(Engine::new(), options);
-    let progress = if args.quiet {
+    let progress = if args.exec.quiet {
         Mode::Quiet
     } else if std::io::stderr().is_terminal() {
         Mode::Bar
