@@ -1,8 +1,8 @@
 //! How fast the `sh` backend starts and finishes tiny commands: 10,000
 //! `sh("true")` calls, two at a time, on a current-thread runtime; side by
-//! side with the floors a tokio program cannot go under: `true` spawned with
-//! tokio's `Command` and its three standard streams piped in a process group
-//! of its own (what the backend needs), and with them on `/dev/null`.
+//! side with `true` spawned by tokio's `Command` (which uses `posix_spawn`),
+//! its three standard streams piped in a process group of its own (what the
+//! backend needs), and with them on `/dev/null`.
 //!
 //! `cargo bench --bench sh_spawn [-- COUNT]`
 //!
@@ -85,7 +85,7 @@ fn main() {
             async move { run(&command, &options, &cancel).await.is_ok() }
         })
         .await;
-        let piped = measure("floor: tokio Command, piped, own group", count, || async {
+        let piped = measure("tokio Command, piped, own group", count, || async {
             Command::new("/usr/bin/true")
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
@@ -96,7 +96,7 @@ fn main() {
                 .is_ok_and(|out| out.status.success())
         })
         .await;
-        let null = measure("floor: tokio Command, /dev/null", count, || async {
+        let null = measure("tokio Command, /dev/null", count, || async {
             Command::new("/usr/bin/true")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())

@@ -489,6 +489,16 @@ async fn leftover_background_process_with_closed_pipes_is_killed() {
 }
 
 #[tokio::test]
+async fn a_command_that_closes_its_output_early_is_waited_for() {
+    let start = Instant::now();
+    let error = sh("echo out; exec >&- 2>&-; sleep 0.3; exit 3")
+        .await
+        .unwrap_err();
+    assert_eq!(error.exit_code(), Some(3), "{error}");
+    assert!(start.elapsed() >= Duration::from_millis(300));
+}
+
+#[tokio::test]
 async fn output_of_a_leftover_within_the_drain_is_kept() {
     let out = sh("(sleep 0.02; echo late) & echo early").await.unwrap();
     assert_eq!(out, json!("early\nlate"));
@@ -592,7 +602,7 @@ async fn dropping_the_future_while_spawning_kills_the_group() {
     let (cmd, mark) = marked("sleep 30 & sleep 30");
     let opts = ShOptions::default();
     let cancel = CancellationToken::new();
-    // polled once, so the spawn is under way on the blocking pool, then dropped
+    // polled once, so the child has just started, then dropped
     let polled_once = tokio::time::timeout(Duration::ZERO, run(&cmd, &opts, &cancel)).await;
     assert!(polled_once.is_err());
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -654,6 +664,11 @@ async fn plain_programs_run_without_a_shell_and_behave_the_same() {
     };
     let out = run(&cmd, &ShOptions::default(), &CancellationToken::new()).await;
     assert_eq!(out.unwrap(), json!("direct"));
+    // Its first argument is the name as written, as the shell would pass it.
+    assert_eq!(
+        sh("cat /proc/self/cmdline").await.unwrap(),
+        json!("cat\u{0}/proc/self/cmdline\u{0}")
+    );
     // A program that does not exist is reported by the shell, as before.
     let err = sh("no-such-program-flow-test --flag").await.unwrap_err();
     assert_eq!(err.exit_code(), Some(127), "{err}");

@@ -1,0 +1,340 @@
+//! Starting a command: as a plain program when the shell would only exec it,
+//! else with `/bin/sh -c`; its standard streams piped; its environment built
+//! from the call.
+
+use std::ffi::CString;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+use tokio::net::unix::pipe;
+
+use super::process::{set_nonblocking, Launch, Process};
+use super::{ShCommand, ShError};
+
+/// A started command: its process, its group, and the parent's ends of its pipes.
+pub(super) struct Started<'i> {
+    pub process: Process,
+    pub group: Group,
+    /// Where the rest of the context is written, when it did not fit in the
+    /// pipe beforehand.
+    pub stdin: Option<pipe::Sender>,
+    /// What is left to write to `stdin`.
+    pub input: &'i [u8],
+    pub stdout: pipe::Receiver,
+    pub stderr: pipe::Receiver,
+}
+
+/// A started process group; killed with SIGKILL when dropped armed.
+pub(super) struct Group {
+    pgid: Option<Pid>,
+}
+
+impl Group {
+    pub(super) fn signal(&self, signal: Signal) {
+        if let Some(pgid) = self.pgid {
+            // ESRCH: the group is already gone, which is what we want
+            let _ = killpg(pgid, signal);
+        }
+    }
+
+    pub(super) fn kill(&self) {
+        self.signal(Signal::SIGKILL);
+    }
+
+    /// Called once the shell is reaped: after that its id may be reused.
+    pub(super) fn disarm(&mut self) {
+        self.pgid = None;
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The longest `NAME=value` string Linux accepts in an environment
+/// (`MAX_ARG_STRLEN`, counting the final NUL); a longer one fails the exec.
+const MAX_ENV_STRING: usize = 128 * 1024;
+
+/// How many bytes of environment the context's variables may take in all, so
+/// that they never push the exec past `ARG_MAX` (usually 2 MiB with the
+/// inherited environment and the command line).
+const CONTEXT_ENV_BUDGET: usize = 1024 * 1024;
+
+/// Words a command is made of when the shell would only run it as a program:
+/// nothing but plain words (no quotes, expansions, redirections, operators or
+/// globs) and a first word that is not a shell builtin or keyword. Like make,
+/// `flow` execs such a command itself, which saves starting a shell.
+fn plain_program(cmd: &str) -> Option<Vec<&str>> {
+    const SHELL_WORDS: &[&str] = &[
+        ".", ":", "alias", "bg", "break", "case", "cd", "command", "continue", "do", "done",
+        "elif", "else", "esac", "eval", "exec", "exit", "export", "false", "fc", "fg", "fi", "for",
+        "getopts", "hash", "if", "jobs", "kill", "local", "printf", "pwd", "read", "readonly",
+        "return", "set", "shift", "test", "then", "times", "trap", "type", "ulimit", "umask",
+        "unalias", "unset", "until", "wait", "while", "echo", "[",
+    ];
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./,:+@%".contains(c);
+    if !cmd.chars().all(|c| plain(c) || c == ' ' || c == '\t') {
+        return None;
+    }
+    let words: Vec<&str> = cmd.split([' ', '\t']).filter(|w| !w.is_empty()).collect();
+    let first = *words.first()?;
+    (!SHELL_WORDS.contains(&first)).then_some(words)
+}
+
+/// Starts the command as the leader of a new process group, all three
+/// standard streams piped: a plain program directly, anything else with
+/// `/bin/sh -c CMD`.
+pub(super) fn spawn<'i>(cmd: &ShCommand, input: &'i [u8]) -> Result<Started<'i>, ShError> {
+    // A `PATH` of the call's own would change where the program is found.
+    let own_path = cmd.env.iter().any(|(k, _)| k == "PATH") || cmd.context.contains_key("PATH");
+    let program = plain_program(&cmd.cmd)
+        .filter(|_| !own_path)
+        .and_then(|words| Some((resolve(words[0])?, words)));
+    if let Some((path, words)) = program {
+        match spawn_with(cmd, path, &words, input) {
+            // Not found: let the shell say so, exactly as it would have.
+            Err(ShError::Spawn { source })
+                if source.kind() == io::ErrorKind::NotFound
+                    && cmd.cwd.as_ref().is_none_or(|c| c.is_dir()) => {}
+            other => return other,
+        }
+    }
+    spawn_with(cmd, "/bin/sh", &["/bin/sh", "-c", &cmd.cmd], input)
+}
+
+/// The most context written into the stdin pipe before the child starts:
+/// well under the smallest pipe buffer Linux gives (4 KiB pages × 16), so the
+/// write never blocks.
+const PREFILL_MAX: usize = 16 * 1024;
+
+/// A pipe: the read end and the write end, each with close-on-exec set.
+fn pipe_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (reader, writer) = io::pipe()?;
+    Ok((reader.into(), writer.into()))
+}
+
+/// `fd`, moved above the standard streams if it is one of them (a parent
+/// started with one of them closed): the child's `dup2` onto 0, 1 and 2 must
+/// never overwrite another of its three.
+fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    // duplicates to the lowest free fd from 3 on, close-on-exec
+    fd.try_clone()
+}
+
+/// The child's end of a pipe and the parent's, made non-blocking for Tokio.
+fn output_pipe() -> io::Result<(OwnedFd, pipe::Receiver)> {
+    let (ours, theirs) = pipe_pair()?;
+    set_nonblocking(&ours)?;
+    Ok((
+        above_stdio(theirs)?,
+        pipe::Receiver::from_owned_fd_unchecked(ours)?,
+    ))
+}
+
+/// The child's stdin, and, when `input` is too big to write into the pipe
+/// beforehand, the parent's end and what is left to write. Written
+/// beforehand, there is no writer to watch, and nothing fails when the child
+/// never reads it.
+fn stdin_pipe(input: &[u8]) -> io::Result<(OwnedFd, Option<pipe::Sender>, &[u8])> {
+    let (theirs, ours) = pipe_pair()?;
+    let theirs = above_stdio(theirs)?;
+    let mut ours = std::fs::File::from(ours);
+    if input.len() <= PREFILL_MAX {
+        ours.write_all(input)?;
+        return Ok((theirs, None, &[]));
+    }
+    let ours = OwnedFd::from(ours);
+    set_nonblocking(&ours)?;
+    Ok((
+        theirs,
+        Some(pipe::Sender::from_owned_fd_unchecked(ours)?),
+        input,
+    ))
+}
+
+fn spawn_with<'i>(
+    cmd: &ShCommand,
+    program: &str,
+    words: &[&str],
+    input: &'i [u8],
+) -> Result<Started<'i>, ShError> {
+    let invalid = |message: String| ShError::Spawn {
+        source: io::Error::new(io::ErrorKind::InvalidInput, message),
+    };
+    let c_string = |text: &[u8], what: &str| {
+        CString::new(text).map_err(|_| invalid(format!("{what} holds a NUL byte")))
+    };
+    let program = c_string(program.as_bytes(), "the program's path")?;
+    let args = words
+        .iter()
+        .map(|word| c_string(word.as_bytes(), "the command text"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let cwd = match &cmd.cwd {
+        Some(cwd) => Some(c_string(cwd.as_os_str().as_bytes(), "the working folder")?),
+        None => None,
+    };
+    let set_env = environment(cmd)?;
+    let io_error = |source| ShError::Spawn { source };
+    let (stdin, sender, input) = stdin_pipe(input).map_err(io_error)?;
+    let (stdout, stdout_reader) = output_pipe().map_err(io_error)?;
+    let (stderr, stderr_reader) = output_pipe().map_err(io_error)?;
+    let launch = Launch {
+        program: &program,
+        args: &args,
+        set_env: &set_env,
+        // not the instructions of an enclosing flow run
+        remove_env: &["FLOW_INSTRUCTIONS"],
+        cwd: cwd.as_deref(),
+        stdio: [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()],
+    };
+    // Spawning blocks this thread until the child has called exec (tens of
+    // microseconds). Measured on 2 idle cores, doing it here beats handing it
+    // to another thread: the hand-over costs two thread switches per task.
+    let process = Process::spawn(&launch).map_err(|source| match &cmd.cwd {
+        Some(cwd) if source.kind() == io::ErrorKind::NotFound && !cwd.is_dir() => ShError::Spawn {
+            source: io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("the working folder `{}` does not exist", cwd.display()),
+            ),
+        },
+        _ => ShError::Spawn { source },
+    })?;
+    let group = Group {
+        pgid: Some(Pid::from_raw(process.id())),
+    };
+    Ok(Started {
+        process,
+        group,
+        stdin: sender,
+        input,
+        stdout: stdout_reader,
+        stderr: stderr_reader,
+    })
+}
+
+/// The variables the call sets, as `KEY=VALUE`, later ones winning: the
+/// context's (see [`ShCommand::context`]), the agent's `env:`, then
+/// `FLOW_INSTRUCTIONS`.
+fn environment(cmd: &ShCommand) -> Result<Vec<CString>, ShError> {
+    let invalid = |message: String| ShError::Spawn {
+        source: io::Error::new(io::ErrorKind::InvalidInput, message),
+    };
+    let entry = |key: &str, value: &str| CString::new(format!("{key}={value}")).ok();
+    let mut set = Vec::new();
+    let mut budget = CONTEXT_ENV_BUDGET;
+    for (key, value) in &cmd.context {
+        if !is_var_name(key) {
+            continue;
+        }
+        let text = match value {
+            Value::String(text) => std::borrow::Cow::Borrowed(text.as_str()),
+            other => std::borrow::Cow::Owned(other.to_string()),
+        };
+        let size = key.len() + text.len() + 2;
+        if size <= MAX_ENV_STRING && size <= budget {
+            if let Some(entry) = entry(key, &text) {
+                budget -= size;
+                set.push(entry);
+            }
+        }
+    }
+    for (key, value) in &cmd.env {
+        if key.is_empty() || key.contains(['=', '\0']) {
+            return Err(invalid(format!(
+                "`{key}` is not a valid environment variable name"
+            )));
+        }
+        let Some(entry) = entry(key, value) else {
+            return Err(invalid(format!("the value of `{key}` holds a NUL byte")));
+        };
+        set.push(entry);
+    }
+    if let Some(instructions) = &cmd.instructions {
+        let Some(entry) = entry("FLOW_INSTRUCTIONS", instructions) else {
+            return Err(invalid("the instructions hold a NUL byte".into()));
+        };
+        set.push(entry);
+    }
+    Ok(set)
+}
+
+/// Where `PATH` finds a program, looked up once per name: the standard
+/// library would otherwise try `execve` on every `PATH` entry for every task.
+fn resolve(program: &str) -> Option<&'static str> {
+    use std::collections::HashMap;
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::{Mutex, OnceLock};
+    static FOUND: OnceLock<Mutex<HashMap<String, Option<&'static str>>>> = OnceLock::new();
+    if program.contains('/') {
+        return None; // a path: nothing to look up, let the shell handle it
+    }
+    let found = FOUND.get_or_init(Default::default);
+    let mut found = found
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(&path) = found.get(program) {
+        return path;
+    }
+    let path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            // a relative entry would depend on the command's working folder
+            .filter(|dir| dir.is_absolute())
+            .map(|dir| dir.join(program))
+            .find(|p| {
+                p.metadata()
+                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            })
+            .and_then(|p| p.into_os_string().into_string().ok())
+            .map(|p| &*Box::leak(p.into_boxed_str()))
+    });
+    found.insert(program.to_string(), path);
+    path
+}
+
+/// Whether `key` can be an environment variable the shell can read: `[A-Za-z_][A-Za-z0-9_]*`.
+fn is_var_name(key: &str) -> bool {
+    let mut bytes = key.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_programs_skip_the_shell() {
+        assert_eq!(plain_program("true"), Some(vec!["true"]));
+        assert_eq!(
+            plain_program("  wc -l data.txt "),
+            Some(vec!["wc", "-l", "data.txt"])
+        );
+        for shell in [
+            "echo hi", "cd /tmp", "exit 3", "ls > out", "a | b", "ls *.txt", "x=1 env", "ls 'a b'",
+            "ls $HOME", "ls ~", "a && b", "a; b", "ls \\n", "",
+        ] {
+            assert_eq!(plain_program(shell), None, "{shell:?} needs the shell");
+        }
+    }
+
+    #[test]
+    fn variable_names() {
+        for good in ["a", "_", "NAME_2", "_x"] {
+            assert!(is_var_name(good), "{good}");
+        }
+        for bad in ["", "2x", "a-b", "a b", "é", "a=b"] {
+            assert!(!is_var_name(bad), "{bad}");
+        }
+    }
+}
