@@ -102,6 +102,8 @@ pub(super) fn stdout_value(bytes: Vec<u8>) -> Value {
     if text.ends_with('\n') {
         text.pop();
     }
+    // the buffer grew in chunks; results may be kept for the whole run
+    text.shrink_to_fit();
     Value::String(text)
 }
 
@@ -127,6 +129,16 @@ mod tests {
         ];
         for (bytes, value) in cases {
             assert_eq!(&stdout_value(bytes.to_vec()), value, "for {bytes:?}");
+        }
+    }
+
+    #[test]
+    fn text_results_keep_no_spare_buffer() {
+        let mut bytes = Vec::with_capacity(4096);
+        bytes.extend_from_slice(b"short\n");
+        match stdout_value(bytes) {
+            Value::String(text) => assert_eq!(text.capacity(), text.len()),
+            other => panic!("{other:?}"),
         }
     }
 
