@@ -664,6 +664,14 @@ async fn plain_programs_run_without_a_shell_and_behave_the_same() {
     };
     let out = run(&cmd, &ShOptions::default(), &CancellationToken::new()).await;
     assert_eq!(out.unwrap(), json!("direct"));
+    // It runs in its working folder, and `PWD` says so, as in a shell.
+    let cmd = ShCommand {
+        cmd: "printenv PWD".to_string(),
+        cwd: Some("/tmp".into()),
+        ..ShCommand::default()
+    };
+    let out = run(&cmd, &ShOptions::default(), &CancellationToken::new()).await;
+    assert_eq!(out.unwrap(), json!("/tmp"));
     // Its first argument is the name as written, as the shell would pass it.
     assert_eq!(
         sh("cat /proc/self/cmdline").await.unwrap(),

@@ -5,18 +5,21 @@
 //! about 130 system calls, during which the parent thread is suspended.
 //! Measured on 2 cores, 10,000 `true` commands two at a time take 3.6 s that
 //! way and 3.4 s with the plain `clone(CLONE_VM | CLONE_VFORK)` and `exec`
-//! below (`cargo bench --bench sh_spawn` compares them). This is the one
-//! place of the crate with `unsafe` code.
+//! below (bench/README.md). This is the one place of the crate with
+//! `unsafe` code.
 //!
 //! The child shares the parent's memory until it calls `exec`, on a stack of
 //! its own, while the parent thread is suspended ([`CLONE_VFORK`]). It makes
 //! only async-signal-safe calls on data prepared beforehand: no allocation,
 //! no lock, nothing that can panic. Signals are blocked from before the
-//! `clone` until just before the `exec`, so no handler of the parent runs in
-//! the child while it sets up; `exec` then resets every handler.
+//! `clone`, so no handler of the parent runs in the child while it sets up.
+//! Its first act is to leave the parent's process group; it then resets the
+//! handlers only if a signal sent to that group in the meantime is pending
+//! (rare), and unblocks signals just before `exec`, which resets every handler.
 //!
-//! A child is reaped by [`Process::wait`]. One dropped before that is queued
-//! and reaped when the next child starts, like Tokio's orphan queue.
+//! A child is reaped by [`Process::wait`]. One dropped before that is waited
+//! for by a task of its own (outside a runtime, reaped when the next child
+//! starts).
 //!
 //! [`CLONE_VFORK`]: libc::CLONE_VFORK
 #![allow(unsafe_code)]
@@ -40,11 +43,8 @@ pub(super) struct Launch<'a> {
     pub program: &'a CStr,
     /// `argv`, its first word included.
     pub args: &'a [CString],
-    /// Variables to set (`KEY=VALUE`) over the inherited environment; a later
-    /// one wins over an earlier one with the same key.
-    pub set_env: &'a [CString],
-    /// Inherited variables to leave out.
-    pub remove_env: &'a [&'a str],
+    /// The whole environment, as `KEY=VALUE`.
+    pub env: &'a [CString],
     /// The working folder; the parent's when `None`.
     pub cwd: Option<&'a CStr>,
     /// The child's standard input, output and error.
@@ -57,6 +57,8 @@ pub(super) struct Process {
     pid: libc::pid_t,
     status: Option<ExitStatus>,
     watch: Option<Watch>,
+    /// Already handed over to be reaped in the background.
+    orphan: bool,
 }
 
 /// How the end of a child is awaited: its pidfd in Tokio's reactor, or, where
@@ -78,7 +80,7 @@ impl Process {
     pub fn spawn(launch: &Launch) -> io::Result<Process> {
         reap_orphans();
         let argv = null_terminated(launch.args.iter().map(|arg| arg.as_ptr()));
-        let envp = environment(launch.set_env, launch.remove_env);
+        let envp = null_terminated(launch.env.iter().map(|var| var.as_ptr()));
         // never read by the parent, so left uninitialised
         let mut stack = Vec::<u8>::with_capacity(STACK_SIZE);
         let mut child = ChildArgs {
@@ -129,6 +131,7 @@ impl Process {
             pid,
             status: None,
             watch: None,
+            orphan: false,
         })
     }
 
@@ -166,13 +169,31 @@ impl Process {
 }
 
 impl Drop for Process {
+    /// A child dropped before it was reaped (its run was cancelled from
+    /// outside, say) is waited for by a task of its own, or, outside a Tokio
+    /// runtime, queued to be reaped when the next child starts.
     fn drop(&mut self) {
-        if self.status.is_none() && !matches!(reap(self.pid), Ok(Some(_))) {
-            ORPHANS
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .push(self.pid);
+        if self.status.is_some() || matches!(reap(self.pid), Ok(Some(_))) {
+            return;
         }
+        if !self.orphan {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let mut process = Process {
+                    pid: self.pid,
+                    status: None,
+                    watch: None,
+                    orphan: true,
+                };
+                runtime.spawn(async move {
+                    let _ = process.wait().await;
+                });
+                return;
+            }
+        }
+        ORPHANS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(self.pid);
     }
 }
 
@@ -226,46 +247,6 @@ fn null_terminated(pointers: impl Iterator<Item = *const c_char>) -> Vec<*const 
     pointers.chain(std::iter::once(ptr::null())).collect()
 }
 
-unsafe extern "C" {
-    /// The process's environment, as `execve` wants it.
-    static environ: *const *const c_char;
-}
-
-/// The child's environment: the inherited one without `remove` and the keys
-/// of `set`, then `set` (the last of each key).
-///
-/// Reads the process environment without a lock, as libc's `getenv` does:
-/// Rust makes changing it (`std::env::set_var`) `unsafe` for that reason.
-fn environment(set: &[CString], remove: &[&str]) -> Vec<*const c_char> {
-    let key =
-        |entry: &[u8]| -> usize { entry.iter().position(|&b| b == b'=').unwrap_or(entry.len()) };
-    let replaced = |entry: &[u8]| {
-        let name = &entry[..key(entry)];
-        remove.iter().any(|r| r.as_bytes() == name)
-            || set
-                .iter()
-                .any(|s| &s.as_bytes()[..key(s.as_bytes())] == name)
-    };
-    let mut inherited = Vec::new();
-    // SAFETY: `environ` is a null-terminated array of C strings
-    unsafe {
-        let mut entry = environ;
-        while !entry.is_null() && !(*entry).is_null() {
-            if !replaced(CStr::from_ptr(*entry).to_bytes()) {
-                inherited.push(*entry);
-            }
-            entry = entry.add(1);
-        }
-    }
-    let own = set.iter().enumerate().filter(|(i, s)| {
-        let name = &s.as_bytes()[..key(s.as_bytes())];
-        !set[i + 1..]
-            .iter()
-            .any(|later| &later.as_bytes()[..key(later.as_bytes())] == name)
-    });
-    null_terminated(inherited.into_iter().chain(own.map(|(_, s)| s.as_ptr())))
-}
-
 /// What the child function reads, in the parent's memory.
 struct ChildArgs {
     program: *const c_char,
@@ -305,9 +286,48 @@ extern "C" fn child_main(arg: *mut c_void) -> c_int {
         // Rust programs ignore SIGPIPE, and an ignored signal stays ignored
         // across exec; commands expect the default (as std's spawn does)
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        // A signal sent to the parent's process group before `setpgid` above
+        // (Ctrl-C, a terminal resize) may be pending, and unblocking would run
+        // the parent's handler for it here, on the parent's memory. Then every
+        // handler is reset first, as glibc's posix_spawn always does. Since
+        // `setpgid`, only a signal sent to this new pid can still arrive.
+        let mut pending: libc::sigset_t = std::mem::zeroed();
+        if libc::sigpending(&mut pending) != 0 || any_signal(&pending) {
+            reset_handlers();
+        }
         libc::pthread_sigmask(libc::SIG_SETMASK, &args.mask, ptr::null_mut());
         libc::execve(args.program, args.argv, args.envp);
         fail(args)
+    }
+}
+
+/// Whether `set` holds any signal.
+///
+/// # Safety
+/// Async-signal-safe: for the child.
+unsafe fn any_signal(set: &libc::sigset_t) -> bool {
+    // SAFETY: sigismember only reads the set
+    (1..=libc::SIGRTMAX()).any(|signal| unsafe { libc::sigismember(set, signal) } == 1)
+}
+
+/// Sets every signal with a handler back to its default action (ignored
+/// signals stay ignored, as across exec).
+///
+/// # Safety
+/// For the child only: it changes the calling process's dispositions.
+unsafe fn reset_handlers() {
+    for signal in 1..=libc::SIGRTMAX() {
+        // SAFETY: a plain sigaction query and, for a caught signal, a reset;
+        // glibc refuses its own internal signals (EINVAL), which is fine
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(signal, ptr::null(), &mut action) == 0
+                && action.sa_sigaction != libc::SIG_DFL
+                && action.sa_sigaction != libc::SIG_IGN
+            {
+                libc::signal(signal, libc::SIG_DFL);
+            }
+        }
     }
 }
 
@@ -339,29 +359,6 @@ mod tests {
         CString::new(text).unwrap()
     }
 
-    #[test]
-    fn the_environment_is_inherited_with_changes() {
-        let set = [c("FLOW_T_A=1"), c("FLOW_T_B=2"), c("FLOW_T_A=3")];
-        let envp = environment(&set, &["PATH"]);
-        assert!(envp.last().is_some_and(|p| p.is_null()));
-        let entries: Vec<String> = envp[..envp.len() - 1]
-            .iter()
-            // SAFETY: every entry but the last is a C string
-            .map(|&p| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
-            .collect();
-        assert!(entries.iter().any(|e| e == "FLOW_T_A=3"), "{entries:?}");
-        assert!(entries.iter().any(|e| e == "FLOW_T_B=2"), "{entries:?}");
-        assert!(!entries.iter().any(|e| e == "FLOW_T_A=1"), "{entries:?}");
-        assert!(
-            !entries.iter().any(|e| e.starts_with("PATH=")),
-            "{entries:?}"
-        );
-        if let Some(home) = std::env::var_os("HOME") {
-            let home = format!("HOME={}", home.to_string_lossy());
-            assert!(entries.contains(&home), "{entries:?}");
-        }
-    }
-
     /// Starts `args` with stdin from /dev/null and stdout into a pipe.
     fn start(args: &[&str]) -> io::Result<(Process, std::fs::File)> {
         let args: Vec<CString> = args.iter().map(|a| c(a)).collect();
@@ -371,8 +368,7 @@ mod tests {
         let launch = Launch {
             program: &args[0],
             args: &args,
-            set_env: &[c("FLOW_T_SET=yes")],
-            remove_env: &[],
+            env: &[c("FLOW_T_SET=yes")],
             cwd: Some(c"/"),
             stdio: [null.as_fd(), writer.as_fd(), writer.as_fd()],
         };
@@ -422,8 +418,7 @@ mod tests {
         let launch = Launch {
             program: &args[0],
             args: &args,
-            set_env: &[],
-            remove_env: &[],
+            env: &[],
             cwd: Some(c"/no/such/folder"),
             stdio: [null.as_fd(), null.as_fd(), null.as_fd()],
         };
@@ -441,23 +436,50 @@ mod tests {
         assert_eq!(status.unwrap().code(), Some(5));
     }
 
-    #[tokio::test]
-    async fn a_dropped_process_is_reaped_when_the_next_one_starts() {
+    /// Waits (up to 5 s) until `pid` is gone, zombie included, calling
+    /// `between` meanwhile.
+    async fn until_gone(pid: libc::pid_t, mut between: impl FnMut()) {
+        let stat = format!("/proc/{pid}/stat");
+        let start = std::time::Instant::now();
+        while std::path::Path::new(&stat).exists() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(5),
+                "{pid} is still there: {:?}",
+                std::fs::read_to_string(&stat)
+            );
+            between();
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    /// A child that was killed, then dropped without being reaped.
+    fn killed_and_dropped() -> libc::pid_t {
         let (process, _out) = start(&["/bin/sleep", "30"]).unwrap();
         let pid = process.id();
         // SAFETY: signalling our own child
         unsafe { libc::kill(pid, libc::SIGKILL) };
         drop(process);
-        let stat = format!("/proc/{pid}/stat");
-        let start_time = std::time::Instant::now();
-        while std::path::Path::new(&stat).exists() {
-            assert!(
-                start_time.elapsed() < std::time::Duration::from_secs(5),
-                "{pid} is still there: {:?}",
-                std::fs::read_to_string(&stat)
-            );
+        pid
+    }
+
+    #[tokio::test]
+    async fn a_dropped_process_is_reaped_in_the_background() {
+        let pid = killed_and_dropped();
+        until_gone(pid, || {}).await;
+    }
+
+    #[test]
+    fn outside_a_runtime_a_dropped_process_is_reaped_when_the_next_starts() {
+        let pid = killed_and_dropped();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(until_gone(pid, || {
             let (mut next, _out) = start(&["/bin/true"]).unwrap();
-            next.wait().await.unwrap();
-        }
+            while next.try_wait().unwrap().is_none() {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }));
     }
 }

@@ -98,20 +98,29 @@ pub(super) fn spawn<'i>(cmd: &ShCommand, input: &'i [u8]) -> Result<Started<'i>,
         .and_then(|words| Some((resolve(words[0])?, words)));
     if let Some((path, words)) = program {
         match spawn_with(cmd, path, &words, input) {
-            // Not found: let the shell say so, exactly as it would have.
+            // Not found, not executable, or a script without `#!`: the shell
+            // says so, or runs it, exactly as it would have.
             Err(ShError::Spawn { source })
-                if source.kind() == io::ErrorKind::NotFound
-                    && cmd.cwd.as_ref().is_none_or(|c| c.is_dir()) => {}
+                if shell_would_retry(&source) && cmd.cwd.as_ref().is_none_or(|c| c.is_dir()) => {}
             other => return other,
         }
     }
     spawn_with(cmd, "/bin/sh", &["/bin/sh", "-c", &cmd.cmd], input)
 }
 
+/// Whether a program that failed to start this way could still start, or
+/// fail differently, through the shell.
+fn shell_would_retry(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+    ) || error.raw_os_error() == Some(libc::ENOEXEC)
+}
+
 /// The most context written into the stdin pipe before the child starts:
-/// well under the smallest pipe buffer Linux gives (4 KiB pages × 16), so the
-/// write never blocks.
-const PREFILL_MAX: usize = 16 * 1024;
+/// `PIPE_BUF`, which fits in any fresh pipe (even one cut down to two pages
+/// because the user has too many), so the write never blocks.
+const PREFILL_MAX: usize = 4096;
 
 /// A pipe: the read end and the write end, each with close-on-exec set.
 fn pipe_pair() -> io::Result<(OwnedFd, OwnedFd)> {
@@ -182,7 +191,7 @@ fn spawn_with<'i>(
         Some(cwd) => Some(c_string(cwd.as_os_str().as_bytes(), "the working folder")?),
         None => None,
     };
-    let set_env = environment(cmd)?;
+    let env = environment(cmd)?;
     let io_error = |source| ShError::Spawn { source };
     let (stdin, sender, input) = stdin_pipe(input).map_err(io_error)?;
     let (stdout, stdout_reader) = output_pipe().map_err(io_error)?;
@@ -190,9 +199,7 @@ fn spawn_with<'i>(
     let launch = Launch {
         program: &program,
         args: &args,
-        set_env: &set_env,
-        // not the instructions of an enclosing flow run
-        remove_env: &["FLOW_INSTRUCTIONS"],
+        env: &env,
         cwd: cwd.as_deref(),
         stdio: [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()],
     };
@@ -221,15 +228,29 @@ fn spawn_with<'i>(
     })
 }
 
-/// The variables the call sets, as `KEY=VALUE`, later ones winning: the
-/// context's (see [`ShCommand::context`]), the agent's `env:`, then
-/// `FLOW_INSTRUCTIONS`.
+/// The command's whole environment, as `KEY=VALUE`: the inherited one
+/// (without `FLOW_INSTRUCTIONS`, which belongs to an enclosing run), then, each
+/// replacing any earlier one of the same name: `PWD` when the call has a
+/// working folder, the context's variables (see [`ShCommand::context`]), the
+/// agent's `env:`, and `FLOW_INSTRUCTIONS`.
+///
+/// The inherited environment is read through `std::env`, under its lock, so
+/// a host changing it meanwhile is safe.
 fn environment(cmd: &ShCommand) -> Result<Vec<CString>, ShError> {
     let invalid = |message: String| ShError::Spawn {
         source: io::Error::new(io::ErrorKind::InvalidInput, message),
     };
     let entry = |key: &str, value: &str| CString::new(format!("{key}={value}")).ok();
     let mut set = Vec::new();
+    if let Some(cwd) = &cmd.cwd {
+        // as a shell would: the folder the command runs in
+        if let Some(pwd) = std::path::absolute(cwd)
+            .ok()
+            .and_then(|pwd| pwd.into_os_string().into_string().ok())
+        {
+            set.extend(entry("PWD", &pwd));
+        }
+    }
     let mut budget = CONTEXT_ENV_BUDGET;
     for (key, value) in &cmd.context {
         if !is_var_name(key) {
@@ -264,7 +285,36 @@ fn environment(cmd: &ShCommand) -> Result<Vec<CString>, ShError> {
         };
         set.push(entry);
     }
-    Ok(set)
+    // the last of each name wins
+    let mut own: Vec<CString> = Vec::with_capacity(set.len());
+    for entry in set.into_iter().rev() {
+        let key = var_name(entry.as_bytes());
+        if !own.iter().any(|e| var_name(e.as_bytes()) == key) {
+            own.push(entry);
+        }
+    }
+    own.reverse();
+    // A hash set only pays for itself with many names.
+    let many: Option<std::collections::HashSet<&[u8]>> =
+        (own.len() > 16).then(|| own.iter().map(|e| var_name(e.as_bytes())).collect());
+    let replaced = |key: &[u8]| match &many {
+        Some(names) => names.contains(key),
+        None => own.iter().any(|e| var_name(e.as_bytes()) == key),
+    };
+    let mut all = Vec::with_capacity(64 + own.len());
+    for (key, value) in std::env::vars_os() {
+        let (key, value) = (key.as_bytes(), value.as_bytes());
+        if key == b"FLOW_INSTRUCTIONS" || replaced(key) {
+            continue;
+        }
+        let mut entry = Vec::with_capacity(key.len() + value.len() + 2);
+        entry.extend_from_slice(key);
+        entry.push(b'=');
+        entry.extend_from_slice(value);
+        all.extend(CString::new(entry).ok());
+    }
+    all.append(&mut own);
+    Ok(all)
 }
 
 /// Where `PATH` finds a program, looked up once per name: the standard
@@ -300,6 +350,12 @@ fn resolve(program: &str) -> Option<&'static str> {
     path
 }
 
+/// The name in a `NAME=value` entry.
+fn var_name(entry: &[u8]) -> &[u8] {
+    let end = entry.iter().position(|&b| b == b'=').unwrap_or(entry.len());
+    &entry[..end]
+}
+
 /// Whether `key` can be an environment variable the shell can read: `[A-Za-z_][A-Za-z0-9_]*`.
 fn is_var_name(key: &str) -> bool {
     let mut bytes = key.bytes();
@@ -326,6 +382,61 @@ mod tests {
         ] {
             assert_eq!(plain_program(shell), None, "{shell:?} needs the shell");
         }
+    }
+
+    #[test]
+    fn the_environment_is_inherited_with_the_calls_changes() {
+        let mut cmd = ShCommand {
+            cwd: Some("/tmp".into()),
+            instructions: Some("do it".into()),
+            ..ShCommand::default()
+        };
+        cmd.context.insert("FLOW_T_A".into(), Value::from(1));
+        cmd.context.insert("PATH".into(), Value::from("/ctx"));
+        cmd.env.push(("FLOW_T_A".into(), "3".into()));
+        let entries: Vec<String> = environment(&cmd)
+            .unwrap()
+            .iter()
+            .map(|entry| entry.to_string_lossy().into_owned())
+            .collect();
+        let named = |name: &str| -> Vec<&str> {
+            entries
+                .iter()
+                .filter_map(|e| e.strip_prefix(name)?.strip_prefix('='))
+                .collect()
+        };
+        assert_eq!(named("FLOW_T_A"), ["3"], "{entries:?}");
+        assert_eq!(named("PATH"), ["/ctx"], "{entries:?}");
+        assert_eq!(named("PWD"), ["/tmp"], "{entries:?}");
+        assert_eq!(named("FLOW_INSTRUCTIONS"), ["do it"], "{entries:?}");
+        if let Some(home) = std::env::var_os("HOME") {
+            assert_eq!(named("HOME"), [home.to_string_lossy()], "{entries:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_program_the_kernel_cannot_start_goes_to_the_shell() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("flow-noshebang-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = dir.join("script");
+        std::fs::write(&script, "echo from-script\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = script.to_str().unwrap();
+        let cmd = ShCommand::default();
+        let Err(ShError::Spawn { source }) = spawn_with(&cmd, path, &["script"], b"") else {
+            panic!("a script without #! started");
+        };
+        assert_eq!(source.raw_os_error(), Some(libc::ENOEXEC), "{source}");
+        assert!(shell_would_retry(&source));
+        assert!(shell_would_retry(&io::Error::from(io::ErrorKind::NotFound)));
+        assert!(shell_would_retry(&io::Error::from(
+            io::ErrorKind::PermissionDenied
+        )));
+        assert!(!shell_would_retry(&io::Error::from(
+            io::ErrorKind::InvalidInput
+        )));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -1,0 +1,83 @@
+//! Signals sent to the interpreter's process group while `sh` children start.
+//!
+//! A child shares the interpreter's memory until it calls `exec`; a handler of
+//! the interpreter must never run in it. This test needs a process of its own
+//! (it moves itself to a new process group and floods that group with a
+//! signal), hence its own test binary.
+#![allow(unsafe_code)]
+
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use flow::agents::sh::{run, ShCommand, ShOptions};
+use tokio_util::sync::CancellationToken;
+
+static PARENT: AtomicI32 = AtomicI32::new(0);
+static RAN_IN_A_CHILD: AtomicUsize = AtomicUsize::new(0);
+static RAN: AtomicUsize = AtomicUsize::new(0);
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn handler(_: libc::c_int) {
+    RAN.fetch_add(1, Relaxed);
+    // SAFETY: getpid is async-signal-safe
+    if unsafe { libc::getpid() } != PARENT.load(Relaxed) {
+        RAN_IN_A_CHILD.fetch_add(1, Relaxed);
+    }
+}
+
+#[test]
+fn no_handler_of_the_interpreter_runs_in_a_starting_child() {
+    // SAFETY: plain calls on this process; the handler only touches atomics
+    let group = unsafe {
+        // a group of its own, so the flood reaches no other process
+        assert_eq!(libc::setpgid(0, 0), 0);
+        PARENT.store(libc::getpid(), Relaxed);
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = handler as extern "C" fn(libc::c_int) as usize;
+        action.sa_flags = libc::SA_RESTART;
+        assert_eq!(
+            libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut()),
+            0
+        );
+        libc::getpgrp()
+    };
+    let flood = std::thread::spawn(move || {
+        while !STOP.load(Relaxed) {
+            // SAFETY: signalling our own group, whose members handle SIGUSR1
+            unsafe { libc::kill(-group, libc::SIGUSR1) };
+        }
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let command = ShCommand {
+        cmd: "true".into(),
+        ..ShCommand::default()
+    };
+    let start = Instant::now();
+    let mut calls = 0;
+    runtime.block_on(async {
+        while start.elapsed() < Duration::from_secs(2) {
+            // a child that got the signal before it left the group dies of it,
+            // as the signal's default action says (posix_spawn's children too)
+            match run(&command, &ShOptions::default(), &CancellationToken::new()).await {
+                Ok(out) => assert_eq!(out, serde_json::json!("")),
+                Err(error) => assert!(error.to_string().contains("SIGUSR1"), "{error}"),
+            }
+            calls += 1;
+        }
+    });
+    STOP.store(true, Relaxed);
+    flood.join().unwrap();
+    assert!(calls > 100, "only {calls} calls");
+    assert!(
+        RAN.load(Relaxed) > 1000,
+        "the flood did not reach the handler"
+    );
+    assert_eq!(
+        RAN_IN_A_CHILD.load(Relaxed),
+        0,
+        "the handler ran in a child ({calls} calls)"
+    );
+}
