@@ -159,6 +159,9 @@ pub(crate) struct Scheduler {
     result: Option<Result<Val, Failure>>,
     /// Token usage of every task so far.
     usage: Option<Value>,
+    /// The environment `sh` commands inherit: the process's at the run's
+    /// first `sh` call (copying it for every command costs a few µs each).
+    sh_environment: std::cell::OnceCell<crate::agents::sh::Environment>,
 }
 
 impl Scheduler {
@@ -204,6 +207,7 @@ impl Scheduler {
             root: None,
             result: None,
             usage: None,
+            sh_environment: std::cell::OnceCell::new(),
         }
     }
 

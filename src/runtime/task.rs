@@ -199,7 +199,8 @@ pub(crate) enum Backend {
     Noop,
     Sleep,
     Fail,
-    Sh,
+    /// With the environment its commands inherit, captured once per run.
+    Sh(Option<sh::Environment>),
     Llm,
     Http,
     Host(Arc<dyn HostAgent>),
@@ -212,7 +213,7 @@ impl Backend {
             "noop" => Backend::Noop,
             "sleep" => Backend::Sleep,
             "fail" => Backend::Fail,
-            "sh" => Backend::Sh,
+            "sh" => Backend::Sh(None),
             "llm" => Backend::Llm,
             "http" => Backend::Http,
             _ => return None,
@@ -226,7 +227,7 @@ impl Backend {
 
     /// Whether it takes one of the default `--jobs` slots (the CPU-bound kind).
     pub(crate) fn uses_cpu(&self) -> bool {
-        matches!(self, Backend::Sh)
+        matches!(self, Backend::Sh(_))
     }
 }
 
@@ -445,7 +446,7 @@ async fn dispatch(backend: &Backend, call: Call) -> Result<Reply, AgentError> {
                 _ = call.cancel.cancelled() => Err(AgentError::new("cancelled")),
             }
         }
-        Backend::Sh => run_sh(call).await,
+        Backend::Sh(environment) => run_sh(call, environment.clone()).await,
         Backend::Llm => crate::agents::llm::run(&call)
             .await
             .map(|completion| Reply {
@@ -468,7 +469,7 @@ async fn dispatch(backend: &Backend, call: Call) -> Result<Reply, AgentError> {
     }
 }
 
-async fn run_sh(call: Call) -> Result<Reply, AgentError> {
+async fn run_sh(call: Call, environment: Option<sh::Environment>) -> Result<Reply, AgentError> {
     let text = |key: &str| call.config.get(key).map(crate::value::to_text);
     let mut env: Vec<(String, String)> = match call.config.get("env") {
         Some(Value::Object(vars)) => vars
@@ -504,7 +505,11 @@ async fn run_sh(call: Call) -> Result<Reply, AgentError> {
         instructions: call.instructions.clone(),
         context: call.context.clone(),
     };
-    match sh::run(&command, &sh::ShOptions::default(), &call.cancel).await {
+    let options = sh::ShOptions {
+        environment,
+        ..sh::ShOptions::default()
+    };
+    match sh::run(&command, &options, &call.cancel).await {
         Ok(value) => Ok(Reply { value, usage: None }),
         Err(error) => {
             let mut failure = AgentError::new(error.to_string());

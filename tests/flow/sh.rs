@@ -198,6 +198,26 @@ async fn inherits_the_environment() {
 }
 
 #[tokio::test]
+async fn a_captured_environment_is_what_commands_inherit() {
+    use flow::agents::sh::Environment;
+    let captured = Environment::capture();
+    // set after the capture (std's lock makes this safe beside other tests'
+    // commands, which read the environment through std too)
+    std::env::set_var("FLOW_TEST_SET_LATER", "now");
+    let with = |environment| ShOptions {
+        environment,
+        ..ShOptions::default()
+    };
+    let cmd = command("printenv FLOW_TEST_SET_LATER");
+    let cancel = CancellationToken::new();
+    let fresh = run(&cmd, &with(None), &cancel).await;
+    let old = run(&cmd, &with(Some(captured)), &cancel).await;
+    std::env::remove_var("FLOW_TEST_SET_LATER");
+    assert_eq!(fresh.unwrap(), json!("now"));
+    assert_eq!(old.unwrap_err().exit_code(), Some(1));
+}
+
+#[tokio::test]
 async fn cwd_is_the_working_folder() {
     let mut cmd = command("pwd");
     cmd.cwd = Some("/".into());
@@ -616,6 +636,7 @@ async fn extreme_options_do_not_panic() {
         stderr_tail: usize::MAX,
         kill_grace: Duration::MAX,
         drain: Duration::MAX,
+        environment: None,
     };
     let out = run(
         &command("echo out; echo err >&2"),
@@ -630,6 +651,7 @@ async fn extreme_options_do_not_panic() {
         stderr_tail: 0,
         kill_grace: Duration::ZERO,
         drain: Duration::ZERO,
+        environment: None,
     };
     assert_eq!(
         run(&command("true"), &opts, &CancellationToken::new())

@@ -88,6 +88,37 @@ pub struct ShOptions {
     /// or stderr open before the group is killed and the output taken as
     /// complete. Default 100 ms.
     pub drain: Duration,
+    /// The environment commands inherit (before [`ShCommand`]'s changes):
+    /// when `None` (the default), the process's own, read at each call. The
+    /// interpreter captures it once per run, so its commands see the
+    /// environment as it was when the run started them, and a big one is not
+    /// copied for every command.
+    pub environment: Option<Environment>,
+}
+
+/// An environment for commands to inherit, captured once; see
+/// [`ShOptions::environment`]. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Environment(std::sync::Arc<[std::ffi::CString]>);
+
+impl Environment {
+    /// The process's environment now, read through `std::env` (under its
+    /// lock, so a host changing it meanwhile is safe), without
+    /// `FLOW_INSTRUCTIONS`, which belongs to an enclosing run.
+    pub fn capture() -> Environment {
+        use std::os::unix::ffi::OsStrExt;
+        let vars = std::env::vars_os()
+            .filter(|(key, _)| key != "FLOW_INSTRUCTIONS")
+            .filter_map(|(key, value)| {
+                let (key, value) = (key.as_bytes(), value.as_bytes());
+                let mut entry = Vec::with_capacity(key.len() + value.len() + 2);
+                entry.extend_from_slice(key);
+                entry.push(b'=');
+                entry.extend_from_slice(value);
+                std::ffi::CString::new(entry).ok()
+            });
+        Environment(vars.collect())
+    }
 }
 
 impl Default for ShOptions {
@@ -97,6 +128,7 @@ impl Default for ShOptions {
             stderr_tail: 8 << 10,
             kill_grace: Duration::from_secs(2),
             drain: Duration::from_millis(100),
+            environment: None,
         }
     }
 }
@@ -131,7 +163,7 @@ pub async fn run(
         input,
         mut stdout,
         mut stderr,
-    } = spawn::spawn(cmd, &input)?;
+    } = spawn::spawn(cmd, &input, opts.environment.as_ref())?;
 
     let mut out = Vec::new();
     let mut err = Vec::new();

@@ -44,7 +44,7 @@ pub(super) struct Launch<'a> {
     /// `argv`, its first word included.
     pub args: &'a [CString],
     /// The whole environment, as `KEY=VALUE`.
-    pub env: &'a [CString],
+    pub env: &'a [&'a CStr],
     /// The working folder; the parent's when `None`.
     pub cwd: Option<&'a CStr>,
     /// The child's standard input, output and error.
@@ -368,7 +368,7 @@ mod tests {
         let launch = Launch {
             program: &args[0],
             args: &args,
-            env: &[c("FLOW_T_SET=yes")],
+            env: &[c"FLOW_T_SET=yes"],
             cwd: Some(c"/"),
             stdio: [null.as_fd(), writer.as_fd(), writer.as_fd()],
         };

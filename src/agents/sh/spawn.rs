@@ -2,7 +2,7 @@
 //! else with `/bin/sh -c`; its standard streams piped; its environment built
 //! from the call.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio::net::unix::pipe;
 
 use super::process::{set_nonblocking, Launch, Process};
-use super::{ShCommand, ShError};
+use super::{Environment, ShCommand, ShError};
 
 /// A started command: its process, its group, and the parent's ends of its pipes.
 pub(super) struct Started<'i> {
@@ -90,14 +90,28 @@ fn plain_program(cmd: &str) -> Option<Vec<&str>> {
 /// Starts the command as the leader of a new process group, all three
 /// standard streams piped: a plain program directly, anything else with
 /// `/bin/sh -c CMD`.
-pub(super) fn spawn<'i>(cmd: &ShCommand, input: &'i [u8]) -> Result<Started<'i>, ShError> {
+pub(super) fn spawn<'i>(
+    cmd: &ShCommand,
+    input: &'i [u8],
+    inherited: Option<&Environment>,
+) -> Result<Started<'i>, ShError> {
+    let captured;
+    let inherited = match inherited {
+        Some(environment) => environment,
+        None => {
+            captured = Environment::capture();
+            &captured
+        }
+    };
+    let own = own_variables(cmd)?;
+    let env = environment(&inherited.0, &own);
     // A `PATH` of the call's own would change where the program is found.
     let own_path = cmd.env.iter().any(|(k, _)| k == "PATH") || cmd.context.contains_key("PATH");
     let program = plain_program(&cmd.cmd)
         .filter(|_| !own_path)
         .and_then(|words| Some((resolve(words[0])?, words)));
     if let Some((path, words)) = program {
-        match spawn_with(cmd, path, &words, input) {
+        match spawn_with(cmd, path, &words, &env, input) {
             // Not found, not executable, or a script without `#!`: the shell
             // says so, or runs it, exactly as it would have.
             Err(ShError::Spawn { source })
@@ -105,7 +119,7 @@ pub(super) fn spawn<'i>(cmd: &ShCommand, input: &'i [u8]) -> Result<Started<'i>,
             other => return other,
         }
     }
-    spawn_with(cmd, "/bin/sh", &["/bin/sh", "-c", &cmd.cmd], input)
+    spawn_with(cmd, "/bin/sh", &["/bin/sh", "-c", &cmd.cmd], &env, input)
 }
 
 /// Whether a program that failed to start this way could still start, or
@@ -174,6 +188,7 @@ fn spawn_with<'i>(
     cmd: &ShCommand,
     program: &str,
     words: &[&str],
+    env: &[&CStr],
     input: &'i [u8],
 ) -> Result<Started<'i>, ShError> {
     let invalid = |message: String| ShError::Spawn {
@@ -191,7 +206,6 @@ fn spawn_with<'i>(
         Some(cwd) => Some(c_string(cwd.as_os_str().as_bytes(), "the working folder")?),
         None => None,
     };
-    let env = environment(cmd)?;
     let io_error = |source| ShError::Spawn { source };
     let (stdin, sender, input) = stdin_pipe(input).map_err(io_error)?;
     let (stdout, stdout_reader) = output_pipe().map_err(io_error)?;
@@ -199,7 +213,7 @@ fn spawn_with<'i>(
     let launch = Launch {
         program: &program,
         args: &args,
-        env: &env,
+        env,
         cwd: cwd.as_deref(),
         stdio: [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()],
     };
@@ -228,15 +242,11 @@ fn spawn_with<'i>(
     })
 }
 
-/// The command's whole environment, as `KEY=VALUE`: the inherited one
-/// (without `FLOW_INSTRUCTIONS`, which belongs to an enclosing run), then, each
-/// replacing any earlier one of the same name: `PWD` when the call has a
-/// working folder, the context's variables (see [`ShCommand::context`]), the
-/// agent's `env:`, and `FLOW_INSTRUCTIONS`.
-///
-/// The inherited environment is read through `std::env`, under its lock, so
-/// a host changing it meanwhile is safe.
-fn environment(cmd: &ShCommand) -> Result<Vec<CString>, ShError> {
+/// The variables a call sets, as `KEY=VALUE`, one per name (the last wins):
+/// `PWD` when the call has a working folder (as a shell would set it), the
+/// context's variables (see [`ShCommand::context`]), the agent's `env:`, and
+/// `FLOW_INSTRUCTIONS`.
+fn own_variables(cmd: &ShCommand) -> Result<Vec<CString>, ShError> {
     let invalid = |message: String| ShError::Spawn {
         source: io::Error::new(io::ErrorKind::InvalidInput, message),
     };
@@ -285,15 +295,29 @@ fn environment(cmd: &ShCommand) -> Result<Vec<CString>, ShError> {
         };
         set.push(entry);
     }
-    // the last of each name wins
-    let mut own: Vec<CString> = Vec::with_capacity(set.len());
-    for entry in set.into_iter().rev() {
-        let key = var_name(entry.as_bytes());
-        if !own.iter().any(|e| var_name(e.as_bytes()) == key) {
-            own.push(entry);
+    // the last of each name wins (a hash set only pays for itself with many)
+    let mut keep = vec![true; set.len()];
+    if set.len() > 16 {
+        let mut seen = std::collections::HashSet::new();
+        for (i, entry) in set.iter().enumerate().rev() {
+            keep[i] = seen.insert(var_name(entry.as_bytes()));
+        }
+    } else {
+        for (i, entry) in set.iter().enumerate() {
+            let key = var_name(entry.as_bytes());
+            keep[i] = !set[i + 1..].iter().any(|e| var_name(e.as_bytes()) == key);
         }
     }
-    own.reverse();
+    Ok(set
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(entry, keep)| keep.then_some(entry))
+        .collect())
+}
+
+/// The command's whole environment: the inherited variables that `own` does
+/// not replace, then `own`.
+fn environment<'a>(inherited: &'a [CString], own: &'a [CString]) -> Vec<&'a CStr> {
     // A hash set only pays for itself with many names.
     let many: Option<std::collections::HashSet<&[u8]>> =
         (own.len() > 16).then(|| own.iter().map(|e| var_name(e.as_bytes())).collect());
@@ -301,20 +325,12 @@ fn environment(cmd: &ShCommand) -> Result<Vec<CString>, ShError> {
         Some(names) => names.contains(key),
         None => own.iter().any(|e| var_name(e.as_bytes()) == key),
     };
-    let mut all = Vec::with_capacity(64 + own.len());
-    for (key, value) in std::env::vars_os() {
-        let (key, value) = (key.as_bytes(), value.as_bytes());
-        if key == b"FLOW_INSTRUCTIONS" || replaced(key) {
-            continue;
-        }
-        let mut entry = Vec::with_capacity(key.len() + value.len() + 2);
-        entry.extend_from_slice(key);
-        entry.push(b'=');
-        entry.extend_from_slice(value);
-        all.extend(CString::new(entry).ok());
-    }
-    all.append(&mut own);
-    Ok(all)
+    inherited
+        .iter()
+        .filter(|entry| !replaced(var_name(entry.as_bytes())))
+        .chain(own)
+        .map(CString::as_c_str)
+        .collect()
 }
 
 /// Where `PATH` finds a program, looked up once per name: the standard
@@ -394,8 +410,9 @@ mod tests {
         cmd.context.insert("FLOW_T_A".into(), Value::from(1));
         cmd.context.insert("PATH".into(), Value::from("/ctx"));
         cmd.env.push(("FLOW_T_A".into(), "3".into()));
-        let entries: Vec<String> = environment(&cmd)
-            .unwrap()
+        let inherited = Environment::capture();
+        let own = own_variables(&cmd).unwrap();
+        let entries: Vec<String> = environment(&inherited.0, &own)
             .iter()
             .map(|entry| entry.to_string_lossy().into_owned())
             .collect();
@@ -424,7 +441,7 @@ mod tests {
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
         let path = script.to_str().unwrap();
         let cmd = ShCommand::default();
-        let Err(ShError::Spawn { source }) = spawn_with(&cmd, path, &["script"], b"") else {
+        let Err(ShError::Spawn { source }) = spawn_with(&cmd, path, &["script"], &[], b"") else {
             panic!("a script without #! started");
         };
         assert_eq!(source.raw_os_error(), Some(libc::ENOEXEC), "{source}");

@@ -123,7 +123,7 @@ impl Scheduler {
 
     fn prepare(&mut self, key: Key, task: &Task) -> Result<(Prepared, usize), Diagnostic> {
         let agents = self.agents.len();
-        let (backend, config, queue) = match &task.callee {
+        let (mut backend, config, queue) = match &task.callee {
             Callee::Agent(i) => {
                 let agent = &self.agents[*i as usize];
                 (agent.backend.clone(), agent.config.clone(), *i as usize)
@@ -142,6 +142,12 @@ impl Scheduler {
                 (backend, Arc::new(config), queue)
             }
         };
+        if let Backend::Sh(environment @ None) = &mut backend {
+            let captured = self
+                .sh_environment
+                .get_or_init(crate::agents::sh::Environment::capture);
+            *environment = Some(captured.clone());
+        }
         let instructions = match &task.instructions {
             Some(e) => Some(crate::value::to_text(&*self.eval_in(key, e)?)),
             None => None,
