@@ -78,7 +78,11 @@ fn main() {
             cmd: "true".into(),
             ..ShCommand::default()
         });
-        let options = Arc::new(ShOptions::default());
+        // as the interpreter does: the environment captured once per run
+        let options = Arc::new(ShOptions {
+            environment: Some(flow::agents::sh::Environment::capture()),
+            ..ShOptions::default()
+        });
         let cancel = CancellationToken::new();
         let backend = measure("sh backend: sh(\"true\")", count, || {
             let (command, options, cancel) = (command.clone(), options.clone(), cancel.clone());
