@@ -14,8 +14,9 @@
 //! - the [`run`] future is dropped: SIGKILL, synchronously, in `Drop`.
 //!
 //! The shell itself is always reaped: by [`run`], or, when its future is
-//! dropped, when the next command starts (see `process.rs`, which also says
-//! why children are started with `clone` rather than `posix_spawn`).
+//! dropped, by a task of its own (when the runtime is gone, when the next
+//! command starts). `process.rs` says why children are started with `clone`
+//! rather than `posix_spawn`.
 
 mod context;
 mod error;
@@ -45,6 +46,7 @@ pub use context::{contexts, reference, ShellContext};
 pub const VALUE_VAR: &str = "FLOW_VALUE_";
 pub use error::ShError;
 pub use quote::{quote, quote_value};
+pub use spawn::Environment;
 
 /// One call of an `sh` agent.
 #[derive(Clone, Debug, Default)]
@@ -94,31 +96,6 @@ pub struct ShOptions {
     /// environment as it was when the run started them, and a big one is not
     /// copied for every command.
     pub environment: Option<Environment>,
-}
-
-/// An environment for commands to inherit, captured once; see
-/// [`ShOptions::environment`]. Cheap to clone.
-#[derive(Clone, Debug)]
-pub struct Environment(std::sync::Arc<[std::ffi::CString]>);
-
-impl Environment {
-    /// The process's environment now, read through `std::env` (under its
-    /// lock, so a host changing it meanwhile is safe), without
-    /// `FLOW_INSTRUCTIONS`, which belongs to an enclosing run.
-    pub fn capture() -> Environment {
-        use std::os::unix::ffi::OsStrExt;
-        let vars = std::env::vars_os()
-            .filter(|(key, _)| key != "FLOW_INSTRUCTIONS")
-            .filter_map(|(key, value)| {
-                let (key, value) = (key.as_bytes(), value.as_bytes());
-                let mut entry = Vec::with_capacity(key.len() + value.len() + 2);
-                entry.extend_from_slice(key);
-                entry.push(b'=');
-                entry.extend_from_slice(value);
-                std::ffi::CString::new(entry).ok()
-            });
-        Environment(vars.collect())
-    }
 }
 
 impl Default for ShOptions {

@@ -15,7 +15,8 @@
 //! `clone`, so no handler of the parent runs in the child while it sets up.
 //! Its first act is to leave the parent's process group; it then resets the
 //! handlers only if a signal sent to that group in the meantime is pending
-//! (rare), and unblocks signals just before `exec`, which resets every handler.
+//! (rare), and unblocks every signal just before `exec`, which resets every
+//! handler.
 //!
 //! A child is reaped by [`Process::wait`]. One dropped before that is waited
 //! for by a task of its own (outside a runtime, reaped when the next child
@@ -91,6 +92,7 @@ impl Process {
             stdio: launch.stdio.map(|fd| fd.as_raw_fd()),
             // SAFETY: sigset_t is plain data; filled in below before use
             mask: unsafe { std::mem::zeroed() },
+            child_mask: empty_signal_set(),
             error: 0,
         };
         // SAFETY: the stack outlives the child's use of it (the parent is
@@ -254,8 +256,11 @@ struct ChildArgs {
     envp: *const *const c_char,
     cwd: *const c_char,
     stdio: [RawFd; 3],
-    /// The parent thread's signal mask, restored just before `exec`.
+    /// The parent thread's signal mask, restored once the child has started.
     mask: libc::sigset_t,
+    /// The child's: empty, whatever the parent blocks (as std's spawn does),
+    /// so that a command can always be stopped with SIGTERM.
+    child_mask: libc::sigset_t,
     /// Why the child could not `exec` (an errno), set just before it exits.
     error: c_int,
 }
@@ -295,9 +300,18 @@ extern "C" fn child_main(arg: *mut c_void) -> c_int {
         if libc::sigpending(&mut pending) != 0 || any_signal(&pending) {
             reset_handlers();
         }
-        libc::pthread_sigmask(libc::SIG_SETMASK, &args.mask, ptr::null_mut());
+        libc::pthread_sigmask(libc::SIG_SETMASK, &args.child_mask, ptr::null_mut());
         libc::execve(args.program, args.argv, args.envp);
         fail(args)
+    }
+}
+
+fn empty_signal_set() -> libc::sigset_t {
+    // SAFETY: sigemptyset initialises the plain-data set
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        set
     }
 }
 
@@ -391,8 +405,18 @@ mod tests {
         assert_eq!(first[1], process.id().to_string(), "its own group: {text}");
         assert_eq!(&first[2..], ["/", "yes"], "{text}");
         // the signal state exec'd with, read by the child itself (a shell
-        // blocks signals for a moment whenever it forks)
-        let (mut process, mut out) = start(&["/bin/cat", "/proc/self/status"]).unwrap();
+        // blocks signals for a moment whenever it forks); nothing blocked
+        // even when this thread blocks SIGTERM
+        let mut term = empty_signal_set();
+        // SAFETY: plain signal-mask calls on this thread's mask
+        unsafe {
+            libc::sigaddset(&mut term, libc::SIGTERM);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &term, ptr::null_mut());
+        }
+        let started = start(&["/bin/cat", "/proc/self/status"]);
+        // SAFETY: as above
+        unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &term, ptr::null_mut()) };
+        let (mut process, mut out) = started.unwrap();
         assert!(process.wait().await.unwrap().success());
         let mut text = String::new();
         out.read_to_string(&mut text).unwrap();

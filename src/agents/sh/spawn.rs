@@ -2,10 +2,12 @@
 //! else with `/bin/sh -c`; its standard streams piped; its environment built
 //! from the call.
 
-use std::ffi::{CStr, CString};
+use std::collections::HashMap;
+use std::ffi::{CStr, CString, OsString};
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::sync::{Arc, Mutex};
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
@@ -13,7 +15,96 @@ use serde_json::Value;
 use tokio::net::unix::pipe;
 
 use super::process::{set_nonblocking, Launch, Process};
-use super::{Environment, ShCommand, ShError};
+use super::{ShCommand, ShError};
+
+/// An environment for commands to inherit, captured once; see
+/// [`ShOptions::environment`](super::ShOptions::environment). Cheap to clone;
+/// its `Debug` output shows no values (they may be secrets).
+#[derive(Clone)]
+pub struct Environment(Arc<Captured>);
+
+struct Captured {
+    vars: Box<[CString]>,
+    /// `PATH`, as captured.
+    path: Option<OsString>,
+    /// Where `path` finds each program asked for so far: the standard library
+    /// would otherwise try `execve` on every entry for every command.
+    found: Mutex<HashMap<String, Option<Arc<str>>>>,
+}
+
+impl std::fmt::Debug for Environment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Environment")
+            .field("variables", &self.0.vars.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Environment {
+    /// The process's environment now, read through `std::env` (under its
+    /// lock, so a host changing it meanwhile is safe), without
+    /// `FLOW_INSTRUCTIONS`, which belongs to an enclosing run.
+    pub fn capture() -> Environment {
+        let mut path = None;
+        let vars = std::env::vars_os()
+            .filter(|(key, _)| key != "FLOW_INSTRUCTIONS")
+            .filter_map(|(key, value)| {
+                if key == "PATH" {
+                    path = Some(value.clone());
+                }
+                let (key, value) = (key.as_bytes(), value.as_bytes());
+                let mut entry = Vec::with_capacity(key.len() + value.len() + 2);
+                entry.extend_from_slice(key);
+                entry.push(b'=');
+                entry.extend_from_slice(value);
+                CString::new(entry).ok()
+            })
+            .collect();
+        Environment(Arc::new(Captured {
+            vars,
+            path,
+            found: Mutex::default(),
+        }))
+    }
+
+    /// Where the shell would find `program` on this environment's `PATH`, when
+    /// it can be run directly: not when a relative entry (one that depends on
+    /// the command's working folder) comes first. Looked up once per name.
+    fn resolve(&self, program: &str) -> Option<Arc<str>> {
+        use std::os::unix::fs::PermissionsExt;
+        if program.contains('/') {
+            return None; // a path: nothing to look up, let the shell handle it
+        }
+        let mut found = self
+            .0
+            .found
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(path) = found.get(program) {
+            return path.clone();
+        }
+        let mut path = None;
+        for dir in std::env::split_paths(self.0.path.as_deref().unwrap_or_default()) {
+            if !dir.is_absolute() {
+                break;
+            }
+            let candidate = dir.join(program);
+            if candidate
+                .metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            {
+                path = candidate
+                    .into_os_string()
+                    .into_string()
+                    .ok()
+                    .map(Into::into);
+                break;
+            }
+        }
+        found.insert(program.to_string(), path.clone());
+        path
+    }
+}
 
 /// A started command: its process, its group, and the parent's ends of its pipes.
 pub(super) struct Started<'i> {
@@ -104,14 +195,14 @@ pub(super) fn spawn<'i>(
         }
     };
     let own = own_variables(cmd)?;
-    let env = environment(&inherited.0, &own);
+    let env = environment(&inherited.0.vars, &own);
     // A `PATH` of the call's own would change where the program is found.
     let own_path = cmd.env.iter().any(|(k, _)| k == "PATH") || cmd.context.contains_key("PATH");
     let program = plain_program(&cmd.cmd)
         .filter(|_| !own_path)
-        .and_then(|words| Some((resolve(words[0])?, words)));
+        .and_then(|words| Some((inherited.resolve(words[0])?, words)));
     if let Some((path, words)) = program {
-        match spawn_with(cmd, path, &words, &env, input) {
+        match spawn_with(cmd, &path, &words, &env, input) {
             // Not found, not executable, or a script without `#!`: the shell
             // says so, or runs it, exactly as it would have.
             Err(ShError::Spawn { source })
@@ -253,12 +344,12 @@ fn own_variables(cmd: &ShCommand) -> Result<Vec<CString>, ShError> {
     let entry = |key: &str, value: &str| CString::new(format!("{key}={value}")).ok();
     let mut set = Vec::new();
     if let Some(cwd) = &cmd.cwd {
-        // as a shell would: the folder the command runs in
-        if let Some(pwd) = std::path::absolute(cwd)
-            .ok()
-            .and_then(|pwd| pwd.into_os_string().into_string().ok())
-        {
-            set.extend(entry("PWD", &pwd));
+        // as a shell would: the folder's full path (if the folder does not
+        // exist, the command does not start anyway)
+        if let Ok(pwd) = std::fs::canonicalize(cwd) {
+            let mut entry = b"PWD=".to_vec();
+            entry.extend_from_slice(pwd.as_os_str().as_bytes());
+            set.extend(CString::new(entry).ok());
         }
     }
     let mut budget = CONTEXT_ENV_BUDGET;
@@ -333,39 +424,6 @@ fn environment<'a>(inherited: &'a [CString], own: &'a [CString]) -> Vec<&'a CStr
         .collect()
 }
 
-/// Where `PATH` finds a program, looked up once per name: the standard
-/// library would otherwise try `execve` on every `PATH` entry for every task.
-fn resolve(program: &str) -> Option<&'static str> {
-    use std::collections::HashMap;
-    use std::os::unix::fs::PermissionsExt;
-    use std::sync::{Mutex, OnceLock};
-    static FOUND: OnceLock<Mutex<HashMap<String, Option<&'static str>>>> = OnceLock::new();
-    if program.contains('/') {
-        return None; // a path: nothing to look up, let the shell handle it
-    }
-    let found = FOUND.get_or_init(Default::default);
-    let mut found = found
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(&path) = found.get(program) {
-        return path;
-    }
-    let path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            // a relative entry would depend on the command's working folder
-            .filter(|dir| dir.is_absolute())
-            .map(|dir| dir.join(program))
-            .find(|p| {
-                p.metadata()
-                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            })
-            .and_then(|p| p.into_os_string().into_string().ok())
-            .map(|p| &*Box::leak(p.into_boxed_str()))
-    });
-    found.insert(program.to_string(), path);
-    path
-}
-
 /// The name in a `NAME=value` entry.
 fn var_name(entry: &[u8]) -> &[u8] {
     let end = entry.iter().position(|&b| b == b'=').unwrap_or(entry.len());
@@ -412,7 +470,7 @@ mod tests {
         cmd.env.push(("FLOW_T_A".into(), "3".into()));
         let inherited = Environment::capture();
         let own = own_variables(&cmd).unwrap();
-        let entries: Vec<String> = environment(&inherited.0, &own)
+        let entries: Vec<String> = environment(&inherited.0.vars, &own)
             .iter()
             .map(|entry| entry.to_string_lossy().into_owned())
             .collect();
@@ -454,6 +512,48 @@ mod tests {
             io::ErrorKind::InvalidInput
         )));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn with_path(path: &str, vars: &[&str]) -> Environment {
+        Environment(Arc::new(Captured {
+            vars: vars.iter().map(|v| CString::new(*v).unwrap()).collect(),
+            path: Some(path.into()),
+            found: Mutex::default(),
+        }))
+    }
+
+    #[test]
+    fn programs_are_found_as_the_shell_would_find_them() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = std::env::temp_dir().join(format!("flow-resolve-{}", std::process::id()));
+        for dir in ["p1", "p2"] {
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+            let tool = root.join(dir).join("flow-test-tool");
+            std::fs::write(&tool, "#!/bin/sh\n").unwrap();
+            std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let (p1, p2) = (root.join("p1"), root.join("p2"));
+        let (p1, p2) = (p1.to_str().unwrap(), p2.to_str().unwrap());
+        let found = |path: &str| with_path(path, &[]).resolve("flow-test-tool");
+        let tool = |dir: &str| Some(format!("{dir}/flow-test-tool").into());
+        assert_eq!(found(p2), tool(p2));
+        // each environment looks up afresh, so a program installed since is seen
+        assert_eq!(found(&format!("{p1}:{p2}")), tool(p1));
+        assert_eq!(found("/nowhere"), None);
+        // a relative entry first depends on the working folder: the shell decides
+        assert_eq!(found(&format!("bin:{p2}")), None);
+        assert_eq!(found(&format!(":{p2}")), None);
+        assert_eq!(found(&format!("{p2}:bin")), tool(p2));
+        assert_eq!(with_path(p2, &[]).resolve("./flow-test-tool"), None);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn an_environment_shows_no_values() {
+        let environment = with_path("/bin", &["SECRET=hunter2"]);
+        let shown = format!("{environment:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains('1'), "{shown}");
     }
 
     #[test]
