@@ -92,7 +92,8 @@ struct Instance {
     unfinished: u32,
     /// Running tasks and constructs in progress.
     active: u32,
-    failure: Option<Failure>,
+    /// Boxed: a failure is rare, and an instance lives per map item.
+    failure: Option<Box<Failure>>,
     stopped: bool,
     token: Option<CancellationToken>,
 }
@@ -467,7 +468,7 @@ impl Scheduler {
         let Some(inst) = self.inst(key) else { return };
         let body = graph.body(inst.body);
         let parent = inst.parent;
-        let result = if let Some(failure) = inst.failure.clone() {
+        let result = if let Some(failure) = inst.failure.as_deref().cloned() {
             Err(failure)
         } else if inst.state.iter().any(|s| *s != NodeState::Done) {
             // Stopped before every node produced its value (a queued task was
@@ -635,7 +636,7 @@ impl Scheduler {
             .as_ref()
             .is_none_or(|f| f.cancelled && !failure.cancelled)
         {
-            inst.failure = Some(failure);
+            inst.failure = Some(Box::new(failure));
         }
         for d in skipped {
             self.record_skipped(&graph, body.first + d, &name, &cause);

@@ -130,7 +130,7 @@ impl Scheduler {
             }
             Callee::Backend(b, exprs) => {
                 let backend = Backend::named(b.name).unwrap_or(Backend::Noop);
-                let mut config = Map::new();
+                let mut config = Map::with_capacity(exprs.len());
                 for (name, expr) in exprs {
                     config.insert(name.to_string(), (*self.eval_in(key, expr)?).clone());
                 }
