@@ -105,8 +105,11 @@ fn parse_whole(text: &str, comments: &[(u32, u32)]) -> Result<Program, Vec<Diagn
     }
 }
 
-/// Scripts at least this big are parsed in pieces, one per core.
+/// Scripts at least this big are parsed in pieces, on every core.
 const PARALLEL_MIN_BYTES: usize = 256 * 1024;
+
+/// About how big a piece is: small enough for its pest pairs to stay in cache.
+const PIECE_BYTES: usize = 64 * 1024;
 
 /// Parses a big script as pieces cut at top-level statements, on several
 /// threads, then joins them. `None` when it cannot be cut or a piece has a
@@ -123,9 +126,14 @@ fn parse_in_parallel(text: &str, top_lines: &[u32], comments: &[(u32, u32)]) -> 
         .iter()
         .map(|&l| l as usize)
         .filter(|&l| starts_statement(&text[l..]));
+    // Each thread parses several pieces one after the other: a small piece's
+    // pairs are built into statements while still in cache, and its memory
+    // is reused by the next, instead of one pest queue per thread for the
+    // whole half.
+    let count = (text.len() / PIECE_BYTES).clamp(threads, threads * 64);
     let mut cuts = vec![0];
-    for k in 1..threads {
-        let target = text.len() * k / threads;
+    for k in 1..count {
+        let target = text.len() * k / count;
         match candidates.by_ref().find(|&l| l >= target) {
             Some(cut) => cuts.push(cut),
             None => break,
@@ -136,21 +144,26 @@ fn parse_in_parallel(text: &str, top_lines: &[u32], comments: &[(u32, u32)]) -> 
         return None;
     }
     let _guard = pest_settings(text.len());
+    let ranges: Vec<(usize, usize)> = cuts.windows(2).map(|w| (w[0], w[1])).collect();
+    let per_thread = ranges.len().div_ceil(threads);
     let pieces: Vec<Option<Vec<Stmt>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = cuts
-            .windows(2)
-            .map(|w| {
-                let (start, end) = (w[0], w[1]);
-                // The piece's comments, relative to the piece.
-                let mine: Vec<(u32, u32)> = comments
-                    .iter()
-                    .filter(|c| c.0 as usize >= start && (c.0 as usize) < end)
-                    .map(|&(a, b)| (a - start as u32, b - start as u32))
-                    .collect();
+        let handles: Vec<_> = ranges
+            .chunks(per_thread)
+            .map(|group| {
                 std::thread::Builder::new()
                     .stack_size(8 << 20)
                     .spawn_scoped(scope, move || {
-                        parse_piece(&text[start..end], start as u32, &mine)
+                        let mut stmts = Vec::new();
+                        for &(start, end) in group {
+                            // The piece's comments, relative to the piece.
+                            let mine: Vec<(u32, u32)> = comments
+                                .iter()
+                                .filter(|c| c.0 as usize >= start && (c.0 as usize) < end)
+                                .map(|&(a, b)| (a - start as u32, b - start as u32))
+                                .collect();
+                            stmts.extend(parse_piece(&text[start..end], start as u32, &mine)?);
+                        }
+                        Some(stmts)
                     })
                     .ok()
             })
