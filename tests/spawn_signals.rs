@@ -1,9 +1,11 @@
 //! Signals sent to the interpreter's process group while `sh` children start.
 //!
 //! A child shares the interpreter's memory until it calls `exec`; a handler of
-//! the interpreter must never run in it. This test needs a process of its own
-//! (it moves itself to a new process group and floods that group with a
-//! signal), hence its own test binary.
+//! the interpreter must never run in it, and a Ctrl-Z meant for the
+//! interpreter must not leave it stopped before `exec`, with the interpreter
+//! waiting for it. This test needs a process of its own (it moves itself to a
+//! new process group and floods that group with signals), hence its own test
+//! binary.
 #![allow(unsafe_code)]
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering::Relaxed};
@@ -16,6 +18,9 @@ static PARENT: AtomicI32 = AtomicI32::new(0);
 static RAN_IN_A_CHILD: AtomicUsize = AtomicUsize::new(0);
 static RAN: AtomicUsize = AtomicUsize::new(0);
 static STOP: AtomicBool = AtomicBool::new(false);
+/// What the flood sends: SIGUSR1 first, then SIGTSTP (separately, since a
+/// child with both pending dies of SIGUSR1 before it could stop).
+static FLOOD: AtomicI32 = AtomicI32::new(libc::SIGUSR1);
 
 extern "C" fn handler(_: libc::c_int) {
     RAN.fetch_add(1, Relaxed);
@@ -35,16 +40,25 @@ fn no_handler_of_the_interpreter_runs_in_a_starting_child() {
         let mut action: libc::sigaction = std::mem::zeroed();
         action.sa_sigaction = handler as extern "C" fn(libc::c_int) as usize;
         action.sa_flags = libc::SA_RESTART;
-        assert_eq!(
-            libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut()),
-            0
-        );
+        // SIGTSTP handled too, so that the flood does not stop this process
+        for signal in [libc::SIGUSR1, libc::SIGTSTP] {
+            assert_eq!(libc::sigaction(signal, &action, std::ptr::null_mut()), 0);
+        }
         libc::getpgrp()
     };
     let flood = std::thread::spawn(move || {
         while !STOP.load(Relaxed) {
-            // SAFETY: signalling our own group, whose members handle SIGUSR1
-            unsafe { libc::kill(-group, libc::SIGUSR1) };
+            // SAFETY: signalling our own group, whose members handle both
+            unsafe { libc::kill(-group, FLOOD.load(Relaxed)) };
+        }
+    });
+    // A child stopped before exec keeps this thread waiting in `clone`
+    // forever: a watchdog turns that into a failure.
+    std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_secs(30));
+        if !STOP.load(Relaxed) {
+            eprintln!("a command never started: a child stopped before exec?");
+            std::process::exit(1);
         }
     });
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -59,6 +73,9 @@ fn no_handler_of_the_interpreter_runs_in_a_starting_child() {
     let mut calls = 0;
     runtime.block_on(async {
         while start.elapsed() < Duration::from_secs(2) {
+            if start.elapsed() > Duration::from_secs(1) {
+                FLOOD.store(libc::SIGTSTP, Relaxed);
+            }
             // a child that got the signal before it left the group dies of it,
             // as the signal's default action says (posix_spawn's children too)
             match run(&command, &ShOptions::default(), &CancellationToken::new()).await {

@@ -15,8 +15,9 @@
 //! `clone`, so no handler of the parent runs in the child while it sets up.
 //! Its first act is to leave the parent's process group; it then resets the
 //! handlers only if a signal sent to that group in the meantime is pending
-//! (rare), and unblocks every signal just before `exec`, which resets every
-//! handler.
+//! (rare; a pending Ctrl-Z is dropped, or the child would stop before `exec`
+//! with the parent waiting for it), and unblocks every signal just before
+//! `exec`, which resets every handler.
 //!
 //! A child is reaped by [`Process::wait`]. One dropped before that is waited
 //! for by a task of its own (outside a runtime, reaped when the next child
@@ -299,6 +300,7 @@ extern "C" fn child_main(arg: *mut c_void) -> c_int {
         let mut pending: libc::sigset_t = std::mem::zeroed();
         if libc::sigpending(&mut pending) != 0 || any_signal(&pending) {
             reset_handlers();
+            discard_stops(&pending);
         }
         libc::pthread_sigmask(libc::SIG_SETMASK, &args.child_mask, ptr::null_mut());
         libc::execve(args.program, args.argv, args.envp);
@@ -338,6 +340,26 @@ unsafe fn reset_handlers() {
             if libc::sigaction(signal, ptr::null(), &mut action) == 0
                 && action.sa_sigaction != libc::SIG_DFL
                 && action.sa_sigaction != libc::SIG_IGN
+            {
+                libc::signal(signal, libc::SIG_DFL);
+            }
+        }
+    }
+}
+
+/// Drops a pending job-control stop (Ctrl-Z at the terminal while the child
+/// was still in the interpreter's group): it would stop the child before
+/// `exec`, in a group no `fg` continues, with the parent waiting for it.
+/// Ignoring a signal discards it; the default action then comes back.
+///
+/// # Safety
+/// For the child only: it changes the calling process's dispositions.
+unsafe fn discard_stops(pending: &libc::sigset_t) {
+    for signal in [libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU] {
+        // SAFETY: reads the set and changes this process's dispositions
+        unsafe {
+            if libc::sigismember(pending, signal) == 1
+                && libc::signal(signal, libc::SIG_IGN) == libc::SIG_DFL
             {
                 libc::signal(signal, libc::SIG_DFL);
             }
