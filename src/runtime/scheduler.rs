@@ -163,6 +163,9 @@ pub(crate) struct Scheduler {
     /// The environment `sh` commands inherit: the process's at the run's
     /// first `sh` call (copying it for every command costs a few µs each).
     sh_environment: std::cell::OnceCell<crate::agents::sh::Environment>,
+    /// Maps waiting to instantiate more items until fewer tasks wait for a
+    /// slot (see `limits::MAP_BACKLOG`).
+    parked_maps: Vec<u32>,
 }
 
 impl Scheduler {
@@ -209,6 +212,7 @@ impl Scheduler {
             result: None,
             usage: None,
             sh_environment: std::cell::OnceCell::new(),
+            parked_maps: Vec::new(),
         }
     }
 
@@ -437,6 +441,7 @@ impl Scheduler {
         let token = self.token(key);
         token.cancel();
         self.cancel_queued();
+        self.resume_parked_maps();
     }
 
     /// Stops everything: the first unhandled failure (without `--keep-going`) or an interrupt.
@@ -447,6 +452,7 @@ impl Scheduler {
         self.halted = true;
         self.run_token.cancel();
         self.cancel_queued();
+        self.resume_parked_maps();
     }
 
     fn interrupt(&mut self) {

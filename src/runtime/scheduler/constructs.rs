@@ -333,6 +333,7 @@ impl Scheduler {
         };
         let stopped = self.is_stopped(owner);
         let handled = self.inst(owner).is_some_and(|i| i.handled);
+        let backlog = self.queues.waiting() >= super::limits::MAP_BACKLOG;
         let Some(c) = self.constructs.get(id) else {
             return;
         };
@@ -364,6 +365,12 @@ impl Scheduler {
         if *next >= items.len() || *live >= *limit {
             return;
         }
+        if backlog {
+            if !self.parked_maps.contains(&id) {
+                self.parked_maps.push(id);
+            }
+            return;
+        }
         let index = *next;
         *next += 1;
         *live += 1;
@@ -384,7 +391,7 @@ impl Scheduler {
     }
 
     /// Puts one `MapMore` for this map in the ready queue, unless one is there.
-    fn queue_more(&mut self, id: u32) {
+    pub(super) fn queue_more(&mut self, id: u32) {
         if let Some(Construct {
             kind: Kind::Map { queued, .. },
             ..

@@ -9,6 +9,13 @@ use serde_json::{Map, Value};
 use super::*;
 use crate::graph::Task;
 
+/// How many tasks may wait for a slot before `map`s stop instantiating more
+/// items (they go on as tasks start). Without it, a `map` of a million `sh`
+/// calls would hold a million waiting items (about 1.3 KB each); with it, the
+/// backlog is bounded, and items whose first task needs no slot are delayed
+/// only while this many tasks already wait.
+pub(super) const MAP_BACKLOG: usize = 256;
+
 /// A task that is ready but waits for a slot.
 pub(super) struct Queued {
     key: Key,
@@ -50,6 +57,11 @@ impl Queues {
 
     fn takes_job(&self, backend: &Backend) -> bool {
         self.explicit_jobs || backend.uses_cpu()
+    }
+
+    /// How many tasks wait for a slot.
+    pub(super) fn waiting(&self) -> usize {
+        self.queues.iter().map(VecDeque::len).sum()
     }
 
     /// The queue whose front may start now and became ready first.
@@ -268,6 +280,16 @@ impl Scheduler {
                     done,
                 }
             });
+        }
+        self.resume_parked_maps();
+    }
+
+    /// Lets parked `map`s go on once fewer than [`MAP_BACKLOG`] tasks wait.
+    pub(super) fn resume_parked_maps(&mut self) {
+        if !self.parked_maps.is_empty() && self.queues.waiting() < MAP_BACKLOG {
+            for id in std::mem::take(&mut self.parked_maps) {
+                self.queue_more(id);
+            }
         }
     }
 
