@@ -466,16 +466,22 @@ impl<'a> Checker<'a> {
         });
         for (place, span) in places.into_iter().zip(interps) {
             if let crate::agents::sh::ShellContext::Unsafe(where_) = place {
+                let help = if where_ == crate::agents::sh::QUOTED_HEREDOC {
+                    "unquote the delimiter (`<<EOF`): the body then expands the value, and never \
+                     runs any of it"
+                } else {
+                    "pass it as a named argument and write `\"$name\"` in the command, e.g. \
+                     `sh(\"… \\\"$name\\\"\", name: value)`"
+                };
                 self.diags.push(
                     Diagnostic::error(
                         Code::UnsafeInterpolation,
-                        format!("a value cannot be written safely {where_} in an `sh` command"),
+                        format!(
+                            "a value of an `sh` command sits {where_}, where no reference can stand for it"
+                        ),
                     )
                     .at(span, "interpolated here")
-                    .help(format!(
-                        "pass it as a named argument and write `\"$name\"` in the command, e.g. `sh(\"… \\\"$name\\\"\", name: value)` {}",
-                        "(`flow explain unsafe_interpolation`)"
-                    )),
+                    .help(format!("{help} (`flow explain unsafe_interpolation`)")),
                 );
             }
         }

@@ -190,6 +190,8 @@ pub struct TaskRecord {
     pub output: Option<Val>,
     /// Why it failed, was skipped or cancelled (one line).
     pub error: Option<String>,
+    /// More about a failure: the stderr tail of an `sh` command, a response body.
+    pub notes: Vec<String>,
     /// The call in the script.
     pub span: Span,
     /// Token usage reported by the agent (LLM calls).
@@ -220,6 +222,9 @@ impl TaskRecord {
         }
         if let Some(error) = &self.error {
             record["error"] = Value::String(error.clone());
+        }
+        if !self.notes.is_empty() {
+            record["notes"] = json!(self.notes);
         }
         if let Some(usage) = &self.usage {
             record["usage"] = usage.clone();

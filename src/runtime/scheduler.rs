@@ -64,13 +64,19 @@ pub(super) struct Failure {
     diag: Diagnostic,
     task: String,
     message: String,
+    /// The agent's notes on it (an `sh` command's stderr tail).
+    notes: Vec<String>,
     /// Caused by cancellation rather than by the work itself.
     cancelled: bool,
 }
 
 impl Failure {
     fn error_value(&self) -> Value {
-        json!({ "task": self.task, "message": self.message })
+        let mut value = json!({ "task": self.task, "message": self.message });
+        if !self.notes.is_empty() {
+            value["notes"] = json!(self.notes);
+        }
+        value
     }
 }
 
@@ -670,6 +676,7 @@ impl Scheduler {
                 duration: None,
                 output: None,
                 error: Some(cause.to_string()),
+                notes: Vec::new(),
                 span: node.span,
                 usage: None,
             };
@@ -696,6 +703,7 @@ fn cancelled_failure(name: &str) -> Failure {
         diag: Diagnostic::error(Code::Cancelled, format!("`{task}` was cancelled")),
         task: task.to_string(),
         message: "cancelled".to_string(),
+        notes: Vec::new(),
         cancelled: true,
     }
 }
@@ -703,6 +711,7 @@ fn cancelled_failure(name: &str) -> Failure {
 pub(super) fn failure_from(diag: Diagnostic, task: &str) -> Failure {
     Failure {
         message: diag.message.clone(),
+        notes: Vec::new(),
         diag,
         task: task.to_string(),
         cancelled: false,

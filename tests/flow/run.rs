@@ -138,13 +138,19 @@ fn try_retries_then_runs_else_with_the_error() {
         let p = try {
           sh("echo nope >&2; exit 4")
         } retry 2 else {
-          { fallback: true, why: error.message, task: error.task }
+          { fallback: true, why: error.message, task: error.task, notes: error.notes }
         }
         "#);
     assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.errors);
     let p = &outcome.result.as_deref().unwrap()["p"];
     assert_eq!(p["fallback"], json!(true));
     assert!(p["why"].as_str().unwrap().contains("status 4"), "{p}");
+    // the command's stderr tail reaches the fallback, and each task's record
+    assert_eq!(p["notes"], json!(["stderr:\nnope"]), "{p}");
+    assert!(outcome
+        .tasks
+        .iter()
+        .all(|t| t.notes == ["stderr:\nnope"] && t.to_json()["notes"] == json!(t.notes)));
     assert_eq!(p["task"], json!("p@3"), "the last attempt's task");
     // Three attempts of the body, each its own task, told apart by their ids.
     let mut failed: Vec<String> = outcome

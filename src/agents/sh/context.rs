@@ -27,6 +27,12 @@ pub enum ShellContext {
     Unsafe(&'static str),
 }
 
+/// Where no reference can stand for a value: right after a backslash, the
+/// shell reads the reference as escaped text.
+pub const AFTER_BACKSLASH: &str = "right after a backslash";
+/// Where no reference can stand for a value: nothing expands in such a body.
+pub const QUOTED_HEREDOC: &str = "in a here-document whose delimiter is quoted";
+
 #[derive(Clone, Copy, PartialEq)]
 enum Frame {
     /// Top-level text, or inside `$( … )`.
@@ -82,8 +88,9 @@ struct Scan {
     heredoc: Heredoc,
     /// The current line so far (for a here-document's delimiter).
     line: String,
-    /// The delimiter of the here-document announced on the line just ended.
-    pending_delimiter: String,
+    /// The delimiter of the here-document announced on the line just ended,
+    /// and whether it was quoted.
+    pending_delimiter: (String, bool),
 }
 
 #[derive(Default, PartialEq)]
@@ -92,8 +99,13 @@ enum Heredoc {
     None,
     /// `<<` seen: its body starts at the next newline.
     Announced,
-    /// Inside the body, until a line holding only its delimiter.
-    Body { delimiter: String, line: String },
+    /// Inside the body, until a line holding only its delimiter; nothing
+    /// expands in it when the delimiter was quoted (`<<'EOF'`, `<<\EOF`).
+    Body {
+        delimiter: String,
+        line: String,
+        quoted: bool,
+    },
 }
 
 impl Scan {
@@ -102,11 +114,14 @@ impl Scan {
     }
 
     fn here(&self) -> ShellContext {
-        if matches!(self.heredoc, Heredoc::Body { .. }) {
+        if let Heredoc::Body { quoted, .. } = self.heredoc {
+            if quoted {
+                return ShellContext::Unsafe(QUOTED_HEREDOC);
+            }
             return ShellContext::Expanding;
         }
         if self.escaped {
-            return ShellContext::Unsafe("right after a backslash");
+            return ShellContext::Unsafe(AFTER_BACKSLASH);
         }
         if self.single {
             return ShellContext::SingleQuoted;
@@ -123,7 +138,10 @@ impl Scan {
     }
 
     fn step(&mut self, c: char) {
-        if let Heredoc::Body { delimiter, line } = &mut self.heredoc {
+        if let Heredoc::Body {
+            delimiter, line, ..
+        } = &mut self.heredoc
+        {
             if c == '\n' {
                 let done = line.trim_start_matches('\t') == delimiter.as_str();
                 line.clear();
@@ -218,27 +236,30 @@ impl Scan {
     fn newline(&mut self) {
         self.word = false;
         if self.heredoc == Heredoc::Announced {
+            let (delimiter, quoted) = std::mem::take(&mut self.pending_delimiter);
             self.heredoc = Heredoc::Body {
-                delimiter: std::mem::take(&mut self.pending_delimiter),
+                delimiter,
                 line: String::new(),
+                quoted,
             };
         }
     }
 }
 
 /// The delimiter word after the last `<<` of `line` (quotes removed), or ""
-/// while it has not been written yet.
-fn delimiter(line: &str) -> String {
+/// while it has not been written yet; and whether any of it was quoted.
+fn delimiter(line: &str) -> (String, bool) {
     let Some(at) = line.rfind("<<") else {
-        return String::new();
+        return (String::new(), false);
     };
-    line[at + 2..]
+    let word: String = line[at + 2..]
         .trim_start_matches('-')
         .trim_start_matches([' ', '\t'])
         .chars()
         .take_while(|c| !c.is_whitespace() && !matches!(c, ';' | '|' | '&' | '<' | '>' | '(' | ')'))
-        .filter(|c| !matches!(c, '\'' | '"' | '\\'))
-        .collect()
+        .collect();
+    let quoted = word.contains(['\'', '"', '\\']);
+    (word.replace(['\'', '"', '\\'], ""), quoted)
 }
 
 /// How the command refers to the variable `var` at the place `context`, so
@@ -284,12 +305,22 @@ mod tests {
         assert_eq!(places(&["echo ${X:-", "}"]), [Unquoted]);
         assert_eq!(places(&["echo \"${X:-", "}\""]), [DoubleQuoted]);
         assert_eq!(places(&["echo `ls ", "`"]), [Unquoted]);
-        assert_eq!(
-            places(&["echo \\", ""]),
-            [Unsafe("right after a backslash")]
-        );
+        assert_eq!(places(&["echo \\", ""]), [Unsafe(AFTER_BACKSLASH)]);
         assert_eq!(places(&["echo \\\\", ""]), [Unquoted]);
         assert_eq!(places(&["cat <<EOF\n", "\nEOF"]), [Expanding]);
+        assert_eq!(
+            places(&["cat <<-EOF\n", "\nEOF\necho ", ""]),
+            [Expanding, Unquoted]
+        );
+        // Nothing expands under a quoted delimiter: no reference can work.
+        let nothing = Unsafe(QUOTED_HEREDOC);
+        for quoted in ["'EOF'", "\"EOF\"", "\\EOF", "E\"O\"F"] {
+            assert_eq!(
+                places(&[&format!("cat <<{quoted}\n"), "\nEOF\necho ", ""]),
+                [nothing, Unquoted],
+                "{quoted}"
+            );
+        }
         assert_eq!(places(&["echo $(( 1 + ", " ))"]), [Expanding]);
         assert_eq!(places(&["echo \"$", "\""]), [AfterDollar { quoted: true }]);
         assert_eq!(

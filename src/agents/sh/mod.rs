@@ -39,7 +39,7 @@ use tokio::net::unix::pipe;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub use context::{contexts, reference, ShellContext};
+pub use context::{contexts, reference, ShellContext, AFTER_BACKSLASH, QUOTED_HEREDOC};
 
 /// The prefix of the environment variables that carry the values of a
 /// command's `${…}`: `FLOW_VALUE_1`, `FLOW_VALUE_2`, …

@@ -602,6 +602,7 @@ impl Scheduler {
                         diag,
                         task: c.name.to_string(),
                         message,
+                        notes: Vec::new(),
                         cancelled: false,
                     };
                 }
@@ -764,6 +765,7 @@ impl Scheduler {
         }
         let failure = Failure {
             message: diag.message.clone(),
+            notes: Vec::new(),
             diag,
             task: name.to_string(),
             cancelled: all_cancelled,

@@ -107,6 +107,7 @@ impl Scheduler {
                         duration: None,
                         output: None,
                         error: Some(diag.message.clone()),
+                        notes: Vec::new(),
                         span: node.span,
                         usage: None,
                     };
@@ -377,6 +378,10 @@ impl Scheduler {
             duration: Some(done.elapsed),
             output: output.clone(),
             error: failure.as_ref().map(|e| e.message.clone()),
+            notes: failure
+                .as_ref()
+                .map(|e| e.notes.clone())
+                .unwrap_or_default(),
             span: node.span,
             usage,
         };
@@ -448,6 +453,7 @@ fn task_failure(
         diag,
         task: id.to_string(),
         message: error.message,
+        notes: error.notes,
         cancelled: status == TaskStatus::Cancelled,
     }
 }
