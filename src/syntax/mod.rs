@@ -155,10 +155,12 @@ fn parse_in_parallel(text: &str, top_lines: &[u32], comments: &[(u32, u32)]) -> 
                     .spawn_scoped(scope, move || {
                         let mut stmts = Vec::new();
                         for &(start, end) in group {
-                            // The piece's comments, relative to the piece.
-                            let mine: Vec<(u32, u32)> = comments
+                            // The piece's comments (the scan lists them in
+                            // order), relative to the piece.
+                            let from =
+                                |at: usize| comments.partition_point(|c| (c.0 as usize) < at);
+                            let mine: Vec<(u32, u32)> = comments[from(start)..from(end)]
                                 .iter()
-                                .filter(|c| c.0 as usize >= start && (c.0 as usize) < end)
                                 .map(|&(a, b)| (a - start as u32, b - start as u32))
                                 .collect();
                             stmts.extend(parse_piece(&text[start..end], start as u32, &mine)?);
