@@ -376,16 +376,6 @@ unsafe fn fail(args: &mut ChildArgs) -> ! {
     }
 }
 
-/// Sets `O_NONBLOCK` on a fresh pipe end (one `fcntl`, as it has no other
-/// status flags to keep).
-pub(super) fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
-    // SAFETY: fcntl on an fd we own
-    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) } == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

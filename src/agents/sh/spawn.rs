@@ -14,7 +14,7 @@ use nix::unistd::Pid;
 use serde_json::Value;
 use tokio::net::unix::pipe;
 
-use super::process::{set_nonblocking, Launch, Process};
+use super::process::{Launch, Process};
 use super::{ShCommand, ShError};
 
 /// An environment for commands to inherit, captured once; see
@@ -226,6 +226,14 @@ fn shell_would_retry(error: &io::Error) -> bool {
 /// `PIPE_BUF`, which fits in any fresh pipe (even one cut down to two pages
 /// because the user has too many), so the write never blocks.
 const PREFILL_MAX: usize = 4096;
+
+/// Sets `O_NONBLOCK` on a fresh pipe end (one `fcntl`, as it has no other
+/// status flags to keep).
+fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+    Ok(())
+}
 
 /// A pipe: the read end and the write end, each with close-on-exec set.
 fn pipe_pair() -> io::Result<(OwnedFd, OwnedFd)> {
