@@ -15,7 +15,8 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Instant;
 
-use flow::agents::sh::{run, ShCommand, ShOptions};
+use flow::exec::local::{run, LocalOptions};
+use flow::exec::CommandSpec;
 use tokio::process::Command;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -74,14 +75,14 @@ fn main() {
     };
     let local = tokio::task::LocalSet::new();
     let failures = local.block_on(&runtime, async {
-        let command = Arc::new(ShCommand {
+        let command = Arc::new(CommandSpec {
             cmd: "true".into(),
-            ..ShCommand::default()
+            ..CommandSpec::default()
         });
         // as the interpreter does: the environment captured once per run
-        let options = Arc::new(ShOptions {
-            environment: Some(flow::agents::sh::Environment::capture()),
-            ..ShOptions::default()
+        let options = Arc::new(LocalOptions {
+            environment: Some(flow::exec::local::Environment::capture()),
+            ..LocalOptions::default()
         });
         let cancel = CancellationToken::new();
         let backend = measure("sh backend: sh(\"true\")", count, || {

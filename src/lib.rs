@@ -54,11 +54,13 @@ pub mod cli;
 pub mod diag;
 #[warn(missing_docs)]
 pub mod engine;
+pub mod exec;
 pub mod explain;
 pub mod graph;
 pub mod lint;
 #[warn(missing_docs)]
 pub mod runtime;
+pub mod shell;
 pub mod source;
 pub mod syntax;
 pub mod value;

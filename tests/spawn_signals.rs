@@ -11,7 +11,8 @@
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use flow::agents::sh::{run, ShCommand, ShOptions};
+use flow::exec::local::{run, LocalOptions};
+use flow::exec::CommandSpec;
 use tokio_util::sync::CancellationToken;
 
 static PARENT: AtomicI32 = AtomicI32::new(0);
@@ -65,9 +66,9 @@ fn no_handler_of_the_interpreter_runs_in_a_starting_child() {
         .enable_all()
         .build()
         .unwrap();
-    let command = ShCommand {
+    let command = CommandSpec {
         cmd: "true".into(),
-        ..ShCommand::default()
+        ..CommandSpec::default()
     };
     let start = Instant::now();
     let mut calls = 0;
@@ -78,7 +79,13 @@ fn no_handler_of_the_interpreter_runs_in_a_starting_child() {
             }
             // a child that got the signal before it left the group dies of it,
             // as the signal's default action says (posix_spawn's children too)
-            match run(&command, &ShOptions::default(), &CancellationToken::new()).await {
+            match run(
+                &command,
+                &LocalOptions::default(),
+                &CancellationToken::new(),
+            )
+            .await
+            {
                 Ok(out) => assert_eq!(out, serde_json::json!("")),
                 Err(error) => assert!(error.to_string().contains("SIGUSR1"), "{error}"),
             }

@@ -2,7 +2,6 @@
 //!
 //! | module | backend |
 //! |---|---|
-//! | [`sh`] | shell commands, each in its own process group |
 //! | [`llm`] | OpenAI-compatible `/chat/completions` models |
 //! | [`http`] | HTTP services: the context as a JSON body or query |
 //! | [`net`] | what `llm` and `http` share: the one HTTP client (rustls on ring), bounded reads, redaction |
@@ -13,4 +12,3 @@ pub mod http;
 pub mod llm;
 #[warn(missing_docs)]
 pub mod net;
-pub mod sh;

@@ -440,7 +440,7 @@ impl<'a> Checker<'a> {
 
     /// `timeout`, `retry`, `backoff` and `after` on a call.
     /// The `${…}` of an `sh` command in places where no reference stands for
-    /// the value (see `agents::sh::reference`).
+    /// the value (see `shell::reference`).
     fn shell_command(&mut self, args: &[Arg]) {
         let command = args
             .iter()
@@ -456,7 +456,7 @@ impl<'a> Checker<'a> {
         else {
             return;
         };
-        let places = crate::agents::sh::contexts(parts.iter().map(|p| match p {
+        let places = crate::shell::contexts(parts.iter().map(|p| match p {
             crate::ast::StrPart::Text(t) => Some(t.as_str()),
             crate::ast::StrPart::Interp(_) => None,
         }));
@@ -465,8 +465,8 @@ impl<'a> Checker<'a> {
             crate::ast::StrPart::Text(_) => None,
         });
         for (place, span) in places.into_iter().zip(interps) {
-            if let crate::agents::sh::ShellContext::Unsafe(where_) = place {
-                let help = if where_ == crate::agents::sh::QUOTED_HEREDOC {
+            if let crate::shell::ShellContext::Unsafe(where_) = place {
+                let help = if where_ == crate::shell::QUOTED_HEREDOC {
                     "unquote the delimiter (`<<EOF`): the body then expands the value, and never \
                      runs any of it"
                 } else {

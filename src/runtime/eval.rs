@@ -82,9 +82,9 @@ pub(crate) fn eval(expr: &Expr, frame: &Frame) -> Result<Val, EvalError> {
 /// An `sh` command with `${…}`: `{"sh": command, "values": [...]}`. The
 /// command refers to each value by an environment variable (`FLOW_VALUE_1`,
 /// …) that the `sh` backend sets, so the shell expands the values and never
-/// parses them (see `agents::sh::reference`).
+/// parses them (see `shell::reference`).
 fn shell_command(parts: &[StrPart], frame: &Frame) -> Result<Value, EvalError> {
-    use crate::agents::sh::{contexts, reference};
+    use crate::shell::{contexts, reference};
     let mut places = contexts(parts.iter().map(|p| match p {
         StrPart::Text(t) => Some(&**t),
         StrPart::Interp(_) => None,
@@ -97,10 +97,10 @@ fn shell_command(parts: &[StrPart], frame: &Frame) -> Result<Value, EvalError> {
             StrPart::Text(t) => command.push_str(t),
             StrPart::Interp(e) => {
                 values.push((*eval(e, frame)?).clone());
-                let var = format!("{}{}", crate::agents::sh::VALUE_VAR, values.len());
+                let var = format!("{}{}", crate::shell::VALUE_VAR, values.len());
                 let place = places
                     .next()
-                    .unwrap_or(crate::agents::sh::ShellContext::Unquoted);
+                    .unwrap_or(crate::shell::ShellContext::Unquoted);
                 match reference(place, &var) {
                     Some(written) => command.push_str(&written),
                     // `flow check` refuses these places; never run a guess.

@@ -168,7 +168,7 @@ pub(crate) struct Scheduler {
     usage: Option<Value>,
     /// The environment `sh` commands inherit: the process's at the run's
     /// first `sh` call (copying it for every command costs a few µs each).
-    sh_environment: std::cell::OnceCell<crate::agents::sh::Environment>,
+    sh_environment: std::cell::OnceCell<crate::exec::local::Environment>,
     /// Maps waiting to instantiate more items until fewer tasks wait for a
     /// slot (see `limits::MAP_BACKLOG`).
     parked_maps: Vec<u32>,

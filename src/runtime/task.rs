@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::TaskStatus;
-use crate::agents::sh;
+use crate::exec::local as sh;
 
 /// One call of an agent, as the agent sees it. Its `Debug` output lists the
 /// config's keys only, since config values may hold secrets (HTTP headers).
@@ -486,7 +486,7 @@ async fn run_sh(call: Call, environment: Option<sh::Environment>) -> Result<Repl
             if let Some(Value::Array(values)) = command.get("values") {
                 for (i, value) in values.iter().enumerate() {
                     env.push((
-                        format!("{}{}", sh::VALUE_VAR, i + 1),
+                        format!("{}{}", crate::shell::VALUE_VAR, i + 1),
                         crate::value::to_text(value),
                     ));
                 }
@@ -498,16 +498,17 @@ async fn run_sh(call: Call, environment: Option<sh::Environment>) -> Result<Repl
     let Some(cmd) = cmd else {
         return Err(AgentError::new("`sh` needs a command"));
     };
-    let command = sh::ShCommand {
+    let command = crate::exec::CommandSpec {
         cmd,
         cwd: text("cwd").map(Into::into),
         env,
         instructions: call.instructions.clone(),
         context: call.context.clone(),
+        ..crate::exec::CommandSpec::default()
     };
-    let options = sh::ShOptions {
+    let options = sh::LocalOptions {
         environment,
-        ..sh::ShOptions::default()
+        ..sh::LocalOptions::default()
     };
     match sh::run(&command, &options, &call.cancel).await {
         Ok(value) => Ok(Reply { value, usage: None }),

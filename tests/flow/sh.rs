@@ -6,14 +6,16 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use flow::agents::sh::{quote, quote_value, run, ShCommand, ShError, ShOptions};
+use flow::exec::local::{run, LocalOptions};
+use flow::exec::{CommandSpec, ExecError};
+use flow::shell::{quote, quote_value};
 use serde_json::{json, Map, Value};
 use tokio_util::sync::CancellationToken;
 
-fn command(cmd: &str) -> ShCommand {
-    ShCommand {
+fn command(cmd: &str) -> CommandSpec {
+    CommandSpec {
         cmd: cmd.to_string(),
-        ..ShCommand::default()
+        ..CommandSpec::default()
     }
 }
 
@@ -24,17 +26,17 @@ fn context(value: Value) -> Map<String, Value> {
     }
 }
 
-async fn sh(cmd: &str) -> Result<Value, ShError> {
+async fn sh(cmd: &str) -> Result<Value, ExecError> {
     run(
         &command(cmd),
-        &ShOptions::default(),
+        &LocalOptions::default(),
         &CancellationToken::new(),
     )
     .await
 }
 
 /// A command carrying a marker unique to this test run, and the marker.
-fn marked(cmd: &str) -> (ShCommand, String) {
+fn marked(cmd: &str) -> (CommandSpec, String) {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let mark = format!(
         "{}-{}",
@@ -138,7 +140,7 @@ async fn invalid_utf8_stdout_is_replaced_not_an_error() {
 async fn context_is_json_on_stdin() {
     let mut cmd = command("cat");
     cmd.context = context(json!({"name": "x", "n": 3, "list": [1, {"k": null}]}));
-    let out = run(&cmd, &ShOptions::default(), &CancellationToken::new())
+    let out = run(&cmd, &LocalOptions::default(), &CancellationToken::new())
         .await
         .unwrap();
     assert_eq!(out, json!({"name": "x", "n": 3, "list": [1, {"k": null}]}));
@@ -150,7 +152,7 @@ async fn context_is_json_on_stdin() {
 async fn context_keys_are_env_vars() {
     let mut cmd = command(r#"printf '%s|%s|%s' "$name" "$n" "$obj""#);
     cmd.context = context(json!({"name": "it's me", "n": 3, "obj": {"a": [1]}}));
-    let out = run(&cmd, &ShOptions::default(), &CancellationToken::new())
+    let out = run(&cmd, &LocalOptions::default(), &CancellationToken::new())
         .await
         .unwrap();
     assert_eq!(out, json!(r#"it's me|3|{"a":[1]}"#));
@@ -160,7 +162,7 @@ async fn context_keys_are_env_vars() {
 async fn context_keys_that_are_not_names_only_go_to_stdin() {
     let mut cmd = command("env | grep -c -e '^bad-key=' -e '^2x=' -e '^has_nul=' || true");
     cmd.context = context(json!({"bad-key": 1, "2x": 2, "has_nul": "a\u{0}b", "ok": 1}));
-    let out = run(&cmd, &ShOptions::default(), &CancellationToken::new())
+    let out = run(&cmd, &LocalOptions::default(), &CancellationToken::new())
         .await
         .unwrap();
     assert_eq!(out, json!(0));
@@ -175,7 +177,7 @@ async fn env_config_and_instructions() {
     ];
     cmd.instructions = Some("be brief\nplease".into());
     cmd.context = context(json!({"x": "from context"}));
-    let out = run(&cmd, &ShOptions::default(), &CancellationToken::new())
+    let out = run(&cmd, &LocalOptions::default(), &CancellationToken::new())
         .await
         .unwrap();
     assert_eq!(out, json!("hi|be brief\nplease|from config"));
@@ -199,14 +201,14 @@ async fn inherits_the_environment() {
 
 #[tokio::test]
 async fn a_captured_environment_is_what_commands_inherit() {
-    use flow::agents::sh::Environment;
+    use flow::exec::local::Environment;
     let captured = Environment::capture();
     // set after the capture (std's lock makes this safe beside other tests'
     // commands, which read the environment through std too)
     std::env::set_var("FLOW_TEST_SET_LATER", "now");
-    let with = |environment| ShOptions {
+    let with = |environment| LocalOptions {
         environment,
-        ..ShOptions::default()
+        ..LocalOptions::default()
     };
     let cmd = command("printenv FLOW_TEST_SET_LATER");
     let cancel = CancellationToken::new();
@@ -221,16 +223,16 @@ async fn a_captured_environment_is_what_commands_inherit() {
 async fn cwd_is_the_working_folder() {
     let mut cmd = command("pwd");
     cmd.cwd = Some("/".into());
-    let out = run(&cmd, &ShOptions::default(), &CancellationToken::new())
+    let out = run(&cmd, &LocalOptions::default(), &CancellationToken::new())
         .await
         .unwrap();
     assert_eq!(out, json!("/"));
 
     cmd.cwd = Some("/no/such/folder".into());
-    let error = run(&cmd, &ShOptions::default(), &CancellationToken::new())
+    let error = run(&cmd, &LocalOptions::default(), &CancellationToken::new())
         .await
         .unwrap_err();
-    assert!(matches!(error, ShError::Spawn { .. }), "{error:?}");
+    assert!(matches!(error, ExecError::Spawn { .. }), "{error:?}");
     assert!(error.to_string().contains("/no/such/folder"), "{error}");
 }
 
@@ -241,7 +243,7 @@ async fn bad_inputs_fail_to_start_cleanly() {
 
     let mut cmd = command("true");
     cmd.env = vec![("A=B".into(), "c".into())];
-    let error = run(&cmd, &ShOptions::default(), &CancellationToken::new())
+    let error = run(&cmd, &LocalOptions::default(), &CancellationToken::new())
         .await
         .unwrap_err();
     assert!(error.to_string().contains("`A=B`"), "{error}");
@@ -274,9 +276,9 @@ async fn death_by_signal_names_the_signal() {
 
 #[tokio::test]
 async fn huge_stdout_over_the_cap_fails_and_kills_the_writer() {
-    let opts = ShOptions {
+    let opts = LocalOptions {
         max_stdout: 100_000,
-        ..ShOptions::default()
+        ..LocalOptions::default()
     };
     let (cmd, mark) = marked("yes");
     let start = Instant::now();
@@ -284,7 +286,7 @@ async fn huge_stdout_over_the_cap_fails_and_kills_the_writer() {
         .await
         .unwrap_err();
     assert!(
-        matches!(error, ShError::StdoutTooLarge { limit: 100_000 }),
+        matches!(error, ExecError::StdoutTooLarge { limit: 100_000 }),
         "{error:?}"
     );
     assert!(start.elapsed() < Duration::from_secs(5));
@@ -297,9 +299,9 @@ async fn huge_stdout_over_the_cap_fails_and_kills_the_writer() {
 
 #[tokio::test]
 async fn huge_stderr_keeps_only_the_tail() {
-    let opts = ShOptions {
+    let opts = LocalOptions {
         stderr_tail: 1000,
-        ..ShOptions::default()
+        ..LocalOptions::default()
     };
     let cmd = command("yes 'noise' | head -c 6000000 >&2; echo 'the end' >&2; exit 1");
     let error = run(&cmd, &opts, &CancellationToken::new())
@@ -317,7 +319,7 @@ async fn a_child_that_ignores_a_large_context() {
     for cmd in ["echo ok", "sleep 0.1; echo ok", "exec 0<&-; echo ok"] {
         let mut cmd = command(cmd);
         cmd.context = context(json!({"big": big.clone(), "n": 1}));
-        let out = run(&cmd, &ShOptions::default(), &CancellationToken::new())
+        let out = run(&cmd, &LocalOptions::default(), &CancellationToken::new())
             .await
             .unwrap();
         assert_eq!(out, json!("ok"));
@@ -335,7 +337,7 @@ async fn variables_too_big_for_the_environment_are_only_on_stdin() {
     map.insert("small".into(), json!("s"));
     let mut cmd = command(r#"printf '%s %s %s ' "${huge-unset}" "${#v0}" "${v19-unset}"; wc -c"#);
     cmd.context = map.clone();
-    let out = run(&cmd, &ShOptions::default(), &CancellationToken::new())
+    let out = run(&cmd, &LocalOptions::default(), &CancellationToken::new())
         .await
         .unwrap();
     let stdin_size = serde_json::to_string(&map).unwrap().len();
@@ -347,7 +349,7 @@ async fn a_large_context_read_back_in_full() {
     let big = "y".repeat(4 << 20);
     let mut cmd = command("wc -c");
     cmd.context = context(json!({"big-one": big}));
-    let out = run(&cmd, &ShOptions::default(), &CancellationToken::new())
+    let out = run(&cmd, &LocalOptions::default(), &CancellationToken::new())
         .await
         .unwrap();
     assert_eq!(out, json!((4 << 20) + 14));
@@ -394,7 +396,7 @@ async fn quoted_text_is_never_shell_syntax() {
     for text in NASTY {
         let mut cmd = command(&format!("printf 'x%sx' {}", quote(text)));
         cmd.cwd = Some(folder.clone());
-        let out = run(&cmd, &ShOptions::default(), &CancellationToken::new())
+        let out = run(&cmd, &LocalOptions::default(), &CancellationToken::new())
             .await
             .unwrap();
         assert_eq!(out, json!(format!("x{text}x")), "for {text:?}");
@@ -402,7 +404,7 @@ async fn quoted_text_is_never_shell_syntax() {
         // as the command word too
         let mut cmd = command(&format!("{} 2>/dev/null; true", quote(text)));
         cmd.cwd = Some(folder.clone());
-        run(&cmd, &ShOptions::default(), &CancellationToken::new())
+        run(&cmd, &LocalOptions::default(), &CancellationToken::new())
             .await
             .unwrap();
     }
@@ -419,7 +421,7 @@ async fn quoted_values_round_trip() {
     ];
     for value in values {
         let cmd = command(&format!("printf '%s' {}", quote_value(&value)));
-        let out = run(&cmd, &ShOptions::default(), &CancellationToken::new())
+        let out = run(&cmd, &LocalOptions::default(), &CancellationToken::new())
             .await
             .unwrap();
         let expected = match &value {
@@ -436,8 +438,10 @@ async fn cancellation_returns_promptly() {
     let cancel = CancellationToken::new();
     cancel_after(&cancel, Duration::from_millis(100));
     let start = Instant::now();
-    let error = run(&cmd, &ShOptions::default(), &cancel).await.unwrap_err();
-    assert!(matches!(error, ShError::Cancelled), "{error:?}");
+    let error = run(&cmd, &LocalOptions::default(), &cancel)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ExecError::Cancelled), "{error:?}");
     // sleep dies of SIGTERM at once: no need to wait for the 2 s grace
     assert!(
         start.elapsed() < Duration::from_millis(1500),
@@ -452,8 +456,10 @@ async fn an_already_cancelled_token_starts_nothing() {
     let cancel = CancellationToken::new();
     cancel.cancel();
     let (cmd, mark) = marked("sleep 30");
-    let error = run(&cmd, &ShOptions::default(), &cancel).await.unwrap_err();
-    assert!(matches!(error, ShError::Cancelled));
+    let error = run(&cmd, &LocalOptions::default(), &cancel)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ExecError::Cancelled));
     assert!(live(&mark).is_empty());
 }
 
@@ -469,8 +475,10 @@ async fn cancellation_kills_grandchildren() {
         })
     };
     let start = Instant::now();
-    let error = run(&cmd, &ShOptions::default(), &cancel).await.unwrap_err();
-    assert!(matches!(error, ShError::Cancelled), "{error:?}");
+    let error = run(&cmd, &LocalOptions::default(), &cancel)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ExecError::Cancelled), "{error:?}");
     assert!(start.elapsed() < Duration::from_secs(5));
     watcher.await.unwrap();
     wait_for_live(&mark, 0).await;
@@ -480,7 +488,7 @@ async fn cancellation_kills_grandchildren() {
 async fn leftover_background_process_holding_stdout_does_not_keep_the_task() {
     let (cmd, mark) = marked("sleep 30 & echo done");
     let start = Instant::now();
-    let out = run(&cmd, &ShOptions::default(), &CancellationToken::new())
+    let out = run(&cmd, &LocalOptions::default(), &CancellationToken::new())
         .await
         .unwrap();
     assert_eq!(out, json!("done"));
@@ -496,7 +504,7 @@ async fn leftover_background_process_holding_stdout_does_not_keep_the_task() {
 async fn leftover_background_process_with_closed_pipes_is_killed() {
     let (cmd, mark) = marked("sleep 30 </dev/null >/dev/null 2>&1 & echo done");
     let start = Instant::now();
-    let out = run(&cmd, &ShOptions::default(), &CancellationToken::new())
+    let out = run(&cmd, &LocalOptions::default(), &CancellationToken::new())
         .await
         .unwrap();
     assert_eq!(out, json!("done"));
@@ -526,9 +534,9 @@ async fn output_of_a_leftover_within_the_drain_is_kept() {
 
 #[tokio::test]
 async fn a_child_ignoring_sigterm_is_killed_after_the_grace() {
-    let opts = ShOptions {
+    let opts = LocalOptions {
         kill_grace: Duration::from_millis(300),
-        ..ShOptions::default()
+        ..LocalOptions::default()
     };
     let (cmd, mark) = marked("trap '' TERM; sleep 30 & sleep 30");
     let cancel = CancellationToken::new();
@@ -540,16 +548,16 @@ async fn a_child_ignoring_sigterm_is_killed_after_the_grace() {
         })
     };
     let error = run(&cmd, &opts, &cancel).await.unwrap_err();
-    assert!(matches!(error, ShError::Cancelled), "{error:?}");
+    assert!(matches!(error, ExecError::Cancelled), "{error:?}");
     watcher.await.unwrap();
     wait_for_live(&mark, 0).await;
 }
 
 #[tokio::test]
 async fn the_grace_period_is_waited_for_a_child_ignoring_sigterm() {
-    let opts = ShOptions {
+    let opts = LocalOptions {
         kill_grace: Duration::from_millis(300),
-        ..ShOptions::default()
+        ..LocalOptions::default()
     };
     let (cmd, mark) = marked("trap '' TERM; sleep 30");
     let cancel = CancellationToken::new();
@@ -557,7 +565,7 @@ async fn the_grace_period_is_waited_for_a_child_ignoring_sigterm() {
     let start = Instant::now();
     let error = run(&cmd, &opts, &cancel).await.unwrap_err();
     let took = start.elapsed();
-    assert!(matches!(error, ShError::Cancelled), "{error:?}");
+    assert!(matches!(error, ExecError::Cancelled), "{error:?}");
     assert!(took >= Duration::from_millis(400), "{took:?}");
     assert!(took < Duration::from_secs(5), "{took:?}");
     wait_for_live(&mark, 0).await;
@@ -566,7 +574,7 @@ async fn the_grace_period_is_waited_for_a_child_ignoring_sigterm() {
 #[tokio::test]
 async fn dropping_the_future_kills_the_group() {
     let (cmd, mark) = marked("sleep 30 & sleep 30");
-    let opts = ShOptions::default();
+    let opts = LocalOptions::default();
     let cancel = CancellationToken::new();
     let running = run(&cmd, &opts, &cancel);
     let watch = wait_for_live(&mark, 3);
@@ -580,16 +588,16 @@ async fn dropping_the_future_kills_the_group() {
 
 #[tokio::test]
 async fn cancelling_a_stopped_child_does_not_wait_for_the_grace() {
-    let opts = ShOptions {
+    let opts = LocalOptions {
         kill_grace: Duration::from_secs(10),
-        ..ShOptions::default()
+        ..LocalOptions::default()
     };
     let (cmd, mark) = marked("kill -STOP $$; sleep 30");
     let cancel = CancellationToken::new();
     cancel_after(&cancel, Duration::from_millis(200));
     let start = Instant::now();
     let error = run(&cmd, &opts, &cancel).await.unwrap_err();
-    assert!(matches!(error, ShError::Cancelled), "{error:?}");
+    assert!(matches!(error, ExecError::Cancelled), "{error:?}");
     assert!(
         start.elapsed() < Duration::from_secs(5),
         "{:?}",
@@ -606,7 +614,7 @@ async fn many_calls_at_once() {
             let mut cmd = command("cat; printf ' %s' \"$i\"");
             cmd.context = context(json!({ "i": i }));
             let cancel = cancel.clone();
-            tokio::spawn(async move { run(&cmd, &ShOptions::default(), &cancel).await })
+            tokio::spawn(async move { run(&cmd, &LocalOptions::default(), &cancel).await })
         })
         .collect();
     for (i, task) in tasks.into_iter().enumerate() {
@@ -620,7 +628,7 @@ async fn many_calls_at_once() {
 #[tokio::test]
 async fn dropping_the_future_while_spawning_kills_the_group() {
     let (cmd, mark) = marked("sleep 30 & sleep 30");
-    let opts = ShOptions::default();
+    let opts = LocalOptions::default();
     let cancel = CancellationToken::new();
     // polled once, so the child has just started, then dropped
     let polled_once = tokio::time::timeout(Duration::ZERO, run(&cmd, &opts, &cancel)).await;
@@ -631,7 +639,7 @@ async fn dropping_the_future_while_spawning_kills_the_group() {
 
 #[tokio::test]
 async fn extreme_options_do_not_panic() {
-    let opts = ShOptions {
+    let opts = LocalOptions {
         max_stdout: usize::MAX,
         stderr_tail: usize::MAX,
         kill_grace: Duration::MAX,
@@ -646,7 +654,7 @@ async fn extreme_options_do_not_panic() {
     .await;
     assert_eq!(out.unwrap(), json!("out"));
 
-    let opts = ShOptions {
+    let opts = LocalOptions {
         max_stdout: 0,
         stderr_tail: 0,
         kill_grace: Duration::ZERO,
@@ -663,7 +671,7 @@ async fn extreme_options_do_not_panic() {
         .await
         .unwrap_err();
     assert!(
-        matches!(error, ShError::StdoutTooLarge { limit: 0 }),
+        matches!(error, ExecError::StdoutTooLarge { limit: 0 }),
         "{error:?}"
     );
     let error = run(
@@ -679,20 +687,20 @@ async fn extreme_options_do_not_panic() {
 #[tokio::test]
 async fn plain_programs_run_without_a_shell_and_behave_the_same() {
     // `printenv` is a plain program: exec'd directly, with the context in its environment.
-    let cmd = ShCommand {
+    let cmd = CommandSpec {
         cmd: "printenv name".to_string(),
         context: context(json!({ "name": "direct" })),
-        ..ShCommand::default()
+        ..CommandSpec::default()
     };
-    let out = run(&cmd, &ShOptions::default(), &CancellationToken::new()).await;
+    let out = run(&cmd, &LocalOptions::default(), &CancellationToken::new()).await;
     assert_eq!(out.unwrap(), json!("direct"));
     // It runs in its working folder, and `PWD` says so, as in a shell.
-    let cmd = ShCommand {
+    let cmd = CommandSpec {
         cmd: "printenv PWD".to_string(),
         cwd: Some("/tmp".into()),
-        ..ShCommand::default()
+        ..CommandSpec::default()
     };
-    let out = run(&cmd, &ShOptions::default(), &CancellationToken::new()).await;
+    let out = run(&cmd, &LocalOptions::default(), &CancellationToken::new()).await;
     assert_eq!(out.unwrap(), json!("/tmp"));
     // Its first argument is the name as written, as the shell would pass it.
     assert_eq!(

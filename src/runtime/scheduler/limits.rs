@@ -158,7 +158,7 @@ impl Scheduler {
         if let Backend::Sh(environment @ None) = &mut backend {
             let captured = self
                 .sh_environment
-                .get_or_init(crate::agents::sh::Environment::capture);
+                .get_or_init(crate::exec::local::Environment::capture);
             *environment = Some(captured.clone());
         }
         let instructions = match &task.instructions {

@@ -15,10 +15,10 @@ use serde_json::Value;
 use tokio::net::unix::pipe;
 
 use super::process::{Launch, Process};
-use super::{ShCommand, ShError};
+use super::{CommandSpec, ExecError};
 
 /// An environment for commands to inherit, captured once; see
-/// [`ShOptions::environment`](super::ShOptions::environment). Cheap to clone;
+/// [`LocalOptions::environment`](super::LocalOptions::environment). Cheap to clone;
 /// its `Debug` output shows no values (they may be secrets).
 #[derive(Clone)]
 pub struct Environment(Arc<Captured>);
@@ -182,10 +182,10 @@ fn plain_program(cmd: &str) -> Option<Vec<&str>> {
 /// standard streams piped: a plain program directly, anything else with
 /// `/bin/sh -c CMD`.
 pub(super) fn spawn<'i>(
-    cmd: &ShCommand,
+    cmd: &CommandSpec,
     input: &'i [u8],
     inherited: Option<&Environment>,
-) -> Result<Started<'i>, ShError> {
+) -> Result<Started<'i>, ExecError> {
     let captured;
     let inherited = match inherited {
         Some(environment) => environment,
@@ -205,7 +205,7 @@ pub(super) fn spawn<'i>(
         match spawn_with(cmd, &path, &words, &env, input) {
             // Not found, not executable, or a script without `#!`: the shell
             // says so, or runs it, exactly as it would have.
-            Err(ShError::Spawn { source })
+            Err(ExecError::Spawn { source })
                 if shell_would_retry(&source) && cmd.cwd.as_ref().is_none_or(|c| c.is_dir()) => {}
             other => return other,
         }
@@ -284,13 +284,13 @@ fn stdin_pipe(input: &[u8]) -> io::Result<(OwnedFd, Option<pipe::Sender>, &[u8])
 }
 
 fn spawn_with<'i>(
-    cmd: &ShCommand,
+    cmd: &CommandSpec,
     program: &str,
     words: &[&str],
     env: &[&CStr],
     input: &'i [u8],
-) -> Result<Started<'i>, ShError> {
-    let invalid = |message: String| ShError::Spawn {
+) -> Result<Started<'i>, ExecError> {
+    let invalid = |message: String| ExecError::Spawn {
         source: io::Error::new(io::ErrorKind::InvalidInput, message),
     };
     let c_string = |text: &[u8], what: &str| {
@@ -305,7 +305,7 @@ fn spawn_with<'i>(
         Some(cwd) => Some(c_string(cwd.as_os_str().as_bytes(), "the working folder")?),
         None => None,
     };
-    let io_error = |source| ShError::Spawn { source };
+    let io_error = |source| ExecError::Spawn { source };
     let (stdin, sender, input) = stdin_pipe(input).map_err(io_error)?;
     let (stdout, stdout_reader) = output_pipe().map_err(io_error)?;
     let (stderr, stderr_reader) = output_pipe().map_err(io_error)?;
@@ -320,13 +320,15 @@ fn spawn_with<'i>(
     // microseconds). Measured on 2 idle cores, doing it here beats handing it
     // to another thread: the hand-over costs two thread switches per task.
     let process = Process::spawn(&launch).map_err(|source| match &cmd.cwd {
-        Some(cwd) if source.kind() == io::ErrorKind::NotFound && !cwd.is_dir() => ShError::Spawn {
-            source: io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("the working folder `{}` does not exist", cwd.display()),
-            ),
-        },
-        _ => ShError::Spawn { source },
+        Some(cwd) if source.kind() == io::ErrorKind::NotFound && !cwd.is_dir() => {
+            ExecError::Spawn {
+                source: io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("the working folder `{}` does not exist", cwd.display()),
+                ),
+            }
+        }
+        _ => ExecError::Spawn { source },
     })?;
     let group = Group {
         pgid: Some(Pid::from_raw(process.id())),
@@ -343,10 +345,10 @@ fn spawn_with<'i>(
 
 /// The variables a call sets, as `KEY=VALUE`, one per name (the last wins):
 /// `PWD` when the call has a working folder (as a shell would set it), the
-/// context's variables (see [`ShCommand::context`]), the agent's `env:`, and
+/// context's variables (see [`CommandSpec::context`]), the agent's `env:`, and
 /// `FLOW_INSTRUCTIONS`.
-fn own_variables(cmd: &ShCommand) -> Result<Vec<CString>, ShError> {
-    let invalid = |message: String| ShError::Spawn {
+fn own_variables(cmd: &CommandSpec) -> Result<Vec<CString>, ExecError> {
+    let invalid = |message: String| ExecError::Spawn {
         source: io::Error::new(io::ErrorKind::InvalidInput, message),
     };
     let entry = |key: &str, value: &str| CString::new(format!("{key}={value}")).ok();
@@ -468,10 +470,10 @@ mod tests {
 
     #[test]
     fn the_environment_is_inherited_with_the_calls_changes() {
-        let mut cmd = ShCommand {
+        let mut cmd = CommandSpec {
             cwd: Some("/tmp".into()),
             instructions: Some("do it".into()),
-            ..ShCommand::default()
+            ..CommandSpec::default()
         };
         cmd.context.insert("FLOW_T_A".into(), Value::from(1));
         cmd.context.insert("PATH".into(), Value::from("/ctx"));
@@ -506,8 +508,8 @@ mod tests {
         std::fs::write(&script, "echo from-script\n").unwrap();
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
         let path = script.to_str().unwrap();
-        let cmd = ShCommand::default();
-        let Err(ShError::Spawn { source }) = spawn_with(&cmd, path, &["script"], &[], b"") else {
+        let cmd = CommandSpec::default();
+        let Err(ExecError::Spawn { source }) = spawn_with(&cmd, path, &["script"], &[], b"") else {
             panic!("a script without #! started");
         };
         assert_eq!(source.raw_os_error(), Some(libc::ENOEXEC), "{source}");

@@ -10,10 +10,10 @@ use serde_json::Value;
 /// turn into a keyword (`if`), an assignment (`A=1`) or a glob.
 ///
 /// A NUL byte cannot be passed to a process at all; a command holding one fails
-/// to start with [`ShError::Spawn`](super::ShError::Spawn) instead of running.
+/// to start with [`ExecError::Spawn`](crate::exec::ExecError::Spawn) instead of running.
 ///
 /// ```
-/// use flow::agents::sh::quote;
+/// use flow::shell::quote;
 /// assert_eq!(quote("it's"), r"'it'\''s'");
 /// assert_eq!(quote(""), "''");
 /// assert_eq!(quote("$(rm -rf ~)"), "'$(rm -rf ~)'");
@@ -36,7 +36,7 @@ pub fn quote(text: &str) -> String {
 /// as its compact JSON.
 ///
 /// ```
-/// use flow::agents::sh::quote_value;
+/// use flow::shell::quote_value;
 /// use serde_json::json;
 /// assert_eq!(quote_value(&json!("a b")), "'a b'");
 /// assert_eq!(quote_value(&json!(3)), "'3'");

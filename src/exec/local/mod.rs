@@ -1,4 +1,5 @@
-//! The `sh` backend: runs one command with `/bin/sh -c` as a child process group.
+//! The local executor's engine: runs one command with `/bin/sh -c` (or the
+//! program directly, when the shell would only exec it) as a child process group.
 //!
 //! A task is its process group. The shell starts as the leader of a new group,
 //! and everything it starts stays in that group unless it leaves on purpose
@@ -6,11 +7,11 @@
 //! When the call ends, however it ends, the whole group is killed:
 //!
 //! - the shell exits: stdout and stderr are drained for at most
-//!   [`ShOptions::drain`] more (a background `sleep 30 &` may hold them open),
+//!   [`LocalOptions::drain`] more (a background `sleep 30 &` may hold them open),
 //!   then the group gets SIGKILL, so nothing it left behind keeps running;
 //! - the cancellation token fires: SIGTERM (and SIGCONT) to the group, up to
-//!   [`ShOptions::kill_grace`] for the shell to exit, then SIGKILL to the group;
-//! - stdout grows past [`ShOptions::max_stdout`], or reading it fails: SIGKILL;
+//!   [`LocalOptions::kill_grace`] for the shell to exit, then SIGKILL to the group;
+//! - stdout grows past [`LocalOptions::max_stdout`], or reading it fails: SIGKILL;
 //! - the [`run`] future is dropped: SIGKILL, synchronously, in `Drop`.
 //!
 //! The shell itself is always reaped: by [`run`], or, when its future is
@@ -18,68 +19,32 @@
 //! command starts). `process.rs` says why children are started with `clone`
 //! rather than `posix_spawn`.
 
-mod context;
-mod error;
 mod output;
 mod process;
-mod quote;
 mod spawn;
 
 use std::io;
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
 use std::pin::pin;
 use std::process::ExitStatus;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::net::unix::pipe;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub use context::{contexts, reference, ShellContext, AFTER_BACKSLASH, QUOTED_HEREDOC};
-
-/// The prefix of the environment variables that carry the values of a
-/// command's `${…}`: `FLOW_VALUE_1`, `FLOW_VALUE_2`, …
-pub const VALUE_VAR: &str = "FLOW_VALUE_";
-pub use error::ShError;
-pub use quote::{quote, quote_value};
+use super::{CommandOutput, CommandSpec, ExecError};
+pub use output::stdout_value;
 pub use spawn::Environment;
-
-/// One call of an `sh` agent.
-#[derive(Clone, Debug, Default)]
-pub struct ShCommand {
-    /// The command line for `/bin/sh -c`. A value in it must be passed in a
-    /// variable of `env` the command refers to (as Flow does for `${…}`), or
-    /// go through [`quote`] or [`quote_value`].
-    pub cmd: String,
-    /// The working folder; the interpreter's own when `None`.
-    pub cwd: Option<PathBuf>,
-    /// Extra environment variables from the agent's `env:` config. They override
-    /// both the inherited environment and the context's variables.
-    ///
-    /// `FLOW_INSTRUCTIONS` is never inherited; it is `instructions` when present,
-    /// else whatever `env` or the context set it to.
-    pub env: Vec<(String, String)>,
-    /// The call's instructions, passed as `FLOW_INSTRUCTIONS` when present.
-    pub instructions: Option<String>,
-    /// The call's named arguments: written to stdin as one JSON object (`{}`
-    /// when empty), and each key that is a valid variable name
-    /// (`[A-Za-z_][A-Za-z0-9_]*`) also set as an environment variable: a string
-    /// as its text, any other value as its compact JSON. A key that is not a
-    /// valid name, a value holding a NUL byte, a variable over 128 KiB, and the
-    /// variables past the first 1 MiB in all (in context order) are only on
-    /// stdin, so that a big context never stops the command from starting.
-    pub context: Map<String, Value>,
-}
 
 /// Limits for running commands; the defaults suit the interpreter.
 #[derive(Clone, Debug)]
-pub struct ShOptions {
+pub struct LocalOptions {
     /// The most stdout bytes kept; more fails the call with
-    /// [`ShError::StdoutTooLarge`]. Default 64 MiB.
+    /// [`ExecError::StdoutTooLarge`]. Default 64 MiB.
     pub max_stdout: usize,
     /// How many of the last stderr bytes are kept for error messages. Default 8 KiB.
     pub stderr_tail: usize,
@@ -90,7 +55,7 @@ pub struct ShOptions {
     /// or stderr open before the group is killed and the output taken as
     /// complete. Default 100 ms.
     pub drain: Duration,
-    /// The environment commands inherit (before [`ShCommand`]'s changes):
+    /// The environment commands inherit (before [`CommandSpec`]'s changes):
     /// when `None` (the default), the process's own, read at each call. The
     /// interpreter captures it once per run, so its commands see the
     /// environment as it was when the run started them, and a big one is not
@@ -98,9 +63,9 @@ pub struct ShOptions {
     pub environment: Option<Environment>,
 }
 
-impl Default for ShOptions {
+impl Default for LocalOptions {
     fn default() -> Self {
-        ShOptions {
+        LocalOptions {
             max_stdout: 64 << 20,
             stderr_tail: 8 << 10,
             kill_grace: Duration::from_secs(2),
@@ -111,12 +76,12 @@ impl Default for ShOptions {
 }
 
 /// Runs `cmd` with `/bin/sh -c` in a new process group and returns its stdout
-/// as a value (see [`ShCommand`] for the inputs; the output is the stdout
+/// as a value (see [`CommandSpec`] for the inputs; the output is the stdout
 /// parsed as JSON when it parses, else its text with one final newline
 /// removed, `""` when empty).
 ///
-/// Fails with [`ShError::Exit`] or [`ShError::Signal`] (with the stderr tail)
-/// when the shell does not exit with status 0, and with [`ShError::Cancelled`]
+/// Fails with [`ExecError::Exit`] or [`ExecError::Signal`] (with the stderr tail)
+/// when the shell does not exit with status 0, and with [`ExecError::Cancelled`]
 /// as soon as `cancel` fires and the group is stopped. See the module
 /// documentation for how the process group is always cleaned up.
 ///
@@ -125,12 +90,24 @@ impl Default for ShOptions {
 /// child that never reads its stdin is fine, as long as the interpreter
 /// ignores SIGPIPE (every Rust program does).
 pub async fn run(
-    cmd: &ShCommand,
-    opts: &ShOptions,
+    cmd: &CommandSpec,
+    opts: &LocalOptions,
     cancel: &CancellationToken,
-) -> Result<Value, ShError> {
+) -> Result<Value, ExecError> {
+    let output = run_command(cmd, opts, cancel).await?;
+    Ok(output::stdout_value(output.stdout))
+}
+
+/// [`run`], reporting the command's raw stdout, its stderr tail and how long
+/// it took instead of a value: what [`LocalExecutor`](super::LocalExecutor) reports.
+pub async fn run_command(
+    cmd: &CommandSpec,
+    opts: &LocalOptions,
+    cancel: &CancellationToken,
+) -> Result<CommandOutput, ExecError> {
+    let clock = std::time::Instant::now();
     if cancel.is_cancelled() {
-        return Err(ShError::Cancelled);
+        return Err(ExecError::Cancelled);
     }
     let input = serde_json::to_vec(&cmd.context).unwrap_or_else(|_| b"{}".to_vec());
     let spawn::Started {
@@ -196,14 +173,14 @@ pub async fn run(
     let result = match end {
         End::Exited => match status {
             Some(status) => exit_result(status, out, &err, opts),
-            None => Err(ShError::Io {
+            None => Err(ExecError::Io {
                 source: io::Error::other("the shell's exit was lost"),
             }),
         },
-        End::TooLarge => Err(ShError::StdoutTooLarge {
+        End::TooLarge => Err(ExecError::StdoutTooLarge {
             limit: opts.max_stdout,
         }),
-        End::Io(source) => Err(ShError::Io { source }),
+        End::Io(source) => Err(ExecError::Io { source }),
         End::Cancelled => {
             if status.is_none() {
                 group.signal(Signal::SIGTERM);
@@ -211,7 +188,7 @@ pub async fn run(
                 group.signal(Signal::SIGCONT);
                 let _ = tokio::time::timeout(opts.kill_grace, process.wait()).await;
             }
-            Err(ShError::Cancelled)
+            Err(ExecError::Cancelled)
         }
     };
     // Leftovers die here. When the shell was reaped above and nothing else was
@@ -221,10 +198,12 @@ pub async fn run(
     group.kill();
     let _ = process.wait().await;
     group.disarm();
-    match result {
-        Ok(bytes) => Ok(output::stdout_value(bytes)),
-        Err(error) => Err(error),
-    }
+    let stdout = result?;
+    Ok(CommandOutput {
+        stdout,
+        stderr_tail: output::tail_text(&err, opts.stderr_tail),
+        elapsed: clock.elapsed(),
+    })
 }
 
 /// How long a command may run before its exit is awaited even though its
@@ -260,23 +239,23 @@ fn exit_result(
     status: ExitStatus,
     out: Vec<u8>,
     err: &[u8],
-    opts: &ShOptions,
-) -> Result<Vec<u8>, ShError> {
+    opts: &LocalOptions,
+) -> Result<Vec<u8>, ExecError> {
     let tail = || output::tail_text(err, opts.stderr_tail);
     match (status.code(), status.signal()) {
         (Some(0), _) => Ok(out),
-        (Some(code), _) => Err(ShError::Exit {
+        (Some(code), _) => Err(ExecError::Exit {
             code,
             stderr_tail: tail(),
         }),
-        (None, Some(number)) => Err(ShError::Signal {
+        (None, Some(number)) => Err(ExecError::Signal {
             signal: match Signal::try_from(number) {
                 Ok(signal) => signal.as_str().to_string(),
                 Err(_) => format!("signal {number}"),
             },
             stderr_tail: tail(),
         }),
-        (None, None) => Err(ShError::Signal {
+        (None, None) => Err(ExecError::Signal {
             signal: "an unknown signal".into(),
             stderr_tail: tail(),
         }),

@@ -6,7 +6,7 @@ use std::io;
 /// Why an `sh` call produced no output.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum ShError {
+pub enum ExecError {
     /// The command could not start: `cwd` is not a folder, an `env` name is empty
     /// or holds `=`, a text holds a NUL byte, `/bin/sh` is missing, or the system
     /// is out of processes.
@@ -18,7 +18,7 @@ pub enum ShError {
     Exit {
         /// The exit status, 1 to 255.
         code: i32,
-        /// The end of what the command wrote to stderr; see [`ShError::stderr_tail`].
+        /// The end of what the command wrote to stderr; see [`ExecError::stderr_tail`].
         stderr_tail: String,
     },
     /// The shell was killed by a signal (`kill -9 $$`, the OOM killer).
@@ -28,7 +28,7 @@ pub enum ShError {
         /// The end of what the command wrote to stderr.
         stderr_tail: String,
     },
-    /// The command wrote more than [`ShOptions::max_stdout`](super::ShOptions::max_stdout)
+    /// The command wrote more than [`LocalOptions::max_stdout`](super::LocalOptions::max_stdout)
     /// bytes to stdout; its process group was killed.
     StdoutTooLarge {
         /// The limit, in bytes.
@@ -44,30 +44,30 @@ pub enum ShError {
     },
 }
 
-impl ShError {
-    /// The exit status, for [`ShError::Exit`].
+impl ExecError {
+    /// The exit status, for [`ExecError::Exit`].
     pub fn exit_code(&self) -> Option<i32> {
         match self {
-            ShError::Exit { code, .. } => Some(*code),
+            ExecError::Exit { code, .. } => Some(*code),
             _ => None,
         }
     }
 
-    /// The name of the signal that killed the shell, for [`ShError::Signal`].
+    /// The name of the signal that killed the shell, for [`ExecError::Signal`].
     pub fn signal(&self) -> Option<&str> {
         match self {
-            ShError::Signal { signal, .. } => Some(signal),
+            ExecError::Signal { signal, .. } => Some(signal),
             _ => None,
         }
     }
 
     /// The last bytes the command wrote to stderr (at most
-    /// [`ShOptions::stderr_tail`](super::ShOptions::stderr_tail) bytes, invalid UTF-8
-    /// replaced, trailing whitespace removed), for [`ShError::Exit`] and
-    /// [`ShError::Signal`]. Empty when the command wrote nothing there.
+    /// [`LocalOptions::stderr_tail`](super::LocalOptions::stderr_tail) bytes, invalid UTF-8
+    /// replaced, trailing whitespace removed), for [`ExecError::Exit`] and
+    /// [`ExecError::Signal`]. Empty when the command wrote nothing there.
     pub fn stderr_tail(&self) -> Option<&str> {
         match self {
-            ShError::Exit { stderr_tail, .. } | ShError::Signal { stderr_tail, .. } => {
+            ExecError::Exit { stderr_tail, .. } | ExecError::Signal { stderr_tail, .. } => {
                 Some(stderr_tail)
             }
             _ => None,
@@ -75,29 +75,29 @@ impl ShError {
     }
 }
 
-impl fmt::Display for ShError {
+impl fmt::Display for ExecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ShError::Spawn { source } => write!(f, "cannot start the command: {source}"),
-            ShError::Exit { code, .. } => write!(f, "command exited with status {code}"),
-            ShError::Signal { signal, .. } => write!(f, "command killed by {signal}"),
-            ShError::StdoutTooLarge { limit } => {
+            ExecError::Spawn { source } => write!(f, "cannot start the command: {source}"),
+            ExecError::Exit { code, .. } => write!(f, "command exited with status {code}"),
+            ExecError::Signal { signal, .. } => write!(f, "command killed by {signal}"),
+            ExecError::StdoutTooLarge { limit } => {
                 write!(
                     f,
                     "command wrote more than {} to stdout",
                     crate::agents::net::size(*limit as u64)
                 )
             }
-            ShError::Cancelled => write!(f, "command cancelled"),
-            ShError::Io { source } => write!(f, "lost track of the command: {source}"),
+            ExecError::Cancelled => write!(f, "command cancelled"),
+            ExecError::Io { source } => write!(f, "lost track of the command: {source}"),
         }
     }
 }
 
-impl std::error::Error for ShError {
+impl std::error::Error for ExecError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            ShError::Spawn { source } | ShError::Io { source } => Some(source),
+            ExecError::Spawn { source } | ExecError::Io { source } => Some(source),
             _ => None,
         }
     }
@@ -111,28 +111,28 @@ mod tests {
     fn messages_are_one_lowercase_line() {
         let cases = [
             (
-                ShError::Exit {
+                ExecError::Exit {
                     code: 3,
                     stderr_tail: "boom\nbang".into(),
                 },
                 "command exited with status 3",
             ),
             (
-                ShError::Signal {
+                ExecError::Signal {
                     signal: "SIGKILL".into(),
                     stderr_tail: String::new(),
                 },
                 "command killed by SIGKILL",
             ),
             (
-                ShError::StdoutTooLarge { limit: 64 << 20 },
+                ExecError::StdoutTooLarge { limit: 64 << 20 },
                 "command wrote more than 64 MiB to stdout",
             ),
             (
-                ShError::StdoutTooLarge { limit: 1000 },
+                ExecError::StdoutTooLarge { limit: 1000 },
                 "command wrote more than 1000 bytes to stdout",
             ),
-            (ShError::Cancelled, "command cancelled"),
+            (ExecError::Cancelled, "command cancelled"),
         ];
         for (error, message) in cases {
             assert_eq!(error.to_string(), message);
@@ -141,13 +141,13 @@ mod tests {
 
     #[test]
     fn accessors_expose_status_and_tail() {
-        let error = ShError::Exit {
+        let error = ExecError::Exit {
             code: 2,
             stderr_tail: "no such file".into(),
         };
         assert_eq!(error.exit_code(), Some(2));
         assert_eq!(error.stderr_tail(), Some("no such file"));
         assert_eq!(error.signal(), None);
-        assert_eq!(ShError::Cancelled.stderr_tail(), None);
+        assert_eq!(ExecError::Cancelled.stderr_tail(), None);
     }
 }

@@ -91,7 +91,7 @@ pub(super) fn tail_text(buf: &[u8], keep: usize) -> String {
 /// - otherwise the text (invalid UTF-8 replaced by U+FFFD) with one final
 ///   newline removed: `"a\n"` is `"a"`, `"a\n\n"` is `"a\n"`;
 /// - no output at all: the empty string `""`.
-pub(super) fn stdout_value(bytes: Vec<u8>) -> Value {
+pub fn stdout_value(bytes: Vec<u8>) -> Value {
     if let Ok(value) = serde_json::from_slice::<Value>(&bytes) {
         return value;
     }

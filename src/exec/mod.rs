@@ -1,0 +1,143 @@
+//! Executors: where a command runs. An agent says *what* to do (the `sh`
+//! agent builds a [`CommandSpec`]); an [`Executor`] runs it and reports its
+//! output and timings, or why it failed. [`LocalExecutor`] runs commands as
+//! child process groups of this process and is the default; a batch
+//! scheduler or a container runtime is another implementation of the trait.
+
+mod error;
+pub mod local;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tokio_util::sync::CancellationToken;
+
+pub use error::ExecError;
+pub use local::stdout_value;
+use local::{Environment, LocalOptions};
+
+/// A command to run: what the `sh` agent asks an [`Executor`] for.
+#[derive(Clone, Debug, Default)]
+pub struct CommandSpec {
+    /// The command line for `/bin/sh -c`. A value in it must be passed in a
+    /// variable of `env` the command refers to (as Flow does for `${…}`), or
+    /// go through [`crate::shell::quote`] or [`crate::shell::quote_value`].
+    pub cmd: String,
+    /// The working folder; the interpreter's own when `None`.
+    pub cwd: Option<PathBuf>,
+    /// Extra environment variables from the agent's `env:` config. They override
+    /// both the inherited environment and the context's variables.
+    ///
+    /// `FLOW_INSTRUCTIONS` is never inherited; it is `instructions` when present,
+    /// else whatever `env` or the context set it to.
+    pub env: Vec<(String, String)>,
+    /// The call's instructions, passed as `FLOW_INSTRUCTIONS` when present.
+    pub instructions: Option<String>,
+    /// The call's named arguments: written to stdin as one JSON object (`{}`
+    /// when empty), and each key that is a valid variable name
+    /// (`[A-Za-z_][A-Za-z0-9_]*`) also set as an environment variable: a string
+    /// as its text, any other value as its compact JSON. A key that is not a
+    /// valid name, a value holding a NUL byte, a variable over 128 KiB, and the
+    /// variables past the first 1 MiB in all (in context order) are only on
+    /// stdin, so that a big context never stops the command from starting.
+    pub context: Map<String, Value>,
+    /// How long the task may run in all (its `timeout`). The runtime enforces
+    /// it by cancelling; an executor that queues work elsewhere (a batch
+    /// scheduler) passes it on as the job's time limit.
+    pub timeout: Option<Duration>,
+    /// What the command needs; the local executor ignores it.
+    pub resources: Resources,
+}
+
+/// What a command needs from the machine that runs it: hints for executors
+/// that place work (a batch scheduler, a container runtime).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Resources {
+    /// CPU cores.
+    pub cpus: Option<u32>,
+    /// Memory, in bytes.
+    pub memory: Option<u64>,
+}
+
+/// What a command that exited with status 0 produced.
+#[derive(Clone, Debug, Default)]
+pub struct CommandOutput {
+    /// Everything it wrote to stdout (up to the executor's cap).
+    pub stdout: Vec<u8>,
+    /// The end of what it wrote to stderr.
+    pub stderr_tail: String,
+    /// How long it ran.
+    pub elapsed: Duration,
+}
+
+/// The future an [`Executor`] returns.
+pub type ExecFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<CommandOutput, ExecError>> + Send + 'a>>;
+
+/// Runs commands somewhere. A command that exits with a status other than 0
+/// is an [`ExecError::Exit`]; once `cancel` fires the executor stops the
+/// command (and everything it started) and returns [`ExecError::Cancelled`].
+pub trait Executor: Send + Sync {
+    /// A short name for messages and records (`local`).
+    fn name(&self) -> &str;
+
+    /// Runs `spec` to its end.
+    fn run<'a>(&'a self, spec: &'a CommandSpec, cancel: &'a CancellationToken) -> ExecFuture<'a>;
+}
+
+/// Runs commands as child process groups of this process (see [`local`]).
+///
+/// The environment commands inherit is captured at the first command and
+/// kept: the runtime makes one executor per run, so a run's commands all see
+/// the environment as it was when the run started them.
+#[derive(Debug, Default)]
+pub struct LocalExecutor {
+    options: LocalOptions,
+    /// `options` with the environment captured, from the first command on.
+    resolved: OnceLock<LocalOptions>,
+}
+
+impl LocalExecutor {
+    /// An executor with the default [`LocalOptions`].
+    pub fn new() -> LocalExecutor {
+        LocalExecutor::default()
+    }
+
+    /// An executor with these options (their `environment`, when set, is used
+    /// as it is).
+    pub fn with_options(options: LocalOptions) -> LocalExecutor {
+        LocalExecutor {
+            options,
+            resolved: OnceLock::new(),
+        }
+    }
+}
+
+impl Executor for LocalExecutor {
+    fn name(&self) -> &str {
+        "local"
+    }
+
+    fn run<'a>(&'a self, spec: &'a CommandSpec, cancel: &'a CancellationToken) -> ExecFuture<'a> {
+        let options = self.resolved.get_or_init(|| LocalOptions {
+            environment: Some(
+                self.options
+                    .environment
+                    .clone()
+                    .unwrap_or_else(Environment::capture),
+            ),
+            ..self.options.clone()
+        });
+        Box::pin(local::run_command(spec, options, cancel))
+    }
+}
+
+/// The executor a run uses when the host names none.
+pub(crate) fn default_executor() -> Arc<dyn Executor> {
+    Arc::new(LocalExecutor::new())
+}
