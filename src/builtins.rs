@@ -1,7 +1,6 @@
-//! The names the language knows before any declaration: pure functions, built-in
-//! agents and agent backends, with the arguments each accepts. `check` reads
-//! these tables; `runtime` and `agents` implement them. The pure functions are
-//! implemented in `functions` and called through [`call_function`].
+//! The pure built-in functions (`len`, `range`, `env`, …) with the arguments
+//! each accepts: `check` reads this table, `runtime` calls them through
+//! [`call_function`]. Agents are in the registry ([`crate::agent::Registry`]).
 
 mod functions;
 
@@ -17,6 +16,8 @@ pub struct Function {
     /// How it is called, for diagnostics and `:help`.
     pub signature: &'static str,
     pub summary: &'static str,
+    /// The capability a host or `--deny` can switch off (`env`).
+    pub capability: Option<&'static str>,
 }
 
 const fn function(
@@ -32,6 +33,7 @@ const fn function(
         max_args,
         signature,
         summary,
+        capability: None,
     }
 }
 
@@ -147,100 +149,21 @@ pub const FUNCTIONS: &[Function] = &[
         "chunk(list, size)",
         "a list cut into lists of at most `size` items",
     ),
-    function(
-        "env",
-        1,
-        2,
-        "env(name[, default])",
-        "an environment variable (null, or the default, when unset)",
-    ),
+    Function {
+        capability: Some("env"),
+        ..function(
+            "env",
+            1,
+            2,
+            "env(name[, default])",
+            "an environment variable (null, or the default, when unset)",
+        )
+    },
 ];
 
 /// Looks up a pure built-in function.
 pub fn function_named(name: &str) -> Option<&'static Function> {
     FUNCTIONS.iter().find(|f| f.name == name)
-}
-
-/// An agent backend: `agent X = backend(config…)`, or called directly for a one-off task.
-#[derive(Clone, Copy, Debug)]
-pub struct Backend {
-    pub name: &'static str,
-    /// The config key a positional argument stands for (`sh("ls")` is `sh(cmd: "ls")`).
-    pub positional: Option<&'static str>,
-    /// Config keys it accepts.
-    pub config: &'static [&'static str],
-    /// Config keys it requires.
-    pub required: &'static [&'static str],
-    pub summary: &'static str,
-}
-
-/// Every backend, including the built-in agents (which take no config but their
-/// positional argument).
-pub const BACKENDS: &[Backend] = &[
-    Backend {
-        name: "sh",
-        positional: Some("cmd"),
-        config: &["cmd", "cwd", "env"],
-        required: &["cmd"],
-        summary: "runs a command with /bin/sh -c; context on stdin and in the environment",
-    },
-    Backend {
-        name: "llm",
-        positional: None,
-        config: &[
-            "model",
-            "system",
-            "base_url",
-            "api_key_env",
-            "temperature",
-            "max_tokens",
-            "json",
-            "schema",
-            "timeout",
-        ],
-        required: &[],
-        summary: "an OpenAI-compatible /chat/completions model",
-    },
-    Backend {
-        name: "http",
-        positional: Some("url"),
-        config: &["url", "method", "headers", "timeout"],
-        required: &["url"],
-        summary: "an HTTP service; the context is the JSON body (the query for GET)",
-    },
-    Backend {
-        name: "echo",
-        positional: None,
-        config: &[],
-        required: &[],
-        summary: "returns its context",
-    },
-    Backend {
-        name: "noop",
-        positional: None,
-        config: &[],
-        required: &[],
-        summary: "does nothing and returns null",
-    },
-    Backend {
-        name: "sleep",
-        positional: Some("duration"),
-        config: &["duration"],
-        required: &["duration"],
-        summary: "waits for a duration, then returns null",
-    },
-    Backend {
-        name: "fail",
-        positional: Some("message"),
-        config: &["message"],
-        required: &["message"],
-        summary: "fails with a message",
-    },
-];
-
-/// Looks up a backend or built-in agent.
-pub fn backend_named(name: &str) -> Option<&'static Backend> {
-    BACKENDS.iter().find(|b| b.name == name)
 }
 
 #[cfg(test)]
@@ -250,7 +173,11 @@ mod tests {
     #[test]
     fn names_do_not_collide() {
         for f in FUNCTIONS {
-            assert!(backend_named(f.name).is_none(), "{} is both", f.name);
+            assert!(
+                crate::agent::Registry::builtin().get(f.name).is_none(),
+                "{} is both",
+                f.name
+            );
             assert!(
                 !crate::syntax::is_keyword(f.name),
                 "{} is a keyword",

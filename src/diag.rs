@@ -85,6 +85,7 @@ codes! {
     MisplacedDeclaration => "check"::"misplaced_declaration",
     UnusedBinding => "check"::"unused_binding",
     BadLiteral => "check"::"bad_literal",
+    CapabilityDenied => "check"::"capability_denied",
     // lint: sequential when parallel is possible
     RedundantAfter => "lint"::"redundant_after",
     UnneededAfter => "lint"::"unneeded_after",

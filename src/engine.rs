@@ -47,25 +47,31 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::agent::{Agent, Capabilities, Host, HostAgent, Registry, Role};
 use crate::diag::{has_errors, Code, Diagnostic, RenderStyle};
 use crate::graph::{Prelude, TaskGraph};
-use crate::runtime::{HostAgent, Outcome, RunEvent, RunOptions, RunStatus};
+use crate::runtime::{Outcome, RunEvent, RunOptions, RunStatus};
 use crate::source::SourceFile;
 use crate::{check, graph, syntax};
 
 /// Scripts at least this big are checked and lowered on two threads at once.
 const PARALLEL_MIN_BYTES: usize = 256 * 1024;
 
-/// Compiles and runs scripts; holds the agents the host program registered.
-#[derive(Clone, Default)]
+/// Compiles and runs scripts: holds the registry of agents (the built-in
+/// ones and those the host program registered) and the capabilities scripts
+/// may use.
+#[derive(Clone, Debug)]
 pub struct Engine {
-    agents: Vec<(String, Arc<dyn HostAgent>)>,
+    registry: Arc<Registry>,
+    capabilities: Capabilities,
 }
 
-impl std::fmt::Debug for Engine {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<&str> = self.agents.iter().map(|(n, _)| n.as_str()).collect();
-        f.debug_struct("Engine").field("agents", &names).finish()
+impl Default for Engine {
+    fn default() -> Self {
+        Engine {
+            registry: Registry::builtin(),
+            capabilities: Capabilities::all(),
+        }
     }
 }
 
@@ -247,21 +253,61 @@ impl Engine {
     /// assert!(engine.compile("ok.flow", "Upper(text: \"hi\")").is_ok());
     /// assert!(engine.compile("typo.flow", "Uper(text: \"hi\")").is_err());
     /// ```
-    pub fn agent(mut self, name: impl Into<String>, agent: impl HostAgent + 'static) -> Engine {
+    pub fn agent(self, name: impl Into<String>, agent: impl HostAgent + 'static) -> Engine {
         let name = name.into();
-        self.agents.retain(|(n, _)| *n != name);
-        self.agents.push((name, Arc::new(agent)));
+        self.register_arc(Arc::new(Host::new(&name, Arc::new(agent))))
+    }
+
+    /// Registers an [`Agent`]: a backend with its own [`Signature`](crate::agent::Signature),
+    /// which scripts declare agents from (`agent X = name(config…)`) or call
+    /// directly. An agent of the same name, built-in ones included, is
+    /// replaced. See [`crate::agent`] for a worked example.
+    pub fn register(self, agent: impl Agent + 'static) -> Engine {
+        self.register_arc(Arc::new(agent))
+    }
+
+    /// [`Engine::register`] for an agent already shared.
+    pub fn register_arc(mut self, agent: Arc<dyn Agent>) -> Engine {
+        Arc::make_mut(&mut self.registry).register(agent);
         self
+    }
+
+    /// Sets what scripts may use: a script that uses anything else is refused
+    /// when it is compiled, and a compiled script that does is refused by
+    /// [`Engine::run`] before anything starts.
+    ///
+    /// ```
+    /// use flow::{Capabilities, Engine};
+    ///
+    /// let engine = Engine::new().capabilities(Capabilities::all().deny("sh"));
+    /// let error = engine.compile("s.flow", "sh(\"rm -rf /tmp/x\")").unwrap_err();
+    /// assert_eq!(error.diagnostics[0].code.as_str(), "flow::check::capability_denied");
+    /// assert!(engine.compile("e.flow", "echo(x: 1)").is_ok());
+    /// ```
+    pub fn capabilities(mut self, capabilities: Capabilities) -> Engine {
+        self.capabilities = capabilities;
+        self
+    }
+
+    /// The registry: every agent scripts can name.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// The names of the registered host agents, in registration order.
     pub fn agent_names(&self) -> impl Iterator<Item = &str> {
-        self.agents.iter().map(|(n, _)| n.as_str())
+        self.registry
+            .iter()
+            .map(|a| a.signature())
+            .filter(|s| s.role == Role::Agent)
+            .map(|s| s.name.as_str())
     }
 
     /// The names a script may use without declaring them.
     pub fn check_env(&self) -> check::Env {
         check::Env {
+            registry: self.registry.clone(),
+            capabilities: self.capabilities.clone(),
             host_agents: self.agent_names().map(str::to_string).collect(),
             ..Default::default()
         }
@@ -290,9 +336,12 @@ impl Engine {
         };
         let program = syntax::parse(&source).map_err(fail)?;
         let mut env = env.clone();
+        env.registry = self.registry.clone();
+        env.capabilities = self.capabilities.clone();
         env.host_agents
             .extend(self.agent_names().map(str::to_string));
         let mut prelude = prelude.clone();
+        prelude.registry = self.registry.clone();
         prelude
             .host_agents
             .extend(self.agent_names().map(str::to_string));
@@ -332,7 +381,43 @@ impl Engine {
     /// happened. Never panics on any script or agent behaviour; a failure is
     /// an [`Outcome`] with [`RunStatus::Failed`] and its diagnostics.
     pub async fn run(&self, script: &Script, options: RunOptions) -> Outcome {
-        crate::runtime::run(script.graph.clone(), self.with_agents(options)).await
+        if let Some(refused) = self.refuse(script) {
+            return refused;
+        }
+        crate::runtime::run(script.graph.clone(), options).await
+    }
+
+    /// The outcome of a script that uses a capability this engine denies
+    /// (compiled by another engine): refused before anything starts.
+    fn refuse(&self, script: &Script) -> Option<Outcome> {
+        let denied: Vec<&str> = script
+            .graph
+            .capabilities
+            .iter()
+            .filter(|c| !self.capabilities.permits(c))
+            .map(String::as_str)
+            .collect();
+        if denied.is_empty() {
+            return None;
+        }
+        Some(Outcome {
+            status: RunStatus::Failed,
+            result: None,
+            tasks: Vec::new(),
+            errors: vec![Diagnostic::error(
+                Code::CapabilityDenied,
+                format!(
+                    "the script uses {}, which this engine does not permit",
+                    denied
+                        .iter()
+                        .map(|c| format!("`{c}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+            .help("compile and run scripts with the same engine")],
+            usage: None,
+        })
     }
 
     /// Starts a run in the background on the current tokio runtime and
@@ -371,24 +456,18 @@ impl Engine {
             let _ = sender.send(RunEvent::from(event));
         });
         let graph = script.graph.clone();
-        let options = self.with_agents(options);
-        let task = tokio::spawn(crate::runtime::run(graph, options));
+        let refused = self.refuse(script);
+        let task = tokio::spawn(async move {
+            match refused {
+                Some(outcome) => outcome,
+                None => crate::runtime::run(graph, options).await,
+            }
+        });
         RunHandle {
             events,
             cancel,
             task: Some(task),
         }
-    }
-
-    /// The options with the engine's host agents added (those already in
-    /// `options.host_agents` take precedence).
-    fn with_agents(&self, mut options: RunOptions) -> RunOptions {
-        for (name, agent) in &self.agents {
-            if !options.host_agents.iter().any(|(n, _)| n == name) {
-                options.host_agents.push((name.clone(), agent.clone()));
-            }
-        }
-        options
     }
 
     /// Compiles and runs a script in one step.

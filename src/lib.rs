@@ -46,6 +46,7 @@
 // pest without `std` (see Cargo.toml) generates code that names `alloc`.
 extern crate alloc;
 
+pub mod agent;
 pub mod agents;
 pub mod ast;
 pub mod builtins;
@@ -65,6 +66,7 @@ pub mod source;
 pub mod syntax;
 pub mod value;
 
+pub use agent::{Agent, Capabilities, Registry, Signature};
 pub use diag::{Code, Diagnostic, RenderStyle, Severity};
 pub use engine::{CompileError, Engine, RunHandle, Script};
 pub use runtime::{

@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde_json::{Map, Value};
 
 use super::net::{self, Secrets};
-use crate::runtime::{AgentError, Call};
+use crate::agent::{Agent, AgentError, Call, ConfigType, Reply, ReplyFuture, Resource, Signature};
 
 /// Limits of the `http` backend. [`HttpOptions::default`] is what scripts get.
 #[derive(Clone, Debug)]
@@ -244,5 +244,45 @@ mod tests {
                 ("tags".to_string(), "[\"a\"]".to_string())
             ]
         );
+    }
+}
+
+/// The `http` agent.
+pub(crate) struct Http(Signature);
+
+impl Http {
+    pub(crate) fn new() -> Http {
+        Http(
+            Signature::backend(
+                "http",
+                "an HTTP service; the context is the JSON body (the query for GET)",
+            )
+            .positional("url")
+            .required("url", ConfigType::Text, "the service's address")
+            .optional("method", ConfigType::Text, "the HTTP method (default POST)")
+            .optional(
+                "headers",
+                ConfigType::Object,
+                "request headers (their values are kept secret)",
+            )
+            .optional(
+                "timeout",
+                ConfigType::Duration,
+                "limit on one request (default 120s)",
+            )
+            .resource(Resource::Remote)
+            .capability("http")
+            .effects(true),
+        )
+    }
+}
+
+impl Agent for Http {
+    fn signature(&self) -> &Signature {
+        &self.0
+    }
+
+    fn call(&self, call: Call) -> ReplyFuture {
+        Box::pin(async move { run(&call).await.map(Reply::value) })
     }
 }

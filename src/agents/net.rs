@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::runtime::AgentError;
+use crate::agent::AgentError;
 
 /// Most redirects a request follows before it fails.
 pub const MAX_REDIRECTS: usize = 5;

@@ -3,8 +3,8 @@
 
 use std::collections::HashSet;
 
+use crate::agent::{ConfigType, Signature};
 use crate::ast::{AgentDecl, Arg, Call, Expr, ExprKind, Ident, ModifierKind, UnaryOp};
-use crate::builtins::{Backend, BACKENDS};
 use crate::diag::{Code, Diagnostic};
 use crate::source::Span;
 
@@ -83,6 +83,7 @@ impl<'a> Checker<'a> {
             );
             return;
         }
+        self.capability_use(resolved, callee);
         match resolved {
             Callee::Agent => self.agent_args(callee, &call.args),
             Callee::Backend(backend) => self.backend_args(callee, backend, &call.args, false),
@@ -159,14 +160,15 @@ impl<'a> Checker<'a> {
 
     /// A backend's arguments: its positional config key (or, without one, the
     /// instructions), config keys, and (when called directly) context.
-    fn backend_args(&mut self, callee: &Ident, backend: &Backend, args: &[Arg], declared: bool) {
-        if backend.name == "sh" {
-            self.shell_command(args);
+    fn backend_args(&mut self, callee: &Ident, backend: &Signature, args: &[Arg], declared: bool) {
+        if let Some(command) = backend.command_key() {
+            self.shell_command(args, backend.positional.as_deref(), command);
         }
+        self.config_literals(backend, args);
         let mut positionals = args.iter().filter(|a| a.name.is_none());
         let first = positionals.next();
         if let Some(extra) = positionals.next() {
-            let what = match backend.positional {
+            let what = match &backend.positional {
                 Some(key) => format!(
                     "`{}` takes one positional argument, its `{key}`",
                     backend.name
@@ -203,7 +205,7 @@ impl<'a> Checker<'a> {
             }
         }
         let mut given: HashSet<&str> = HashSet::new();
-        if let (Some(key), Some(_)) = (backend.positional, first) {
+        if let (Some(key), Some(_)) = (backend.positional.as_deref(), first) {
             given.insert(key);
         }
         for arg in args {
@@ -211,7 +213,7 @@ impl<'a> Checker<'a> {
                 continue;
             };
             let key = name.name.as_str();
-            if backend.config.contains(&key) {
+            if backend.takes(key) {
                 if !given.insert(key) {
                     if let Some(first) = first {
                         self.diags.push(
@@ -234,26 +236,24 @@ impl<'a> Checker<'a> {
                     format!("backend `{}` has no setting `{key}`", backend.name),
                 )
                 .at(name.span, "unknown setting");
-                let accepted = if backend.config.is_empty() {
-                    format!("`{}` takes no settings", backend.name)
-                } else {
-                    format!("`{}` accepts {}", backend.name, quoted_list(backend.config))
-                };
-                d = d.help(match closest(key, backend.config.iter().copied()) {
-                    Some(s) => format!("did you mean `{s}`? {accepted}"),
-                    None => accepted,
-                });
+                let accepted = config_keys(backend);
+                d = d.help(
+                    match closest(key, backend.config.iter().map(|k| k.name.as_str())) {
+                        Some(s) => format!("did you mean `{s}`? {accepted}"),
+                        None => accepted,
+                    },
+                );
                 self.diags.push(d);
             }
         }
         let missing: Vec<&str> = backend
-            .required
-            .iter()
-            .copied()
+            .required_keys()
             .filter(|k| !given.contains(k))
             .collect();
+        let example_value =
+            |key: &str| example_value(backend.key(key).map_or(ConfigType::Any, |k| k.ty));
         if !missing.is_empty() {
-            let example = match backend.positional {
+            let example = match backend.positional.as_deref() {
                 Some(key) if missing == [key] => format!(
                     "`{}({})` or `{}({key}: {})`",
                     backend.name,
@@ -438,13 +438,13 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// `timeout`, `retry`, `backoff` and `after` on a call.
-    /// The `${…}` of an `sh` command in places where no reference stands for
-    /// the value (see `shell::reference`).
-    fn shell_command(&mut self, args: &[Arg]) {
-        let command = args
-            .iter()
-            .find(|a| a.name.as_ref().is_none_or(|n| n.name == "cmd"));
+    /// The `${…}` of a shell command (the backend's `command`-typed key) in
+    /// places where no reference stands for the value (see `shell::reference`).
+    fn shell_command(&mut self, args: &[Arg], positional: Option<&str>, key: &str) {
+        let command = args.iter().find(|a| match &a.name {
+            Some(n) => n.name == key,
+            None => positional == Some(key),
+        });
         let Some(Arg {
             value:
                 Expr {
@@ -477,7 +477,7 @@ impl<'a> Checker<'a> {
                     Diagnostic::error(
                         Code::UnsafeInterpolation,
                         format!(
-                            "a value of an `sh` command sits {where_}, where no reference can stand for it"
+                            "a value of a shell command sits {where_}, where no reference can stand for it"
                         ),
                     )
                     .at(span, "interpolated here")
@@ -485,6 +485,92 @@ impl<'a> Checker<'a> {
                 );
             }
         }
+    }
+
+    /// Literal config values of the wrong type (`temperature: "hot"`).
+    fn config_literals(&mut self, backend: &Signature, args: &[Arg]) {
+        for arg in args {
+            let key = match &arg.name {
+                Some(name) => Some(name.name.as_str()),
+                None => backend.positional.as_deref(),
+            };
+            let Some(key) = key.and_then(|k| backend.key(k)) else {
+                continue;
+            };
+            let fits = match (key.ty, Literal::of(&arg.value)) {
+                (_, Literal::Computed) | (ConfigType::Any, _) => true,
+                (ConfigType::Number, Literal::Int(_) | Literal::Float(_)) => true,
+                (ConfigType::Integer, Literal::Int(_)) => true,
+                (ConfigType::Duration, Literal::Duration | Literal::Int(_) | Literal::Float(_)) => {
+                    true
+                }
+                (ConfigType::Text | ConfigType::Command, Literal::Other(what)) => {
+                    what == "a string"
+                }
+                (ConfigType::Bool, Literal::Other(what)) => what == "a boolean",
+                (ConfigType::List, Literal::Other(what)) => what == "a list",
+                (ConfigType::Object, Literal::Other(what)) => what == "an object",
+                _ => false,
+            };
+            if !fits {
+                let given = match Literal::of(&arg.value) {
+                    Literal::Int(_) => "an integer",
+                    Literal::Float(_) => "a number",
+                    Literal::Duration => "a duration",
+                    Literal::Other(what) => what,
+                    Literal::Computed => "a computed value",
+                };
+                self.diags.push(
+                    Diagnostic::error(
+                        Code::BadLiteral,
+                        format!(
+                            "`{}` takes {} for `{}`, not {given}",
+                            backend.name,
+                            key.ty.describe(),
+                            key.name
+                        ),
+                    )
+                    .at(arg.value.span, format!("{given}"))
+                    .help(format!(
+                        "`{}`: {}, for example `{}: {}`",
+                        key.name,
+                        key.doc,
+                        key.name,
+                        example_value(key.ty)
+                    )),
+                );
+            }
+        }
+    }
+
+    /// A use of an agent or function whose capability the host or `--deny`
+    /// switched off.
+    pub(super) fn capability_use(&mut self, callee: Callee, at: &Ident) {
+        let (capability, what) = match callee {
+            Callee::Backend(signature) => (signature.capability.as_deref(), "agent"),
+            Callee::Function(function) => (function.capability, "function"),
+            Callee::Agent | Callee::Flow(_) => (None, ""),
+        };
+        let Some(capability) = capability else {
+            return;
+        };
+        if self.capabilities.permits(capability) {
+            return;
+        }
+        self.diags.push(
+            Diagnostic::error(
+                Code::CapabilityDenied,
+                format!(
+                    "the capability `{capability}` is switched off, and the {what} `{}` needs it",
+                    at.name
+                ),
+            )
+            .at(at.span, format!("needs `{capability}`"))
+            .help(format!(
+                "this run was started with {}: allow `{capability}` to run this script, or do this step another way",
+                self.capabilities.describe()
+            )),
+        );
     }
 
     fn modifiers(&mut self, call: &'a Call) {
@@ -578,8 +664,11 @@ impl<'a> Checker<'a> {
             "in this agent",
         );
         let backend = &agent.backend;
-        match crate::builtins::backend_named(&backend.name) {
-            Some(b) => self.backend_args(backend, b, &agent.args, true),
+        match self.backend(&backend.name) {
+            Some(b) => {
+                self.capability_use(Callee::Backend(b), backend);
+                self.backend_args(backend, b, &agent.args, true);
+            }
             None => {
                 let diag = self.unknown_backend(backend);
                 self.diags.push(diag);
@@ -589,7 +678,7 @@ impl<'a> Checker<'a> {
 
     fn unknown_backend(&self, backend: &Ident) -> Diagnostic {
         let n = &backend.name;
-        let all = quoted_list(&BACKENDS.iter().map(|b| b.name).collect::<Vec<_>>());
+        let all = quoted_list(&self.backend_names().collect::<Vec<_>>());
         let d = Diagnostic::error(Code::UnknownBackend, format!("unknown backend `{n}`"));
         if let Some(callee) = self.find_callable(n) {
             let what = self.describe_callable(callee);
@@ -598,7 +687,7 @@ impl<'a> Checker<'a> {
             ));
         }
         let d = d.at(backend.span, "not a backend");
-        match closest(n, BACKENDS.iter().map(|b| b.name)) {
+        match closest(n, self.backend_names()) {
             Some(s) => d.help(format!("did you mean `{s}`? the backends are {all}")),
             None => d.help(format!("the backends are {all}")),
         }
@@ -640,22 +729,26 @@ fn function_alias(name: &str) -> Option<&'static crate::builtins::Function> {
     crate::builtins::function_named(target)
 }
 
-/// A plausible value for a backend setting, for examples in help lines.
-fn example_value(key: &str) -> &'static str {
-    match key {
-        "cmd" => "\"./run.sh\"",
-        "url" => "\"http://localhost:8080\"",
-        "duration" => "2s",
-        "message" => "\"what went wrong\"",
-        _ => "…",
+/// A plausible value of a setting's type, for examples in help lines.
+fn example_value(ty: ConfigType) -> &'static str {
+    match ty {
+        ConfigType::Command => "\"./run.sh\"",
+        ConfigType::Text => "\"…\"",
+        ConfigType::Duration => "2s",
+        ConfigType::Number | ConfigType::Integer => "1",
+        ConfigType::Bool => "true",
+        ConfigType::List => "[…]",
+        ConfigType::Object => "{…}",
+        ConfigType::Any => "…",
     }
 }
 
-fn config_keys(backend: &Backend) -> String {
+fn config_keys(backend: &Signature) -> String {
     if backend.config.is_empty() {
         format!("`{}` takes no settings", backend.name)
     } else {
-        format!("`{}` accepts {}", backend.name, quoted_list(backend.config))
+        let names: Vec<&str> = backend.config.iter().map(|k| k.name.as_str()).collect();
+        format!("`{}` accepts {}", backend.name, quoted_list(&names))
     }
 }
 

@@ -9,6 +9,9 @@
 //! | `calls.rs` | callees and their arguments, agent declarations, literal modifiers |
 //! | `flows.rs` | flows that call themselves, directly or through others |
 
+use std::sync::Arc;
+
+use crate::agent::{Capabilities, Registry};
 use crate::ast;
 use crate::diag::Diagnostic;
 use crate::source::Span;
@@ -26,13 +29,30 @@ use scope::{Barrier, BindingId, CallableKind, FlowId, Map, Scope, ValueKind};
 /// These names form a scope around the script: a script may rebind them
 /// (its own declaration wins), and REPL values, like top-level `let`s, are not
 /// visible inside flow bodies.
-#[derive(Default, Clone, Debug)]
+#[derive(Clone, Debug)]
 pub struct Env {
+    /// The agents scripts can name, with their signatures.
+    pub registry: Arc<Registry>,
+    /// The capabilities scripts may use; a use of any other is an error.
+    pub capabilities: Capabilities,
     pub host_agents: Vec<String>,
     pub values: Vec<String>,
     pub agents: Vec<String>,
     /// Flows bound by earlier entries: name and parameters.
     pub flows: Vec<(String, Vec<String>)>,
+}
+
+impl Default for Env {
+    fn default() -> Self {
+        Env {
+            registry: Registry::builtin(),
+            capabilities: Capabilities::all(),
+            host_agents: Vec::new(),
+            values: Vec::new(),
+            agents: Vec::new(),
+            flows: Vec::new(),
+        }
+    }
 }
 
 /// Checks a parsed program. Returns its errors and warnings in source order;
@@ -82,6 +102,8 @@ struct Checker<'a> {
     gate: Vec<(&'a str, Vec<&'a str>)>,
     /// Bindings used before their `let` (reported as such), by the span of their name.
     used_early: scope::Set<Span>,
+    registry: &'a Registry,
+    capabilities: &'a Capabilities,
     diags: Vec<Diagnostic>,
 }
 
@@ -97,6 +119,8 @@ impl<'a> Checker<'a> {
             in_config: false,
             gate: Vec::new(),
             used_early: scope::Set::default(),
+            registry: &env.registry,
+            capabilities: &env.capabilities,
             diags: Vec::new(),
         };
         let mut root = Scope::new(Barrier::None);

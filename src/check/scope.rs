@@ -9,7 +9,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::builtins::{Backend, Function, BACKENDS, FUNCTIONS};
+use crate::agent::{Role, Signature};
+use crate::builtins::{Function, FUNCTIONS};
 use crate::diag::{Code, Diagnostic};
 use crate::source::Span;
 
@@ -107,10 +108,10 @@ impl Scope<'_> {
 
 /// What a call's callee resolved to.
 #[derive(Clone, Copy, Debug)]
-pub(super) enum Callee {
+pub(super) enum Callee<'a> {
     Agent,
     Flow(FlowId),
-    Backend(&'static Backend),
+    Backend(&'a Signature),
     Function(&'static Function),
 }
 
@@ -242,7 +243,7 @@ impl<'a> Checker<'a> {
 
     /// Binds an agent or flow in the innermost scope (hoisted: done when the scope opens).
     pub(super) fn declare_callable(&mut self, name: &'a str, span: Span, kind: CallableKind) {
-        if let Some(backend) = crate::builtins::backend_named(name) {
+        if let Some(backend) = self.backend(name) {
             self.diags.push(
                 Diagnostic::error(
                     Code::DuplicateBinding,
@@ -343,7 +344,7 @@ impl<'a> Checker<'a> {
     }
 
     /// The callable `name` names: a declared or host agent, a flow, a backend or a function.
-    pub(super) fn find_callable(&self, name: &str) -> Option<Callee> {
+    pub(super) fn find_callable(&self, name: &str) -> Option<Callee<'a>> {
         for scope in self.scopes.iter().rev() {
             if let Some(&id) = scope.callables.get(name) {
                 if let BindingKind::Callable(kind) = self.bindings[id].kind {
@@ -354,7 +355,7 @@ impl<'a> Checker<'a> {
                 }
             }
         }
-        if let Some(backend) = crate::builtins::backend_named(name) {
+        if let Some(backend) = self.backend(name) {
             return Some(Callee::Backend(backend));
         }
         crate::builtins::function_named(name).map(Callee::Function)
@@ -415,12 +416,28 @@ impl<'a> Checker<'a> {
         for scope in self.scopes.iter().rev() {
             names.extend(scope.callables.keys().copied());
         }
-        names.extend(BACKENDS.iter().map(|b| b.name));
+        names.extend(self.backend_names());
         names.extend(FUNCTIONS.iter().map(|f| f.name));
         names
     }
 
     /// What kind of callable `name` is, for messages ("an agent", "a flow").
+    /// The backend of this name in the registry.
+    pub(super) fn backend(&self, name: &str) -> Option<&'a Signature> {
+        let registry = self.registry;
+        registry.backend(name).map(|b| b.signature())
+    }
+
+    /// Every backend's name, in registration order.
+    pub(super) fn backend_names(&self) -> impl Iterator<Item = &'a str> {
+        let registry = self.registry;
+        registry
+            .iter()
+            .map(|a| a.signature())
+            .filter(|s| s.role == Role::Backend)
+            .map(|s| s.name.as_str())
+    }
+
     pub(super) fn describe_callable(&self, callee: Callee) -> &'static str {
         match callee {
             Callee::Agent => "an agent",

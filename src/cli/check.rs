@@ -7,6 +7,8 @@ use clap::Args;
 
 use super::{exit, print_diagnostics, read_source, Format};
 use crate::diag::has_errors;
+use std::collections::BTreeSet;
+
 use crate::engine::Engine;
 use crate::lint::{self, Level, Levels};
 
@@ -18,13 +20,20 @@ pub(crate) struct CheckArgs {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
     /// Allow a lint: don't report it (`god-agent`, or `warnings` for every one).
-    #[arg(short = 'A', long = "allow", value_name = "CODE")]
+    /// A capability (`sh`, `http`, `llm`, `env`) makes an allow-list, as for `flow run`.
+    #[arg(
+        short = 'A',
+        long = "allow",
+        value_name = "CODE",
+        value_delimiter = ','
+    )]
     allow: Vec<String>,
     /// Report a lint as a warning (its default).
     #[arg(short = 'W', long = "warn", value_name = "CODE")]
     warn: Vec<String>,
     /// Report a lint as an error, failing the check; `--deny warnings` denies every warning.
-    #[arg(short = 'D', long = "deny", value_name = "CODE")]
+    /// A capability (`sh`, `http`, `llm`, `env`) is switched off, as for `flow run`.
+    #[arg(short = 'D', long = "deny", value_name = "CODE", value_delimiter = ',')]
     deny: Vec<String>,
     /// `too_many_inputs`: the most values one task may wait for.
     #[arg(long, value_name = "N", default_value_t = lint::Config::default().max_inputs)]
@@ -41,18 +50,34 @@ pub(crate) struct CheckArgs {
 }
 
 impl CheckArgs {
-    fn levels(&self) -> Result<Levels, String> {
+    /// Lint levels; a capability named by `--allow` or `--deny` is not a
+    /// lint, it goes to [`CheckArgs::engine`].
+    fn levels(&self, capabilities: &BTreeSet<String>) -> Result<Levels, String> {
         let mut levels = Levels::default();
         for (names, level) in [
             (&self.allow, Level::Allow),
             (&self.warn, Level::Warn),
             (&self.deny, Level::Deny),
         ] {
-            for name in names {
+            for name in names.iter().filter(|n| !capabilities.contains(*n)) {
                 levels.set(name, level)?;
             }
         }
         Ok(levels)
+    }
+
+    /// The engine, with the capabilities named by `--allow` and `--deny`.
+    fn engine(&self, engine: Engine, known: &BTreeSet<String>) -> Result<Engine, String> {
+        let pick = |names: &[String]| -> Vec<String> {
+            names
+                .iter()
+                .filter(|n| known.contains(*n))
+                .cloned()
+                .collect()
+        };
+        let capabilities =
+            super::capabilities(engine.registry(), &pick(&self.deny), &pick(&self.allow))?;
+        Ok(engine.capabilities(capabilities))
     }
 
     fn config(&self) -> lint::Config {
@@ -66,15 +91,19 @@ impl CheckArgs {
 }
 
 pub(crate) fn check(args: &CheckArgs) -> u8 {
-    let levels = match args.levels() {
-        Ok(levels) => levels,
+    let engine = Engine::new();
+    let known = engine.registry().capabilities();
+    let prepared = args
+        .levels(&known)
+        .and_then(|levels| Ok((levels, args.engine(engine, &known)?)));
+    let (levels, engine) = match prepared {
+        Ok(prepared) => prepared,
         Err(message) => {
             errln!("error: {message}");
             return exit::USAGE;
         }
     };
     let config = args.config();
-    let engine = Engine::new();
     let mut code = exit::OK;
     let mut json = Vec::new();
     for path in &args.files {

@@ -237,3 +237,30 @@ fn graph(path: &std::path::Path, format: GraphFormat) -> u8 {
     }
     exit::OK
 }
+
+/// The capabilities `--deny` and `--allow` ask for, or a usage error naming
+/// the ones that exist.
+pub(crate) fn capabilities(
+    registry: &crate::agent::Registry,
+    deny: &[String],
+    allow: &[String],
+) -> Result<crate::agent::Capabilities, String> {
+    let known = registry.capabilities();
+    if let Some(unknown) = deny.iter().chain(allow).find(|c| !known.contains(c.trim())) {
+        let list: Vec<&str> = known.iter().map(String::as_str).collect();
+        return Err(format!(
+            "`{}` is not a capability; the capabilities are {}",
+            unknown.trim(),
+            list.join(", ")
+        ));
+    }
+    let mut capabilities = if allow.is_empty() {
+        crate::agent::Capabilities::all()
+    } else {
+        crate::agent::Capabilities::only(allow.iter().map(|c| c.trim().to_string()))
+    };
+    for name in deny {
+        capabilities = capabilities.deny(name.trim());
+    }
+    Ok(capabilities)
+}

@@ -38,6 +38,22 @@ pub struct ExecArgs {
     /// No progress on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Switch capabilities off: the script is refused before anything runs
+    /// if it uses one (`sh`, `http`, `llm`, `env`; comma-separated).
+    #[arg(long, value_name = "CAPABILITIES", value_delimiter = ',')]
+    pub deny: Vec<String>,
+    /// Permit only these capabilities (an allow-list; comma-separated).
+    #[arg(long, value_name = "CAPABILITIES", value_delimiter = ',')]
+    pub allow: Vec<String>,
+}
+
+impl ExecArgs {
+    /// The engine these options ask for, or a usage error.
+    pub fn engine(&self) -> Result<Engine, String> {
+        let engine = Engine::new();
+        let capabilities = super::capabilities(engine.registry(), &self.deny, &self.allow)?;
+        Ok(engine.capabilities(capabilities))
+    }
 }
 
 /// Splits `name=value`; the value is JSON when it parses, else a string.
@@ -61,7 +77,13 @@ pub fn parse_param(text: &str) -> Result<(String, Value), String> {
 }
 
 pub fn run(args: RunArgs) -> u8 {
-    let engine = Engine::new();
+    let engine = match args.exec.engine() {
+        Ok(engine) => engine,
+        Err(message) => {
+            errln!("error: {message}");
+            return exit::USAGE;
+        }
+    };
     let script = match compile_file(&engine, &args.file) {
         Ok(s) => s,
         Err((code, diagnostics)) => {
@@ -92,6 +114,7 @@ pub fn run(args: RunArgs) -> u8 {
         keep_going: args.exec.keep_going,
         params: args.exec.params.clone(),
         host_agents: Vec::new(),
+        executor: None,
         observer: progress.observer(),
         cancel: cancel.clone(),
         // Only `--json` lists every task; failures are always kept.

@@ -37,6 +37,7 @@ explanations! {
     "not_callable",
     "not_a_value",
     "unsafe_interpolation",
+    "capability_denied",
     "recursive_flow",
     "where_outside_gate",
     "error_outside_try",

@@ -9,8 +9,8 @@ use serde_json::Value;
 mod calls;
 
 use super::*;
+use crate::agent::Registry;
 use crate::ast::{self, ExprKind, StmtKind};
-use crate::builtins;
 use crate::diag::{Code, Diagnostic};
 
 /// Maps and sets keyed by names: small keys, no need for a DoS-resistant hash.
@@ -19,10 +19,22 @@ type HashSet<K> = StdSet<K, foldhash::fast::FixedState>;
 
 /// What a script may use that it does not declare: host agents, and values
 /// bound before it (by earlier REPL entries).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Prelude {
+    /// The agents scripts can name: backends and host agents.
+    pub registry: Arc<Registry>,
     pub host_agents: Vec<String>,
     pub values: Vec<(String, Arc<Value>)>,
+}
+
+impl Default for Prelude {
+    fn default() -> Self {
+        Prelude {
+            registry: Registry::builtin(),
+            host_agents: Vec::new(),
+            values: Vec::new(),
+        }
+    }
 }
 
 /// Lowers a program that `check` accepted. Problems it cannot lower (which
@@ -34,6 +46,7 @@ pub fn lower(program: &ast::Program, prelude: &Prelude) -> Result<TaskGraph, Vec
         builders: Vec::new(),
         errors: Vec::new(),
         backend_names: HashMap::default(),
+        registry: &prelude.registry,
     };
     l.declare(program, prelude);
     l.lower_flows(program);
@@ -82,7 +95,8 @@ struct Lowerer<'a> {
     builders: Vec<Builder<'a>>,
     errors: Vec<Diagnostic>,
     /// The name of each backend called directly, allocated once.
-    backend_names: HashMap<&'static str, Arc<str>>,
+    backend_names: HashMap<&'a str, Arc<str>>,
+    registry: &'a Registry,
 }
 
 impl<'a> Lowerer<'a> {
@@ -93,9 +107,10 @@ impl<'a> Lowerer<'a> {
         }
         for name in &prelude.host_agents {
             let index = self.graph.agents.len() as u32;
+            let registered = self.registry.get(name).cloned().map(AgentRef);
             self.graph.agents.push(Agent {
                 name: name.as_str().into(),
-                kind: AgentKind::Host,
+                kind: AgentKind::Host(registered),
                 config: Vec::new(),
                 limit: None,
                 span: Span::default(),
@@ -162,9 +177,13 @@ impl<'a> Lowerer<'a> {
     }
 
     fn agent(&mut self, decl: &'a ast::AgentDecl) -> Agent {
-        let backend = builtins::backend_named(&decl.backend.name);
+        let registry = self.registry;
+        let backend = registry.backend(&decl.backend.name);
         let kind = match backend {
-            Some(b) => AgentKind::Backend(b),
+            Some(b) => {
+                self.uses(b.signature());
+                AgentKind::Backend(AgentRef(b.clone()))
+            }
             None => {
                 self.errors.push(
                     Diagnostic::error(
@@ -173,18 +192,19 @@ impl<'a> Lowerer<'a> {
                     )
                     .at(decl.backend.span, "not a backend"),
                 );
-                AgentKind::Host
+                AgentKind::Host(None)
             }
         };
+        let signature = backend.map(|b| b.signature());
         let mut config = Vec::new();
         for arg in &decl.args {
-            let key = match (&arg.name, backend.and_then(|b| b.positional)) {
+            let key = match (&arg.name, signature.and_then(|s| s.positional.as_deref())) {
                 (Some(name), _) => name.name.as_str(),
                 (None, Some(positional)) => positional,
                 (None, None) => "instructions",
             };
-            let shell = backend.is_some_and(|b| b.name == "sh") && key == "cmd";
-            config.push((key.into(), self.arg_expr(&arg.value, shell)));
+            let command = signature.and_then(|s| s.command_key()) == Some(key);
+            config.push((key.into(), self.arg_expr(&arg.value, command)));
         }
         Agent {
             name: decl.name.name.as_str().into(),
@@ -192,6 +212,15 @@ impl<'a> Lowerer<'a> {
             config,
             limit: decl.limit.as_ref().map(|e| self.expr(e, None)),
             span: decl.name.span,
+        }
+    }
+
+    /// Records the capability a signature needs.
+    fn uses(&mut self, signature: &crate::agent::Signature) {
+        if let Some(capability) = &signature.capability {
+            if !self.graph.capabilities.contains(capability) {
+                self.graph.capabilities.insert(capability.clone());
+            }
         }
     }
 

@@ -13,8 +13,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::agent::Signature;
 use crate::ast::{BinaryOp, UnaryOp};
-use crate::builtins::{Backend, Function};
+use crate::builtins::Function;
 use crate::source::Span;
 
 /// Index of a body in [`TaskGraph::bodies`].
@@ -36,6 +37,30 @@ pub struct TaskGraph {
     pub params: Vec<Param>,
     pub agents: Vec<Agent>,
     pub flows: Vec<Flow>,
+    /// The capabilities the script uses (`sh`, `env`, …), from the signatures
+    /// of the agents and functions it calls.
+    pub capabilities: std::collections::BTreeSet<String>,
+}
+
+/// A registered agent, as the graph refers to it: the runtime calls it, the
+/// other stages read its [`Signature`].
+#[derive(Clone)]
+pub struct AgentRef(pub Arc<dyn crate::agent::Agent>);
+
+impl AgentRef {
+    pub fn signature(&self) -> &Signature {
+        self.0.signature()
+    }
+
+    pub fn name(&self) -> &str {
+        &self.0.signature().name
+    }
+}
+
+impl std::fmt::Debug for AgentRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// A `param`: its default is evaluated at start unless the command line sets it.
@@ -58,11 +83,22 @@ pub struct Agent {
     pub span: Span,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum AgentKind {
-    Backend(&'static Backend),
-    /// Registered by the host program under this agent's name.
-    Host,
+    Backend(AgentRef),
+    /// Registered by the host program under this agent's name (found in the
+    /// registry when compiled, or given with the run's options).
+    Host(Option<AgentRef>),
+}
+
+impl AgentKind {
+    /// The agent's signature, when known before the run.
+    pub fn signature(&self) -> Option<&Signature> {
+        match self {
+            AgentKind::Backend(a) | AgentKind::Host(Some(a)) => Some(a.signature()),
+            AgentKind::Host(None) => None,
+        }
+    }
 }
 
 /// A sub-flow: parameters are its body's inputs.
@@ -163,7 +199,7 @@ pub enum Callee {
     /// A declared agent, by index into [`TaskGraph::agents`].
     Agent(u32),
     /// A backend or built-in agent called directly, with per-call config.
-    Backend(&'static Backend, Vec<(Arc<str>, Expr)>),
+    Backend(AgentRef, Vec<(Arc<str>, Expr)>),
 }
 
 #[derive(Clone, Debug)]

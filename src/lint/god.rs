@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::{literal_text, see, Cx};
+use crate::agent::Resource;
 use crate::ast::{ExprKind, StmtKind};
 use crate::diag::{Code, Diagnostic};
 use crate::graph::{BodyId, Callee, Expr, NodeKind, Ref, StrPart};
@@ -376,8 +377,10 @@ fn many_responsibilities(cx: &Cx, diags: &mut Vec<Diagnostic>) {
         let callee = call.callee.name.as_str();
         // Agents take instructions; a positional argument of `sh`, `http`,
         // `sleep` and `fail` is config, and flows and functions take values.
-        let is_agent = cx.agent_backends.contains_key(callee)
-            || crate::builtins::backend_named(callee).is_some_and(|b| b.positional.is_none());
+        let is_agent = cx.is_declared_agent(callee)
+            || cx
+                .direct_backend(callee)
+                .is_some_and(|b| b.positional.is_none());
         if !is_agent {
             return;
         }
@@ -416,7 +419,7 @@ fn single_call_script(cx: &Cx, diags: &mut Vec<Diagnostic>) {
     };
     let counts = match &task.callee {
         Callee::Agent(_) => true,
-        Callee::Backend(b, _) => matches!(b.name, "llm" | "http"),
+        Callee::Backend(b, _) => b.signature().resource == Resource::Remote,
     };
     if !counts {
         return;

@@ -4,6 +4,7 @@
 //! may wait forever (`missing_timeout`).
 
 use super::{see, Cx};
+use crate::agent::Resource;
 use crate::ast::{BinaryOp, Expr, ExprKind, ModifierKind, StrPart};
 use crate::diag::{Code, Diagnostic};
 use crate::source::Span;
@@ -140,7 +141,11 @@ fn service_call(cx: &Cx, e: &Expr, diags: &mut Vec<Diagnostic>) {
     let ExprKind::Call(call) = &e.kind else {
         return;
     };
-    let Some(backend @ ("llm" | "http")) = cx.backend_of_callee(&call.callee.name) else {
+    let Some(backend) = cx
+        .backend_of_callee(&call.callee.name)
+        .filter(|b| b.resource == Resource::Remote)
+        .map(|b| b.name.as_str())
+    else {
         return;
     };
     let name = &call.callee.name;
@@ -195,8 +200,11 @@ fn try_without_backoff(cx: &Cx, t: &crate::ast::Try, diags: &mut Vec<Diagnostic>
     t.body.for_each_expr(&mut |top| {
         walk(top, &mut |e| {
             if let ExprKind::Call(call) = &e.kind {
-                if let Some(b @ ("llm" | "http")) = cx.backend_of_callee(&call.callee.name) {
-                    service.get_or_insert((call.callee.name.clone(), b));
+                if let Some(b) = cx
+                    .backend_of_callee(&call.callee.name)
+                    .filter(|b| b.resource == Resource::Remote)
+                {
+                    service.get_or_insert((call.callee.name.clone(), b.name.as_str()));
                 }
             }
         })

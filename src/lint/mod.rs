@@ -24,6 +24,7 @@ mod shell;
 
 use std::collections::HashMap;
 
+use crate::agent::Signature;
 use crate::ast::{self, Expr, ExprKind, StmtKind};
 use crate::diag::{Code, Diagnostic};
 use crate::graph::{AgentKind, BodyId, Callee, NodeKind, Ref, Task, TaskGraph};
@@ -89,8 +90,10 @@ pub(crate) struct Cx<'a> {
     pub config: &'a Config,
     /// AST calls by the span of their call expression (the span of their graph node).
     calls: HashMap<Span, &'a ast::Call>,
-    /// Declared agents' backends by agent name (`None`: not a known backend).
-    agent_backends: HashMap<&'a str, &'a str>,
+    /// Declared agents' backends by agent name.
+    agent_backends: HashMap<&'a str, &'a Signature>,
+    /// The backends the script calls directly, by name.
+    direct_backends: HashMap<&'a str, &'a Signature>,
     /// Declared agents whose config sets a `timeout:` for each request.
     timeout_agents: Vec<&'a str>,
 }
@@ -104,10 +107,24 @@ impl<'a> Cx<'a> {
     ) -> Cx<'a> {
         let mut calls = HashMap::new();
         let mut agent_backends = HashMap::new();
+        let mut direct_backends = HashMap::new();
         let mut timeout_agents = Vec::new();
+        for agent in &graph.agents {
+            if let AgentKind::Backend(b) = &agent.kind {
+                agent_backends.insert(&*agent.name, b.signature());
+            }
+        }
+        for node in &graph.nodes {
+            if let NodeKind::Task(Task {
+                callee: Callee::Backend(b, _),
+                ..
+            }) = &node.kind
+            {
+                direct_backends.insert(b.name(), b.signature());
+            }
+        }
         for stmt in &program.stmts {
             if let StmtKind::Agent(decl) = &stmt.kind {
-                agent_backends.insert(decl.name.name.as_str(), decl.backend.name.as_str());
                 if has_timeout_arg(&decl.args) {
                     timeout_agents.push(decl.name.name.as_str());
                 }
@@ -125,6 +142,7 @@ impl<'a> Cx<'a> {
             config,
             calls,
             agent_backends,
+            direct_backends,
             timeout_agents,
         }
     }
@@ -133,7 +151,7 @@ impl<'a> Cx<'a> {
     /// the call's own (a backend called directly) or its agent's declaration.
     pub fn configured_timeout(&self, call: &ast::Call) -> bool {
         let name = call.callee.name.as_str();
-        if crate::builtins::backend_named(name).is_some() {
+        if self.direct_backend(name).is_some() {
             has_timeout_arg(&call.args)
         } else {
             self.timeout_agents.contains(&name)
@@ -146,33 +164,46 @@ impl<'a> Cx<'a> {
     }
 
     /// The backend a call by this name reaches: a declared agent's or a direct one.
-    pub fn backend_of_callee(&self, name: &str) -> Option<&'a str> {
+    pub fn backend_of_callee(&self, name: &str) -> Option<&'a Signature> {
         if let Some(b) = self.agent_backends.get(name) {
             return Some(b);
         }
-        crate::builtins::backend_named(name).map(|b| b.name)
+        self.direct_backend(name)
+    }
+
+    /// The backend of this name, when the script calls it directly.
+    pub fn direct_backend(&self, name: &str) -> Option<&'a Signature> {
+        if self.agent_backends.contains_key(name) {
+            return None;
+        }
+        self.direct_backends.get(name).copied()
+    }
+
+    /// Whether the script declares an agent of this name.
+    pub fn is_declared_agent(&self, name: &str) -> bool {
+        self.agent_backends.contains_key(name)
     }
 
     /// The backend a task runs on, when it is a known one.
-    pub fn task_backend(&self, task: &Task) -> Option<&'static str> {
+    pub fn task_backend(&self, task: &'a Task) -> Option<&'a Signature> {
+        let graph = self.graph;
         match &task.callee {
-            Callee::Backend(b, _) => Some(b.name),
-            Callee::Agent(i) => match self.graph.agents.get(*i as usize).map(|a| a.kind) {
-                Some(AgentKind::Backend(b)) => Some(b.name),
-                _ => None,
-            },
+            Callee::Backend(b, _) => Some(b.signature()),
+            Callee::Agent(i) => graph
+                .agents
+                .get(*i as usize)
+                .and_then(|a| a.kind.signature()),
         }
     }
 
     /// Whether running the node may change the world outside the values it
-    /// returns: an `sh`, `http` or host-agent task, or a construct containing one.
+    /// returns: a task whose agent has effects (`sh`, `http`, a host agent),
+    /// or a construct containing one.
     pub fn effectful(&self, kind: &NodeKind) -> bool {
         match kind {
             NodeKind::Value(_) => false,
-            NodeKind::Task(task) => !matches!(
-                self.task_backend(task),
-                Some("llm" | "echo" | "noop" | "sleep" | "fail")
-            ),
+            // Host agents are taken to act on the world.
+            NodeKind::Task(task) => self.task_backend(task).is_none_or(|s| s.effects),
             NodeKind::Call(call) => self
                 .graph
                 .flows

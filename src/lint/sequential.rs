@@ -200,7 +200,7 @@ fn same_agent(a: &Node, b: &Node) -> bool {
         (NodeKind::Task(x), NodeKind::Task(y)) => match (&x.callee, &y.callee) {
             (Callee::Agent(i), Callee::Agent(j)) => i == j,
             (Callee::Backend(p, c), Callee::Backend(q, d)) => {
-                p.name == q.name && format!("{c:?}") == format!("{d:?}")
+                p.name() == q.name() && format!("{c:?}") == format!("{d:?}")
             }
             _ => false,
         },

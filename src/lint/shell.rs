@@ -4,6 +4,7 @@
 //! Flow and never reported.
 
 use super::{see, Cx};
+use crate::agent::Signature;
 use crate::ast::{Expr, ExprKind, StmtKind, StrPart};
 use crate::diag::{Code, Diagnostic};
 use crate::source::Span;
@@ -14,30 +15,36 @@ pub(super) fn check(cx: &Cx, diags: &mut Vec<Diagnostic>) {
     }
 }
 
-/// The `cmd` of every `sh` agent and direct `sh` call.
+/// The shell command of every agent and direct call of a backend that takes
+/// one (its `command`-typed key: `sh`'s `cmd`).
 pub(super) fn commands<'a>(cx: &Cx<'a>) -> Vec<&'a Expr> {
     let mut commands: Vec<&Expr> = Vec::new();
     for stmt in &cx.program.stmts {
         if let StmtKind::Agent(decl) = &stmt.kind {
-            if decl.backend.name == "sh" {
-                commands.extend(command_arg(&decl.args));
+            if let Some(backend) = cx.backend_of_callee(&decl.name.name) {
+                commands.extend(command_arg(&decl.args, backend));
             }
         }
     }
     super::for_each_expr(cx.program, &mut |e| {
         if let ExprKind::Call(call) = &e.kind {
-            if call.callee.name == "sh" && !cx.agent_backends.contains_key("sh") {
-                commands.extend(command_arg(&call.args));
+            if let Some(backend) = cx.direct_backend(&call.callee.name) {
+                commands.extend(command_arg(&call.args, backend));
             }
         }
     });
     commands
 }
 
-/// The `cmd` of an `sh` agent or call: its positional argument or `cmd:`.
-fn command_arg(args: &[crate::ast::Arg]) -> Option<&Expr> {
+/// The shell command of an agent or call: the positional argument or the
+/// `command`-typed key by name.
+fn command_arg<'a>(args: &'a [crate::ast::Arg], backend: &Signature) -> Option<&'a Expr> {
+    let key = backend.command_key()?;
     args.iter()
-        .find(|a| a.name.as_ref().is_none_or(|n| n.name == "cmd"))
+        .find(|a| match &a.name {
+            Some(n) => n.name == key,
+            None => backend.positional.as_deref() == Some(key),
+        })
         .map(|a| &a.value)
 }
 

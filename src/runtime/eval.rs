@@ -3,12 +3,14 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::Val;
+use crate::agent::Signature;
 use crate::ast::BinaryOp;
 use crate::diag::{Code, Diagnostic};
 use crate::graph::{Expr, Ref, StrPart};
+use crate::shell::Command;
 use crate::source::Span;
 use crate::{builtins, value};
 
@@ -79,12 +81,12 @@ pub(crate) fn eval(expr: &Expr, frame: &Frame) -> Result<Val, EvalError> {
     })
 }
 
-/// An `sh` command with `${…}`: `{"sh": command, "values": [...]}`. The
-/// command refers to each value by an environment variable (`FLOW_VALUE_1`,
-/// …) that the `sh` backend sets, so the shell expands the values and never
-/// parses them (see `shell::reference`).
-fn shell_command(parts: &[StrPart], frame: &Frame) -> Result<Value, EvalError> {
-    use crate::shell::{contexts, reference};
+/// A shell command with `${…}`: its text refers to each value by an
+/// environment variable (`FLOW_VALUE_1`, …) that the executor sets, so the
+/// shell expands the values and never parses them (see `shell::reference`).
+/// The command travels beside the config, never in it (see `shell::Command`).
+fn shell_command(parts: &[StrPart], frame: &Frame) -> Result<Command, EvalError> {
+    use crate::shell::{contexts, reference, ShellContext, VALUE_VAR};
     let mut places = contexts(parts.iter().map(|p| match p {
         StrPart::Text(t) => Some(&**t),
         StrPart::Interp(_) => None,
@@ -97,17 +99,15 @@ fn shell_command(parts: &[StrPart], frame: &Frame) -> Result<Value, EvalError> {
             StrPart::Text(t) => command.push_str(t),
             StrPart::Interp(e) => {
                 values.push((*eval(e, frame)?).clone());
-                let var = format!("{}{}", crate::shell::VALUE_VAR, values.len());
-                let place = places
-                    .next()
-                    .unwrap_or(crate::shell::ShellContext::Unquoted);
+                let var = format!("{VALUE_VAR}{}", values.len());
+                let place = places.next().unwrap_or(ShellContext::Unquoted);
                 match reference(place, &var) {
                     Some(written) => command.push_str(&written),
                     // `flow check` refuses these places; never run a guess.
                     None => {
                         return Err(EvalError {
                             code: Code::UnsafeInterpolation,
-                            message: "a value cannot stand right after a backslash in an `sh` command".into(),
+                            message: "a value cannot stand right after a backslash in a shell command".into(),
                             span: Span::default(),
                             help: Some("remove the backslash, or pass the value as a named argument and use `\"$name\"`".into()),
                         })
@@ -116,7 +116,46 @@ fn shell_command(parts: &[StrPart], frame: &Frame) -> Result<Value, EvalError> {
             }
         }
     }
-    Ok(serde_json::json!({ "sh": command, "values": values }))
+    Ok(Command {
+        text: command,
+        values,
+    })
+}
+
+/// An agent's config: its values, and the shell command written with `${…}`
+/// when it has one. Each value is checked against the agent's signature, so
+/// an agent never sees a config of the wrong type (`cmd` as an object).
+pub(crate) fn config(
+    entries: &[(Arc<str>, Expr)],
+    signature: &Signature,
+    frame: &Frame,
+) -> Result<(Map<String, Value>, Option<Arc<Command>>), EvalError> {
+    let mut values = Map::with_capacity(entries.len());
+    let mut command = None;
+    for (key, expr) in entries {
+        if let Expr::Str { parts, shell: true } = expr {
+            command = Some(Arc::new(shell_command(parts, frame)?));
+            continue;
+        }
+        let value = eval(expr, frame)?;
+        if let Some(spec) = signature.key(key) {
+            if !value.is_null() && !spec.ty.accepts(&value) {
+                return Err(EvalError {
+                    code: Code::TypeError,
+                    message: format!(
+                        "`{}` takes {} for `{key}`, but got {}",
+                        signature.name,
+                        spec.ty.describe(),
+                        value::describe(&value)
+                    ),
+                    span: Span::default(),
+                    help: Some(format!("`{key}`: {}", spec.doc)),
+                });
+            }
+        }
+        values.insert(key.to_string(), (*value).clone());
+    }
+    Ok((values, command))
 }
 
 /// Evaluates to an owned value (what operators and functions take apart).
@@ -124,11 +163,9 @@ fn eval_value(expr: &Expr, frame: &Frame) -> Result<Value, EvalError> {
     Ok(match expr {
         Expr::Const(v) => (**v).clone(),
         Expr::Ref(r) => (*frame.get(*r)).clone(),
-        Expr::Str { parts, shell: true } => shell_command(parts, frame)?,
-        Expr::Str {
-            parts,
-            shell: false,
-        } => {
+        // A shell command is only ever a config entry, evaluated by `config`;
+        // anywhere else its text is a string like any other.
+        Expr::Str { parts, .. } => {
             let mut out = String::new();
             for part in parts {
                 match part {

@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+pub use crate::agent::{AgentError, AgentFuture, Call, HostAgent};
 pub use eval::EvalError;
-pub use task::{AgentError, AgentFuture, Call, HostAgent};
 
 use crate::diag::Diagnostic;
 use crate::graph::TaskGraph;
@@ -36,8 +36,12 @@ pub struct RunOptions {
     pub keep_going: bool,
     /// `--param name=value` overrides, by name.
     pub params: Vec<(String, Value)>,
-    /// Agents registered by the host program, by name.
+    /// Agents registered by the host program, by name (they take precedence
+    /// over the engine's agents of the same name).
     pub host_agents: Vec<(String, Arc<dyn HostAgent>)>,
+    /// Where commands run; a new [`LocalExecutor`](crate::exec::LocalExecutor)
+    /// for each run when `None`.
+    pub executor: Option<Arc<dyn crate::exec::Executor>>,
     /// Called on every task event, from the scheduler (keep it cheap).
     pub observer: Option<Observer>,
     /// Cancels the whole run (Ctrl-C, or the embedding program).
@@ -55,6 +59,7 @@ impl Default for RunOptions {
             keep_going: false,
             params: Vec::new(),
             host_agents: Vec::new(),
+            executor: None,
             observer: None,
             cancel: CancellationToken::new(),
             record_all: true,
@@ -96,6 +101,12 @@ impl RunOptions {
     /// After an unhandled failure, lets independent branches finish (`--keep-going`).
     pub fn keep_going(mut self, keep_going: bool) -> RunOptions {
         self.keep_going = keep_going;
+        self
+    }
+
+    /// Runs commands with `executor` instead of on this machine.
+    pub fn executor(mut self, executor: Arc<dyn crate::exec::Executor>) -> RunOptions {
+        self.executor = Some(executor);
         self
     }
 

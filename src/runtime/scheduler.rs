@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::eval::{eval, Frame};
-use super::task::{Backend, Executed, Prepared};
+use super::task::{Executed, Prepared};
 use super::{Event, Outcome, RunOptions, RunStatus, TaskRecord, TaskStatus, Val};
 use crate::diag::{Code, Diagnostic};
 use crate::graph::{BodyId, Callee, Expr, Node, NodeKind, TaskGraph};
@@ -140,8 +140,9 @@ pub(super) enum Completion {
 
 /// The per-agent runtime state: how to call it, its config and limit.
 pub(super) struct AgentRuntime {
-    backend: Backend,
+    implementation: Arc<dyn crate::agent::Agent>,
     config: Arc<Map<String, Value>>,
+    command: Option<Arc<crate::shell::Command>>,
 }
 
 pub(crate) struct Scheduler {
@@ -166,9 +167,9 @@ pub(crate) struct Scheduler {
     result: Option<Result<Val, Failure>>,
     /// Token usage of every task so far.
     usage: Option<Value>,
-    /// The environment `sh` commands inherit: the process's at the run's
-    /// first `sh` call (copying it for every command costs a few µs each).
-    sh_environment: std::cell::OnceCell<crate::exec::local::Environment>,
+    /// Where this run's commands run (a local executor captures the
+    /// environment at the run's first command and keeps it).
+    executor: Arc<dyn crate::exec::Executor>,
     /// Maps waiting to instantiate more items until fewer tasks wait for a
     /// slot (see `limits::MAP_BACKLOG`).
     parked_maps: Vec<u32>,
@@ -200,7 +201,6 @@ impl Scheduler {
         Scheduler {
             graph,
             plans,
-            options,
             params: Vec::new(),
             agents: Vec::new(),
             instances: Vec::new(),
@@ -217,8 +217,12 @@ impl Scheduler {
             root: None,
             result: None,
             usage: None,
-            sh_environment: std::cell::OnceCell::new(),
+            executor: options
+                .executor
+                .clone()
+                .unwrap_or_else(crate::exec::default_executor),
             parked_maps: Vec::new(),
+            options,
         }
     }
 

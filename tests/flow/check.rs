@@ -23,7 +23,7 @@ fn parse(src: &SourceFile) -> flow::ast::Program {
 fn err_cases_report_exactly_what_they_expect() {
     insta::glob!("../cases/check/err", "*.flow", |path| {
         let src = load(path);
-        let diags = check(&parse(&src), &Env::default());
+        let diags = check(&parse(&src), &common::env_for(&src));
         let rendered = render(&src, &diags);
         let want = expected(&src);
         assert!(!want.is_empty(), "{} has no `# expect:` line", src.name);

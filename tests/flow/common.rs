@@ -168,3 +168,33 @@ pub fn actual(src: &flow::SourceFile, diags: &[flow::Diagnostic]) -> Vec<Expect>
     out.sort();
     out
 }
+
+/// The capabilities a case or example asks for in a comment that shows its
+/// command line (`# flow run script.flow --deny sh,env`), all when none.
+pub fn capabilities_in(text: &str) -> flow::Capabilities {
+    let mut capabilities = flow::Capabilities::all();
+    for line in text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("# flow "))
+    {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        for pair in words.windows(2) {
+            let names = pair[1].split(',').map(str::to_string);
+            match pair[0] {
+                "--deny" => capabilities = names.fold(capabilities, |c, n| c.deny(n)),
+                "--allow" => capabilities = flow::Capabilities::only(names),
+                _ => {}
+            }
+        }
+    }
+    capabilities
+}
+
+/// The checker's environment for a case: the default, with the capabilities
+/// its command-line comment asks for.
+pub fn env_for(src: &flow::SourceFile) -> flow::check::Env {
+    flow::check::Env {
+        capabilities: capabilities_in(&src.text),
+        ..flow::check::Env::default()
+    }
+}

@@ -226,9 +226,11 @@ async fn bad_config_is_a_diagnostic_not_a_panic() {
             "\"http://127.0.0.1:9/\", method: \"NOT A METHOD\"",
             "is not an HTTP method",
         ),
+        // Computed values of the wrong type are refused when the task
+        // starts (literals already when the script is checked).
         (
-            "\"http://127.0.0.1:9/\", headers: [1]",
-            "`headers` must be an object",
+            "\"http://127.0.0.1:9/\", headers: json(\"[1]\")",
+            "`http` takes an object for `headers`, but got a list",
         ),
         (
             "\"http://127.0.0.1:9/\", headers: {\"a b\": \"x\"}",
@@ -238,7 +240,10 @@ async fn bad_config_is_a_diagnostic_not_a_panic() {
             "\"http://127.0.0.1:9/\", headers: {X: null}",
             "must be a string",
         ),
-        ("url: 3", "`url` must be a string"),
+        (
+            "url: int(\"3\")",
+            "`http` takes a string for `url`, but got a number",
+        ),
     ] {
         let outcome = run(&format!("param base = \"\"\nhttp({config})"), "").await;
         let message = message(&outcome);

@@ -14,7 +14,7 @@ use crate::common::{self, actual, expected, load, render};
 /// Everything `flow check` reports for a source with default levels: the
 /// compile errors, or the checker's warnings and the lints.
 fn check_source(src: &SourceFile, levels: &Levels) -> Vec<Diagnostic> {
-    let engine = flow::Engine::new();
+    let engine = flow::Engine::new().capabilities(super::common::capabilities_in(&src.text));
     match engine.compile_with(src.clone(), &engine.check_env(), &Default::default()) {
         Ok(script) => {
             let mut diags = script.warnings.clone();

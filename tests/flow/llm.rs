@@ -338,18 +338,23 @@ async fn unreachable_servers_and_bad_config_are_diagnostics() {
 
     for (config, expected) in [
         ("base_url: \"not a url\"", "`base_url` is not a URL"),
+        // Computed values of the wrong type are refused when the task
+        // starts (literals already when the script is checked).
         (
-            "base_url: base, temperature: \"hot\"",
-            "`temperature` must be a number",
+            "base_url: base, temperature: str(\"hot\")",
+            "`llm` takes a number for `temperature`, but got a string",
         ),
         (
             "base_url: base, max_tokens: -5",
             "`max_tokens` must be a positive",
         ),
-        ("base_url: base, json: 1", "`json` must be true or false"),
         (
-            "base_url: base, schema: \"x\"",
-            "`schema` must be an object",
+            "base_url: base, json: int(\"1\")",
+            "`llm` takes a boolean for `json`, but got a number",
+        ),
+        (
+            "base_url: base, schema: str(\"x\")",
+            "`llm` takes an object for `schema`, but got a string",
         ),
     ] {
         let outcome = run(

@@ -1,5 +1,6 @@
 //! The integration tests: one binary, one module per stage.
 
+mod agents;
 mod backlog;
 mod check;
 mod common;

@@ -27,7 +27,6 @@ pub use session::{Binding, EntryOutcome, Kind, Problem, RunControl, Session, Ses
 use super::exit;
 use super::progress::{Mode, Progress};
 use crate::diag::RenderStyle;
-use crate::engine::Engine;
 use crate::syntax::needs_more_input;
 use crate::value;
 
@@ -39,6 +38,13 @@ pub struct ReplArgs {
 
 /// Runs the REPL: interactive on a terminal, else reading entries from stdin.
 pub fn run(args: ReplArgs) -> u8 {
+    let engine = match args.exec.engine() {
+        Ok(engine) => engine,
+        Err(message) => {
+            errln!("error: {message}");
+            return exit::USAGE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -54,7 +60,7 @@ pub fn run(args: ReplArgs) -> u8 {
         keep_going: args.exec.keep_going,
         params: args.exec.params,
     };
-    let session = Session::new(Engine::new(), options);
+    let session = Session::new(engine, options);
     let progress = if args.exec.quiet {
         Mode::Quiet
     } else if std::io::stderr().is_terminal() {

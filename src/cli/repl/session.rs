@@ -220,6 +220,21 @@ impl Session {
             .filter(|(_, s)| s.live)
     }
 
+    /// What the line editor completes besides keywords and functions: the
+    /// session's names and every agent of the engine's registry.
+    pub fn completion_names(&self) -> Vec<String> {
+        let mut names = self.names();
+        names.extend(
+            self.engine
+                .registry()
+                .iter()
+                .map(|a| a.signature().name.clone()),
+        );
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// Every name the session binds: values, params, agents, flows and host agents.
     pub fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
@@ -279,6 +294,7 @@ impl Session {
                 .cloned()
                 .collect(),
             host_agents: Vec::new(),
+            executor: None,
             observer: ctl.observer.clone(),
             cancel: ctl.cancel.clone(),
             // Only the cancelled and failed tasks are reported.
@@ -387,12 +403,10 @@ impl Session {
             values: values.iter().map(|(n, _)| n.clone()).collect(),
             ..check::Env::default()
         };
-        let mut prelude = Prelude {
-            host_agents: self.engine.agent_names().map(str::to_string).collect(),
+        let prelude = Prelude {
             values,
+            ..Prelude::default()
         };
-        prelude.host_agents.sort();
-        prelude.host_agents.dedup();
         let combined = SourceFile::new(source.name.clone(), text);
         let mut script = match self.engine.compile_with(combined, &env, &prelude) {
             Ok(script) => script,

@@ -63,7 +63,7 @@ pub fn run(runtime: &Runtime, mut session: Session, printer: Printer, progress: 
     let mut buffer = String::new();
     loop {
         if let Some(helper) = editor.helper_mut() {
-            helper.names = session.names();
+            helper.names = session.completion_names();
         }
         let prompt = if buffer.is_empty() { PROMPT } else { MORE };
         let line = match editor.readline(prompt) {
@@ -168,7 +168,6 @@ pub(super) fn candidates(names: &[String], before: &str) -> (usize, Vec<String>)
                     .iter()
                     .map(|f| f.name.to_string()),
             )
-            .chain(crate::builtins::BACKENDS.iter().map(|b| b.name.to_string()))
             .chain(names.iter().cloned())
             .filter(|n| n.starts_with(word))
             .collect()
@@ -236,7 +235,11 @@ mod tests {
 
     #[test]
     fn completes_commands_keywords_builtins_and_names() {
-        let names = vec!["Extractor".to_string(), "results".to_string()];
+        let names = vec![
+            "Extractor".to_string(),
+            "results".to_string(),
+            "echo".to_string(),
+        ];
         assert_eq!(candidates(&names, ":g"), (0, vec![":graph".to_string()]));
         assert_eq!(candidates(&names, "let x = Ex").1, vec!["Extractor"]);
         let (start, found) = candidates(&names, "let x = ra");

@@ -26,7 +26,8 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    /// A config or argument value; `shell` quotes the interpolations of an `sh` command.
+    /// A config or argument value; `shell` passes the interpolations of a
+    /// `command`-typed key (an `sh` command) by reference.
     pub(super) fn arg_expr(&mut self, e: &'a ast::Expr, shell: bool) -> Expr {
         match &e.kind {
             ExprKind::Str(parts) if shell => self.string(parts, true),
@@ -58,6 +59,9 @@ impl<'a> Lowerer<'a> {
     pub(super) fn call(&mut self, call: &'a ast::Call, span: Span, label: Option<&str>) -> Expr {
         let name = call.callee.name.as_str();
         if let Some(function) = builtins::function_named(name) {
+            if let Some(capability) = function.capability {
+                self.graph.capabilities.insert(capability.to_string());
+            }
             let args = call
                 .args
                 .iter()
@@ -71,15 +75,13 @@ impl<'a> Lowerer<'a> {
         }
         match self.globals.get(name).copied() {
             Some(Global::Flow(flow)) => self.flow_call(flow, call, span, label),
-            Some(Global::Agent(agent)) => self.task(Callee::Agent(agent), None, call, span, label),
-            _ => match builtins::backend_named(name) {
-                Some(backend) => self.task(
-                    Callee::Backend(backend, Vec::new()),
-                    Some(backend),
-                    call,
-                    span,
-                    label,
-                ),
+            Some(Global::Agent(agent)) => self.task(Callee::Agent(agent), call, span, label),
+            _ => match self.registry.backend(name) {
+                Some(backend) => {
+                    let backend = AgentRef(backend.clone());
+                    self.uses(backend.signature());
+                    self.task(Callee::Backend(backend, Vec::new()), call, span, label)
+                }
                 None => {
                     self.errors.push(
                         Diagnostic::error(
@@ -97,30 +99,39 @@ impl<'a> Lowerer<'a> {
     fn task(
         &mut self,
         mut callee: Callee,
-        backend: Option<&'static builtins::Backend>,
         call: &'a ast::Call,
         span: Span,
         label: Option<&str>,
     ) -> Expr {
+        let signature = match &callee {
+            Callee::Backend(b, _) => Some(b.0.clone()),
+            Callee::Agent(_) => None,
+        };
+        let signature = signature.as_ref().map(|a| a.signature());
+        let positional = signature.and_then(|s| s.positional.as_deref());
+        let command_key = signature.and_then(|s| s.command_key());
         let mut instructions = None;
         let mut context = Vec::new();
         for arg in &call.args {
-            match (&arg.name, backend) {
-                (None, Some(b)) if b.positional.is_some() => {
-                    let key = b.positional.unwrap_or_default();
-                    let value = self.arg_expr(&arg.value, b.name == "sh");
+            let key = match (&arg.name, positional) {
+                (None, Some(key)) => Some(key),
+                (None, None) => None,
+                (Some(n), _) if signature.is_some_and(|s| s.takes(&n.name)) => {
+                    Some(n.name.as_str())
+                }
+                (Some(n), _) => {
+                    context.push((n.name.as_str().into(), self.expr(&arg.value, None)));
+                    continue;
+                }
+            };
+            match key {
+                Some(key) => {
+                    let value = self.arg_expr(&arg.value, command_key == Some(key));
                     if let Callee::Backend(_, config) = &mut callee {
                         config.push((key.into(), value));
                     }
                 }
-                (None, _) => instructions = Some(self.expr(&arg.value, None)),
-                (Some(n), Some(b)) if b.config.contains(&n.name.as_str()) => {
-                    let value = self.arg_expr(&arg.value, b.name == "sh" && n.name == "cmd");
-                    if let Callee::Backend(_, config) = &mut callee {
-                        config.push((n.name.as_str().into(), value));
-                    }
-                }
-                (Some(n), _) => context.push((n.name.as_str().into(), self.expr(&arg.value, None))),
+                None => instructions = Some(self.expr(&arg.value, None)),
             }
         }
         let (modifiers, after) = self.modifiers(&call.modifiers);
@@ -128,11 +139,16 @@ impl<'a> Lowerer<'a> {
         // Shared with the agent's declaration, or one per backend.
         let agent_name = match &callee {
             Callee::Agent(i) => self.graph.agents[*i as usize].name.clone(),
-            Callee::Backend(b, _) => self
-                .backend_names
-                .entry(b.name)
-                .or_insert_with(|| b.name.into())
-                .clone(),
+            Callee::Backend(b, _) => {
+                let registry = self.registry;
+                let name = registry
+                    .get(b.name())
+                    .map_or("", |a| a.signature().name.as_str());
+                self.backend_names
+                    .entry(name)
+                    .or_insert_with(|| b.name().into())
+                    .clone()
+            }
         };
         let task = Task {
             callee,

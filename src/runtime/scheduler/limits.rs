@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::*;
+use crate::agent::{Agent, Resource};
 use crate::graph::Task;
 
 /// How many tasks may wait for a slot before `map`s stop instantiating more
@@ -55,8 +56,8 @@ impl Queues {
         self.limits[agent] = limit.max(1);
     }
 
-    fn takes_job(&self, backend: &Backend) -> bool {
-        self.explicit_jobs || backend.uses_cpu()
+    fn takes_job(&self, agent: &dyn Agent) -> bool {
+        self.explicit_jobs || agent.signature().resource == Resource::Cpu
     }
 
     /// How many tasks wait for a slot.
@@ -72,7 +73,7 @@ impl Queues {
             if self.running[q] >= self.limits[q] {
                 continue;
             }
-            if self.takes_job(&front.prepared.backend) && self.running_jobs >= self.jobs {
+            if self.takes_job(&*front.prepared.implementation) && self.running_jobs >= self.jobs {
                 continue;
             }
             if best.is_none_or(|(seq, _)| front.seq < seq) {
@@ -136,31 +137,25 @@ impl Scheduler {
 
     fn prepare(&mut self, key: Key, task: &Task) -> Result<(Prepared, usize), Diagnostic> {
         let agents = self.agents.len();
-        let (mut backend, config, queue) = match &task.callee {
+        let (implementation, config, command, queue) = match &task.callee {
             Callee::Agent(i) => {
                 let agent = &self.agents[*i as usize];
-                (agent.backend.clone(), agent.config.clone(), *i as usize)
+                let (config, command) = (agent.config.clone(), agent.command.clone());
+                (agent.implementation.clone(), config, command, *i as usize)
             }
             Callee::Backend(b, exprs) => {
-                let backend = Backend::named(b.name).unwrap_or(Backend::Noop);
-                let mut config = Map::with_capacity(exprs.len());
-                for (name, expr) in exprs {
-                    config.insert(name.to_string(), (*self.eval_in(key, expr)?).clone());
-                }
-                let queue = if backend.uses_cpu() {
+                let inst = self.inst(key).expect("preparing in a live instance");
+                let frame = Self::frame_of(inst, &self.params);
+                let (config, command) = crate::runtime::eval::config(exprs, b.signature(), &frame)
+                    .map_err(|e| e.into_diagnostic())?;
+                let queue = if b.signature().resource == Resource::Cpu {
                     agents
                 } else {
                     agents + 1
                 };
-                (backend, Arc::new(config), queue)
+                (b.0.clone(), Arc::new(config), command, queue)
             }
         };
-        if let Backend::Sh(environment @ None) = &mut backend {
-            let captured = self
-                .sh_environment
-                .get_or_init(crate::exec::local::Environment::capture);
-            *environment = Some(captured.clone());
-        }
         let instructions = match &task.instructions {
             Some(e) => Some(crate::value::to_text(&*self.eval_in(key, e)?)),
             None => None,
@@ -171,7 +166,9 @@ impl Scheduler {
         }
         let (timeout, retries, backoff) = self.call_modifiers(key, &task.modifiers)?;
         let prepared = Prepared {
-            backend,
+            implementation,
+            command,
+            executor: self.executor.clone(),
             agent: task.agent_name.clone(),
             task: String::new(),
             instructions,
@@ -253,7 +250,7 @@ impl Scheduler {
                 self.drop_queued(queued);
                 continue;
             }
-            let cpu = self.queues.takes_job(&queued.prepared.backend);
+            let cpu = self.queues.takes_job(&*queued.prepared.implementation);
             self.queues.running[q] += 1;
             if cpu {
                 self.queues.running_jobs += 1;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::*;
+use crate::agent::{Agent, Host};
 use crate::graph::AgentKind;
 
 impl Scheduler {
@@ -55,16 +56,21 @@ impl Scheduler {
             self.params.push(value);
         }
         for (i, agent) in graph.agents.iter().enumerate() {
-            let backend = match agent.kind {
-                AgentKind::Backend(b) => Backend::named(b.name),
-                AgentKind::Host => self
-                    .options
+            // A host agent given with the run's options takes precedence.
+            let overridden = || {
+                self.options
                     .host_agents
                     .iter()
                     .find(|(n, _)| **n == *agent.name)
-                    .map(|(_, a)| Backend::Host(a.clone())),
+                    .map(|(name, a)| Arc::new(Host::new(name, a.clone())) as Arc<dyn Agent>)
             };
-            let Some(backend) = backend else {
+            let implementation = match &agent.kind {
+                AgentKind::Backend(b) => Some(b.0.clone()),
+                AgentKind::Host(registered) => {
+                    overridden().or_else(|| registered.as_ref().map(|r| r.0.clone()))
+                }
+            };
+            let Some(implementation) = implementation else {
                 errors.push(
                     Diagnostic::error(
                         Code::UnknownBackend,
@@ -81,15 +87,15 @@ impl Scheduler {
                 captures: &[],
                 params: &self.params,
             };
-            let mut config = Map::new();
-            for (key, expr) in &agent.config {
-                match eval(expr, &frame) {
-                    Ok(v) => {
-                        config.insert(key.to_string(), (*v).clone());
+            let (config, command) =
+                match super::super::eval::config(&agent.config, implementation.signature(), &frame)
+                {
+                    Ok(evaluated) => evaluated,
+                    Err(e) => {
+                        errors.push(e.into_diagnostic().at(agent.span, "in this agent's config"));
+                        (Map::new(), None)
                     }
-                    Err(e) => errors.push(e.into_diagnostic()),
-                }
-            }
+                };
             if let Some(limit) = &agent.limit {
                 let counted = eval(limit, &frame)
                     .map_err(|e| e.into_diagnostic())
@@ -104,8 +110,9 @@ impl Scheduler {
                 }
             }
             self.agents.push(AgentRuntime {
-                backend,
+                implementation,
                 config: Arc::new(config),
+                command,
             });
         }
         if errors.is_empty() {

@@ -1,0 +1,171 @@
+//! One call of an agent as the agent sees it, and what it returns.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use tokio_util::sync::CancellationToken;
+
+use crate::exec::Executor;
+use crate::shell::Command;
+
+/// One call of an agent, as the agent sees it. Its `Debug` output lists the
+/// config's keys only, since config values may hold secrets (HTTP headers).
+#[derive(Clone)]
+pub struct Call {
+    /// The agent's name in the script (`Writer`, `sh`).
+    pub agent: Arc<str>,
+    /// The task id (`draft.intro`).
+    pub task: String,
+    /// The call's positional argument, as text.
+    pub instructions: Option<String>,
+    /// The call's named arguments.
+    pub context: Map<String, Value>,
+    /// The agent's configuration (`agent X = backend(config…)`).
+    pub config: Arc<Map<String, Value>>,
+    /// A `command`-typed config entry written with `${…}` (an `sh` command):
+    /// its text and values, kept out of [`Call::config`] so that no data can
+    /// pass for one. See [`crate::shell::Command`].
+    pub command: Option<Arc<Command>>,
+    /// Fires when the task must stop (timeout, failure elsewhere, Ctrl-C).
+    pub cancel: CancellationToken,
+    /// Where commands run: the run's executor (local processes by default).
+    pub executor: Arc<dyn Executor>,
+    /// The task's `timeout`, when it has one: the runtime enforces it; an
+    /// agent may pass it on (to a batch scheduler, as a request deadline).
+    pub timeout: Option<std::time::Duration>,
+}
+
+impl std::fmt::Debug for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys: Vec<&str> = self.config.keys().map(String::as_str).collect();
+        f.debug_struct("Call")
+            .field("agent", &self.agent)
+            .field("task", &self.task)
+            .field("instructions", &self.instructions)
+            .field("context", &self.context)
+            .field("config_keys", &keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Call {
+    /// A call of `agent` with these instructions and no context, for testing
+    /// a host agent on its own; add context with [`Call::arg`].
+    ///
+    /// ```
+    /// use flow::Call;
+    /// use serde_json::json;
+    ///
+    /// let call = Call::new("Classifier", "Label this").arg("text", json!("hello"));
+    /// assert_eq!(call.context["text"], "hello");
+    /// ```
+    pub fn new(agent: &str, instructions: impl Into<String>) -> Call {
+        Call {
+            agent: agent.into(),
+            task: agent.to_string(),
+            instructions: Some(instructions.into()),
+            context: Map::new(),
+            config: Arc::new(Map::new()),
+            command: None,
+            cancel: CancellationToken::new(),
+            executor: crate::exec::default_executor(),
+            timeout: None,
+        }
+    }
+
+    /// The call with one more named argument in its context.
+    pub fn arg(mut self, name: impl Into<String>, value: Value) -> Call {
+        self.context.insert(name.into(), value);
+        self
+    }
+
+    /// A named argument, or an error that names the missing one (for `?` in host agents).
+    ///
+    /// ```
+    /// # use flow::Call;
+    /// let call = Call::new("Classifier", "Label this");
+    /// assert_eq!(call.get("text").unwrap_err().message, "`Classifier` needs the argument `text`");
+    /// ```
+    pub fn get(&self, name: &str) -> Result<&Value, AgentError> {
+        self.context
+            .get(name)
+            .ok_or_else(|| AgentError::new(format!("`{}` needs the argument `{name}`", self.agent)))
+    }
+}
+
+/// Why an agent call failed.
+#[derive(Clone, Debug, Default)]
+pub struct AgentError {
+    /// One line: "exited with status 3".
+    pub message: String,
+    /// Further detail shown under the diagnostic: a stderr tail, a response body.
+    pub notes: Vec<String>,
+}
+
+impl AgentError {
+    /// An error with this one-line message.
+    ///
+    /// ```
+    /// use flow::AgentError;
+    ///
+    /// let error = AgentError::new("quota exceeded").note("try again in an hour");
+    /// assert_eq!(error.to_string(), "quota exceeded");
+    /// assert_eq!(error.notes, ["try again in an hour"]);
+    /// ```
+    pub fn new(message: impl Into<String>) -> AgentError {
+        AgentError {
+            message: message.into(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// The error with one more note (shown under the diagnostic).
+    pub fn note(mut self, note: impl Into<String>) -> AgentError {
+        self.notes.push(note.into());
+        self
+    }
+}
+
+impl From<String> for AgentError {
+    fn from(message: String) -> Self {
+        AgentError::new(message)
+    }
+}
+
+impl From<&str> for AgentError {
+    fn from(message: &str) -> Self {
+        AgentError::new(message)
+    }
+}
+
+impl std::fmt::Display for AgentError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for AgentError {}
+
+/// What an agent returns: its output and, for model calls, token usage.
+#[derive(Clone, Debug, Default)]
+pub struct Reply {
+    /// The agent's output.
+    pub value: Value,
+    /// Token counts (`prompt_tokens`, `completion_tokens`, `total_tokens`).
+    pub usage: Option<Value>,
+}
+
+/// The future a host agent's call returns.
+pub type AgentFuture = Pin<Box<dyn Future<Output = Result<Value, AgentError>> + Send>>;
+
+/// The future an [`Agent`](super::Agent)'s call returns.
+pub type ReplyFuture = Pin<Box<dyn Future<Output = Result<Reply, AgentError>> + Send>>;
+
+impl Reply {
+    /// A reply with this value and no usage.
+    pub fn value(value: Value) -> Reply {
+        Reply { value, usage: None }
+    }
+}

@@ -1,0 +1,89 @@
+//! The agent seam: the one interface every agent implements, the types a
+//! call needs, and the registry. Built-in agents (`crate::agents`), host
+//! agents and the agents to come are all an [`Agent`] in a [`Registry`];
+//! the checker, the lowering, the lints, the REPL and `flow explain` read an
+//! agent's [`Signature`], the runtime calls [`Agent::call`]. No stage knows
+//! an agent by its name.
+//!
+//! An agent in full, registered by a host program:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use flow::agent::{Agent, Call, ConfigType, Reply, ReplyFuture, Signature};
+//! use flow::{Engine, RunOptions};
+//! use serde_json::json;
+//!
+//! /// `shout(text: …)`: the text in capitals, with `marks` exclamation marks.
+//! struct Shout(Signature);
+//!
+//! impl Shout {
+//!     fn new() -> Shout {
+//!         Shout(
+//!             Signature::backend("shout", "the text in capitals")
+//!                 .optional("marks", ConfigType::Integer, "how many `!` to add")
+//!                 .inline(),
+//!         )
+//!     }
+//! }
+//!
+//! impl Agent for Shout {
+//!     fn signature(&self) -> &Signature {
+//!         &self.0
+//!     }
+//!     fn call(&self, call: Call) -> ReplyFuture {
+//!         let text = call.get("text").map(|t| t.as_str().unwrap_or_default().to_uppercase());
+//!         let marks = call.config.get("marks").and_then(|m| m.as_u64()).unwrap_or(1) as usize;
+//!         Box::pin(async move { Ok(Reply::value(json!(text? + &"!".repeat(marks)))) })
+//!     }
+//! }
+//!
+//! let engine = Engine::new().register(Shout::new());
+//! let outcome = engine
+//!     .run_source("s.flow", "shout(text: \"hi\", marks: 3)", RunOptions::new())
+//!     .await
+//!     .unwrap();
+//! assert_eq!(*outcome.result.unwrap(), json!("HI!!!"));
+//! // The signature is checked before anything runs.
+//! assert!(engine.compile("s.flow", "shout(text: \"hi\", marks: \"many\")").is_err());
+//! # }
+//! ```
+
+mod call;
+mod host;
+mod registry;
+mod signature;
+
+use serde_json::{Map, Value};
+
+pub use call::{AgentError, AgentFuture, Call, Reply, ReplyFuture};
+pub(crate) use host::Host;
+pub use host::HostAgent;
+pub use registry::{Capabilities, Registry};
+pub use signature::{ConfigKey, ConfigType, Resource, Role, Signature};
+
+/// An agent: what it takes ([`Agent::signature`]) and what one call does.
+pub trait Agent: Send + Sync {
+    /// What it takes and how the scheduler treats it; the same for its whole life.
+    fn signature(&self) -> &Signature;
+
+    /// Runs one call. The future should end soon after `call.cancel` fires;
+    /// a future still running then is dropped.
+    fn call(&self, call: Call) -> ReplyFuture;
+
+    /// For an agent whose signature says `inline`: the reply at once, on the
+    /// scheduler, for a call without `timeout` or `retry`. `None` (the
+    /// default) makes the call a task like any other.
+    fn call_inline(&self, call: &Inline<'_>) -> Option<Result<Reply, AgentError>> {
+        let _ = call;
+        None
+    }
+}
+
+/// A call run inline ([`Agent::call_inline`]): the call's parts, borrowed.
+#[derive(Clone, Copy, Debug)]
+pub struct Inline<'a> {
+    pub instructions: Option<&'a str>,
+    pub context: &'a Map<String, Value>,
+    pub config: &'a Map<String, Value>,
+}

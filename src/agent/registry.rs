@@ -1,0 +1,147 @@
+//! The registry: every agent a script can name, built-in or registered by a
+//! host, and the capabilities a host or `--deny` switched off.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, LazyLock};
+
+use super::{Agent, Role, Signature};
+
+/// Every agent scripts can use, by name. Cheap to clone (agents are shared).
+#[derive(Clone, Default)]
+pub struct Registry {
+    agents: Vec<Arc<dyn Agent>>,
+    index: HashMap<String, usize, foldhash::fast::FixedState>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.agents.iter().map(|a| &a.signature().name))
+            .finish()
+    }
+}
+
+static BUILTIN: LazyLock<Arc<Registry>> = LazyLock::new(|| {
+    let mut registry = Registry::default();
+    crate::agents::register_builtins(&mut registry);
+    Arc::new(registry)
+});
+
+impl Registry {
+    /// A registry with no agent at all.
+    pub fn empty() -> Registry {
+        Registry::default()
+    }
+
+    /// The built-in agents (`sh`, `llm`, `http`, `echo`, `noop`, `sleep`,
+    /// `fail`), shared: made once per process.
+    pub fn builtin() -> Arc<Registry> {
+        BUILTIN.clone()
+    }
+
+    /// Adds an agent under its signature's name, replacing one of that name.
+    pub fn register(&mut self, agent: Arc<dyn Agent>) {
+        let name = agent.signature().name.clone();
+        match self.index.get(&name) {
+            Some(&i) => self.agents[i] = agent,
+            None => {
+                self.index.insert(name, self.agents.len());
+                self.agents.push(agent);
+            }
+        }
+    }
+
+    /// The agent of this name.
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Agent>> {
+        self.index.get(name).map(|&i| &self.agents[i])
+    }
+
+    /// The signature of the agent of this name.
+    pub fn signature(&self, name: &str) -> Option<&Signature> {
+        self.get(name).map(|a| a.signature())
+    }
+
+    /// The backend of this name (`sh`, not a host agent).
+    pub fn backend(&self, name: &str) -> Option<&Arc<dyn Agent>> {
+        self.get(name)
+            .filter(|a| a.signature().role == Role::Backend)
+    }
+
+    /// Every agent, in registration order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Agent>> {
+        self.agents.iter()
+    }
+
+    /// Every capability some agent declares, plus `env` (the `env()` function).
+    pub fn capabilities(&self) -> BTreeSet<String> {
+        let mut all: BTreeSet<String> = self
+            .agents
+            .iter()
+            .filter_map(|a| a.signature().capability.clone())
+            .collect();
+        all.extend(
+            crate::builtins::FUNCTIONS
+                .iter()
+                .filter_map(|f| f.capability.map(str::to_string)),
+        );
+        all
+    }
+}
+
+/// Which capabilities a script may use: all of them unless some are denied,
+/// or only an allowed few.
+///
+/// ```
+/// use flow::Capabilities;
+///
+/// let sandbox = Capabilities::all().deny("sh").deny("env");
+/// assert!(!sandbox.permits("sh"));
+/// assert!(sandbox.permits("llm"));
+/// let only = Capabilities::only(["llm"]);
+/// assert!(only.permits("llm") && !only.permits("http"));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    denied: BTreeSet<String>,
+    allowed: Option<BTreeSet<String>>,
+}
+
+impl Capabilities {
+    /// Every capability permitted (the default).
+    pub fn all() -> Capabilities {
+        Capabilities::default()
+    }
+
+    /// Only these capabilities permitted.
+    pub fn only<I: IntoIterator<Item = S>, S: Into<String>>(names: I) -> Capabilities {
+        Capabilities {
+            denied: BTreeSet::new(),
+            allowed: Some(names.into_iter().map(Into::into).collect()),
+        }
+    }
+
+    /// The same, with `name` denied too.
+    pub fn deny(mut self, name: impl Into<String>) -> Capabilities {
+        self.denied.insert(name.into());
+        self
+    }
+
+    /// Whether a script may use `name`.
+    pub fn permits(&self, name: &str) -> bool {
+        !self.denied.contains(name) && self.allowed.as_ref().is_none_or(|a| a.contains(name))
+    }
+
+    /// Whether everything is permitted.
+    pub fn is_all(&self) -> bool {
+        self.denied.is_empty() && self.allowed.is_none()
+    }
+
+    /// How the CLI would say it: `--deny sh,env` or `--allow llm`.
+    pub fn describe(&self) -> String {
+        let list = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<_>>().join(",");
+        match &self.allowed {
+            Some(allowed) => format!("--allow {}", list(allowed)),
+            None => format!("--deny {}", list(&self.denied)),
+        }
+    }
+}

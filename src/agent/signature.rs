@@ -1,0 +1,246 @@
+//! What an agent declares about itself: the config it takes and how the
+//! scheduler treats its calls. Every stage reads this instead of an agent's name.
+
+use serde_json::Value;
+
+/// An agent's signature. Built with [`Signature::backend`] or
+/// [`Signature::agent`] and the builder methods:
+///
+/// ```
+/// use flow::agent::{ConfigType, Resource, Signature};
+///
+/// let signature = Signature::backend("render", "renders a template")
+///     .positional("template")
+///     .required("template", ConfigType::Text, "the template text")
+///     .optional("width", ConfigType::Integer, "the line width")
+///     .resource(Resource::Cpu);
+/// assert_eq!(signature.key("width").unwrap().ty, ConfigType::Integer);
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Signature {
+    /// The name scripts use: `sh`, `Classifier`.
+    pub name: String,
+    /// One line for `flow explain`, the REPL's `:help` and diagnostics.
+    pub summary: String,
+    /// How scripts use it.
+    pub role: Role,
+    /// The config key a positional argument stands for (`sh("ls")` is
+    /// `sh(cmd: "ls")`); without one, a positional argument is the call's
+    /// instructions.
+    pub positional: Option<String>,
+    /// The config keys it takes (a backend's; a ready agent takes none).
+    pub config: Vec<ConfigKey>,
+    /// Its calls finish at once and touch nothing outside: the scheduler runs
+    /// them inline, without a task (see [`super::Agent::call_inline`]).
+    pub inline: bool,
+    /// Which concurrency slots its calls take.
+    pub resource: Resource,
+    /// The capability a host or `--deny` can switch off (`sh`, `http`, `llm`).
+    pub capability: Option<String>,
+    /// Its calls may change the world outside the value they return (run a
+    /// command, send a request): lints treat them with care.
+    pub effects: bool,
+}
+
+/// How scripts use an agent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Configured in a declaration (`agent X = sh(cmd: …)`) or called directly
+    /// with its config keys among the arguments (`sh("ls")`).
+    Backend,
+    /// A ready agent, called by its name: a positional argument is the
+    /// instructions, named arguments are the context (host agents).
+    Agent,
+}
+
+/// Which concurrency slots an agent's calls take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resource {
+    /// Local CPU work (processes): each call takes one of the `--jobs` slots,
+    /// which default to the number of CPUs.
+    Cpu,
+    /// A remote service (a model, an HTTP API): bounded by the agent's own
+    /// `limit` and by an explicit `--jobs` only; its calls should have a `timeout`.
+    Remote,
+    /// Nothing worth counting (waiting, host code): bounded by an explicit
+    /// `--jobs` only.
+    None,
+}
+
+/// One config key of a backend.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct ConfigKey {
+    pub name: String,
+    pub ty: ConfigType,
+    pub required: bool,
+    /// The value it has when not given, for documentation.
+    pub default: Option<Value>,
+    pub doc: String,
+}
+
+/// The type of a config value: literals are checked before running, computed
+/// values when the task starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigType {
+    Any,
+    Text,
+    Number,
+    Integer,
+    Bool,
+    /// A duration literal (`30s`) or a number of seconds.
+    Duration,
+    List,
+    Object,
+    /// A shell command: text whose `${…}` are passed by reference, never
+    /// parsed by the shell (see [`crate::shell`]).
+    Command,
+}
+
+impl ConfigType {
+    /// How a message names it: "a string", "a duration".
+    pub fn describe(self) -> &'static str {
+        match self {
+            ConfigType::Any => "any value",
+            ConfigType::Text | ConfigType::Command => "a string",
+            ConfigType::Number => "a number",
+            ConfigType::Integer => "an integer",
+            ConfigType::Bool => "a boolean",
+            ConfigType::Duration => "a duration",
+            ConfigType::List => "a list",
+            ConfigType::Object => "an object",
+        }
+    }
+
+    /// Whether `value` has this type.
+    pub fn accepts(self, value: &Value) -> bool {
+        match self {
+            ConfigType::Any => true,
+            ConfigType::Text | ConfigType::Command => value.is_string(),
+            ConfigType::Number => value.is_number(),
+            ConfigType::Integer => value.is_i64() || value.is_u64(),
+            ConfigType::Bool => value.is_boolean(),
+            ConfigType::Duration => value.is_number() || value.is_string(),
+            ConfigType::List => value.is_array(),
+            ConfigType::Object => value.is_object(),
+        }
+    }
+}
+
+impl Signature {
+    /// A backend: configured in declarations or called directly.
+    pub fn backend(name: impl Into<String>, summary: impl Into<String>) -> Signature {
+        Signature {
+            name: name.into(),
+            summary: summary.into(),
+            role: Role::Backend,
+            positional: None,
+            config: Vec::new(),
+            inline: false,
+            resource: Resource::None,
+            capability: None,
+            effects: false,
+        }
+    }
+
+    /// A ready agent, called by name with instructions and context.
+    pub fn agent(name: impl Into<String>, summary: impl Into<String>) -> Signature {
+        Signature {
+            role: Role::Agent,
+            effects: true,
+            ..Signature::backend(name, summary)
+        }
+    }
+
+    /// The config key a positional argument stands for.
+    pub fn positional(mut self, key: impl Into<String>) -> Signature {
+        self.positional = Some(key.into());
+        self
+    }
+
+    /// Adds a config key that must be given.
+    pub fn required(mut self, name: &str, ty: ConfigType, doc: &str) -> Signature {
+        self.config.push(ConfigKey {
+            name: name.into(),
+            ty,
+            required: true,
+            default: None,
+            doc: doc.into(),
+        });
+        self
+    }
+
+    /// Adds a config key that may be left out.
+    pub fn optional(mut self, name: &str, ty: ConfigType, doc: &str) -> Signature {
+        self.config.push(ConfigKey {
+            name: name.into(),
+            ty,
+            required: false,
+            default: None,
+            doc: doc.into(),
+        });
+        self
+    }
+
+    /// Adds a config key with the value it has when left out.
+    pub fn defaulted(mut self, name: &str, ty: ConfigType, default: Value, doc: &str) -> Signature {
+        self.config.push(ConfigKey {
+            name: name.into(),
+            ty,
+            required: false,
+            default: Some(default),
+            doc: doc.into(),
+        });
+        self
+    }
+
+    /// Marks its calls as instant and pure: run inline by the scheduler.
+    pub fn inline(mut self) -> Signature {
+        self.inline = true;
+        self
+    }
+
+    pub fn resource(mut self, resource: Resource) -> Signature {
+        self.resource = resource;
+        self
+    }
+
+    /// The capability that switches it off (`--deny NAME`).
+    pub fn capability(mut self, capability: impl Into<String>) -> Signature {
+        self.capability = Some(capability.into());
+        self
+    }
+
+    /// Whether its calls may change the world outside their value.
+    pub fn effects(mut self, effects: bool) -> Signature {
+        self.effects = effects;
+        self
+    }
+
+    /// A config key by name.
+    pub fn key(&self, name: &str) -> Option<&ConfigKey> {
+        self.config.iter().find(|k| k.name == name)
+    }
+
+    /// Whether `name` is one of its config keys.
+    pub fn takes(&self, name: &str) -> bool {
+        self.key(name).is_some()
+    }
+
+    /// The key whose strings are shell commands, if any.
+    pub fn command_key(&self) -> Option<&str> {
+        self.config
+            .iter()
+            .find(|k| k.ty == ConfigType::Command)
+            .map(|k| k.name.as_str())
+    }
+
+    /// The required keys, in order.
+    pub fn required_keys(&self) -> impl Iterator<Item = &str> {
+        self.config
+            .iter()
+            .filter(|k| k.required)
+            .map(|k| k.name.as_str())
+    }
+}

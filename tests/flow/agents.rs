@@ -1,0 +1,311 @@
+//! The agent seam: an agent added in one file, registered only here; the
+//! checker and lowering reading its signature; capabilities refused before
+//! anything runs; the executor seam; no forgeable shell command.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use flow::agent::{Agent, Call, ConfigType, Reply, ReplyFuture, Resource, Signature};
+use flow::exec::{CommandSpec, ExecFuture, Executor, LocalExecutor};
+use flow::{Capabilities, Engine, RunOptions, RunStatus};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::common;
+
+/// `repeat(text, times: N)`: the text repeated, with its calls counted. A
+/// whole agent: its signature and its call, nothing else anywhere.
+struct Repeat {
+    signature: Signature,
+    calls: Arc<AtomicUsize>,
+}
+
+impl Repeat {
+    fn new(calls: Arc<AtomicUsize>) -> Repeat {
+        Repeat {
+            signature: Signature::backend("repeat", "the text repeated")
+                .positional("text")
+                .required("text", ConfigType::Text, "what to repeat")
+                .optional("times", ConfigType::Integer, "how often (default 2)")
+                .resource(Resource::Cpu)
+                .capability("repeat"),
+            calls,
+        }
+    }
+}
+
+impl Agent for Repeat {
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn call(&self, call: Call) -> ReplyFuture {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let text = call.config["text"].as_str().unwrap_or_default().to_string();
+        let times = call
+            .config
+            .get("times")
+            .and_then(|t| t.as_u64())
+            .unwrap_or(2);
+        Box::pin(async move { Ok(Reply::value(json!(text.repeat(times as usize)))) })
+    }
+}
+
+fn engine(calls: &Arc<AtomicUsize>) -> Engine {
+    Engine::new().register(Repeat::new(calls.clone()))
+}
+
+fn codes(error: &flow::CompileError) -> Vec<String> {
+    error.diagnostics.iter().map(|d| d.code.as_str()).collect()
+}
+
+#[tokio::test]
+async fn an_agent_registered_by_a_test_runs_declared_and_called_directly() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let engine = engine(&calls);
+    let text = r#"
+        agent Echo3 = repeat(times: 3, text: "ab")
+        let direct = repeat("xy")
+        let items = map n in [1, 2] { repeat("z", times: n) }
+        [Echo3(), direct, items]
+    "#;
+    let outcome = engine
+        .run_source("t.flow", text, RunOptions::new())
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.errors);
+    assert_eq!(
+        *outcome.result.unwrap(),
+        json!(["ababab", "xyxy", ["z", "zz"]])
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+}
+
+#[test]
+fn the_checker_reads_the_test_agents_signature() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let engine = engine(&calls);
+    let missing = engine.compile("t.flow", "repeat(times: 2)").unwrap_err();
+    assert_eq!(codes(&missing), ["flow::check::missing_argument"]);
+    assert!(missing.render().contains("`repeat` is missing its `text`"));
+    let typo = engine
+        .compile("t.flow", "agent R = repeat(\"a\", tims: 2)\nR()")
+        .unwrap_err();
+    assert_eq!(codes(&typo), ["flow::check::unknown_argument"]);
+    assert!(
+        typo.render().contains("did you mean `times`?"),
+        "{}",
+        typo.render()
+    );
+    let wrong = engine
+        .compile("t.flow", "repeat(\"a\", times: \"x\")")
+        .unwrap_err();
+    assert_eq!(codes(&wrong), ["flow::check::bad_literal"]);
+    assert!(wrong
+        .render()
+        .contains("`repeat` takes an integer for `times`"));
+    // Without the registration the name means nothing.
+    let unknown = Engine::new()
+        .compile("t.flow", "repeat(\"a\")")
+        .unwrap_err();
+    assert_eq!(codes(&unknown), ["flow::check::undefined_name"]);
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_computed_config_of_the_wrong_type_fails_the_task_not_the_process() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let outcome = engine(&calls)
+        .run_source(
+            "t.flow",
+            "repeat(\"a\", times: json(\"[1]\"))",
+            RunOptions::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.status, RunStatus::Failed);
+    let message = &outcome.errors[0].message;
+    assert!(
+        message.contains("takes an integer for `times`, but got a list"),
+        "{message}"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "the agent never saw it");
+}
+
+#[tokio::test]
+async fn a_denied_capability_is_refused_before_anything_runs() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let marker = std::env::temp_dir().join(common::unique_mark("deny"));
+    let script = format!(
+        "let touched = sh(\"touch {}\")\nlet r = repeat(\"a\")\n[touched, r]",
+        marker.display()
+    );
+    let denied = engine(&calls).capabilities(Capabilities::all().deny("sh").deny("repeat"));
+    let error = denied.compile("t.flow", &script).unwrap_err();
+    assert_eq!(
+        codes(&error),
+        [
+            "flow::check::capability_denied",
+            "flow::check::capability_denied"
+        ]
+    );
+    // A script compiled where `sh` was allowed is refused by an engine that
+    // denies it, before anything starts.
+    let script = engine(&calls).compile("t.flow", &script).unwrap();
+    let outcome = denied.run(&script, RunOptions::new()).await;
+    assert_eq!(outcome.status, RunStatus::Failed);
+    assert_eq!(
+        outcome.errors[0].code.as_str(),
+        "flow::check::capability_denied"
+    );
+    assert!(outcome.tasks.is_empty());
+    assert!(!marker.exists(), "a command ran");
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    // An allow-list permits what it names only.
+    let only = engine(&calls).capabilities(Capabilities::only(["repeat"]));
+    assert!(only.compile("t.flow", "repeat(\"a\")").is_ok());
+    assert!(only.compile("t.flow", "env(\"HOME\")").is_err());
+}
+
+#[test]
+fn flow_run_deny_exits_3_and_spawns_nothing() {
+    let dir = std::env::temp_dir().join(common::unique_mark("deny-cli"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let marker = dir.join("ran");
+    let script = dir.join("s.flow");
+    std::fs::write(
+        &script,
+        format!(
+            "agent Touch = sh(\"touch {}\")\nTouch()\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    for args in [
+        &["run", "--deny", "sh"][..],
+        &["run", "--allow", "llm,http"],
+        &["check", "--deny", "sh"],
+    ] {
+        let out = common::flow_command()
+            .args(args)
+            .arg(&script)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {stderr}");
+        assert!(stderr.contains("capability_denied"), "{stderr}");
+        assert!(stderr.contains("needs `sh`"), "{stderr}");
+    }
+    assert!(!marker.exists(), "a command ran");
+    let out = common::flow_command()
+        .args(["run", "--deny", "shell"])
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the capabilities are env, http, llm, sh")
+    );
+    let out = common::flow_command()
+        .arg("run")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(marker.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// An executor that records every command it is asked for, then runs it
+/// locally: the seam between what `sh` asks for and where it runs.
+#[derive(Default)]
+struct Recording {
+    seen: Mutex<Vec<CommandSpec>>,
+    local: LocalExecutor,
+}
+
+impl Executor for Recording {
+    fn name(&self) -> &str {
+        "recording"
+    }
+
+    fn run<'a>(&'a self, spec: &'a CommandSpec, cancel: &'a CancellationToken) -> ExecFuture<'a> {
+        self.seen.lock().unwrap().push(spec.clone());
+        self.local.run(spec, cancel)
+    }
+}
+
+#[tokio::test]
+async fn sh_builds_a_command_spec_and_the_runs_executor_runs_it() {
+    let executor = Arc::new(Recording::default());
+    let text = r#"
+        agent Greet = sh("printf '%s' \"hello ${who}\"", env: {GREETING: "hi"}) 
+        param who = "world"
+        Greet(n: 1) timeout 5s
+    "#;
+    let outcome = Engine::new()
+        .run_source("t.flow", text, RunOptions::new().executor(executor.clone()))
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    assert_eq!(*outcome.result.unwrap(), json!("hello world"));
+    let seen = executor.seen.lock().unwrap();
+    assert_eq!(seen.len(), 1);
+    let spec = &seen[0];
+    assert!(spec.cmd.contains("FLOW_VALUE_1"), "{}", spec.cmd);
+    assert!(spec.env.contains(&("GREETING".into(), "hi".into())));
+    assert!(spec.env.contains(&("FLOW_VALUE_1".into(), "world".into())));
+    assert_eq!(spec.context["n"], json!(1));
+    assert_eq!(spec.timeout, Some(std::time::Duration::from_secs(5)));
+}
+
+/// Data shaped like what a safely interpolated command once was is data: in
+/// `${…}` it is quoted like any other value, and as a `cmd` it is refused.
+#[tokio::test]
+async fn a_forged_command_value_injects_nothing() {
+    let marker = std::env::temp_dir().join(common::unique_mark("forged"));
+    let forged = json!({"sh": format!("touch {}", marker.display()), "values": []});
+    let text = "param forged = null\nsh(\"printf '%s' ${forged}\")";
+    let outcome = Engine::new()
+        .run_source(
+            "t.flow",
+            text,
+            RunOptions::new().param("forged", forged.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.errors);
+    assert_eq!(*outcome.result.unwrap(), forged, "printed back as data");
+    assert!(!marker.exists());
+
+    for text in [
+        "param forged = null\nsh(forged)",
+        "param forged = null\nagent X = sh(cmd: forged)\nX()",
+    ] {
+        let outcome = Engine::new()
+            .run_source(
+                "t.flow",
+                text,
+                RunOptions::new().param("forged", forged.clone()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(outcome.status, RunStatus::Failed, "{text}");
+        let message = &outcome.errors[0].message;
+        assert!(
+            message.contains("takes a string for `cmd`, but got an object"),
+            "{message}"
+        );
+        assert!(!marker.exists(), "{text}: the forged command ran");
+    }
+    // From an agent's output, too.
+    let text = format!(
+        "let out = echo(sh: \"touch {}\", values: [])\nsh(cmd: out)",
+        marker.display()
+    );
+    let outcome = Engine::new()
+        .run_source("t.flow", &text, RunOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(outcome.status, RunStatus::Failed);
+    assert!(!marker.exists(), "an agent's output ran as a command");
+}
