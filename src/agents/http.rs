@@ -200,6 +200,46 @@ fn decode(body: &[u8], content_type: Option<&str>) -> Value {
     Value::String(String::from_utf8_lossy(body).into_owned())
 }
 
+/// The `http` agent.
+pub(crate) struct Http(Signature);
+
+impl Http {
+    pub(crate) fn new() -> Http {
+        Http(
+            Signature::backend(
+                "http",
+                "an HTTP service; the context is the JSON body (the query for GET)",
+            )
+            .positional("url")
+            .required("url", ConfigType::Text, "the service's address")
+            .optional("method", ConfigType::Text, "the HTTP method (default POST)")
+            .optional(
+                "headers",
+                ConfigType::Object,
+                "request headers (their values are kept secret)",
+            )
+            .optional(
+                "timeout",
+                ConfigType::Duration,
+                "limit on one request (default 120s)",
+            )
+            .resource(Resource::Remote)
+            .capability("http")
+            .effects(true),
+        )
+    }
+}
+
+impl Agent for Http {
+    fn signature(&self) -> &Signature {
+        &self.0
+    }
+
+    fn call(&self, call: Call) -> ReplyFuture {
+        Box::pin(async move { run(&call).await.map(Reply::value) })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -244,45 +284,5 @@ mod tests {
                 ("tags".to_string(), "[\"a\"]".to_string())
             ]
         );
-    }
-}
-
-/// The `http` agent.
-pub(crate) struct Http(Signature);
-
-impl Http {
-    pub(crate) fn new() -> Http {
-        Http(
-            Signature::backend(
-                "http",
-                "an HTTP service; the context is the JSON body (the query for GET)",
-            )
-            .positional("url")
-            .required("url", ConfigType::Text, "the service's address")
-            .optional("method", ConfigType::Text, "the HTTP method (default POST)")
-            .optional(
-                "headers",
-                ConfigType::Object,
-                "request headers (their values are kept secret)",
-            )
-            .optional(
-                "timeout",
-                ConfigType::Duration,
-                "limit on one request (default 120s)",
-            )
-            .resource(Resource::Remote)
-            .capability("http")
-            .effects(true),
-        )
-    }
-}
-
-impl Agent for Http {
-    fn signature(&self) -> &Signature {
-        &self.0
-    }
-
-    fn call(&self, call: Call) -> ReplyFuture {
-        Box::pin(async move { run(&call).await.map(Reply::value) })
     }
 }

@@ -407,6 +407,67 @@ fn usage(reply: &Value) -> Option<Value> {
     (!usage.is_empty()).then_some(Value::Object(usage))
 }
 
+/// The `llm` agent.
+pub(crate) struct Llm(Signature);
+
+impl Llm {
+    pub(crate) fn new() -> Llm {
+        Llm(
+            Signature::backend("llm", "an OpenAI-compatible /chat/completions model")
+                .optional(
+                    "model",
+                    ConfigType::Text,
+                    "the model's name (else `FLOW_LLM_MODEL`)",
+                )
+                .optional("system", ConfigType::Text, "the system message")
+                .optional(
+                    "base_url",
+                    ConfigType::Text,
+                    "the API's address (else `FLOW_LLM_BASE_URL`, else OpenAI's)",
+                )
+                .optional(
+                    "api_key_env",
+                    ConfigType::Text,
+                    "the variable holding the API key (default `OPENAI_API_KEY`)",
+                )
+                .optional("temperature", ConfigType::Number, "sampling temperature")
+                .optional(
+                    "max_tokens",
+                    ConfigType::Integer,
+                    "the longest reply, in tokens",
+                )
+                .optional("json", ConfigType::Bool, "ask for JSON and parse the reply")
+                .optional(
+                    "schema",
+                    ConfigType::Object,
+                    "a JSON Schema the reply must follow",
+                )
+                .optional(
+                    "timeout",
+                    ConfigType::Duration,
+                    "limit on one request (default 120s)",
+                )
+                .resource(Resource::Remote)
+                .capability("llm"),
+        )
+    }
+}
+
+impl Agent for Llm {
+    fn signature(&self) -> &Signature {
+        &self.0
+    }
+
+    fn call(&self, call: Call) -> ReplyFuture {
+        Box::pin(async move {
+            run(&call).await.map(|completion| Reply {
+                value: completion.value,
+                usage: completion.usage,
+            })
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -500,66 +561,5 @@ mod tests {
         );
         assert_eq!(server_message(b"oops"), "oops");
         assert_eq!(server_message(b""), "(empty body)");
-    }
-}
-
-/// The `llm` agent.
-pub(crate) struct Llm(Signature);
-
-impl Llm {
-    pub(crate) fn new() -> Llm {
-        Llm(
-            Signature::backend("llm", "an OpenAI-compatible /chat/completions model")
-                .optional(
-                    "model",
-                    ConfigType::Text,
-                    "the model's name (else `FLOW_LLM_MODEL`)",
-                )
-                .optional("system", ConfigType::Text, "the system message")
-                .optional(
-                    "base_url",
-                    ConfigType::Text,
-                    "the API's address (else `FLOW_LLM_BASE_URL`, else OpenAI's)",
-                )
-                .optional(
-                    "api_key_env",
-                    ConfigType::Text,
-                    "the variable holding the API key (default `OPENAI_API_KEY`)",
-                )
-                .optional("temperature", ConfigType::Number, "sampling temperature")
-                .optional(
-                    "max_tokens",
-                    ConfigType::Integer,
-                    "the longest reply, in tokens",
-                )
-                .optional("json", ConfigType::Bool, "ask for JSON and parse the reply")
-                .optional(
-                    "schema",
-                    ConfigType::Object,
-                    "a JSON Schema the reply must follow",
-                )
-                .optional(
-                    "timeout",
-                    ConfigType::Duration,
-                    "limit on one request (default 120s)",
-                )
-                .resource(Resource::Remote)
-                .capability("llm"),
-        )
-    }
-}
-
-impl Agent for Llm {
-    fn signature(&self) -> &Signature {
-        &self.0
-    }
-
-    fn call(&self, call: Call) -> ReplyFuture {
-        Box::pin(async move {
-            run(&call).await.map(|completion| Reply {
-                value: completion.value,
-                usage: completion.usage,
-            })
-        })
     }
 }

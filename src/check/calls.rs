@@ -530,7 +530,7 @@ impl<'a> Checker<'a> {
                             key.name
                         ),
                     )
-                    .at(arg.value.span, format!("{given}"))
+                    .at(arg.value.span, given)
                     .help(format!(
                         "`{}`: {}, for example `{}: {}`",
                         key.name,

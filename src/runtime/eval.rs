@@ -122,6 +122,9 @@ fn shell_command(parts: &[StrPart], frame: &Frame) -> Result<Command, EvalError>
     })
 }
 
+/// An agent's evaluated config and its shell command, if any.
+pub(crate) type Config = (Map<String, Value>, Option<Arc<Command>>);
+
 /// An agent's config: its values, and the shell command written with `${…}`
 /// when it has one. Each value is checked against the agent's signature, so
 /// an agent never sees a config of the wrong type (`cmd` as an object).
@@ -129,7 +132,7 @@ pub(crate) fn config(
     entries: &[(Arc<str>, Expr)],
     signature: &Signature,
     frame: &Frame,
-) -> Result<(Map<String, Value>, Option<Arc<Command>>), EvalError> {
+) -> Result<Config, EvalError> {
     let mut values = Map::with_capacity(entries.len());
     let mut command = None;
     for (key, expr) in entries {
