@@ -427,5 +427,3 @@ impl Stmt {
         }
     }
 }
-
-mod print;

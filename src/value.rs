@@ -129,6 +129,19 @@ impl std::error::Error for ValueError {}
 // ---------------------------------------------------------------------------
 // Describing values
 
+/// Human-readable size: `16 MiB`, `512 KiB`, `300 bytes`.
+pub fn size(bytes: u64) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else if bytes >= 1 << 10 && bytes.is_multiple_of(1 << 10) {
+        format!("{} KiB", bytes >> 10)
+    } else if bytes == 1 {
+        "1 byte".to_string()
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
 /// The type of a value with its article, as messages use it: `null`,
 /// `a boolean`, `a number`, `a string`, `a list`, `an object`.
 pub fn type_name(v: &Value) -> &'static str {

@@ -2,7 +2,7 @@
 //! host, and the capabilities a host or `--deny` switched off.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use super::{Agent, Role, Signature};
 
@@ -21,22 +21,10 @@ impl std::fmt::Debug for Registry {
     }
 }
 
-static BUILTIN: LazyLock<Arc<Registry>> = LazyLock::new(|| {
-    let mut registry = Registry::default();
-    crate::agents::register_builtins(&mut registry);
-    Arc::new(registry)
-});
-
 impl Registry {
     /// A registry with no agent at all.
     pub fn empty() -> Registry {
         Registry::default()
-    }
-
-    /// The built-in agents (`sh`, `llm`, `http`, `echo`, `noop`, `sleep`,
-    /// `fail`), shared: made once per process.
-    pub fn builtin() -> Arc<Registry> {
-        BUILTIN.clone()
     }
 
     /// Adds an agent under its signature's name, replacing one of that name.

@@ -9,7 +9,7 @@
 //! | `echo`, `noop`, `sleep`, `fail` | the small built-ins |
 //! | [`net`] | what `llm` and `http` share: the one HTTP client (rustls on ring), bounded reads, redaction |
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use crate::agent::Registry;
 
@@ -25,8 +25,23 @@ mod noop;
 pub mod sh;
 mod sleep;
 
+static BUILTIN: LazyLock<Arc<Registry>> = LazyLock::new(|| {
+    let mut registry = Registry::empty();
+    register_builtins(&mut registry);
+    Arc::new(registry)
+});
+
+impl Registry {
+    /// The built-in agents (`sh`, `llm`, `http`, `echo`, `noop`, `sleep`,
+    /// `fail`), shared: made once per process. (Defined here, beside the
+    /// agents, so that the seam in `agent` depends on none of them.)
+    pub fn builtin() -> Arc<Registry> {
+        BUILTIN.clone()
+    }
+}
+
 /// Registers every built-in agent.
-pub(crate) fn register_builtins(registry: &mut Registry) {
+fn register_builtins(registry: &mut Registry) {
     registry.register(Arc::new(sh::Sh::new()));
     registry.register(Arc::new(llm::Llm::new()));
     registry.register(Arc::new(http::Http::new()));
@@ -34,4 +49,21 @@ pub(crate) fn register_builtins(registry: &mut Registry) {
     registry.register(Arc::new(noop::Noop::new()));
     registry.register(Arc::new(sleep::Sleep::new()));
     registry.register(Arc::new(fail::Fail::new()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_names_are_neither_functions_nor_keywords() {
+        for agent in Registry::builtin().iter() {
+            let name = &agent.signature().name;
+            assert!(
+                crate::builtins::function_named(name).is_none(),
+                "{name} is both"
+            );
+            assert!(!crate::syntax::is_keyword(name), "{name} is a keyword");
+        }
+    }
 }

@@ -132,18 +132,7 @@ pub fn snippet(body: &[u8], max: usize) -> String {
     format!("{}…", text[..end].trim_end())
 }
 
-/// Human-readable size: `16 MiB`, `512 KiB`, `300 bytes`.
-pub fn size(bytes: u64) -> String {
-    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
-        format!("{} MiB", bytes >> 20)
-    } else if bytes >= 1 << 10 && bytes.is_multiple_of(1 << 10) {
-        format!("{} KiB", bytes >> 10)
-    } else if bytes == 1 {
-        "1 byte".to_string()
-    } else {
-        format!("{bytes} bytes")
-    }
-}
+pub use crate::value::size;
 
 /// The shortest secret worth redacting: shorter ones would blank out ordinary words.
 const MIN_SECRET: usize = 6;

@@ -85,7 +85,7 @@ impl fmt::Display for ExecError {
                 write!(
                     f,
                     "command wrote more than {} to stdout",
-                    crate::agents::net::size(*limit as u64)
+                    crate::value::size(*limit as u64)
                 )
             }
             ExecError::Cancelled => write!(f, "command cancelled"),

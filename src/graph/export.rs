@@ -69,7 +69,7 @@ fn instance_name(graph: &TaskGraph, id: BodyId) -> String {
 /// name of the body's instances (`raw[i]`, `checks.lint`).
 fn node_name(graph: &TaskGraph, body: BodyId, node: &Node) -> String {
     if node.label.is_empty() {
-        crate::runtime::task_id(&instance_name(graph, body), "")
+        super::task_id(&instance_name(graph, body), "")
     } else {
         node.label.to_string()
     }

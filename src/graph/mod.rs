@@ -18,6 +18,17 @@ use crate::ast::{BinaryOp, UnaryOp};
 use crate::builtins::Function;
 use crate::source::Span;
 
+/// Joins an instance name and a label into a task id.
+pub fn task_id(instance: &str, label: &str) -> String {
+    match (instance.is_empty(), label.is_empty()) {
+        // The task that gives the script its value.
+        (true, true) => "result".to_string(),
+        (false, true) => instance.to_string(),
+        (true, false) => label.to_string(),
+        (false, false) => format!("{instance}.{label}"),
+    }
+}
+
 /// Index of a body in [`TaskGraph::bodies`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BodyId(pub u32);

@@ -261,16 +261,7 @@ pub(crate) fn add_usage(total: &mut Option<Value>, usage: &Value) {
     }
 }
 
-/// Joins an instance name and a label into a task id.
-pub fn task_id(instance: &str, label: &str) -> String {
-    match (instance.is_empty(), label.is_empty()) {
-        // The task that gives the script its value.
-        (true, true) => "result".to_string(),
-        (false, true) => instance.to_string(),
-        (true, false) => label.to_string(),
-        (false, false) => format!("{instance}.{label}"),
-    }
-}
+pub use crate::graph::task_id;
 
 /// What the scheduler reports while it runs, borrowed (see [`RunEvent`] for
 /// an owned copy).

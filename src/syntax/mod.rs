@@ -13,6 +13,8 @@
 mod build;
 mod errors;
 mod literals;
+/// `Display` for the AST: a program printed back as Flow source.
+mod print;
 mod scan;
 mod shift;
 mod strings;

@@ -6,6 +6,7 @@ mod check;
 mod common;
 mod embed;
 mod http;
+mod layers;
 mod lint;
 mod llm;
 mod repl;

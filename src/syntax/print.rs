@@ -2,7 +2,7 @@
 
 use std::fmt::{self, Display, Formatter, Write};
 
-use super::*;
+use crate::ast::*;
 
 /// Writes nodes with the indentation of the block they are in.
 struct Printer<'a, 'b> {
@@ -308,7 +308,7 @@ fn write_key(out: &mut Formatter<'_>, key: &str) -> fmt::Result {
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !crate::syntax::is_keyword(key);
+        && !super::is_keyword(key);
     if bare {
         out.write_str(key)
     } else {
