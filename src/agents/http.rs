@@ -212,7 +212,12 @@ impl Http {
             )
             .positional("url")
             .required("url", ConfigType::Text, "the service's address")
-            .optional("method", ConfigType::Text, "the HTTP method (default POST)")
+            .defaulted(
+                "method",
+                ConfigType::Text,
+                Value::from("POST"),
+                "the HTTP method",
+            )
             .optional(
                 "headers",
                 ConfigType::Object,

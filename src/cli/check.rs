@@ -147,10 +147,15 @@ pub(crate) fn check(args: &CheckArgs) -> u8 {
 }
 
 pub(crate) fn explain(code: Option<&str>) -> u8 {
+    let registry = crate::agent::Registry::builtin();
     let Some(name) = code else {
-        out!("{}", crate::explain::index());
+        out!("{}", crate::explain::index(&registry));
         return exit::OK;
     };
+    if let Some(agent) = registry.get(name) {
+        out!("{}", crate::explain::agent(agent.signature()));
+        return exit::OK;
+    }
     match lint::levels::parse_code(name) {
         Ok(code) => match crate::explain::text(code) {
             Some(text) => {
@@ -162,8 +167,10 @@ pub(crate) fn explain(code: Option<&str>) -> u8 {
                 exit::FAILED
             }
         },
-        Err(message) => {
-            errln!("error: {message}");
+        Err(_) => {
+            errln!(
+                "error: `{name}` is neither a diagnostic code nor an agent; `flow explain` lists them all"
+            );
             exit::USAGE
         }
     }

@@ -2,6 +2,7 @@
 //! and a good example, as `rustc --explain` gives. The texts live in
 //! `docs/codes/<name>.md` and are compiled into the binary.
 
+use crate::agent::{ConfigType, Registry, Resource, Role, Signature};
 use crate::diag::Code;
 
 /// Declares the table of explanations, one Markdown file per code name.
@@ -128,9 +129,12 @@ pub fn examples(code: Code) -> (Vec<String>, Vec<String>) {
     (bad, good)
 }
 
-/// Every code with its summary, grouped by phase: what `flow explain` prints with no code.
-pub fn index() -> String {
-    let mut out = String::from("Every diagnostic code; `flow explain CODE` explains one.\n");
+/// Every code with its summary, grouped by phase, then every agent: what
+/// `flow explain` prints with no code.
+pub fn index(registry: &Registry) -> String {
+    let mut out = String::from(
+        "Every diagnostic code and agent; `flow explain CODE` or `flow explain AGENT` explains one.\n",
+    );
     let mut phase = "";
     for code in Code::ALL {
         if code.phase() != phase {
@@ -150,6 +154,70 @@ pub fn index() -> String {
             code.name(),
             level,
             summary(*code).unwrap_or("")
+        ));
+    }
+    out.push_str("\nagents:\n");
+    for agent in registry.iter() {
+        let signature = agent.signature();
+        out.push_str(&format!("  {:<24} {}\n", signature.name, signature.summary));
+    }
+    out
+}
+
+/// An agent's signature as Markdown: how it is called, its config keys with
+/// their types, how it is scheduled and what switches it off.
+pub fn agent(signature: &Signature) -> String {
+    let name = &signature.name;
+    let mut out = format!("# {name}\n\n{}.\n\n", signature.summary);
+    match signature.role {
+        Role::Agent => out.push_str(&format!(
+            "A ready agent: `{name}(\"instructions\", key: value)`; named arguments are its context.\n"
+        )),
+        Role::Backend => {
+            out.push_str(&format!(
+                "Declare agents from it, `agent X = {name}(…)`, or call it directly; named \
+                 arguments that are not config keys are the call's context.\n"
+            ));
+            if let Some(key) = &signature.positional {
+                out.push_str(&format!("A positional argument is its `{key}`.\n"));
+            }
+        }
+    }
+    if signature.config.is_empty() {
+        out.push_str("\nIt takes no config.\n");
+    } else {
+        out.push_str("\n| key | type | required | default | what |\n|---|---|---|---|---|\n");
+        for key in &signature.config {
+            let ty = match key.ty {
+                ConfigType::Command => "a shell command",
+                other => other.describe(),
+            };
+            out.push_str(&format!(
+                "| `{}` | {ty} | {} | {} | {} |\n",
+                key.name,
+                if key.required { "yes" } else { "no" },
+                key.default
+                    .as_ref()
+                    .map_or(String::new(), |d| format!("`{d}`")),
+                key.doc
+            ));
+        }
+    }
+    out.push('\n');
+    out.push_str(match (signature.inline, signature.resource) {
+        (true, _) => "Its calls finish at once: they run inline, without a task.\n",
+        (false, Resource::Cpu) => {
+            "Each call takes one `--jobs` slot (by default, as many as CPUs).\n"
+        }
+        (false, Resource::Remote) => {
+            "A remote service: its calls are bounded by the agent's `limit` (and an explicit \
+             `--jobs`); give them a `timeout`.\n"
+        }
+        (false, Resource::None) => "Its calls are bounded by an explicit `--jobs` only.\n",
+    });
+    if let Some(capability) = &signature.capability {
+        out.push_str(&format!(
+            "It needs the capability `{capability}`: `--deny {capability}` switches it off.\n"
         ));
     }
     out

@@ -309,3 +309,35 @@ async fn a_forged_command_value_injects_nothing() {
     assert_eq!(outcome.status, RunStatus::Failed);
     assert!(!marker.exists(), "an agent's output ran as a command");
 }
+
+#[test]
+fn flow_explain_prints_an_agents_signature() {
+    let out = common::flow_command()
+        .args(["explain", "sh"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(text.contains("| `cmd` | a shell command | yes |"), "{text}");
+    assert!(text.contains("`--deny sh` switches it off"), "{text}");
+    let out = common::flow_command()
+        .args(["explain", "http"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("| `method` | a string | no | `\"POST\"` |"),
+        "{text}"
+    );
+    let out = common::flow_command().arg("explain").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("agents:") && text.contains("sleep "),
+        "{text}"
+    );
+    let out = common::flow_command()
+        .args(["explain", "shh"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
