@@ -14,11 +14,14 @@ use crate::source::{SourceFile, Span};
 /// How bad a diagnostic is. Only errors fail `flow check`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
+    /// Reported; the script still runs.
     Warning,
+    /// The script does not run (or the run failed).
     Error,
 }
 
 impl Severity {
+    /// `"warning"` or `"error"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Warning => "warning",
@@ -34,7 +37,7 @@ macro_rules! codes {
         ///
         /// Tests assert on codes, not on prose; editors and CI match on them.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum Code { $($variant,)* }
+        pub enum Code { $(#[doc = concat!("`flow::", $phase, "::", $name, "`")] $variant,)* }
 
         impl Code {
             /// Every code, in declaration order.
@@ -144,7 +147,9 @@ pub struct Label {
 /// A problem found in a script, or by running it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Diagnostic {
+    /// The stable code: `flow::check::undefined_name`.
     pub code: Code,
+    /// Whether it stops the script.
     pub severity: Severity,
     /// One lowercase sentence without a trailing period.
     pub message: String,
@@ -159,6 +164,7 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
+    /// An error with this code and one-line message.
     pub fn error(code: Code, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             code,
@@ -171,6 +177,7 @@ impl Diagnostic {
         }
     }
 
+    /// A warning with this code and one-line message.
     pub fn warning(code: Code, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             severity: Severity::Warning,
@@ -196,16 +203,19 @@ impl Diagnostic {
         self
     }
 
+    /// Adds a likely fix, shown as `help:`.
     pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
         self.help = Some(help.into());
         self
     }
 
+    /// Adds a note shown under the message.
     pub fn note(mut self, note: impl Into<String>) -> Diagnostic {
         self.notes.push(note.into());
         self
     }
 
+    /// Whether it is an error (the script must not run).
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
@@ -344,7 +354,9 @@ impl std::error::Error for Diagnostic {}
 /// How to render: colour or not, and the width to wrap at.
 #[derive(Clone, Copy, Debug)]
 pub struct RenderStyle {
+    /// ANSI colours.
     pub color: bool,
+    /// The width text is wrapped to.
     pub width: usize,
 }
 

@@ -80,9 +80,11 @@ impl Default for Engine {
 pub struct Script {
     /// The text it was compiled from, to render diagnostics against.
     pub source: SourceFile,
-    /// The syntax tree.
+    /// The syntax tree (for the `flow` command and the project's tests).
+    #[doc(hidden)]
     pub program: crate::ast::Program,
     /// The task graph the runtime runs.
+    #[doc(hidden)]
     pub graph: Arc<TaskGraph>,
     /// Warnings found while checking (errors prevent a `Script`).
     pub warnings: Vec<Diagnostic>,
@@ -304,6 +306,7 @@ impl Engine {
     }
 
     /// The names a script may use without declaring them.
+    #[doc(hidden)]
     pub fn check_env(&self) -> check::Env {
         check::Env {
             registry: self.registry.clone(),
@@ -324,6 +327,7 @@ impl Engine {
     }
 
     /// [`Engine::compile`] with names bound beforehand (a REPL session).
+    #[doc(hidden)]
     pub fn compile_with(
         &self,
         source: SourceFile,

@@ -1,27 +1,30 @@
-//! Flow: a workflow language for orchestrating agents.
+//! Flow: a workflow language for orchestrating agents, and its interpreter.
 //!
-//! A script goes through one module per stage, data moving forward only:
+//! This library is what the `flow` command is built on, for programs that
+//! embed Flow. Its API is small:
+//!
+//! | item | what it is for |
+//! |---|---|
+//! | [`Engine`] | compiles and runs scripts; holds the agents and the [`Capabilities`] |
+//! | [`Script`], [`CompileError`] | a compiled script, or every diagnostic of one that did not compile |
+//! | [`RunOptions`], [`Outcome`], [`RunHandle`], [`RunEvent`], [`TaskRecord`] | running: params, limits, events, cancellation, what happened |
+//! | [`Diagnostic`], [`Code`], [`SourceFile`], [`Span`] | errors and warnings, rendered against the source |
+//! | [`Value`] | the JSON value agents take and return |
+//! | [`agent`] | the agent seam: [`Agent`], [`Signature`], [`Call`], [`Registry`]; host agents ([`HostAgent`], closures) |
+//! | [`exec`] | the executor seam: where commands run ([`exec::Executor`], [`exec::LocalExecutor`]) |
+//! | [`shell`] | quoting for shell commands, and the out-of-band [`shell::Command`] |
+//!
+//! Inside, a script goes through one module per stage (see
+//! `docs/architecture.md`), data moving forward only:
 //!
 //! ```text
-//! text ─► syntax::parse ─► ast::Program ─► check ─► graph::lower ─► TaskGraph ─► runtime ─► Outcome
+//! text ─► syntax ─► ast ─► resolve ─► check ─► graph::lower ─► TaskGraph ─► runtime ─► Outcome
 //! ```
 //!
-//! | module | responsibility |
-//! |---|---|
-//! | [`source`] | source files and byte spans |
-//! | [`diag`] | the one diagnostic type of every phase, rendered by miette |
-//! | [`ast`] | the owned, spanned syntax tree |
-//! | [`syntax`] | the pest parser: text to AST, syntax errors to diagnostics |
-//! | [`value`] | value semantics: operators, field and index access, conversions |
-//! | [`builtins`] | the names known before any declaration: functions, built-in agents, backends; the pure functions |
-//! | [`agents`] | the agent backends: [`agents::sh`] runs shell commands as process groups, [`agents::llm`] calls OpenAI-compatible models, [`agents::http`] calls services |
-//! | [`check`] | names, arity, duplicates and recursion over the AST: every problem in one pass |
-//! | [`graph`] | the task graph: lowering from the AST, DOT/Mermaid/JSON export |
-//! | [`lint`] | orchestration lints over the AST and task graph, their levels and allow comments |
-//! | [`explain`] | the long explanation of every diagnostic code (`flow explain`) |
-//! | [`runtime`] | the scheduler: runs a task graph, with limits, cancellation, events and task records |
-//! | [`engine`] | the embedding API: [`Engine`], host agents, [`Engine::compile`], [`Engine::run`], [`Engine::start`] |
-//! | [`cli`] | the `flow` command line: `run`, `check`, `graph`, `explain`, the REPL |
+//! Cargo features: `cli` (default) builds the `flow` command and brings clap,
+//! rustyline and the progress display; `--no-default-features` builds the
+//! library alone. `internals` exposes the stages to the project's own tests
+//! and benchmarks; it is not part of the API.
 //!
 //! Embedding Flow in a Rust program takes an [`Engine`], host agents (async
 //! closures or [`HostAgent`] types), and [`RunOptions`]:
@@ -43,35 +46,43 @@
 //! # }
 //! ```
 
+// The public API is documented (with `internals`, every stage is public).
+#![cfg_attr(not(feature = "internals"), warn(missing_docs))]
+
 // pest without `std` (see Cargo.toml) generates code that names `alloc`.
 extern crate alloc;
 
+/// Declares the modules that are not part of the public API: crate-private,
+/// except for the project's own tests and benchmarks, which turn on the
+/// `internals` feature (a dev-dependency of the crate on itself).
+macro_rules! internal {
+    ($($name:ident),* $(,)?) => {$(
+        #[cfg(feature = "internals")]
+        #[doc(hidden)]
+        pub mod $name;
+        #[cfg(not(feature = "internals"))]
+        mod $name;
+    )*};
+}
+
 pub mod agent;
-pub mod agents;
-pub mod ast;
-pub mod builtins;
-pub mod check;
-pub mod cli;
-pub mod diag;
-#[warn(missing_docs)]
-pub mod engine;
 pub mod exec;
-pub mod explain;
-pub mod graph;
-pub mod lint;
-#[warn(missing_docs)]
-pub mod runtime;
 pub mod shell;
-pub mod source;
-pub mod syntax;
-pub mod value;
+
+internal! {
+    agents, ast, builtins, check, diag, engine, explain, graph, lint, runtime, source, syntax, value,
+}
+
+/// The `flow` command line; the binary's code, not part of the library's API.
+#[doc(hidden)]
+pub mod cli;
 
 pub use agent::{Agent, Capabilities, Registry, Signature};
 pub use diag::{Code, Diagnostic, RenderStyle, Severity};
 pub use engine::{CompileError, Engine, RunHandle, Script};
 pub use runtime::{
-    AgentError, AgentFuture, Call, Event, HostAgent, Outcome, RunEvent, RunOptions, RunStatus,
-    TaskRecord, TaskStatus,
+    AgentError, AgentFuture, Call, Event, HostAgent, Observer, Outcome, RunEvent, RunOptions,
+    RunStatus, TaskRecord, TaskStatus, Val,
 };
 /// The JSON value every agent takes and returns.
 pub use serde_json::Value;

@@ -5,11 +5,13 @@ use std::sync::Arc;
 
 /// A half-open byte range `start..end` into one source text.
 ///
-/// Offsets are `u32`: scripts are capped well below 4 GiB by [`MAX_SOURCE_BYTES`],
+/// Offsets are `u32`: scripts are capped well below 4 GiB (`MAX_SOURCE_BYTES`),
 /// and a small span keeps every AST node small.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Span {
+    /// The first byte.
     pub start: u32,
+    /// One past the last byte.
     pub end: u32,
 }
 
@@ -17,6 +19,7 @@ pub struct Span {
 pub const MAX_SOURCE_BYTES: usize = 16 * 1024 * 1024;
 
 impl Span {
+    /// The span of bytes `start..end`.
     pub fn new(start: usize, end: usize) -> Span {
         debug_assert!(start <= end, "span start {start} after end {end}");
         Span {
@@ -38,14 +41,17 @@ impl Span {
         }
     }
 
+    /// Its length in bytes.
     pub fn len(self) -> usize {
         (self.end - self.start) as usize
     }
 
+    /// Whether it covers no byte.
     pub fn is_empty(self) -> bool {
         self.start == self.end
     }
 
+    /// The byte range, to slice the text with.
     pub fn range(self) -> std::ops::Range<usize> {
         self.start as usize..self.end as usize
     }
@@ -72,11 +78,14 @@ impl From<Span> for miette::SourceSpan {
 /// A named source text: a file, a REPL entry, or a string handed to the engine.
 #[derive(Clone, Debug)]
 pub struct SourceFile {
+    /// The name diagnostics show: a path, `<repl>`.
     pub name: Arc<str>,
+    /// The whole text.
     pub text: Arc<str>,
 }
 
 impl SourceFile {
+    /// A source file with this name and text.
     pub fn new(name: impl Into<Arc<str>>, text: impl Into<Arc<str>>) -> SourceFile {
         SourceFile {
             name: name.into(),

@@ -83,7 +83,10 @@ pub trait Agent: Send + Sync {
 /// A call run inline ([`Agent::call_inline`]): the call's parts, borrowed.
 #[derive(Clone, Copy, Debug)]
 pub struct Inline<'a> {
+    /// The call's positional argument, as text.
     pub instructions: Option<&'a str>,
+    /// The call's named arguments.
     pub context: &'a Map<String, Value>,
+    /// The agent's configuration.
     pub config: &'a Map<String, Value>,
 }

@@ -72,11 +72,15 @@ pub enum Resource {
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct ConfigKey {
+    /// The key, as scripts write it.
     pub name: String,
+    /// The type of its value.
     pub ty: ConfigType,
+    /// Whether every declaration or direct call must give it.
     pub required: bool,
     /// The value it has when not given, for documentation.
     pub default: Option<Value>,
+    /// One line on what it does.
     pub doc: String,
 }
 
@@ -84,14 +88,21 @@ pub struct ConfigKey {
 /// values when the task starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConfigType {
+    /// Any value.
     Any,
+    /// A string.
     Text,
+    /// A number, integer or not.
     Number,
+    /// An integer.
     Integer,
+    /// `true` or `false`.
     Bool,
     /// A duration literal (`30s`) or a number of seconds.
     Duration,
+    /// A list.
     List,
+    /// An object.
     Object,
     /// A shell command: text whose `${…}` are passed by reference, never
     /// parsed by the shell (see [`crate::shell`]).
@@ -201,6 +212,7 @@ impl Signature {
         self
     }
 
+    /// Which concurrency slots its calls take.
     pub fn resource(mut self, resource: Resource) -> Signature {
         self.resource = resource;
         self

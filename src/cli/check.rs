@@ -167,10 +167,8 @@ pub(crate) fn explain(code: Option<&str>) -> u8 {
                 exit::FAILED
             }
         },
-        Err(_) => {
-            errln!(
-                "error: `{name}` is neither a diagnostic code nor an agent; `flow explain` lists them all"
-            );
+        Err(message) => {
+            errln!("error: {message} (nor is it an agent)");
             exit::USAGE
         }
     }

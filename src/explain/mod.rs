@@ -93,6 +93,7 @@ pub fn summary(code: Code) -> Option<&'static str> {
 }
 
 /// The examples of an explanation: the ```flow blocks under `## Bad` and under `## Good`.
+#[cfg(feature = "internals")]
 pub fn examples(code: Code) -> (Vec<String>, Vec<String>) {
     let mut bad = Vec::new();
     let mut good = Vec::new();

@@ -55,6 +55,7 @@ impl Levels {
     }
 
     /// Every warning at level `warn`, including those allowed by default.
+    #[cfg(feature = "internals")]
     pub fn warn_all() -> Levels {
         Levels {
             warnings: None,

@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 pub use crate::agent::{AgentError, AgentFuture, Call, HostAgent};
+#[cfg(feature = "internals")]
 pub use eval::EvalError;
 
 use crate::diag::Diagnostic;

@@ -22,7 +22,10 @@ pub enum ShellContext {
     /// body, `$(( … ))`.
     Expanding,
     /// Right after a `$` of the command's own (`"Cost: $${price}"`).
-    AfterDollar { quoted: bool },
+    AfterDollar {
+        /// Whether the `$` is inside double quotes.
+        quoted: bool,
+    },
     /// Where no reference stands for the value; says where.
     Unsafe(&'static str),
 }

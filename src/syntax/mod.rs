@@ -28,7 +28,9 @@ use crate::ast::{Program, Stmt};
 use crate::diag::{Code, Diagnostic};
 use crate::source::{SourceFile, MAX_SOURCE_BYTES};
 
+#[cfg(feature = "internals")]
 pub use build::MAX_HEIGHT;
+#[cfg(feature = "internals")]
 pub use scan::MAX_NESTING;
 
 /// Words that cannot be used as names.
