@@ -341,3 +341,23 @@ fn flow_explain_prints_an_agents_signature() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn the_repl_refuses_a_denied_capability_and_goes_on() {
+    use std::io::Write;
+    let marker = std::env::temp_dir().join(common::unique_mark("repl-deny"));
+    let mut child = common::flow_command()
+        .args(["repl", "--deny", "sh"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let entries = format!("sh(\"touch {}\")\necho(x: 41).x + 1\n", marker.display());
+    child.stdin.take().unwrap().write_all(entries.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("capability_denied"), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
+    assert!(!marker.exists(), "the REPL ran a denied command");
+}
