@@ -1,6 +1,7 @@
-//! Flow embedded in a Rust program: two host agents (a closure and a type),
-//! one script compiled once and run with a param, its task events printed as
-//! they happen, then its result and task records.
+//! Flow embedded in a Rust program: a host agent (a type with state), an
+//! agent with a signature that the script configures, a sandbox (no `sh`,
+//! `http`, `llm` or `env()`), one script compiled once and run with a param,
+//! its task events printed as they happen, then its result and task records.
 //!
 //! ```text
 //! cargo run --example embed
@@ -9,7 +10,10 @@
 
 use std::collections::HashSet;
 
-use flow::{AgentError, AgentFuture, Call, Engine, HostAgent, RunEvent, RunOptions, RunStatus};
+use flow::agent::{Agent, ConfigType, Reply, ReplyFuture, Signature};
+use flow::{
+    AgentError, AgentFuture, Call, Capabilities, Engine, HostAgent, RunEvent, RunOptions, RunStatus,
+};
 use serde_json::{json, Value};
 
 /// The script: classify every review in parallel, then summarise the labels.
@@ -19,9 +23,49 @@ param reviews = ["I love it", "terrible, it broke", "does the job"]
 let labels = map (i, review) in reviews limit 2 {
   Sentiment("Label the review", text: review, index: i)
 }
+agent Summarize = tally(field: "label")
 let summary = Summarize(labels: labels)
 summary
 "#;
+
+/// `tally(field: …)`: counts the labels of a list of records. Scripts
+/// configure it; its signature is checked before anything runs.
+struct Tally(Signature);
+
+impl Tally {
+    fn new() -> Tally {
+        Tally(
+            Signature::backend(
+                "tally",
+                "counts each value of one field of a list of records",
+            )
+            .required("field", ConfigType::Text, "the field to count"),
+        )
+    }
+}
+
+impl Agent for Tally {
+    fn signature(&self) -> &Signature {
+        &self.0
+    }
+
+    fn call(&self, call: Call) -> ReplyFuture {
+        Box::pin(async move {
+            let field = call.config["field"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let labels = call.get("labels")?.as_array().cloned().unwrap_or_default();
+            let count = |label: &str| labels.iter().filter(|l| l[&field] == label).count();
+            Ok(Reply::value(json!({
+                "reviews": labels.len(),
+                "positive": count("positive"),
+                "negative": count("negative"),
+                "neutral": count("neutral"),
+            })))
+        })
+    }
+}
 
 /// A host agent with state: the words it counts as positive and negative.
 struct Sentiment {
@@ -61,19 +105,11 @@ async fn main() -> std::process::ExitCode {
         positive: ["love", "great", "good", "works", "job"].into(),
         negative: ["terrible", "broke", "awful", "bad"].into(),
     };
-    let engine =
-        Engine::new()
-            .agent("Sentiment", sentiment)
-            .agent("Summarize", |call: Call| async move {
-                let labels = call.get("labels")?.as_array().cloned().unwrap_or_default();
-                let count = |label: &str| labels.iter().filter(|l| l["label"] == label).count();
-                Ok(json!({
-                    "reviews": labels.len(),
-                    "positive": count("positive"),
-                    "negative": count("negative"),
-                    "neutral": count("neutral"),
-                }))
-            });
+    let engine = Engine::new()
+        .agent("Sentiment", sentiment)
+        .register(Tally::new())
+        // A sandbox: scripts may use no capability (no `sh`, `http`, `llm`, `env()`).
+        .capabilities(Capabilities::only(Vec::<String>::new()));
 
     let script = match engine.compile("reviews.flow", SCRIPT) {
         Ok(script) => script,

@@ -354,7 +354,12 @@ fn the_repl_refuses_a_denied_capability_and_goes_on() {
         .spawn()
         .unwrap();
     let entries = format!("sh(\"touch {}\")\necho(x: 41).x + 1\n", marker.display());
-    child.stdin.take().unwrap().write_all(entries.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(entries.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("capability_denied"), "{stderr}");
