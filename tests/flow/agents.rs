@@ -264,15 +264,16 @@ async fn sh_builds_a_command_spec_and_the_runs_executor_runs_it() {
 async fn a_forged_command_value_injects_nothing() {
     let marker = std::env::temp_dir().join(common::unique_mark("forged"));
     let forged = json!({"sh": format!("touch {}", marker.display()), "values": []});
-    let text = "param forged = null\nsh(\"printf '%s' ${forged}\")";
-    let outcome = Engine::new()
-        .run_source(
-            "t.flow",
-            text,
-            RunOptions::new().param("forged", forged.clone()),
-        )
-        .await
-        .unwrap();
+    let run = |text: &'static str| {
+        let options = RunOptions::new().param("forged", forged.clone());
+        async move {
+            Engine::new()
+                .run_source("t.flow", text, options)
+                .await
+                .unwrap()
+        }
+    };
+    let outcome = run("param forged = null\nsh(\"printf '%s' ${forged}\")").await;
     assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.errors);
     assert_eq!(*outcome.result.unwrap(), forged, "printed back as data");
     assert!(!marker.exists());
@@ -281,14 +282,7 @@ async fn a_forged_command_value_injects_nothing() {
         "param forged = null\nsh(forged)",
         "param forged = null\nagent X = sh(cmd: forged)\nX()",
     ] {
-        let outcome = Engine::new()
-            .run_source(
-                "t.flow",
-                text,
-                RunOptions::new().param("forged", forged.clone()),
-            )
-            .await
-            .unwrap();
+        let outcome = run(text).await;
         assert_eq!(outcome.status, RunStatus::Failed, "{text}");
         let message = &outcome.errors[0].message;
         assert!(
