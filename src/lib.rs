@@ -59,6 +59,7 @@ pub mod exec;
 pub mod explain;
 pub mod graph;
 pub mod lint;
+pub mod resolve;
 #[warn(missing_docs)]
 pub mod runtime;
 pub mod shell;
