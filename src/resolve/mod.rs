@@ -54,6 +54,35 @@ pub(crate) use scope::{closest, quoted_list};
 /// to their own compiler).
 pub(crate) type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
+/// Hashes the byte offset of an identifier so that nearby offsets land in
+/// nearby slots: every stage looks names up roughly in source order, so the
+/// table is read almost sequentially instead of at random. The top bits,
+/// which the table compares as a tag, come from a multiplicative hash.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct OffsetHasher(u64);
+
+impl std::hash::Hasher for OffsetHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only offsets (`u32`) are hashed with it; stay correct for anything else.
+        for &b in bytes {
+            self.write_u32(u32::from(b) ^ (self.0 as u32).rotate_left(8));
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        let n = u64::from(n);
+        self.0 = n | (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) & (0x7F << 57));
+    }
+}
+
+/// A table keyed by byte offsets.
+pub(crate) type OffsetMap<V> =
+    HashMap<u32, V, std::hash::BuildHasherDefault<OffsetHasher>>;
+
 /// Index of a binding in [`Resolution::bindings`].
 pub type BindingId = u32;
 /// Index of a flow in [`Resolution::flows`].
@@ -170,7 +199,7 @@ pub struct Resolution<'a> {
     uses: Vec<Use<'a>>,
     /// The start of an identifier → its use (index into `uses`), or the
     /// binding it declares (`DEF | id`).
-    index: Map<u32, u32>,
+    index: OffsetMap<u32>,
     /// `uses[top[i]..top[i + 1]]` are the uses inside top-level statement `i`.
     top: Vec<u32>,
     /// The names bound before the script, by namespace.

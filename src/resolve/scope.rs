@@ -3,10 +3,12 @@
 //! Values and callables live in one namespace per scope for duplicate detection,
 //! but a use looks up only its own kind: a call looks for a callable, any other
 //! use for a value. Agents and flows are hoisted (bound when their scope opens);
-//! values are sequential, and the names a scope binds later are kept as
-//! *pending* so a use before the `let` reads as such.
+//! values are sequential, and a scope keeps the statements it binds later so
+//! a use before the `let` reads as such (looked for only when a use finds
+//! nothing, so a clean script never pays for it).
 
 use crate::agent::Role;
+use crate::ast::{Stmt, StmtKind};
 use crate::builtins::FUNCTIONS;
 use crate::diag::{Code, Diagnostic};
 use crate::source::Span;
@@ -29,8 +31,10 @@ pub(super) enum Barrier {
 pub(super) struct Scope<'a> {
     pub values: Map<&'a str, BindingId>,
     pub callables: Map<&'a str, BindingId>,
-    /// Values this scope binds further down: name → the first such binding.
-    pub pending: Map<&'a str, Span>,
+    /// The statements of the block this scope is for, and the index of the
+    /// one being resolved: the values it binds from there on are still to come.
+    pub stmts: &'a [Stmt],
+    pub at: usize,
     pub barrier: Barrier,
     /// Bindings made in this scope, in order, for the unused-binding lint.
     pub owned: Vec<BindingId>,
@@ -41,10 +45,22 @@ impl Scope<'_> {
         Scope {
             values: Map::default(),
             callables: Map::default(),
-            pending: Map::default(),
+            stmts: &[],
+            at: 0,
             barrier,
             owned: Vec::new(),
         }
+    }
+
+    /// The first `let` or `param` of `name` this scope binds from the
+    /// statement being resolved on (that one included: its value comes first).
+    fn pending(&self, name: &str) -> Option<Span> {
+        self.stmts.get(self.at..)?.iter().find_map(|s| match &s.kind {
+            StmtKind::Let { name: n, .. } | StmtKind::Param { name: n, .. } if n.name == name => {
+                Some(n.span)
+            }
+            _ => None,
+        })
     }
 }
 
@@ -167,11 +183,8 @@ impl<'a> Resolver<'a> {
         let implicit = matches!(binding.kind, BindingKind::Value(kind) if kind.implicit());
         self.check_duplicate(name, span, implicit);
         // A use before the `let` was reported already; don't also call it unused.
-        self.used[id as usize] = self.used_early.contains(&span);
+        self.used[id as usize] = !self.used_early.is_empty() && self.used_early.contains(&span);
         let scope = self.scopes.last_mut().expect("a scope is open");
-        if scope.pending.get(name) == Some(&span) {
-            scope.pending.remove(name);
-        }
         scope.owned.push(id);
         if let Some(old) = scope.values.insert(name, id) {
             // The earlier one was reported as a duplicate; don't also call it unused.
@@ -303,7 +316,7 @@ impl<'a> Resolver<'a> {
     /// A value the script binds further down, in a scope the use can see.
     pub(super) fn find_pending(&self, name: &str) -> Option<Span> {
         for scope in self.scopes.iter().rev() {
-            if let Some(&span) = scope.pending.get(name) {
+            if let Some(span) = scope.pending(name) {
                 return Some(span);
             }
             if scope.barrier != Barrier::None {
@@ -329,7 +342,7 @@ impl<'a> Resolver<'a> {
             if let Some(&id) = scope.values.get(name) {
                 return Some(self.bindings[id as usize].span);
             }
-            if let Some(&span) = scope.pending.get(name) {
+            if let Some(span) = scope.pending(name) {
                 return Some(Some(span));
             }
         }

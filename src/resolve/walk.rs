@@ -12,8 +12,8 @@ use crate::source::Span;
 
 use super::scope::{Barrier, Scope};
 use super::{
-    backend, Binding, BindingId, BindingKind, FlowId, FlowSig, Map, Resolution, Target, Use,
-    ValueKind, DEF,
+    backend, Binding, BindingId, BindingKind, FlowId, FlowSig, Map, OffsetMap, Resolution, Target,
+    Use, ValueKind, DEF,
 };
 
 /// The state of one resolution: scopes, every binding and use so far.
@@ -39,7 +39,7 @@ pub(super) struct Resolver<'a> {
     pub used_early: std::collections::HashSet<Span, foldhash::fast::FixedState>,
     pub registry: &'a Registry,
     pub uses: Vec<Use<'a>>,
-    pub index: Map<u32, u32>,
+    pub index: OffsetMap<u32>,
     pub top: Vec<u32>,
     pub env_values: Map<&'a str, BindingId>,
     pub env_callables: Map<&'a str, BindingId>,
@@ -63,7 +63,7 @@ impl<'a> Resolver<'a> {
             used_early: Default::default(),
             registry: &env.registry,
             uses: Vec::with_capacity(statements * 2 + 16),
-            index: Map::with_capacity_and_hasher(statements * 3 + 16, Default::default()),
+            index: OffsetMap::with_capacity_and_hasher(statements * 3 + 16, Default::default()),
             top: Vec::with_capacity(statements + 1),
             env_values: Map::default(),
             env_callables: Map::default(),
@@ -123,7 +123,9 @@ impl<'a> Resolver<'a> {
     }
 
     pub(super) fn program(&mut self, program: &'a Program) {
-        self.push_scope(Barrier::None);
+        let mut top = Scope::new(Barrier::None);
+        top.values.reserve(program.stmts.len());
+        self.scopes.push(top);
         for stmt in &program.stmts {
             if let StmtKind::Param { name, .. } = &stmt.kind {
                 // Bound (and checked for duplicates) in order below; seen from flows already.
@@ -150,18 +152,21 @@ impl<'a> Resolver<'a> {
     /// Resolves a block's statements in the innermost scope, hoisting its agents and flows.
     fn stmts(&mut self, stmts: &'a [Stmt], top: bool) {
         let flow_ids = self.hoist(stmts);
-        for (stmt, flow) in stmts.iter().zip(flow_ids) {
+        self.scopes.last_mut().expect("a scope is open").stmts = stmts;
+        for (i, (stmt, flow)) in stmts.iter().zip(flow_ids).enumerate() {
+            self.scopes.last_mut().expect("a scope is open").at = i;
             if top {
                 self.top.push(self.uses.len() as u32);
             }
             self.stmt(stmt, top, flow);
         }
+        self.scopes.last_mut().expect("a scope is open").at = stmts.len();
         if top {
             self.top.push(self.uses.len() as u32);
         }
     }
 
-    /// Binds the agents and flows of a block, and notes the values it binds later.
+    /// Binds the agents and flows of a block.
     fn hoist(&mut self, stmts: &'a [Stmt]) -> Vec<Option<FlowId>> {
         let mut flow_ids = Vec::with_capacity(stmts.len());
         for stmt in stmts {
@@ -179,11 +184,7 @@ impl<'a> Resolver<'a> {
                     self.declare_callable(&flow.name.name, flow.name.span, BindingKind::Flow(id));
                     flow_id = Some(id);
                 }
-                StmtKind::Param { name, .. } | StmtKind::Let { name, .. } => {
-                    let scope = self.scopes.last_mut().expect("a scope is open");
-                    scope.pending.entry(&name.name).or_insert(name.span);
-                }
-                StmtKind::Expr(_) => {}
+                StmtKind::Param { .. } | StmtKind::Let { .. } | StmtKind::Expr(_) => {}
             }
             flow_ids.push(flow_id);
         }
