@@ -9,6 +9,7 @@ mod http;
 mod lint;
 mod llm;
 mod repl;
+mod resolve;
 mod run;
 mod servers;
 mod sh;
