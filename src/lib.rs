@@ -3,7 +3,8 @@
 //! A script goes through one module per stage, data moving forward only:
 //!
 //! ```text
-//! text ─► syntax::parse ─► ast::Program ─► check ─► graph::lower ─► TaskGraph ─► runtime ─► Outcome
+//! text ─► syntax::parse ─► ast::Program ─► resolve ─┬─► check ──────┐
+//!                                                    └─► graph::lower ┴─► TaskGraph ─► runtime ─► Outcome
 //! ```
 //!
 //! | module | responsibility |
@@ -15,7 +16,8 @@
 //! | [`value`] | value semantics: operators, field and index access, conversions |
 //! | [`builtins`] | the names known before any declaration: functions, built-in agents, backends; the pure functions |
 //! | [`agents`] | the agent backends: [`agents::sh`] runs shell commands as process groups, [`agents::llm`] calls OpenAI-compatible models, [`agents::http`] calls services |
-//! | [`check`] | names, arity, duplicates and recursion over the AST: every problem in one pass |
+//! | [`resolve`] | name resolution: what every name means (a binding, a backend, a function), and the diagnostics about names |
+//! | [`check`] | calls, arity, duplicate keys, capabilities, literals and recursion over the resolved AST: every problem in one pass |
 //! | [`graph`] | the task graph: lowering from the AST, DOT/Mermaid/JSON export |
 //! | [`lint`] | orchestration lints over the AST and task graph, their levels and allow comments |
 //! | [`explain`] | the long explanation of every diagnostic code (`flow explain`) |

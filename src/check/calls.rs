@@ -313,7 +313,7 @@ impl<'a> Checker<'_, 'a> {
                                 ),
                             )
                             .at(arg.value.span, "one argument too many")
-                            .help(signature(&callee.name, &params)),
+                            .help(signature(&callee.name, params)),
                         );
                     }
                     positional += 1;
@@ -335,7 +335,7 @@ impl<'a> Checker<'_, 'a> {
                             format!("flow `{}` has no parameter `{}`", callee.name, name.name),
                         )
                         .at(name.span, "unknown parameter");
-                        let sig = signature(&callee.name, &params);
+                        let sig = signature(&callee.name, params);
                         d = d.help(match closest(&name.name, params.iter().copied()) {
                             Some(s) => format!("did you mean `{s}`? {sig}"),
                             None => sig,

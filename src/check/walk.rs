@@ -61,13 +61,13 @@ impl<'a> Checker<'_, 'a> {
     }
 
     fn flow_decl(&mut self, decl: &'a FlowDecl) {
-        let id = self
-            .res
-            .binding_at(decl.name.span)
-            .and_then(|id| match self.res.binding(id).kind {
-                BindingKind::Flow(flow) => Some(flow),
-                _ => None,
-            });
+        let id =
+            self.res
+                .binding_at(decl.name.span)
+                .and_then(|id| match self.res.binding(id).kind {
+                    BindingKind::Flow(flow) => Some(flow),
+                    _ => None,
+                });
         let outer = std::mem::replace(&mut self.current_flow, id);
         self.block(&decl.body);
         self.current_flow = outer;

@@ -107,7 +107,10 @@ pub(super) enum Home {
     Agent(u32),
     Flow(u32),
     /// A slot of the body open at this depth of [`Lowerer::builders`].
-    Local { depth: u32, at: Ref },
+    Local {
+        depth: u32,
+        at: Ref,
+    },
 }
 
 /// A body being built.

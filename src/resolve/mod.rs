@@ -80,8 +80,7 @@ impl std::hash::Hasher for OffsetHasher {
 }
 
 /// A table keyed by byte offsets.
-pub(crate) type OffsetMap<V> =
-    HashMap<u32, V, std::hash::BuildHasherDefault<OffsetHasher>>;
+pub(crate) type OffsetMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<OffsetHasher>>;
 
 /// Index of a binding in [`Resolution::bindings`].
 pub type BindingId = u32;
@@ -113,7 +112,10 @@ pub enum ValueKind {
 impl ValueKind {
     /// Implicit bindings may be shadowed in their own scope without a duplicate.
     fn implicit(self) -> bool {
-        matches!(self, ValueKind::Error | ValueKind::Env | ValueKind::EnvParam)
+        matches!(
+            self,
+            ValueKind::Error | ValueKind::Env | ValueKind::EnvParam
+        )
     }
 
     /// Bound at the top level of the script or before it: what a REPL entry

@@ -55,12 +55,17 @@ impl Scope<'_> {
     /// The first `let` or `param` of `name` this scope binds from the
     /// statement being resolved on (that one included: its value comes first).
     fn pending(&self, name: &str) -> Option<Span> {
-        self.stmts.get(self.at..)?.iter().find_map(|s| match &s.kind {
-            StmtKind::Let { name: n, .. } | StmtKind::Param { name: n, .. } if n.name == name => {
-                Some(n.span)
-            }
-            _ => None,
-        })
+        self.stmts
+            .get(self.at..)?
+            .iter()
+            .find_map(|s| match &s.kind {
+                StmtKind::Let { name: n, .. } | StmtKind::Param { name: n, .. }
+                    if n.name == name =>
+                {
+                    Some(n.span)
+                }
+                _ => None,
+            })
     }
 }
 

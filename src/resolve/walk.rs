@@ -413,9 +413,7 @@ impl<'a> Resolver<'a> {
         let target = match self.find_value(&name.name) {
             Some(id) => match self.bindings[id as usize].kind {
                 // A param's default is evaluated before the script runs.
-                BindingKind::Value(ValueKind::TopLet | ValueKind::Env)
-                    if self.in_param_default =>
-                {
+                BindingKind::Value(ValueKind::TopLet | ValueKind::Env) if self.in_param_default => {
                     let diag = self.not_in_param_default(name, id);
                     self.diags.push(diag);
                     Target::Unresolved

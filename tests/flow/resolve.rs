@@ -113,11 +113,7 @@ async fn a_repl_name_rebound_by_a_later_entry() {
 
 #[tokio::test]
 async fn a_flow_body_sees_params_but_not_top_level_lets() {
-    all_agree(
-        &["param p = 3", "flow f(v) { v * p }", "f(v: 2)"],
-        json!(6),
-    )
-    .await;
+    all_agree(&["param p = 3", "flow f(v) { v * p }", "f(v: 2)"], json!(6)).await;
     all_refuse(&["let q = 4", "flow g(v) { v * q }"], "undefined_name").await;
 }
 
@@ -179,5 +175,9 @@ async fn error_inside_nested_trys() {
         json!({ "inner": "two", "outer": "three", "kept": "four" }),
     )
     .await;
-    all_refuse(&["try { fail(\"x\") } else { 1 }\nerror"], "error_outside_try").await;
+    all_refuse(
+        &["try { fail(\"x\") } else { 1 }\nerror"],
+        "error_outside_try",
+    )
+    .await;
 }

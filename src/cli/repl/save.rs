@@ -238,7 +238,10 @@ pub(super) fn script(entries: &[Entry]) -> Script {
     }
     let is_let = |(e, s): At| {
         matches!(
-            programs.get(e).and_then(|p| p.stmts.get(s)).map(|s| &s.kind),
+            programs
+                .get(e)
+                .and_then(|p| p.stmts.get(s))
+                .map(|s| &s.kind),
             Some(StmtKind::Let { .. })
         )
     };

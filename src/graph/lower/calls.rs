@@ -5,9 +5,9 @@ use serde_json::Value;
 
 use super::{constant, Home, Lowerer};
 use crate::ast::{self, ExprKind, ModifierKind};
-use crate::resolve::Target;
 use crate::diag::{Code, Diagnostic};
 use crate::graph::*;
+use crate::resolve::Target;
 use crate::source::Span;
 
 impl<'a> Lowerer<'a> {
