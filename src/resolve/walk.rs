@@ -48,12 +48,13 @@ pub(super) struct Resolver<'a> {
 
 impl<'a> Resolver<'a> {
     pub(super) fn new(env: &'a Env, program: &Program) -> Resolver<'a> {
-        // About one use and one binding per few bytes of a typical script's
-        // statements: reserve for the common case, once.
+        // Identifiers are a few bytes apart: reserve once for the common
+        // case (at least three per statement, or one per 24 bytes).
         let statements = program.stmts.len();
+        let idents = (statements * 3).max(program.span.end as usize / 24) + 16;
         let mut r = Resolver {
-            bindings: Vec::with_capacity(statements + 16),
-            used: Vec::with_capacity(statements + 16),
+            bindings: Vec::with_capacity(idents / 3),
+            used: Vec::with_capacity(idents / 3),
             scopes: Vec::new(),
             top_params: Map::default(),
             flows: Vec::new(),
@@ -62,8 +63,8 @@ impl<'a> Resolver<'a> {
             gate: Vec::new(),
             used_early: Default::default(),
             registry: &env.registry,
-            uses: Vec::with_capacity(statements * 2 + 16),
-            index: OffsetMap::with_capacity_and_hasher(statements * 3 + 16, Default::default()),
+            uses: Vec::with_capacity(idents * 2 / 3),
+            index: OffsetMap::with_capacity_and_hasher(idents, Default::default()),
             top: Vec::with_capacity(statements + 1),
             env_values: Map::default(),
             env_callables: Map::default(),
