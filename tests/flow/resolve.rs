@@ -181,3 +181,25 @@ async fn error_inside_nested_trys() {
     )
     .await;
 }
+
+/// An entry ending in an expression is lowered a second time without it, to
+/// read its `let`s: that lowering once lacked the engine's host agents.
+#[tokio::test]
+async fn an_entry_calling_a_host_agent_then_ending_in_an_expression() {
+    use flow::{AgentError, Call};
+    let engine = Engine::new().agent("Upper", |_call: Call| async move {
+        Ok::<_, AgentError>(json!("HI"))
+    });
+    let mut session = Session::new(engine, SessionOptions::default());
+    let ctl = RunControl::default();
+    match session
+        .eval_entry("e", "let a = Upper(text: \"hi\")\na + \"!\"", &ctl)
+        .await
+    {
+        EntryOutcome::Done { value, bound, .. } => {
+            assert_eq!(value.as_deref(), Some(&json!("HI!")));
+            assert_eq!(bound[0].value.as_deref(), Some(&json!("HI")));
+        }
+        other => panic!("the entry did not run: {other:?}"),
+    }
+}
