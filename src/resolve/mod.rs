@@ -281,3 +281,6 @@ impl<'a> Resolution<'a> {
 fn backend<'r>(registry: &'r Registry, name: &str) -> Option<&'r Arc<dyn Agent>> {
     registry.backend(name)
 }
+
+#[cfg(test)]
+mod tests;
