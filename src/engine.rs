@@ -2,7 +2,7 @@
 //! registered by the host program.
 //!
 //! - [`Engine`] holds the host agents: async closures or [`HostAgent`] types.
-//! - [`Engine::compile`] parses, checks and lowers a script into a [`Script`],
+//! - [`Engine::compile`] parses, resolves, checks and lowers a script into a [`Script`],
 //!   or returns every diagnostic as a [`CompileError`].
 //! - [`Engine::run`] runs a script with [`RunOptions`] (params, limits, an
 //!   observer, a cancellation token) and returns the [`Outcome`]: the status,
@@ -52,7 +52,7 @@ use crate::diag::{has_errors, Code, Diagnostic, RenderStyle};
 use crate::graph::{Prelude, TaskGraph};
 use crate::runtime::{Outcome, RunEvent, RunOptions, RunStatus};
 use crate::source::SourceFile;
-use crate::{check, graph, syntax};
+use crate::{check, graph, resolve, syntax};
 
 /// Scripts at least this big are checked and lowered on two threads at once.
 const PARALLEL_MIN_BYTES: usize = 256 * 1024;
@@ -351,28 +351,31 @@ impl Engine {
             .extend(self.agent_names().map(str::to_string));
         prelude.host_agents.sort();
         prelude.host_agents.dedup();
+        // Names are resolved once, for both the checker and the lowering.
+        let resolution = resolve::resolve(&program, &env);
         // Lowering copes with any parsed program (it reports what it cannot
         // lower), so a big script is checked and lowered at once, on two cores.
         let (diagnostics, graph) = if source.text.len() >= PARALLEL_MIN_BYTES {
             std::thread::scope(|scope| {
-                let checked = scope.spawn(|| check::check(&program, &env));
-                let graph = graph::lower(&program, &prelude);
+                let checked = scope.spawn(|| check::check_resolved(&program, &resolution, &env));
+                let graph = graph::lower_resolved(&program, &resolution, &prelude);
                 let diagnostics = checked
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
                 (diagnostics, Some(graph))
             })
         } else {
-            (check::check(&program, &env), None)
+            (check::check_resolved(&program, &resolution, &env), None)
         };
         if has_errors(&diagnostics) {
             return Err(fail(diagnostics));
         }
         let graph = match graph {
             Some(graph) => graph,
-            None => graph::lower(&program, &prelude),
+            None => graph::lower_resolved(&program, &resolution, &prelude),
         }
         .map_err(fail)?;
+        drop(resolution);
         Ok(Script {
             source,
             program,

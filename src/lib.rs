@@ -18,7 +18,8 @@
 //! `docs/architecture.md`), data moving forward only:
 //!
 //! ```text
-//! text ─► syntax ─► ast ─► resolve ─► check ─► graph::lower ─► TaskGraph ─► runtime ─► Outcome
+//! text ─► syntax::parse ─► ast::Program ─► resolve ─┬─► check ──────┐
+//!                                                    └─► graph::lower ┴─► TaskGraph ─► runtime ─► Outcome
 //! ```
 //!
 //! Cargo features: `cli` (default) builds the `flow` command and brings clap,
@@ -70,7 +71,8 @@ pub mod exec;
 pub mod shell;
 
 internal! {
-    agents, ast, builtins, check, diag, engine, explain, graph, lint, runtime, source, syntax, value,
+    agents, ast, builtins, check, diag, engine, explain, graph, lint, resolve, runtime, source, syntax,
+    value,
 }
 
 /// The `flow` command line; the binary's code, not part of the library's API.

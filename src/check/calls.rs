@@ -6,9 +6,9 @@ use std::collections::HashSet;
 use crate::agent::{ConfigType, Signature};
 use crate::ast::{AgentDecl, Arg, Call, Expr, ExprKind, Ident, ModifierKind, UnaryOp};
 use crate::diag::{Code, Diagnostic};
+use crate::resolve::{closest, quoted_list, BindingKind, FlowId, Target};
 use crate::source::Span;
 
-use super::scope::{closest, quoted_list, Barrier, Callee};
 use super::{Checker, FlowCall};
 
 /// What a literal expression is, for checking counts and durations before running.
@@ -50,7 +50,7 @@ impl Literal {
     }
 }
 
-impl<'a> Checker<'a> {
+impl<'a> Checker<'_, 'a> {
     /// Checks a call: its arguments' values, modifiers, callee and argument shape.
     pub(super) fn call(&mut self, call: &'a Call, span: Span) {
         for arg in &call.args {
@@ -66,28 +66,29 @@ impl<'a> Checker<'a> {
             "in this call",
         );
         let callee = &call.callee;
-        let Some(resolved) = self.find_callable(&callee.name) else {
-            let diag = self.uncallable(callee);
-            self.diags.push(diag);
-            return;
-        };
-        if self.in_config && !matches!(resolved, Callee::Function(_)) {
-            let what = self.describe_callable(resolved);
-            self.diags.push(
-                Diagnostic::error(
-                    Code::UndefinedName,
-                    format!("`{}` is {what} and can't be called in an agent's config", callee.name),
-                )
-                .at(callee.span, "not available here")
-                .help("an agent's config is evaluated once, before the script runs: it may use `param`s, literals and built-in functions"),
-            );
-            return;
-        }
+        // A callee that resolved to nothing was reported by the resolution.
+        let resolved = self.res.target(callee);
         self.capability_use(resolved, callee);
         match resolved {
-            Callee::Agent => self.agent_args(callee, &call.args),
-            Callee::Backend(backend) => self.backend_args(callee, backend, &call.args, false),
-            Callee::Function(function) => {
+            Target::Unresolved => {}
+            Target::Binding(id) => match self.res.binding(id).kind {
+                BindingKind::Agent => self.agent_args(callee, &call.args),
+                BindingKind::Flow(flow) => {
+                    if let Some(caller) = self.current_flow {
+                        self.flow_calls.push(FlowCall {
+                            caller,
+                            callee: flow,
+                            span: callee.span,
+                        });
+                    }
+                    self.flow_args(callee, flow, &call.args, span);
+                }
+                BindingKind::Value(_) => {}
+            },
+            Target::Backend(backend) => {
+                self.backend_args(callee, backend.signature(), &call.args, false)
+            }
+            Target::Function(function) => {
                 for arg in &call.args {
                     if let Some(name) = &arg.name {
                         self.diags.push(
@@ -124,16 +125,6 @@ impl<'a> Checker<'a> {
                         )),
                     );
                 }
-            }
-            Callee::Flow(flow) => {
-                if let Some(caller) = self.current_flow {
-                    self.flow_calls.push(FlowCall {
-                        caller,
-                        callee: flow,
-                        span: callee.span,
-                    });
-                }
-                self.flow_args(callee, flow, &call.args, span);
             }
         }
     }
@@ -287,8 +278,9 @@ impl<'a> Checker<'a> {
     }
 
     /// A sub-flow's arguments: by name, or by position in the order of its parameters.
-    fn flow_args(&mut self, callee: &Ident, flow: usize, args: &[Arg], span: Span) {
-        let params = self.flows[flow].params.clone();
+    fn flow_args(&mut self, callee: &Ident, flow: FlowId, args: &[Arg], span: Span) {
+        let res = self.res;
+        let params = &res.flow(flow).params;
         let mut given = vec![false; params.len()];
         let mut positional = 0;
         let mut unknown = false;
@@ -321,7 +313,7 @@ impl<'a> Checker<'a> {
                                 ),
                             )
                             .at(arg.value.span, "one argument too many")
-                            .help(signature(&callee.name, &params)),
+                            .help(signature(&callee.name, params)),
                         );
                     }
                     positional += 1;
@@ -343,7 +335,7 @@ impl<'a> Checker<'a> {
                             format!("flow `{}` has no parameter `{}`", callee.name, name.name),
                         )
                         .at(name.span, "unknown parameter");
-                        let sig = signature(&callee.name, &params);
+                        let sig = signature(&callee.name, params);
                         d = d.help(match closest(&name.name, params.iter().copied()) {
                             Some(s) => format!("did you mean `{s}`? {sig}"),
                             None => sig,
@@ -386,55 +378,6 @@ impl<'a> Checker<'a> {
                         .join(", ")
                 )),
             );
-        }
-    }
-
-    /// Explains a callee that names no callable.
-    fn uncallable(&self, callee: &Ident) -> Diagnostic {
-        let n = &callee.name;
-        if self.in_config {
-            return Diagnostic::error(Code::UndefinedName, format!("cannot find a function `{n}`"))
-                .at(callee.span, "not a built-in function")
-                .help("an agent's config may only use `param`s, literals and built-in functions");
-        }
-        if let Some(span) = self.any_value(n) {
-            let mut d = Diagnostic::error(
-                Code::NotCallable,
-                format!("`{n}` is a value, not an agent, flow or function"),
-            )
-            .at(callee.span, "called here");
-            if let Some(span) = span {
-                d = d.label(span, "bound here as a value");
-            }
-            return d.help(match closest(n, self.visible_callables()) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => {
-                    "only agents, flows, backends and built-in functions can be called".to_string()
-                }
-            });
-        }
-        let suggestion = closest(n, self.visible_callables());
-        let function = suggestion
-            .and_then(crate::builtins::function_named)
-            .or_else(|| function_alias(n));
-        if let Some(function) = function {
-            return Diagnostic::error(Code::UnknownFunction, format!("unknown function `{n}`"))
-                .at(callee.span, "no function has this name")
-                .help(format!(
-                    "did you mean `{}`? `{}`: {}",
-                    function.name, function.signature, function.summary
-                ));
-        }
-        let d = Diagnostic::error(
-            Code::UndefinedName,
-            format!("cannot find an agent, flow or function named `{n}`"),
-        )
-        .at(callee.span, "not declared");
-        match suggestion {
-            Some(s) => d.help(format!("did you mean `{s}`?")),
-            None => d.help(format!(
-                "declare it at the top level: `agent {n} = sh(\"…\")` or `flow {n}(…) {{ … }}`"
-            )),
         }
     }
 
@@ -545,11 +488,11 @@ impl<'a> Checker<'a> {
 
     /// A use of an agent or function whose capability the host or `--deny`
     /// switched off.
-    pub(super) fn capability_use(&mut self, callee: Callee, at: &Ident) {
+    pub(super) fn capability_use(&mut self, callee: Target, at: &Ident) {
         let (capability, what) = match callee {
-            Callee::Backend(signature) => (signature.capability.as_deref(), "agent"),
-            Callee::Function(function) => (function.capability, "function"),
-            Callee::Agent | Callee::Flow(_) => (None, ""),
+            Target::Backend(agent) => (agent.signature().capability.as_deref(), "agent"),
+            Target::Function(function) => (function.capability, "function"),
+            Target::Binding(_) | Target::Unresolved => (None, ""),
         };
         let Some(capability) = capability else {
             return;
@@ -592,12 +535,7 @@ impl<'a> Checker<'a> {
                     self.literal_duration(e, "a backoff");
                     "backoff"
                 }
-                ModifierKind::After(names) => {
-                    for name in names {
-                        self.use_value(name);
-                    }
-                    "after"
-                }
+                ModifierKind::After(_) => "after",
             };
             seen.push((keyword, modifier.span));
         }
@@ -641,10 +579,9 @@ impl<'a> Checker<'a> {
         );
     }
 
-    /// `agent Name = backend(config) [limit N]`.
+    /// `agent Name = backend(config) [limit N]`: its config's values, and
+    /// the backend's settings (an unknown backend was reported by the resolution).
     pub(super) fn agent_decl(&mut self, agent: &'a AgentDecl) {
-        let outer = std::mem::replace(&mut self.in_config, true);
-        self.push_scope(Barrier::Config);
         for arg in &agent.args {
             self.expr(&arg.value);
         }
@@ -652,8 +589,6 @@ impl<'a> Checker<'a> {
             self.expr(limit);
             self.literal_limit(limit, "an agent's limit");
         }
-        self.pop_scope();
-        self.in_config = outer;
         self.duplicate_keys(
             agent
                 .args
@@ -664,69 +599,11 @@ impl<'a> Checker<'a> {
             "in this agent",
         );
         let backend = &agent.backend;
-        match self.backend(&backend.name) {
-            Some(b) => {
-                self.capability_use(Callee::Backend(b), backend);
-                self.backend_args(backend, b, &agent.args, true);
-            }
-            None => {
-                let diag = self.unknown_backend(backend);
-                self.diags.push(diag);
-            }
+        if let Target::Backend(b) = self.res.target(backend) {
+            self.capability_use(Target::Backend(b), backend);
+            self.backend_args(backend, b.signature(), &agent.args, true);
         }
     }
-
-    fn unknown_backend(&self, backend: &Ident) -> Diagnostic {
-        let n = &backend.name;
-        let all = quoted_list(&self.backend_names().collect::<Vec<_>>());
-        let d = Diagnostic::error(Code::UnknownBackend, format!("unknown backend `{n}`"));
-        if let Some(callee) = self.find_callable(n) {
-            let what = self.describe_callable(callee);
-            return d.at(backend.span, format!("{what}, not a backend")).help(format!(
-                "an agent is declared from a backend ({all}); to use `{n}`, call it where you need its result"
-            ));
-        }
-        let d = d.at(backend.span, "not a backend");
-        match closest(n, self.backend_names()) {
-            Some(s) => d.help(format!("did you mean `{s}`? the backends are {all}")),
-            None => d.help(format!("the backends are {all}")),
-        }
-    }
-}
-
-/// Names other languages give the built-in functions, so `length(xs)` (or the
-/// typo `lenght(xs)`) suggests `len`.
-const FUNCTION_ALIASES: &[(&str, &str)] = &[
-    ("length", "len"),
-    ("size", "len"),
-    ("count", "len"),
-    ("strip", "trim"),
-    ("uppercase", "upper"),
-    ("lowercase", "lower"),
-    ("to_upper", "upper"),
-    ("to_lower", "lower"),
-    ("string", "str"),
-    ("to_string", "str"),
-    ("parse_json", "json"),
-    ("from_json", "json"),
-    ("integer", "int"),
-    ("number", "float"),
-    ("includes", "contains"),
-    ("getenv", "env"),
-    ("concat", "flatten"),
-    ("total", "sum"),
-];
-
-fn function_alias(name: &str) -> Option<&'static crate::builtins::Function> {
-    let lower = name.to_lowercase();
-    let alias = closest(&lower, FUNCTION_ALIASES.iter().map(|(a, _)| *a)).or_else(|| {
-        FUNCTION_ALIASES
-            .iter()
-            .map(|(a, _)| *a)
-            .find(|a| *a == lower)
-    })?;
-    let target = FUNCTION_ALIASES.iter().find(|(a, _)| *a == alias)?.1;
-    crate::builtins::function_named(target)
 }
 
 /// A plausible value of a setting's type, for examples in help lines.

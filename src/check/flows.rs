@@ -15,12 +15,12 @@ enum State {
     Done,
 }
 
-impl Checker<'_> {
+impl Checker<'_, '_> {
     pub(super) fn check_recursion(&mut self) {
-        let n = self.flows.len();
+        let n = self.res.flows().len();
         let mut calls_from: Vec<Vec<usize>> = vec![Vec::new(); n];
         for (i, call) in self.flow_calls.iter().enumerate() {
-            calls_from[call.caller].push(i);
+            calls_from[call.caller as usize].push(i);
         }
         let mut state = vec![State::Unvisited; n];
         let mut reported: HashSet<(usize, usize)> = HashSet::new();
@@ -41,7 +41,7 @@ impl Checker<'_> {
                     continue;
                 };
                 top.1 += 1;
-                let callee = self.flow_calls[call_id].callee;
+                let callee = self.flow_calls[call_id].callee as usize;
                 match state[callee] {
                     State::Unvisited => {
                         state[callee] = State::OnPath;
@@ -66,7 +66,7 @@ impl Checker<'_> {
     /// calls from the called flow back round to the caller.
     fn cycle_diagnostic(&self, closing: usize, before: &[usize]) -> Diagnostic {
         let call = &self.flow_calls[closing];
-        let name = |flow: usize| self.flows[flow].name;
+        let name = |flow: u32| self.res.flow(flow).name;
         let help = "a flow can't call itself, directly or through other flows, because the task graph must be finite; to repeat work for each item of a list, use `map`";
         if call.caller == call.callee {
             return Diagnostic::error(

@@ -1,11 +1,12 @@
-//! Stage 2: the semantic checker. Reads an [`ast::Program`] and reports every
-//! problem in one pass: undefined and misplaced names, duplicates, unknown
-//! backends and arguments, arity, recursive flows, bad literals, and lints.
+//! Stage 2: the semantic checker. Reads an [`ast::Program`] and its
+//! [`Resolution`] and reports every problem in one pass: misplaced
+//! declarations, duplicate keys, unknown arguments, arity, capabilities,
+//! recursive flows and bad literals. What names mean, and the diagnostics
+//! about names, come from [`crate::resolve`].
 //!
 //! | file | what it checks |
 //! |---|---|
-//! | `scope.rs` | scopes, bindings, lookups and suggestions |
-//! | `walk.rs` | statements, blocks and expressions; names at their use sites |
+//! | `walk.rs` | statements, blocks and expressions |
 //! | `calls.rs` | callees and their arguments, agent declarations, literal modifiers |
 //! | `flows.rs` | flows that call themselves, directly or through others |
 
@@ -14,14 +15,12 @@ use std::sync::Arc;
 use crate::agent::{Capabilities, Registry};
 use crate::ast;
 use crate::diag::Diagnostic;
+use crate::resolve::{FlowId, Resolution};
 use crate::source::Span;
 
 mod calls;
 mod flows;
-mod scope;
 mod walk;
-
-use scope::{Barrier, BindingId, CallableKind, FlowId, Map, Scope, ValueKind};
 
 /// What a script may use without declaring it: host agents registered from Rust,
 /// and (for REPL sessions) names bound by earlier entries.
@@ -37,6 +36,9 @@ pub struct Env {
     pub capabilities: Capabilities,
     pub host_agents: Vec<String>,
     pub values: Vec<String>,
+    /// Params bound by earlier entries: visible, like top-level `param`s, in
+    /// flow bodies, agent configs and params' defaults.
+    pub params: Vec<String>,
     pub agents: Vec<String>,
     /// Flows bound by earlier entries: name and parameters.
     pub flows: Vec<(String, Vec<String>)>,
@@ -49,28 +51,42 @@ impl Default for Env {
             capabilities: Capabilities::all(),
             host_agents: Vec::new(),
             values: Vec::new(),
+            params: Vec::new(),
             agents: Vec::new(),
             flows: Vec::new(),
         }
     }
 }
 
-/// Checks a parsed program. Returns its errors and warnings in source order;
-/// only errors (see [`crate::diag::has_errors`]) mean the program must not run.
+/// Resolves and checks a parsed program. Returns its errors and warnings in
+/// source order; only errors (see [`crate::diag::has_errors`]) mean the
+/// program must not run. (The engine resolves once for both the checker and
+/// the lowering; this is for tests and benchmarks of the checker alone.)
+#[cfg(feature = "internals")]
 pub fn check(program: &ast::Program, env: &Env) -> Vec<Diagnostic> {
-    let mut checker = Checker::new(env);
+    let resolution = crate::resolve::resolve(program, env);
+    check_resolved(program, &resolution, env)
+}
+
+/// Checks a program already resolved against `env`: the resolution's name
+/// diagnostics and the checker's own, in source order.
+pub fn check_resolved(
+    program: &ast::Program,
+    resolution: &Resolution<'_>,
+    env: &Env,
+) -> Vec<Diagnostic> {
+    let mut checker = Checker {
+        res: resolution,
+        flow_calls: Vec::new(),
+        current_flow: None,
+        capabilities: &env.capabilities,
+        diags: resolution.diagnostics().to_vec(),
+    };
     checker.program(program);
     checker.check_recursion();
     let mut diags = checker.diags;
     diags.sort_by_key(|d| d.span().map_or(0, |s| s.start));
     diags
-}
-
-/// A flow's signature, for calls and recursion messages.
-#[derive(Debug)]
-struct FlowSig<'a> {
-    name: &'a str,
-    params: Vec<&'a str>,
 }
 
 /// A call from one flow's body to another flow.
@@ -81,78 +97,12 @@ struct FlowCall {
     span: Span,
 }
 
-/// The state of one check: scopes, every binding, flows and their calls.
-#[derive(Debug)]
-///
-/// Names are borrowed from the AST and the [`Env`]: a check allocates per
-/// scope and binding, never per name.
-struct Checker<'a> {
-    bindings: Vec<scope::Binding<'a>>,
-    /// Innermost last. `scopes[0]` holds the [`Env`], `scopes[1]` the top level.
-    scopes: Vec<Scope<'a>>,
-    /// Top-level `param`s, which flow bodies and agent configs see wherever declared.
-    top_params: Map<&'a str, BindingId>,
-    flows: Vec<FlowSig<'a>>,
+/// The state of one check: the resolution it reads, flows' calls, diagnostics.
+struct Checker<'r, 'a> {
+    res: &'r Resolution<'a>,
     flow_calls: Vec<FlowCall>,
     /// The flow whose body is being checked.
     current_flow: Option<FlowId>,
-    /// Inside an agent declaration's config or `limit`.
-    in_config: bool,
-    /// Inside a gate check's `where`: its own name and the other checks' names.
-    gate: Vec<(&'a str, Vec<&'a str>)>,
-    /// Bindings used before their `let` (reported as such), by the span of their name.
-    used_early: scope::Set<Span>,
-    registry: &'a Registry,
-    capabilities: &'a Capabilities,
+    capabilities: &'r Capabilities,
     diags: Vec<Diagnostic>,
-}
-
-impl<'a> Checker<'a> {
-    fn new(env: &'a Env) -> Checker<'a> {
-        let mut checker = Checker {
-            bindings: Vec::new(),
-            scopes: Vec::new(),
-            top_params: Map::default(),
-            flows: Vec::new(),
-            flow_calls: Vec::new(),
-            current_flow: None,
-            in_config: false,
-            gate: Vec::new(),
-            used_early: scope::Set::default(),
-            registry: &env.registry,
-            capabilities: &env.capabilities,
-            diags: Vec::new(),
-        };
-        let mut root = Scope::new(Barrier::None);
-        for name in &env.values {
-            let id = checker.env_binding(name, scope::BindingKind::Value(ValueKind::Env));
-            root.values.insert(name, id);
-        }
-        for name in env.host_agents.iter().chain(&env.agents) {
-            let id = checker.env_binding(name, scope::BindingKind::Callable(CallableKind::Agent));
-            root.callables.insert(name, id);
-        }
-        for (name, params) in &env.flows {
-            checker.flows.push(FlowSig {
-                name,
-                params: params.iter().map(String::as_str).collect(),
-            });
-            let flow = checker.flows.len() - 1;
-            let id =
-                checker.env_binding(name, scope::BindingKind::Callable(CallableKind::Flow(flow)));
-            root.callables.insert(name, id);
-        }
-        checker.scopes.push(root);
-        checker
-    }
-
-    fn env_binding(&mut self, name: &'a str, kind: scope::BindingKind) -> BindingId {
-        self.bindings.push(scope::Binding {
-            name,
-            span: None,
-            kind,
-            used: true,
-        });
-        self.bindings.len() - 1
-    }
 }

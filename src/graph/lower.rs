@@ -1,5 +1,10 @@
 //! Lowering: a checked AST to a [`TaskGraph`]. Calls and constructs become nodes,
 //! names become slots, and each node records the nodes it waits for.
+//!
+//! What a name means comes from the [`Resolution`]: a use is a binding id, and
+//! the lowering only tracks where each binding's value lives (a param, an
+//! agent, a flow, or a slot of the body that bound it), capturing it through
+//! the bodies in between when a nested body reads it.
 
 use std::collections::{HashMap as StdMap, HashSet as StdSet};
 use std::sync::Arc;
@@ -12,6 +17,7 @@ use super::*;
 use crate::agent::Registry;
 use crate::ast::{self, ExprKind, StmtKind};
 use crate::diag::{Code, Diagnostic};
+use crate::resolve::{BindingId, Resolution, Target};
 
 /// Maps and sets keyed by names: small keys, no need for a DoS-resistant hash.
 type HashMap<K, V> = StdMap<K, V, foldhash::fast::FixedState>;
@@ -37,12 +43,37 @@ impl Default for Prelude {
     }
 }
 
-/// Lowers a program that `check` accepted. Problems it cannot lower (which
-/// `check` reports first) come back as diagnostics, never as a panic.
+impl Prelude {
+    /// What the resolution needs to know of the prelude: its values and agents.
+    pub fn env(&self) -> crate::check::Env {
+        crate::check::Env {
+            registry: self.registry.clone(),
+            host_agents: self.host_agents.clone(),
+            values: self.values.iter().map(|(n, _)| n.clone()).collect(),
+            ..crate::check::Env::default()
+        }
+    }
+}
+
+/// Resolves and lowers a program that `check` accepted (see [`lower_resolved`]).
 pub fn lower(program: &ast::Program, prelude: &Prelude) -> Result<TaskGraph, Vec<Diagnostic>> {
+    let env = prelude.env();
+    let resolution = crate::resolve::resolve(program, &env);
+    lower_resolved(program, &resolution, prelude)
+}
+
+/// Lowers a program that `check` accepted, resolved against the names of
+/// `prelude`. Problems it cannot lower (which `check` reports first) come
+/// back as diagnostics, never as a panic.
+pub fn lower_resolved(
+    program: &ast::Program,
+    resolution: &Resolution<'_>,
+    prelude: &Prelude,
+) -> Result<TaskGraph, Vec<Diagnostic>> {
     let mut l = Lowerer {
         graph: TaskGraph::default(),
-        globals: HashMap::default(),
+        homes: vec![Home::Unknown; resolution.bindings().len()],
+        res: resolution,
         builders: Vec::new(),
         errors: Vec::new(),
         backend_names: HashMap::default(),
@@ -67,32 +98,43 @@ pub fn lower(program: &ast::Program, prelude: &Prelude) -> Result<TaskGraph, Vec
     }
 }
 
+/// Where a binding's value lives.
 #[derive(Clone, Copy)]
-enum Global {
+pub(super) enum Home {
+    /// Not lowered (yet): a use of it is an error.
+    Unknown,
+    Param(u32),
     Agent(u32),
     Flow(u32),
-    Param(u32),
+    /// A slot of the body open at this depth of [`Lowerer::builders`].
+    Local {
+        depth: u32,
+        at: Ref,
+    },
 }
 
-/// A body being built. Names borrow from the AST (or the prelude) for `'a`.
-struct Builder<'a> {
+/// A body being built.
+struct Builder {
     kind: BodyKind,
     nodes: Vec<Node>,
     inputs: Vec<Arc<str>>,
     captures: Vec<Capture>,
-    /// Lexical scopes inside the body, innermost last.
-    scopes: Vec<HashMap<&'a str, Ref>>,
-    /// Whether names of the enclosing body are visible (not for flow bodies).
+    /// The binding each capture carries in, by index.
+    captured: Vec<BindingId>,
+    /// Whether bindings of the enclosing body are visible (not for flow bodies).
     captures_outer: bool,
     /// Prefix for labels of nodes made inside an inline block (`x.`).
     prefix: String,
     labels: HashSet<Arc<str>>,
 }
 
+/// Names borrow from the AST (or the prelude) for `'a`.
 struct Lowerer<'a> {
     graph: TaskGraph,
-    globals: HashMap<&'a str, Global>,
-    builders: Vec<Builder<'a>>,
+    res: &'a Resolution<'a>,
+    /// Where each binding of the resolution lives, by id.
+    homes: Vec<Home>,
+    builders: Vec<Builder>,
     errors: Vec<Diagnostic>,
     /// The name of each backend called directly, allocated once.
     backend_names: HashMap<&'a str, Arc<str>>,
@@ -103,7 +145,8 @@ impl<'a> Lowerer<'a> {
     /// Registers params, agents and flows (hoisted: usable anywhere).
     fn declare(&mut self, program: &'a ast::Program, prelude: &'a Prelude) {
         for (name, value) in &prelude.values {
-            self.add_param(name, Expr::Const(value.clone()), Span::default());
+            let index = self.add_param(name, Expr::Const(value.clone()), Span::default());
+            self.home(self.res.env_value(name), Home::Param(index));
         }
         for name in &prelude.host_agents {
             let index = self.graph.agents.len() as u32;
@@ -115,14 +158,14 @@ impl<'a> Lowerer<'a> {
                 limit: None,
                 span: Span::default(),
             });
-            self.globals.insert(name, Global::Agent(index));
+            self.home(self.res.env_callable(name), Home::Agent(index));
         }
         // Agents are pushed in the next loop, in this same order.
         let mut agents = self.graph.agents.len() as u32;
         for stmt in &program.stmts {
             match &stmt.kind {
                 StmtKind::Agent(decl) => {
-                    self.globals.insert(&decl.name.name, Global::Agent(agents));
+                    self.home(self.res.binding_at(decl.name.span), Home::Agent(agents));
                     agents += 1;
                 }
                 StmtKind::Flow(decl) => {
@@ -133,7 +176,7 @@ impl<'a> Lowerer<'a> {
                         body: BodyId(0),
                         span: decl.name.span,
                     });
-                    self.globals.insert(&decl.name.name, Global::Flow(index));
+                    self.home(self.res.binding_at(decl.name.span), Home::Flow(index));
                 }
                 _ => {}
             }
@@ -144,7 +187,8 @@ impl<'a> Lowerer<'a> {
         for stmt in &program.stmts {
             if let StmtKind::Param { name, default } = &stmt.kind {
                 let default = self.expr(default, None);
-                self.add_param(&name.name, default, name.span);
+                let index = self.add_param(&name.name, default, name.span);
+                self.home(self.res.binding_at(name.span), Home::Param(index));
             }
         }
         for stmt in &program.stmts {
@@ -166,19 +210,28 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    fn add_param(&mut self, name: &'a str, default: Expr, span: Span) {
+    fn add_param(&mut self, name: &'a str, default: Expr, span: Span) -> u32 {
         let index = self.graph.params.len() as u32;
         self.graph.params.push(Param {
             name: name.into(),
             default,
             span,
         });
-        self.globals.insert(name, Global::Param(index));
+        index
+    }
+
+    /// Records where a binding (if the resolution made one) lives.
+    fn home(&mut self, binding: Option<BindingId>, home: Home) {
+        if let Some(id) = binding {
+            self.homes[id as usize] = home;
+        }
     }
 
     fn agent(&mut self, decl: &'a ast::AgentDecl) -> Agent {
-        let registry = self.registry;
-        let backend = registry.backend(&decl.backend.name);
+        let backend = match self.res.target(&decl.backend) {
+            Target::Backend(b) => Some(b),
+            _ => None,
+        };
         let kind = match backend {
             Some(b) => {
                 self.uses(b.signature());
@@ -228,7 +281,11 @@ impl<'a> Lowerer<'a> {
         let mut index = 0;
         for stmt in &program.stmts {
             if let StmtKind::Flow(decl) = &stmt.kind {
-                let inputs: Vec<&str> = decl.params.iter().map(|p| p.name.as_str()).collect();
+                let inputs: Vec<(&str, Option<Span>)> = decl
+                    .params
+                    .iter()
+                    .map(|p| (p.name.as_str(), Some(p.span)))
+                    .collect();
                 self.open(BodyKind::Flow, &inputs, false);
                 let result = self.stmts(&decl.body.stmts, false);
                 let body = self.close(result, None);
@@ -240,22 +297,23 @@ impl<'a> Lowerer<'a> {
 
     // ---- bodies and scopes -------------------------------------------------
 
-    fn open(&mut self, kind: BodyKind, inputs: &[&'a str], captures_outer: bool) {
-        let scope = inputs
-            .iter()
-            .enumerate()
-            .map(|(i, name)| (*name, Ref::Input(i as u32)))
-            .collect();
+    /// Opens a body whose inputs bind the names declared at their spans.
+    fn open(&mut self, kind: BodyKind, inputs: &[(&str, Option<Span>)], captures_outer: bool) {
         self.builders.push(Builder {
             kind,
             nodes: Vec::new(),
-            inputs: inputs.iter().map(|name| Arc::from(*name)).collect(),
+            inputs: inputs.iter().map(|(name, _)| Arc::from(*name)).collect(),
             captures: Vec::new(),
-            scopes: vec![scope],
+            captured: Vec::new(),
             captures_outer,
             prefix: String::new(),
             labels: HashSet::default(),
         });
+        for (i, (_, span)) in inputs.iter().enumerate() {
+            if let Some(span) = span {
+                self.bind(*span, Ref::Input(i as u32));
+            }
+        }
     }
 
     /// Finishes the innermost body and appends its nodes to the graph.
@@ -282,51 +340,54 @@ impl<'a> Lowerer<'a> {
         id
     }
 
-    fn builder(&mut self) -> &mut Builder<'a> {
+    fn builder(&mut self) -> &mut Builder {
         self.builders.last_mut().expect("a body is open")
     }
 
-    fn bind(&mut self, name: &'a str, r: Ref) {
-        let b = self.builder();
-        b.scopes
-            .last_mut()
-            .expect("a scope is open")
-            .insert(name, r);
+    /// The binding declared at `span` lives at `r` of the innermost body.
+    fn bind(&mut self, span: Span, r: Ref) {
+        let depth = self.builders.len() as u32 - 1;
+        self.home(self.res.binding_at(span), Home::Local { depth, at: r });
     }
 
-    /// Resolves a value name from body `depth` outwards, capturing through
-    /// every body in between.
-    fn resolve_at(&mut self, depth: usize, name: &str) -> Option<Ref> {
-        let b = &self.builders[depth];
-        if let Some(r) = b.scopes.iter().rev().find_map(|s| s.get(name)) {
-            return Some(*r);
+    /// Where body `depth` finds binding `id`, which lives at `at` of body
+    /// `home`: capturing it through every body in between.
+    fn capture(&mut self, depth: usize, id: BindingId, home: usize, at: Ref) -> Option<Ref> {
+        if depth == home {
+            return Some(at);
         }
-        if let Some(i) = b.captures.iter().position(|c| &*c.name == name) {
-            return Some(Ref::Capture(i as u32));
-        }
-        if b.captures_outer && depth > 0 {
-            if let Some(from) = self.resolve_at(depth - 1, name) {
-                if let Ref::Param(_) = from {
-                    return Some(from);
-                }
-                let b = &mut self.builders[depth];
-                b.captures.push(Capture {
-                    name: name.into(),
-                    from,
-                });
-                return Some(Ref::Capture(b.captures.len() as u32 - 1));
-            }
+        let b = self.builders.get(depth)?;
+        if depth < home || !b.captures_outer {
             return None;
         }
-        match self.globals.get(name) {
-            Some(Global::Param(i)) => Some(Ref::Param(*i)),
-            _ => None,
+        if let Some(i) = b.captured.iter().position(|&c| c == id) {
+            return Some(Ref::Capture(i as u32));
         }
+        let from = self.capture(depth - 1, id, home, at)?;
+        let name = self.res.binding(id).name;
+        let b = &mut self.builders[depth];
+        b.captures.push(Capture {
+            name: name.into(),
+            from,
+        });
+        b.captured.push(id);
+        Some(Ref::Capture(b.captures.len() as u32 - 1))
     }
 
+    /// The value a name stands for in the innermost body.
     fn resolve(&mut self, ident: &'a ast::Ident) -> Expr {
-        let depth = self.builders.len() - 1;
-        match self.resolve_at(depth, &ident.name) {
+        let found = match self.res.target(ident) {
+            Target::Binding(id) => match self.homes[id as usize] {
+                Home::Param(i) => Some(Ref::Param(i)),
+                Home::Local { depth, at } => {
+                    let innermost = self.builders.len() - 1;
+                    self.capture(innermost, id, depth as usize, at)
+                }
+                Home::Unknown | Home::Agent(_) | Home::Flow(_) => None,
+            },
+            _ => None,
+        };
+        match found {
             Some(r) => Expr::Ref(r),
             None => {
                 self.errors.push(
@@ -449,7 +510,7 @@ impl<'a> Lowerer<'a> {
                             self.as_node(e, label, value.span)
                         }
                     };
-                    self.bind(&name.name, Ref::Node(k));
+                    self.bind(name.span, Ref::Node(k));
                     if keep_lets {
                         lets.push((name.name.as_str().into(), Expr::Ref(Ref::Node(k))));
                     }
@@ -482,9 +543,7 @@ impl<'a> Lowerer<'a> {
         if let Some(name) = label.filter(|l| !l.is_empty()) {
             self.builder().prefix = format!("{saved}{name}.");
         }
-        self.builder().scopes.push(HashMap::default());
         let value = self.stmts(&block.stmts, false);
-        self.builder().scopes.pop();
         self.builder().prefix = saved;
         let end = self.builder().nodes.len() as u32;
         if end - start <= 1 {
@@ -496,7 +555,12 @@ impl<'a> Lowerer<'a> {
     }
 
     /// Lowers a construct's body as a body of its own.
-    fn body(&mut self, kind: BodyKind, inputs: &[&'a str], block: &'a ast::Block) -> BodyId {
+    fn body(
+        &mut self,
+        kind: BodyKind,
+        inputs: &[(&str, Option<Span>)],
+        block: &'a ast::Block,
+    ) -> BodyId {
         self.open(kind, inputs, true);
         let result = self.stmts(&block.stmts, false);
         self.close(result, None)
@@ -566,8 +630,12 @@ impl<'a> Lowerer<'a> {
             ExprKind::Map(map) => {
                 let list = self.expr(&map.list, None);
                 let limit = map.limit.as_ref().map(|l| self.expr(l, None));
-                let index_name = map.index.as_ref().map_or("_index", |i| i.name.as_str());
-                let body = self.body(BodyKind::MapItem, &[&map.item.name, index_name], &map.body);
+                let index = match &map.index {
+                    Some(i) => (i.name.as_str(), Some(i.span)),
+                    None => ("_index", None),
+                };
+                let item = (map.item.name.as_str(), Some(map.item.span));
+                let body = self.body(BodyKind::MapItem, &[item, index], &map.body);
                 let label = self.label(label, "map");
                 self.push_construct(NodeKind::Map(MapNode { list, limit, body }), label, e.span)
             }
@@ -602,7 +670,7 @@ impl<'a> Lowerer<'a> {
                 let otherwise = try_
                     .otherwise
                     .as_ref()
-                    .map(|b| self.body(BodyKind::TryElse, &["error"], b));
+                    .map(|b| self.body(BodyKind::TryElse, &[("error", Some(b.span))], b));
                 let label = self.label(label, "try");
                 let node = TryNode {
                     body,
@@ -655,8 +723,7 @@ impl<'a> Lowerer<'a> {
         let k = self.as_node(value, "".into(), check.value.span);
         let mut cond_node = None;
         if let Some(cond) = &check.cond {
-            self.builder().scopes.push(HashMap::default());
-            self.bind(&check.name.name, Ref::Node(k));
+            self.bind(check.name.span, Ref::Node(k));
             let c = self.expr(cond, None);
             let label = self.label(Some("where"), "");
             cond_node = Some(match c {
@@ -670,7 +737,6 @@ impl<'a> Lowerer<'a> {
                 }
                 c => self.as_node(c, label, cond.span),
             });
-            self.builder().scopes.pop();
         }
         let body = self.close(Expr::Ref(Ref::Node(k)), None);
         GateCheck {

@@ -7,7 +7,7 @@ mod export;
 mod lower;
 
 pub use export::{to_dot, to_json, to_mermaid};
-pub use lower::{lower, Prelude};
+pub use lower::{lower, lower_resolved, Prelude};
 
 use std::sync::Arc;
 

@@ -10,6 +10,7 @@ mod layers;
 mod lint;
 mod llm;
 mod repl;
+mod resolve;
 mod run;
 mod servers;
 mod sh;

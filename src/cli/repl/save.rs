@@ -14,9 +14,11 @@
 //!   called a replaced agent, is written under a fresh name (`E_1`, `f_1`),
 //!   with the calls and reads renamed. One nothing kept uses is left out.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::ast::{self, Block, ExprKind, ModifierKind, StmtKind};
+use crate::ast::{self, StmtKind};
+use crate::check::Env;
+use crate::resolve::{BindingKind, Resolution, Target};
 use crate::source::Span;
 use crate::syntax;
 
@@ -47,7 +49,9 @@ struct Instance {
 
 /// The declarations of the session, and their instances as entries used them.
 struct Instances<'a> {
-    programs: &'a [Vec<ast::Stmt>],
+    programs: &'a [ast::Program],
+    /// What each statement uses, by entry and index.
+    uses: &'a [Vec<Uses<'a>>],
     /// Every agent and flow declaration of each name, in order.
     callables: HashMap<&'a str, Vec<At>>,
     /// Every `let` and `param` of each name, in order.
@@ -60,7 +64,7 @@ struct Instances<'a> {
 
 impl<'a> Instances<'a> {
     fn stmt(&self, (e, s): At) -> Option<&'a ast::Stmt> {
-        self.programs.get(e).and_then(|p| p.get(s))
+        self.programs.get(e).and_then(|p| p.stmts.get(s))
     }
 
     /// The declaration `name` stood for at entry `e`: the latest in entries up
@@ -82,22 +86,20 @@ impl<'a> Instances<'a> {
         if let Some(&id) = self.by_entry.get(&(decl, e)) {
             return id;
         }
-        let mut names = Uses::default();
-        if let Some(stmt) = self.stmt(decl) {
-            decl_uses(stmt, &mut names);
-        }
+        let names = self.uses.get(decl.0).and_then(|u| u.get(decl.1));
         self.visiting.insert(decl);
         let mut uses = Vec::new();
-        let named = (names.calls.iter().map(|i| (*i, true)))
-            .chain(names.values.iter().map(|i| (*i, false)));
-        for (ident, call) in named {
-            let target = self.resolve(&ident.name, call, e);
+        let named = names.into_iter().flat_map(|n| {
+            (n.calls.iter().map(|i| (*i, true))).chain(n.values.iter().map(|i| (*i, false)))
+        });
+        for ((span, name), call) in named {
+            let target = self.resolve(name, call, e);
             // Flows cannot call themselves (the checker says so); guard anyway.
             let dep = match target {
                 Some(t) if !self.visiting.contains(&t) => Some(self.instance(t, e)),
                 _ => None,
             };
-            uses.push((ident.span, dep));
+            uses.push((span, dep));
         }
         self.visiting.remove(&decl);
         let key = (decl, uses.iter().map(|(_, d)| *d).collect());
@@ -160,12 +162,25 @@ fn words(entries: &[Entry]) -> HashSet<String> {
 /// The script that reproduces the session's entries.
 pub(super) fn script(entries: &[Entry]) -> Script {
     // Committed entries parsed before; one that no longer does is skipped.
-    let programs: Vec<Vec<ast::Stmt>> = entries
+    let programs: Vec<ast::Program> = entries
         .iter()
         .map(|entry| {
-            syntax::parse(&entry.source)
-                .map(|p| p.stmts)
-                .unwrap_or_default()
+            syntax::parse(&entry.source).unwrap_or_else(|_| ast::Program {
+                stmts: Vec::new(),
+                span: Span::default(),
+            })
+        })
+        .collect();
+    // Each entry's names, resolved against what earlier entries bound.
+    let envs = envs(&programs);
+    let stmt_uses: Vec<Vec<Uses>> = programs
+        .iter()
+        .zip(&envs)
+        .map(|(program, env)| {
+            let resolution = crate::resolve::resolve(program, env);
+            (0..program.stmts.len())
+                .map(|s| Uses::of(&resolution, s))
+                .collect()
         })
         .collect();
     let Some(last_entry) = programs.len().checked_sub(1) else {
@@ -179,6 +194,7 @@ pub(super) fn script(entries: &[Entry]) -> Script {
     };
     let mut instances = Instances {
         programs: &programs,
+        uses: &stmt_uses,
         callables: HashMap::new(),
         values: HashMap::new(),
         list: Vec::new(),
@@ -190,18 +206,17 @@ pub(super) fn script(entries: &[Entry]) -> Script {
     // (top-level statements read in order), and the agents and flows it calls.
     let mut binder: HashMap<&str, At> = HashMap::new();
     let mut reads: HashMap<At, Vec<(At, Span)>> = HashMap::new();
-    let mut calls: HashMap<At, Vec<&ast::Ident>> = HashMap::new();
-    for (e, stmts) in programs.iter().enumerate() {
-        for (s, stmt) in stmts.iter().enumerate() {
+    let mut calls: HashMap<At, &[(Span, &str)]> = HashMap::new();
+    for (e, program) in programs.iter().enumerate() {
+        for (s, stmt) in program.stmts.iter().enumerate() {
             if !is_declaration(stmt) {
-                let mut uses = Uses::default();
-                stmt_uses(stmt, &mut uses);
-                for ident in uses.values {
-                    if let Some(at) = binder.get(ident.name.as_str()) {
-                        reads.entry((e, s)).or_default().push((*at, ident.span));
+                let uses = &stmt_uses[e][s];
+                for &(span, name) in &uses.values {
+                    if let Some(at) = binder.get(name) {
+                        reads.entry((e, s)).or_default().push((*at, span));
                     }
                 }
-                calls.insert((e, s), uses.calls);
+                calls.insert((e, s), &uses.calls);
             }
             let Some(name) = bound_name(stmt) else {
                 continue;
@@ -223,7 +238,10 @@ pub(super) fn script(entries: &[Entry]) -> Script {
     }
     let is_let = |(e, s): At| {
         matches!(
-            programs.get(e).and_then(|p| p.get(s)).map(|s| &s.kind),
+            programs
+                .get(e)
+                .and_then(|p| p.stmts.get(s))
+                .map(|s| &s.kind),
             Some(StmtKind::Let { .. })
         )
     };
@@ -231,8 +249,8 @@ pub(super) fn script(entries: &[Entry]) -> Script {
     // statement reads.
     let mut kept: HashSet<At> = HashSet::new();
     let mut work: Vec<At> = Vec::new();
-    for (e, stmts) in programs.iter().enumerate() {
-        for (s, stmt) in stmts.iter().enumerate() {
+    for (e, program) in programs.iter().enumerate() {
+        for (s, stmt) in program.stmts.iter().enumerate() {
             if !is_declaration(stmt) && live((e, s)) {
                 kept.insert((e, s));
                 work.push((e, s));
@@ -251,8 +269,8 @@ pub(super) fn script(entries: &[Entry]) -> Script {
     // The session's live declarations, as the last entry sees them, keep their
     // names; then what each kept statement used at its own entry.
     let mut plain: HashSet<usize> = HashSet::new();
-    for (e, stmts) in programs.iter().enumerate() {
-        for (s, stmt) in stmts.iter().enumerate() {
+    for (e, program) in programs.iter().enumerate() {
+        for (s, stmt) in program.stmts.iter().enumerate() {
             if is_declaration(stmt) && live((e, s)) {
                 plain.insert(instances.instance((e, s), last_entry));
             }
@@ -262,9 +280,9 @@ pub(super) fn script(entries: &[Entry]) -> Script {
     let mut uses_of: HashMap<At, Vec<(Span, usize)>> = HashMap::new();
     for &(e, s) in &order {
         let mut found = Vec::new();
-        for ident in calls.get(&(e, s)).into_iter().flatten() {
-            if let Some(decl) = instances.resolve(&ident.name, true, e) {
-                found.push((ident.span, instances.instance(decl, e)));
+        for &(span, name) in calls.get(&(e, s)).copied().unwrap_or_default() {
+            if let Some(decl) = instances.resolve(name, true, e) {
+                found.push((span, instances.instance(decl, e)));
             }
         }
         for (binding, span) in reads.get(&(e, s)).into_iter().flatten() {
@@ -290,7 +308,7 @@ pub(super) fn script(entries: &[Entry]) -> Script {
     let name_at = |at: At| {
         programs
             .get(at.0)
-            .and_then(|p| p.get(at.1))
+            .and_then(|p| p.stmts.get(at.1))
             .and_then(bound_name)
             .map(|i| i.name.clone())
             .unwrap_or_default()
@@ -305,8 +323,8 @@ pub(super) fn script(entries: &[Entry]) -> Script {
     }
     let mut names: Vec<String> = instances.list.iter().map(|i| name_at(i.decl)).collect();
     let mut renamed_params = Vec::new();
-    for (e, stmts) in programs.iter().enumerate() {
-        for (s, stmt) in stmts.iter().enumerate() {
+    for (e, program) in programs.iter().enumerate() {
+        for (s, stmt) in program.stmts.iter().enumerate() {
             let at = (e, s);
             if kept.contains(&at) && is_let(at) && !live(at) {
                 renamed_lets.insert(at, fresh(&name_at(at)));
@@ -334,8 +352,8 @@ pub(super) fn script(entries: &[Entry]) -> Script {
         statements += 1;
         last_is_expr = matches!(stmt.kind, StmtKind::Expr(_));
     };
-    for (e, stmts) in programs.iter().enumerate() {
-        for (s, stmt) in stmts.iter().enumerate() {
+    for (e, program) in programs.iter().enumerate() {
+        for (s, stmt) in program.stmts.iter().enumerate() {
             let at = (e, s);
             if is_declaration(stmt) {
                 for &id in by_decl.get(&at).into_iter().flatten() {
@@ -404,174 +422,84 @@ fn edited(source: &str, span: Span, mut edits: Vec<(Span, &str)>) -> String {
     text
 }
 
-/// The names a statement uses from the top level: the values it reads that
-/// nothing inside it binds, and the agents and flows (or built-ins) it calls.
+/// The names a top-level statement uses from the top level of its entry or
+/// from earlier entries, as the resolution found them: the values it reads
+/// (never those bound inside it) and the agents and flows it calls.
 #[derive(Debug, Default)]
 struct Uses<'a> {
-    values: Vec<&'a ast::Ident>,
-    calls: Vec<&'a ast::Ident>,
+    values: Vec<(Span, &'a str)>,
+    calls: Vec<(Span, &'a str)>,
 }
 
-/// What a top-level `let` or expression uses.
-fn stmt_uses<'a>(stmt: &'a ast::Stmt, out: &mut Uses<'a>) {
-    let mut scopes = Vec::new();
-    match &stmt.kind {
-        StmtKind::Let { value, .. } => expr_names(value, &mut scopes, out),
-        StmtKind::Expr(e) => expr_names(e, &mut scopes, out),
-        StmtKind::Param { .. } | StmtKind::Agent(_) | StmtKind::Flow(_) => {}
-    }
-}
-
-/// What a declaration uses: a param's default, an agent's config and `limit`,
-/// a flow's body less its parameters. They read params (never `let`s).
-fn decl_uses<'a>(stmt: &'a ast::Stmt, out: &mut Uses<'a>) {
-    let mut scopes = Vec::new();
-    match &stmt.kind {
-        StmtKind::Param { default, .. } => expr_names(default, &mut scopes, out),
-        StmtKind::Agent(decl) => {
-            for arg in &decl.args {
-                expr_names(&arg.value, &mut scopes, out);
-            }
-            if let Some(limit) = &decl.limit {
-                expr_names(limit, &mut scopes, out);
-            }
-        }
-        StmtKind::Flow(decl) => {
-            scopes.push(decl.params.iter().map(|p| p.name.as_str()).collect());
-            block_names(&decl.body, &mut scopes, out);
-        }
-        StmtKind::Let { .. } | StmtKind::Expr(_) => {}
-    }
-}
-
-fn free<'a>(ident: &'a ast::Ident, scopes: &[HashSet<&str>], out: &mut Uses<'a>) {
-    if !scopes.iter().any(|s| s.contains(ident.name.as_str())) {
-        out.values.push(ident);
-    }
-}
-
-fn block_names<'a>(block: &'a Block, scopes: &mut Vec<HashSet<&'a str>>, out: &mut Uses<'a>) {
-    scopes.push(HashSet::new());
-    for stmt in &block.stmts {
-        match &stmt.kind {
-            StmtKind::Let { name, value } => {
-                expr_names(value, scopes, out);
-                if let Some(scope) = scopes.last_mut() {
-                    scope.insert(&name.name);
+impl<'a> Uses<'a> {
+    /// What the `s`th statement of a resolved entry uses.
+    fn of(resolution: &Resolution<'a>, s: usize) -> Uses<'a> {
+        let mut out = Uses::default();
+        for u in resolution.uses_in_statement(s) {
+            let Target::Binding(id) = u.target else {
+                continue;
+            };
+            let binding = resolution.binding(id);
+            match binding.kind {
+                BindingKind::Value(kind) if kind.is_top_level() => {
+                    out.values.push((u.span, binding.name));
                 }
+                BindingKind::Agent | BindingKind::Flow(_) => {
+                    out.calls.push((u.span, binding.name));
+                }
+                BindingKind::Value(_) => {}
             }
-            StmtKind::Expr(e) => expr_names(e, scopes, out),
-            StmtKind::Param { .. } | StmtKind::Agent(_) | StmtKind::Flow(_) => {}
         }
+        out
     }
-    scopes.pop();
 }
 
-/// Collects the names `e` reads that none of `scopes` binds.
-fn expr_names<'a>(e: &'a ast::Expr, scopes: &mut Vec<HashSet<&'a str>>, out: &mut Uses<'a>) {
-    match &e.kind {
-        ExprKind::Name(ident) => free(ident, scopes, out),
-        ExprKind::Call(call) => {
-            out.calls.push(&call.callee);
-            for arg in &call.args {
-                expr_names(&arg.value, scopes, out);
-            }
-            for m in &call.modifiers {
-                match &m.kind {
-                    ModifierKind::Timeout(x)
-                    | ModifierKind::Retry(x)
-                    | ModifierKind::Backoff(x) => expr_names(x, scopes, out),
-                    ModifierKind::After(names) => {
-                        for ident in names {
-                            free(ident, scopes, out);
-                        }
-                    }
+/// For each entry, the names earlier entries bound, as the session had them
+/// then: `let`s as values, `param`s as params (flow bodies see those), agents
+/// and flows.
+fn envs(programs: &[ast::Program]) -> Vec<Env> {
+    let mut values: BTreeMap<&str, bool> = BTreeMap::new();
+    let mut callables: BTreeMap<&str, Option<Vec<String>>> = BTreeMap::new();
+    let mut out = Vec::with_capacity(programs.len());
+    for program in programs {
+        let names = |param: bool| {
+            (values.iter())
+                .filter(|(_, p)| **p == param)
+                .map(|(n, _)| n.to_string())
+                .collect()
+        };
+        out.push(Env {
+            values: names(false),
+            params: names(true),
+            agents: (callables.iter())
+                .filter(|(_, f)| f.is_none())
+                .map(|(n, _)| n.to_string())
+                .collect(),
+            flows: (callables.iter())
+                .filter_map(|(n, f)| Some((n.to_string(), f.clone()?)))
+                .collect(),
+            ..Env::default()
+        });
+        for stmt in &program.stmts {
+            match &stmt.kind {
+                StmtKind::Let { name, .. } => {
+                    values.insert(&name.name, false);
                 }
-            }
-        }
-        ExprKind::Map(map) => {
-            expr_names(&map.list, scopes, out);
-            if let Some(limit) = &map.limit {
-                expr_names(limit, scopes, out);
-            }
-            let vars = map.index.iter().chain([&map.item]).map(|i| i.name.as_str());
-            scopes.push(vars.collect());
-            block_names(&map.body, scopes, out);
-            scopes.pop();
-        }
-        ExprKind::Gate(checks) => {
-            for check in checks {
-                expr_names(&check.value, scopes, out);
-            }
-            // A `where` sees the checks' values by their names.
-            scopes.push(checks.iter().map(|c| c.name.name.as_str()).collect());
-            for cond in checks.iter().filter_map(|c| c.cond.as_ref()) {
-                expr_names(cond, scopes, out);
-            }
-            scopes.pop();
-        }
-        ExprKind::If(if_) => {
-            for (cond, block) in &if_.arms {
-                expr_names(cond, scopes, out);
-                block_names(block, scopes, out);
-            }
-            if let Some(block) = &if_.otherwise {
-                block_names(block, scopes, out);
-            }
-        }
-        ExprKind::Try(try_) => {
-            block_names(&try_.body, scopes, out);
-            for x in try_.retry.iter().chain(&try_.backoff) {
-                expr_names(x, scopes, out);
-            }
-            if let Some(block) = &try_.otherwise {
-                scopes.push(HashSet::from(["error"]));
-                block_names(block, scopes, out);
-                scopes.pop();
-            }
-        }
-        ExprKind::Block(block) => block_names(block, scopes, out),
-        ExprKind::Str(parts) => {
-            for part in parts {
-                if let ast::StrPart::Interp(x) = part {
-                    expr_names(x, scopes, out);
+                StmtKind::Param { name, .. } => {
+                    values.insert(&name.name, true);
                 }
+                StmtKind::Agent(d) => {
+                    callables.insert(&d.name.name, None);
+                }
+                StmtKind::Flow(d) => {
+                    let params = d.params.iter().map(|p| p.name.clone()).collect();
+                    callables.insert(&d.name.name, Some(params));
+                }
+                StmtKind::Expr(_) => {}
             }
         }
-        ExprKind::List(items) => {
-            for x in items {
-                expr_names(x, scopes, out);
-            }
-        }
-        ExprKind::Object(fields) => {
-            for (_, x) in fields {
-                expr_names(x, scopes, out);
-            }
-        }
-        ExprKind::Fanout(branches) => {
-            for b in branches {
-                expr_names(&b.value, scopes, out);
-            }
-        }
-        ExprKind::Field { base, .. } => expr_names(base, scopes, out),
-        ExprKind::Unary { operand, .. } => expr_names(operand, scopes, out),
-        ExprKind::Index { base, index: x }
-        | ExprKind::Binary {
-            lhs: base, rhs: x, ..
-        }
-        | ExprKind::Where {
-            value: base,
-            cond: x,
-        } => {
-            expr_names(base, scopes, out);
-            expr_names(x, scopes, out);
-        }
-        ExprKind::Null
-        | ExprKind::Bool(_)
-        | ExprKind::Int(_)
-        | ExprKind::Float(_)
-        | ExprKind::Duration(_) => {}
     }
+    out
 }
 
 #[cfg(test)]
@@ -579,41 +507,46 @@ mod tests {
     use super::*;
     use crate::source::SourceFile;
 
-    fn names(text: &str) -> Vec<String> {
-        let program = syntax::parse(&SourceFile::new("t", text)).expect("it parses");
-        let mut out = Uses::default();
-        for stmt in &program.stmts {
-            stmt_uses(stmt, &mut out);
+    /// The values and calls of each statement of one entry, resolved
+    /// against an earlier entry that bound `before`.
+    fn uses_of(before: &str, text: &str) -> (Vec<String>, Vec<String>) {
+        let parse = |t: &str| syntax::parse(&SourceFile::new("t", t)).expect("it parses");
+        let programs = [parse(before), parse(text)];
+        let envs = envs(&programs);
+        let resolution = crate::resolve::resolve(&programs[1], &envs[1]);
+        let (mut values, mut calls) = (Vec::new(), Vec::new());
+        for s in 0..programs[1].stmts.len() {
+            let uses = Uses::of(&resolution, s);
+            values.extend(uses.values.iter().map(|(_, n)| n.to_string()));
+            calls.extend(uses.calls.iter().map(|(_, n)| n.to_string()));
         }
-        out.values.iter().map(|i| i.name.clone()).collect()
+        (values, calls)
     }
 
-    fn decl_names(text: &str) -> (Vec<String>, Vec<String>) {
-        let program = syntax::parse(&SourceFile::new("t", text)).expect("it parses");
-        let mut out = Uses::default();
-        for stmt in &program.stmts {
-            decl_uses(stmt, &mut out);
-        }
-        let names = |v: &[&ast::Ident]| v.iter().map(|i| i.name.clone()).collect();
-        (names(&out.values), names(&out.calls))
+    const BEFORE: &str = "param p = 1\nparam n = 2\nlet x = 1\nlet z = 1\nlet w = 1\n\
+        let xs = []\nlet k = 1\nlet a = 1\nlet b = 1\nlet c = 1\nlet r = 1\n\
+        let s = 1\nlet t = 1\nlet u = 1\nagent E = echo()\nagent G = echo()";
+
+    fn names(text: &str) -> Vec<String> {
+        uses_of(BEFORE, text).0
     }
 
     #[test]
     fn finds_what_declarations_use() {
         assert_eq!(
-            decl_names("flow f(x) { let y = E(v: x, p: p); G(v: y) }"),
+            uses_of(BEFORE, "flow f(x) { let y = E(v: x, p: p); G(v: y) }"),
             (
                 vec!["p".to_string()],
                 vec!["E".to_string(), "G".to_string()]
             )
         );
         assert_eq!(
-            decl_names("agent A = sh(\"echo ${p}\") limit n"),
+            uses_of(BEFORE, "agent A = sh(\"echo ${p}\") limit n"),
             (vec!["p".to_string(), "n".to_string()], vec![])
         );
         assert_eq!(
-            decl_names("param b = a + 1"),
-            (vec!["a".to_string()], vec![])
+            uses_of(BEFORE, "param b2 = p + 1"),
+            (vec!["p".to_string()], vec![])
         );
     }
 
@@ -627,7 +560,7 @@ mod tests {
         );
         assert_eq!(
             names("gate { x: E(v: a) where x.v == b, y: E() after c }"),
-            ["a", "c", "b"]
+            ["a", "b", "c"]
         );
         assert_eq!(
             names("try { E(q: a) } retry r else { error.message + b }"),
@@ -636,6 +569,8 @@ mod tests {
         assert_eq!(names("if c { let t = 1; t } else { u }"), ["c", "u"]);
         assert_eq!(names("\"${s} and ${t}\""), ["s", "t"]);
         assert!(names("flow f(x) { E(x: x) }").is_empty());
+        // A name the entry binds itself is read from the entry.
+        assert_eq!(names("let x = x + 1\nlet y = x"), ["x", "x"]);
     }
 
     #[test]

@@ -444,6 +444,13 @@ impl Session {
             })
             .map(|d| map.problem(d, &self.entries))
             .collect();
+        // The second lowering sees the names the compile did: the engine's
+        // agents too.
+        let prelude = Prelude {
+            registry: Arc::new(self.engine.registry().clone()),
+            host_agents: self.engine.agent_names().map(str::to_string).collect(),
+            ..prelude
+        };
         export_bindings(&mut script, &prelude).map_err(|diags| {
             diags
                 .into_iter()

@@ -3,11 +3,11 @@
 
 use serde_json::Value;
 
-use super::{constant, Global, Lowerer};
+use super::{constant, Home, Lowerer};
 use crate::ast::{self, ExprKind, ModifierKind};
-use crate::builtins;
 use crate::diag::{Code, Diagnostic};
 use crate::graph::*;
+use crate::resolve::Target;
 use crate::source::Span;
 
 impl<'a> Lowerer<'a> {
@@ -57,42 +57,43 @@ impl<'a> Lowerer<'a> {
     }
 
     pub(super) fn call(&mut self, call: &'a ast::Call, span: Span, label: Option<&str>) -> Expr {
-        let name = call.callee.name.as_str();
-        if let Some(function) = builtins::function_named(name) {
-            if let Some(capability) = function.capability {
-                self.graph.capabilities.insert(capability.to_string());
+        let not_found = |l: &mut Self| {
+            l.errors.push(
+                Diagnostic::error(
+                    Code::UndefinedName,
+                    format!("cannot find agent `{}`", call.callee.name),
+                )
+                .at(call.callee.span, "not found"),
+            );
+            constant(Value::Null)
+        };
+        match self.res.target(&call.callee) {
+            Target::Function(function) => {
+                if let Some(capability) = function.capability {
+                    self.graph.capabilities.insert(capability.to_string());
+                }
+                let args = call
+                    .args
+                    .iter()
+                    .map(|a| self.expr(&a.value, None))
+                    .collect();
+                Expr::Call {
+                    function,
+                    args,
+                    span,
+                }
             }
-            let args = call
-                .args
-                .iter()
-                .map(|a| self.expr(&a.value, None))
-                .collect();
-            return Expr::Call {
-                function,
-                args,
-                span,
-            };
-        }
-        match self.globals.get(name).copied() {
-            Some(Global::Flow(flow)) => self.flow_call(flow, call, span, label),
-            Some(Global::Agent(agent)) => self.task(Callee::Agent(agent), call, span, label),
-            _ => match self.registry.backend(name) {
-                Some(backend) => {
-                    let backend = AgentRef(backend.clone());
-                    self.uses(backend.signature());
-                    self.task(Callee::Backend(backend, Vec::new()), call, span, label)
-                }
-                None => {
-                    self.errors.push(
-                        Diagnostic::error(
-                            Code::UndefinedName,
-                            format!("cannot find agent `{name}`"),
-                        )
-                        .at(call.callee.span, "not found"),
-                    );
-                    constant(Value::Null)
-                }
+            Target::Binding(id) => match self.homes[id as usize] {
+                Home::Flow(flow) => self.flow_call(flow, call, span, label),
+                Home::Agent(agent) => self.task(Callee::Agent(agent), call, span, label),
+                Home::Param(_) | Home::Local { .. } | Home::Unknown => not_found(self),
             },
+            Target::Backend(backend) => {
+                let backend = AgentRef(backend.clone());
+                self.uses(backend.signature());
+                self.task(Callee::Backend(backend, Vec::new()), call, span, label)
+            }
+            Target::Unresolved => not_found(self),
         }
     }
 

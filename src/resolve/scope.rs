@@ -1,76 +1,20 @@
-//! Scopes and bindings: what a name means at a use site, and what to say when it
-//! means nothing.
+//! Scopes and bindings: what a name means at a use site.
 //!
 //! Values and callables live in one namespace per scope for duplicate detection,
 //! but a use looks up only its own kind: a call looks for a callable, any other
 //! use for a value. Agents and flows are hoisted (bound when their scope opens);
-//! values are sequential, and the names a scope binds later are kept as
-//! *pending* so a use before the `let` reads as such.
+//! values are sequential, and a scope keeps the statements it binds later so
+//! a use before the `let` reads as such (looked for only when a use finds
+//! nothing, so a clean script never pays for it).
 
-use std::collections::{HashMap, HashSet};
-
-use crate::agent::{Role, Signature};
-use crate::builtins::{Function, FUNCTIONS};
+use crate::agent::Role;
+use crate::ast::{Stmt, StmtKind};
+use crate::builtins::FUNCTIONS;
 use crate::diag::{Code, Diagnostic};
 use crate::source::Span;
 
-use super::Checker;
-
-/// Maps keyed by names: a fast hash (scripts are not adversarial to their own checker).
-pub(super) type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
-pub(super) type Set<K> = HashSet<K, foldhash::fast::FixedState>;
-
-pub(super) type BindingId = usize;
-pub(super) type FlowId = usize;
-
-/// What a value binding is, which decides whether it may go unused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum ValueKind {
-    /// `param` (top level or misplaced).
-    Param,
-    /// A top-level `let`: part of the script's result, never "unused".
-    TopLet,
-    /// A `let` in a block.
-    Let,
-    MapItem,
-    MapIndex,
-    FlowParam(FlowId),
-    /// A gate check's own name inside its `where`.
-    GateCheck,
-    /// `error` inside a try's `else`.
-    Error,
-    /// A value bound by an earlier REPL entry.
-    Env,
-}
-
-impl ValueKind {
-    /// Implicit bindings may be shadowed in their own scope without a duplicate.
-    fn implicit(self) -> bool {
-        matches!(self, ValueKind::Error | ValueKind::Env)
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum CallableKind {
-    /// A declared agent, a host agent, or one bound by an earlier REPL entry.
-    Agent,
-    Flow(FlowId),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum BindingKind {
-    Value(ValueKind),
-    Callable(CallableKind),
-}
-
-#[derive(Debug)]
-pub(super) struct Binding<'a> {
-    pub name: &'a str,
-    /// Where it was bound; `None` for names from the [`super::Env`].
-    pub span: Option<Span>,
-    pub kind: BindingKind,
-    pub used: bool,
-}
+use super::walk::Resolver;
+use super::{backend, Binding, BindingId, BindingKind, Map, Target, ValueKind, DEF};
 
 /// How far a value lookup may see past a scope.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,8 +31,10 @@ pub(super) enum Barrier {
 pub(super) struct Scope<'a> {
     pub values: Map<&'a str, BindingId>,
     pub callables: Map<&'a str, BindingId>,
-    /// Values this scope binds further down: name → the first such binding.
-    pub pending: Map<&'a str, Span>,
+    /// The statements of the block this scope is for, and the index of the
+    /// one being resolved: the values it binds from there on are still to come.
+    pub stmts: &'a [Stmt],
+    pub at: usize,
     pub barrier: Barrier,
     /// Bindings made in this scope, in order, for the unused-binding lint.
     pub owned: Vec<BindingId>,
@@ -99,25 +45,33 @@ impl Scope<'_> {
         Scope {
             values: Map::default(),
             callables: Map::default(),
-            pending: Map::default(),
+            stmts: &[],
+            at: 0,
             barrier,
             owned: Vec::new(),
         }
     }
-}
 
-/// What a call's callee resolved to.
-#[derive(Clone, Copy, Debug)]
-pub(super) enum Callee<'a> {
-    Agent,
-    Flow(FlowId),
-    Backend(&'a Signature),
-    Function(&'static Function),
+    /// The first `let` or `param` of `name` this scope binds from the
+    /// statement being resolved on (that one included: its value comes first).
+    fn pending(&self, name: &str) -> Option<Span> {
+        self.stmts
+            .get(self.at..)?
+            .iter()
+            .find_map(|s| match &s.kind {
+                StmtKind::Let { name: n, .. } | StmtKind::Param { name: n, .. }
+                    if n.name == name =>
+                {
+                    Some(n.span)
+                }
+                _ => None,
+            })
+    }
 }
 
 /// The closest candidate to `name`, if one is close enough to be a likely typo.
 /// Ties go to the alphabetically first, so the answer never depends on hashing.
-pub(super) fn closest<'n>(
+pub(crate) fn closest<'n>(
     name: &str,
     candidates: impl IntoIterator<Item = &'n str>,
 ) -> Option<&'n str> {
@@ -148,7 +102,7 @@ pub(super) fn closest<'n>(
 }
 
 /// `a`, `a` and `b`, `a`, `b` and `c`: names quoted and joined for a message.
-pub(super) fn quoted_list<S: AsRef<str>>(names: &[S]) -> String {
+pub(crate) fn quoted_list<S: AsRef<str>>(names: &[S]) -> String {
     let quoted: Vec<String> = names.iter().map(|n| format!("`{}`", n.as_ref())).collect();
     match quoted.len() {
         0 => String::new(),
@@ -157,7 +111,7 @@ pub(super) fn quoted_list<S: AsRef<str>>(names: &[S]) -> String {
     }
 }
 
-impl<'a> Checker<'a> {
+impl<'a> Resolver<'a> {
     pub(super) fn push_scope(&mut self, barrier: Barrier) {
         self.scopes.push(Scope::new(barrier));
     }
@@ -168,8 +122,8 @@ impl<'a> Checker<'a> {
             return;
         };
         for id in scope.owned {
-            let binding = &self.bindings[id];
-            if binding.used || binding.name.starts_with('_') {
+            let binding = &self.bindings[id as usize];
+            if self.used[id as usize] || binding.name.starts_with('_') {
                 continue;
             }
             let (BindingKind::Value(kind), Some(span)) = (binding.kind, binding.span) else {
@@ -201,7 +155,7 @@ impl<'a> Checker<'a> {
                     Code::UnusedBinding,
                     format!(
                         "parameter `{name}` of flow `{}` is never used",
-                        self.flows[flow].name
+                        self.flows[flow as usize].name
                     ),
                 )
                 .at(span, "never used")
@@ -221,33 +175,37 @@ impl<'a> Checker<'a> {
         span: Span,
         kind: ValueKind,
     ) -> BindingId {
-        self.check_duplicate(name, span, kind.implicit());
         let id = self.new_binding(name, Some(span), BindingKind::Value(kind));
-        // A use before the `let` was reported already; don't also call it unused.
-        self.bindings[id].used = self.used_early.contains(&span);
-        let scope = self.scopes.last_mut().expect("a scope is open");
-        if scope.pending.get(name) == Some(&span) {
-            scope.pending.remove(name);
-        }
-        if let Some(old) = scope.values.insert(name, id) {
-            // The earlier one was reported as a duplicate; don't also call it unused.
-            self.bindings[old].used = true;
-        }
-        self.scopes
-            .last_mut()
-            .expect("a scope is open")
-            .owned
-            .push(id);
+        self.bind_value(id);
         id
     }
 
-    /// Binds an agent or flow in the innermost scope (hoisted: done when the scope opens).
-    pub(super) fn declare_callable(&mut self, name: &'a str, span: Span, kind: CallableKind) {
-        if let Some(backend) = self.backend(name) {
+    /// Binds an existing value binding (a top-level `param`, made early so
+    /// flows see it) in the innermost scope.
+    pub(super) fn bind_value(&mut self, id: BindingId) {
+        let binding = &self.bindings[id as usize];
+        let (name, span) = (binding.name, binding.span.unwrap_or_default());
+        let implicit = matches!(binding.kind, BindingKind::Value(kind) if kind.implicit());
+        self.check_duplicate(name, span, implicit);
+        // A use before the `let` was reported already; don't also call it unused.
+        self.used[id as usize] = !self.used_early.is_empty() && self.used_early.contains(&span);
+        let scope = self.scopes.last_mut().expect("a scope is open");
+        scope.owned.push(id);
+        if let Some(old) = scope.values.insert(name, id) {
+            // The earlier one was reported as a duplicate; don't also call it unused.
+            self.used[old as usize] = true;
+        }
+    }
+
+    /// Binds an agent or flow in the innermost scope (hoisted: done when the
+    /// scope opens). Its binding exists even when the name is refused.
+    pub(super) fn declare_callable(&mut self, name: &'a str, span: Span, kind: BindingKind) {
+        let id = self.new_binding(name, Some(span), kind);
+        if let Some(backend) = backend(self.registry, name) {
             self.diags.push(
                 Diagnostic::error(
                     Code::DuplicateBinding,
-                    format!("`{}` is a built-in backend", backend.name),
+                    format!("`{}` is a built-in backend", backend.signature().name),
                 )
                 .at(span, "this name is taken")
                 .help(format!(
@@ -270,21 +228,25 @@ impl<'a> Checker<'a> {
             return;
         }
         let duplicate = self.check_duplicate(name, span, false);
-        let id = self.new_binding(name, Some(span), BindingKind::Callable(kind));
         let scope = self.scopes.last_mut().expect("a scope is open");
         if !duplicate || !scope.callables.contains_key(name) {
             scope.callables.insert(name, id);
         }
     }
 
-    fn new_binding(&mut self, name: &'a str, span: Option<Span>, kind: BindingKind) -> BindingId {
-        self.bindings.push(Binding {
-            name,
-            span,
-            kind,
-            used: false,
-        });
-        self.bindings.len() - 1
+    pub(super) fn new_binding(
+        &mut self,
+        name: &'a str,
+        span: Option<Span>,
+        kind: BindingKind,
+    ) -> BindingId {
+        let id = self.bindings.len() as BindingId;
+        self.bindings.push(Binding { name, span, kind });
+        self.used.push(span.is_none());
+        if let Some(span) = span {
+            self.index.insert(span.start, DEF | id);
+        }
+        id
     }
 
     /// Reports `name` bound twice in the innermost scope; returns whether it was.
@@ -295,10 +257,10 @@ impl<'a> Checker<'a> {
             .get(name)
             .into_iter()
             .chain(scope.callables.get(name))
-            .map(|&id| &self.bindings[id])
+            .map(|&id| &self.bindings[id as usize])
             .find(|b| match b.kind {
                 BindingKind::Value(kind) => !kind.implicit(),
-                BindingKind::Callable(_) => true,
+                BindingKind::Agent | BindingKind::Flow(_) => true,
             });
         let Some(first_span) = existing.and_then(|b| b.span) else {
             return false;
@@ -338,33 +300,28 @@ impl<'a> Checker<'a> {
             }
         }
         if let Some(id) = found {
-            self.bindings[id].used = true;
+            self.used[id as usize] = true;
         }
         found
     }
 
     /// The callable `name` names: a declared or host agent, a flow, a backend or a function.
-    pub(super) fn find_callable(&self, name: &str) -> Option<Callee<'a>> {
+    pub(super) fn find_callable(&self, name: &str) -> Option<Target<'a>> {
         for scope in self.scopes.iter().rev() {
             if let Some(&id) = scope.callables.get(name) {
-                if let BindingKind::Callable(kind) = self.bindings[id].kind {
-                    return Some(match kind {
-                        CallableKind::Agent => Callee::Agent,
-                        CallableKind::Flow(flow) => Callee::Flow(flow),
-                    });
-                }
+                return Some(Target::Binding(id));
             }
         }
-        if let Some(backend) = self.backend(name) {
-            return Some(Callee::Backend(backend));
+        if let Some(backend) = backend(self.registry, name) {
+            return Some(Target::Backend(backend));
         }
-        crate::builtins::function_named(name).map(Callee::Function)
+        crate::builtins::function_named(name).map(Target::Function)
     }
 
     /// A value the script binds further down, in a scope the use can see.
     pub(super) fn find_pending(&self, name: &str) -> Option<Span> {
         for scope in self.scopes.iter().rev() {
-            if let Some(&span) = scope.pending.get(name) {
+            if let Some(span) = scope.pending(name) {
                 return Some(span);
             }
             if scope.barrier != Barrier::None {
@@ -388,9 +345,9 @@ impl<'a> Checker<'a> {
     pub(super) fn hidden_top_value(&self, name: &str) -> Option<Option<Span>> {
         for scope in self.scopes.iter().take(2) {
             if let Some(&id) = scope.values.get(name) {
-                return Some(self.bindings[id].span);
+                return Some(self.bindings[id as usize].span);
             }
-            if let Some(&span) = scope.pending.get(name) {
+            if let Some(span) = scope.pending(name) {
                 return Some(Some(span));
             }
         }
@@ -421,13 +378,6 @@ impl<'a> Checker<'a> {
         names
     }
 
-    /// What kind of callable `name` is, for messages ("an agent", "a flow").
-    /// The backend of this name in the registry.
-    pub(super) fn backend(&self, name: &str) -> Option<&'a Signature> {
-        let registry = self.registry;
-        registry.backend(name).map(|b| b.signature())
-    }
-
     /// Every backend's name, in registration order.
     pub(super) fn backend_names(&self) -> impl Iterator<Item = &'a str> {
         let registry = self.registry;
@@ -438,12 +388,15 @@ impl<'a> Checker<'a> {
             .map(|s| s.name.as_str())
     }
 
-    pub(super) fn describe_callable(&self, callee: Callee) -> &'static str {
-        match callee {
-            Callee::Agent => "an agent",
-            Callee::Flow(_) => "a flow",
-            Callee::Backend(_) => "a backend",
-            Callee::Function(_) => "a built-in function",
+    /// What kind of callable a target is, for messages ("an agent", "a flow").
+    pub(super) fn describe_callable(&self, target: Target) -> &'static str {
+        match target {
+            Target::Binding(id) => match self.bindings[id as usize].kind {
+                BindingKind::Flow(_) => "a flow",
+                _ => "an agent",
+            },
+            Target::Backend(_) => "a backend",
+            Target::Function(_) | Target::Unresolved => "a built-in function",
         }
     }
 
@@ -452,10 +405,12 @@ impl<'a> Checker<'a> {
     pub(super) fn any_value(&self, name: &str) -> Option<Option<Span>> {
         for scope in self.scopes.iter().rev() {
             if let Some(&id) = scope.values.get(name) {
-                return Some(self.bindings[id].span);
+                return Some(self.bindings[id as usize].span);
             }
         }
-        self.top_params.get(name).map(|&id| self.bindings[id].span)
+        self.top_params
+            .get(name)
+            .map(|&id| self.bindings[id as usize].span)
     }
 }
 

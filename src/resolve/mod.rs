@@ -1,0 +1,281 @@
+//! Name resolution: one pass over the AST, after parsing and before checking
+//! and lowering, that decides what every name means.
+//!
+//! ```text
+//! syntax::parse ─► resolve ─┬─► check  (calls, arity, config keys, literals, recursion)
+//!                           └─► graph::lower  (binding → where its value lives)
+//! ```
+//!
+//! The pass owns the scope rules of the language, and nothing else does:
+//!
+//! - agents and flows are hoisted (bound when their block opens); `let`s and
+//!   `param`s are sequential, and a use before its `let` reads as such;
+//! - a flow body and an agent's config are behind a barrier: past it only the
+//!   top-level `param`s (wherever declared) and callables are visible, and a
+//!   config may call built-in functions only;
+//! - a `param`'s default reads the `param`s above it, never a `let`;
+//! - a `map` binds its item and index, a gate check's `where` its own name, a
+//!   try's `else` the implicit `error`;
+//! - the names bound before the script ([`crate::check::Env`]: host agents,
+//!   earlier REPL entries) form a scope around it, which the script may rebind.
+//!
+//! Its product, a [`Resolution`], lists every [`Binding`] (id, name, span,
+//! kind) and, for every identifier at a use site (a name read, a callee, an
+//! `after` name, an agent's backend), its [`Target`]: a binding, a backend, a
+//! built-in function, or nothing. Both are found by the byte offset where the
+//! identifier starts, in one hash table, so the later stages look a name up
+//! in O(1) without walking scopes again. The name diagnostics (undefined,
+//! used before bound, duplicate, unused, not a value, not callable, unknown
+//! backend) are reported here, once.
+//!
+//! | file | what it holds |
+//! |---|---|
+//! | `scope.rs` | the scope stack: declaring, looking up, unused bindings |
+//! | `walk.rs` | the walk over statements, blocks and expressions |
+//! | `explain.rs` | what to say when a name resolves to nothing |
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::agent::{Agent, Registry};
+use crate::ast::{self, Ident};
+use crate::builtins::Function;
+use crate::check::Env;
+use crate::diag::Diagnostic;
+use crate::source::Span;
+
+mod explain;
+mod scope;
+mod walk;
+
+pub(crate) use scope::{closest, quoted_list};
+
+/// Maps keyed by names or offsets: a fast hash (scripts are not adversarial
+/// to their own compiler).
+pub(crate) type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
+/// Hashes the byte offset of an identifier so that nearby offsets land in
+/// nearby slots: every stage looks names up roughly in source order, so the
+/// table is read almost sequentially instead of at random. The top bits,
+/// which the table compares as a tag, come from a multiplicative hash.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct OffsetHasher(u64);
+
+impl std::hash::Hasher for OffsetHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only offsets (`u32`) are hashed with it; stay correct for anything else.
+        for &b in bytes {
+            self.write_u32(u32::from(b) ^ (self.0 as u32).rotate_left(8));
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        let n = u64::from(n);
+        self.0 = n | (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) & (0x7F << 57));
+    }
+}
+
+/// A table keyed by byte offsets.
+pub(crate) type OffsetMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<OffsetHasher>>;
+
+/// Index of a binding in [`Resolution::bindings`].
+pub type BindingId = u32;
+/// Index of a flow in [`Resolution::flows`].
+pub type FlowId = u32;
+
+/// What a value binding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueKind {
+    /// `param` (top level or misplaced).
+    Param,
+    /// A top-level `let`: part of the script's result, never "unused".
+    TopLet,
+    /// A `let` in a block.
+    Let,
+    MapItem,
+    MapIndex,
+    FlowParam(FlowId),
+    /// A gate check's own name inside its `where`.
+    GateCheck,
+    /// `error` inside a try's `else`.
+    Error,
+    /// A value bound before the script (an earlier REPL entry's `let`).
+    Env,
+    /// A `param` declared before the script (by an earlier REPL entry).
+    EnvParam,
+}
+
+impl ValueKind {
+    /// Implicit bindings may be shadowed in their own scope without a duplicate.
+    fn implicit(self) -> bool {
+        matches!(
+            self,
+            ValueKind::Error | ValueKind::Env | ValueKind::EnvParam
+        )
+    }
+
+    /// Bound at the top level of the script or before it: what a REPL entry
+    /// reads from the session.
+    pub fn is_top_level(self) -> bool {
+        matches!(
+            self,
+            ValueKind::Param | ValueKind::TopLet | ValueKind::Env | ValueKind::EnvParam
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BindingKind {
+    Value(ValueKind),
+    /// A declared agent, a host agent, or one bound by an earlier REPL entry.
+    Agent,
+    Flow(FlowId),
+}
+
+/// A name bound somewhere: by the script, or before it ([`Env`]).
+#[derive(Clone, Debug)]
+pub struct Binding<'a> {
+    pub name: &'a str,
+    /// Where it was bound (the name; a try's `else` block for `error`);
+    /// `None` for names from the [`Env`].
+    pub span: Option<Span>,
+    pub kind: BindingKind,
+}
+
+/// What an identifier at a use site stands for.
+#[derive(Clone, Copy)]
+pub enum Target<'a> {
+    /// A value, a declared or host agent, or a flow.
+    Binding(BindingId),
+    /// A backend of the registry, called directly or declared from.
+    Backend(&'a Arc<dyn Agent>),
+    Function(&'static Function),
+    /// Nothing usable here; the resolution reported why.
+    Unresolved,
+}
+
+impl std::fmt::Debug for Target<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Binding(id) => write!(f, "Binding({id})"),
+            Target::Backend(agent) => write!(f, "Backend({})", agent.signature().name),
+            Target::Function(function) => write!(f, "Function({})", function.name),
+            Target::Unresolved => f.write_str("Unresolved"),
+        }
+    }
+}
+
+/// An identifier at a use site and what it resolved to.
+#[derive(Clone, Copy, Debug)]
+pub struct Use<'a> {
+    pub span: Span,
+    pub target: Target<'a>,
+}
+
+/// A flow's signature, for calls and recursion messages.
+#[derive(Clone, Debug)]
+pub struct FlowSig<'a> {
+    pub name: &'a str,
+    pub params: Vec<&'a str>,
+}
+
+/// In [`Resolution::index`], marks a binding id (else a use's index).
+const DEF: u32 = 1 << 31;
+
+/// What every name of a program means. Names borrow from the program and the
+/// [`Env`] it was resolved against.
+#[derive(Debug, Default)]
+pub struct Resolution<'a> {
+    bindings: Vec<Binding<'a>>,
+    flows: Vec<FlowSig<'a>>,
+    /// Every use site, in walk order.
+    uses: Vec<Use<'a>>,
+    /// The start of an identifier → its use (index into `uses`), or the
+    /// binding it declares (`DEF | id`).
+    index: OffsetMap<u32>,
+    /// `uses[top[i]..top[i + 1]]` are the uses inside top-level statement `i`.
+    top: Vec<u32>,
+    /// The names bound before the script, by namespace.
+    env_values: Map<&'a str, BindingId>,
+    env_callables: Map<&'a str, BindingId>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// Resolves every name of `program` against what `env` says exists before it.
+pub fn resolve<'a>(program: &'a ast::Program, env: &'a Env) -> Resolution<'a> {
+    let mut resolver = walk::Resolver::new(env, program);
+    resolver.program(program);
+    resolver.finish()
+}
+
+impl<'a> Resolution<'a> {
+    /// What the identifier at this use site stands for.
+    pub fn target(&self, ident: &Ident) -> Target<'a> {
+        match self.index.get(&ident.span.start) {
+            Some(&i) if i & DEF == 0 => self.uses[i as usize].target,
+            _ => Target::Unresolved,
+        }
+    }
+
+    /// The binding declared at `span` (a declared name; a try's `else` block
+    /// for its `error`).
+    pub fn binding_at(&self, span: Span) -> Option<BindingId> {
+        match self.index.get(&span.start) {
+            Some(&i) if i & DEF != 0 => Some(i & !DEF),
+            _ => None,
+        }
+    }
+
+    pub fn binding(&self, id: BindingId) -> &Binding<'a> {
+        &self.bindings[id as usize]
+    }
+
+    /// Every binding, by id.
+    pub fn bindings(&self) -> &[Binding<'a>] {
+        &self.bindings
+    }
+
+    /// Every flow, by [`FlowId`]: those of the [`Env`] first.
+    pub fn flows(&self) -> &[FlowSig<'a>] {
+        &self.flows
+    }
+
+    pub fn flow(&self, id: FlowId) -> &FlowSig<'a> {
+        &self.flows[id as usize]
+    }
+
+    /// The uses inside the `i`th top-level statement, in walk order.
+    pub fn uses_in_statement(&self, i: usize) -> &[Use<'a>] {
+        match (self.top.get(i), self.top.get(i + 1)) {
+            (Some(&a), Some(&b)) => &self.uses[a as usize..b as usize],
+            _ => &[],
+        }
+    }
+
+    /// The binding of a value bound before the script ([`Env::values`], [`Env::params`]).
+    pub fn env_value(&self, name: &str) -> Option<BindingId> {
+        self.env_values.get(name).copied()
+    }
+
+    /// The binding of an agent or flow named before the script ([`Env`]).
+    pub fn env_callable(&self, name: &str) -> Option<BindingId> {
+        self.env_callables.get(name).copied()
+    }
+
+    /// The name diagnostics, in the order the walk found them.
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        &self.diagnostics
+    }
+}
+
+/// The backend named `name` in `registry`.
+fn backend<'r>(registry: &'r Registry, name: &str) -> Option<&'r Arc<dyn Agent>> {
+    registry.backend(name)
+}
+
+#[cfg(test)]
+mod tests;
