@@ -10,9 +10,8 @@
 //! | `calls.rs` | callees and their arguments, agent declarations, literal modifiers |
 //! | `flows.rs` | flows that call themselves, directly or through others |
 
-use std::sync::Arc;
 
-use crate::agent::{Capabilities, Registry};
+use crate::agent::Capabilities;
 use crate::ast;
 use crate::diag::Diagnostic;
 use crate::resolve::{FlowId, Resolution};
@@ -22,41 +21,7 @@ mod calls;
 mod flows;
 mod walk;
 
-/// What a script may use without declaring it: host agents registered from Rust,
-/// and (for REPL sessions) names bound by earlier entries.
-///
-/// These names form a scope around the script: a script may rebind them
-/// (its own declaration wins), and REPL values, like top-level `let`s, are not
-/// visible inside flow bodies.
-#[derive(Clone, Debug)]
-pub struct Env {
-    /// The agents scripts can name, with their signatures.
-    pub registry: Arc<Registry>,
-    /// The capabilities scripts may use; a use of any other is an error.
-    pub capabilities: Capabilities,
-    pub host_agents: Vec<String>,
-    pub values: Vec<String>,
-    /// Params bound by earlier entries: visible, like top-level `param`s, in
-    /// flow bodies, agent configs and params' defaults.
-    pub params: Vec<String>,
-    pub agents: Vec<String>,
-    /// Flows bound by earlier entries: name and parameters.
-    pub flows: Vec<(String, Vec<String>)>,
-}
-
-impl Default for Env {
-    fn default() -> Self {
-        Env {
-            registry: Registry::builtin(),
-            capabilities: Capabilities::all(),
-            host_agents: Vec::new(),
-            values: Vec::new(),
-            params: Vec::new(),
-            agents: Vec::new(),
-            flows: Vec::new(),
-        }
-    }
-}
+pub use crate::resolve::Env;
 
 /// Resolves and checks a parsed program. Returns its errors and warnings in
 /// source order; only errors (see [`crate::diag::has_errors`]) mean the

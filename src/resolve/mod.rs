@@ -16,7 +16,7 @@
 //! - a `param`'s default reads the `param`s above it, never a `let`;
 //! - a `map` binds its item and index, a gate check's `where` its own name, a
 //!   try's `else` the implicit `error`;
-//! - the names bound before the script ([`crate::check::Env`]: host agents,
+//! - the names bound before the script ([`Env`]: host agents,
 //!   earlier REPL entries) form a scope around it, which the script may rebind.
 //!
 //! Its product, a [`Resolution`], lists every [`Binding`] (id, name, span,
@@ -37,12 +37,47 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::agent::{Agent, Registry};
+use crate::agent::{Agent, Capabilities, Registry};
 use crate::ast::{self, Ident};
 use crate::builtins::Function;
-use crate::check::Env;
 use crate::diag::Diagnostic;
 use crate::source::Span;
+
+/// What a script may use without declaring it: host agents registered from Rust,
+/// and (for REPL sessions) names bound by earlier entries.
+///
+/// These names form a scope around the script: a script may rebind them
+/// (its own declaration wins), and REPL values, like top-level `let`s, are not
+/// visible inside flow bodies.
+#[derive(Clone, Debug)]
+pub struct Env {
+    /// The agents scripts can name, with their signatures.
+    pub registry: Arc<Registry>,
+    /// The capabilities scripts may use; a use of any other is an error.
+    pub capabilities: Capabilities,
+    pub host_agents: Vec<String>,
+    pub values: Vec<String>,
+    /// Params bound by earlier entries: visible, like top-level `param`s, in
+    /// flow bodies, agent configs and params' defaults.
+    pub params: Vec<String>,
+    pub agents: Vec<String>,
+    /// Flows bound by earlier entries: name and parameters.
+    pub flows: Vec<(String, Vec<String>)>,
+}
+
+impl Default for Env {
+    fn default() -> Self {
+        Env {
+            registry: Registry::builtin(),
+            capabilities: Capabilities::all(),
+            host_agents: Vec::new(),
+            values: Vec::new(),
+            params: Vec::new(),
+            agents: Vec::new(),
+            flows: Vec::new(),
+        }
+    }
+}
 
 mod explain;
 mod scope;

@@ -6,7 +6,7 @@ use crate::ast::{
     AgentDecl, Block, Call, Check, Expr, ExprKind, FlowDecl, Ident, ModifierKind, Program, Stmt,
     StmtKind, StrPart,
 };
-use crate::check::Env;
+use super::Env;
 use crate::diag::Diagnostic;
 use crate::source::Span;
 
