@@ -22,7 +22,6 @@ pub(crate) struct Prepared {
     pub context: Map<String, Value>,
     pub config: Arc<Map<String, Value>>,
     pub command: Option<Arc<Command>>,
-    pub executor: Arc<dyn Executor>,
     pub timeout: Option<Duration>,
     pub retries: u32,
     pub backoff: Duration,
@@ -40,7 +39,7 @@ pub(crate) struct Executed {
 
 impl Prepared {
     /// The call an agent receives, for one attempt.
-    fn call(&self, cancel: CancellationToken) -> Call {
+    fn call(&self, cancel: CancellationToken, executor: &Arc<dyn Executor>) -> Call {
         Call {
             agent: self.agent.clone(),
             task: self.task.clone(),
@@ -49,47 +48,21 @@ impl Prepared {
             config: self.config.clone(),
             command: self.command.clone(),
             cancel,
-            executor: self.executor.clone(),
+            executor: executor.clone(),
             timeout: self.timeout,
         }
     }
 
-    /// Runs an instant task (`echo`, `noop`, `fail` without modifiers) at once.
-    pub(crate) fn run_instant(&self) -> Option<Executed> {
-        if !self.implementation.signature().inline || self.timeout.is_some() || self.retries > 0 {
-            return None;
-        }
-        let started = SystemTime::now();
-        let result = self.implementation.call_inline(&Inline {
-            instructions: self.instructions.as_deref(),
-            context: &self.context,
-            config: &self.config,
-        })?;
-        let status = if result.is_ok() {
-            TaskStatus::Succeeded
-        } else {
-            TaskStatus::Failed
-        };
-        Some(Executed {
-            status,
-            attempts: 1,
-            result,
-            started,
-            ended: started,
-            elapsed: Duration::ZERO,
-        })
-    }
-
     /// Runs the task: each attempt within its timeout, failed attempts retried
     /// after an exponential backoff, until one succeeds or `cancel` fires.
-    pub(crate) async fn run(self, cancel: CancellationToken) -> Executed {
+    pub(crate) async fn run(self, cancel: CancellationToken, executor: Arc<dyn Executor>) -> Executed {
         let started = SystemTime::now();
         let clock = Instant::now();
         let mut attempts = 0;
         let (status, result) = loop {
             attempts += 1;
             let attempt = cancel.child_token();
-            let call = self.call(attempt.clone());
+            let call = self.call(attempt.clone(), &executor);
             let outcome = attempt_once(&*self.implementation, call, self.timeout, &attempt).await;
             match outcome {
                 (TaskStatus::Succeeded, result) => break (TaskStatus::Succeeded, result),
@@ -115,6 +88,26 @@ impl Prepared {
             elapsed: clock.elapsed(),
         }
     }
+}
+
+/// Runs a call of an inline agent (`echo`, `noop`, `fail`) at once, on the
+/// scheduler; `None` when the agent has no inline answer for it.
+pub(crate) fn run_inline(agent: &dyn Agent, call: &Inline<'_>) -> Option<Executed> {
+    let started = SystemTime::now();
+    let result = agent.call_inline(call)?;
+    let status = if result.is_ok() {
+        TaskStatus::Succeeded
+    } else {
+        TaskStatus::Failed
+    };
+    Some(Executed {
+        status,
+        attempts: 1,
+        result,
+        started,
+        ended: started,
+        elapsed: Duration::ZERO,
+    })
 }
 
 /// The wait before attempt `attempt + 1`: `backoff`, then twice that, and so on.

@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use super::{constant, Home, Lowerer};
+use crate::agent::Signature;
 use crate::ast::{self, ExprKind, ModifierKind};
 use crate::diag::{Code, Diagnostic};
 use crate::graph::*;
@@ -85,30 +86,28 @@ impl<'a> Lowerer<'a> {
             }
             Target::Binding(id) => match self.homes[id as usize] {
                 Home::Flow(flow) => self.flow_call(flow, call, span, label),
-                Home::Agent(agent) => self.task(Callee::Agent(agent), call, span, label),
+                Home::Agent(agent) => self.task(Callee::Agent(agent), None, call, span, label),
                 Home::Param(_) | Home::Local { .. } | Home::Unknown => not_found(self),
             },
             Target::Backend(backend) => {
-                let backend = AgentRef(backend.clone());
-                self.uses(backend.signature());
-                self.task(Callee::Backend(backend, Vec::new()), call, span, label)
+                let signature = backend.signature();
+                self.uses(signature);
+                let callee = Callee::Backend(AgentRef(backend.clone()), Vec::new());
+                self.task(callee, Some(signature), call, span, label)
             }
             Target::Unresolved => not_found(self),
         }
     }
 
+    /// A task node; `signature` is the backend's, for a backend called directly.
     fn task(
         &mut self,
         mut callee: Callee,
+        signature: Option<&'a Signature>,
         call: &'a ast::Call,
         span: Span,
         label: Option<&str>,
     ) -> Expr {
-        let signature = match &callee {
-            Callee::Backend(b, _) => Some(b.0.clone()),
-            Callee::Agent(_) => None,
-        };
-        let signature = signature.as_ref().map(|a| a.signature());
         let positional = signature.and_then(|s| s.positional.as_deref());
         let command_key = signature.and_then(|s| s.command_key());
         let mut instructions = None;
@@ -138,18 +137,14 @@ impl<'a> Lowerer<'a> {
         let (modifiers, after) = self.modifiers(&call.modifiers);
         let label = self.label(label, &call.callee.name);
         // Shared with the agent's declaration, or one per backend.
-        let agent_name = match &callee {
-            Callee::Agent(i) => self.graph.agents[*i as usize].name.clone(),
-            Callee::Backend(b, _) => {
-                let registry = self.registry;
-                let name = registry
-                    .get(b.name())
-                    .map_or("", |a| a.signature().name.as_str());
-                self.backend_names
-                    .entry(name)
-                    .or_insert_with(|| b.name().into())
-                    .clone()
-            }
+        let agent_name = match (&callee, signature) {
+            (Callee::Backend(..), Some(signature)) => self
+                .backend_names
+                .entry(&signature.name)
+                .or_insert_with(|| signature.name.as_str().into())
+                .clone(),
+            (Callee::Backend(b, _), None) => b.name().into(),
+            (Callee::Agent(i), _) => self.graph.agents[*i as usize].name.clone(),
         };
         let task = Task {
             callee,

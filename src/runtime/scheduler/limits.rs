@@ -7,7 +7,8 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::*;
-use crate::agent::{Agent, Resource};
+use crate::agent::{Agent, Inline, Resource};
+use crate::runtime::task::run_inline;
 use crate::graph::Task;
 
 /// How many tasks may wait for a slot before `map`s stop instantiating more
@@ -84,11 +85,20 @@ impl Queues {
     }
 }
 
+/// What preparing a task came to.
+enum Start {
+    /// An inline agent answered at once.
+    Done(Executed),
+    /// Ready to wait for a slot in this queue.
+    Queue(Prepared, usize),
+}
+
 impl Scheduler {
     /// Evaluates a task's arguments and starts it (inline when instant).
     pub(super) fn start_task(&mut self, key: Key, k: u32, node: &Node, task: &Task) {
         let (prepared, queue) = match self.prepare(key, task) {
-            Ok(p) => p,
+            Ok(Start::Queue(prepared, queue)) => (prepared, queue),
+            Ok(Start::Done(done)) => return self.task_done(key, k, done),
             Err(mut diag) => {
                 // A bad argument or modifier (`timeout t` with `t` a string):
                 // point at the call, and keep a record of the task that never ran.
@@ -117,9 +127,6 @@ impl Scheduler {
                 return self.fail(key, k, failure_from(diag, &id));
             }
         };
-        if let Some(done) = prepared.run_instant() {
-            return self.task_done(key, k, done);
-        }
         if let Some(inst) = self.inst_mut(key) {
             inst.active += 1;
         }
@@ -135,13 +142,15 @@ impl Scheduler {
         self.pump();
     }
 
-    fn prepare(&mut self, key: Key, task: &Task) -> Result<(Prepared, usize), Diagnostic> {
+    /// Evaluates a task's call; runs it at once when its agent is inline and
+    /// it has no `timeout` or `retry`, else prepares it for its queue.
+    fn prepare(&self, key: Key, task: &Task) -> Result<Start, Diagnostic> {
         let agents = self.agents.len();
         let (implementation, config, command, queue) = match &task.callee {
             Callee::Agent(i) => {
                 let agent = &self.agents[*i as usize];
                 let (config, command) = (agent.config.clone(), agent.command.clone());
-                (agent.implementation.clone(), config, command, *i as usize)
+                (&agent.implementation, config, command, *i as usize)
             }
             Callee::Backend(b, exprs) => {
                 let inst = self.inst(key).expect("preparing in a live instance");
@@ -153,7 +162,7 @@ impl Scheduler {
                 } else {
                     agents + 1
                 };
-                (b.0.clone(), Arc::new(config), command, queue)
+                (&b.0, Arc::new(config), command, queue)
             }
         };
         let instructions = match &task.instructions {
@@ -165,10 +174,19 @@ impl Scheduler {
             context.insert(name.to_string(), (*self.eval_in(key, expr)?).clone());
         }
         let (timeout, retries, backoff) = self.call_modifiers(key, &task.modifiers)?;
+        if implementation.signature().inline && timeout.is_none() && retries == 0 {
+            let call = Inline {
+                instructions: instructions.as_deref(),
+                context: &context,
+                config: &config,
+            };
+            if let Some(done) = run_inline(&**implementation, &call) {
+                return Ok(Start::Done(done));
+            }
+        }
         let prepared = Prepared {
-            implementation,
+            implementation: implementation.clone(),
             command,
-            executor: self.executor.clone(),
             agent: task.agent_name.clone(),
             task: String::new(),
             instructions,
@@ -178,7 +196,7 @@ impl Scheduler {
             retries,
             backoff,
         };
-        Ok((prepared, queue))
+        Ok(Start::Queue(prepared, queue))
     }
 
     /// [`Scheduler::modifiers`] of a call.
@@ -268,8 +286,9 @@ impl Scheduler {
             }
             let token = self.token(queued.key);
             let (key, node) = (queued.key, queued.node);
+            let executor = self.executor.clone();
             self.join.spawn(async move {
-                let done = queued.prepared.run(token).await;
+                let done = queued.prepared.run(token, executor).await;
                 Completion::Task {
                     key,
                     node,
