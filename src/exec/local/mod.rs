@@ -19,7 +19,10 @@
 //! command starts). `process.rs` says why children are started with `clone`
 //! rather than `posix_spawn`.
 
+#[cfg(any(test, not(all(target_os = "linux", feature = "fast-spawn"))))]
+mod child;
 mod output;
+#[cfg(all(target_os = "linux", feature = "fast-spawn"))]
 mod process;
 mod spawn;
 

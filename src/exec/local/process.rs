@@ -26,9 +26,9 @@
 //! [`CLONE_VFORK`]: libc::CLONE_VFORK
 #![allow(unsafe_code)]
 
-use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::ffi::{c_char, c_int, c_void, CStr};
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::ptr;
@@ -38,20 +38,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
-/// What to start: everything the child needs, prepared by the parent.
-#[derive(Debug)]
-pub(super) struct Launch<'a> {
-    /// The program's path, absolute.
-    pub program: &'a CStr,
-    /// `argv`, its first word included.
-    pub args: &'a [CString],
-    /// The whole environment, as `KEY=VALUE`.
-    pub env: &'a [&'a CStr],
-    /// The working folder; the parent's when `None`.
-    pub cwd: Option<&'a CStr>,
-    /// The child's standard input, output and error.
-    pub stdio: [BorrowedFd<'a>; 3],
-}
+use super::spawn::Launch;
 
 /// A started child, the leader of a process group of its own.
 #[derive(Debug)]
@@ -79,7 +66,7 @@ const STACK_SIZE: usize = 64 * 1024;
 
 impl Process {
     /// Starts `launch.program` as the leader of a new process group.
-    pub fn spawn(launch: &Launch) -> io::Result<Process> {
+    pub fn spawn(launch: Launch) -> io::Result<Process> {
         reap_orphans();
         let argv = null_terminated(launch.args.iter().map(|arg| arg.as_ptr()));
         let envp = null_terminated(launch.env.iter().map(|var| var.as_ptr()));
@@ -90,7 +77,7 @@ impl Process {
             argv: argv.as_ptr(),
             envp: envp.as_ptr(),
             cwd: launch.cwd.map_or(ptr::null(), CStr::as_ptr),
-            stdio: launch.stdio.map(|fd| fd.as_raw_fd()),
+            stdio: launch.stdio.each_ref().map(|fd| fd.as_raw_fd()),
             // SAFETY: sigset_t is plain data; filled in below before use
             mask: unsafe { std::mem::zeroed() },
             child_mask: empty_signal_set(),
@@ -379,6 +366,7 @@ unsafe fn fail(args: &mut ChildArgs) -> ! {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::CString;
     use std::io::Read;
 
     fn c(text: &str) -> CString {
@@ -396,13 +384,11 @@ mod tests {
             args: &args,
             env: &[c"FLOW_T_SET=yes"],
             cwd: Some(c"/"),
-            stdio: [null.as_fd(), writer.as_fd(), writer.as_fd()],
+            stdio: [null.into(), writer.try_clone()?, writer],
         };
-        let process = Process::spawn(&launch)?;
+        let process = Process::spawn(launch)?;
         Ok((process, std::fs::File::from(OwnedFd::from(reader))))
     }
-
-    use std::os::fd::AsFd;
 
     #[tokio::test]
     async fn a_child_starts_in_its_own_group_and_folder_with_clean_signals() {
@@ -450,15 +436,14 @@ mod tests {
         let error = start(&["/no/such/program"]).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::NotFound, "{error}");
         let args = [c("/bin/true")];
-        let null = std::fs::File::open("/dev/null").unwrap();
         let launch = Launch {
             program: &args[0],
             args: &args,
             env: &[],
             cwd: Some(c"/no/such/folder"),
-            stdio: [null.as_fd(), null.as_fd(), null.as_fd()],
+            stdio: [0, 1, 2].map(|_| std::fs::File::open("/dev/null").unwrap().into()),
         };
-        let error = Process::spawn(&launch).unwrap_err();
+        let error = Process::spawn(launch).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::NotFound, "{error}");
     }
 
