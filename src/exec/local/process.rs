@@ -83,10 +83,18 @@ impl Process {
             child_mask: empty_signal_set(),
             error: 0,
         };
-        // SAFETY: the stack outlives the child's use of it (the parent is
-        // suspended until the child has called exec or exited); `child` and
-        // the arrays it points to stay alive and unmoved for as long; the
-        // child function only makes async-signal-safe calls.
+        // SAFETY: `all` is plain data that sigfillset initialises; the mask
+        // calls only change this thread's mask, restored right after the
+        // clone. `top` stays within the stack's allocation (its end, rounded
+        // down to the 16 bytes the ABI wants), and the stack outlives the
+        // child's use of it: with CLONE_VFORK the parent is suspended until
+        // the child has called exec or exited, and with CLONE_VM the child
+        // then no longer touches this memory. `child` and the arrays it
+        // points to (`argv`, `envp`, the launch's strings and fds) stay alive
+        // and unmoved for as long. Every signal is blocked across the clone,
+        // so no handler of the parent runs in the child on the shared
+        // memory, and `child_main` only makes async-signal-safe calls (see
+        // its own SAFETY).
         let pid = unsafe {
             let mut all: libc::sigset_t = std::mem::zeroed();
             libc::sigfillset(&mut all);
@@ -106,12 +114,15 @@ impl Process {
             }
             pid
         };
-        // SAFETY: the child has exec'd or exited; nothing writes `error` now
+        // SAFETY: `child` is alive, and the child, which shared it, has
+        // exec'd or exited (CLONE_VFORK): nothing writes `error` any more; the
+        // volatile read keeps the compiler from assuming its initial 0
         let error = unsafe { ptr::read_volatile(&raw const child.error) };
         if error != 0 {
             // the child exited with status 127 right after setting `error`
             let mut status = 0;
-            // SAFETY: waiting for our own child
+            // SAFETY: waiting for our own child, which has exited, into a
+            // local status
             while unsafe { libc::waitpid(pid, &mut status, 0) } == -1
                 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
             {}
@@ -256,7 +267,13 @@ struct ChildArgs {
 /// The child, from `clone` to `exec`. See the module documentation for what
 /// it may do.
 extern "C" fn child_main(arg: *mut c_void) -> c_int {
-    // SAFETY: `arg` is the `ChildArgs` of the suspended parent
+    // SAFETY: `arg` is the `ChildArgs` of `Process::spawn`, alive and not
+    // used by the parent, which is suspended until this function has called
+    // exec or exited (CLONE_VFORK); its pointers (program, argv, envp, cwd)
+    // are NUL-terminated strings and arrays the parent keeps alive, its fds
+    // open. This runs on its own stack, in memory shared with the parent, so
+    // it only makes async-signal-safe libc calls: no allocation, no lock, no
+    // panic, nothing that returns to the parent's frames (`fail` exits).
     unsafe {
         let args = &mut *arg.cast::<ChildArgs>();
         if libc::setpgid(0, 0) != 0 {
@@ -355,8 +372,14 @@ unsafe fn discard_stops(pending: &libc::sigset_t) {
 }
 
 /// Records errno for the parent and exits the child.
+///
+/// # Safety
+/// For the child only (from [`child_main`]): it ends the calling process.
 unsafe fn fail(args: &mut ChildArgs) -> ! {
-    // SAFETY: errno is the suspended parent thread's, readable here
+    // SAFETY: the child shares the suspended parent thread's memory and
+    // thread pointer, so `__errno_location` is that thread's errno, just set
+    // by the child's failed call, and `args` is the parent's `ChildArgs`;
+    // `_exit` is async-signal-safe and runs none of the parent's exit hooks
     unsafe {
         args.error = *libc::__errno_location();
         libc::_exit(127)
@@ -412,7 +435,7 @@ mod tests {
             libc::pthread_sigmask(libc::SIG_BLOCK, &term, ptr::null_mut());
         }
         let started = start(&["/bin/cat", "/proc/self/status"]);
-        // SAFETY: as above
+        // SAFETY: unblocks on this thread what was blocked just above
         unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &term, ptr::null_mut()) };
         let (mut process, mut out) = started.unwrap();
         assert!(process.wait().await.unwrap().success());
@@ -477,7 +500,7 @@ mod tests {
     fn killed_and_dropped() -> libc::pid_t {
         let (process, _out) = start(&["/bin/sleep", "30"]).unwrap();
         let pid = process.id();
-        // SAFETY: signalling our own child
+        // SAFETY: signalling our own child, not yet reaped (its pid is not reused)
         unsafe { libc::kill(pid, libc::SIGKILL) };
         drop(process);
         pid
