@@ -4,6 +4,10 @@
 //! its three standard streams piped in a process group of its own (what the
 //! backend needs), and with them on `/dev/null`.
 //!
+//! The backend starts children with the spawner the features select: `clone`
+//! with `fast-spawn` on Linux, else tokio's `Command`
+//! (`--no-default-features`).
+//!
 //! `cargo bench --bench sh_spawn [-- COUNT]`
 //!
 //! `cargo bench` sets `LD_LIBRARY_PATH` to its build folders, which makes the
@@ -85,7 +89,12 @@ fn main() {
             ..LocalOptions::default()
         });
         let cancel = CancellationToken::new();
-        let backend = measure("sh backend: sh(\"true\")", count, || {
+        let spawner = if cfg!(all(target_os = "linux", feature = "fast-spawn")) {
+            "sh backend (clone): sh(\"true\")"
+        } else {
+            "sh backend (tokio Command): sh(\"true\")"
+        };
+        let backend = measure(spawner, count, || {
             let (command, options, cancel) = (command.clone(), options.clone(), cancel.clone());
             async move { run(&command, &options, &cancel).await.is_ok() }
         })

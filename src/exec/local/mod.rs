@@ -15,11 +15,18 @@
 //! - the [`run`] future is dropped: SIGKILL, synchronously, in `Drop`.
 //!
 //! The shell itself is always reaped: by [`run`], or, when its future is
-//! dropped, by a task of its own (when the runtime is gone, when the next
-//! command starts). `process.rs` says why children are started with `clone`
-//! rather than `posix_spawn`.
+//! dropped, in the background (see the spawner).
+//!
+//! Two spawners start children, with the same behaviour for all of the
+//! above: tokio's `Command` (`child.rs`, no `unsafe` code), and, with the
+//! `fast-spawn` cargo feature on Linux, a hand-written `clone` and `exec`
+//! (`process.rs`, which says what it gains and bench/README.md how that was
+//! measured). `child.rs` lists the two differences between them.
 
+#[cfg(any(test, not(all(target_os = "linux", feature = "fast-spawn"))))]
+mod child;
 mod output;
+#[cfg(all(target_os = "linux", feature = "fast-spawn"))]
 mod process;
 mod spawn;
 

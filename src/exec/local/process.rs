@@ -1,12 +1,27 @@
-//! Starting and reaping one child process, the fast way.
+//! Starting and reaping one child process, the fast way: compiled on Linux
+//! with the `fast-spawn` cargo feature (on by default), else `child.rs`
+//! starts children with tokio's `Command`. This is the one place of the
+//! crate with `unsafe` code.
 //!
-//! The standard library starts a child with `posix_spawn`, and glibc's
-//! `posix_spawn` resets every signal's handler in the child before `exec`:
-//! about 130 system calls, during which the parent thread is suspended.
-//! Measured on 2 cores, 10,000 `true` commands two at a time take 3.6 s that
-//! way and 3.4 s with the plain `clone(CLONE_VM | CLONE_VFORK)` and `exec`
-//! below (bench/README.md). This is the one place of the crate with
-//! `unsafe` code.
+//! The standard library (and so tokio) starts a child with `posix_spawn`,
+//! and glibc's `posix_spawn` resets every signal's handler in the child
+//! before `exec`: about 130 system calls, during which the parent thread is
+//! suspended, and a stack mapped and unmapped for each child. This module
+//! starts it with a plain `clone(CLONE_VM | CLONE_VFORK)` and `exec` instead.
+//!
+//! Measured side by side on 2026-12-04 (the reference machine, 2 cores,
+//! shared with other work; bench/README.md, "Which spawner"): 10,000
+//! `sh("true")` at `--jobs 2` with release builds of `flow`, alternated, runs
+//! disturbed by other work left out, took 4.12 s at best with this module
+//! and 4.44 s with tokio's `Command` (median 4.49 s against 4.97 s): tokio's
+//! spawner takes 7.3 % longer (the median within 13 alternated pairs; every
+//! pair between 3 % and 14 %), and 4 % more CPU. Worth more than the 5 % the
+//! issue asked for, so `fast-spawn` stays a default feature. Per task, the
+//! interpreter makes about 26 system calls here against 38 with tokio's, and
+//! the child about 6 before `exec` against about 135.
+//!
+//! It also drops a job-control stop pending in the child before `exec`,
+//! which `posix_spawn` cannot (see `child.rs`).
 //!
 //! The child shares the parent's memory until it calls `exec`, on a stack of
 //! its own, while the parent thread is suspended ([`CLONE_VFORK`]). It makes
@@ -26,9 +41,9 @@
 //! [`CLONE_VFORK`]: libc::CLONE_VFORK
 #![allow(unsafe_code)]
 
-use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::ffi::{c_char, c_int, c_void, CStr};
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::ptr;
@@ -38,20 +53,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
-/// What to start: everything the child needs, prepared by the parent.
-#[derive(Debug)]
-pub(super) struct Launch<'a> {
-    /// The program's path, absolute.
-    pub program: &'a CStr,
-    /// `argv`, its first word included.
-    pub args: &'a [CString],
-    /// The whole environment, as `KEY=VALUE`.
-    pub env: &'a [&'a CStr],
-    /// The working folder; the parent's when `None`.
-    pub cwd: Option<&'a CStr>,
-    /// The child's standard input, output and error.
-    pub stdio: [BorrowedFd<'a>; 3],
-}
+use super::spawn::Launch;
 
 /// A started child, the leader of a process group of its own.
 #[derive(Debug)]
@@ -79,7 +81,7 @@ const STACK_SIZE: usize = 64 * 1024;
 
 impl Process {
     /// Starts `launch.program` as the leader of a new process group.
-    pub fn spawn(launch: &Launch) -> io::Result<Process> {
+    pub fn spawn(launch: Launch) -> io::Result<Process> {
         reap_orphans();
         let argv = null_terminated(launch.args.iter().map(|arg| arg.as_ptr()));
         let envp = null_terminated(launch.env.iter().map(|var| var.as_ptr()));
@@ -90,16 +92,24 @@ impl Process {
             argv: argv.as_ptr(),
             envp: envp.as_ptr(),
             cwd: launch.cwd.map_or(ptr::null(), CStr::as_ptr),
-            stdio: launch.stdio.map(|fd| fd.as_raw_fd()),
+            stdio: launch.stdio.each_ref().map(|fd| fd.as_raw_fd()),
             // SAFETY: sigset_t is plain data; filled in below before use
             mask: unsafe { std::mem::zeroed() },
             child_mask: empty_signal_set(),
             error: 0,
         };
-        // SAFETY: the stack outlives the child's use of it (the parent is
-        // suspended until the child has called exec or exited); `child` and
-        // the arrays it points to stay alive and unmoved for as long; the
-        // child function only makes async-signal-safe calls.
+        // SAFETY: `all` is plain data that sigfillset initialises; the mask
+        // calls only change this thread's mask, restored right after the
+        // clone. `top` stays within the stack's allocation (its end, rounded
+        // down to the 16 bytes the ABI wants), and the stack outlives the
+        // child's use of it: with CLONE_VFORK the parent is suspended until
+        // the child has called exec or exited, and with CLONE_VM the child
+        // then no longer touches this memory. `child` and the arrays it
+        // points to (`argv`, `envp`, the launch's strings and fds) stay alive
+        // and unmoved for as long. Every signal is blocked across the clone,
+        // so no handler of the parent runs in the child on the shared
+        // memory, and `child_main` only makes async-signal-safe calls (see
+        // its own SAFETY).
         let pid = unsafe {
             let mut all: libc::sigset_t = std::mem::zeroed();
             libc::sigfillset(&mut all);
@@ -119,12 +129,15 @@ impl Process {
             }
             pid
         };
-        // SAFETY: the child has exec'd or exited; nothing writes `error` now
+        // SAFETY: `child` is alive, and the child, which shared it, has
+        // exec'd or exited (CLONE_VFORK): nothing writes `error` any more; the
+        // volatile read keeps the compiler from assuming its initial 0
         let error = unsafe { ptr::read_volatile(&raw const child.error) };
         if error != 0 {
             // the child exited with status 127 right after setting `error`
             let mut status = 0;
-            // SAFETY: waiting for our own child
+            // SAFETY: waiting for our own child, which has exited, into a
+            // local status
             while unsafe { libc::waitpid(pid, &mut status, 0) } == -1
                 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
             {}
@@ -269,7 +282,13 @@ struct ChildArgs {
 /// The child, from `clone` to `exec`. See the module documentation for what
 /// it may do.
 extern "C" fn child_main(arg: *mut c_void) -> c_int {
-    // SAFETY: `arg` is the `ChildArgs` of the suspended parent
+    // SAFETY: `arg` is the `ChildArgs` of `Process::spawn`, alive and not
+    // used by the parent, which is suspended until this function has called
+    // exec or exited (CLONE_VFORK); its pointers (program, argv, envp, cwd)
+    // are NUL-terminated strings and arrays the parent keeps alive, its fds
+    // open. This runs on its own stack, in memory shared with the parent, so
+    // it only makes async-signal-safe libc calls: no allocation, no lock, no
+    // panic, nothing that returns to the parent's frames (`fail` exits).
     unsafe {
         let args = &mut *arg.cast::<ChildArgs>();
         if libc::setpgid(0, 0) != 0 {
@@ -368,8 +387,14 @@ unsafe fn discard_stops(pending: &libc::sigset_t) {
 }
 
 /// Records errno for the parent and exits the child.
+///
+/// # Safety
+/// For the child only (from [`child_main`]): it ends the calling process.
 unsafe fn fail(args: &mut ChildArgs) -> ! {
-    // SAFETY: errno is the suspended parent thread's, readable here
+    // SAFETY: the child shares the suspended parent thread's memory and
+    // thread pointer, so `__errno_location` is that thread's errno, just set
+    // by the child's failed call, and `args` is the parent's `ChildArgs`;
+    // `_exit` is async-signal-safe and runs none of the parent's exit hooks
     unsafe {
         args.error = *libc::__errno_location();
         libc::_exit(127)
@@ -379,6 +404,7 @@ unsafe fn fail(args: &mut ChildArgs) -> ! {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::CString;
     use std::io::Read;
 
     fn c(text: &str) -> CString {
@@ -396,13 +422,11 @@ mod tests {
             args: &args,
             env: &[c"FLOW_T_SET=yes"],
             cwd: Some(c"/"),
-            stdio: [null.as_fd(), writer.as_fd(), writer.as_fd()],
+            stdio: [null.into(), writer.try_clone()?, writer],
         };
-        let process = Process::spawn(&launch)?;
+        let process = Process::spawn(launch)?;
         Ok((process, std::fs::File::from(OwnedFd::from(reader))))
     }
-
-    use std::os::fd::AsFd;
 
     #[tokio::test]
     async fn a_child_starts_in_its_own_group_and_folder_with_clean_signals() {
@@ -426,7 +450,7 @@ mod tests {
             libc::pthread_sigmask(libc::SIG_BLOCK, &term, ptr::null_mut());
         }
         let started = start(&["/bin/cat", "/proc/self/status"]);
-        // SAFETY: as above
+        // SAFETY: unblocks on this thread what was blocked just above
         unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &term, ptr::null_mut()) };
         let (mut process, mut out) = started.unwrap();
         assert!(process.wait().await.unwrap().success());
@@ -450,15 +474,14 @@ mod tests {
         let error = start(&["/no/such/program"]).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::NotFound, "{error}");
         let args = [c("/bin/true")];
-        let null = std::fs::File::open("/dev/null").unwrap();
         let launch = Launch {
             program: &args[0],
             args: &args,
             env: &[],
             cwd: Some(c"/no/such/folder"),
-            stdio: [null.as_fd(), null.as_fd(), null.as_fd()],
+            stdio: [0, 1, 2].map(|_| std::fs::File::open("/dev/null").unwrap().into()),
         };
-        let error = Process::spawn(&launch).unwrap_err();
+        let error = Process::spawn(launch).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::NotFound, "{error}");
     }
 
@@ -492,7 +515,7 @@ mod tests {
     fn killed_and_dropped() -> libc::pid_t {
         let (process, _out) = start(&["/bin/sleep", "30"]).unwrap();
         let pid = process.id();
-        // SAFETY: signalling our own child
+        // SAFETY: signalling our own child, not yet reaped (its pid is not reused)
         unsafe { libc::kill(pid, libc::SIGKILL) };
         drop(process);
         pid

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::ffi::{CStr, CString, OsString};
 use std::io::{self, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::{Arc, Mutex};
 
@@ -14,7 +14,10 @@ use nix::unistd::Pid;
 use serde_json::Value;
 use tokio::net::unix::pipe;
 
-use super::process::{Launch, Process};
+#[cfg(not(all(target_os = "linux", feature = "fast-spawn")))]
+use super::child::Process;
+#[cfg(all(target_os = "linux", feature = "fast-spawn"))]
+use super::process::Process;
 use super::{CommandSpec, ExecError};
 
 /// An environment for commands to inherit, captured once; see
@@ -104,6 +107,24 @@ impl Environment {
         found.insert(program.to_string(), path.clone());
         path
     }
+}
+
+/// What to start: everything the child needs, prepared by the parent. Both
+/// spawners take it: `process.rs` (`clone`, the `fast-spawn` feature on
+/// Linux) and `child.rs` (tokio's `Command`).
+#[derive(Debug)]
+pub(super) struct Launch<'a> {
+    /// The program's path, absolute.
+    pub program: &'a CStr,
+    /// `argv`, its first word included.
+    pub args: &'a [CString],
+    /// The whole environment, as `KEY=VALUE`.
+    pub env: &'a [&'a CStr],
+    /// The working folder; the parent's when `None`.
+    pub cwd: Option<&'a CStr>,
+    /// The child's standard input, output and error (the parent's copies are
+    /// closed once the child has started).
+    pub stdio: [OwnedFd; 3],
 }
 
 /// A started command: its process, its group, and the parent's ends of its pipes.
@@ -314,12 +335,12 @@ fn spawn_with<'i>(
         args: &args,
         env,
         cwd: cwd.as_deref(),
-        stdio: [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()],
+        stdio: [stdin, stdout, stderr],
     };
     // Spawning blocks this thread until the child has called exec (tens of
     // microseconds). Measured on 2 idle cores, doing it here beats handing it
     // to another thread: the hand-over costs two thread switches per task.
-    let process = Process::spawn(&launch).map_err(|source| match &cmd.cwd {
+    let process = Process::spawn(launch).map_err(|source| match &cmd.cwd {
         Some(cwd) if source.kind() == io::ErrorKind::NotFound && !cwd.is_dir() => {
             ExecError::Spawn {
                 source: io::Error::new(
