@@ -21,7 +21,7 @@
 //! | [`explain`] | the long explanation of every diagnostic code (`flow explain`) |
 //! | [`runtime`] | the scheduler: runs a task graph, with limits, cancellation, events and task records |
 //! | [`engine`] | the embedding API: [`Engine`], host agents, [`Engine::compile`], [`Engine::run`], [`Engine::start`] |
-//! | [`cli`] | the `flow` command line: `run`, `check`, `graph`, `explain`, the REPL |
+//! | `cli` | the `flow` command line: `run`, `check`, `graph`, `explain`, the REPL (cargo feature `cli`, on by default) |
 //!
 //! Embedding Flow in a Rust program takes an [`Engine`], host agents (async
 //! closures or [`HostAgent`] types), and [`RunOptions`]:
@@ -50,6 +50,7 @@ pub mod agents;
 pub mod ast;
 pub mod builtins;
 pub mod check;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod diag;
 #[warn(missing_docs)]
