@@ -56,12 +56,13 @@ extern crate alloc;
 /// Declares the modules that are not part of the public API: crate-private,
 /// except for the project's own tests and benchmarks, which turn on the
 /// `internals` feature (a dev-dependency of the crate on itself).
+/// `when (…)` says when the crate needs the module itself.
 macro_rules! internal {
-    ($($name:ident),* $(,)?) => {$(
+    (when ($when:meta): $($name:ident),* $(,)?) => {$(
         #[cfg(feature = "internals")]
         #[doc(hidden)]
         pub mod $name;
-        #[cfg(not(feature = "internals"))]
+        #[cfg(all(not(feature = "internals"), $when))]
         mod $name;
     )*};
 }
@@ -71,11 +72,15 @@ pub mod exec;
 pub mod shell;
 
 internal! {
-    agents, ast, builtins, check, diag, engine, explain, graph, lint, resolve, runtime, source, syntax,
-    value,
+    when (all()):
+    agents, ast, builtins, check, diag, engine, graph, resolve, runtime, source, syntax, value,
 }
 
+// `flow check`'s lints and `flow explain`: the command line's alone.
+internal! { when (feature = "cli"): explain, lint }
+
 /// The `flow` command line; the binary's code, not part of the library's API.
+#[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod cli;
 

@@ -56,6 +56,8 @@ impl Prelude {
 }
 
 /// Resolves and lowers a program that `check` accepted (see [`lower_resolved`]).
+// Used by the REPL and tests; the engine resolves once and calls `lower_resolved`.
+#[cfg_attr(not(any(feature = "cli", feature = "internals")), allow(dead_code))]
 pub fn lower(program: &ast::Program, prelude: &Prelude) -> Result<TaskGraph, Vec<Diagnostic>> {
     let env = prelude.env();
     let resolution = crate::resolve::resolve(program, &env);

@@ -3,11 +3,16 @@
 //! each time its construct runs (once for the script, once per `map` item, once
 //! per `try` attempt, …). The graph holds no AST: names are resolved to slots.
 
+/// Drawing a graph: `flow graph` and the REPL's `:graph`.
+#[cfg(any(feature = "cli", feature = "internals"))]
 mod export;
 mod lower;
 
+#[cfg(any(feature = "cli", feature = "internals"))]
 pub use export::{to_dot, to_json, to_mermaid};
-pub use lower::{lower, lower_resolved, Prelude};
+#[cfg(any(feature = "cli", feature = "internals"))]
+pub use lower::lower;
+pub use lower::{lower_resolved, Prelude};
 
 use std::sync::Arc;
 

@@ -155,6 +155,8 @@ impl ValueKind {
 
     /// Bound at the top level of the script or before it: what a REPL entry
     /// reads from the session.
+    // For the REPL's `:save`.
+    #[cfg_attr(not(any(feature = "cli", feature = "internals")), allow(dead_code))]
     pub fn is_top_level(self) -> bool {
         matches!(
             self,
@@ -206,6 +208,8 @@ impl std::fmt::Debug for Target<'_> {
 
 /// An identifier at a use site and what it resolved to.
 #[derive(Clone, Copy, Debug)]
+// `span` is for the REPL's `:save`.
+#[cfg_attr(not(any(feature = "cli", feature = "internals")), allow(dead_code))]
 pub struct Use<'a> {
     pub span: Span,
     pub target: Target<'a>,
@@ -224,6 +228,8 @@ const DEF: u32 = 1 << 31;
 /// What every name of a program means. Names borrow from the program and the
 /// [`Env`] it was resolved against.
 #[derive(Debug, Default)]
+// `top` is for the REPL's `:save`.
+#[cfg_attr(not(any(feature = "cli", feature = "internals")), allow(dead_code))]
 pub struct Resolution<'a> {
     bindings: Vec<Binding<'a>>,
     flows: Vec<FlowSig<'a>>,
@@ -284,6 +290,8 @@ impl<'a> Resolution<'a> {
     }
 
     /// The uses inside the `i`th top-level statement, in walk order.
+    // For the REPL's `:save`.
+    #[cfg_attr(not(any(feature = "cli", feature = "internals")), allow(dead_code))]
     pub fn uses_in_statement(&self, i: usize) -> &[Use<'a>] {
         match (self.top.get(i), self.top.get(i + 1)) {
             (Some(&a), Some(&b)) => &self.uses[a as usize..b as usize],

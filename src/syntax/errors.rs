@@ -54,6 +54,8 @@ fn from_rule(rule: Rule) -> Option<Expected> {
         | Rule::number
         | Rule::sstring
         | Rule::mstring
+        | Rule::sstring_plain
+        | Rule::mstring_plain
         | Rule::null
         | Rule::true_lit
         | Rule::false_lit

@@ -6,7 +6,7 @@
 //! 1. `scan`: brackets, strings and nesting depth, before pest sees the text
 //!    (so unbalanced input gets a precise message and deep nesting cannot
 //!    exhaust pest's stack);
-//! 2. pest, under a call limit proportional to the input; its failures are
+//! 2. pest, under a fixed call limit (`CALL_LIMIT`); its failures are
 //!    turned into readable diagnostics by `errors`;
 //! 3. `build`: pairs to the AST, decoding literals and checking names.
 
@@ -20,7 +20,7 @@ mod shift;
 mod strings;
 
 use std::num::NonZeroUsize;
-use std::sync::Mutex;
+use std::sync::{Mutex, Once};
 
 use pest::Parser;
 
@@ -48,14 +48,71 @@ pub fn is_keyword(word: &str) -> bool {
 #[grammar = "../grammar/flow.pest"]
 struct FlowParser;
 
-/// Pest calls allowed per byte of input (a linear grammar needs far fewer).
+// Pest has two settings, its call limit and its error detail, and both are
+// process-wide (`pest::set_call_limit`, `pest::set_error_detail`): each parse
+// reads them once, when it starts. Pest 2.9 has no way to give one parse its
+// own values, so no parse here ever changes a setting another parse reads:
+//
+// - The call limit is set once per process, to a fixed value large enough for
+//   the largest script Flow reads (`install_pest_settings`). It is a backstop
+//   against runaway backtracking, not what keeps parsing fast: the scan bounds
+//   nesting before pest runs, and the grammar does not parse nested
+//   constructs again when it backtracks (see `object` in the grammar), so
+//   pest's work grows with the input times its nesting. (It used to be
+//   proportional to each input and set before each parse, under a lock.)
+// - Error detail (the tokens pest expected, for the message) costs about 60%
+//   of parsing time when on, so it stays off, and a script that fails is
+//   parsed a second time with it on (`detailed_error`). The setting is on
+//   while such a parse runs; another parse starting meanwhile then records
+//   detail too, which costs it time but cannot change its result (detail is
+//   bookkeeping beside the parse, and a first parse's error is never shown).
+//   Only the count of detailed parses is locked, never a parse.
+//
+// A host program that uses pest itself shares these settings with Flow.
+
+/// Pest calls allowed per byte of input. Scripts need 10 to 50 (the test
+/// corpus, the benchmark, random nestings); the deepest nesting the scan
+/// allows, of strings in `${…}` in objects, about 230.
 const CALLS_PER_BYTE: usize = 400;
 /// Pest calls allowed whatever the input size.
 const MIN_CALLS: usize = 1_000_000;
+/// Pest's call limit, the same for every parse: enough for the largest script.
+const CALL_LIMIT: usize = MAX_SOURCE_BYTES
+    .saturating_mul(CALLS_PER_BYTE)
+    .saturating_add(MIN_CALLS);
 
-/// Pest's call limit and error detail are process-wide settings: this lock
-/// keeps one parse's settings from leaking into another's.
-static PEST: Mutex<()> = Mutex::new(());
+/// Sets pest's call limit the first time Flow parses.
+fn install_pest_settings() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| pest::set_call_limit(NonZeroUsize::new(CALL_LIMIT)));
+}
+
+/// How many parses want pest's error detail: it is on while this is not 0.
+static DETAILED: Mutex<usize> = Mutex::new(0);
+
+/// Pest's error detail is on while one of these lives.
+struct Detailed;
+
+impl Detailed {
+    fn on() -> Detailed {
+        let mut count = DETAILED.lock().unwrap_or_else(|p| p.into_inner());
+        if *count == 0 {
+            pest::set_error_detail(true);
+        }
+        *count += 1;
+        Detailed
+    }
+}
+
+impl Drop for Detailed {
+    fn drop(&mut self) {
+        let mut count = DETAILED.lock().unwrap_or_else(|p| p.into_inner());
+        *count -= 1;
+        if *count == 0 {
+            pest::set_error_detail(false);
+        }
+    }
+}
 
 /// Parses a whole script (or one REPL entry).
 ///
@@ -147,7 +204,7 @@ fn parse_in_parallel(text: &str, top_lines: &[u32], comments: &[(u32, u32)]) -> 
     if cuts.len() < 3 {
         return None;
     }
-    let _guard = pest_settings(text.len());
+    install_pest_settings();
     let ranges: Vec<(usize, usize)> = cuts.windows(2).map(|w| (w[0], w[1])).collect();
     let per_thread = ranges.len().div_ceil(threads);
     let pieces: Vec<Option<Vec<Stmt>>> = std::thread::scope(|scope| {
@@ -213,37 +270,27 @@ fn starts_statement(line: &str) -> bool {
 
 /// Whether `text` ends inside an unclosed `(`, `[`, `{`, `${` or string, so a
 /// REPL should read another line before parsing it.
+// For the REPL.
+#[cfg_attr(not(any(feature = "cli", feature = "internals")), allow(dead_code))]
 pub fn needs_more_input(text: &str) -> bool {
     matches!(scan::scan(text), scan::Outcome::Open(_))
 }
 
 type PestPair<'i> = pest::iterators::Pair<'i, Rule>;
 
-/// Takes the lock on pest's process-wide settings and sets them for a parse of
-/// `len` bytes: a call limit proportional to the input, no error detail.
-fn pest_settings(len: usize) -> std::sync::MutexGuard<'static, ()> {
-    let guard = PEST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let limit = len.saturating_mul(CALLS_PER_BYTE).saturating_add(MIN_CALLS);
-    pest::set_call_limit(NonZeroUsize::new(limit));
-    pest::set_error_detail(false);
-    guard
-}
-
 fn run_pest(text: &str) -> Result<Option<PestPair<'_>>, pest::error::Error<Rule>> {
-    let _guard = pest_settings(text.len());
+    install_pest_settings();
     match FlowParser::parse(Rule::program, text) {
         Ok(mut pairs) => Ok(pairs.next()),
-        Err(first) => {
-            // Parse again, collecting the tokens pest expected for the message.
-            pest::set_error_detail(true);
-            let detailed = FlowParser::parse(Rule::program, text);
-            pest::set_error_detail(false);
-            match detailed {
-                Err(e) => Err(e),
-                Ok(_) => Err(first),
-            }
-        }
+        Err(first) => Err(detailed_error(text).unwrap_or(first)),
     }
+}
+
+/// Parses again a script that failed, with pest's error detail on, for the
+/// tokens it expected (`None` if it parses: it cannot, the parse is the same).
+fn detailed_error(text: &str) -> Option<pest::error::Error<Rule>> {
+    let _detail = Detailed::on();
+    FlowParser::parse(Rule::program, text).err()
 }
 
 #[cfg(test)]

@@ -80,6 +80,8 @@ pub enum Outcome {
 }
 
 /// Scans `text`, skipping comments and string contents.
+// For the REPL (`needs_more_input`).
+#[cfg_attr(not(any(feature = "cli", feature = "internals")), allow(dead_code))]
 pub fn scan(text: &str) -> Outcome {
     scan_lines(text, None, &mut Vec::new())
 }

@@ -346,6 +346,170 @@ fn keywords_are_fine_as_keys_and_fields() {
     assert_eq!(print("{ map: 1 }.limit"), "{ \"map\": 1 }.limit");
 }
 
+/// A `{` is an object when its first key is followed by `:`, whatever the key
+/// holds; the object or block chosen is the one the first key says.
+#[test]
+fn the_first_key_tells_an_object_from_a_block() {
+    let cases = [
+        ("{ \"a\": 1 }", "{ a: 1 }"),
+        ("{ \"\"\"a\"\"\": 1 }", "{ a: 1 }"),
+        ("{ \"a\" # note\n}", "{\n  \"a\"\n}"),
+        ("{ a # note\n}", "{\n  a\n}"),
+        ("{\n\n  \"a\" : 1, b: 2 }", "{ a: 1, b: 2 }"),
+        ("{ \"a\" + \"b\" }", "{\n  (\"a\" + \"b\")\n}"),
+        (
+            "{ \"x${ {\"y\": \"}\"} }z\" }",
+            "{\n  \"x${{ y: \"}\" }}z\"\n}",
+        ),
+        (
+            "{ \"x${ { \"#\" } # }\n }\" }",
+            "{\n  \"x${{\n    \"#\"\n  }}\"\n}",
+        ),
+        ("{ \"\\\"${ 1 }\" }", "{\n  \"\\\"${1}\"\n}"),
+    ];
+    for (text, printed) in cases {
+        assert_eq!(print(text), printed, "{text}");
+    }
+    // A key with `${…}` is an object's key, which the builder refuses.
+    for text in ["{ \"k${i}\": 1 }", "{ \"\"\"k${ {a: \"}\"} }\"\"\" : 1 }"] {
+        let diags = parse_err(text);
+        assert_eq!(
+            diags[0].message, "an object key cannot be interpolated",
+            "{text}"
+        );
+    }
+}
+
+/// Strings with `${…}` first in objects and blocks, nested as deep as the
+/// scan allows. Pest parsed each such string twice (a lookahead, then the
+/// object or block), and each level inside it twice again: 2^31 times the
+/// innermost one, so these hit pest's call limit.
+#[test]
+fn interpolations_first_in_braces_nest_without_blowing_up() {
+    let nest = |n: usize, inner: &str, wrap: &dyn Fn(&str) -> String| {
+        (0..n).fold(inner.to_string(), |s, _| wrap(&s))
+    };
+    // Two levels of nesting each (`{` and `${`), four for `mixed`.
+    let levels = flow::syntax::MAX_NESTING / 2 - 1;
+    let block = |s: &str| format!("{{ \"${{ {s} }}\" }}");
+    let long = |s: &str| format!("{{ \"\"\"${{ {s} }}\"\"\" + 1 }}");
+    let object = |s: &str| format!("{{ \"${{ {s} }}\": 1 }}");
+    let mixed = |s: &str| format!("{{ a: \"${{ {{ \"${{ {s} }}\" }} }}\" }}");
+    for (wrap, n, name) in [
+        (&block as &dyn Fn(&str) -> String, levels, "block"),
+        (&long, levels, "long"),
+        (&mixed, levels / 2, "mixed"),
+    ] {
+        let text = format!("let x = {}", nest(n, "1", wrap));
+        assert!(parse(&src(&text)).is_ok(), "{name}");
+        let text = format!("let x = {}", nest(n, "1 +", wrap));
+        let diags = parse_err(&text);
+        assert_eq!(diags[0].code, Code::UnexpectedToken, "{name}: {}", diags[0]);
+        assert!(
+            diags[0].message.ends_with("an expression, found `}`"),
+            "{name}: {}",
+            diags[0]
+        );
+    }
+    let text = format!("let x = {}", nest(levels, "1", &object));
+    assert_eq!(codes(&text)[0], Code::UnexpectedToken);
+    assert_eq!(
+        parse_err(&text)[0].message,
+        "an object key cannot be interpolated"
+    );
+    let text = format!("let x = {}", nest(levels, "1 +", &object));
+    let message = &parse_err(&text)[0].message;
+    assert!(message.ends_with("an expression, found `}`"), "{message}");
+}
+
+/// Parses in several threads at once: valid scripts, big ones (parsed in
+/// pieces), and syntax errors whose messages need pest's error detail (the
+/// tokens it expected), each many times; every parse gets exactly what it
+/// gets alone. Pest's settings are process-wide: a parse that changed them
+/// would change another's result (the message, or a call limit).
+#[test]
+fn parses_in_threads_are_those_of_parsing_alone() {
+    let mut big = String::new();
+    each_case("ok", |_, path| {
+        big.push_str(&std::fs::read_to_string(path).expect("read"));
+        big.push('\n');
+    });
+    let small_big = big.clone();
+    while big.len() < 260 * 1024 {
+        big.push_str(&small_big);
+    }
+    let mut texts: Vec<String> = vec![
+        // Messages that need error detail, and what they say with it.
+        "let notes = Writer(\"Summarise\" topic: \"tides\")".into(),
+        "let x 1".into(),
+        "let cfg = { retries: 3, timeout 30s }".into(),
+        "let total = a b".into(),
+        "let y = try { noop() } catch { 1 }".into(),
+        "let x = 1\nlet y = x timeout 1s".into(),
+        "let a = sh(\"echo ${HOME:-none}\")".into(),
+        // Valid scripts, and errors found by the builder or the scan.
+        "let x = f(a: [1, 2], b: { c: \"${d}\" })\nx.c".into(),
+        "map x in xs limit 2 { Fetch(x) timeout 5s retry 2 }".into(),
+        "let a = \"\\q\"\nlet b = 5x".into(),
+        "let x = (1".into(),
+        format!("let x = {}1{}", "[".repeat(40), "]".repeat(40)),
+    ];
+    let wanted = [
+        "expected `)` or `,`, found `topic`",
+        "expected `=`, found `1`",
+        "expected `:`, found `30s`",
+        "expected a new line or `;`, found `b`",
+        "Flow has no `catch`",
+        "`timeout` can only follow a call",
+        "expected `}` to end the Flow value, found `:`",
+    ];
+    for (text, message) in texts.iter().zip(wanted) {
+        assert_eq!(parse_err(text)[0].message, message);
+    }
+    texts.push(big.clone());
+    texts.push(big.clone() + "let broken = = 2\n");
+    let sources: Vec<SourceFile> = texts.iter().map(|t| src(t)).collect();
+    let alone: Vec<_> = sources.iter().map(parse).collect();
+    assert!(alone[alone.len() - 2].is_ok() && alone[alone.len() - 1].is_err());
+
+    let threads = 4;
+    let rounds = 200;
+    let small = sources.len() - 2;
+    let start = std::sync::Barrier::new(threads);
+    let differ: Vec<(usize, usize, usize)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (sources, alone, start) = (&sources, &alone, &start);
+                scope.spawn(move || {
+                    let mut differ = Vec::new();
+                    for round in 0..rounds {
+                        start.wait();
+                        // The big ones (slow in a debug build) in the first round.
+                        let count = if round == 0 { sources.len() } else { small };
+                        for k in 0..count {
+                            // Each thread in its own order.
+                            let j = (k + 3 * t + round) % count;
+                            let i = if t % 2 == 0 { j } else { count - 1 - j };
+                            if parse(&sources[i]) != alone[i] {
+                                differ.push((t, round, i));
+                            }
+                        }
+                    }
+                    differ
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a thread"))
+            .collect()
+    });
+    assert!(
+        differ.is_empty(),
+        "(thread, round, script) differing: {differ:?}"
+    );
+}
+
 #[test]
 fn needs_more_input_follows_open_delimiters_and_strings() {
     for open in [
