@@ -338,6 +338,9 @@ impl Engine {
             source: source.clone(),
             diagnostics,
         };
+        if let Some(unknown) = self.unknown_capability() {
+            return Err(fail(vec![unknown]));
+        }
         let program = syntax::parse(&source).map_err(fail)?;
         let mut env = env.clone();
         env.registry = self.registry.clone();
@@ -392,6 +395,24 @@ impl Engine {
             return refused;
         }
         crate::runtime::run(script.graph.clone(), options).await
+    }
+
+    /// A denied capability that no agent or function declares: most likely a
+    /// typo, which would leave the real one permitted.
+    fn unknown_capability(&self) -> Option<Diagnostic> {
+        let known = self.registry.capabilities();
+        let unknown = self.capabilities.denied().find(|c| !known.contains(*c))?;
+        let list: Vec<&str> = known.iter().map(String::as_str).collect();
+        Some(
+            Diagnostic::error(
+                Code::CapabilityDenied,
+                format!("the engine denies `{unknown}`, which is not a capability"),
+            )
+            .help(format!(
+                "the capabilities are {}; a misspelt one would leave the real one permitted",
+                list.join(", ")
+            )),
+        )
     }
 
     /// The outcome of a script that uses a capability this engine denies

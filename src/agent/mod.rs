@@ -67,8 +67,9 @@ pub trait Agent: Send + Sync {
     /// What it takes and how the scheduler treats it; the same for its whole life.
     fn signature(&self) -> &Signature;
 
-    /// Runs one call. The future should end soon after `call.cancel` fires;
-    /// a future still running then is dropped.
+    /// Runs one call. The future should end soon after `call.cancel` fires
+    /// (a timeout, a failure elsewhere, Ctrl-C); one still running 5 s later
+    /// is dropped, and the task ends as timed out or cancelled either way.
     fn call(&self, call: Call) -> ReplyFuture;
 
     /// For an agent whose signature says `inline`: the reply at once, on the

@@ -62,11 +62,12 @@ impl Registry {
 
     /// Every capability some agent declares, plus `env` (the `env()` function).
     pub fn capabilities(&self) -> BTreeSet<String> {
-        let mut all: BTreeSet<String> = self
-            .agents
-            .iter()
-            .filter_map(|a| a.signature().capability.clone())
-            .collect();
+        let mut all: BTreeSet<String> = BTreeSet::new();
+        for agent in &self.agents {
+            let signature = agent.signature();
+            all.extend(signature.capability.iter().cloned());
+            all.extend(signature.config.iter().filter_map(|k| k.capability.clone()));
+        }
         all.extend(
             crate::builtins::FUNCTIONS
                 .iter()
@@ -124,12 +125,23 @@ impl Capabilities {
         self.denied.is_empty() && self.allowed.is_none()
     }
 
-    /// How the CLI would say it: `--deny sh,env` or `--allow llm`.
+    /// How the command line would say it: `--deny sh,env`, `--allow llm`,
+    /// `--allow llm --deny http`, or `no capability` for an empty allow-list.
     pub fn describe(&self) -> String {
         let list = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<_>>().join(",");
+        let deny = (!self.denied.is_empty()).then(|| format!("--deny {}", list(&self.denied)));
         match &self.allowed {
-            Some(allowed) => format!("--allow {}", list(allowed)),
-            None => format!("--deny {}", list(&self.denied)),
+            Some(allowed) if allowed.is_empty() => "no capability".to_string(),
+            Some(allowed) => {
+                let allow = format!("--allow {}", list(allowed));
+                deny.map_or(allow.clone(), |deny| format!("{allow} {deny}"))
+            }
+            None => deny.unwrap_or_else(|| "every capability".to_string()),
         }
+    }
+
+    /// The names denied.
+    pub fn denied(&self) -> impl Iterator<Item = &str> {
+        self.denied.iter().map(String::as_str)
     }
 }

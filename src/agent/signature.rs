@@ -82,6 +82,10 @@ pub struct ConfigKey {
     pub default: Option<Value>,
     /// One line on what it does.
     pub doc: String,
+    /// A capability that giving this key needs besides the agent's own: an
+    /// `llm`'s `base_url` sends requests where the script says (`http`), its
+    /// `api_key_env` reads the environment (`env`).
+    pub capability: Option<String>,
 }
 
 /// The type of a config value: literals are checked before running, computed
@@ -132,7 +136,11 @@ impl ConfigType {
             ConfigType::Number => value.is_number(),
             ConfigType::Integer => value.is_i64() || value.is_u64(),
             ConfigType::Bool => value.is_boolean(),
-            ConfigType::Duration => value.is_number() || value.is_string(),
+            ConfigType::Duration => match value {
+                Value::Number(_) => true,
+                Value::String(_) => crate::value::duration(value).is_ok(),
+                _ => false,
+            },
             ConfigType::List => value.is_array(),
             ConfigType::Object => value.is_object(),
         }
@@ -178,6 +186,7 @@ impl Signature {
             required: true,
             default: None,
             doc: doc.into(),
+            capability: None,
         });
         self
     }
@@ -190,11 +199,13 @@ impl Signature {
             required: false,
             default: None,
             doc: doc.into(),
+            capability: None,
         });
         self
     }
 
-    /// Adds a config key with the value it has when left out.
+    /// Adds a config key that may be left out, and documents the value the
+    /// agent uses then (the agent applies it; the runtime passes no value).
     pub fn defaulted(mut self, name: &str, ty: ConfigType, default: Value, doc: &str) -> Signature {
         self.config.push(ConfigKey {
             name: name.into(),
@@ -202,7 +213,22 @@ impl Signature {
             required: false,
             default: Some(default),
             doc: doc.into(),
+            capability: None,
         });
+        self
+    }
+
+    /// Says that giving the key added last needs `capability` too.
+    ///
+    /// # Panics
+    ///
+    /// When no key was added yet.
+    pub fn needs(mut self, capability: impl Into<String>) -> Signature {
+        let key = self
+            .config
+            .last_mut()
+            .expect("`needs` applies to the config key added just before it");
+        key.capability = Some(capability.into());
         self
     }
 

@@ -414,38 +414,30 @@ impl Llm {
     pub(crate) fn new() -> Llm {
         Llm(
             Signature::backend("llm", "an OpenAI-compatible /chat/completions model")
-                .optional(
-                    "model",
-                    ConfigType::Text,
-                    "the model's name (else `FLOW_LLM_MODEL`)",
-                )
+                .optional("model", ConfigType::Text, "the model's name (else `FLOW_LLM_MODEL`)")
                 .optional("system", ConfigType::Text, "the system message")
                 .optional(
                     "base_url",
                     ConfigType::Text,
                     "the API's address (else `FLOW_LLM_BASE_URL`, else OpenAI's)",
                 )
-                .optional(
+                .needs("http")
+                .defaulted(
                     "api_key_env",
                     ConfigType::Text,
-                    "the variable holding the API key (default `OPENAI_API_KEY`)",
+                    json!("OPENAI_API_KEY"),
+                    "the variable holding the API key",
                 )
+                .needs("env")
                 .optional("temperature", ConfigType::Number, "sampling temperature")
-                .optional(
-                    "max_tokens",
-                    ConfigType::Integer,
-                    "the longest reply, in tokens",
-                )
+                .optional("max_tokens", ConfigType::Integer, "the longest reply, in tokens")
                 .optional("json", ConfigType::Bool, "ask for JSON and parse the reply")
-                .optional(
-                    "schema",
-                    ConfigType::Object,
-                    "a JSON Schema the reply must follow",
-                )
-                .optional(
+                .optional("schema", ConfigType::Object, "a JSON Schema the reply must follow")
+                .defaulted(
                     "timeout",
                     ConfigType::Duration,
-                    "limit on one request (default 120s)",
+                    json!("300s"),
+                    "limit on one request",
                 )
                 .resource(Resource::Remote)
                 .capability("llm"),

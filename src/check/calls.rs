@@ -156,6 +156,7 @@ impl<'a> Checker<'_, 'a> {
             self.shell_command(args, backend.positional.as_deref(), command);
         }
         self.config_literals(backend, args);
+        self.key_capabilities(backend, args);
         let mut positionals = args.iter().filter(|a| a.name.is_none());
         let first = positionals.next();
         if let Some(extra) = positionals.next() {
@@ -494,23 +495,41 @@ impl<'a> Checker<'_, 'a> {
             Target::Function(function) => (function.capability, "function"),
             Target::Binding(_) | Target::Unresolved => (None, ""),
         };
-        let Some(capability) = capability else {
-            return;
-        };
+        if let Some(capability) = capability {
+            self.denied(capability, format!("the {what} `{}`", at.name), at.span);
+        }
+    }
+
+    /// The config keys given to a backend that need a capability of their own.
+    fn key_capabilities(&mut self, backend: &Signature, args: &[Arg]) {
+        for arg in args {
+            let (key, span) = match &arg.name {
+                Some(name) => (name.name.as_str(), name.span),
+                None => match backend.positional.as_deref() {
+                    Some(key) => (key, arg.value.span),
+                    None => continue,
+                },
+            };
+            if let Some(capability) = backend.key(key).and_then(|k| k.capability.as_deref()) {
+                let what = format!("`{key}` of `{}`", backend.name);
+                self.denied(capability, what, span);
+            }
+        }
+    }
+
+    /// Reports `capability` as switched off at `span`, unless it is permitted.
+    fn denied(&mut self, capability: &str, what: String, span: Span) {
         if self.capabilities.permits(capability) {
             return;
         }
         self.diags.push(
             Diagnostic::error(
                 Code::CapabilityDenied,
-                format!(
-                    "the capability `{capability}` is switched off, and the {what} `{}` needs it",
-                    at.name
-                ),
+                format!("the capability `{capability}` is switched off, and {what} needs it"),
             )
-            .at(at.span, format!("needs `{capability}`"))
+            .at(span, format!("needs `{capability}`"))
             .help(format!(
-                "this run was started with {}: allow `{capability}` to run this script, or do this step another way",
+                "capabilities in force: {}; allow `{capability}` to run this script, or do this step another way",
                 self.capabilities.describe()
             )),
         );

@@ -258,6 +258,7 @@ impl<'a> Lowerer<'a> {
                 (None, Some(positional)) => positional,
                 (None, None) => "instructions",
             };
+            self.uses_key(signature, key);
             let command = signature.and_then(|s| s.command_key()) == Some(key);
             config.push((key.into(), self.arg_expr(&arg.value, command)));
         }
@@ -273,6 +274,16 @@ impl<'a> Lowerer<'a> {
     /// Records the capability a signature needs.
     fn uses(&mut self, signature: &crate::agent::Signature) {
         if let Some(capability) = &signature.capability {
+            if !self.graph.capabilities.contains(capability) {
+                self.graph.capabilities.insert(capability.clone());
+            }
+        }
+    }
+
+    /// Records the capability a given config key needs (`llm`'s `base_url`).
+    fn uses_key(&mut self, signature: Option<&crate::agent::Signature>, key: &str) {
+        let needed = signature.and_then(|s| s.key(key)?.capability.as_ref());
+        if let Some(capability) = needed {
             if !self.graph.capabilities.contains(capability) {
                 self.graph.capabilities.insert(capability.clone());
             }

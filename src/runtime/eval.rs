@@ -46,7 +46,12 @@ impl EvalError {
             Code::TypeError => "wrong type here",
             _ => "here",
         };
-        let mut d = Diagnostic::error(self.code, self.message).at(self.span, label);
+        let mut d = Diagnostic::error(self.code, self.message);
+        // An error found without a place of its own (a config value) is
+        // placed by the caller, at the call or declaration.
+        if self.span != Span::default() {
+            d = d.at(self.span, label);
+        }
         d.help = self.help;
         d
     }
@@ -142,7 +147,8 @@ pub(crate) fn config(
         }
         let value = eval(expr, frame)?;
         if let Some(spec) = signature.key(key) {
-            if !value.is_null() && !spec.ty.accepts(&value) {
+            // `null` leaves an optional key unset; a required one must be given.
+            if (spec.required || !value.is_null()) && !spec.ty.accepts(&value) {
                 return Err(EvalError {
                     code: Code::TypeError,
                     message: format!(

@@ -116,6 +116,11 @@ pub(crate) fn backoff_delay(backoff: Duration, attempt: u32) -> Duration {
     backoff.saturating_mul(factor)
 }
 
+/// How long an agent has to stop once its call times out or is cancelled (an
+/// `sh` command gets SIGTERM, 2 s, then SIGKILL); a future still running then
+/// is dropped (the local executor kills the process group when dropped).
+pub(crate) const STOP_GRACE: Duration = Duration::from_secs(5);
+
 async fn attempt_once(
     agent: &dyn Agent,
     call: Call,
@@ -124,26 +129,29 @@ async fn attempt_once(
 ) -> (TaskStatus, Result<Reply, AgentError>) {
     let work = agent.call(call);
     tokio::pin!(work);
-    let Some(limit) = timeout else {
-        let result = work.await;
-        let status = if result.is_ok() {
-            TaskStatus::Succeeded
-        } else {
-            TaskStatus::Failed
-        };
-        return (status, result);
+    let deadline = async {
+        match timeout {
+            Some(limit) => tokio::time::sleep(limit).await,
+            None => std::future::pending().await,
+        }
     };
     tokio::select! {
         result = &mut work => {
             let status = if result.is_ok() { TaskStatus::Succeeded } else { TaskStatus::Failed };
             (status, result)
         }
-        _ = tokio::time::sleep(limit) => {
-            // Ask the agent to stop and wait for it (an `sh` child is killed and reaped).
+        () = deadline => {
+            // Ask the agent to stop and give it time to (an `sh` child is
+            // killed and reaped); one that ignores `call.cancel` is dropped.
             cancel.cancel();
-            let _ = work.await;
+            let _ = tokio::time::timeout(STOP_GRACE, work).await;
+            let limit = timeout.unwrap_or_default();
             let message = format!("timed out after {}", duration_text(limit));
             (TaskStatus::TimedOut, Err(AgentError::new(message)))
+        }
+        () = cancel.cancelled() => {
+            let _ = tokio::time::timeout(STOP_GRACE, work).await;
+            (TaskStatus::Cancelled, Err(AgentError::new("cancelled")))
         }
     }
 }

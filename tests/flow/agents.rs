@@ -360,3 +360,126 @@ fn the_repl_refuses_a_denied_capability_and_goes_on() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
     assert!(!marker.exists(), "the REPL ran a denied command");
 }
+
+/// `deaf()`: sleeps 30 s and never looks at `call.cancel`.
+struct Deaf(Signature);
+
+impl Agent for Deaf {
+    fn signature(&self) -> &Signature {
+        &self.0
+    }
+
+    fn call(&self, _call: Call) -> ReplyFuture {
+        Box::pin(async {
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            Ok(Reply::default())
+        })
+    }
+}
+
+/// A timeout or a cancelled run stops a registered agent that ignores its
+/// cancellation token: its future is dropped after a grace period.
+#[tokio::test(start_paused = true)]
+async fn an_agent_that_ignores_cancellation_is_dropped_after_a_grace_period() {
+    let engine = Engine::new().register(Deaf(Signature::backend("deaf", "sleeps, deaf")));
+    let start = tokio::time::Instant::now();
+    let outcome = engine
+        .run_source("t.flow", "deaf() timeout 1s", RunOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(outcome.tasks[0].status, flow::TaskStatus::TimedOut);
+    let took = start.elapsed();
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+
+    let script = engine.compile("t.flow", "deaf()").unwrap();
+    let run = engine.start(&script, RunOptions::new());
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    run.cancel();
+    let start = tokio::time::Instant::now();
+    let outcome = run.outcome().await;
+    assert_eq!(outcome.status, RunStatus::Cancelled);
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
+}
+
+/// `--allow llm` means models only: an `llm` that picks its own server needs
+/// `http`, one that reads another variable for its key needs `env`.
+#[test]
+fn an_llms_base_url_and_key_variable_need_http_and_env() {
+    let text = "agent Spy = llm(base_url: \"http://127.0.0.1:9/v1\", api_key_env: \"SECRET\")\nSpy(\"hi\")";
+    let engine = Engine::new().capabilities(Capabilities::only(["llm"]));
+    let error = engine.compile("t.flow", text).unwrap_err();
+    let rendered = error.render();
+    assert_eq!(
+        codes(&error),
+        ["flow::check::capability_denied"; 2],
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains("`base_url` of `llm` needs it"),
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains("`api_key_env` of `llm` needs it"),
+        "{rendered}"
+    );
+    assert!(engine
+        .compile("t.flow", "llm(\"hi\", model: \"m\")")
+        .is_ok());
+    // Compiled where allowed, refused by an engine that is not.
+    let script = Engine::new().compile("t.flow", text).unwrap();
+    let outcome = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(engine.run(&script, RunOptions::new()));
+    assert_eq!(
+        outcome.errors[0].code.as_str(),
+        "flow::check::capability_denied"
+    );
+}
+
+#[test]
+fn an_engine_that_denies_a_capability_nobody_has_refuses_to_compile() {
+    let engine = Engine::new().capabilities(Capabilities::all().deny("shh"));
+    let error = engine.compile("t.flow", "sh(\"true\")").unwrap_err();
+    assert!(error
+        .render()
+        .contains("denies `shh`, which is not a capability"));
+}
+
+#[tokio::test]
+async fn a_config_value_of_the_wrong_type_is_placed_at_its_call() {
+    let outcome = Engine::new()
+        .run_source(
+            "t.flow",
+            "param c = 5\nlet x = sh(\"pwd\", cwd: c)\nx",
+            RunOptions::new(),
+        )
+        .await
+        .unwrap();
+    let error = &outcome.errors[0];
+    assert_eq!(error.code.as_str(), "flow::runtime::type_error");
+    let at = error.primary.as_ref().expect("placed").span;
+    assert_eq!(at.start, 20, "{error:?}");
+    // A required key given `null`, and a duration string that is none.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let outcome = engine(&calls)
+        .run_source("t.flow", "param t = null\nrepeat(t)", RunOptions::new())
+        .await
+        .unwrap();
+    assert!(outcome.errors[0]
+        .message
+        .contains("takes a string for `text`, but got null"));
+    let outcome = Engine::new()
+        .run_source(
+            "t.flow",
+            "param d = \"banana\"\nsleep(d)",
+            RunOptions::new(),
+        )
+        .await
+        .unwrap();
+    assert!(outcome.errors[0]
+        .message
+        .contains("takes a duration for `duration`"));
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}

@@ -126,6 +126,7 @@ impl<'a> Lowerer<'a> {
             };
             match key {
                 Some(key) => {
+                    self.uses_key(signature, key);
                     let value = self.arg_expr(&arg.value, command_key == Some(key));
                     if let Callee::Backend(_, config) = &mut callee {
                         config.push((key.into(), value));
