@@ -103,9 +103,21 @@ fn shell_command(parts: &[StrPart], frame: &Frame) -> Result<Command, EvalError>
         match part {
             StrPart::Text(t) => command.push_str(t),
             StrPart::Interp(e) => {
-                values.push((*eval(e, frame)?).clone());
-                let var = format!("{VALUE_VAR}{}", values.len());
+                let value = eval(e, frame)?;
                 let place = places.next().unwrap_or(ShellContext::Unquoted);
+                if place == ShellContext::Arithmetic && !is_integer(&value) {
+                    return Err(EvalError {
+                        code: Code::TypeError,
+                        message: format!(
+                            "a value inside `$(( ))` of a shell command must be an integer, not {}",
+                            value::describe(&value)
+                        ),
+                        span: Span::default(),
+                        help: Some("some shells run code found in a value there; compute the number in Flow: `${n + 1}`".into()),
+                    });
+                }
+                values.push((*value).clone());
+                let var = format!("{VALUE_VAR}{}", values.len());
                 match reference(place, &var) {
                     Some(written) => command.push_str(&written),
                     // `flow check` refuses these places; never run a guess.
@@ -125,6 +137,19 @@ fn shell_command(parts: &[StrPart], frame: &Frame) -> Result<Command, EvalError>
         text: command,
         values,
     })
+}
+
+/// Whether a value is an integer, or a string holding only one (digits and
+/// a sign): all that may stand inside a shell's `$(( ))`.
+fn is_integer(value: &Value) -> bool {
+    match value {
+        Value::Number(n) => n.is_i64() || n.is_u64(),
+        Value::String(s) => {
+            let digits = s.strip_prefix('-').unwrap_or(s);
+            !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+        }
+        _ => false,
+    }
 }
 
 /// An agent's evaluated config and its shell command, if any.

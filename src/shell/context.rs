@@ -19,8 +19,12 @@ pub enum ShellContext {
     /// Inside `"…"`.
     DoubleQuoted,
     /// Where expansions happen but quotes are not removed: a here-document's
-    /// body, `$(( … ))`.
+    /// body.
     Expanding,
+    /// Inside `$(( … ))`. A value there must be an integer: bash (`/bin/sh`
+    /// on some systems) evaluates a variable's text as an expression there,
+    /// and runs a `$(…)` in an array subscript of it (`a[$(rm -rf ~)]`).
+    Arithmetic,
     /// Right after a `$` of the command's own (`"Cost: $${price}"`).
     AfterDollar {
         /// Whether the `$` is inside double quotes.
@@ -134,7 +138,7 @@ impl Scan {
             return ShellContext::AfterDollar { quoted };
         }
         match self.top() {
-            Frame::Arith(_) => ShellContext::Expanding,
+            Frame::Arith(_) => ShellContext::Arithmetic,
             _ if quoted => ShellContext::DoubleQuoted,
             _ => ShellContext::Unquoted,
         }
@@ -272,7 +276,9 @@ pub fn reference(context: ShellContext, var: &str) -> Option<String> {
         ShellContext::Unquoted => format!("\"${var}\""),
         // Close the command's quotes around a quoted expansion, reopen them.
         ShellContext::SingleQuoted => format!("'\"${var}\"'"),
-        ShellContext::DoubleQuoted | ShellContext::Expanding => format!("${{{var}}}"),
+        ShellContext::DoubleQuoted | ShellContext::Expanding | ShellContext::Arithmetic => {
+            format!("${{{var}}}")
+        }
         // `$` then `"`: a literal `$` (`"$""${V}"`, `$"$V"`).
         ShellContext::AfterDollar { quoted: true } => format!("\"\"${{{var}}}"),
         ShellContext::AfterDollar { quoted: false } => format!("\"${var}\""),
@@ -324,7 +330,7 @@ mod tests {
                 "{quoted}"
             );
         }
-        assert_eq!(places(&["echo $(( 1 + ", " ))"]), [Expanding]);
+        assert_eq!(places(&["echo $(( 1 + ", " ))"]), [Arithmetic]);
         assert_eq!(places(&["echo \"$", "\""]), [AfterDollar { quoted: true }]);
         assert_eq!(
             places(&["echo ", " '", "' \"", "\""]),

@@ -483,3 +483,35 @@ async fn a_config_value_of_the_wrong_type_is_placed_at_its_call() {
         .contains("takes a duration for `duration`"));
     assert_eq!(calls.load(Ordering::SeqCst), 0);
 }
+
+/// Inside `$(( ))` bash evaluates a variable's text, `$(…)` in a subscript
+/// included: a value there must be an integer, whatever `/bin/sh` is.
+#[tokio::test]
+async fn a_value_in_shell_arithmetic_must_be_an_integer() {
+    let marker = std::env::temp_dir().join(common::unique_mark("arith"));
+    let run = |value: serde_json::Value| {
+        let options = RunOptions::new().param("x", value);
+        async move {
+            Engine::new()
+                .run_source(
+                    "t.flow",
+                    "param x = 0\nsh(\"echo $(( ${x} + 1 ))\")",
+                    options,
+                )
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(*run(json!(41)).await.result.unwrap(), json!(42));
+    assert_eq!(*run(json!("-8")).await.result.unwrap(), json!(-7));
+    let hostile = format!("a[$(touch {})]", marker.display());
+    let outcome = run(json!(hostile)).await;
+    assert_eq!(outcome.status, RunStatus::Failed);
+    let message = &outcome.errors[0].message;
+    assert!(
+        message.contains("inside `$(( ))` of a shell command must be an integer"),
+        "{message}"
+    );
+    assert!(outcome.tasks.iter().all(|t| t.attempts == 0), "nothing ran");
+    assert!(!marker.exists());
+}
