@@ -178,9 +178,30 @@ impl Signature {
         self
     }
 
+    /// Adds a key, keeping names unique and at most one `Command` key (the one
+    /// whose `${…}` travel beside the config, [`crate::Call::command`]).
+    fn push(&mut self, key: ConfigKey) {
+        assert!(
+            !self.takes(&key.name),
+            "`{}` takes the config key `{}` twice",
+            self.name,
+            key.name
+        );
+        assert!(
+            key.ty != ConfigType::Command || self.command_key().is_none(),
+            "`{}` takes two `ConfigType::Command` keys; a signature has at most one",
+            self.name
+        );
+        self.config.push(key);
+    }
+
     /// Adds a config key that must be given.
+    ///
+    /// # Panics
+    ///
+    /// When the key is there already, or is a second `Command` key.
     pub fn required(mut self, name: &str, ty: ConfigType, doc: &str) -> Signature {
-        self.config.push(ConfigKey {
+        self.push(ConfigKey {
             name: name.into(),
             ty,
             required: true,
@@ -191,9 +212,9 @@ impl Signature {
         self
     }
 
-    /// Adds a config key that may be left out.
+    /// Adds a config key that may be left out (panics as [`Signature::required`]).
     pub fn optional(mut self, name: &str, ty: ConfigType, doc: &str) -> Signature {
-        self.config.push(ConfigKey {
+        self.push(ConfigKey {
             name: name.into(),
             ty,
             required: false,
@@ -207,7 +228,7 @@ impl Signature {
     /// Adds a config key that may be left out, and documents the value the
     /// agent uses then (the agent applies it; the runtime passes no value).
     pub fn defaulted(mut self, name: &str, ty: ConfigType, default: Value, doc: &str) -> Signature {
-        self.config.push(ConfigKey {
+        self.push(ConfigKey {
             name: name.into(),
             ty,
             required: false,

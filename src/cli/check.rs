@@ -156,6 +156,10 @@ pub(crate) fn explain(code: Option<&str>) -> u8 {
         out!("{}", crate::explain::agent(agent.signature()));
         return exit::OK;
     }
+    if let Some(function) = crate::builtins::function_named(name) {
+        out!("{}", crate::explain::function(function));
+        return exit::OK;
+    }
     match lint::levels::parse_code(name) {
         Ok(code) => match crate::explain::text(code) {
             Some(text) => {
@@ -168,7 +172,7 @@ pub(crate) fn explain(code: Option<&str>) -> u8 {
             }
         },
         Err(message) => {
-            errln!("error: {message} (nor is it an agent)");
+            errln!("error: {message} (nor is it an agent or a function)");
             exit::USAGE
         }
     }

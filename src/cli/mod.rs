@@ -254,6 +254,12 @@ pub(crate) fn capabilities(
             list.join(", ")
         ));
     }
+    if let Some(both) = deny.iter().find(|d| allow.contains(d)) {
+        return Err(format!(
+            "`{}` is both denied and allowed; say it once",
+            both.trim()
+        ));
+    }
     let mut capabilities = if allow.is_empty() {
         crate::agent::Capabilities::all()
     } else {

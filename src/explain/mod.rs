@@ -165,6 +165,20 @@ pub fn index(registry: &Registry) -> String {
     out
 }
 
+/// A built-in function as Markdown: how it is called, and its capability.
+pub fn function(function: &crate::builtins::Function) -> String {
+    let mut out = format!(
+        "# {}\n\n`{}`: {}.\n\nA built-in function: it runs at once, on the scheduler, without a task.\n",
+        function.name, function.signature, function.summary
+    );
+    if let Some(capability) = function.capability {
+        out.push_str(&format!(
+            "It needs the capability `{capability}`: `--deny {capability}` switches it off.\n"
+        ));
+    }
+    out
+}
+
 /// An agent's signature as Markdown: how it is called, its config keys with
 /// their types, how it is scheduled and what switches it off.
 pub fn agent(signature: &Signature) -> String {
