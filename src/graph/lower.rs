@@ -452,13 +452,13 @@ impl<'a> Lowerer<'a> {
             }
         };
         kind.for_each_ref(&mut add);
-        let probe = Node {
+        let mut node = Node {
             kind,
             deps: Vec::new(),
-            label: "".into(),
+            label,
             span,
         };
-        for body in TaskGraph::child_bodies(&probe) {
+        for body in TaskGraph::child_bodies(&node) {
             for capture in &self.graph.body(body).captures {
                 if let Ref::Node(k) = capture.from {
                     deps.push(k);
@@ -467,13 +467,10 @@ impl<'a> Lowerer<'a> {
         }
         deps.sort_unstable();
         deps.dedup();
+        node.deps = deps;
         let b = self.builder();
         let index = b.nodes.len() as u32;
-        b.nodes.push(Node {
-            deps,
-            label,
-            ..probe
-        });
+        b.nodes.push(node);
         Expr::Ref(Ref::Node(index))
     }
 
