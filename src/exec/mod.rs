@@ -33,7 +33,9 @@ pub struct CommandSpec {
     /// both the inherited environment and the context's variables.
     ///
     /// `FLOW_INSTRUCTIONS` is never inherited; it is `instructions` when present,
-    /// else whatever `env` or the context set it to.
+    /// else whatever `env` or the context set it to. A name given twice takes
+    /// its last value: the `sh` agent puts the values of a command's `${…}`
+    /// (`FLOW_VALUE_1`, …) last, so nothing else can change them.
     pub env: Vec<(String, String)>,
     /// The call's instructions, passed as `FLOW_INSTRUCTIONS` when present.
     pub instructions: Option<String>,
