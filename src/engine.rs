@@ -341,6 +341,9 @@ impl Engine {
         if let Some(unknown) = self.unknown_capability() {
             return Err(fail(vec![unknown]));
         }
+        if let Some(clash) = self.clashing_agent_name() {
+            return Err(fail(vec![clash]));
+        }
         let program = syntax::parse(&source).map_err(fail)?;
         let mut env = env.clone();
         env.registry = self.registry.clone();
@@ -395,6 +398,25 @@ impl Engine {
             return refused;
         }
         crate::runtime::run(script.graph.clone(), options).await
+    }
+
+    /// A host agent registered under a name scripts cannot call it by: a
+    /// keyword, a built-in function (which it would shadow, its capability
+    /// with it), or no name at all.
+    fn clashing_agent_name(&self) -> Option<Diagnostic> {
+        let name = self.agent_names().find(|n| {
+            crate::builtins::function_named(n).is_some()
+                || syntax::is_keyword(n)
+                || !n.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })?;
+        Some(
+            Diagnostic::error(
+                Code::DuplicateBinding,
+                format!("the host registered an agent named `{name}`, which scripts cannot call by that name"),
+            )
+            .help("register it under a name of letters, digits and `_` that is neither a keyword nor a built-in function"),
+        )
     }
 
     /// A denied capability that no agent or function declares: most likely a

@@ -515,3 +515,18 @@ async fn a_value_in_shell_arithmetic_must_be_an_integer() {
     assert!(outcome.tasks.iter().all(|t| t.attempts == 0), "nothing ran");
     assert!(!marker.exists());
 }
+
+#[test]
+fn a_host_agent_named_like_a_function_or_keyword_is_refused() {
+    for name in ["len", "env", "map", "", "my agent"] {
+        let engine = Engine::new().agent(name, |_call: Call| async { Ok(json!(1)) });
+        let error = engine.compile("t.flow", "1").unwrap_err();
+        let rendered = error.render();
+        assert!(
+            rendered.contains("the host registered an agent named"),
+            "{name}: {rendered}"
+        );
+    }
+    let engine = Engine::new().agent("Lister_2", |_call: Call| async { Ok(json!(1)) });
+    assert!(engine.compile("t.flow", "Lister_2()").is_ok());
+}
