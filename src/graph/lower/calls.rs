@@ -1,10 +1,12 @@
 //! Lowering calls: agent and backend calls become task nodes, sub-flow calls
 //! call nodes; their arguments, config and modifiers become expressions.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::{constant, Home, Lowerer};
-use crate::agent::Signature;
+use crate::agent::Agent;
 use crate::ast::{self, ExprKind, ModifierKind};
 use crate::diag::{Code, Diagnostic};
 use crate::graph::*;
@@ -86,32 +88,31 @@ impl<'a> Lowerer<'a> {
             }
             Target::Binding(id) => match self.homes[id as usize] {
                 Home::Flow(flow) => self.flow_call(flow, call, span, label),
-                Home::Agent(agent) => self.task(Callee::Agent(agent), None, call, span, label),
+                Home::Agent(agent) => self.task(Called::Declared(agent), call, span, label),
                 Home::Param(_) | Home::Local { .. } | Home::Unknown => not_found(self),
             },
-            Target::Backend(backend) => {
-                let signature = backend.signature();
-                self.uses(signature);
-                let callee = Callee::Backend(AgentRef(backend.clone()), Vec::new());
-                self.task(callee, Some(signature), call, span, label)
-            }
+            Target::Backend(backend) => self.task(Called::Backend(backend), call, span, label),
             Target::Unresolved => not_found(self),
         }
     }
 
-    /// A task node; `signature` is the backend's, for a backend called directly.
+    /// A task node: a call of a declared agent, or of a backend with its config.
     fn task(
         &mut self,
-        mut callee: Callee,
-        signature: Option<&'a Signature>,
+        called: Called<'a>,
         call: &'a ast::Call,
         span: Span,
         label: Option<&str>,
     ) -> Expr {
+        let signature = match called {
+            Called::Backend(backend) => Some(backend.signature()),
+            Called::Declared(_) => None,
+        };
         let positional = signature.and_then(|s| s.positional.as_deref());
         let command_key = signature.and_then(|s| s.command_key());
         let mut instructions = None;
         let mut context = Vec::new();
+        let mut config = Vec::new();
         for arg in &call.args {
             let key = match (&arg.name, positional) {
                 (None, Some(key)) => Some(key),
@@ -128,24 +129,26 @@ impl<'a> Lowerer<'a> {
                 Some(key) => {
                     self.uses_key(signature, key);
                     let value = self.arg_expr(&arg.value, command_key == Some(key));
-                    if let Callee::Backend(_, config) = &mut callee {
-                        config.push((key.into(), value));
-                    }
+                    config.push((key.into(), value));
                 }
                 None => instructions = Some(self.expr(&arg.value, None)),
             }
         }
         let (modifiers, after) = self.modifiers(&call.modifiers);
         let label = self.label(label, &call.callee.name);
-        // Shared with the agent's declaration, or one per backend.
-        let agent_name = match (&callee, signature) {
-            (Callee::Backend(..), Some(signature)) => self
-                .backend_names
-                .entry(&signature.name)
-                .or_insert_with(|| signature.name.as_str().into())
-                .clone(),
-            (Callee::Backend(b, _), None) => b.name().into(),
-            (Callee::Agent(i), _) => self.graph.agents[*i as usize].name.clone(),
+        // The agent's name: shared with its declaration, or one per backend.
+        let (callee, agent_name) = match called {
+            Called::Declared(i) => (Callee::Agent(i), self.graph.agents[i as usize].name.clone()),
+            Called::Backend(backend) => {
+                let signature = backend.signature();
+                self.uses(signature);
+                let name = self
+                    .backend_names
+                    .entry(&signature.name)
+                    .or_insert_with(|| signature.name.as_str().into())
+                    .clone();
+                (Callee::Backend(AgentRef(backend.clone()), config), name)
+            }
         };
         let task = Task {
             callee,
@@ -194,3 +197,13 @@ impl<'a> Lowerer<'a> {
         self.push(NodeKind::Call(node), label, span, &after)
     }
 }
+
+/// What a task calls, as the resolution found it.
+#[derive(Clone, Copy)]
+enum Called<'a> {
+    /// A declared or host agent, by index into the graph's agents.
+    Declared(u32),
+    /// A backend called directly.
+    Backend(&'a Arc<dyn Agent>),
+}
+
