@@ -173,11 +173,7 @@ mod tests {
         assert!(process.wait().await.unwrap().success());
         let mut text = String::new();
         out.read_to_string(&mut text).unwrap();
-        let mask = |name: &str| {
-            text.lines()
-                .find_map(|line| line.strip_prefix(name))
-                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        };
+        let mask = |name: &str| super::super::status_mask(&text, name);
         assert_eq!(mask("SigBlk:"), Some(0), "nothing blocked: {text}");
         let ignored = mask("SigIgn:").expect("SigIgn");
         assert_eq!(ignored & (1 << (libc::SIGPIPE - 1)), 0, "{text}");

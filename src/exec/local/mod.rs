@@ -268,3 +268,13 @@ fn exit_result(
         }),
     }
 }
+
+/// A signal mask from `/proc/PID/status` (`SigBlk:`, `SigIgn:`), for the
+/// spawners' tests of the signal state a child starts with.
+#[cfg(test)]
+fn status_mask(status: &str, name: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(name))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+}
