@@ -422,9 +422,7 @@ impl Engine {
     /// A denied capability that no agent or function declares: most likely a
     /// typo, which would leave the real one permitted.
     fn unknown_capability(&self) -> Option<Diagnostic> {
-        let known = self.registry.capabilities();
-        let unknown = self.capabilities.denied().find(|c| !known.contains(*c))?;
-        let list: Vec<&str> = known.iter().map(String::as_str).collect();
+        let unknown = self.registry.unknown_capability(self.capabilities.denied())?;
         Some(
             Diagnostic::error(
                 Code::CapabilityDenied,
@@ -432,7 +430,7 @@ impl Engine {
             )
             .help(format!(
                 "the capabilities are {}; a misspelt one would leave the real one permitted",
-                list.join(", ")
+                self.registry.capability_list()
             )),
         )
     }

@@ -77,6 +77,23 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// The first of `names` that no agent or function declares.
+    pub fn unknown_capability<'n>(
+        &self,
+        names: impl IntoIterator<Item = &'n str>,
+    ) -> Option<&'n str> {
+        let known = self.capabilities();
+        names.into_iter().find(|n| !known.contains(*n))
+    }
+
+    /// Every capability, for messages: `env, http, llm, sh`.
+    pub fn capability_list(&self) -> String {
+        let known: Vec<String> = self.capabilities().into_iter().collect();
+        known.join(", ")
+    }
+}
+
 /// Which capabilities a script may use: all of them unless some are denied,
 /// or only an allowed few.
 ///
@@ -118,11 +135,6 @@ impl Capabilities {
     /// Whether a script may use `name`.
     pub fn permits(&self, name: &str) -> bool {
         !self.denied.contains(name) && self.allowed.as_ref().is_none_or(|a| a.contains(name))
-    }
-
-    /// Whether everything is permitted.
-    pub fn is_all(&self) -> bool {
-        self.denied.is_empty() && self.allowed.is_none()
     }
 
     /// How the command line would say it: `--deny sh,env`, `--allow llm`,

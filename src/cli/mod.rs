@@ -245,28 +245,27 @@ pub(crate) fn capabilities(
     deny: &[String],
     allow: &[String],
 ) -> Result<crate::agent::Capabilities, String> {
-    let known = registry.capabilities();
-    if let Some(unknown) = deny.iter().chain(allow).find(|c| !known.contains(c.trim())) {
-        let list: Vec<&str> = known.iter().map(String::as_str).collect();
+    let deny: Vec<&str> = deny.iter().map(|c| c.trim()).collect();
+    let allow: Vec<&str> = allow.iter().map(|c| c.trim()).collect();
+    if deny.is_empty() && allow.is_empty() {
+        return Ok(crate::agent::Capabilities::all());
+    }
+    if let Some(unknown) = registry.unknown_capability(deny.iter().chain(&allow).copied()) {
         return Err(format!(
-            "`{}` is not a capability; the capabilities are {}",
-            unknown.trim(),
-            list.join(", ")
+            "`{unknown}` is not a capability; the capabilities are {}",
+            registry.capability_list()
         ));
     }
     if let Some(both) = deny.iter().find(|d| allow.contains(d)) {
-        return Err(format!(
-            "`{}` is both denied and allowed; say it once",
-            both.trim()
-        ));
+        return Err(format!("`{both}` is both denied and allowed; say it once"));
     }
     let mut capabilities = if allow.is_empty() {
         crate::agent::Capabilities::all()
     } else {
-        crate::agent::Capabilities::only(allow.iter().map(|c| c.trim().to_string()))
+        crate::agent::Capabilities::only(allow)
     };
     for name in deny {
-        capabilities = capabilities.deny(name.trim());
+        capabilities = capabilities.deny(name);
     }
     Ok(capabilities)
 }
