@@ -194,6 +194,16 @@ impl Diagnostic {
         self
     }
 
+    /// Points at `span` unless it points somewhere already: for errors found
+    /// without a place of their own (a value from a config or a modifier),
+    /// placed by whoever knows the call or declaration they came from.
+    pub fn or_at(self, span: Span, label: impl Into<String>) -> Diagnostic {
+        if self.primary.is_some() {
+            return self;
+        }
+        self.at(span, label)
+    }
+
     /// Adds a secondary label.
     pub fn label(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
         self.labels.push(Label {

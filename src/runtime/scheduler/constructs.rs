@@ -206,11 +206,10 @@ impl Scheduler {
             Ok(Some(value)) => self.complete(key, k, value),
             Ok(None) => {}
             // A bad `limit`, `retry`, `backoff` or `timeout` value: point at the construct.
-            Err(diag) if diag.primary.is_none() => {
-                let diag = diag.at(node.span, "with this value");
+            Err(diag) => {
+                let diag = diag.or_at(node.span, "with this value");
                 self.fail(key, k, failure_from(diag, &id))
             }
-            Err(diag) => self.fail(key, k, failure_from(diag, &id)),
         }
     }
 

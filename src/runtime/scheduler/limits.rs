@@ -99,12 +99,10 @@ impl Scheduler {
         let (prepared, queue) = match self.prepare(key, task) {
             Ok(Start::Queue(prepared, queue)) => (prepared, queue),
             Ok(Start::Done(done)) => return self.task_done(key, k, done),
-            Err(mut diag) => {
+            Err(diag) => {
                 // A bad argument or modifier (`timeout t` with `t` a string):
                 // point at the call, and keep a record of the task that never ran.
-                if diag.primary.is_none() {
-                    diag = diag.at(node.span, "in this call's arguments or modifiers");
-                }
+                let diag = diag.or_at(node.span, "in this call's arguments or modifiers");
                 let id = self.node_id(key, node);
                 if let Some(instance) = self.inst(key).map(|i| i.name.clone()) {
                     let record = TaskRecord {

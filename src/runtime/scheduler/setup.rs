@@ -92,7 +92,7 @@ impl Scheduler {
                 {
                     Ok(evaluated) => evaluated,
                     Err(e) => {
-                        errors.push(e.into_diagnostic().at(agent.span, "in this agent's config"));
+                        errors.push(e.into_diagnostic().or_at(agent.span, "in this agent's config"));
                         (Map::new(), None)
                     }
                 };
