@@ -15,6 +15,10 @@ def write(name, text):
 # 1,000,000 no-op tasks in a map, then a fan-in over their results.
 write("fanout_1m.flow", "let results = map _ in range(1000000) { noop() }\nlen(results)\n")
 
+# 1,000,000 waits, zero and one millisecond long (bench/memory.sh).
+write("sleep0_1m.flow", "let results = map _ in range(1000000) { sleep(0s) }\nlen(results)\n")
+write("sleep1ms_1m.flow", "let results = map _ in range(1000000) { sleep(1ms) }\nlen(results)\n")
+
 # A chain of 100,000 tasks, each reading the previous one's output.
 lines = ["let t0 = noop()"]
 lines += [f"let t{i} = noop(t{i - 1})" for i in range(1, 100_000)]

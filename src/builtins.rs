@@ -2,6 +2,8 @@
 //! each accepts: `check` reads this table, `runtime` calls them through
 //! [`call_function`]. Agents are in the registry (`agent::Registry`).
 
+mod data;
+mod files;
 mod functions;
 
 pub use functions::call_function;
@@ -149,6 +151,137 @@ pub const FUNCTIONS: &[Function] = &[
         "chunk(list, size)",
         "a list cut into lists of at most `size` items",
     ),
+    function(
+        "sort",
+        1,
+        2,
+        "sort(list[, key])",
+        "numbers or strings in order, or objects by a field; stable",
+    ),
+    function("reverse", 1, 1, "reverse(list)", "a list or string backwards"),
+    function(
+        "unique",
+        1,
+        1,
+        "unique(list)",
+        "the list without repeats, in first-seen order",
+    ),
+    function(
+        "get",
+        2,
+        3,
+        "get(object, key[, default])",
+        "a field or list item, or the default (null) when absent",
+    ),
+    function(
+        "replace",
+        3,
+        3,
+        "replace(text, from, to)",
+        "the text with every `from` replaced by `to`",
+    ),
+    function(
+        "starts_with",
+        2,
+        2,
+        "starts_with(text, prefix)",
+        "whether the text starts with the prefix",
+    ),
+    function(
+        "ends_with",
+        2,
+        2,
+        "ends_with(text, suffix)",
+        "whether the text ends with the suffix",
+    ),
+    function(
+        "lines",
+        1,
+        1,
+        "lines(text)",
+        "the text's lines, without their line ends",
+    ),
+    function(
+        "basename",
+        1,
+        1,
+        "basename(path)",
+        "the last part of a path",
+    ),
+    function(
+        "dirname",
+        1,
+        1,
+        "dirname(path)",
+        "the path without its last part",
+    ),
+    function(
+        "extension",
+        1,
+        1,
+        "extension(path)",
+        "the extension of a path's last part, without the dot",
+    ),
+    function(
+        "round",
+        1,
+        2,
+        "round(number[, digits])",
+        "rounded, halves away from zero",
+    ),
+    function("floor", 1, 1, "floor(number)", "rounded down"),
+    function("ceil", 1, 1, "ceil(number)", "rounded up"),
+    function(
+        "fixed",
+        2,
+        2,
+        "fixed(number, digits)",
+        "the number as text with exactly that many decimals",
+    ),
+    function(
+        "script_dir",
+        0,
+        0,
+        "script_dir()",
+        "the script's folder (where relative paths start)",
+    ),
+    function(
+        "launch_dir",
+        0,
+        0,
+        "launch_dir()",
+        "the folder `flow` was started in",
+    ),
+    Function {
+        capability: Some("files"),
+        ..function(
+            "read_file",
+            1,
+            1,
+            "read_file(path)",
+            "a file's text (relative to the script's folder)",
+        )
+    },
+    Function {
+        capability: Some("files"),
+        ..function(
+            "read_json",
+            1,
+            1,
+            "read_json(path)",
+            "the JSON value a file holds (relative to the script's folder)",
+        )
+    },
+    Function {
+        capability: Some("files"),
+        ..function(
+            "glob",
+            1,
+            1,
+            "glob(pattern)",
+            "the paths a pattern such as `data/*.csv` matches, sorted",
+        )
+    },
     Function {
         capability: Some("env"),
         ..function(

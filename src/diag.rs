@@ -235,7 +235,7 @@ impl Diagnostic {
     fn shows_a_long_line(&self, source: &SourceFile) -> bool {
         let text: &str = &source.text;
         self.primary.iter().chain(&self.labels).any(|label| {
-            let at = (label.span.start as usize).min(text.len());
+            let at = crate::source::floor_char_boundary(text, label.span.start as usize);
             let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
             // From the line before the label to the line after it.
             let from = text[..start.saturating_sub(1)]
@@ -278,9 +278,7 @@ impl Diagnostic {
         }
         let report = Report {
             diag: self,
-            source: CharColumns(
-                miette::NamedSource::new(&source.name, source.text.clone()).with_language("flow"),
-            ),
+            source: CharColumns(source),
         };
         let theme = if style.color {
             miette::GraphicalTheme::unicode()
@@ -384,38 +382,50 @@ pub const LONGEST_SHOWN_LINE: usize = 1000;
 /// A diagnostic paired with its source, in the shape miette renders.
 struct Report<'a> {
     diag: &'a Diagnostic,
-    source: CharColumns,
+    source: CharColumns<'a>,
 }
 
 /// A source whose columns count characters, as editors and `--format json`
 /// do (miette counts bytes: its `file:line:column` header would disagree on
-/// lines with non-ASCII text before the error).
-struct CharColumns(miette::NamedSource<std::sync::Arc<str>>);
+/// lines with non-ASCII text before the error). It hands miette only the text
+/// from a few lines above each span: miette finds lines by scanning from the
+/// start, which for the thousandth diagnostic of a big script is slow.
+struct CharColumns<'a>(&'a SourceFile);
 
-impl miette::SourceCode for CharColumns {
+impl miette::SourceCode for CharColumns<'_> {
     fn read_span<'a>(
         &'a self,
         span: &miette::SourceSpan,
         before: usize,
         after: usize,
     ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
-        let contents = self.0.read_span(span, before, after)?;
-        // Only a span read without context lines has a column of its own.
-        let text: &str = self.0.inner();
+        let text: &str = &self.0.text;
         let start = span.offset();
-        if before != 0 || !text.is_char_boundary(start) {
-            return Ok(contents);
-        }
-        let line_start = text[..start].rfind(['\n', '\r']).map_or(0, |i| i + 1);
-        let column = text[line_start..start].chars().count();
-        Ok(Box::new(miette::MietteSpanContents::new_named(
-            self.0.name().to_string(),
-            contents.data(),
-            *contents.span(),
-            contents.line(),
-            column,
-            contents.line_count(),
-        )))
+        // Miette reads the window as it would the whole text: it starts at a
+        // line start, with the context lines above the span inside it.
+        let (from, lines_above) = self.0.lines_above(start, before + 1);
+        let window = &text.as_bytes()[from.min(text.len())..];
+        let local = miette::SourceSpan::new(start.saturating_sub(from).into(), span.len());
+        let contents = window.read_span(&local, before, after)?;
+        // Only a span read without context lines has a column of its own.
+        let column = if before == 0 && text.is_char_boundary(start) {
+            let line_start = text[..start].rfind(['\n', '\r']).map_or(0, |i| i + 1);
+            text[line_start..start].chars().count()
+        } else {
+            contents.column()
+        };
+        let read = contents.span();
+        Ok(Box::new(
+            miette::MietteSpanContents::new_named(
+                self.0.name.to_string(),
+                contents.data(),
+                miette::SourceSpan::new((read.offset() + from).into(), read.len()),
+                contents.line() + lines_above,
+                column,
+                contents.line_count() + lines_above,
+            )
+            .with_language("flow"),
+        ))
     }
 }
 
@@ -461,11 +471,9 @@ impl miette::Diagnostic for Report<'_> {
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
-        let text_len = self.source.0.inner().len() as u32;
-        let clamp = move |span: Span| Span {
-            start: span.start.min(text_len),
-            end: span.end.min(text_len),
-        };
+        let text: &str = &self.source.0.text;
+        // miette slices the text with these: inside it, on whole characters.
+        let clamp = move |span: Span| span.snapped(text);
         let primary = self.diag.primary.iter().map(move |l| {
             let message = (!l.message.is_empty()).then(|| l.message.clone());
             miette::LabeledSpan::new_primary_with_span(message, clamp(l.span))
@@ -483,9 +491,87 @@ pub fn has_errors(diags: &[Diagnostic]) -> bool {
     diags.iter().any(Diagnostic::is_error)
 }
 
+/// How many diagnostics of one code are shown; the rest are only counted,
+/// as with clang's error limit. A generated script with 100,000 mistakes of
+/// the same kind needs a few examples and a count, not a million lines.
+/// (The command line's; the library alone does not use it.)
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
+pub const SHOWN_PER_CODE: usize = 20;
+
+/// Which of a list of diagnostics to show, given their codes in order: the
+/// index of each of the first [`SHOWN_PER_CODE`] of every code, with how many
+/// of that code are left out (after the last one shown of a code that has
+/// more; 0 elsewhere).
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
+pub fn shown_per_code(codes: &[Code]) -> Vec<(usize, usize)> {
+    let mut totals: std::collections::HashMap<Code, usize> = Default::default();
+    for &code in codes {
+        *totals.entry(code).or_default() += 1;
+    }
+    let mut seen: std::collections::HashMap<Code, usize> = Default::default();
+    let mut shown = Vec::new();
+    for (i, &code) in codes.iter().enumerate() {
+        let n = seen.entry(code).or_default();
+        *n += 1;
+        if *n <= SHOWN_PER_CODE {
+            let total = totals[&code];
+            let left_out = if *n == SHOWN_PER_CODE { total - *n } else { 0 };
+            shown.push((i, left_out));
+        }
+    }
+    shown
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Miette reads a window of lines around each span; what it reads must
+    /// be what it would read from the whole text, line ends of every kind
+    /// (`\n`, `\r\n`, a lone `\r`), blank lines and multi-byte text included.
+    #[test]
+    fn a_window_reads_as_the_whole_text() {
+        use miette::SourceCode;
+        let text = "let a = 1\r\nlet é = \"ü\"\n\n\rx\ry = 2\n  z\r\n\r\nend";
+        let source = SourceFile::new("t.flow", text);
+        let window = CharColumns(&source);
+        for start in (0..=text.len()).filter(|&i| text.is_char_boundary(i)) {
+            for len in [0, 1, 3] {
+                let end = (start + len).min(text.len());
+                let span = Span::new(start, end).snapped(text);
+                let span = miette::SourceSpan::from(span);
+                for (before, after) in [(0, 0), (1, 1), (2, 3)] {
+                    let whole = text.as_bytes().read_span(&span, before, after);
+                    let read = window.read_span(&span, before, after);
+                    let (Ok(whole), Ok(read)) = (whole, read) else {
+                        panic!("{span:?}: one read failed");
+                    };
+                    let at = format!("{span:?} with {before} and {after} lines");
+                    assert_eq!(whole.data(), read.data(), "{at}");
+                    assert_eq!(whole.span(), read.span(), "{at}");
+                    assert_eq!(whole.line(), read.line(), "{at}");
+                    assert_eq!(whole.line_count(), read.line_count(), "{at}");
+                    if before > 0 {
+                        assert_eq!(whole.column(), read.column(), "{at}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn twenty_of_each_code_are_shown_and_the_rest_counted() {
+        let mut codes = vec![Code::UnusedBinding; 25];
+        codes.insert(3, Code::UndefinedName);
+        let shown = shown_per_code(&codes);
+        assert_eq!(shown.len(), 21);
+        assert_eq!(shown[3], (3, 0), "the one of its code is shown");
+        let last = shown.last().copied();
+        assert_eq!(last, Some((20, 5)), "the 20th of 25 says 5 more");
+        assert!(shown[..20].iter().all(|&(_, left)| left == 0));
+        let exactly = shown_per_code(&[Code::UnusedBinding; SHOWN_PER_CODE]);
+        assert!(exactly.iter().all(|&(_, left)| left == 0));
+    }
 
     #[test]
     fn renders_code_labels_and_help_without_colour() {

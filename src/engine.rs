@@ -127,6 +127,19 @@ impl Script {
     }
 }
 
+/// Sets each declared agent's digest: its declaration's text, a part of its
+/// tasks' cache keys (a changed declaration re-runs them under `--resume`).
+fn digest_definitions(graph: &mut TaskGraph, source: &SourceFile) {
+    for agent in &mut graph.agents {
+        let span = agent.definition;
+        if let Some(text) = source.text.get(span.start as usize..span.end as usize) {
+            if !text.is_empty() {
+                agent.digest = Some(crate::runtime::digest(text.as_bytes()).into());
+            }
+        }
+    }
+}
+
 /// Why a script did not compile: every diagnostic, with the source to render them against.
 ///
 /// ```
@@ -358,30 +371,36 @@ impl Engine {
         prelude.host_agents.sort();
         prelude.host_agents.dedup();
         // Names are resolved once, for both the checker and the lowering.
-        let resolution = resolve::resolve(&program, &env);
         // Lowering copes with any parsed program (it reports what it cannot
-        // lower), so a big script is checked and lowered at once, on two cores.
+        // lower), so a big script is resolved then checked on one core while
+        // the other lowers it, following the resolution batch by batch.
         let (diagnostics, graph) = if source.text.len() >= PARALLEL_MIN_BYTES {
+            let index = Arc::new(resolve::Index::new(&program, &env));
             std::thread::scope(|scope| {
-                let checked = scope.spawn(|| check::check_resolved(&program, &resolution, &env));
-                let graph = graph::lower_resolved(&program, &resolution, &prelude);
+                let checked = scope.spawn(|| {
+                    let resolution = resolve::resolve_into(&program, &env, index.clone());
+                    check::check_resolved(&program, &resolution, &env)
+                });
+                let graph = graph::lower_indexed(&program, &index, &prelude);
                 let diagnostics = checked
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                (diagnostics, Some(graph))
+                (diagnostics, graph)
             })
         } else {
-            (check::check_resolved(&program, &resolution, &env), None)
+            let resolution = resolve::resolve(&program, &env);
+            let diagnostics: Vec<Diagnostic> = check::check_resolved(&program, &resolution, &env);
+            if has_errors(&diagnostics) {
+                return Err(fail(diagnostics));
+            }
+            let graph = graph::lower_resolved(&program, &resolution, &prelude);
+            (diagnostics, graph)
         };
         if has_errors(&diagnostics) {
             return Err(fail(diagnostics));
         }
-        let graph = match graph {
-            Some(graph) => graph,
-            None => graph::lower_resolved(&program, &resolution, &prelude),
-        }
-        .map_err(fail)?;
-        drop(resolution);
+        let mut graph = graph.map_err(fail)?;
+        digest_definitions(&mut graph, &source);
         Ok(Script {
             source,
             program,
@@ -393,9 +412,25 @@ impl Engine {
     /// Runs a compiled script with the engine's host agents and returns what
     /// happened. Never panics on any script or agent behaviour; a failure is
     /// an [`Outcome`] with [`RunStatus::Failed`] and its diagnostics.
-    pub async fn run(&self, script: &Script, options: RunOptions) -> Outcome {
+    pub async fn run(&self, script: &Script, mut options: RunOptions) -> Outcome {
         if let Some(refused) = self.refuse(script) {
             return refused;
+        }
+        // A script read from a file: its folder is the run's script folder.
+        if options.script_dir.is_none() {
+            let path = std::path::Path::new(&*script.source.name);
+            if path.is_file() {
+                let dir = path.parent().map(std::path::Path::to_path_buf);
+                options.script_dir = dir
+                    .map(|d| if d.as_os_str().is_empty() { ".".into() } else { d })
+                    .and_then(|d| std::fs::canonicalize(d).ok());
+            }
+        }
+        // The variables registered agents read secrets from by default
+        // (`OPENAI_API_KEY`) are secrets of every run, whatever it calls.
+        for agent in self.registry.iter() {
+            let defaults = agent.signature().secret_defaults().map(str::to_string);
+            options.secrets.extend(defaults);
         }
         crate::runtime::run(script.graph.clone(), options).await
     }

@@ -8,6 +8,7 @@
 //! | [`Engine`] | compiles and runs scripts; holds the agents and the [`Capabilities`] |
 //! | [`Script`], [`CompileError`] | a compiled script, or every diagnostic of one that did not compile |
 //! | [`RunOptions`], [`Outcome`], [`RunHandle`], [`RunEvent`], [`TaskRecord`] | running: params, limits, events, cancellation, what happened |
+//! | [`Journal`], [`TaskKey`], [`Reused`] | the run-store seam: where tasks are recorded and earlier results found (`flow`'s SQLite store, feature `store`) |
 //! | [`Diagnostic`], [`Code`], [`SourceFile`], [`Span`] | errors and warnings, rendered against the source |
 //! | [`Value`] | the JSON value agents take and return |
 //! | [`agent`] | the agent seam: [`Agent`], [`Signature`], [`Call`], [`Registry`]; host agents ([`HostAgent`], closures) |
@@ -69,12 +70,21 @@ macro_rules! internal {
 
 pub mod agent;
 pub mod exec;
+mod interrupt;
+pub mod secret;
 pub mod shell;
 
 internal! {
     when (all()):
     agents, ast, builtins, check, diag, engine, graph, resolve, runtime, source, syntax, value,
 }
+
+// The run store (cargo feature `store`, which `cli` turns on).
+#[cfg(all(feature = "store", feature = "internals"))]
+#[doc(hidden)]
+pub mod store;
+#[cfg(all(feature = "store", not(feature = "internals")))]
+mod store;
 
 // `flow check`'s lints and `flow explain`: the command line's alone.
 internal! { when (feature = "cli"): explain, lint }
@@ -88,8 +98,8 @@ pub use agent::{Agent, Capabilities, Registry, Signature};
 pub use diag::{Code, Diagnostic, RenderStyle, Severity};
 pub use engine::{CompileError, Engine, RunHandle, Script};
 pub use runtime::{
-    AgentError, AgentFuture, Call, Event, HostAgent, Observer, Outcome, RunEvent, RunOptions,
-    RunStatus, TaskRecord, TaskStatus, Val,
+    AgentError, AgentFuture, Attempt, Call, Event, HostAgent, Journal, Observer, Outcome, Request,
+    Reused, RunEvent, RunOptions, RunStatus, TaskKey, TaskRecord, TaskStatus, Val,
 };
 /// The JSON value every agent takes and returns.
 pub use serde_json::Value;

@@ -1,7 +1,7 @@
 //! Source text and byte spans: what every later stage points into.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// A half-open byte range `start..end` into one source text.
 ///
@@ -60,6 +60,14 @@ impl Span {
     pub fn contains(self, inner: Span) -> bool {
         self.start <= inner.start && inner.end <= self.end
     }
+
+    /// The span moved inside `text` and widened to whole characters, so
+    /// that slicing `text` with it cannot panic.
+    pub fn snapped(self, text: &str) -> Span {
+        let start = floor_char_boundary(text, self.start as usize);
+        let end = ceil_char_boundary(text, (self.end as usize).max(start));
+        Span::new(start, end)
+    }
 }
 
 impl fmt::Display for Span {
@@ -82,6 +90,38 @@ pub struct SourceFile {
     pub name: Arc<str>,
     /// The whole text.
     pub text: Arc<str>,
+    /// Where its lines start, found on first use (see [`Lines`]).
+    lines: Arc<OnceLock<Lines>>,
+}
+
+/// Where the lines of a text start, found once: placing each of thousands
+/// of diagnostics must not scan the text from its start again.
+#[derive(Debug)]
+struct Lines {
+    /// The offset of every `\n`.
+    newlines: Vec<u32>,
+    /// The offset where each line starts when `\r\n`, a lone `\r` and `\n`
+    /// all end one (as miette counts lines), the first at 0.
+    starts: Vec<u32>,
+}
+
+impl Lines {
+    fn of(text: &str) -> Lines {
+        let bytes = text.as_bytes();
+        let mut newlines = Vec::new();
+        let mut starts = vec![0];
+        for (i, &b) in bytes.iter().enumerate() {
+            match b {
+                b'\n' => {
+                    newlines.push(i as u32);
+                    starts.push(i as u32 + 1);
+                }
+                b'\r' if bytes.get(i + 1) != Some(&b'\n') => starts.push(i as u32 + 1),
+                _ => {}
+            }
+        }
+        Lines { newlines, starts }
+    }
 }
 
 impl SourceFile {
@@ -90,17 +130,34 @@ impl SourceFile {
         SourceFile {
             name: name.into(),
             text: text.into(),
+            lines: Arc::default(),
         }
+    }
+
+    fn lines(&self) -> &Lines {
+        self.lines.get_or_init(|| Lines::of(&self.text))
     }
 
     /// The 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: u32) -> (usize, usize) {
-        let offset = (offset as usize).min(self.text.len());
-        let before = &self.text[..floor_char_boundary(&self.text, offset)];
-        let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let column = before[line_start..].chars().count() + 1;
-        (line, column)
+        let offset = floor_char_boundary(&self.text, offset as usize);
+        let newlines = &self.lines().newlines;
+        let line = newlines.partition_point(|&n| (n as usize) < offset);
+        let line_start = line.checked_sub(1).map_or(0, |i| newlines[i] as usize + 1);
+        let column = self.text[line_start..offset].chars().count() + 1;
+        (line + 1, column)
+    }
+
+    /// Where to start reading `lines_before` lines above the line holding
+    /// `offset`, counting lines as miette does: the offset of that line's
+    /// start, and how many lines come before it.
+    pub(crate) fn lines_above(&self, offset: usize, lines_before: usize) -> (usize, usize) {
+        let starts = &self.lines().starts;
+        let line = starts
+            .partition_point(|&s| s as usize <= offset)
+            .saturating_sub(1);
+        let first = line.saturating_sub(lines_before);
+        (starts[first] as usize, first)
     }
 
     /// The text a span covers.
@@ -109,9 +166,24 @@ impl SourceFile {
     }
 }
 
-fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
-    while offset > 0 && !text.is_char_boundary(offset) {
+/// The last character boundary of `text` at or before `offset` (its end if
+/// `offset` is past it). A byte offset computed by arithmetic or found by
+/// another tool (pest, a search for an ASCII byte then `+ 1`) goes through
+/// this or [`ceil_char_boundary`] before it slices a `str`.
+pub fn floor_char_boundary(text: &str, offset: usize) -> usize {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
         offset -= 1;
+    }
+    offset
+}
+
+/// The first character boundary of `text` at or after `offset` (its end if
+/// `offset` is past it).
+pub fn ceil_char_boundary(text: &str, offset: usize) -> usize {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset += 1;
     }
     offset
 }
@@ -128,6 +200,19 @@ mod tests {
         // `d` is after a two-byte character: byte 7, character column 4.
         assert_eq!(src.line_col(7), (2, 4));
         assert_eq!(src.line_col(100), (3, 1));
+    }
+
+    #[test]
+    fn offsets_and_spans_snap_to_whole_characters() {
+        let text = "a é 😀";
+        // `é` is bytes 2..4, `😀` bytes 5..9.
+        assert_eq!(floor_char_boundary(text, 3), 2);
+        assert_eq!(ceil_char_boundary(text, 3), 4);
+        assert_eq!(floor_char_boundary(text, 7), 5);
+        assert_eq!(ceil_char_boundary(text, 7), 9);
+        assert_eq!(floor_char_boundary(text, 100), 9);
+        assert_eq!(Span::new(3, 6).snapped(text), Span::new(2, 9));
+        assert_eq!(Span::new(50, 60).snapped(text), Span::new(9, 9));
     }
 
     #[test]

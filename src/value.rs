@@ -47,6 +47,8 @@ pub enum ErrorKind {
     /// The right type but an unusable value: `range(0, 10, 0)`, `json("{")`,
     /// `int("abc")`, a result too large to represent.
     BadValue,
+    /// The run was cancelled while the work ran (see `crate::interrupt`).
+    Interrupted,
 }
 
 impl ErrorKind {
@@ -57,6 +59,7 @@ impl ErrorKind {
             ErrorKind::MissingField => Code::MissingField,
             ErrorKind::IndexOutOfRange => Code::IndexOutOfRange,
             ErrorKind::BadValue => Code::BadValue,
+            ErrorKind::Interrupted => Code::Cancelled,
         }
     }
 }

@@ -102,6 +102,10 @@ pub struct AgentError {
     pub message: String,
     /// Further detail shown under the diagnostic: a stderr tail, a response body.
     pub notes: Vec<String>,
+    /// The command's exit status, when the agent ran one that exited.
+    pub exit_code: Option<i32>,
+    /// What the call printed before it failed (kept by the run store).
+    pub logs: Option<Box<Logs>>,
 }
 
 impl AgentError {
@@ -117,7 +121,7 @@ impl AgentError {
     pub fn new(message: impl Into<String>) -> AgentError {
         AgentError {
             message: message.into(),
-            notes: Vec::new(),
+            ..AgentError::default()
         }
     }
 
@@ -155,6 +159,45 @@ pub struct Reply {
     pub value: Value,
     /// Token counts (`prompt_tokens`, `completion_tokens`, `total_tokens`).
     pub usage: Option<Value>,
+    /// What the call printed (an `sh` command's stdout and stderr), kept by
+    /// the run store for `flow log`.
+    pub logs: Option<Box<Logs>>,
+}
+
+/// What a call printed: the ends of its stdout and stderr (each at most
+/// [`Logs::CAP`] bytes, the tail kept).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Logs {
+    /// The end of what it wrote to stdout.
+    pub stdout: String,
+    /// The end of what it wrote to stderr.
+    pub stderr: String,
+}
+
+impl Logs {
+    /// How much of each stream is kept: the last 64 KiB.
+    pub const CAP: usize = 64 << 10;
+
+    /// Logs from raw output, each stream cut to its last [`Logs::CAP`] bytes
+    /// (invalid UTF-8 replaced); `None` when both are empty.
+    pub fn from_bytes(stdout: &[u8], stderr: &[u8]) -> Option<Box<Logs>> {
+        if stdout.is_empty() && stderr.is_empty() {
+            return None;
+        }
+        Some(Box::new(Logs {
+            stdout: tail(stdout),
+            stderr: tail(stderr),
+        }))
+    }
+}
+
+/// The last [`Logs::CAP`] bytes of `bytes` as text, starting at a whole character.
+fn tail(bytes: &[u8]) -> String {
+    let mut start = bytes.len().saturating_sub(Logs::CAP);
+    while start < bytes.len() && bytes[start] & 0b1100_0000 == 0b1000_0000 {
+        start += 1;
+    }
+    String::from_utf8_lossy(&bytes[start..]).into_owned()
 }
 
 /// The future a host agent's call returns.
@@ -166,6 +209,9 @@ pub type ReplyFuture = Pin<Box<dyn Future<Output = Result<Reply, AgentError>> + 
 impl Reply {
     /// A reply with this value and no usage.
     pub fn value(value: Value) -> Reply {
-        Reply { value, usage: None }
+        Reply {
+            value,
+            ..Reply::default()
+        }
     }
 }

@@ -56,11 +56,11 @@ mod signature;
 
 use serde_json::{Map, Value};
 
-pub use call::{AgentError, AgentFuture, Call, Reply, ReplyFuture};
+pub use call::{AgentError, AgentFuture, Call, Logs, Reply, ReplyFuture};
 pub(crate) use host::Host;
 pub use host::HostAgent;
 pub use registry::{Capabilities, Registry};
-pub use signature::{ConfigKey, ConfigType, Resource, Role, Signature};
+pub use signature::{ConfigKey, ConfigType, Resource, Role, Signature, CACHE_KEY};
 
 /// An agent: what it takes ([`Agent::signature`]) and what one call does.
 pub trait Agent: Send + Sync {
@@ -72,10 +72,20 @@ pub trait Agent: Send + Sync {
     /// is dropped, and the task ends as timed out or cancelled either way.
     fn call(&self, call: Call) -> ReplyFuture;
 
-    /// For an agent whose signature says `inline`: the reply at once, on the
-    /// scheduler, for a call without `timeout` or `retry`. `None` (the
-    /// default) makes the call a task like any other.
+    /// The reply at once, on the scheduler, for a call without `timeout` or
+    /// `retry` that needs no work: every call of an agent whose signature
+    /// says `inline` (`echo`, `noop`), or some calls of another (`sleep(0s)`).
+    /// `None` (the default) makes the call a task like any other.
     fn call_inline(&self, call: &Inline<'_>) -> Option<Result<Reply, AgentError>> {
+        let _ = call;
+        None
+    }
+
+    /// For a call without `timeout` or `retry` that only waits and then
+    /// returns `null` (`sleep(2s)`): how long. The scheduler then waits on a
+    /// bare timer instead of running the call: a few hundred bytes for each
+    /// waiting call, not a few kilobytes. `None` (the default): the call runs.
+    fn wait_only(&self, call: &Inline<'_>) -> Option<std::time::Duration> {
         let _ = call;
         None
     }

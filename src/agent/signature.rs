@@ -68,6 +68,10 @@ pub enum Resource {
     None,
 }
 
+/// The config key every agent takes: `cache: false` makes its calls always
+/// run, even under `--resume`.
+pub const CACHE_KEY: &str = "cache";
+
 /// One config key of a backend.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -86,6 +90,13 @@ pub struct ConfigKey {
     /// `llm`'s `base_url` sends requests where the script says (`http`), its
     /// `api_key_env` reads the environment (`env`).
     pub capability: Option<String>,
+    /// About how calls travel, not what they ask (see [`Signature::transport`]).
+    pub transport: bool,
+    /// Its value names an environment variable that holds a secret (see
+    /// [`Signature::secret`]).
+    pub secret: bool,
+    /// The only strings it takes, when it takes a few (see [`Signature::one_of`]).
+    pub choices: Option<&'static [&'static str]>,
 }
 
 /// The type of a config value: literals are checked before running, computed
@@ -155,7 +166,18 @@ impl Signature {
             summary: summary.into(),
             role: Role::Backend,
             positional: None,
-            config: Vec::new(),
+            config: vec![ConfigKey {
+                name: CACHE_KEY.to_string(),
+                ty: ConfigType::Bool,
+                required: false,
+                default: Some(serde_json::Value::Bool(true)),
+                doc: "`false`: always run, never re-use a result from an earlier run (`--resume`)"
+                    .to_string(),
+                capability: None,
+                transport: true,
+                secret: false,
+                choices: None,
+            }],
             inline: false,
             resource: Resource::None,
             capability: None,
@@ -192,7 +214,9 @@ impl Signature {
             "`{}` takes two `ConfigType::Command` keys; a signature has at most one",
             self.name
         );
-        self.config.push(key);
+        // `cache`, which every agent takes, stays last.
+        let at = self.config.len() - usize::from(self.takes(CACHE_KEY));
+        self.config.insert(at, key);
     }
 
     /// Adds a config key that must be given.
@@ -208,6 +232,9 @@ impl Signature {
             default: None,
             doc: doc.into(),
             capability: None,
+            transport: false,
+            secret: false,
+            choices: None,
         });
         self
     }
@@ -221,6 +248,9 @@ impl Signature {
             default: None,
             doc: doc.into(),
             capability: None,
+            transport: false,
+            secret: false,
+            choices: None,
         });
         self
     }
@@ -235,6 +265,9 @@ impl Signature {
             default: Some(default),
             doc: doc.into(),
             capability: None,
+            transport: false,
+            secret: false,
+            choices: None,
         });
         self
     }
@@ -245,12 +278,62 @@ impl Signature {
     ///
     /// When no key was added yet.
     pub fn needs(mut self, capability: impl Into<String>) -> Signature {
-        let key = self
-            .config
-            .last_mut()
-            .expect("`needs` applies to the config key added just before it");
-        key.capability = Some(capability.into());
+        self.last_added("needs").capability = Some(capability.into());
         self
+    }
+
+    /// Says that the key added last is about how calls travel (an address, a
+    /// credential's name, a time limit), not what they ask: a recorded call
+    /// (`--record`) is matched without it when it is replayed (`--replay`).
+    ///
+    /// # Panics
+    ///
+    /// When no key was added yet.
+    pub fn transport(mut self) -> Signature {
+        self.last_added("transport").transport = true;
+        self
+    }
+
+    /// Says that the value of the key added last (or its default) names an
+    /// environment variable holding a secret, such as an API key: a run's
+    /// commands do not inherit that variable, and its value is redacted from
+    /// everything the run prints or stores.
+    ///
+    /// # Panics
+    ///
+    /// When no key was added yet.
+    pub fn secret(mut self) -> Signature {
+        self.last_added("secret").secret = true;
+        self
+    }
+
+    /// Says that the key added last takes one of these strings: a literal
+    /// one outside them is an error before anything runs.
+    ///
+    /// # Panics
+    ///
+    /// When no key was added yet.
+    pub fn one_of(mut self, choices: &'static [&'static str]) -> Signature {
+        self.last_added("one_of").choices = Some(choices);
+        self
+    }
+
+    /// The environment variables the defaults of [`Signature::secret`] keys name.
+    pub fn secret_defaults(&self) -> impl Iterator<Item = &str> {
+        self.config
+            .iter()
+            .filter(|k| k.secret)
+            .filter_map(|k| k.default.as_ref()?.as_str())
+    }
+
+    /// The config key added last (`cache`, which every agent takes, stays
+    /// last in the list but is never "added").
+    fn last_added(&mut self, what: &str) -> &mut ConfigKey {
+        self.config
+            .iter_mut()
+            .rev()
+            .find(|k| k.name != CACHE_KEY)
+            .unwrap_or_else(|| panic!("`{what}` applies to the config key added just before it"))
     }
 
     /// Marks its calls as instant and pure: run inline by the scheduler.

@@ -11,6 +11,7 @@ use reqwest::Method;
 use serde_json::{Map, Value};
 
 use super::net::{self, Secrets};
+use super::send::{send, Outgoing, ALLOW_LINK_LOCAL};
 use crate::agent::{Agent, AgentError, Call, ConfigType, Reply, ReplyFuture, Resource, Signature};
 
 /// Limits of the `http` backend. [`HttpOptions::default`] is what scripts get.
@@ -61,7 +62,7 @@ pub async fn request(call: &Call, options: &HttpOptions) -> Result<Value, AgentE
     };
     match work.await {
         Ok(value) => Ok(value),
-        Err(error) => Err(secrets.redact_error(error)),
+        Err(error) => Err(net::redact_error(&secrets, error)),
     }
 }
 
@@ -86,26 +87,33 @@ async fn exchange(call: &Call, options: &HttpOptions) -> Result<Value, AgentErro
     };
     let headers = headers(call.config.get("headers"))?;
     let shown = format!("{method} {}", net::display_url(&url));
-    let client = net::client()?;
     let mut payload = call.context.clone();
     if let Some(instructions) = &call.instructions {
         payload
             .entry("instructions")
             .or_insert_with(|| Value::String(instructions.clone()));
     }
-    let mut request = client
-        .request(method.clone(), url)
-        .timeout(options.timeout)
-        .headers(headers);
+    let mut url = url;
+    let mut json = None;
     if matches!(method, Method::GET | Method::HEAD | Method::DELETE) {
-        request = request.query(&query(&payload));
+        let pairs = query(&payload);
+        if !pairs.is_empty() {
+            url.query_pairs_mut().extend_pairs(pairs);
+        }
     } else {
-        request = request.json(&Value::Object(payload));
+        json = Some(serde_json::to_vec(&Value::Object(payload)).unwrap_or_default());
     }
-    let response = request
-        .send()
+    let outgoing = Outgoing {
+        method,
+        url,
+        headers,
+        json,
+        timeout: options.timeout,
+        allow_link_local: net::config_bool(&call.config, ALLOW_LINK_LOCAL)?,
+    };
+    let response = send(&outgoing)
         .await
-        .map_err(|e| AgentError::new(format!("{shown}: {}", net::describe(&e))))?;
+        .map_err(|e| AgentError::new(format!("{shown}: {e}")))?;
     let status = response.status();
     if !status.is_success() {
         let length = response.content_length();
@@ -228,6 +236,13 @@ impl Http {
                 ConfigType::Duration,
                 "limit on one request (default 120s)",
             )
+            .transport()
+            .optional(
+                ALLOW_LINK_LOCAL,
+                ConfigType::Bool,
+                "may reach link-local addresses (169.254.0.0/16, fe80::/10; default false)",
+            )
+            .transport()
             .resource(Resource::Remote)
             .capability("http")
             .effects(true),

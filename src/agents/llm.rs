@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use super::net::{self, Secrets};
+use super::send::{send, Outgoing, ALLOW_LINK_LOCAL};
 use crate::agent::{Agent, AgentError, Call, ConfigType, Reply, ReplyFuture, Resource, Signature};
 
 /// The endpoint used when neither the config nor the environment names one.
@@ -233,10 +234,12 @@ pub async fn complete(call: &Call, options: &LlmOptions) -> Result<Completion, A
             _ = call.cancel.cancelled() => Err(AgentError::new("cancelled")),
         };
         let mut completion = result?;
-        completion.value = secrets.redact_value(completion.value);
+        if let Some(redacted) = secrets.redact_value(&completion.value) {
+            completion.value = redacted;
+        }
         Ok(completion)
     };
-    work.await.map_err(|e| secrets.redact_error(e))
+    work.await.map_err(|e| net::redact_error(&secrets, e))
 }
 
 async fn exchange(
@@ -251,26 +254,29 @@ async fn exchange(
             .note("set `base_url`, or FLOW_LLM_BASE_URL, to a server's API root, such as http://127.0.0.1:8080/v1")
     })?;
     let shown = net::display_url(&url);
-    let body = request_body(config, call);
-    let client = net::client()?;
+    let body = serde_json::to_vec(&request_body(config, call)).unwrap_or_default();
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(key) = key {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+            .map_err(|_| AgentError::new("the API key holds characters a header cannot"))?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    let outgoing = Outgoing {
+        method: reqwest::Method::POST,
+        url,
+        headers,
+        json: Some(body),
+        timeout: options.timeout,
+        allow_link_local: net::config_bool(&call.config, ALLOW_LINK_LOCAL)?,
+    };
     let max_attempts = options.max_attempts.max(1);
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let mut request = client
-            .post(url.clone())
-            .timeout(options.timeout)
-            .json(&body);
-        if let Some(key) = key {
-            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
-                .map_err(|_| AgentError::new("the API key holds characters a header cannot"))?;
-            value.set_sensitive(true);
-            request = request.header(reqwest::header::AUTHORIZATION, value);
-        }
-        let response = request
-            .send()
+        let response = send(&outgoing)
             .await
-            .map_err(|e| AgentError::new(format!("model server {shown}: {}", net::describe(&e))))?;
+            .map_err(|e| AgentError::new(format!("model server {shown}: {e}")))?;
         let status = response.status();
         if status.is_success() {
             return read_completion(response, config, options, &shown).await;
@@ -422,6 +428,13 @@ impl Llm {
                     "the API's address (else `FLOW_LLM_BASE_URL`, else OpenAI's)",
                 )
                 .needs("http")
+                .transport()
+                .optional(
+                    ALLOW_LINK_LOCAL,
+                    ConfigType::Bool,
+                    "may reach link-local addresses (169.254.0.0/16, fe80::/10; default false)",
+                )
+                .transport()
                 .defaulted(
                     "api_key_env",
                     ConfigType::Text,
@@ -429,6 +442,8 @@ impl Llm {
                     "the variable holding the API key",
                 )
                 .needs("env")
+                .transport()
+                .secret()
                 .optional("temperature", ConfigType::Number, "sampling temperature")
                 .optional("max_tokens", ConfigType::Integer, "the longest reply, in tokens")
                 .optional("json", ConfigType::Bool, "ask for JSON and parse the reply")
@@ -439,6 +454,7 @@ impl Llm {
                     json!("300s"),
                     "limit on one request",
                 )
+                .transport()
                 .resource(Resource::Remote)
                 .capability("llm"),
         )
@@ -455,6 +471,7 @@ impl Agent for Llm {
             run(&call).await.map(|completion| Reply {
                 value: completion.value,
                 usage: completion.usage,
+                logs: None,
             })
         })
     }

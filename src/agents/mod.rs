@@ -21,6 +21,7 @@ pub mod http;
 pub mod llm;
 #[warn(missing_docs)]
 pub mod net;
+mod send;
 mod noop;
 pub mod sh;
 mod sleep;

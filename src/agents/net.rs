@@ -1,5 +1,6 @@
 //! What the `llm` and `http` backends share: one HTTP client per process (rustls
-//! on ring, no OpenSSL), bounded body reads, error wording and secret redaction.
+//! on ring, no OpenSSL), redirects and the addresses refused (`send.rs`),
+//! bounded body reads, error wording and secret redaction.
 
 use std::error::Error as _;
 use std::sync::OnceLock;
@@ -9,27 +10,36 @@ use serde_json::Value;
 
 use crate::agent::AgentError;
 
-/// Most redirects a request follows before it fails.
-pub const MAX_REDIRECTS: usize = 5;
-
 /// How long connecting to a server may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// The process's HTTP client, built on first use. TLS is rustls with the ring
-/// provider, installed once here (another provider installed first by the host
-/// program is kept).
-pub fn client() -> Result<&'static reqwest::Client, AgentError> {
-    static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
-    let built = CLIENT.get_or_init(|| {
+/// The process's HTTP client, built on first use: one that refuses names
+/// resolving to link-local addresses, one that allows them. Neither follows
+/// redirects (`send.rs` does). TLS is rustls with the ring provider,
+/// installed once here (another provider installed first by the host program
+/// is kept).
+pub fn client(allow_link_local: bool) -> Result<&'static reqwest::Client, AgentError> {
+    static GUARDED: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
+    static OPEN: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
+    let build = || {
         // Fails only when a provider is installed already, which is what we want.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .user_agent(concat!("flow/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(CONNECT_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
-            .build()
-            .map_err(|e| describe(&e))
-    });
+            .redirect(reqwest::redirect::Policy::none());
+        let builder = if allow_link_local {
+            builder
+        } else {
+            builder.dns_resolver(super::send::Guarded)
+        };
+        builder.build().map_err(|e| describe(&e))
+    };
+    let built = if allow_link_local {
+        OPEN.get_or_init(build)
+    } else {
+        GUARDED.get_or_init(build)
+    };
     built
         .as_ref()
         .map_err(|e| AgentError::new(format!("cannot set up the HTTP client: {e}")))
@@ -134,71 +144,15 @@ pub fn snippet(body: &[u8], max: usize) -> String {
 
 pub use crate::value::size;
 
-/// The shortest secret worth redacting: shorter ones would blank out ordinary words.
-const MIN_SECRET: usize = 6;
+pub use crate::secret::Secrets;
 
-/// Values that must never be shown: API keys, header values.
-#[derive(Clone, Default)]
-pub struct Secrets(Vec<String>);
-
-impl std::fmt::Debug for Secrets {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Secrets({} redacted)", self.0.len())
+/// The error with its message and notes redacted.
+pub fn redact_error(secrets: &Secrets, mut error: AgentError) -> AgentError {
+    secrets.redact_in(&mut error.message);
+    for note in &mut error.notes {
+        secrets.redact_in(note);
     }
-}
-
-impl Secrets {
-    /// Adds a secret, and for `Bearer TOKEN`-like values the token alone too.
-    pub fn add(&mut self, secret: &str) {
-        let secret = secret.trim();
-        if secret.len() >= MIN_SECRET && !self.0.iter().any(|s| s == secret) {
-            self.0.push(secret.to_string());
-        }
-        if let Some((_, last)) = secret.rsplit_once(char::is_whitespace) {
-            self.add(last);
-        }
-        // Longest first, so a value is replaced before any part of it.
-        self.0.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    }
-
-    /// The text with every secret replaced by `[redacted]`.
-    pub fn redact(&self, text: &str) -> String {
-        let mut text = text.to_string();
-        for secret in &self.0 {
-            if text.contains(secret.as_str()) {
-                text = text.replace(secret.as_str(), "[redacted]");
-            }
-        }
-        text
-    }
-
-    /// The error with its message and notes redacted.
-    pub fn redact_error(&self, error: AgentError) -> AgentError {
-        AgentError {
-            message: self.redact(&error.message),
-            notes: error.notes.iter().map(|n| self.redact(n)).collect(),
-        }
-    }
-
-    /// The value with every string (and key) redacted.
-    pub fn redact_value(&self, value: Value) -> Value {
-        if self.0.is_empty() {
-            return value;
-        }
-        match value {
-            Value::String(s) => Value::String(self.redact(&s)),
-            Value::Array(items) => {
-                Value::Array(items.into_iter().map(|v| self.redact_value(v)).collect())
-            }
-            Value::Object(fields) => Value::Object(
-                fields
-                    .into_iter()
-                    .map(|(k, v)| (self.redact(&k), self.redact_value(v)))
-                    .collect(),
-            ),
-            other => other,
-        }
-    }
+    error
 }
 
 /// Reads a `Retry-After` header given in seconds (an HTTP date is ignored).
@@ -206,6 +160,18 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let text = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
     let seconds: f64 = text.trim().parse().ok()?;
     (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(1e6)))
+}
+
+/// A config value that must be a boolean; `false` when absent.
+pub fn config_bool(config: &serde_json::Map<String, Value>, key: &str) -> Result<bool, AgentError> {
+    match config.get(key) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(AgentError::new(format!(
+            "`{key}` must be true or false, not {}",
+            kind_of(other)
+        ))),
+    }
 }
 
 /// A config value that must be a string, if present.
@@ -259,20 +225,6 @@ mod tests {
         assert_eq!(snippet(b"  short  ", 10), "short");
         let long = "é".repeat(10);
         assert_eq!(snippet(long.as_bytes(), 5), "éé…");
-    }
-
-    #[test]
-    fn secrets_are_redacted_with_their_parts() {
-        let mut secrets = Secrets::default();
-        secrets.add("Bearer sk-12345678");
-        secrets.add("abc"); // too short to redact
-        assert_eq!(
-            secrets.redact("got Bearer sk-12345678 and sk-12345678, abc"),
-            "got [redacted] and [redacted], abc"
-        );
-        let value = secrets.redact_value(serde_json::json!({"k": ["x sk-12345678"]}));
-        assert_eq!(value, serde_json::json!({"k": ["x [redacted]"]}));
-        assert_eq!(format!("{secrets:?}"), "Secrets(2 redacted)");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::cmp::Ordering;
 
 use serde_json::Value;
 
+use crate::interrupt;
 use crate::value::{
     self, check_list_size, check_string_size, describe, int_value, type_name, whole_number,
     ErrorKind, Num, ValueError, MAX_LIST_ITEMS,
@@ -40,6 +41,12 @@ pub fn call_function(name: &str, args: &[Value]) -> Result<Value, ValueError> {
         ))
         .with_help(format!("call it as `{}`", f.signature)));
     }
+    if let Some(result) = super::data::call(name, args) {
+        return result;
+    }
+    if let Some(result) = super::files::call(name, args) {
+        return result;
+    }
     match (name, args) {
         ("len", [v]) => len(v),
         ("range", _) => range(args),
@@ -64,7 +71,7 @@ pub fn call_function(name: &str, args: &[Value]) -> Result<Value, ValueError> {
         ("trim", [v]) => Ok(Value::String(string(v, "trim", "text")?.trim().to_string())),
         ("contains", [haystack, needle]) => contains(haystack, needle),
         ("json", [v]) => json(string(v, "json", "text")?),
-        ("str", [v]) => Ok(Value::String(value::to_text(v))),
+        ("str", [v]) => text(v),
         ("int", [v]) => int(v),
         ("float", [v]) => float(v),
         ("sum", [v]) => sum(list(v, "sum")?),
@@ -194,7 +201,8 @@ fn range(args: &[Value]) -> Result<Value, ValueError> {
     }
     let mut items = Vec::with_capacity(count as usize);
     let mut i = start;
-    for _ in 0..count {
+    for n in 0..count as usize {
+        interrupt::check(n)?;
         items.push(int_value(i));
         i += step;
     }
@@ -205,16 +213,18 @@ fn split(text: &str, sep: &str) -> Result<Value, ValueError> {
     // Counted first, so a huge string is refused before anything is allocated.
     if sep.is_empty() {
         check_list_size(text.chars().count())?;
-        Ok(Value::Array(
-            text.chars().map(|c| Value::String(c.to_string())).collect(),
-        ))
+        let parts = text.chars().enumerate().map(|(i, c)| {
+            interrupt::check(i)?;
+            Ok(Value::String(c.to_string()))
+        });
+        Ok(Value::Array(parts.collect::<Result<_, ValueError>>()?))
     } else {
         check_list_size(text.matches(sep).count().saturating_add(1))?;
-        Ok(Value::Array(
-            text.split(sep)
-                .map(|p| Value::String(p.to_string()))
-                .collect(),
-        ))
+        let parts = text.split(sep).enumerate().map(|(i, p)| {
+            interrupt::check(i)?;
+            Ok(Value::String(p.to_string()))
+        });
+        Ok(Value::Array(parts.collect::<Result<_, ValueError>>()?))
     }
 }
 
@@ -227,6 +237,7 @@ fn join(v: &Value, sep: &str) -> Result<Value, ValueError> {
         }
         value::write_text(&mut out, item);
         check_string_size(out.len())?;
+        interrupt::check(i)?;
     }
     Ok(Value::String(out))
 }
@@ -259,9 +270,65 @@ fn contains(haystack: &Value, needle: &Value) -> Result<Value, ValueError> {
     Ok(Value::Bool(found))
 }
 
+/// Bytes written or read between two looks at the run's cancellation.
+const CHECKED_BYTES: usize = 1 << 20;
+
+/// `str`: [`value::to_text`], stopped when the run is cancelled.
+fn text(v: &Value) -> Result<Value, ValueError> {
+    /// A buffer that refuses more once the run is cancelled.
+    struct Out(Vec<u8>, usize);
+    impl std::io::Write for Out {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.extend_from_slice(bytes);
+            if self.0.len() >= self.1 {
+                self.1 = self.0.len() + CHECKED_BYTES;
+                if interrupt::current() {
+                    return Err(std::io::Error::other("interrupted"));
+                }
+            }
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    if let Value::String(s) = v {
+        return Ok(Value::String(s.clone()));
+    }
+    let mut out = Out(Vec::new(), CHECKED_BYTES);
+    serde_json::to_writer(&mut out, v).map_err(|_| interrupt::interrupted())?;
+    String::from_utf8(out.0)
+        .map(Value::String)
+        .map_err(|_| ValueError::bad_value("`str` made text that is not UTF-8"))
+}
+
 fn json(text: &str) -> Result<Value, ValueError> {
-    serde_json::from_str(text)
-        .map_err(|e| ValueError::bad_value(format!("`json` was given invalid JSON: {e}")))
+    /// The text, read in pieces, refused once the run is cancelled.
+    struct In<'a>(&'a [u8]);
+    impl std::io::Read for In<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if interrupt::current() {
+                return Err(std::io::Error::other("interrupted"));
+            }
+            let n = buf.len().min(self.0.len()).min(CHECKED_BYTES);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+    let invalid = |e: serde_json::Error| {
+        ValueError::bad_value(format!("`json` was given invalid JSON: {e}"))
+    };
+    if text.len() <= CHECKED_BYTES {
+        return serde_json::from_str(text).map_err(invalid);
+    }
+    // A big text: slower to parse from a reader, but it can be stopped.
+    let reader = std::io::BufReader::with_capacity(1 << 16, In(text.as_bytes()));
+    match serde_json::from_reader(reader) {
+        Ok(value) => Ok(value),
+        Err(e) if e.is_io() => Err(interrupt::interrupted()),
+        Err(e) => Err(invalid(e)),
+    }
 }
 
 fn int(v: &Value) -> Result<Value, ValueError> {
@@ -339,6 +406,7 @@ fn sum(items: &[Value]) -> Result<Value, ValueError> {
     // overflow switches to f64 for the rest.
     let mut total = Num::Int(0);
     for (i, item) in items.iter().enumerate() {
+        interrupt::check(i)?;
         let Value::Number(n) = item else {
             return Err(ValueError::type_error(format!(
                 "`sum` needs a list of numbers, but item {i} is {}",
@@ -410,7 +478,8 @@ fn flatten(items: &[Value]) -> Result<Value, ValueError> {
     });
     check_list_size(total)?;
     let mut out = Vec::with_capacity(total);
-    for item in items {
+    for (i, item) in items.iter().enumerate() {
+        interrupt::check(i)?;
         match item {
             Value::Array(inner) => out.extend_from_slice(inner),
             other => out.push(other.clone()),
@@ -434,10 +503,11 @@ fn zip(args: &[Value]) -> Result<Value, ValueError> {
         }
     }
     let shortest = lists.iter().map(|l| l.len()).min().unwrap_or(0);
-    let tuples = (0..shortest)
-        .map(|i| Value::Array(lists.iter().map(|l| l[i].clone()).collect()))
-        .collect();
-    Ok(Value::Array(tuples))
+    let tuples = (0..shortest).map(|i| {
+        interrupt::check(i)?;
+        Ok(Value::Array(lists.iter().map(|l| l[i].clone()).collect()))
+    });
+    Ok(Value::Array(tuples.collect::<Result<_, ValueError>>()?))
 }
 
 fn chunk(items: &[Value], size: &Value) -> Result<Value, ValueError> {

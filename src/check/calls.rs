@@ -382,55 +382,6 @@ impl<'a> Checker<'_, 'a> {
         }
     }
 
-    /// The `${…}` of a shell command (the backend's `command`-typed key) in
-    /// places where no reference stands for the value (see `shell::reference`).
-    fn shell_command(&mut self, args: &[Arg], positional: Option<&str>, key: &str) {
-        let command = args.iter().find(|a| match &a.name {
-            Some(n) => n.name == key,
-            None => positional == Some(key),
-        });
-        let Some(Arg {
-            value:
-                Expr {
-                    kind: ExprKind::Str(parts),
-                    ..
-                },
-            ..
-        }) = command
-        else {
-            return;
-        };
-        let places = crate::shell::contexts(parts.iter().map(|p| match p {
-            crate::ast::StrPart::Text(t) => Some(t.as_str()),
-            crate::ast::StrPart::Interp(_) => None,
-        }));
-        let interps = parts.iter().filter_map(|p| match p {
-            crate::ast::StrPart::Interp(e) => Some(e.span),
-            crate::ast::StrPart::Text(_) => None,
-        });
-        for (place, span) in places.into_iter().zip(interps) {
-            if let crate::shell::ShellContext::Unsafe(where_) = place {
-                let help = if where_ == crate::shell::QUOTED_HEREDOC {
-                    "unquote the delimiter (`<<EOF`): the body then expands the value, and never \
-                     runs any of it"
-                } else {
-                    "pass it as a named argument and write `\"$name\"` in the command, e.g. \
-                     `sh(\"… \\\"$name\\\"\", name: value)`"
-                };
-                self.diags.push(
-                    Diagnostic::error(
-                        Code::UnsafeInterpolation,
-                        format!(
-                            "a value of a shell command sits {where_}, where no reference can stand for it"
-                        ),
-                    )
-                    .at(span, "interpolated here")
-                    .help(format!("{help} (`flow explain unsafe_interpolation`)")),
-                );
-            }
-        }
-    }
-
     /// Literal config values of the wrong type (`temperature: "hot"`).
     fn config_literals(&mut self, backend: &Signature, args: &[Arg]) {
         for arg in args {
@@ -456,6 +407,9 @@ impl<'a> Checker<'_, 'a> {
                 (ConfigType::Object, Literal::Other(what)) => what == "an object",
                 _ => false,
             };
+            if let (true, Some(choices), ExprKind::Str(parts)) = (fits, key.choices, &arg.value.kind) {
+                self.choice(backend, key.name.as_str(), choices, parts, arg.value.span);
+            }
             if !fits {
                 let given = match Literal::of(&arg.value) {
                     Literal::Int(_) => "an integer",
@@ -485,6 +439,37 @@ impl<'a> Checker<'_, 'a> {
                 );
             }
         }
+    }
+
+    /// A literal string for a key that takes one of a few (`output: "jsno"`).
+    fn choice(
+        &mut self,
+        backend: &Signature,
+        key: &str,
+        choices: &[&str],
+        parts: &[crate::ast::StrPart],
+        span: crate::source::Span,
+    ) {
+        let [crate::ast::StrPart::Text(given)] = parts else {
+            return;
+        };
+        if choices.contains(&given.as_str()) {
+            return;
+        }
+        let listed = choices
+            .iter()
+            .map(|c| format!("\"{c}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut diag = Diagnostic::error(
+            Code::BadLiteral,
+            format!("`{}` takes one of {listed} for `{key}`, not \"{given}\"", backend.name),
+        )
+        .at(span, "not one of them");
+        if let Some(c) = closest(given, choices.iter().copied()) {
+            diag = diag.help(format!("did you mean \"{c}\"?"));
+        }
+        self.diags.push(diag);
     }
 
     /// A use of an agent or function whose capability the host or `--deny`

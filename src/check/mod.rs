@@ -9,6 +9,7 @@
 //! | `walk.rs` | statements, blocks and expressions |
 //! | `calls.rs` | callees and their arguments, agent declarations, literal modifiers |
 //! | `flows.rs` | flows that call themselves, directly or through others |
+//! | `shell.rs` | the `${…}` of shell commands: places no reference can stand, second shells |
 
 
 use crate::agent::Capabilities;
@@ -19,6 +20,7 @@ use crate::source::Span;
 
 mod calls;
 mod flows;
+mod shell;
 mod walk;
 
 pub use crate::resolve::Env;
@@ -35,9 +37,9 @@ pub fn check(program: &ast::Program, env: &Env) -> Vec<Diagnostic> {
 
 /// Checks a program already resolved against `env`: the resolution's name
 /// diagnostics and the checker's own, in source order.
-pub fn check_resolved(
-    program: &ast::Program,
-    resolution: &Resolution<'_>,
+pub fn check_resolved<'a>(
+    program: &'a ast::Program,
+    resolution: &Resolution<'a>,
     env: &Env,
 ) -> Vec<Diagnostic> {
     let mut checker = Checker {

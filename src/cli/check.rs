@@ -47,6 +47,10 @@ pub(crate) struct CheckArgs {
     /// `god_agent`: the fewest calls of one agent that can make it a god agent.
     #[arg(long, value_name = "N", default_value_t = lint::Config::default().god_agent_calls)]
     god_agent_calls: usize,
+    /// Print every diagnostic, not only the first 20 of each code (`--format
+    /// json` always lists every one).
+    #[arg(long)]
+    all_diagnostics: bool,
 }
 
 impl CheckArgs {
@@ -136,7 +140,7 @@ pub(crate) fn check(args: &CheckArgs) -> u8 {
             code = exit::INVALID;
         }
         match args.format {
-            Format::Text => print_diagnostics(&source, &diagnostics),
+            Format::Text => print_diagnostics(&source, &diagnostics, args.all_diagnostics),
             Format::Json => json.extend(diagnostics.iter().map(|d| d.to_json(&source))),
         }
     }

@@ -1,4 +1,5 @@
-//! The `flow` command line: `run`, `check`, `explain`, `graph` and `repl`. `main` is tiny;
+//! The `flow` command line: `run`, `check`, `explain`, `graph`, `repl`, and
+//! the run store's `runs`, `log`, `why` and `clean`. `main` is tiny;
 //! exit codes are decided here, in one place.
 
 /// `print!`, `println!`, `eprint!` and `eprintln!` that never panic: a closed
@@ -30,9 +31,14 @@ macro_rules! errln {
 }
 
 mod check;
+mod json_report;
 mod progress;
+#[cfg(target_os = "linux")]
+mod reaper;
 pub mod repl;
 mod run;
+mod signals;
+mod store;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -40,12 +46,24 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::diag::{Diagnostic, RenderStyle};
+use crate::diag::{shown_per_code, Code, Diagnostic, RenderStyle};
 use crate::engine::{CompileError, Engine};
 use crate::source::{SourceFile, MAX_SOURCE_BYTES};
 
 /// Exit codes: 0 success, 1 the workflow failed, 2 usage, 3 syntax or
 /// semantic errors, 130 interrupted.
+/// Elsewhere than Linux: process groups only (see `reaper.rs`).
+#[cfg(not(target_os = "linux"))]
+mod reaper {
+    pub fn start() {}
+    pub fn sweep() -> usize {
+        0
+    }
+    pub fn children() -> Vec<i32> {
+        Vec::new()
+    }
+}
+
 pub mod exit {
     pub const OK: u8 = 0;
     pub const FAILED: u8 = 1;
@@ -81,9 +99,20 @@ enum Command {
         file: PathBuf,
         #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
         format: GraphFormat,
+        /// Print every diagnostic, not only the first 20 of each code.
+        #[arg(long)]
+        all_diagnostics: bool,
     },
     /// Try agents and workflows interactively (also: `flow` with no arguments).
     Repl(repl::ReplArgs),
+    /// List the recorded runs, newest first.
+    Runs(store::RunsArgs),
+    /// Show what tasks printed (stdout and stderr) and their attempts: `flow log [RUN] [TASK…]`.
+    Log(store::LogArgs),
+    /// Say why tasks ran or were re-used: `flow why [RUN] [TASK…]`.
+    Why(store::WhyArgs),
+    /// Remove recorded runs and their files: `flow clean [--keep N] [--older-than AGE]`.
+    Clean(store::CleanArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -101,6 +130,16 @@ enum GraphFormat {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
+    // `run` and `repl` hold the signals they answer from the first
+    // instruction until their watchers listen (a Ctrl-C meanwhile waits);
+    // the command is known for sure only once clap has parsed it.
+    let command = std::env::args_os()
+        .skip(1)
+        .find(|a| !a.to_string_lossy().starts_with('-'));
+    let starts_processes = command.as_ref().is_none_or(|c| c == "run" || c == "repl");
+    if starts_processes {
+        signals::hold();
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -112,12 +151,26 @@ pub fn main() -> ExitCode {
             });
         }
     };
+    // Before any thread starts: `run` and `repl` start processes.
+    if matches!(cli.command, Some(Command::Run(_) | Command::Repl(_)) | None) {
+        reaper::start();
+    } else if starts_processes {
+        signals::release();
+    }
     let code = match cli.command {
         Some(Command::Run(args)) => run::run(args),
         Some(Command::Check(args)) => check::check(&args),
         Some(Command::Explain { code }) => check::explain(code.as_deref()),
-        Some(Command::Graph { file, format }) => graph(&file, format),
+        Some(Command::Graph {
+            file,
+            format,
+            all_diagnostics,
+        }) => graph(&file, format, all_diagnostics),
         Some(Command::Repl(args)) => repl::run(args),
+        Some(Command::Runs(args)) => store::runs(&args),
+        Some(Command::Log(args)) => store::log(&args),
+        Some(Command::Why(args)) => store::why(&args),
+        Some(Command::Clean(args)) => store::clean(&args),
         None => repl::run(repl::ReplArgs::default()),
     };
     ExitCode::from(code)
@@ -135,11 +188,35 @@ fn terminal_width() -> Option<usize> {
     std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok())
 }
 
-pub(crate) fn print_diagnostics(source: &SourceFile, diagnostics: &[Diagnostic]) {
+/// Prints diagnostics on stderr: the first [`crate::diag::SHOWN_PER_CODE`] of each code and
+/// a count of the rest, or every one with `all` (`--all-diagnostics`). Only
+/// those shown are rendered.
+pub(crate) fn print_diagnostics(source: &SourceFile, diagnostics: &[Diagnostic], all: bool) {
     let style = stderr_style();
-    for d in diagnostics {
-        err!("{}", d.render(source, style));
+    let codes: Vec<Code> = diagnostics.iter().map(|d| d.code).collect();
+    for (i, left_out) in shown(&codes, all) {
+        err!("{}", diagnostics[i].render(source, style));
+        err!("{}", left_out_line(left_out));
     }
+}
+
+/// The diagnostics to print, by index, each with how many like it are left
+/// out after it: every one with `all`, else the first of each code.
+pub(crate) fn shown(codes: &[Code], all: bool) -> Vec<(usize, usize)> {
+    if all {
+        (0..codes.len()).map(|i| (i, 0)).collect()
+    } else {
+        shown_per_code(codes)
+    }
+}
+
+/// The line after the last diagnostic shown of a code with more (nothing
+/// when none was left out).
+pub(crate) fn left_out_line(left_out: usize) -> String {
+    if left_out == 0 {
+        return String::new();
+    }
+    format!("… and {left_out} more like this (`--all-diagnostics` shows them)\n")
 }
 
 /// Reads a script, with a diagnostic-style message when that fails.
@@ -187,16 +264,16 @@ fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
-/// Compiles a file, printing every diagnostic; `Err` carries the exit code.
-/// On failure: the exit code, and the diagnostics as JSON (for `--json`).
+/// Compiles a file, printing its diagnostics; `Err` carries the exit code
+/// and what went wrong (as JSON for `--json`, made only when asked for).
 pub(crate) fn compile_file(
     engine: &Engine,
     path: &std::path::Path,
-) -> Result<crate::engine::Script, (u8, Vec<serde_json::Value>)> {
+    all_diagnostics: bool,
+) -> Result<crate::engine::Script, (u8, NotCompiled)> {
     let source = read_source(path).map_err(|message| {
         errln!("error: {message}");
-        let json = serde_json::json!({ "severity": "error", "message": message });
-        (exit::USAGE, vec![json])
+        (exit::USAGE, NotCompiled::Unreadable(message))
     })?;
     match engine.compile_with(source, &engine.check_env(), &Default::default()) {
         Ok(script) => {
@@ -206,23 +283,42 @@ pub(crate) fn compile_file(
                 Some(&script.program),
                 script.warnings.clone(),
             );
-            print_diagnostics(&script.source, &warnings);
+            print_diagnostics(&script.source, &warnings, all_diagnostics);
             Ok(script)
         }
-        Err(CompileError {
-            source,
-            diagnostics,
-        }) => {
-            print_diagnostics(&source, &diagnostics);
-            let json = diagnostics.iter().map(|d| d.to_json(&source)).collect();
-            Err((exit::INVALID, json))
+        Err(error) => {
+            print_diagnostics(&error.source, &error.diagnostics, all_diagnostics);
+            Err((exit::INVALID, NotCompiled::Invalid(error)))
         }
     }
 }
 
-fn graph(path: &std::path::Path, format: GraphFormat) -> u8 {
+/// Why a script did not compile.
+pub(crate) enum NotCompiled {
+    /// It could not be read.
+    Unreadable(String),
+    /// It has errors.
+    Invalid(CompileError),
+}
+
+impl NotCompiled {
+    /// The errors as JSON: every diagnostic (`--json` is for programs).
+    pub(crate) fn to_json(&self) -> Vec<serde_json::Value> {
+        match self {
+            NotCompiled::Unreadable(message) => {
+                vec![serde_json::json!({ "severity": "error", "message": message })]
+            }
+            NotCompiled::Invalid(CompileError {
+                source,
+                diagnostics,
+            }) => diagnostics.iter().map(|d| d.to_json(source)).collect(),
+        }
+    }
+}
+
+fn graph(path: &std::path::Path, format: GraphFormat, all_diagnostics: bool) -> u8 {
     let engine = Engine::new();
-    let script = match compile_file(&engine, path) {
+    let script = match compile_file(&engine, path, all_diagnostics) {
         Ok(s) => s,
         Err((code, _)) => return code,
     };

@@ -4,31 +4,92 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use serde_json::Value;
+
+use crate::diag::Code;
 use tokio_util::sync::CancellationToken;
 
+use std::sync::Arc;
+
 use super::progress::{Mode, Progress};
-use super::{compile_file, exit, print_diagnostics};
+use super::store::store_error;
+use super::{compile_file, exit, json_report, print_diagnostics};
 use crate::engine::Engine;
 use crate::runtime::{RunOptions, RunStatus, TaskStatus};
+use crate::store::{NewRun, RunJournal, Store};
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
     /// The script to run (`-`: read it from standard input).
-    file: PathBuf,
+    #[arg(value_name = "FILE")]
+    file: Option<PathBuf>,
     #[command(flatten)]
     exec: ExecArgs,
     /// Print one JSON document (status, result, tasks) instead of the result.
     #[arg(long)]
     json: bool,
+    /// Re-use the result of every task whose inputs match a task that
+    /// completed in an earlier run: the latest run of this script, or
+    /// `--resume RUN`.
+    #[arg(long, value_name = "RUN", num_args = 0..=1, default_missing_value = "latest")]
+    resume: Option<String>,
+    /// Say, for each task, whether it ran or was re-used, and why (after the run, on stderr).
+    #[arg(long)]
+    explain: bool,
+    /// Keep every `llm` and `http` request and reply in the run store, for `--replay`.
+    #[arg(long, conflicts_with = "replay")]
+    record: bool,
+    /// Answer every `llm` and `http` call from a recording, without the
+    /// network: the latest `--record` run of this script, or `--replay RUN`.
+    #[arg(long, value_name = "RUN", num_args = 0..=1, default_missing_value = "latest")]
+    replay: Option<String>,
+    /// The script, once the arguments are settled (see [`RunArgs::settle`]).
+    #[arg(skip)]
+    script: PathBuf,
+}
+
+impl RunArgs {
+    /// `flow run --resume x.flow` reads `x.flow` as the run to resume (the
+    /// value is optional): a value that is no run number, with no script
+    /// given, is the script, and the latest run is resumed.
+    fn settle(&mut self) -> Result<(), String> {
+        if self.file.is_none() {
+            for flag in [&mut self.resume, &mut self.replay] {
+                let Some(value) = flag.take() else { continue };
+                if value != "latest" && value.parse::<i64>().is_err() {
+                    self.file = Some(PathBuf::from(value));
+                    *flag = Some("latest".to_string());
+                    break;
+                }
+                *flag = Some(value);
+            }
+        }
+        match self.file.take() {
+            Some(file) => {
+                self.script = file;
+                Ok(())
+            }
+            None => {
+                Err("`flow run` needs a script: `flow run FILE` (`-` reads it from stdin)".into())
+            }
+        }
+    }
 }
 
 /// The options `flow run` and `flow repl` share.
 #[derive(clap::Args, Debug, Default)]
 pub struct ExecArgs {
-    /// Set a `param` the script declares: NAME=VALUE, the value read as JSON,
-    /// else as a string.
+    /// Set a `param` the script declares: NAME=VALUE. The value takes the type
+    /// of the param's default: a string param keeps the text as written
+    /// (`1.10` stays "1.10"), a number param needs a number, a boolean one
+    /// `true` or `false`, a list or object one JSON of that kind; with a
+    /// `null` default the text is read as JSON when it parses, else as a
+    /// string. Wins over `--params-file`.
     #[arg(long = "param", short = 'p', value_name = "NAME=VALUE", value_parser = parse_param)]
-    pub params: Vec<(String, Value)>,
+    pub params: Vec<(String, String)>,
+    /// Set many params from a JSON object or a TOML table (by its extension:
+    /// `.toml`, else JSON); its values are taken as they are typed there.
+    #[arg(long, value_name = "FILE")]
+    pub params_file: Option<std::path::PathBuf>,
     /// Most tasks running at once [default: the number of CPUs, for `sh` tasks].
     #[arg(long, short = 'j', value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: Option<u32>,
@@ -45,6 +106,19 @@ pub struct ExecArgs {
     /// Permit only these capabilities (an allow-list; comma-separated).
     #[arg(long, value_name = "CAPABILITIES", value_delimiter = ',')]
     pub allow: Vec<String>,
+    /// An environment variable holding a secret: commands do not inherit it
+    /// (unless a call passes it with `env:`) and its value is shown as `***`
+    /// (`OPENAI_API_KEY` and each `llm`'s `api_key_env` are always secret).
+    #[arg(long = "secret", value_name = "NAME")]
+    pub secrets: Vec<String>,
+    #[command(flatten)]
+    pub store: super::store::StoreArgs,
+    /// Do not record in the run store.
+    #[arg(long)]
+    pub no_store: bool,
+    /// Print every diagnostic, not only the first 20 of each code.
+    #[arg(long)]
+    pub all_diagnostics: bool,
 }
 
 impl ExecArgs {
@@ -56,8 +130,9 @@ impl ExecArgs {
     }
 }
 
-/// Splits `name=value`; the value is JSON when it parses, else a string.
-pub fn parse_param(text: &str) -> Result<(String, Value), String> {
+/// Splits `name=value`; the value stays text (converted when the run starts,
+/// to the type of the param's default).
+pub fn parse_param(text: &str) -> Result<(String, String), String> {
     let Some((name, value)) = text.split_once('=') else {
         return Err(format!("`--param {text}` needs the form NAME=VALUE"));
     };
@@ -72,11 +147,62 @@ pub fn parse_param(text: &str) -> Result<(String, Value), String> {
             "`{name}` is not a param name (letters, digits and `_`)"
         ));
     }
-    let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
-    Ok((name.to_string(), value))
+    Ok((name.to_string(), value.to_string()))
 }
 
-pub fn run(args: RunArgs) -> u8 {
+/// Text read as JSON when it parses, else as a string (what a `null`
+/// default takes; how the REPL and the run store read `--param`).
+pub fn json_or_text(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
+}
+
+impl ExecArgs {
+    /// The params of `--params-file`, typed as the file types them.
+    pub fn file_params(&self) -> Result<Vec<(String, Value)>, String> {
+        let Some(path) = &self.params_file else {
+            return Ok(Vec::new());
+        };
+        let shown = path.display();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the params file `{shown}`: {e}"))?;
+        let toml = path.extension().is_some_and(|e| e == "toml");
+        let value: Value = if toml {
+            let table: toml::Table =
+                toml::from_str(&text).map_err(|e| format!("`{shown}` is not TOML: {e}"))?;
+            serde_json::to_value(table).map_err(|e| format!("`{shown}`: {e}"))?
+        } else {
+            serde_json::from_str(&text).map_err(|e| format!("`{shown}` is not JSON: {e}"))?
+        };
+        match value {
+            Value::Object(fields) => Ok(fields.into_iter().collect()),
+            _ => Err(format!(
+                "`{shown}` must hold an object of params, such as {{\"name\": \"value\"}}"
+            )),
+        }
+    }
+
+    /// Every param given, as the run store records them: the file's, then
+    /// `--param`'s (read as JSON when they parse).
+    pub fn given_params(&self) -> Result<Vec<(String, Value)>, String> {
+        let mut params = self.file_params()?;
+        params.extend(
+            self.params
+                .iter()
+                .map(|(n, t)| (n.clone(), json_or_text(t))),
+        );
+        Ok(params)
+    }
+}
+
+pub fn run(mut args: RunArgs) -> u8 {
+    // Listening before anything else: a Ctrl-C while the script compiles
+    // ends the run in order too.
+    let cancel = CancellationToken::new();
+    let watcher = super::signals::cancel_on_signals(cancel.clone());
+    if let Err(message) = args.settle() {
+        errln!("error: {message}");
+        return exit::USAGE;
+    }
     let engine = match args.exec.engine() {
         Ok(engine) => engine,
         Err(message) => {
@@ -84,22 +210,73 @@ pub fn run(args: RunArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    let script = match compile_file(&engine, &args.file) {
+    let file_params = match args.exec.file_params() {
+        Ok(params) => params,
+        Err(message) => {
+            errln!("error: {message}");
+            return exit::USAGE;
+        }
+    };
+    // The store opens while the script compiles.
+    let opening = (!args.exec.no_store).then(|| {
+        let dir = args.exec.store.dir();
+        std::thread::spawn(move || Store::open(&dir))
+    });
+    let needs_store = [
+        (args.resume.is_some(), "--resume"),
+        (args.record, "--record"),
+        (args.replay.is_some(), "--replay"),
+    ];
+    if let Some((_, flag)) = needs_store
+        .iter()
+        .find(|(used, _)| *used && args.exec.no_store)
+    {
+        errln!("error: `{flag}` needs the run store; drop `--no-store`");
+        return exit::USAGE;
+    }
+    let script = match compile_file(&engine, &args.script, args.exec.all_diagnostics) {
         Ok(s) => s,
-        Err((code, diagnostics)) => {
+        Err((code, failed)) => {
             if args.json {
                 // One document also when the script does not compile.
                 let doc = serde_json::json!({
                     "status": "invalid",
                     "result": null,
                     "tasks": [],
-                    "errors": diagnostics,
+                    "errors": failed.to_json(),
                 });
                 outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
             }
             return code;
         }
     };
+    let store = match opening.map(std::thread::JoinHandle::join) {
+        None => None,
+        Some(Ok(Ok(store))) => Some(store),
+        Some(Ok(Err(e))) => return store_error(&e),
+        Some(Err(_)) => {
+            errln!(
+                "error: opening the run store failed unexpectedly; `--no-store` runs without it"
+            );
+            return exit::FAILED;
+        }
+    };
+    let journal = match &store {
+        Some(store) => match begin_run(store, &args, &script) {
+            Ok(journal) => Some(Arc::new(journal)),
+            Err(code) => return code,
+        },
+        None => None,
+    };
+    if let Some(journal) = &journal {
+        // `flow` ended by the signal watcher (the run busy, a second
+        // Ctrl-C): the run is recorded as cancelled.
+        let journal = journal.clone();
+        watcher.on_end(move || {
+            let code = i32::from(exit::INTERRUPTED);
+            let _ = journal.finish(crate::RunStatus::Cancelled, code, None);
+        });
+    }
     let mode = if args.exec.quiet || args.json {
         Mode::Quiet
     } else if std::io::stderr().is_terminal() {
@@ -108,17 +285,30 @@ pub fn run(args: RunArgs) -> u8 {
         Mode::Lines
     };
     let progress = Progress::new(mode);
-    let cancel = CancellationToken::new();
+    // `--json` keeps every record, as compact text (see `json_report`).
+    let (observer, task_log) = if args.json {
+        let (observer, log) = json_report::TaskLog::observer();
+        (Some(observer), Some(log))
+    } else {
+        (progress.observer(), None)
+    };
     let options = RunOptions {
         jobs: args.exec.jobs.map(|j| j as usize),
         keep_going: args.exec.keep_going,
-        params: args.exec.params.clone(),
+        params: file_params,
+        param_texts: args.exec.params.clone(),
+        // The script's folder: `Engine::run` finds it from the script's path.
+        script_dir: None,
         host_agents: Vec::new(),
         executor: None,
-        observer: progress.observer(),
+        observer,
         cancel: cancel.clone(),
-        // Only `--json` lists every task; failures are always kept.
-        record_all: args.json,
+        // Failures are always kept; `--json` has its own log of every task.
+        record_all: false,
+        journal: journal
+            .clone()
+            .map(|j| j as Arc<dyn crate::runtime::Journal>),
+        secrets: args.exec.secrets.clone(),
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -130,53 +320,185 @@ pub fn run(args: RunArgs) -> u8 {
             return exit::FAILED;
         }
     };
-    let outcome = runtime.block_on(async {
-        tokio::spawn(cancel_on_signals(cancel));
-        engine.run(&script, options).await
-    });
+    watcher.runtime(runtime.handle().clone());
+    let outcome = runtime.block_on(engine.run(&script, options));
+    watcher.done();
+    // What the tasks left running (a `setsid` or double-forked child) goes.
+    super::reaper::sweep();
     progress.finish();
     if !args.exec.quiet && !args.json {
         if let Some(usage) = outcome.usage() {
             errln!("{}", usage_summary(&usage));
         }
     }
-    if args.json {
-        let mut doc = outcome.to_json();
-        doc["errors"] = outcome
-            .errors
-            .iter()
-            .map(|d| d.to_json(&script.source))
-            .collect();
-        outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    let mut written = Ok(());
+    if let Some(log) = task_log {
+        let summary = json_report::Summary {
+            status: outcome.status.as_str(),
+            result: outcome.result.as_deref(),
+            usage: outcome.usage(),
+            errors: outcome
+                .errors
+                .iter()
+                .map(|d| d.to_json(&script.source))
+                .collect(),
+        };
+        let mut log = log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        written = json_report::write(std::io::stdout().lock(), &summary, &mut log);
     }
-    let code = report(&args, &script, &outcome);
+    let (mut code, result_written) = report(&args, &script, &outcome);
+    match written.and(result_written) {
+        Ok(()) => {}
+        // `flow run … | head -1`: the reader has what it wanted.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => {
+            errln!("error: cannot write the result: {e}");
+            if code == exit::OK {
+                code = exit::FAILED;
+            }
+        }
+    }
+    if let Some(journal) = &journal {
+        let result = outcome.result.as_deref();
+        if let Err(e) = journal.finish(outcome.status, i32::from(code), result) {
+            errln!("warning: this run was not fully recorded: {e}");
+        }
+        if args.explain {
+            if let Some(store) = &store {
+                explain_after(store, journal.id);
+            }
+        }
+    }
     // The process ends now: freeing a big graph and its values one by one
     // would only delay the exit (the chain benchmark's 100,000 tasks: 15 ms).
     std::mem::forget((script, outcome));
     code
 }
 
-/// Prints the outcome of a run; returns the exit code.
-fn report(args: &RunArgs, script: &crate::engine::Script, outcome: &crate::Outcome) -> u8 {
-    match outcome.status {
+/// Starts recording the run: finds the run `--resume` names (or the latest of
+/// this script) and writes the run's row.
+fn begin_run(
+    store: &Store,
+    args: &RunArgs,
+    script: &crate::engine::Script,
+) -> Result<RunJournal, u8> {
+    let script_path = super::store::script_path(&args.script);
+    let resume_from = match args.resume.as_deref() {
+        None => None,
+        Some("latest") => match store.latest_run_of(&script_path, None) {
+            Ok(Some(run)) => Some(run),
+            Ok(None) => {
+                errln!(
+                    "note: no earlier run of `{}` to resume; every task runs",
+                    args.script.display()
+                );
+                None
+            }
+            Err(e) => return Err(store_error(&e)),
+        },
+        Some(text) => Some(named_run(store, "--resume", text)?),
+    };
+    let replay_from = match args.replay.as_deref() {
+        None => None,
+        Some("latest") => match store.latest_recording_of(&script_path) {
+            Ok(Some(run)) => Some(run),
+            Ok(None) => {
+                errln!(
+                    "error: no run of `{}` was recorded; record one with `flow run --record`",
+                    args.script.display()
+                );
+                return Err(exit::USAGE);
+            }
+            Err(e) => return Err(store_error(&e)),
+        },
+        Some(text) => Some(named_run(store, "--replay", text)?),
+    };
+    let given = args.exec.given_params().map_err(|message| {
+        errln!("error: {message}");
+        exit::USAGE
+    })?;
+    let params: serde_json::Map<String, Value> = given.into_iter().collect();
+    let run = NewRun {
+        kind: "run",
+        script: args.script.display().to_string(),
+        script_path,
+        script_hash: crate::runtime::digest(script.source.text.as_bytes()),
+        params: Value::Object(params),
+        resume_from,
+        record: args.record,
+        replay_from,
+    };
+    store.begin(run).map_err(|e| store_error(&e))
+}
+
+/// The run `--resume=RUN` or `--replay=RUN` names, which must exist.
+fn named_run(store: &Store, flag: &str, text: &str) -> Result<i64, u8> {
+    let Ok(id) = text.parse::<i64>() else {
+        errln!("error: `{flag}={text}` needs a run number (`flow runs` lists them)");
+        return Err(exit::USAGE);
+    };
+    match store.run(Some(id)) {
+        Ok(Some(_)) => Ok(id),
+        Ok(None) => {
+            errln!(
+                "error: there is no run {id} in `{}`; `flow runs` lists them",
+                store.dir().display()
+            );
+            Err(exit::USAGE)
+        }
+        Err(e) => Err(store_error(&e)),
+    }
+}
+
+/// `--explain`: why each task ran or was re-used, on stderr.
+fn explain_after(store: &Store, run: i64) {
+    if let Ok(Some(row)) = store.run(Some(run)) {
+        if let Ok(text) = super::store::explain_run(store, &row, &[]) {
+            err!("{text}");
+        }
+    }
+}
+
+/// Writes a value to stdout as pretty JSON and a newline, and flushes: an
+/// error (a full disk, a closed pipe) is the caller's to report.
+fn write_json(value: &Value) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+/// Prints the outcome of a run; returns the exit code and whether the
+/// result could be written.
+fn report(
+    args: &RunArgs,
+    script: &crate::engine::Script,
+    outcome: &crate::Outcome,
+) -> (u8, std::io::Result<()>) {
+    let mut written = Ok(());
+    let code = match outcome.status {
         RunStatus::Succeeded => {
             if !args.json {
-                let result = outcome.result.as_deref().cloned().unwrap_or(Value::Null);
-                outln!(
-                    "{}",
-                    serde_json::to_string_pretty(&result).unwrap_or_default()
-                );
+                let null = Value::Null;
+                written = write_json(outcome.result.as_deref().unwrap_or(&null));
             }
             exit::OK
         }
         RunStatus::Failed => {
-            print_diagnostics(&script.source, &outcome.errors);
+            // `--keep-going`: what could be computed, error values in place of the rest.
+            if let (Some(result), false) = (&outcome.result, args.json) {
+                written = write_json(result);
+            }
+            print_diagnostics(&script.source, &outcome.errors, args.exec.all_diagnostics);
             // A `--param` the script does not declare is a usage error.
             let bad_params = !outcome.errors.is_empty()
                 && outcome
                     .errors
                     .iter()
-                    .all(|d| d.code == crate::diag::Code::UnknownParam);
+                    .all(|d| matches!(d.code, Code::UnknownParam | Code::BadParam));
             if bad_params {
                 exit::USAGE
             } else {
@@ -202,23 +524,8 @@ fn report(args: &RunArgs, script: &crate::engine::Script, outcome: &crate::Outco
             }
             exit::INTERRUPTED
         }
-    }
-}
-
-/// Ctrl-C and SIGTERM cancel the run.
-async fn cancel_on_signals(cancel: CancellationToken) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return;
     };
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
-    }
-    cancel.cancel();
+    (code, written)
 }
 
 /// One line for the run's token usage: `tokens: 120 prompt + 30 completion = 150`.

@@ -20,6 +20,8 @@ pub enum ExecError {
         code: i32,
         /// The end of what the command wrote to stderr; see [`ExecError::stderr_tail`].
         stderr_tail: String,
+        /// The end of what it wrote to stdout, as much as of stderr.
+        stdout_tail: String,
     },
     /// The shell was killed by a signal (`kill -9 $$`, the OOM killer).
     Signal {
@@ -27,6 +29,8 @@ pub enum ExecError {
         signal: String,
         /// The end of what the command wrote to stderr.
         stderr_tail: String,
+        /// The end of what it wrote to stdout.
+        stdout_tail: String,
     },
     /// The command wrote more than [`LocalOptions::max_stdout`](super::LocalOptions::max_stdout)
     /// bytes to stdout; its process group was killed.
@@ -36,7 +40,12 @@ pub enum ExecError {
     },
     /// The cancellation token fired (a timeout, Ctrl-C, another task failing)
     /// before the command finished; its process group was stopped.
-    Cancelled,
+    Cancelled {
+        /// The end of what it wrote to stderr before it was stopped.
+        stderr_tail: String,
+        /// The end of what it wrote to stdout.
+        stdout_tail: String,
+    },
     /// Reading the command's output or waiting for it failed (very rare).
     Io {
         /// The underlying error.
@@ -45,6 +54,25 @@ pub enum ExecError {
 }
 
 impl ExecError {
+    /// [`ExecError::Cancelled`] before the command wrote anything.
+    pub fn cancelled() -> ExecError {
+        ExecError::Cancelled {
+            stderr_tail: String::new(),
+            stdout_tail: String::new(),
+        }
+    }
+
+    /// The end of what the command wrote to stdout, for [`ExecError::Exit`]
+    /// and [`ExecError::Signal`].
+    pub fn stdout_tail(&self) -> Option<&str> {
+        match self {
+            ExecError::Exit { stdout_tail, .. }
+            | ExecError::Signal { stdout_tail, .. }
+            | ExecError::Cancelled { stdout_tail, .. } => Some(stdout_tail),
+            _ => None,
+        }
+    }
+
     /// The exit status, for [`ExecError::Exit`].
     pub fn exit_code(&self) -> Option<i32> {
         match self {
@@ -67,9 +95,9 @@ impl ExecError {
     /// [`ExecError::Signal`]. Empty when the command wrote nothing there.
     pub fn stderr_tail(&self) -> Option<&str> {
         match self {
-            ExecError::Exit { stderr_tail, .. } | ExecError::Signal { stderr_tail, .. } => {
-                Some(stderr_tail)
-            }
+            ExecError::Exit { stderr_tail, .. }
+            | ExecError::Signal { stderr_tail, .. }
+            | ExecError::Cancelled { stderr_tail, .. } => Some(stderr_tail),
             _ => None,
         }
     }
@@ -88,7 +116,7 @@ impl fmt::Display for ExecError {
                     crate::value::size(*limit as u64)
                 )
             }
-            ExecError::Cancelled => write!(f, "command cancelled"),
+            ExecError::Cancelled { .. } => write!(f, "command cancelled"),
             ExecError::Io { source } => write!(f, "lost track of the command: {source}"),
         }
     }
@@ -114,6 +142,7 @@ mod tests {
                 ExecError::Exit {
                     code: 3,
                     stderr_tail: "boom\nbang".into(),
+                    stdout_tail: String::new(),
                 },
                 "command exited with status 3",
             ),
@@ -121,6 +150,7 @@ mod tests {
                 ExecError::Signal {
                     signal: "SIGKILL".into(),
                     stderr_tail: String::new(),
+                    stdout_tail: String::new(),
                 },
                 "command killed by SIGKILL",
             ),
@@ -132,7 +162,7 @@ mod tests {
                 ExecError::StdoutTooLarge { limit: 1000 },
                 "command wrote more than 1000 bytes to stdout",
             ),
-            (ExecError::Cancelled, "command cancelled"),
+            (ExecError::cancelled(), "command cancelled"),
         ];
         for (error, message) in cases {
             assert_eq!(error.to_string(), message);
@@ -144,10 +174,13 @@ mod tests {
         let error = ExecError::Exit {
             code: 2,
             stderr_tail: "no such file".into(),
+            stdout_tail: "partial".into(),
         };
         assert_eq!(error.exit_code(), Some(2));
         assert_eq!(error.stderr_tail(), Some("no such file"));
+        assert_eq!(error.stdout_tail(), Some("partial"));
         assert_eq!(error.signal(), None);
-        assert_eq!(ExecError::Cancelled.stderr_tail(), None);
+        assert_eq!(ExecError::cancelled().stderr_tail(), Some(""));
+        assert_eq!(ExecError::StdoutTooLarge { limit: 1 }.stderr_tail(), None);
     }
 }

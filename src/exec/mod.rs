@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
 pub use error::ExecError;
-pub use local::stdout_value;
+pub use local::stdout_text;
 use local::{Environment, LocalOptions};
 
 /// A command to run: what the `sh` agent asks an [`Executor`] for.
@@ -53,6 +53,9 @@ pub struct CommandSpec {
     pub timeout: Option<Duration>,
     /// What the command needs; the local executor ignores it.
     pub resources: Resources,
+    /// The exit statuses that count as success (`grep`'s 1, `diff`'s 1);
+    /// empty means 0 alone. Any other status is an [`ExecError::Exit`].
+    pub ok_codes: Vec<i32>,
 }
 
 /// What a command needs from the machine that runs it: hints for executors
@@ -73,6 +76,8 @@ pub struct CommandOutput {
     pub stdout: Vec<u8>,
     /// The end of what it wrote to stderr.
     pub stderr_tail: String,
+    /// Its exit status: 0, or one of the spec's `ok_codes`.
+    pub code: i32,
     /// How long it ran.
     pub elapsed: Duration,
 }
@@ -82,7 +87,7 @@ pub type ExecFuture<'a> =
     Pin<Box<dyn Future<Output = Result<CommandOutput, ExecError>> + Send + 'a>>;
 
 /// Runs commands somewhere. A command that exits with a status other than 0
-/// is an [`ExecError::Exit`]; once `cancel` fires the executor stops the
+/// (and not among its spec's `ok_codes`) is an [`ExecError::Exit`]; once `cancel` fires the executor stops the
 /// command (and everything it started) and returns [`ExecError::Cancelled`].
 pub trait Executor: Send + Sync {
     /// A short name for messages and records (`local`).
@@ -100,6 +105,10 @@ pub trait Executor: Send + Sync {
 #[derive(Debug, Default)]
 pub struct LocalExecutor {
     options: LocalOptions,
+    /// Variables commands never inherit (secrets: see [`LocalExecutor::hiding`]).
+    hidden: Vec<String>,
+    /// Variables every command gets (see [`LocalExecutor::setting`]).
+    set: Vec<(String, String)>,
     /// `options` with the environment captured, from the first command on.
     resolved: OnceLock<LocalOptions>,
 }
@@ -115,8 +124,24 @@ impl LocalExecutor {
     pub fn with_options(options: LocalOptions) -> LocalExecutor {
         LocalExecutor {
             options,
+            hidden: Vec::new(),
+            set: Vec::new(),
             resolved: OnceLock::new(),
         }
+    }
+
+    /// Commands do not inherit these variables (the run's secrets); a call
+    /// may still set one with its `env:` or context.
+    pub fn hiding(mut self, names: &[String]) -> LocalExecutor {
+        self.hidden.extend(names.iter().cloned());
+        self
+    }
+
+    /// Every command gets these variables (the run's `FLOW_SCRIPT_DIR` and
+    /// `FLOW_LAUNCH_DIR`); a call's `env:` or context may still change them.
+    pub fn setting(mut self, vars: Vec<(String, String)>) -> LocalExecutor {
+        self.set.extend(vars);
+        self
     }
 }
 
@@ -128,10 +153,11 @@ impl Executor for LocalExecutor {
     fn run<'a>(&'a self, spec: &'a CommandSpec, cancel: &'a CancellationToken) -> ExecFuture<'a> {
         let options = self.resolved.get_or_init(|| LocalOptions {
             environment: Some(
-                self.options
-                    .environment
-                    .clone()
-                    .unwrap_or_else(Environment::capture),
+                match &self.options.environment {
+                    Some(environment) => environment.without(&self.hidden),
+                    None => Environment::capture().without(&self.hidden),
+                }
+                .with(&self.set),
             ),
             ..self.options.clone()
         });

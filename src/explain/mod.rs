@@ -147,6 +147,7 @@ pub fn index(registry: &Registry) -> String {
             crate::lint::levels::default_level(*code),
         ) {
             (false, _) => "error",
+            _ if crate::lint::levels::error_or_warning(*code) => "err/warn",
             (true, crate::lint::Level::Allow) => "allow",
             (true, _) => "warning",
         };

@@ -1,5 +1,7 @@
 //! Drawing a [`TaskGraph`]: Graphviz DOT, Mermaid, and JSON.
 
+use std::sync::Arc;
+
 use serde_json::json;
 
 use super::*;
@@ -16,20 +18,163 @@ fn node_kind(node: &Node) -> &'static str {
     }
 }
 
-/// The name of the construct node `id`: its label, or for the unnamed `if`
-/// of an `else if`, the name of the construct it belongs to.
-fn construct_name(graph: &TaskGraph, id: NodeId) -> String {
-    let node = graph.node(id);
-    if !node.label.is_empty() {
-        return node.label.to_string();
-    }
-    graph
-        .bodies
-        .iter()
-        .find(|b| b.first <= id.0 && id.0 < b.first + b.len)
-        .and_then(|b| b.parent)
-        .map_or_else(String::new, |parent| construct_name(graph, parent))
+/// What the drawings call bodies and nodes, computed once for the graph: an
+/// `else if` chain nests thousands of bodies, and a name found by walking up
+/// or searching each time would make drawing it quadratic.
+struct Names<'g> {
+    graph: &'g TaskGraph,
+    /// The body each node belongs to, by node index.
+    owners: Vec<BodyId>,
+    /// Each construct node's name: its label, or for the unnamed `if` of an
+    /// `else if`, the name of the construct it belongs to.
+    constructs: Vec<Arc<str>>,
+    /// Each flow body's flow, by body index.
+    flows: Vec<Option<&'g str>>,
 }
+
+impl<'g> Names<'g> {
+    fn new(graph: &'g TaskGraph) -> Names<'g> {
+        let owners = bodies_of_nodes(graph);
+        let mut flows = vec![None; graph.bodies.len()];
+        for flow in &graph.flows {
+            if let Some(slot) = flows.get_mut(flow.body.0 as usize) {
+                *slot = Some(&*flow.name);
+            }
+        }
+        // Unnamed nodes take their name from the construct above them, found
+        // by walking up once: what a walk finds is kept for every node it passed.
+        let mut constructs: Vec<Option<Arc<str>>> = vec![None; graph.nodes.len()];
+        for start in 0..graph.nodes.len() {
+            let mut passed = Vec::new();
+            let mut at = Some(start);
+            let name: Arc<str> = loop {
+                let Some(i) = at else { break "".into() };
+                if let Some(name) = &constructs[i] {
+                    break name.clone();
+                }
+                let label = &graph.nodes[i].label;
+                if !label.is_empty() || passed.len() > graph.nodes.len() {
+                    break label.clone();
+                }
+                passed.push(i);
+                at = graph.body(owners[i]).parent.map(|p| p.0 as usize);
+            };
+            for i in passed {
+                constructs[i] = Some(name.clone());
+            }
+            constructs[start].get_or_insert(name);
+        }
+        Names {
+            graph,
+            owners,
+            constructs: constructs.into_iter().map(Option::unwrap_or_default).collect(),
+            flows,
+        }
+    }
+
+    /// The name of the construct a body belongs to (empty for the script and flows).
+    fn owner_name(&self, id: BodyId) -> &str {
+        self.graph
+            .body(id)
+            .parent
+            .map_or("", |p| &self.constructs[p.0 as usize])
+    }
+
+    /// The name a body's instances get, relative to the construct's own instance:
+    /// `raw[i]`, `checks.lint`, `processed.else` (empty for the script).
+    fn instance_name(&self, id: BodyId) -> String {
+        let graph = self.graph;
+        let body = graph.body(id);
+        let owner = body.parent.map(|p| graph.node(p));
+        let name = self.owner_name(id);
+        match body.kind {
+            BodyKind::Script => String::new(),
+            BodyKind::Flow => self.flows[id.0 as usize].map_or_else(String::new, |f| format!("{f}(…)")),
+            BodyKind::MapItem => format!("{name}[i]"),
+            BodyKind::IfThen | BodyKind::IfElse | BodyKind::TryAttempt => name.to_string(),
+            BodyKind::TryElse => format!("{name}.else"),
+            BodyKind::GateCheck => format!("{name}.{}", check_name(owner, id)),
+        }
+    }
+
+    /// A node's name: its label, or for the node giving a body its value, the
+    /// name of the body's instances (`raw[i]`, `checks.lint`).
+    fn node_name(&self, body: BodyId, node: &Node) -> String {
+        if node.label.is_empty() {
+            super::task_id(&self.instance_name(body), "")
+        } else {
+            node.label.to_string()
+        }
+    }
+
+    /// What a node shows: `raw: Extractor`, `checks.lint: Linter`, `total`.
+    fn caption(&self, body: BodyId, node: &Node) -> String {
+        let name = self.node_name(body, node);
+        let kind = match &node.kind {
+            NodeKind::Task(t) => t.agent_name.to_string(),
+            NodeKind::Call(c) => format!("flow {}", self.graph.flows[c.flow as usize].name),
+            NodeKind::Value(_) => return name,
+            _ => node_kind(node).to_string(),
+        };
+        if name == kind {
+            kind
+        } else {
+            format!("{name}: {kind}")
+        }
+    }
+
+    fn body_title(&self, id: BodyId) -> String {
+        let graph = self.graph;
+        let body = graph.body(id);
+        let owner = body.parent.map(|p| graph.node(p));
+        let name = self.owner_name(id);
+        match body.kind {
+            BodyKind::Script => "script".to_string(),
+            BodyKind::Flow => format!("flow {}", self.flows[id.0 as usize].unwrap_or("?")),
+            BodyKind::MapItem => format!("map {name}[i]"),
+            BodyKind::IfThen => format!("if {name}: then"),
+            BodyKind::IfElse => format!("if {name}: else"),
+            BodyKind::TryAttempt => format!("try {name}"),
+            BodyKind::TryElse => format!("try {name}: else"),
+            BodyKind::GateCheck => format!("gate {name}: {}", check_name(owner, id)),
+        }
+    }
+
+    /// Draws the clusters of `top` and the bodies nested in it, depth first,
+    /// with a loop rather than recursion: `open` writes a body's heading and
+    /// nodes, `close` its end, each given the body's indentation.
+    fn nest(
+        &self,
+        top: BodyId,
+        out: &mut String,
+        open: impl Fn(&Self, BodyId, &str, &mut String),
+        close: impl Fn(&str, &mut String),
+    ) {
+        enum Step {
+            Open(BodyId, usize),
+            Close(usize),
+        }
+        let pad = |depth: usize| "  ".repeat(depth.min(MAX_INDENT));
+        let mut steps = vec![Step::Open(top, 1)];
+        while let Some(step) = steps.pop() {
+            match step {
+                Step::Close(depth) => close(&pad(depth), out),
+                Step::Open(id, depth) => {
+                    if self.graph.body(id).len == 0 {
+                        continue; // a branch that is a plain value: nothing to draw
+                    }
+                    open(self, id, &pad(depth), out);
+                    steps.push(Step::Close(depth));
+                    let children = children(self.graph, id);
+                    steps.extend(children.into_iter().rev().map(|c| Step::Open(c, depth + 1)));
+                }
+            }
+        }
+    }
+}
+
+/// Clusters nested deeper than this are not indented further.
+const MAX_INDENT: usize = 32;
 
 /// The name of the gate check whose body is `id` (`?` when `owner` is no gate).
 fn check_name(owner: Option<&Node>, id: BodyId) -> &str {
@@ -40,75 +185,6 @@ fn check_name(owner: Option<&Node>, id: BodyId) -> &str {
             .find(|c| c.body == id)
             .map_or("?", |c| &c.name),
         _ => "?",
-    }
-}
-
-/// The name a body's instances get, relative to the construct's own instance:
-/// `raw[i]`, `checks.lint`, `processed.else` (empty for the script).
-fn instance_name(graph: &TaskGraph, id: BodyId) -> String {
-    let body = graph.body(id);
-    let owner = body.parent.map(|p| graph.node(p));
-    let name = body
-        .parent
-        .map_or_else(String::new, |p| construct_name(graph, p));
-    match body.kind {
-        BodyKind::Script => String::new(),
-        BodyKind::Flow => graph
-            .flows
-            .iter()
-            .find(|f| f.body == id)
-            .map_or_else(String::new, |f| format!("{}(…)", f.name)),
-        BodyKind::MapItem => format!("{name}[i]"),
-        BodyKind::IfThen | BodyKind::IfElse | BodyKind::TryAttempt => name,
-        BodyKind::TryElse => format!("{name}.else"),
-        BodyKind::GateCheck => format!("{name}.{}", check_name(owner, id)),
-    }
-}
-
-/// A node's name: its label, or for the node giving a body its value, the
-/// name of the body's instances (`raw[i]`, `checks.lint`).
-fn node_name(graph: &TaskGraph, body: BodyId, node: &Node) -> String {
-    if node.label.is_empty() {
-        super::task_id(&instance_name(graph, body), "")
-    } else {
-        node.label.to_string()
-    }
-}
-
-/// What a node shows: `raw: Extractor`, `checks.lint: Linter`, `total`.
-fn caption(graph: &TaskGraph, body: BodyId, node: &Node) -> String {
-    let name = node_name(graph, body, node);
-    let kind = match &node.kind {
-        NodeKind::Task(t) => t.agent_name.to_string(),
-        NodeKind::Call(c) => format!("flow {}", graph.flows[c.flow as usize].name),
-        NodeKind::Value(_) => return name,
-        _ => node_kind(node).to_string(),
-    };
-    if name == kind {
-        kind
-    } else {
-        format!("{name}: {kind}")
-    }
-}
-
-fn body_title(graph: &TaskGraph, id: BodyId) -> String {
-    let body = graph.body(id);
-    let owner = body.parent.map(|p| graph.node(p));
-    let name = body
-        .parent
-        .map_or_else(String::new, |p| construct_name(graph, p));
-    match body.kind {
-        BodyKind::Script => "script".to_string(),
-        BodyKind::Flow => {
-            let flow = graph.flows.iter().find(|f| f.body == id);
-            format!("flow {}", flow.map_or("?", |f| &f.name))
-        }
-        BodyKind::MapItem => format!("map {name}[i]"),
-        BodyKind::IfThen => format!("if {name}: then"),
-        BodyKind::IfElse => format!("if {name}: else"),
-        BodyKind::TryAttempt => format!("try {name}"),
-        BodyKind::TryElse => format!("try {name}: else"),
-        BodyKind::GateCheck => format!("gate {name}: {}", check_name(owner, id)),
     }
 }
 
@@ -127,14 +203,16 @@ fn quote_dot(text: &str) -> String {
 
 /// Graphviz DOT: bodies as clusters, edges from each node's inputs.
 pub fn to_dot(graph: &TaskGraph) -> String {
-    let owners = bodies_of_nodes(graph);
+    let names = Names::new(graph);
     let mut out = String::from(
         "digraph flow {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n",
     );
     for top in top_bodies(graph) {
-        dot_body(graph, top, 1, &mut out);
+        names.nest(top, &mut out, dot_open, |pad, out| {
+            out.push_str(&format!("{pad}}}\n"))
+        });
     }
-    for (from, to) in data_edges(graph, &owners) {
+    for (from, to) in data_edges(graph, &names.owners) {
         out.push_str(&format!("  n{from} -> n{to};\n"));
     }
     for (i, node) in graph.nodes.iter().enumerate() {
@@ -151,15 +229,13 @@ pub fn to_dot(graph: &TaskGraph) -> String {
     out
 }
 
-fn dot_body(graph: &TaskGraph, id: BodyId, depth: usize, out: &mut String) {
-    if graph.body(id).len == 0 {
-        return; // a branch that is a plain value: nothing to draw
-    }
-    let pad = "  ".repeat(depth);
+/// A body's cluster heading and nodes, in DOT.
+fn dot_open(names: &Names<'_>, id: BodyId, pad: &str, out: &mut String) {
+    let graph = names.graph;
     out.push_str(&format!("{pad}subgraph cluster_b{} {{\n", id.0));
     out.push_str(&format!(
         "{pad}  label={};\n",
-        quote_dot(&body_title(graph, id))
+        quote_dot(&names.body_title(id))
     ));
     for n in graph.body(id).node_ids() {
         let node = graph.node(n);
@@ -171,13 +247,9 @@ fn dot_body(graph: &TaskGraph, id: BodyId, depth: usize, out: &mut String) {
         out.push_str(&format!(
             "{pad}  n{} [label={}, shape={shape}];\n",
             n.0,
-            quote_dot(&caption(graph, id, node))
+            quote_dot(&names.caption(id, node))
         ));
     }
-    for child in children(graph, id) {
-        dot_body(graph, child, depth + 1, out);
-    }
-    out.push_str(&format!("{pad}}}\n"));
 }
 
 /// The bodies drawn at the top level: the script's and each flow's.
@@ -213,12 +285,14 @@ fn quote_mermaid(text: &str) -> String {
 
 /// Mermaid flowchart: bodies as subgraphs.
 pub fn to_mermaid(graph: &TaskGraph) -> String {
-    let owners = bodies_of_nodes(graph);
+    let names = Names::new(graph);
     let mut out = String::from("flowchart LR\n");
     for top in top_bodies(graph) {
-        mermaid_body(graph, top, 1, &mut out);
+        names.nest(top, &mut out, mermaid_open, |pad, out| {
+            out.push_str(&format!("{pad}end\n"))
+        });
     }
-    for (from, to) in data_edges(graph, &owners) {
+    for (from, to) in data_edges(graph, &names.owners) {
         out.push_str(&format!("  n{from} --> n{to}\n"));
     }
     for (i, node) in graph.nodes.iter().enumerate() {
@@ -231,19 +305,17 @@ pub fn to_mermaid(graph: &TaskGraph) -> String {
     out
 }
 
-fn mermaid_body(graph: &TaskGraph, id: BodyId, depth: usize, out: &mut String) {
-    if graph.body(id).len == 0 {
-        return;
-    }
-    let pad = "  ".repeat(depth);
+/// A body's subgraph heading and nodes, in Mermaid.
+fn mermaid_open(names: &Names<'_>, id: BodyId, pad: &str, out: &mut String) {
+    let graph = names.graph;
     out.push_str(&format!(
         "{pad}subgraph b{}[{}]\n",
         id.0,
-        quote_mermaid(&body_title(graph, id))
+        quote_mermaid(&names.body_title(id))
     ));
     for n in graph.body(id).node_ids() {
         let node = graph.node(n);
-        let text = quote_mermaid(&caption(graph, id, node));
+        let text = quote_mermaid(&names.caption(id, node));
         let shape = match node.kind {
             NodeKind::Task(_) => format!("n{}[{text}]", n.0),
             NodeKind::Value(_) => format!("n{}([{text}])", n.0),
@@ -251,15 +323,12 @@ fn mermaid_body(graph: &TaskGraph, id: BodyId, depth: usize, out: &mut String) {
         };
         out.push_str(&format!("{pad}  {shape}\n"));
     }
-    for child in children(graph, id) {
-        mermaid_body(graph, child, depth + 1, out);
-    }
-    out.push_str(&format!("{pad}end\n"));
 }
 
 /// JSON: `{ nodes: [...], bodies: [...] }` with global node ids.
 pub fn to_json(graph: &TaskGraph) -> serde_json::Value {
-    let owners = bodies_of_nodes(graph);
+    let names = Names::new(graph);
+    let owners = &names.owners;
     let nodes: Vec<_> = graph
         .nodes
         .iter()
@@ -276,7 +345,7 @@ pub fn to_json(graph: &TaskGraph) -> serde_json::Value {
                 "id": i,
                 "kind": node_kind(node),
                 "label": &*node.label,
-                "name": node_name(graph, body, node),
+                "name": names.node_name(body, node),
                 "agent": agent,
                 "body": body.0,
                 "deps": node.deps.iter().map(|d| first + d).collect::<Vec<_>>(),
@@ -297,7 +366,7 @@ pub fn to_json(graph: &TaskGraph) -> serde_json::Value {
         .map(|(i, b)| {
             json!({
                 "id": i,
-                "title": body_title(graph, BodyId(i as u32)),
+                "title": names.body_title(BodyId(i as u32)),
                 "nodes": b.node_ids().map(|n| n.0).collect::<Vec<_>>(),
                 "inputs": b.inputs.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
                 "captures": b.captures.iter().map(|c| c.name.to_string()).collect::<Vec<_>>(),

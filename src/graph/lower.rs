@@ -12,12 +12,13 @@ use std::sync::Arc;
 use serde_json::Value;
 
 mod calls;
+mod constructs;
 
 use super::*;
 use crate::agent::Registry;
 use crate::ast::{self, ExprKind, StmtKind};
 use crate::diag::{Code, Diagnostic};
-use crate::resolve::{BindingId, Resolution, Target};
+use crate::resolve::{BindingId, Index, Resolution, Target};
 
 /// Maps and sets keyed by names: small keys, no need for a DoS-resistant hash.
 type HashMap<K, V> = StdMap<K, V, foldhash::fast::FixedState>;
@@ -72,10 +73,22 @@ pub fn lower_resolved(
     resolution: &Resolution<'_>,
     prelude: &Prelude,
 ) -> Result<TaskGraph, Vec<Diagnostic>> {
+    lower_indexed(program, resolution.index(), prelude)
+}
+
+/// [`lower_resolved`] from the resolution's [`Index`] alone, which may still
+/// be being filled on another thread ([`crate::resolve::resolve_into`]): a
+/// lookup waits for the batch it needs, so lowering follows the resolution
+/// statement by statement.
+pub fn lower_indexed(
+    program: &ast::Program,
+    index: &Index<'_>,
+    prelude: &Prelude,
+) -> Result<TaskGraph, Vec<Diagnostic>> {
     let mut l = Lowerer {
         graph: TaskGraph::default(),
-        homes: vec![Home::Unknown; resolution.bindings().len()],
-        res: resolution,
+        homes: Vec::new(),
+        res: index,
         builders: Vec::new(),
         errors: Vec::new(),
         backend_names: HashMap::default(),
@@ -128,12 +141,15 @@ struct Builder {
     /// Prefix for labels of nodes made inside an inline block (`x.`).
     prefix: String,
     labels: HashSet<Arc<str>>,
+    /// For each label taken more than once, the next `#n` to try: the
+    /// thousandth `echo` of a list must not try `echo#2` … `echo#999` first.
+    suffixes: HashMap<Arc<str>, u32>,
 }
 
 /// Names borrow from the AST (or the prelude) for `'a`.
-struct Lowerer<'a> {
+struct Lowerer<'a, 'r, 'i: 'a> {
     graph: TaskGraph,
-    res: &'a Resolution<'a>,
+    res: &'r Index<'i>,
     /// Where each binding of the resolution lives, by id.
     homes: Vec<Home>,
     builders: Vec<Builder>,
@@ -143,7 +159,7 @@ struct Lowerer<'a> {
     registry: &'a Registry,
 }
 
-impl<'a> Lowerer<'a> {
+impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
     /// Registers params, agents and flows (hoisted: usable anywhere).
     fn declare(&mut self, program: &'a ast::Program, prelude: &'a Prelude) {
         for (name, value) in &prelude.values {
@@ -159,6 +175,8 @@ impl<'a> Lowerer<'a> {
                 config: Vec::new(),
                 limit: None,
                 span: Span::default(),
+                definition: Span::default(),
+                digest: None,
             });
             self.home(self.res.env_callable(name), Home::Agent(index));
         }
@@ -195,7 +213,8 @@ impl<'a> Lowerer<'a> {
         }
         for stmt in &program.stmts {
             if let StmtKind::Agent(decl) = &stmt.kind {
-                let agent = self.agent(decl);
+                let mut agent = self.agent(decl);
+                agent.definition = stmt.span;
                 self.graph.agents.push(agent);
             }
         }
@@ -225,8 +244,18 @@ impl<'a> Lowerer<'a> {
     /// Records where a binding (if the resolution made one) lives.
     fn home(&mut self, binding: Option<BindingId>, home: Home) {
         if let Some(id) = binding {
-            self.homes[id as usize] = home;
+            let id = id as usize;
+            // Bindings are numbered as the resolution goes: grow as they come.
+            if id >= self.homes.len() {
+                self.homes.resize((id + 1).max(self.homes.len() * 2), Home::Unknown);
+            }
+            self.homes[id] = home;
         }
+    }
+
+    /// Where binding `id` lives, if lowered yet.
+    fn home_of(&self, id: BindingId) -> Home {
+        self.homes.get(id as usize).copied().unwrap_or(Home::Unknown)
     }
 
     fn agent(&mut self, decl: &'a ast::AgentDecl) -> Agent {
@@ -268,6 +297,8 @@ impl<'a> Lowerer<'a> {
             config,
             limit: decl.limit.as_ref().map(|e| self.expr(e, None)),
             span: decl.name.span,
+            definition: decl.name.span,
+            digest: None,
         }
     }
 
@@ -321,6 +352,7 @@ impl<'a> Lowerer<'a> {
             captures_outer,
             prefix: String::new(),
             labels: HashSet::default(),
+            suffixes: HashMap::default(),
         });
         for (i, (_, span)) in inputs.iter().enumerate() {
             if let Some(span) = span {
@@ -364,37 +396,52 @@ impl<'a> Lowerer<'a> {
     }
 
     /// Where body `depth` finds binding `id`, which lives at `at` of body
-    /// `home`: capturing it through every body in between.
-    fn capture(&mut self, depth: usize, id: BindingId, home: usize, at: Ref) -> Option<Ref> {
-        if depth == home {
-            return Some(at);
+    /// `home`: capturing it through every body in between. A loop, not a
+    /// recursion: an `else if` chain nests a body per arm, thousands deep.
+    fn capture(
+        &mut self,
+        depth: usize,
+        (id, name): (BindingId, &str),
+        home: usize,
+        at: Ref,
+    ) -> Option<Ref> {
+        // Down to the nearest body that has the value: its home, or one
+        // that captured it already.
+        let mut from = depth;
+        let mut found = loop {
+            if from == home {
+                break at;
+            }
+            let b = self.builders.get(from)?;
+            if from < home || !b.captures_outer {
+                return None;
+            }
+            if let Some(i) = b.captured.iter().position(|&c| c == id) {
+                break Ref::Capture(i as u32);
+            }
+            from -= 1;
+        };
+        // Then up again, each body capturing it from the one around it.
+        for b in &mut self.builders[from + 1..=depth] {
+            b.captures.push(Capture {
+                name: name.into(),
+                from: found,
+            });
+            b.captured.push(id);
+            found = Ref::Capture(b.captures.len() as u32 - 1);
         }
-        let b = self.builders.get(depth)?;
-        if depth < home || !b.captures_outer {
-            return None;
-        }
-        if let Some(i) = b.captured.iter().position(|&c| c == id) {
-            return Some(Ref::Capture(i as u32));
-        }
-        let from = self.capture(depth - 1, id, home, at)?;
-        let name = self.res.binding(id).name;
-        let b = &mut self.builders[depth];
-        b.captures.push(Capture {
-            name: name.into(),
-            from,
-        });
-        b.captured.push(id);
-        Some(Ref::Capture(b.captures.len() as u32 - 1))
+        Some(found)
     }
 
     /// The value a name stands for in the innermost body.
     fn resolve(&mut self, ident: &'a ast::Ident) -> Expr {
         let found = match self.res.target(ident) {
-            Target::Binding(id) => match self.homes[id as usize] {
+            Target::Binding(id) => match self.home_of(id) {
                 Home::Param(i) => Some(Ref::Param(i)),
                 Home::Local { depth, at } => {
+                    // A use names its binding: the capture carries the same name.
                     let innermost = self.builders.len() - 1;
-                    self.capture(innermost, id, depth as usize, at)
+                    self.capture(innermost, (id, &ident.name), depth as usize, at)
                 }
                 Home::Unknown | Home::Agent(_) | Home::Flow(_) => None,
             },
@@ -430,13 +477,14 @@ impl<'a> Lowerer<'a> {
         }
         let mut label = format!("{}{}", b.prefix, name);
         if b.labels.contains(label.as_str()) {
-            let stem = label.clone();
-            let mut n = 2;
+            let stem: Arc<str> = label.as_str().into();
+            let n = b.suffixes.entry(stem.clone()).or_insert(2);
             label = format!("{stem}#{n}");
             while b.labels.contains(label.as_str()) {
-                n += 1;
+                *n += 1;
                 label = format!("{stem}#{n}");
             }
+            *n += 1;
         }
         let label: Arc<str> = label.into();
         b.labels.insert(label.clone());
@@ -496,8 +544,11 @@ impl<'a> Lowerer<'a> {
     /// Lowers statements; returns the value they evaluate to. At the top of a
     /// script with no final expression, that is the object of its `let`s.
     fn stmts(&mut self, stmts: &'a [ast::Stmt], script: bool) -> Expr {
-        // Most statements make one node: spare the growing copies of a long body.
-        self.builder().nodes.reserve(stmts.len());
+        // Most statements make one node and one label: spare the growing
+        // copies (and rehashing) of a long body.
+        let b = self.builder();
+        b.nodes.reserve(stmts.len());
+        b.labels.reserve(stmts.len());
         let mut lets: Vec<(Arc<str>, Expr)> = Vec::new();
         // Only a script's value without a final expression needs its `let`s.
         let keep_lets =
@@ -698,63 +749,6 @@ impl<'a> Lowerer<'a> {
 
     fn push_construct(&mut self, kind: NodeKind, label: Arc<str>, span: Span) -> Expr {
         self.push(kind, label, span, &[])
-    }
-
-    fn if_arms(
-        &mut self,
-        arms: &'a [(ast::Expr, ast::Block)],
-        otherwise: Option<&'a ast::Block>,
-        label: Arc<str>,
-        span: Span,
-    ) -> Expr {
-        let (cond, then) = &arms[0];
-        let cond_span = cond.span;
-        let cond = self.expr(cond, None);
-        let then = self.body(BodyKind::IfThen, &[], then);
-        let otherwise = if arms.len() > 1 {
-            self.open(BodyKind::IfElse, &[], true);
-            let nested = self.if_arms(&arms[1..], otherwise, "".into(), span);
-            Some(self.close(nested, None))
-        } else {
-            otherwise.map(|b| self.body(BodyKind::IfElse, &[], b))
-        };
-        let node = IfNode {
-            cond,
-            cond_span,
-            then,
-            otherwise,
-        };
-        self.push_construct(NodeKind::If(node), label, span)
-    }
-
-    fn gate_check(&mut self, check: &'a ast::Check) -> GateCheck {
-        self.open(BodyKind::GateCheck, &[], true);
-        let value = self.expr(&check.value, Some(""));
-        let k = self.as_node(value, "".into(), check.value.span);
-        let mut cond_node = None;
-        if let Some(cond) = &check.cond {
-            self.bind(check.name.span, Ref::Node(k));
-            let c = self.expr(cond, None);
-            let label = self.label(Some("where"), "");
-            cond_node = Some(match c {
-                // `where b` reads the check's own value: a node of its own, so
-                // the check keeps its name.
-                Expr::Ref(Ref::Node(x)) if x == k => {
-                    match self.push(NodeKind::Value(c), label, cond.span, &[]) {
-                        Expr::Ref(Ref::Node(n)) => n,
-                        _ => k,
-                    }
-                }
-                c => self.as_node(c, label, cond.span),
-            });
-        }
-        let body = self.close(Expr::Ref(Ref::Node(k)), None);
-        GateCheck {
-            name: check.name.name.as_str().into(),
-            body,
-            cond: cond_node,
-            cond_span: check.cond.as_ref().map(|c| c.span),
-        }
     }
 }
 

@@ -12,7 +12,7 @@ mod lower;
 pub use export::{to_dot, to_json, to_mermaid};
 #[cfg(any(feature = "cli", feature = "internals"))]
 pub use lower::lower;
-pub use lower::{lower_resolved, Prelude};
+pub use lower::{lower_indexed, lower_resolved, Prelude};
 
 use std::sync::Arc;
 
@@ -97,6 +97,11 @@ pub struct Agent {
     pub config: Vec<(Arc<str>, Expr)>,
     pub limit: Option<Expr>,
     pub span: Span,
+    /// The whole declaration, `agent X = backend(…)`.
+    pub definition: Span,
+    /// A digest of the declaration's text, part of its tasks' cache keys
+    /// (set by the engine, which has the text).
+    pub digest: Option<Arc<str>>,
 }
 
 #[derive(Clone, Debug)]

@@ -81,13 +81,7 @@ fn constant_conditions(cx: &Cx, diags: &mut Vec<Diagnostic>) {
         }
         _ => {}
     });
-    // Report the outermost constant only.
-    let outer: Vec<(Span, &str)> = found
-        .iter()
-        .filter(|(s, _)| !found.iter().any(|(o, _)| o != s && o.contains(*s)))
-        .copied()
-        .collect();
-    for (span, what) in outer {
+    for (span, what) in outermost(&found) {
         let text = cx.source.slice(span).trim().to_string();
         let (message, help) = match what {
             "if" => (
@@ -109,6 +103,38 @@ fn constant_conditions(cx: &Cx, diags: &mut Vec<Diagnostic>) {
                 .help(format!("{help} {}", see(Code::ConstantCondition))),
         );
     }
+}
+
+/// The constants no other one contains (report the outermost only), in the
+/// order found. One sort, not a comparison of every pair: a script may hold
+/// thousands of them.
+fn outermost<'f>(found: &'f [(Span, &'static str)]) -> impl Iterator<Item = (Span, &'static str)> + 'f {
+    let mut order: Vec<usize> = (0..found.len()).collect();
+    // By start, the widest first: what contains a span comes before it.
+    order.sort_by_key(|&i| (found[i].0.start, std::cmp::Reverse(found[i].0.end)));
+    let mut inner = vec![false; found.len()];
+    let mut widest_end = None;
+    let mut group_start = 0;
+    while group_start < order.len() {
+        // Equal spans do not hide each other.
+        let span = found[order[group_start]].0;
+        let group_end = order[group_start..]
+            .iter()
+            .position(|&i| found[i].0 != span)
+            .map_or(order.len(), |n| group_start + n);
+        if widest_end.is_some_and(|end| end >= span.end) {
+            for &i in &order[group_start..group_end] {
+                inner[i] = true;
+            }
+        }
+        widest_end = widest_end.max(Some(span.end));
+        group_start = group_end;
+    }
+    found
+        .iter()
+        .zip(inner)
+        .filter(|(_, inner)| !inner)
+        .map(|(f, _)| *f)
 }
 
 fn single_check_gate(gate: &Expr, check: &crate::ast::Check, diags: &mut Vec<Diagnostic>) {

@@ -92,9 +92,17 @@ pub fn default_level(code: Code) -> Level {
     }
 }
 
-/// The codes that are warnings, whose level can be set: every lint and `unused_binding`.
+/// The codes that are warnings, whose level can be set: every lint,
+/// `unused_binding`, and `unsafe_interpolation` where a second shell parses a
+/// value (where no reference can stand for one, it is an error, whatever the
+/// levels).
 pub fn can_warn(code: Code) -> bool {
-    code.phase() == "lint" || code == Code::UnusedBinding
+    code.phase() == "lint" || matches!(code, Code::UnusedBinding | Code::UnsafeInterpolation)
+}
+
+/// Whether a code is an error in some places and a warning in others.
+pub fn error_or_warning(code: Code) -> bool {
+    code == Code::UnsafeInterpolation
 }
 
 /// Finds a code by any of its spellings; an unknown name gets a suggestion.

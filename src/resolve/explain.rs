@@ -24,7 +24,25 @@ pub(super) fn trailing_let(name: &Ident) -> Diagnostic {
     ))
 }
 
-impl Resolver<'_> {
+/// How many candidate names all the "did you mean"s of one resolution may
+/// compare. Each unknown name is compared with every name in sight: a script
+/// with 100,000 of each would take hours. Past the budget, an unknown name
+/// gets the help without a suggestion.
+pub(super) const SUGGESTION_BUDGET: usize = 1_000_000;
+
+impl<'a> Resolver<'a> {
+    /// The name among `candidates` closest to `name`, while the budget lasts.
+    fn suggest(&self, name: &str, candidates: impl FnOnce() -> Vec<&'a str>) -> Option<&'a str> {
+        let budget = self.suggestion_budget.get();
+        if budget == 0 {
+            return None;
+        }
+        let candidates = candidates();
+        self.suggestion_budget
+            .set(budget.saturating_sub(candidates.len()));
+        closest(name, candidates)
+    }
+
     pub(super) fn unbound_value(&self, name: &Ident) -> Diagnostic {
         let n = &name.name;
         if self.in_config {
@@ -36,7 +54,7 @@ impl Resolver<'_> {
                 && self.find_callable(n).is_none()
             {
                 d.message = format!("cannot find `{n}`");
-                d = d.help(match closest(n, self.top_params.keys().copied()) {
+                d = d.help(match self.suggest(n, || self.top_params.keys().copied().collect()) {
                     Some(s) => format!("did you mean `{s}`? an agent's config may only use `param`s, literals and built-in functions"),
                     None => "an agent's config may only use `param`s, literals and built-in functions".to_string(),
                 });
@@ -106,7 +124,6 @@ impl Resolver<'_> {
                 .at(name.span, "not inside a `try … else`")
                 .help("catch a failure with `try { … } else { … error.message … }`, where `error` holds `{ task, message }`");
         }
-        let candidates = self.visible_values();
         let d = Diagnostic::error(
             Code::UndefinedName,
             format!("cannot find `{n}` in this scope"),
@@ -116,12 +133,13 @@ impl Resolver<'_> {
         let env_like = n.len() > 1
             && n.chars()
                 .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-        if env_like && closest(n, self.visible_values()).is_none() {
+        let suggestion = self.suggest(n, || self.visible_values());
+        if env_like && suggestion.is_none() {
             return d.help(format!(
                 "`${{…}}` inserts a Flow value; for the environment variable write `$ {n}` in an `sh` command (or `\\${{{n}}}`), or `env(\"{n}\")` in Flow"
             ).replace("$ ", "$"));
         }
-        match closest(n, candidates) {
+        match suggestion {
             Some(s) => d.help(format!("did you mean `{s}`?")),
             None => d.help(format!("bind it before using it, e.g. `let {n} = …`, or declare `param {n} = …` at the top level")),
         }
@@ -171,14 +189,14 @@ impl Resolver<'_> {
             if let Some(span) = span {
                 d = d.label(span, "bound here as a value");
             }
-            return d.help(match closest(n, self.visible_callables()) {
+            return d.help(match self.suggest(n, || self.visible_callables()) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => {
                     "only agents, flows, backends and built-in functions can be called".to_string()
                 }
             });
         }
-        let suggestion = closest(n, self.visible_callables());
+        let suggestion = self.suggest(n, || self.visible_callables());
         let function = suggestion
             .and_then(crate::builtins::function_named)
             .or_else(|| function_alias(n));

@@ -23,13 +23,16 @@
 //! kind) and, for every identifier at a use site (a name read, a callee, an
 //! `after` name, an agent's backend), its [`Target`]: a binding, a backend, a
 //! built-in function, or nothing. Both are found by the byte offset where the
-//! identifier starts, in one hash table, so the later stages look a name up
-//! in O(1) without walking scopes again. The name diagnostics (undefined,
+//! identifier starts, in the [`Index`]: a hash table per batch of top-level
+//! statements, so the later stages look a name up in O(1) without walking
+//! scopes again, and the lowering can read the batches already resolved
+//! while the walk goes on (see `index.rs`). The name diagnostics (undefined,
 //! used before bound, duplicate, unused, not a value, not callable, unknown
 //! backend) are reported here, once.
 //!
 //! | file | what it holds |
 //! |---|---|
+//! | `index.rs` | the answers by offset, batch by batch, and the names bound before the script |
 //! | `scope.rs` | the scope stack: declaring, looking up, unused bindings |
 //! | `walk.rs` | the walk over statements, blocks and expressions |
 //! | `explain.rs` | what to say when a name resolves to nothing |
@@ -80,8 +83,11 @@ impl Default for Env {
 }
 
 mod explain;
+mod index;
 mod scope;
 mod walk;
+
+pub use index::Index;
 
 pub(crate) use scope::{closest, quoted_list};
 
@@ -222,33 +228,38 @@ pub struct FlowSig<'a> {
     pub params: Vec<&'a str>,
 }
 
-/// In [`Resolution::index`], marks a binding id (else a use's index).
+/// In the [`Index`], marks a binding id (else a use's index).
 const DEF: u32 = 1 << 31;
 
 /// What every name of a program means. Names borrow from the program and the
 /// [`Env`] it was resolved against.
-#[derive(Debug, Default)]
-// `top` is for the REPL's `:save`.
-#[cfg_attr(not(any(feature = "cli", feature = "internals")), allow(dead_code))]
+#[derive(Debug)]
 pub struct Resolution<'a> {
     bindings: Vec<Binding<'a>>,
     flows: Vec<FlowSig<'a>>,
-    /// Every use site, in walk order.
-    uses: Vec<Use<'a>>,
-    /// The start of an identifier → its use (index into `uses`), or the
-    /// binding it declares (`DEF | id`).
-    index: OffsetMap<u32>,
-    /// `uses[top[i]..top[i + 1]]` are the uses inside top-level statement `i`.
-    top: Vec<u32>,
-    /// The names bound before the script, by namespace.
-    env_values: Map<&'a str, BindingId>,
-    env_callables: Map<&'a str, BindingId>,
+    /// Every use and binding by the offset of its identifier, and the names
+    /// bound before the script.
+    index: Arc<Index<'a>>,
+    /// Where the uses inside each top-level statement are, in walk order.
+    // For the REPL's `:save`.
+    #[cfg_attr(not(any(feature = "cli", feature = "internals")), allow(dead_code))]
+    top: Vec<index::TopUses>,
     diagnostics: Vec<Diagnostic>,
 }
 
 /// Resolves every name of `program` against what `env` says exists before it.
 pub fn resolve<'a>(program: &'a ast::Program, env: &'a Env) -> Resolution<'a> {
-    let mut resolver = walk::Resolver::new(env, program);
+    resolve_into(program, env, Arc::new(Index::new(program, env)))
+}
+
+/// [`resolve`], filling `index` (made by [`Index::new`] for the same program
+/// and env), which another thread may read as the batches are published.
+pub fn resolve_into<'a>(
+    program: &'a ast::Program,
+    env: &'a Env,
+    index: Arc<Index<'a>>,
+) -> Resolution<'a> {
+    let mut resolver = walk::Resolver::new(env, program, index);
     resolver.program(program);
     resolver.finish()
 }
@@ -256,28 +267,22 @@ pub fn resolve<'a>(program: &'a ast::Program, env: &'a Env) -> Resolution<'a> {
 impl<'a> Resolution<'a> {
     /// What the identifier at this use site stands for.
     pub fn target(&self, ident: &Ident) -> Target<'a> {
-        match self.index.get(&ident.span.start) {
-            Some(&i) if i & DEF == 0 => self.uses[i as usize].target,
-            _ => Target::Unresolved,
-        }
+        self.index.target(ident)
     }
 
     /// The binding declared at `span` (a declared name; a try's `else` block
     /// for its `error`).
     pub fn binding_at(&self, span: Span) -> Option<BindingId> {
-        match self.index.get(&span.start) {
-            Some(&i) if i & DEF != 0 => Some(i & !DEF),
-            _ => None,
-        }
+        self.index.binding_at(span)
+    }
+
+    /// The uses and bindings by offset: what the lowering reads.
+    pub fn index(&self) -> &Index<'a> {
+        &self.index
     }
 
     pub fn binding(&self, id: BindingId) -> &Binding<'a> {
         &self.bindings[id as usize]
-    }
-
-    /// Every binding, by id.
-    pub fn bindings(&self) -> &[Binding<'a>] {
-        &self.bindings
     }
 
     /// Every flow, by [`FlowId`]: those of the [`Env`] first.
@@ -293,20 +298,10 @@ impl<'a> Resolution<'a> {
     // For the REPL's `:save`.
     #[cfg_attr(not(any(feature = "cli", feature = "internals")), allow(dead_code))]
     pub fn uses_in_statement(&self, i: usize) -> &[Use<'a>] {
-        match (self.top.get(i), self.top.get(i + 1)) {
-            (Some(&a), Some(&b)) => &self.uses[a as usize..b as usize],
-            _ => &[],
+        match self.top.get(i) {
+            Some(t) => self.index.uses(t.batch, t.start, t.end),
+            None => &[],
         }
-    }
-
-    /// The binding of a value bound before the script ([`Env::values`], [`Env::params`]).
-    pub fn env_value(&self, name: &str) -> Option<BindingId> {
-        self.env_values.get(name).copied()
-    }
-
-    /// The binding of an agent or flow named before the script ([`Env`]).
-    pub fn env_callable(&self, name: &str) -> Option<BindingId> {
-        self.env_callables.get(name).copied()
     }
 
     /// The name diagnostics, in the order the walk found them.

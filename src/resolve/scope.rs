@@ -7,6 +7,8 @@
 //! a use before the `let` reads as such (looked for only when a use finds
 //! nothing, so a clean script never pays for it).
 
+use std::cell::OnceCell;
+
 use crate::agent::Role;
 use crate::ast::{Stmt, StmtKind};
 use crate::builtins::FUNCTIONS;
@@ -14,7 +16,7 @@ use crate::diag::{Code, Diagnostic};
 use crate::source::Span;
 
 use super::walk::Resolver;
-use super::{backend, Binding, BindingId, BindingKind, Map, Target, ValueKind, DEF};
+use super::{backend, Binding, BindingId, BindingKind, Map, Target, ValueKind};
 
 /// How far a value lookup may see past a scope.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,39 +35,60 @@ pub(super) struct Scope<'a> {
     pub callables: Map<&'a str, BindingId>,
     /// The statements of the block this scope is for, and the index of the
     /// one being resolved: the values it binds from there on are still to come.
-    pub stmts: &'a [Stmt],
+    stmts: &'a [Stmt],
     pub at: usize,
+    /// The statements of `stmts` that bind each name by `let` or `param`, by
+    /// index: made the first time a use finds nothing (see [`Scope::pending`]).
+    bound_later: OnceCell<Map<&'a str, Vec<u32>>>,
     pub barrier: Barrier,
     /// Bindings made in this scope, in order, for the unused-binding lint.
     pub owned: Vec<BindingId>,
 }
 
-impl Scope<'_> {
-    pub fn new<'a>(barrier: Barrier) -> Scope<'a> {
+impl<'a> Scope<'a> {
+    pub fn new(barrier: Barrier) -> Scope<'a> {
         Scope {
             values: Map::default(),
             callables: Map::default(),
             stmts: &[],
             at: 0,
+            bound_later: OnceCell::new(),
             barrier,
             owned: Vec::new(),
         }
     }
 
+    /// The statements of the block this scope is for.
+    pub fn set_stmts(&mut self, stmts: &'a [Stmt]) {
+        self.stmts = stmts;
+        self.bound_later = OnceCell::new();
+    }
+
     /// The first `let` or `param` of `name` this scope binds from the
     /// statement being resolved on (that one included: its value comes first).
+    /// Found in an index of the block's bindings, not by a scan of what
+    /// follows: a script with thousands of unknown names asks thousands of times.
     fn pending(&self, name: &str) -> Option<Span> {
-        self.stmts
-            .get(self.at..)?
-            .iter()
-            .find_map(|s| match &s.kind {
-                StmtKind::Let { name: n, .. } | StmtKind::Param { name: n, .. }
-                    if n.name == name =>
-                {
-                    Some(n.span)
+        let bound_later = self.bound_later.get_or_init(|| {
+            let mut by_name: Map<&'a str, Vec<u32>> = Map::default();
+            for (i, stmt) in self.stmts.iter().enumerate() {
+                if let Some(n) = let_or_param(stmt) {
+                    by_name.entry(n.name.as_str()).or_default().push(i as u32);
                 }
-                _ => None,
-            })
+            }
+            by_name
+        });
+        let at = bound_later.get(name)?;
+        let first = at[at.partition_point(|&i| (i as usize) < self.at)..].first()?;
+        let_or_param(&self.stmts[*first as usize]).map(|n| n.span)
+    }
+}
+
+/// The name a `let` or `param` binds.
+fn let_or_param(stmt: &Stmt) -> Option<&crate::ast::Ident> {
+    match &stmt.kind {
+        StmtKind::Let { name, .. } | StmtKind::Param { name, .. } => Some(name),
+        _ => None,
     }
 }
 
@@ -78,8 +101,14 @@ pub(crate) fn closest<'n>(
     let lower = name.to_lowercase();
     let limit = (name.chars().count() / 3).max(1);
     let mut best: Option<(usize, &str)> = None;
+    let length = name.chars().count();
     for candidate in candidates {
         if candidate == name {
+            continue;
+        }
+        // Each character more or less is an edit (names are ASCII, so case
+        // keeps their length): too many, and the comparison is not needed.
+        if candidate.chars().count().abs_diff(length) > limit {
             continue;
         }
         // Compare without case, but count a different case of the first letter:
@@ -244,7 +273,7 @@ impl<'a> Resolver<'a> {
         self.bindings.push(Binding { name, span, kind });
         self.used.push(span.is_none());
         if let Some(span) = span {
-            self.index.insert(span.start, DEF | id);
+            self.out.def(span.start, id);
         }
         id
     }

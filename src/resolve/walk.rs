@@ -7,13 +7,15 @@ use crate::ast::{
     StmtKind, StrPart,
 };
 use super::Env;
+use std::sync::Arc;
 use crate::diag::Diagnostic;
 use crate::source::Span;
 
 use super::scope::{Barrier, Scope};
+use super::index::{env_names, EnvName, Index, TopUses, Writer};
 use super::{
-    backend, Binding, BindingId, BindingKind, FlowId, FlowSig, Map, OffsetMap, Resolution, Target,
-    Use, ValueKind, DEF,
+    backend, Binding, BindingId, BindingKind, FlowId, FlowSig, Map, Resolution, Target, Use,
+    ValueKind,
 };
 
 /// The state of one resolution: scopes, every binding and use so far.
@@ -38,23 +40,21 @@ pub(super) struct Resolver<'a> {
     /// Bindings used before their `let` (reported as such), by the span of their name.
     pub used_early: std::collections::HashSet<Span, foldhash::fast::FixedState>,
     pub registry: &'a Registry,
-    pub uses: Vec<Use<'a>>,
-    pub index: OffsetMap<u32>,
-    pub top: Vec<u32>,
-    pub env_values: Map<&'a str, BindingId>,
-    pub env_callables: Map<&'a str, BindingId>,
+    /// Where every use and binding is recorded, batch by batch.
+    pub out: Writer<'a>,
+    pub top: Vec<TopUses>,
     pub diags: Vec<Diagnostic>,
+    /// How many more names "did you mean" may compare (see `Resolver::suggest`).
+    pub suggestion_budget: std::cell::Cell<usize>,
 }
 
 impl<'a> Resolver<'a> {
-    pub(super) fn new(env: &'a Env, program: &Program) -> Resolver<'a> {
-        // Identifiers are a few bytes apart: reserve once for the common
-        // case (at least three per statement, or one per 24 bytes).
+    pub(super) fn new(env: &'a Env, program: &Program, index: Arc<Index<'a>>) -> Resolver<'a> {
         let statements = program.stmts.len();
-        let idents = (statements * 3).max(program.span.end as usize / 24) + 16;
+        let bindings = (statements + program.span.end as usize / 64) + 16;
         let mut r = Resolver {
-            bindings: Vec::with_capacity(idents / 3),
-            used: Vec::with_capacity(idents / 3),
+            bindings: Vec::with_capacity(bindings),
+            used: Vec::with_capacity(bindings),
             scopes: Vec::new(),
             top_params: Map::default(),
             flows: Vec::new(),
@@ -63,64 +63,61 @@ impl<'a> Resolver<'a> {
             gate: Vec::new(),
             used_early: Default::default(),
             registry: &env.registry,
-            uses: Vec::with_capacity(idents * 2 / 3),
-            index: OffsetMap::with_capacity_and_hasher(idents, Default::default()),
-            top: Vec::with_capacity(statements + 1),
-            env_values: Map::default(),
-            env_callables: Map::default(),
+            out: Writer::new(index),
+            top: Vec::with_capacity(statements),
+            suggestion_budget: std::cell::Cell::new(super::explain::SUGGESTION_BUDGET),
             diags: Vec::new(),
         };
+        // The ids are those `Index::new` gave the same names.
         let mut root = Scope::new(Barrier::None);
-        for name in &env.values {
-            let id = r.new_binding(name, None, BindingKind::Value(ValueKind::Env));
-            root.values.insert(name, id);
-            r.env_values.insert(name, id);
-        }
-        for name in &env.params {
-            let id = r.new_binding(name, None, BindingKind::Value(ValueKind::EnvParam));
-            root.values.insert(name, id);
-            r.env_values.insert(name, id);
-            r.top_params.insert(name, id);
-        }
-        for name in env.host_agents.iter().chain(&env.agents) {
-            let id = r.new_binding(name, None, BindingKind::Agent);
-            root.callables.insert(name, id);
-            r.env_callables.insert(name, id);
-        }
-        for (name, params) in &env.flows {
-            r.flows.push(FlowSig {
-                name,
-                params: params.iter().map(String::as_str).collect(),
-            });
-            let flow = (r.flows.len() - 1) as FlowId;
-            let id = r.new_binding(name, None, BindingKind::Flow(flow));
-            root.callables.insert(name, id);
-            r.env_callables.insert(name, id);
+        for name in env_names(env) {
+            match name {
+                EnvName::Value(name) => {
+                    let id = r.new_binding(name, None, BindingKind::Value(ValueKind::Env));
+                    root.values.insert(name, id);
+                }
+                EnvName::Param(name) => {
+                    let id = r.new_binding(name, None, BindingKind::Value(ValueKind::EnvParam));
+                    root.values.insert(name, id);
+                    r.top_params.insert(name, id);
+                }
+                EnvName::Agent(name) => {
+                    let id = r.new_binding(name, None, BindingKind::Agent);
+                    root.callables.insert(name, id);
+                }
+                EnvName::Flow(name, params) => {
+                    r.flows.push(FlowSig {
+                        name,
+                        params: params.iter().map(String::as_str).collect(),
+                    });
+                    let flow = (r.flows.len() - 1) as FlowId;
+                    let id = r.new_binding(name, None, BindingKind::Flow(flow));
+                    root.callables.insert(name, id);
+                }
+            }
         }
         r.scopes.push(root);
         r
     }
 
     pub(super) fn finish(self) -> Resolution<'a> {
+        let index = self.out.index().clone();
+        // Publishes the batches still pending.
+        drop(self.out);
         Resolution {
             bindings: self.bindings,
             flows: self.flows,
-            uses: self.uses,
-            index: self.index,
+            index,
             top: self.top,
-            env_values: self.env_values,
-            env_callables: self.env_callables,
             diagnostics: self.diags,
         }
     }
 
     fn record(&mut self, ident: &Ident, target: Target<'a>) {
-        let i = self.uses.len() as u32;
-        self.uses.push(Use {
+        self.out.record(Use {
             span: ident.span,
             target,
         });
-        self.index.insert(ident.span.start, i);
     }
 
     pub(super) fn program(&mut self, program: &'a Program) {
@@ -153,18 +150,20 @@ impl<'a> Resolver<'a> {
     /// Resolves a block's statements in the innermost scope, hoisting its agents and flows.
     fn stmts(&mut self, stmts: &'a [Stmt], top: bool) {
         let flow_ids = self.hoist(stmts);
-        self.scopes.last_mut().expect("a scope is open").stmts = stmts;
+        self.scopes.last_mut().expect("a scope is open").set_stmts(stmts);
         for (i, (stmt, flow)) in stmts.iter().zip(flow_ids).enumerate() {
             self.scopes.last_mut().expect("a scope is open").at = i;
-            if top {
-                self.top.push(self.uses.len() as u32);
+            if !top {
+                self.stmt(stmt, false, flow);
+                continue;
             }
-            self.stmt(stmt, top, flow);
+            self.out.enter(stmt.span.start);
+            let (batch, start) = self.out.mark();
+            self.stmt(stmt, true, flow);
+            let end = self.out.mark().1;
+            self.top.push(TopUses { batch, start, end });
         }
         self.scopes.last_mut().expect("a scope is open").at = stmts.len();
-        if top {
-            self.top.push(self.uses.len() as u32);
-        }
     }
 
     /// Binds the agents and flows of a block.
@@ -198,8 +197,8 @@ impl<'a> Resolver<'a> {
                 let outer = std::mem::replace(&mut self.in_param_default, top);
                 self.expr(default);
                 self.in_param_default = outer;
-                match self.index.get(&name.span.start) {
-                    Some(&id) if top && id & DEF != 0 => self.bind_value(id & !DEF),
+                match self.out.def_at(name.span.start) {
+                    Some(id) if top => self.bind_value(id),
                     _ => {
                         self.declare_value(&name.name, name.span, ValueKind::Param);
                     }

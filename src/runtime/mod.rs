@@ -4,6 +4,7 @@
 //! tasks within the `--jobs`, agent and `map` limits.
 
 mod eval;
+mod journal;
 mod scheduler;
 mod task;
 
@@ -13,7 +14,8 @@ use std::time::{Duration, SystemTime};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-pub use crate::agent::{AgentError, AgentFuture, Call, HostAgent};
+pub use crate::agent::{AgentError, AgentFuture, Call, HostAgent, Logs};
+pub use journal::{digest, Journal, Request, Reused, TaskKey};
 #[cfg(feature = "internals")]
 pub use eval::EvalError;
 
@@ -33,10 +35,20 @@ pub struct RunOptions {
     /// Overall cap on running tasks. `None`: the number of CPUs, for `sh`
     /// tasks only (other backends are bounded by their own `limit`).
     pub jobs: Option<usize>,
-    /// Let independent branches finish after an unhandled failure.
+    /// Let independent branches finish after an unhandled failure, and keep
+    /// a partial [`Outcome::result`].
     pub keep_going: bool,
     /// `--param name=value` overrides, by name.
     pub params: Vec<(String, Value)>,
+    /// `param` overrides as written on a command line (`--param NAME=TEXT`):
+    /// each converted to the type of its param's default (see
+    /// [`RunOptions::param_text`]); they take precedence over `params`.
+    pub param_texts: Vec<(String, String)>,
+    /// The script's folder: where `script_dir()` points and relative paths
+    /// of `read_file`, `read_json` and `glob` start (`FLOW_SCRIPT_DIR` for
+    /// commands). [`Engine::run`](crate::Engine::run) sets it to the folder
+    /// of a script compiled from a file; else the working folder.
+    pub script_dir: Option<std::path::PathBuf>,
     /// Agents registered by the host program, by name (they take precedence
     /// over the engine's agents of the same name).
     pub host_agents: Vec<(String, Arc<dyn HostAgent>)>,
@@ -51,6 +63,14 @@ pub struct RunOptions {
     /// When false, only tasks that did not succeed are kept, which saves
     /// memory on runs of millions of tasks; the observer still sees them all.
     pub record_all: bool,
+    /// Where tasks are recorded and earlier results found (a run store).
+    pub journal: Option<Arc<dyn Journal>>,
+    /// Environment variables that hold secrets (`--secret NAME`), besides
+    /// those the script's agents name (an `llm`'s `api_key_env`): commands
+    /// run by the default executor do not inherit them, and their values are
+    /// redacted (`***`) from the task records, the result, the diagnostics
+    /// and what the journal is given.
+    pub secrets: Vec<String>,
 }
 
 impl Default for RunOptions {
@@ -59,11 +79,15 @@ impl Default for RunOptions {
             jobs: None,
             keep_going: false,
             params: Vec::new(),
+            param_texts: Vec::new(),
+            script_dir: None,
             host_agents: Vec::new(),
             executor: None,
             observer: None,
             cancel: CancellationToken::new(),
             record_all: true,
+            journal: None,
+            secrets: Vec::new(),
         }
     }
 }
@@ -90,6 +114,34 @@ impl RunOptions {
     /// Sets a `param` of the script for this run (as `--param name=value` does).
     pub fn param(mut self, name: impl Into<String>, value: impl Into<Value>) -> RunOptions {
         self.params.push((name.into(), value.into()));
+        self
+    }
+
+    /// Overrides a `param` with text as a command line gives it, converted to
+    /// the type of the param's default: a string default keeps the text as it
+    /// is (`1.10` stays `"1.10"`), a number default needs a number, a boolean
+    /// `true` or `false`, a list or object default JSON of that kind; with a
+    /// `null` default the text is read as JSON when it parses, else kept as a
+    /// string. A value that does not convert is a `bad_param` error at the
+    /// `param` line, before anything runs.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use flow::{Engine, RunOptions};
+    /// use serde_json::json;
+    ///
+    /// let engine = Engine::new();
+    /// let script = engine
+    ///     .compile("p.flow", "param version = \"1.0\"\nparam n = 1\n[version, n]")
+    ///     .unwrap();
+    /// let options = RunOptions::new().param_text("version", "1.10").param_text("n", "2");
+    /// let outcome = engine.run(&script, options).await;
+    /// assert_eq!(*outcome.result.unwrap(), json!(["1.10", 2]));
+    /// # }
+    /// ```
+    pub fn param_text(mut self, name: impl Into<String>, text: impl Into<String>) -> RunOptions {
+        self.param_texts.push((name.into(), text.into()));
         self
     }
 
@@ -125,6 +177,25 @@ impl RunOptions {
         self
     }
 
+    /// Records every task in `journal` and re-uses the results it offers.
+    pub fn journal(mut self, journal: Arc<dyn Journal>) -> RunOptions {
+        self.journal = Some(journal);
+        self
+    }
+
+    /// Treats the environment variable `name` as a secret (`--secret NAME`):
+    /// the run's commands do not inherit it (unless a call passes it with
+    /// `env:`), and its value never shows in what the run reports.
+    ///
+    /// ```
+    /// let options = flow::RunOptions::new().secret("GITHUB_TOKEN");
+    /// assert_eq!(options.secrets, ["GITHUB_TOKEN"]);
+    /// ```
+    pub fn secret(mut self, name: impl Into<String>) -> RunOptions {
+        self.secrets.push(name.into());
+        self
+    }
+
     /// Uses `cancel` to stop the run: cancelling it cancels every running
     /// task, and the run ends with [`RunStatus::Cancelled`].
     pub fn cancel_with(mut self, cancel: CancellationToken) -> RunOptions {
@@ -139,7 +210,9 @@ impl std::fmt::Debug for RunOptions {
             .field("jobs", &self.jobs)
             .field("keep_going", &self.keep_going)
             .field("params", &self.params)
+            .field("param_texts", &self.param_texts)
             .field("record_all", &self.record_all)
+            .field("secrets", &self.secrets)
             .finish_non_exhaustive()
     }
 }
@@ -161,6 +234,8 @@ pub enum TaskStatus {
     Cancelled,
     /// Ran longer than its `timeout`.
     TimedOut,
+    /// Not run: its result was re-used from an earlier run (`--resume`).
+    Cached,
 }
 
 impl TaskStatus {
@@ -174,6 +249,7 @@ impl TaskStatus {
             TaskStatus::Skipped => "skipped",
             TaskStatus::Cancelled => "cancelled",
             TaskStatus::TimedOut => "timed_out",
+            TaskStatus::Cached => "cached",
         }
     }
 }
@@ -208,9 +284,61 @@ pub struct TaskRecord {
     pub span: Span,
     /// Token usage reported by the agent (LLM calls).
     pub usage: Option<Value>,
+    /// The cache key, when the run has a journal (see [`Journal`]).
+    pub key: Option<Arc<str>>,
+    /// Each attempt, in order (empty when it never ran).
+    pub history: Vec<Attempt>,
+    /// What the last attempt printed (an `sh` command's stdout and stderr).
+    pub logs: Option<Arc<Logs>>,
+    /// For a re-used result, the run that computed it.
+    pub reused_from: Option<i64>,
+}
+
+/// One attempt of a task.
+#[derive(Clone, Debug)]
+pub struct Attempt {
+    /// When it started.
+    pub started_at: SystemTime,
+    /// When it ended.
+    pub ended_at: SystemTime,
+    /// `Succeeded`, `Failed`, `TimedOut` or `Cancelled`.
+    pub status: TaskStatus,
+    /// The command's exit status, when it ran one that exited.
+    pub exit_code: Option<i32>,
+    /// Why it failed (one line).
+    pub error: Option<String>,
 }
 
 impl TaskRecord {
+    /// A record of a task that never ran, or was re-used: no attempts, no timings.
+    pub(crate) fn new(
+        instance: Arc<str>,
+        label: Arc<str>,
+        agent: Arc<str>,
+        status: TaskStatus,
+        span: Span,
+    ) -> TaskRecord {
+        TaskRecord {
+            instance,
+            label,
+            agent,
+            status,
+            attempts: 0,
+            started_at: None,
+            ended_at: None,
+            duration: None,
+            output: None,
+            error: None,
+            notes: Vec::new(),
+            span,
+            usage: None,
+            key: None,
+            history: Vec::new(),
+            logs: None,
+            reused_from: None,
+        }
+    }
+
     /// The task id: `raw[2]`, `batches[3].raw`, `draft.intro`.
     pub fn id(&self) -> String {
         task_id(&self.instance, &self.label)
@@ -218,30 +346,51 @@ impl TaskRecord {
 
     /// The record as the JSON object `flow run --json` prints.
     pub fn to_json(&self) -> Value {
-        let time =
-            |t: Option<SystemTime>| t.map(|t| humantime::format_rfc3339_millis(t).to_string());
-        let mut record = json!({
-            "id": self.id(),
-            "agent": &*self.agent,
-            "status": self.status.as_str(),
-            "attempts": self.attempts,
-            "started_at": time(self.started_at),
-            "ended_at": time(self.ended_at),
-            "duration_ms": self.duration.map(|d| (d.as_secs_f64() * 1e6).round() / 1e3),
-        });
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+/// The record as `flow run --json` prints it, written straight to a
+/// serializer (the report of a million tasks is never a tree of values).
+impl serde::Serialize for TaskRecord {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("id", &self.id())?;
+        map.serialize_entry("agent", &*self.agent)?;
+        map.serialize_entry("status", self.status.as_str())?;
+        map.serialize_entry("attempts", &self.attempts)?;
+        map.serialize_entry("started_at", &self.started_at.map(Rfc3339))?;
+        map.serialize_entry("ended_at", &self.ended_at.map(Rfc3339))?;
+        let ms = self
+            .duration
+            .map(|d| (d.as_secs_f64() * 1e6).round() / 1e3);
+        map.serialize_entry("duration_ms", &ms)?;
         if let Some(output) = &self.output {
-            record["output"] = (**output).clone();
+            map.serialize_entry("output", &**output)?;
         }
         if let Some(error) = &self.error {
-            record["error"] = Value::String(error.clone());
+            map.serialize_entry("error", error)?;
         }
         if !self.notes.is_empty() {
-            record["notes"] = json!(self.notes);
+            map.serialize_entry("notes", &self.notes)?;
         }
         if let Some(usage) = &self.usage {
-            record["usage"] = usage.clone();
+            map.serialize_entry("usage", usage)?;
         }
-        record
+        if let Some(run) = self.reused_from {
+            map.serialize_entry("reused_from", &run)?;
+        }
+        map.end()
+    }
+}
+
+/// A time as RFC 3339 text with milliseconds: `2026-12-04T18:14:39.858Z`.
+struct Rfc3339(SystemTime);
+
+impl serde::Serialize for Rfc3339 {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&humantime::format_rfc3339_millis(self.0))
     }
 }
 
@@ -342,7 +491,10 @@ impl RunStatus {
 pub struct Outcome {
     /// How the run ended.
     pub status: RunStatus,
-    /// The script's value, when it succeeded.
+    /// The script's value, when it succeeded. When it failed with
+    /// [`RunOptions::keep_going`]: every value that could be computed, with an
+    /// error value (`{"error": {"task", "message", "skipped"}}`, see the
+    /// language reference) in each place that failed or was skipped.
     pub result: Option<Val>,
     /// Every task, in the order they ended.
     pub tasks: Vec<TaskRecord>,
@@ -389,5 +541,10 @@ impl Outcome {
 /// Runs a graph to the end and returns what happened. Never panics on any
 /// script, value or agent behaviour; a cancelled `options.cancel` stops it.
 pub async fn run(graph: Arc<TaskGraph>, options: RunOptions) -> Outcome {
-    scheduler::Scheduler::new(graph, options).run().await
+    let cancel = options.cancel.clone();
+    let launch = std::env::current_dir().unwrap_or_default();
+    let script = options.script_dir.clone().unwrap_or_else(|| launch.clone());
+    let dirs = Arc::new(crate::interrupt::Dirs { script, launch });
+    let run = scheduler::Scheduler::new(graph, options, dirs.clone()).run();
+    crate::interrupt::Interruptible::new(cancel, dirs, run).await
 }

@@ -21,6 +21,8 @@ use crate::graph::{BodyId, Callee, Expr, Node, NodeKind, TaskGraph};
 
 mod constructs;
 mod limits;
+mod partial;
+mod redact;
 mod setup;
 
 use limits::Queues;
@@ -41,6 +43,9 @@ enum NodeState {
     Failed,
     Skipped,
 }
+
+/// The most instance ends the scheduler runs inside one another.
+const FINISH_NESTING: u32 = 16;
 
 /// Who created an instance and what its result is for.
 #[derive(Clone, Copy, Debug)]
@@ -68,6 +73,9 @@ pub(super) struct Failure {
     notes: Vec<String>,
     /// Caused by cancellation rather than by the work itself.
     cancelled: bool,
+    /// With `--keep-going`: the place's value all the same, with error values
+    /// where it failed (a `map`'s list, a sub-flow's result; see `partial`).
+    partial: Option<Val>,
 }
 
 impl Failure {
@@ -126,7 +134,8 @@ pub(super) enum Completion {
         node: u32,
         queue: usize,
         cpu: bool,
-        done: Executed,
+        /// Boxed: a waiting task's future is sized for what it returns.
+        done: Box<Executed>,
     },
     /// A try's backoff is over: start the next attempt.
     Backoff { construct: u32 },
@@ -170,13 +179,26 @@ pub(crate) struct Scheduler {
     /// Where this run's commands run (a local executor captures the
     /// environment at the run's first command and keeps it).
     executor: Arc<dyn crate::exec::Executor>,
+    /// What the run's records, result and diagnostics must not show.
+    secrets: Arc<crate::secret::Secrets>,
+    /// The run's folders (its commands get them as `FLOW_SCRIPT_DIR` and
+    /// `FLOW_LAUNCH_DIR`).
+    dirs: Arc<crate::interrupt::Dirs>,
     /// Maps waiting to instantiate more items until fewer tasks wait for a
     /// slot (see `limits::MAP_BACKLOG`).
     parked_maps: Vec<u32>,
+    /// How many `finish`es are running inside one another (see [`Scheduler::maybe_finish`]).
+    finishing: u32,
+    /// How many live instances are stopped (see [`Scheduler::is_stopped`]).
+    stopped_live: u32,
 }
 
 impl Scheduler {
-    pub(crate) fn new(graph: Arc<TaskGraph>, options: RunOptions) -> Scheduler {
+    pub(crate) fn new(
+        graph: Arc<TaskGraph>,
+        options: RunOptions,
+        dirs: Arc<crate::interrupt::Dirs>,
+    ) -> Scheduler {
         let plans = graph
             .bodies
             .iter()
@@ -221,13 +243,18 @@ impl Scheduler {
                 .executor
                 .clone()
                 .unwrap_or_else(crate::exec::default_executor),
+            secrets: Arc::default(),
+            dirs,
             parked_maps: Vec::new(),
+            finishing: 0,
+            stopped_live: 0,
             options,
         }
     }
 
     pub(crate) async fn run(mut self) -> Outcome {
-        if let Err(errors) = self.setup() {
+        if let Err(mut errors) = self.setup() {
+            redact::diagnostics(&self.secrets, &mut errors);
             return Outcome {
                 status: RunStatus::Failed,
                 result: None,
@@ -235,6 +262,11 @@ impl Scheduler {
                 errors,
                 usage: None,
             };
+        }
+        // Cancelled before it began (a signal while the script compiled):
+        // nothing starts.
+        if self.options.cancel.is_cancelled() {
+            self.interrupt();
         }
         let root_body = self.graph.root;
         let root = self.instantiate(
@@ -294,9 +326,17 @@ impl Scheduler {
                 self.errors.push(failure.diag.clone());
             }
         }
+        let mut result = match result {
+            Some(Ok(value)) => Some(value),
+            // `--keep-going`: what could be computed.
+            Some(Err(failure)) => failure.partial,
+            None => None,
+        };
+        redact::value(&self.secrets, &mut result);
+        redact::diagnostics(&self.secrets, &mut self.errors);
         Outcome {
             status,
-            result: result.and_then(Result::ok),
+            result,
             tasks: self.records,
             errors: self.errors,
             usage: self.usage,
@@ -304,7 +344,14 @@ impl Scheduler {
     }
 
     fn drain(&mut self) {
+        let mut done = 0usize;
         while let Some(work) = self.ready.pop_front() {
+            // A long burst of pure work looks at the token now and then
+            // (once interrupted, what is left to drain starts nothing).
+            done += 1;
+            if done.is_multiple_of(crate::interrupt::EVERY) {
+                self.cancelled_now();
+            }
             match work {
                 Work::Node(key, node) => self.start(key, node),
                 Work::MapMore(id) => self.map_more(id),
@@ -397,21 +444,33 @@ impl Scheduler {
         key
     }
 
-    /// The instance's cancellation token, made on first use from its parent's.
+    /// The instance's cancellation token, made on first use from its parent's
+    /// (and theirs, up to the first instance that has one: a loop, as sub-flow
+    /// calls nest thousands deep).
     fn token(&mut self, key: Key) -> CancellationToken {
-        if let Some(token) = self.inst(key).and_then(|i| i.token.clone()) {
-            return token;
-        }
-        let parent_token = match self.inst(key).map(|i| i.parent) {
-            Some(Parent::Construct { id, .. }) => match self.constructs.owner(id) {
-                Some(owner) => self.token(owner),
-                None => self.run_token.clone(),
-            },
-            _ => self.run_token.clone(),
+        let mut chain = Vec::new();
+        let mut current = Some(key);
+        let mut token = loop {
+            let Some(at) = current else {
+                break self.run_token.clone();
+            };
+            let Some(inst) = self.inst(at) else {
+                break self.run_token.clone();
+            };
+            if let Some(token) = &inst.token {
+                break token.clone();
+            }
+            chain.push(at);
+            current = match inst.parent {
+                Parent::Construct { id, .. } => self.constructs.owner(id),
+                Parent::Root => None,
+            };
         };
-        let token = parent_token.child_token();
-        if let Some(inst) = self.inst_mut(key) {
-            inst.token = Some(token.clone());
+        while let Some(at) = chain.pop() {
+            token = token.child_token();
+            if let Some(inst) = self.inst_mut(at) {
+                inst.token = Some(token.clone());
+            }
         }
         token
     }
@@ -420,6 +479,11 @@ impl Scheduler {
     fn is_stopped(&self, key: Key) -> bool {
         if self.halted {
             return true;
+        }
+        if self.stopped_live == 0 {
+            // No instance is stopped: no need to walk up (thousands of
+            // levels, for nested sub-flow calls).
+            return self.inst(key).is_none();
         }
         let mut current = key;
         loop {
@@ -448,6 +512,7 @@ impl Scheduler {
             return;
         }
         inst.stopped = true;
+        self.stopped_live += 1;
         let token = self.token(key);
         token.cancel();
         self.cancel_queued();
@@ -470,22 +535,34 @@ impl Scheduler {
         self.halt();
     }
 
+    /// Finishes the instance if nothing in it is left to do. An instance's end
+    /// completes a node of its parent, which may end the parent too: past
+    /// [`FINISH_NESTING`] such ends inside one another, the next waits at the
+    /// front of the ready queue, so the stack does not grow with the depth of
+    /// nested sub-flow calls.
     fn maybe_finish(&mut self, key: Key) {
         let stopped = self.is_stopped(key);
         let Some(inst) = self.inst(key) else { return };
         if inst.active == 0 && (inst.unfinished == 0 || stopped) {
+            if self.finishing >= FINISH_NESTING {
+                self.ready.push_front(Work::Finish(key));
+                return;
+            }
+            self.finishing += 1;
             self.finish(key);
+            self.finishing -= 1;
         }
     }
 
     /// An instance is over: compute its value (or failure) and hand it up.
     fn finish(&mut self, key: Key) {
         let graph = self.graph.clone();
+        let partial = self.partial_result(key);
         let Some(inst) = self.inst(key) else { return };
         let body = graph.body(inst.body);
         let parent = inst.parent;
         let result = if let Some(failure) = inst.failure.as_deref().cloned() {
-            Err(failure)
+            Err(Failure { partial, ..failure })
         } else if inst.state.iter().any(|s| *s != NodeState::Done) {
             // Stopped before every node produced its value (a queued task was
             // dropped, or nodes never started): the body has no value.
@@ -525,9 +602,12 @@ impl Scheduler {
         };
         if let Some(inst) = self.inst_mut(key) {
             inst.live = false;
+            inst.values.clear();
             inst.inputs = Vec::new();
             inst.captures = Vec::new();
             inst.token = None;
+            let stopped = inst.stopped;
+            self.stopped_live -= u32::from(stopped);
             self.free.push(key.index);
         }
         match parent {
@@ -609,8 +689,21 @@ impl Scheduler {
         self.maybe_finish(key);
     }
 
+    /// Whether the run was cancelled; if so, it is interrupted now.
+    fn cancelled_now(&mut self) -> bool {
+        if !self.interrupted && self.options.cancel.is_cancelled() {
+            self.interrupt();
+        }
+        self.interrupted
+    }
+
     /// A node failed: skip what depends on it, then apply the failure policy.
-    fn fail(&mut self, key: Key, k: u32, failure: Failure) {
+    fn fail(&mut self, key: Key, k: u32, mut failure: Failure) {
+        // Pure work stopped by the run's cancellation: the run is
+        // interrupted, before a `try` could take it for a failure.
+        if failure.diag.code == Code::Cancelled {
+            self.cancelled_now();
+        }
         let graph = self.graph.clone();
         let keep_going = self.options.keep_going;
         let is_root = self.root == Some(key);
@@ -643,6 +736,9 @@ impl Scheduler {
         } else {
             format!("`{}` failed", failure.task)
         };
+        if keep_going && !handled {
+            self.keep_failed_places(key, k, &mut failure, &skipped, &cause);
+        }
         if is_root && !failure.cancelled {
             self.errors.push(failure.diag.clone());
         }
@@ -669,28 +765,26 @@ impl Scheduler {
     fn record_skipped(&mut self, graph: &TaskGraph, node: u32, instance: &Arc<str>, cause: &str) {
         let node = &graph.nodes[node as usize];
         if let NodeKind::Task(task) = &node.kind {
-            let record = TaskRecord {
-                instance: instance.clone(),
-                label: node.label.clone(),
-                agent: task.agent_name.clone(),
-                status: TaskStatus::Skipped,
-                attempts: 0,
-                started_at: None,
-                ended_at: None,
-                duration: None,
-                output: None,
-                error: Some(cause.to_string()),
-                notes: Vec::new(),
-                span: node.span,
-                usage: None,
-            };
-            self.push_record(record);
+            let mut record = TaskRecord::new(
+                instance.clone(),
+                node.label.clone(),
+                task.agent_name.clone(),
+                TaskStatus::Skipped,
+                node.span,
+            );
+            record.error = Some(cause.to_string());
+            self.push_record(record, None);
         }
     }
 
-    fn push_record(&mut self, record: TaskRecord) {
+    /// A task ended: tell the observer and the journal, keep its record.
+    fn push_record(&mut self, mut record: TaskRecord, key: Option<&crate::runtime::TaskKey>) {
+        redact::record(&self.secrets, &mut record);
         if let Some(observer) = &self.options.observer {
             observer(&Event::Finished(&record));
+        }
+        if let Some(journal) = &self.options.journal {
+            journal.record(&record, key);
         }
         if let Some(usage) = &record.usage {
             super::add_usage(&mut self.usage, usage);
@@ -709,6 +803,7 @@ fn cancelled_failure(name: &str) -> Failure {
         message: "cancelled".to_string(),
         notes: Vec::new(),
         cancelled: true,
+        partial: None,
     }
 }
 
@@ -719,6 +814,7 @@ pub(super) fn failure_from(diag: Diagnostic, task: &str) -> Failure {
         diag,
         task: task.to_string(),
         cancelled: false,
+        partial: None,
     }
 }
 

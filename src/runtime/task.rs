@@ -6,7 +6,8 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::TaskStatus;
+use super::journal::TaskKey;
+use super::{Attempt, TaskStatus};
 use crate::agent::{Agent, AgentError, Call, Inline, Reply};
 use crate::exec::Executor;
 use crate::shell::Command;
@@ -25,6 +26,8 @@ pub(crate) struct Prepared {
     pub timeout: Option<Duration>,
     pub retries: u32,
     pub backoff: Duration,
+    /// Its cache key, when the run has a journal.
+    pub keyed: Option<TaskKey>,
 }
 
 /// What running a task produced.
@@ -35,6 +38,9 @@ pub(crate) struct Executed {
     pub started: SystemTime,
     pub ended: SystemTime,
     pub elapsed: Duration,
+    /// Each attempt (kept when the run has a journal).
+    pub history: Vec<Attempt>,
+    pub keyed: Option<TaskKey>,
 }
 
 impl Prepared {
@@ -59,15 +65,33 @@ impl Prepared {
         let started = SystemTime::now();
         let clock = Instant::now();
         let mut attempts = 0;
+        let mut history = Vec::new();
+        let journaled = self.keyed.is_some();
         let (status, result) = loop {
             attempts += 1;
             let attempt = cancel.child_token();
             let call = self.call(attempt.clone(), &executor);
+            let began = SystemTime::now();
             let outcome = attempt_once(&*self.implementation, call, self.timeout, &attempt).await;
+            if journaled {
+                history.push(Attempt {
+                    started_at: began,
+                    ended_at: SystemTime::now(),
+                    status: outcome.0,
+                    exit_code: outcome.1.as_ref().err().and_then(|e| e.exit_code),
+                    error: outcome.1.as_ref().err().map(|e| e.message.clone()),
+                });
+            }
             match outcome {
                 (TaskStatus::Succeeded, result) => break (TaskStatus::Succeeded, result),
-                _ if cancel.is_cancelled() => {
-                    break (TaskStatus::Cancelled, Err(AgentError::new("cancelled")))
+                (_, result) if cancel.is_cancelled() => {
+                    // Keep what it printed before it was stopped.
+                    let logs = result.err().and_then(|e| e.logs);
+                    let error = AgentError {
+                        logs,
+                        ..AgentError::new("cancelled")
+                    };
+                    break (TaskStatus::Cancelled, Err(error));
                 }
                 (status, result) if attempts > self.retries => break (status, result),
                 _ => {
@@ -86,7 +110,56 @@ impl Prepared {
             started,
             ended: SystemTime::now(),
             elapsed: clock.elapsed(),
+            history,
+            keyed: self.keyed,
         }
+    }
+}
+
+impl Prepared {
+    /// How long the call waits, when it only waits (see [`Agent::wait_only`]).
+    pub(crate) fn wait_only(&self) -> Option<Duration> {
+        if self.timeout.is_some() || self.retries > 0 {
+            return None;
+        }
+        let call = Inline {
+            instructions: self.instructions.as_deref(),
+            context: &self.context,
+            config: &self.config,
+        };
+        self.implementation.wait_only(&call)
+    }
+}
+
+/// A call that only waits: a bare timer, cut short by `cancel`. Its future
+/// holds little more than the timer, where [`Prepared::run`]'s holds the call.
+pub(crate) async fn wait(wait: Duration, cancel: CancellationToken, keyed: Option<TaskKey>) -> Executed {
+    let started = SystemTime::now();
+    let clock = Instant::now();
+    let (status, result) = tokio::select! {
+        () = tokio::time::sleep(wait) => (TaskStatus::Succeeded, Ok(Reply::default())),
+        () = cancel.cancelled() => (TaskStatus::Cancelled, Err(AgentError::new("cancelled"))),
+    };
+    let ended = SystemTime::now();
+    let history = match &keyed {
+        Some(_) => vec![Attempt {
+            started_at: started,
+            ended_at: ended,
+            status,
+            exit_code: None,
+            error: result.as_ref().err().map(|e| e.message.clone()),
+        }],
+        None => Vec::new(),
+    };
+    Executed {
+        status,
+        attempts: 1,
+        result,
+        started,
+        ended,
+        elapsed: clock.elapsed(),
+        history,
+        keyed,
     }
 }
 
@@ -107,6 +180,8 @@ pub(crate) fn run_inline(agent: &dyn Agent, call: &Inline<'_>) -> Option<Execute
         started,
         ended: started,
         elapsed: Duration::ZERO,
+        history: Vec::new(),
+        keyed: None,
     })
 }
 
@@ -144,15 +219,26 @@ async fn attempt_once(
             // Ask the agent to stop and give it time to (an `sh` child is
             // killed and reaped); one that ignores `call.cancel` is dropped.
             cancel.cancel();
-            let _ = tokio::time::timeout(STOP_GRACE, work).await;
+            let logs = stopped_logs(tokio::time::timeout(STOP_GRACE, work).await);
             let limit = timeout.unwrap_or_default();
             let message = format!("timed out after {}", duration_text(limit));
-            (TaskStatus::TimedOut, Err(AgentError::new(message)))
+            (TaskStatus::TimedOut, Err(AgentError { logs, ..AgentError::new(message) }))
         }
         () = cancel.cancelled() => {
-            let _ = tokio::time::timeout(STOP_GRACE, work).await;
-            (TaskStatus::Cancelled, Err(AgentError::new("cancelled")))
+            let logs = stopped_logs(tokio::time::timeout(STOP_GRACE, work).await);
+            (TaskStatus::Cancelled, Err(AgentError { logs, ..AgentError::new("cancelled") }))
         }
+    }
+}
+
+/// What a stopped call printed before it stopped, when it said.
+fn stopped_logs<E>(
+    ended: Result<Result<Reply, AgentError>, E>,
+) -> Option<Box<crate::agent::Logs>> {
+    match ended {
+        Ok(Ok(reply)) => reply.logs,
+        Ok(Err(error)) => error.logs,
+        Err(_) => None,
     }
 }
 

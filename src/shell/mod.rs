@@ -1,11 +1,14 @@
 //! What Flow knows of the POSIX shell language, shared by the checker, the
 //! evaluator and the `sh` agent: where a `${…}` stands in a command (so its
-//! value is passed by reference, never parsed), and quoting.
+//! value is passed by reference, never parsed), where a second shell would
+//! parse it after all (`bash -c '…'`), and quoting.
 
 mod context;
+mod nested;
 mod quote;
 
 pub use context::{contexts, reference, ShellContext, AFTER_BACKSLASH, QUOTED_HEREDOC};
+pub use nested::{second_shells, SecondShell};
 pub use quote::{quote, quote_value};
 
 /// The prefix of the environment variables that carry the values of a

@@ -6,7 +6,7 @@ use pest::error::{ErrorVariant, InputLocation};
 
 use super::Rule;
 use crate::diag::{Code, Diagnostic};
-use crate::source::Span;
+use crate::source::{floor_char_boundary, Span};
 
 /// One thing the parser could have accepted.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -147,7 +147,7 @@ fn from_keyword(word: &str) -> Option<Expected> {
 /// The token at `pos`: its span and how to name it.
 fn token_at(text: &str, pos: usize) -> (Span, String) {
     let bytes = text.as_bytes();
-    let mut i = pos.min(text.len());
+    let mut i = floor_char_boundary(text, pos);
     while i < bytes.len() && matches!(bytes[i], b' ' | b'\t' | b'\r') {
         i += 1;
     }
@@ -184,6 +184,7 @@ pub fn from_pest(text: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
         InputLocation::Pos(p) => p,
         InputLocation::Span((start, _)) => start,
     };
+    let pos = floor_char_boundary(text, pos);
     let positives = match &error.variant {
         ErrorVariant::CustomError { message } => {
             return limit_error(message, token_at(text, pos).0);
@@ -194,7 +195,7 @@ pub fn from_pest(text: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
     let mut pos = pos;
     match error.parse_attempts() {
         Some(attempts) => {
-            let mut at = attempts.max_position;
+            let mut at = floor_char_boundary(text, attempts.max_position);
             // A keyword where a name was expected: pest records the position
             // after the keyword it refused.
             let refused_keyword = !attempts.unexpected_tokens().is_empty()
@@ -296,7 +297,12 @@ pub fn from_pest(text: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
         format!("expected {wanted}")
     };
     let mut d = Diagnostic::error(Code::UnexpectedToken, message).at(span, label);
-    if expected == [Expected::Token("`=`".into())] {
+    if let Some((word, keyword)) = misspelt_keyword(text, span.start as usize) {
+        // `mpa x in xs { … }`: a name where a keyword was meant.
+        d = d.help(format!(
+            "did you mean `{keyword}`? `{word}` is not a keyword, so it was read as a name"
+        ));
+    } else if expected == [Expected::Token("`=`".into())] {
         d = d.help("put `=` between the name and its value");
     } else if expected.contains(&Expected::StatementEnd) && found != "end of file" {
         d = d.help("put each statement on its own line, or separate statements with `;`");
@@ -311,6 +317,21 @@ pub fn from_pest(text: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
         d = d.help("if this starts another item, put a `,` after the previous one");
     }
     d
+}
+
+/// The word just before `pos` and the keyword it is a typo of, when it is
+/// one (`mpa` for `map`, `iff` for `if`, `agnet` for `agent`): a word is
+/// close when one edit, or a swap of two neighbours, makes the keyword.
+fn misspelt_keyword(text: &str, pos: usize) -> Option<(&str, &'static str)> {
+    let word = previous_word(text, pos)?;
+    if super::is_keyword(word) || word.len() < 2 {
+        return None;
+    }
+    let keyword = super::KEYWORDS
+        .iter()
+        .filter(|k| k.len() >= 2 && !matches!(**k, "true" | "false" | "null"))
+        .find(|k| strsim::damerau_levenshtein(word, k) == 1 && word.len() + 1 >= k.len())?;
+    Some((word, keyword))
 }
 
 /// Messages for mistakes common enough to deserve their own words.
@@ -489,10 +510,14 @@ fn after_word(text: &str, pos: usize) -> bool {
 /// The word just before `pos`, skipping spaces.
 fn previous_word(text: &str, pos: usize) -> Option<&str> {
     let before = text.get(..pos)?.trim_end();
-    let start = before
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .map_or(0, |i| i + 1);
-    let word = &before[start..];
+    // Counted in ASCII bytes, so the word starts on a character boundary
+    // whatever precedes it (`# é` then `retry`).
+    let len = before
+        .bytes()
+        .rev()
+        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        .count();
+    let word = &before[before.len() - len..];
     (!word.is_empty()).then_some(word)
 }
 

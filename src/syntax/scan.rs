@@ -7,7 +7,7 @@
 //! together, since pest is built without its stack probe (see `Cargo.toml`).
 
 use crate::diag::{Code, Diagnostic};
-use crate::source::Span;
+use crate::source::{floor_char_boundary, Span};
 
 /// The deepest nesting of brackets, `${…}`, and `map`s and `if`s still
 /// waiting for their block, a script may use.
@@ -323,7 +323,9 @@ pub(super) fn shell_expansion_help(text: &str, at: usize) -> Option<String> {
     if !shell {
         return None;
     }
-    let end = inner.find('}').map_or(inner.len().min(20), |i| i + 1);
+    let end = inner
+        .find('}')
+        .map_or_else(|| floor_char_boundary(inner, 20), |i| i + 1);
     Some(format!(
         "`${{…}}` inserts a Flow value; for the shell's own expansion write `\\${{{}` (a `\\` before the `$`)",
         &inner[..end]

@@ -203,9 +203,8 @@ fn flow_run_deny_exits_3_and_spawns_nothing() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("the capabilities are env, http, llm, sh")
-    );
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("the capabilities are env, files, http, llm, sh"));
     let out = common::flow_command()
         .arg("run")
         .arg(&script)
@@ -273,7 +272,7 @@ async fn a_forged_command_value_injects_nothing() {
                 .unwrap()
         }
     };
-    let outcome = run("param forged = null\nsh(\"printf '%s' ${forged}\")").await;
+    let outcome = run("param forged = null\nsh(\"printf '%s' ${forged}\", output: \"json\")").await;
     assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.errors);
     assert_eq!(*outcome.result.unwrap(), forged, "printed back as data");
     assert!(!marker.exists());
@@ -495,7 +494,7 @@ async fn a_value_in_shell_arithmetic_must_be_an_integer() {
             Engine::new()
                 .run_source(
                     "t.flow",
-                    "param x = 0\nsh(\"echo $(( ${x} + 1 ))\")",
+                    "param x = 0\nsh(\"echo $(( ${x} + 1 ))\", output: \"json\")",
                     options,
                 )
                 .await

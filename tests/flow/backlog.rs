@@ -16,7 +16,10 @@ fn two_jobs() -> RunOptions {
 
 #[test]
 fn every_item_runs_and_results_keep_their_order() {
-    let outcome = run_with(r#"map i in range(700) { sh("echo ${i}") }"#, two_jobs());
+    let outcome = run_with(
+        r#"map i in range(700) { sh("echo ${i}", output: "json") }"#,
+        two_jobs(),
+    );
     assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.errors);
     let expected: Vec<Value> = (0..700).map(|i| json!(i)).collect();
     assert_eq!(outcome.result.as_deref(), Some(&Value::Array(expected)));
@@ -26,7 +29,7 @@ fn every_item_runs_and_results_keep_their_order() {
 fn nested_maps_waiting_on_the_backlog_all_finish() {
     let outcome = run_with(
         r#"
-        let rows = map a in range(30) { map b in range(30) { sh("echo ${a * 100 + b}") } }
+        let rows = map a in range(30) { map b in range(30) { sh("echo ${a * 100 + b}", output: "json") } }
         rows[29][29] + rows[0][1] + len(rows)
         "#,
         two_jobs(),

@@ -266,6 +266,31 @@ fn a_big_script_reports_the_checkers_errors_only() {
     assert_eq!(codes(&error.diagnostics), vec!["undefined_name"]);
 }
 
+/// A big script is lowered while its names are still being resolved: flows,
+/// agents and params declared at its end and used from its start lower to
+/// the same graph as when resolution comes first.
+#[test]
+fn a_big_script_lowers_as_when_resolved_first() {
+    let mut text = String::from("flow early(x) { [Late(x), p] }\nlet a = early(1)\n");
+    for i in 0..6_000 {
+        text.push_str(&format!(
+            "let f{i} = map it in [a, {i}] {{ late_flow(it) }}\n"
+        ));
+    }
+    text.push_str("param p = 2\nagent Late = echo()\nflow late_flow(y) { noop(y) }\n");
+    text.push_str("[a, f5999]\n");
+    assert!(text.len() > 256 * 1024);
+    let script = flow::Engine::new()
+        .compile("big.flow", &text)
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    let program = parse(&SourceFile::new("big.flow", text.clone()));
+    let serial = flow::graph::lower(&program, &flow::graph::Prelude::default()).expect("it lowers");
+    assert_eq!(
+        flow::graph::to_json(&script.graph),
+        flow::graph::to_json(&serial)
+    );
+}
+
 /// The rendered `file:line:column` and `--format json` agree, also after
 /// non-ASCII text and CRLF line ends: both count characters.
 #[test]

@@ -44,11 +44,47 @@ pub fn result(text: &str) -> serde_json::Value {
     outcome.result.as_deref().cloned().unwrap_or_default()
 }
 
-/// The `flow` binary, with the working directory at the project root.
+/// The `flow` binary, with the working directory at the project root and the
+/// run store in a temporary folder shared by this test process (tests that
+/// read the store give their own with `--store` or `FLOW_STORE`).
 pub fn flow_command() -> std::process::Command {
+    static STORE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let store = STORE.get_or_init(|| scratch("store"));
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_flow"));
-    cmd.current_dir(root()).env("NO_COLOR", "1");
+    cmd.current_dir(root())
+        .env("NO_COLOR", "1")
+        .env("FLOW_STORE", store);
     cmd
+}
+
+/// Runs `flow` with `args`, writes `stdin` to it, and returns what it printed
+/// and how it exited.
+pub fn flow_with_input(args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = flow_command()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("flow starts");
+    let mut input = child.stdin.take().expect("a stdin pipe");
+    input
+        .write_all(stdin.as_bytes())
+        .expect("the input is written");
+    drop(input);
+    child.wait_with_output().expect("flow ends")
+}
+
+/// A new, empty folder under the system's temporary folder.
+pub fn scratch(name: &str) -> PathBuf {
+    static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("flow-test-{}-{name}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a scratch folder");
+    dir
 }
 
 /// Process ids whose environment holds `mark=<value>` (children of a test).

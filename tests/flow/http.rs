@@ -86,7 +86,7 @@ async fn headers_from_env_reach_the_server_and_never_the_diagnostics() {
     let diag = &outcome.errors[0];
     let shown = format!("{} {:?}", diag.message, diag.notes);
     assert!(!shown.contains(&path), "{shown}");
-    assert!(shown.contains("you sent [redacted]"), "{shown}");
+    assert!(shown.contains("you sent ***"), "{shown}");
 }
 
 #[tokio::test]
@@ -156,11 +156,19 @@ async fn bodies_over_the_cap_fail() {
 async fn redirects_are_followed_up_to_a_bound() {
     let server = servers::service().await;
     let outcome = run(
-        "param base = \"\"\nhttp(\"${base}/hop/3\", method: \"GET\").hops",
+        "param base = \"\"\nhttp(\"${base}/hop/10\", method: \"GET\").hops",
         &server.url,
     )
     .await;
     assert_eq!(*outcome.result.unwrap(), json!("done"));
+
+    let outcome = run(
+        "param base = \"\"\nhttp(\"${base}/hop/11\", method: \"GET\")",
+        &server.url,
+    )
+    .await;
+    let too_many = message(&outcome);
+    assert!(too_many.contains("redirects: more than 10"), "{too_many}");
 
     let outcome = run(
         "param base = \"\"\nhttp(\"${base}/loop\", method: \"GET\")",
@@ -302,4 +310,78 @@ fn no_c_crypto_library_is_linked() {
         );
     }
     assert!(lock.contains("name = \"ring\"\n"));
+}
+
+#[tokio::test]
+async fn a_redirect_that_leaves_the_origin_drops_the_agents_headers() {
+    let server = servers::service().await;
+    let other = servers::service().await;
+    // Same host, another port; the same server under another host name.
+    let port = server.url.rsplit(':').next().unwrap();
+    let script = r#"
+        param base = ""
+        param other = ""
+        param renamed = ""
+        agent Api = http(url: "${base}/to", method: "GET",
+                         headers: {"X-Api-Token": "tok-0123456789", Authorization: "Bearer abcdef123"})
+        {
+          same: Api(url: "/echo").headers,
+          port: Api(url: "${other}/echo").headers,
+          host: Api(url: "${renamed}/echo").headers,
+        }
+    "#;
+    let engine = flow::Engine::new();
+    let script = engine.compile("t.flow", script).unwrap();
+    let options = flow::RunOptions::new()
+        .param("base", server.url.as_str())
+        .param("other", other.url.as_str())
+        .param("renamed", format!("http://localhost:{port}"));
+    let outcome = engine.run(&script, options).await;
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.errors);
+    let result = outcome.result.unwrap();
+    assert_eq!(result["same"]["x-api-token"], "tok-0123456789");
+    assert_eq!(result["same"]["authorization"], "Bearer abcdef123");
+    for away in ["port", "host"] {
+        assert_eq!(result[away], json!({}), "{away}: {result}");
+    }
+    let received = other.requests();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].header("x-api-token"), None);
+}
+
+#[tokio::test]
+async fn link_local_addresses_are_refused_unless_allowed() {
+    for url in [
+        "http://169.254.169.254/latest/meta-data",
+        "http://[fe80::1]:8080/x",
+    ] {
+        let script = format!("param base = \"\"\nhttp(\"{url}\", method: \"GET\")");
+        let outcome = run(&script, "").await;
+        let message = message(&outcome);
+        assert!(message.contains("link-local"), "{message}");
+        assert!(message.contains("allow_link_local: true"), "{message}");
+    }
+    // Allowed, the request is attempted: whatever answers (nothing, in a
+    // test), it is not the refusal.
+    let outcome = run(
+        "param base = \"\"\nhttp(\"http://169.254.169.254/latest/meta-data\", method: \"GET\", allow_link_local: true, timeout: 1s)",
+        "",
+    )
+    .await;
+    if outcome.status == RunStatus::Failed {
+        let message = message(&outcome);
+        assert!(!message.contains("link-local"), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn a_redirect_to_a_link_local_address_is_refused() {
+    let server = servers::service().await;
+    let outcome = run(
+        "param base = \"\"\nagent Away = http(url: \"${base}/to\", method: \"GET\")\nAway(url: \"http://169.254.169.254/\")",
+        &server.url,
+    )
+    .await;
+    let message = message(&outcome);
+    assert!(message.contains("allow_link_local"), "{message}");
 }

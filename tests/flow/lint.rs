@@ -195,6 +195,34 @@ fn unused_binding_is_controlled_like_a_lint() {
     assert!(check_source(&SourceFile::new("t.flow", text), &allow).is_empty());
 }
 
+/// A value a second shell parses (`bash -c '… ${v}'`) is a warning that levels
+/// and allow comments control; a value no reference can stand for (after a
+/// backslash) stays an error whatever they say.
+#[test]
+fn nested_shell_warnings_are_controlled_like_a_lint() {
+    let nested = "param v = \"x\"\nsh(\"bash -c 'echo ${v}'\")\n";
+    let diags = check_text(nested);
+    assert_eq!(codes(&diags), ["unsafe_interpolation"]);
+    assert!(!diags[0].is_error());
+    let src = SourceFile::new("t.flow", nested);
+    let mut allow = Levels::default();
+    allow
+        .set("unsafe-interpolation", Level::Allow)
+        .expect("valid");
+    assert!(check_source(&src, &allow).is_empty());
+    let mut deny = Levels::default();
+    deny.set("warnings", Level::Deny).expect("valid");
+    assert!(check_source(&src, &deny)[0].is_error());
+    let chosen = format!("# flow: allow(unsafe-interpolation)\n{}", &nested[14..]);
+    let chosen = format!("param v = \"x\"\n{chosen}");
+    assert!(check_source(&SourceFile::new("t.flow", &*chosen), &deny).is_empty());
+
+    let escaped = "param v = \"x\"\nsh(\"echo \\\\${v}\")\n";
+    let diags = check_source(&SourceFile::new("t.flow", escaped), &allow);
+    assert_eq!(codes(&diags), ["unsafe_interpolation"]);
+    assert!(diags[0].is_error());
+}
+
 #[test]
 fn errors_keep_their_level() {
     let mut levels = Levels::default();

@@ -413,7 +413,7 @@ async fn the_api_key_never_appears_in_a_runs_output() {
             stderr.contains("Incorrect API key provided"),
             "the server's message is kept: {stderr}"
         );
-        assert!(stderr.contains("[redacted]"), "{stderr}");
+        assert!(stderr.contains("***"), "{stderr}");
         if json_flag {
             let doc: Value = serde_json::from_str(&stdout).unwrap();
             assert_eq!(doc["status"], "failed");
@@ -588,5 +588,18 @@ async fn the_examples_run_against_the_fake_server() {
         assert_eq!(outcome.status, RunStatus::Succeeded, "{}", errors(&outcome));
         assert_eq!(outcome.result.unwrap()["route"], route, "{ticket}");
         assert_eq!(outcome.tasks.len(), 2, "only the branch taken runs");
+    }
+}
+
+#[tokio::test]
+async fn a_link_local_model_server_is_refused_unless_allowed() {
+    let script = "param base = \"\"\nagent M = llm(base_url: \"http://169.254.169.254/v1\", timeout: 1s)\nM(\"hi\")";
+    let outcome = run(script, "").await;
+    let message = &outcome.errors[0].message;
+    assert!(message.contains("allow_link_local: true"), "{message}");
+    let allowed = script.replace("timeout: 1s", "timeout: 1s, allow_link_local: true");
+    let outcome = run(&allowed, "").await;
+    if let Some(error) = outcome.errors.first() {
+        assert!(!error.message.contains("link-local"), "{}", error.message);
     }
 }

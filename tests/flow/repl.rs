@@ -13,6 +13,9 @@ use serde_json::{json, Value};
 
 const FLOW: &str = env!("CARGO_BIN_EXE_flow");
 
+/// The session in the run store: one run per session, `:log`, `:why`.
+mod store;
+
 /// A fresh directory for one test.
 fn scratch(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -95,7 +98,7 @@ let items = map i in range(3) { E(i: i * 10) }
 items[2].i
 let checks = gate {
   lint: E(ok: true) where lint.ok,
-  test: sh("echo 7") where test == 7,
+  test: sh("echo 7", output: "json") where test == 7,
 }
 checks.test
 "#,
@@ -215,7 +218,7 @@ flow twice(v) {
 let x = 1
 let x = x + 1
 twice(v: x)
-agent E = sh("echo 5")
+agent E = sh("echo 5", output: "json")
 E()
 "${greeting}!"
 :vars
@@ -694,7 +697,7 @@ fn typed_ahead_lines_are_not_dropped() {
     let at = pty.expect("r = 10", at);
     let at = pty.expect("s = 20", at);
     // Typed while an entry runs.
-    pty.send("let slow = sh(\"sleep 1; echo 5\")\r");
+    pty.send("let slow = sh(\"sleep 1; echo 5\", output: \"json\")\r");
     std::thread::sleep(Duration::from_millis(300));
     pty.send("let t = slow + 1\rp[1] + t + r + s\r");
     let at = pty.expect("t = 6", at);

@@ -55,7 +55,8 @@ fn result_is_the_last_expression_else_the_top_level_lets() {
 #[test]
 fn map_keeps_input_order_whatever_the_finishing_order() {
     // Later items finish first.
-    let v = result(r#"map (i, x) in [3, 2, 1, 0] { sh("sleep 0.0${x}; echo ${i}") }"#);
+    let v =
+        result(r#"map (i, x) in [3, 2, 1, 0] { sh("sleep 0.0${x}; echo ${i}", output: "json") }"#);
     assert_eq!(v, json!([0, 1, 2, 3]));
 }
 
@@ -74,21 +75,22 @@ fn map_over_an_empty_list_and_a_non_list() {
 
 #[test]
 fn fanout_is_an_object_of_its_branches() {
-    let v = result(r#"fanout { a: sh("echo 1"), b: echo(x: 2), c: 3 }"#);
+    let v = result(r#"fanout { a: sh("echo 1", output: "json"), b: echo(x: 2), c: 3 }"#);
     assert_eq!(v, json!({ "a": 1, "b": { "x": 2 }, "c": 3 }));
 }
 
 #[test]
 fn gate_passes_with_the_object_of_its_checks() {
-    let v = result(r#"gate { one: sh("echo 1"), two: echo(v: 2) where two.v == 2 }"#);
+    let v =
+        result(r#"gate { one: sh("echo 1", output: "json"), two: echo(v: 2) where two.v == 2 }"#);
     assert_eq!(v, json!({ "one": 1, "two": { "v": 2 } }));
     // `where b`, the check's own value as its condition: the task keeps the check's name.
     let outcome =
-        run("let checks = gate { a: sh(\"echo 1\"), b: sh(\"echo true\") where b }\nchecks\n");
+        run("let checks = gate { a: sh(\"echo 1\"), b: sh(\"echo true\", output: \"json\") where b }\nchecks\n");
     assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.errors);
     assert_eq!(task(&outcome, "checks.b").status, TaskStatus::Succeeded);
     let outcome =
-        run("let checks = gate { a: sh(\"echo 1\"), b: sh(\"echo false\") where b }\nchecks\n");
+        run("let checks = gate { a: sh(\"echo 1\"), b: sh(\"echo false\", output: \"json\") where b }\nchecks\n");
     assert_eq!(outcome.status, RunStatus::Failed);
 }
 
@@ -118,7 +120,7 @@ fn gate_runs_every_check_and_lists_each_failure() {
 #[test]
 fn if_creates_only_the_taken_branch() {
     let outcome = run(r#"
-        let n = sh("echo 7")
+        let n = sh("echo 7", output: "json")
         let r = if n > 5 { sh("echo big") } else if n > 2 { sh("echo medium") } else { sh("echo small") }
         "#);
     assert_eq!(
@@ -237,7 +239,10 @@ fn params_take_command_line_values() {
     };
     let outcome = run_with(script, options);
     assert_eq!(outcome.errors[0].code, flow::Code::UnknownParam);
-    assert_eq!(outcome.errors[0].help.as_deref(), Some("did you mean `n`?"));
+    assert_eq!(
+        outcome.errors[0].help.as_deref(),
+        Some("did you mean `n`? its params are: n, name")
+    );
 }
 
 #[test]
@@ -292,7 +297,7 @@ fn each_map_item_streams_on_its_own() {
     let outcome = run(r#"
         let batches = map i in [0, 1, 2] {
           let raw = sh("sleep 0.${i * 3}; echo ${i}")
-          sh("echo ${raw}")
+          sh("echo ${raw}", output: "json")
         }
         "#);
     assert_eq!(
@@ -426,7 +431,7 @@ fn runtime_errors_point_at_the_operator_or_field() {
     );
     assert_eq!(d.help.as_deref(), Some("did you mean `cols`?"));
 
-    let src = "let z = sh(\"echo 0\")\nlet q = 1 / z";
+    let src = "let z = sh(\"echo 0\", output: \"json\")\nlet q = 1 / z";
     let outcome = run(src);
     let d = &outcome.errors[0];
     assert_eq!(d.code, flow::Code::DivisionByZero);
@@ -602,7 +607,22 @@ fn json_output_lists_every_task_also_on_failure() {
 
 #[test]
 fn ctrl_c_cancels_kills_children_and_exits_130() {
-    let mark = unique_mark("sigint");
+    stopped_by(nix::sys::signal::Signal::SIGINT);
+}
+
+/// A closed terminal or a dropped SSH session acts like SIGTERM.
+#[test]
+fn sighup_cancels_kills_children_and_exits_130() {
+    stopped_by(nix::sys::signal::Signal::SIGHUP);
+}
+
+#[test]
+fn sigterm_cancels_kills_children_and_exits_130() {
+    stopped_by(nix::sys::signal::Signal::SIGTERM);
+}
+
+fn stopped_by(signal: nix::sys::signal::Signal) {
+    let mark = unique_mark("signal");
     let dir = std::env::temp_dir().join(&mark);
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("s.flow");
@@ -622,13 +642,9 @@ fn ctrl_c_cancels_kills_children_and_exits_130() {
     while processes_marked(&mark).len() < 2 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130));
+    assert_eq!(out.status.code(), Some(130), "{signal}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("interrupted") && stderr.contains("a"),
@@ -760,7 +776,8 @@ fn a_closed_stdout_is_not_a_crash() {
 /// Commands an attacker's value must never break out of (found by an
 /// adversarial review: nested quotes, `case` in `$( )`, arithmetic,
 /// here-documents with continuations, tabs, quotes and `<<` in comments,
-/// `#` that is no comment, a `$` before the value).
+/// `#` that is no comment, a `$` before the value; `g*`: a value handed to
+/// a second shell as `unsafe_interpolation` suggests).
 #[test]
 fn no_value_breaks_out_of_an_sh_command() {
     let mark = std::env::temp_dir().join(unique_mark("pwned"));
@@ -802,6 +819,15 @@ fn no_value_breaks_out_of_an_sh_command() {
                 "{} ran the value {payload:?}",
                 file.display()
             );
+            // The ways `unsafe_interpolation` suggests to hand a value to a
+            // second shell pass it intact.
+            let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.starts_with("g") {
+                let printed: serde_json::Value =
+                    serde_json::from_slice(&out.stdout).expect("a JSON result");
+                let want = payload.strip_suffix('\n').unwrap_or(payload);
+                assert_eq!(printed, json!({ "r": want }), "{name}");
+            }
         }
     }
 }
@@ -811,7 +837,7 @@ fn no_value_breaks_out_of_an_sh_command() {
 #[test]
 fn huge_durations_are_never_not_a_crash() {
     let v = result(
-        "let big = sh(\"echo 1e20\")\n{ a: sh(\"echo hi\") timeout 1e20, b: sh(\"echo ho\") timeout big, c: sleep(0) timeout 1e20s }",
+        "let big = sh(\"echo 1e20\", output: \"json\")\n{ a: sh(\"echo hi\") timeout 1e20, b: sh(\"echo ho\") timeout big, c: sleep(0) timeout 1e20s }",
     );
     assert_eq!(v, json!({ "a": "hi", "b": "ho", "c": null }));
 }
@@ -921,7 +947,7 @@ fn graph_prints_only_the_graph() {
 fn nested_maps_capture_outer_values() {
     let v = result(
         r#"
-        let base = sh("echo 100")
+        let base = sh("echo 100", output: "json")
         map i in range(3) { map j in range(2) { base + i * 10 + j } }
         "#,
     );
@@ -933,7 +959,7 @@ fn try_inside_map_handles_each_item() {
     let v = result(
         r#"
         map x in [1, 2, 3] {
-          try { sh("test ${x} -ne 2 && echo ${x} || exit 1") } else { "fallback ${x}" }
+          try { sh("test ${x} -ne 2 && echo ${x} || exit 1", output: "json") } else { "fallback ${x}" }
         }
         "#,
     );
@@ -1172,5 +1198,50 @@ fn a_script_can_come_from_standard_input() {
     assert_eq!(
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(),
         json!("from-stdin")
+    );
+}
+
+/// The data built-ins in a script: ordering, lookups, paths, numbers.
+#[test]
+fn data_built_ins_work_in_a_script() {
+    let v = result(
+        r#"let rows = [{name: "b.txt", size: 3}, {name: "a.tar.gz", size: 1}, {name: "c", size: 3}]
+        {
+          by_size: map r in sort(rows, "size") { r.name },
+          names: reverse(sort(map r in rows { r.name })),
+          sizes: unique(map r in rows { r.size }),
+          ext: map r in rows { extension(r.name) },
+          dir: dirname("/data/in/x.csv"),
+          got: get(rows[0], "owner", "nobody"),
+          last: get(rows, -1).name,
+          text: replace("a-b", "-", "+"),
+          starts: starts_with("report.md", "rep"),
+          lines: lines("a\r\nb\n"),
+          rounded: [round(2.5), floor(-1.5), ceil(1.1), round(2.675, 2), fixed(1 / 3, 3)],
+        }"#,
+    );
+    assert_eq!(
+        v,
+        json!({
+            "by_size": ["a.tar.gz", "b.txt", "c"],
+            "names": ["c", "b.txt", "a.tar.gz"],
+            "sizes": [3, 1],
+            "ext": ["txt", "gz", ""],
+            "dir": "/data/in",
+            "got": "nobody",
+            "last": "c",
+            "text": "a+b",
+            "starts": true,
+            "lines": ["a", "b"],
+            "rounded": [3, -2, 2, 2.68, "0.333"],
+        })
+    );
+    let error = flow::Engine::new()
+        .compile("t.flow", "sort([1], \"k\", 3)")
+        .unwrap_err();
+    assert!(
+        error.diagnostics[0].message.contains("`sort` takes"),
+        "{:?}",
+        error.diagnostics[0]
     );
 }

@@ -210,6 +210,7 @@ fn error(status: StatusCode, message: &str) -> Response {
 /// | `/big` | 200 with a 17 MiB body and its Content-Length |
 /// | `/loop` | a redirect to itself, forever |
 /// | `/hop/N` | redirects N times, then JSON `{"hops": "done"}` |
+/// | `/to?url=URL` | a redirect to URL |
 /// | `/slow` | waits 10 s |
 pub async fn service() -> Server {
     let router = Router::new()
@@ -219,6 +220,16 @@ pub async fn service() -> Server {
         .route("/big", get(|| async { vec![b'x'; 17 << 20] }))
         .route("/loop", any(|| async { redirect("/loop") }))
         .route("/hop/{n}", any(hop))
+        .route(
+            "/to",
+            any(|Query(query): Query<Vec<(String, String)>>| async move {
+                let to = query
+                    .iter()
+                    .find(|(k, _)| k == "url")
+                    .map(|(_, v)| v.as_str());
+                redirect(to.unwrap_or("/"))
+            }),
+        )
         .route(
             "/slow",
             any(|| async {

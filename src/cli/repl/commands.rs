@@ -33,6 +33,16 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "FILE",
         "write the session as a script `flow run` reproduces",
     ),
+    (
+        ":log",
+        "[TASK…]",
+        "what a task of the session printed (the latest of that id), or every task",
+    ),
+    (
+        ":why",
+        "[TASK…]",
+        "why a task ran, compared with the earlier task of that id",
+    ),
     (":reset", "", "forget every binding and declaration"),
     (":quit", "", "leave (also Ctrl-D)"),
 ];
@@ -78,15 +88,21 @@ pub async fn handle(session: &mut Session, input: &str, ctl: &RunControl) -> Rep
     Reply::Entry(session.eval_entry(&name, input, ctl).await)
 }
 
+/// The command a word names: itself, or a prefix of one (`:g` for
+/// `:graph`; `:l` and `:lo` are `:load`, listed before `:log`).
+pub fn resolve(word: &str) -> Option<&'static str> {
+    COMMANDS
+        .iter()
+        .find(|(c, _, _)| *c == word || (word.len() >= 2 && c.starts_with(word)))
+        .map(|(c, _, _)| *c)
+}
+
 async fn command(session: &mut Session, line: &str, ctl: &RunControl) -> Reply {
     let (word, arg) = match line.split_once(char::is_whitespace) {
         Some((w, a)) => (w, a.trim()),
         None => (line, ""),
     };
-    let Some((name, _, _)) = COMMANDS
-        .iter()
-        .find(|(c, _, _)| *c == word || (word.len() >= 2 && c.starts_with(word)))
-    else {
+    let Some(name) = resolve(word) else {
         let known = COMMANDS.iter().map(|(c, _, _)| *c);
         let hint = value::suggest(word, known)
             .map_or_else(String::new, |s| format!("; did you mean `{s}`?"));
@@ -95,7 +111,7 @@ async fn command(session: &mut Session, line: &str, ctl: &RunControl) -> Reply {
         ));
     };
     let needs_arg = |what: &str| Reply::Error(format!("`{name}` needs {what}: `{name} {what}`"));
-    match *name {
+    match name {
         ":help" => Reply::Text(help()),
         ":vars" => Reply::Text(vars(session)),
         ":agents" => Reply::Text(agents(session)),
@@ -104,6 +120,8 @@ async fn command(session: &mut Session, line: &str, ctl: &RunControl) -> Reply {
         ":load" => load(session, arg, ctl).await,
         ":save" if arg.is_empty() => needs_arg("FILE"),
         ":save" => save(session, Path::new(arg)),
+        ":log" => super::store::log(session, arg),
+        ":why" => super::store::why(session, arg),
         ":reset" => {
             session.reset();
             Reply::Text("the session is empty\n".to_string())
@@ -118,7 +136,8 @@ fn help() -> String {
          over several lines while a bracket, block, `${` or `\"\"\"` string is open.\n\
          `let` and `param` values, `agent` and `flow` declarations stay for later\n\
          entries; a bare expression prints its value. Ctrl-C cancels a running\n\
-         entry or clears the line; Ctrl-D leaves.\n\ncommands:\n",
+         entry or clears the line; Ctrl-D leaves. The session's tasks are recorded\n\
+         in the run store as one run (`flow runs`); `:log` and `:why` read it.\n\ncommands:\n",
     );
     for (name, arg, what) in COMMANDS {
         let head = if arg.is_empty() {

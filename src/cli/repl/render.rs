@@ -112,7 +112,44 @@ fn belongs_to(label: &str, name: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('#'))
 }
 
-fn body(g: &TaskGraph, id: BodyId, depth: usize, only: Option<&str>, out: &mut String) {
+/// Lists body `top` at `depth` and the bodies under its nodes, each under a
+/// title line. A loop, not a recursion: an `else if` chain nests a body per
+/// arm, thousands deep.
+fn body(g: &TaskGraph, top: BodyId, depth: usize, only: Option<&str>, out: &mut String) {
+    enum Step<'o> {
+        Body(BodyId, usize, Option<&'o str>),
+        Line(String),
+    }
+    let mut steps = vec![Step::Body(top, depth, only)];
+    while let Some(step) = steps.pop() {
+        match step {
+            Step::Line(line) => out.push_str(&line),
+            Step::Body(id, depth, only) => {
+                let mut lines = Vec::new();
+                body_lines(g, id, depth, only, &mut |line, child| {
+                    lines.push(Step::Line(line));
+                    if let Some(child) = child {
+                        lines.push(Step::Body(child, depth + 2, None));
+                    }
+                });
+                steps.extend(lines.into_iter().rev());
+            }
+        }
+    }
+}
+
+/// Bodies nested deeper than this are not indented further.
+const MAX_INDENT: usize = 32;
+
+/// The lines of one body, in order: each node's, and for each body under it,
+/// a title line followed by that body (`emit`'s second argument).
+fn body_lines(
+    g: &TaskGraph,
+    id: BodyId,
+    depth: usize,
+    only: Option<&str>,
+    emit: &mut impl FnMut(String, Option<BodyId>),
+) {
     let b = g.body(id);
     let labels: Vec<String> = b
         .node_ids()
@@ -125,7 +162,7 @@ fn body(g: &TaskGraph, id: BodyId, depth: usize, only: Option<&str>, out: &mut S
             }
         })
         .collect();
-    let indent = "  ".repeat(depth);
+    let indent = "  ".repeat(depth.min(MAX_INDENT));
     for (local, node_id) in b.node_ids().enumerate() {
         let node = g.node(node_id);
         if only.is_some_and(|name| !belongs_to(&node.label, name)) {
@@ -153,7 +190,7 @@ fn body(g: &TaskGraph, id: BodyId, depth: usize, only: Option<&str>, out: &mut S
         } else {
             format!("  <- {}", deps.join(", "))
         };
-        out.push_str(&format!("{indent}{}: {what}{after}\n", labels[local]));
+        emit(format!("{indent}{}: {what}{after}\n", labels[local]), None);
         for child in TaskGraph::child_bodies(node) {
             let title = match g.body(child).kind {
                 BodyKind::MapItem => "each item".to_string(),
@@ -170,12 +207,11 @@ fn body(g: &TaskGraph, id: BodyId, depth: usize, only: Option<&str>, out: &mut S
                 },
                 BodyKind::Script | BodyKind::Flow => "body".to_string(),
             };
-            out.push_str(&format!("{indent}  {title}:\n"));
-            body(g, child, depth + 2, None, out);
+            emit(format!("{indent}  {title}:\n"), Some(child));
         }
     }
     if b.len == 0 && only.is_none() {
-        out.push_str(&format!("{indent}(no tasks)\n"));
+        emit(format!("{indent}(no tasks)\n"), None);
     }
 }
 

@@ -31,6 +31,8 @@ pub struct SessionOptions {
     pub keep_going: bool,
     /// `--param` overrides, applied to the session's `param` declarations.
     pub params: Vec<(String, Value)>,
+    /// `--secret` names: variables commands do not inherit, values not shown.
+    pub secrets: Vec<String>,
 }
 
 /// What a front end hands to one entry's run: the token that cancels it
@@ -159,6 +161,8 @@ pub struct Session {
     /// A comment-only entry holding `# flow: allow(…)`: it belongs to the
     /// next entry, as the line before a statement does in a file.
     pending_comments: String,
+    /// The run store the session records its tasks in (`store.rs`).
+    pub(super) recorder: Option<super::store::Recorder>,
 }
 
 impl Session {
@@ -170,7 +174,7 @@ impl Session {
         }
     }
 
-    /// Forgets every binding and declaration.
+    /// Forgets every binding and declaration (the session's run goes on).
     pub fn reset(&mut self) {
         self.entries.clear();
         self.values.clear();
@@ -289,6 +293,8 @@ impl Session {
         let options = RunOptions {
             jobs: self.options.jobs,
             keep_going: self.options.keep_going,
+            script_dir: None,
+            param_texts: Vec::new(),
             params: (self.options.params.iter())
                 .filter(|(n, _)| declared.contains(n.as_str()))
                 .cloned()
@@ -299,6 +305,8 @@ impl Session {
             cancel: ctl.cancel.clone(),
             // Only the cancelled and failed tasks are reported.
             record_all: false,
+            journal: self.entry_journal(),
+            secrets: self.options.secrets.clone(),
         };
         let outcome = self.engine.run(&compiled.script, options).await;
         match outcome.status {

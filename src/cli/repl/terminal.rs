@@ -20,7 +20,7 @@ use rustyline::history::DefaultHistory;
 use rustyline::{Context, Editor, Helper, Validator};
 use tokio::runtime::Runtime;
 
-use super::{commands, is_command, run_input, Printer, Reply, Session};
+use super::{commands, is_command, run_input, Printer, Reply, Session, Terminate};
 use crate::cli::exit;
 use crate::cli::progress::Mode;
 use crate::syntax::needs_more_input;
@@ -34,7 +34,13 @@ fn history_path() -> Option<PathBuf> {
     Some(dirs::data_dir()?.join("flow").join("history"))
 }
 
-pub fn run(runtime: &Runtime, mut session: Session, printer: Printer, progress: Mode) -> u8 {
+pub(super) fn run(
+    runtime: &Runtime,
+    session: &mut Session,
+    printer: Printer,
+    progress: Mode,
+    terminate: &Terminate,
+) -> u8 {
     let config = Config::builder()
         .edit_mode(EditMode::Emacs)
         .auto_add_history(false)
@@ -64,6 +70,7 @@ pub fn run(runtime: &Runtime, mut session: Session, printer: Printer, progress: 
     loop {
         if let Some(helper) = editor.helper_mut() {
             helper.names = session.completion_names();
+            helper.tasks = session.task_ids();
         }
         let prompt = if buffer.is_empty() { PROMPT } else { MORE };
         let line = match editor.readline(prompt) {
@@ -95,8 +102,11 @@ pub fn run(runtime: &Runtime, mut session: Session, printer: Printer, progress: 
         if let Some(path) = &history {
             save_history(&mut editor, path);
         }
-        let (reply, _) = run_input(runtime, &mut session, &input, progress);
+        let (reply, _) = run_input(runtime, session, &input, progress, terminate);
         printer.reply(&reply);
+        if terminate.received() {
+            return exit::INTERRUPTED;
+        }
         if let Reply::Quit = reply {
             break;
         }
@@ -117,6 +127,8 @@ fn save_history(editor: &mut Editor<FlowHelper, DefaultHistory>, path: &std::pat
 struct FlowHelper {
     /// The session's names, refreshed before each prompt.
     names: Vec<String>,
+    /// The ids of the session's recorded tasks, for `:log` and `:why`.
+    tasks: Vec<String>,
     hinter: HistoryHinter,
     files: FilenameCompleter,
     color: bool,
@@ -126,6 +138,7 @@ impl FlowHelper {
     fn new(color: bool) -> FlowHelper {
         FlowHelper {
             names: Vec::new(),
+            tasks: Vec::new(),
             hinter: HistoryHinter::new(),
             files: FilenameCompleter::new(),
             color,
@@ -133,9 +146,24 @@ impl FlowHelper {
     }
 }
 
-/// What Tab offers for the word before the cursor.
-pub(super) fn candidates(names: &[String], before: &str) -> (usize, Vec<String>) {
+/// What Tab offers for the word before the cursor: after `:log` or `:why`,
+/// the session's task ids (`fetch[2]`, `draft.intro`: words of their own).
+pub(super) fn candidates(names: &[String], tasks: &[String], before: &str) -> (usize, Vec<String>) {
     let trimmed = before.trim_start();
+    if let Some((word, _)) = trimmed.split_once(char::is_whitespace) {
+        if matches!(commands::resolve(word), Some(":log" | ":why")) {
+            let start = before
+                .char_indices()
+                .rfind(|(_, c)| c.is_whitespace())
+                .map_or(0, |(i, c)| i + c.len_utf8());
+            let partial = &before[start..];
+            let found = (tasks.iter())
+                .filter(|t| t.starts_with(partial))
+                .cloned()
+                .collect();
+            return (start, found);
+        }
+    }
     if trimmed.starts_with(':') && !trimmed.contains(char::is_whitespace) {
         let start = before.len() - trimmed.len();
         let found = commands::COMMANDS
@@ -199,7 +227,7 @@ impl Completer for FlowHelper {
         if takes_a_file(before) {
             return self.files.complete(line, pos, ctx);
         }
-        let (start, found) = candidates(&self.names, before);
+        let (start, found) = candidates(&self.names, &self.tasks, before);
         let pairs = found
             .into_iter()
             .map(|c| Pair {
@@ -240,17 +268,39 @@ mod tests {
             "results".to_string(),
             "echo".to_string(),
         ];
-        assert_eq!(candidates(&names, ":g"), (0, vec![":graph".to_string()]));
-        assert_eq!(candidates(&names, "let x = Ex").1, vec!["Extractor"]);
-        let (start, found) = candidates(&names, "let x = ra");
+        let candidates = |before| candidates(&names, &[], before);
+        assert_eq!(candidates(":g"), (0, vec![":graph".to_string()]));
+        assert_eq!(candidates("let x = Ex").1, vec!["Extractor"]);
+        let (start, found) = candidates("let x = ra");
         assert_eq!(start, 8);
         assert_eq!(found, vec!["range"]);
-        assert!(candidates(&names, "ma").1.contains(&"map".to_string()));
-        assert!(candidates(&names, "let y = e")
-            .1
-            .contains(&"echo".to_string()));
-        assert_eq!(candidates(&names, ":graph re").1, vec!["results"]);
-        assert!(is_sorted(&candidates(&names, "").1));
+        assert!(candidates("ma").1.contains(&"map".to_string()));
+        assert!(candidates("let y = e").1.contains(&"echo".to_string()));
+        assert_eq!(candidates(":graph re").1, vec!["results"]);
+        assert!(is_sorted(&candidates("").1));
+    }
+
+    #[test]
+    fn log_and_why_complete_task_ids() {
+        let tasks = ["fetch[1]", "fetch[2]", "draft.intro", "x"].map(String::from);
+        let names = vec!["results".to_string()];
+        assert_eq!(
+            candidates(&names, &tasks, ":log fetch["),
+            (5, vec!["fetch[1]".to_string(), "fetch[2]".to_string()])
+        );
+        assert_eq!(
+            candidates(&names, &tasks, ":w x fetch[2] dr"),
+            (14, vec!["draft.intro".to_string()])
+        );
+        assert_eq!(candidates(&names, &tasks, ":why ").1.len(), 4);
+        assert_eq!(candidates(&names, &tasks, ":lo").1, vec![":load", ":log"]);
+        // `:graph` still completes the session's names.
+        assert_eq!(candidates(&names, &tasks, ":graph re").1, vec!["results"]);
+        // A multi-byte space (U+3000, 3 bytes) before the word.
+        assert_eq!(
+            candidates(&names, &tasks, ":log\u{3000}fetch[1"),
+            (7, vec!["fetch[1]".to_string()])
+        );
     }
 
     #[test]

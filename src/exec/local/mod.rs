@@ -44,7 +44,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{CommandOutput, CommandSpec, ExecError};
-pub use output::stdout_value;
+pub use output::stdout_text;
 pub use spawn::Environment;
 
 /// Limits for running commands; the defaults suit the interpreter.
@@ -53,7 +53,8 @@ pub struct LocalOptions {
     /// The most stdout bytes kept; more fails the call with
     /// [`ExecError::StdoutTooLarge`]. Default 64 MiB.
     pub max_stdout: usize,
-    /// How many of the last stderr bytes are kept for error messages. Default 8 KiB.
+    /// How many of the last stderr bytes are kept (for error messages and the
+    /// run store's logs); a failed command's stdout keeps as many. Default 64 KiB.
     pub stderr_tail: usize,
     /// After SIGTERM on cancellation, how long the shell gets to exit before
     /// SIGKILL. Default 2 s.
@@ -74,7 +75,7 @@ impl Default for LocalOptions {
     fn default() -> Self {
         LocalOptions {
             max_stdout: 64 << 20,
-            stderr_tail: 8 << 10,
+            stderr_tail: 64 << 10,
             kill_grace: Duration::from_secs(2),
             drain: Duration::from_millis(100),
             environment: None,
@@ -83,9 +84,8 @@ impl Default for LocalOptions {
 }
 
 /// Runs `cmd` with `/bin/sh -c` in a new process group and returns its stdout
-/// as a value (see [`CommandSpec`] for the inputs; the output is the stdout
-/// parsed as JSON when it parses, else its text with one final newline
-/// removed, `""` when empty).
+/// as a string value (see [`CommandSpec`] for the inputs; the output is
+/// [`stdout_text`]: the text with one final newline removed, `""` when empty).
 ///
 /// Fails with [`ExecError::Exit`] or [`ExecError::Signal`] (with the stderr tail)
 /// when the shell does not exit with status 0, and with [`ExecError::Cancelled`]
@@ -102,7 +102,7 @@ pub async fn run(
     cancel: &CancellationToken,
 ) -> Result<Value, ExecError> {
     let output = run_command(cmd, opts, cancel).await?;
-    Ok(output::stdout_value(output.stdout))
+    Ok(Value::String(output::stdout_text(output.stdout)))
 }
 
 /// [`run`], reporting the command's raw stdout, its stderr tail and how long
@@ -114,7 +114,7 @@ pub async fn run_command(
 ) -> Result<CommandOutput, ExecError> {
     let clock = std::time::Instant::now();
     if cancel.is_cancelled() {
-        return Err(ExecError::Cancelled);
+        return Err(ExecError::cancelled());
     }
     let input = serde_json::to_vec(&cmd.context).unwrap_or_else(|_| b"{}".to_vec());
     let spawn::Started {
@@ -179,7 +179,7 @@ pub async fn run_command(
 
     let result = match end {
         End::Exited => match status {
-            Some(status) => exit_result(status, out, &err, opts),
+            Some(status) => exit_result(status, out, &err, &cmd.ok_codes, opts),
             None => Err(ExecError::Io {
                 source: io::Error::other("the shell's exit was lost"),
             }),
@@ -195,7 +195,11 @@ pub async fn run_command(
                 group.signal(Signal::SIGCONT);
                 let _ = tokio::time::timeout(opts.kill_grace, process.wait()).await;
             }
-            Err(ExecError::Cancelled)
+            // What it wrote until then is kept (the run store's logs).
+            Err(ExecError::Cancelled {
+                stderr_tail: output::tail_text(&err, opts.stderr_tail),
+                stdout_tail: output::tail_text(&out, opts.stderr_tail),
+            })
         }
     };
     // Leftovers die here. When the shell was reaped above and nothing else was
@@ -205,9 +209,10 @@ pub async fn run_command(
     group.kill();
     let _ = process.wait().await;
     group.disarm();
-    let stdout = result?;
+    let (code, stdout) = result?;
     Ok(CommandOutput {
         stdout,
+        code,
         stderr_tail: output::tail_text(&err, opts.stderr_tail),
         elapsed: clock.elapsed(),
     })
@@ -241,19 +246,24 @@ async fn feed(stdin: Option<pipe::Sender>, input: &[u8]) {
     }
 }
 
-/// The stdout of a shell that exited with `status`, or why it failed.
+/// The exit status and stdout of a shell that exited with `status`, or why
+/// it failed.
 fn exit_result(
     status: ExitStatus,
     out: Vec<u8>,
     err: &[u8],
+    ok_codes: &[i32],
     opts: &LocalOptions,
-) -> Result<Vec<u8>, ExecError> {
+) -> Result<(i32, Vec<u8>), ExecError> {
     let tail = || output::tail_text(err, opts.stderr_tail);
+    let stdout_tail = || output::tail_text(&out, opts.stderr_tail);
     match (status.code(), status.signal()) {
-        (Some(0), _) => Ok(out),
+        (Some(0), _) => Ok((0, out)),
+        (Some(code), _) if ok_codes.contains(&code) => Ok((code, out)),
         (Some(code), _) => Err(ExecError::Exit {
             code,
             stderr_tail: tail(),
+            stdout_tail: stdout_tail(),
         }),
         (None, Some(number)) => Err(ExecError::Signal {
             signal: match Signal::try_from(number) {
@@ -261,10 +271,12 @@ fn exit_result(
                 Err(_) => format!("signal {number}"),
             },
             stderr_tail: tail(),
+            stdout_tail: stdout_tail(),
         }),
         (None, None) => Err(ExecError::Signal {
             signal: "an unknown signal".into(),
             stderr_tail: tail(),
+            stdout_tail: stdout_tail(),
         }),
     }
 }

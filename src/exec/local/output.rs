@@ -2,7 +2,6 @@
 
 use std::io;
 
-use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// The least room made before a read. Most commands write a few bytes or
@@ -85,50 +84,44 @@ pub(super) fn tail_text(buf: &[u8], keep: usize) -> String {
         .to_string()
 }
 
-/// The value of a command's stdout.
-///
-/// - the whole output parses as JSON (surrounding whitespace allowed): that value;
-/// - otherwise the text (invalid UTF-8 replaced by U+FFFD) with one final
-///   newline removed: `"a\n"` is `"a"`, `"a\n\n"` is `"a\n"`;
-/// - no output at all: the empty string `""`.
-pub fn stdout_value(bytes: Vec<u8>) -> Value {
-    if let Ok(value) = serde_json::from_slice::<Value>(&bytes) {
-        return value;
-    }
+/// A command's stdout as text: invalid UTF-8 replaced by U+FFFD, one final
+/// newline removed (`"a\n"` is `"a"`, `"a\n\n"` is `"a\n"`, `"a\r\n"` is
+/// `"a"`); no output at all is `""`. Never parsed: `1.10` stays `1.10`.
+pub fn stdout_text(bytes: Vec<u8>) -> String {
     let mut text = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(error) => String::from_utf8_lossy(error.as_bytes()).into_owned(),
     };
     if text.ends_with('\n') {
         text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
     }
     // the buffer grew in chunks; results may be kept for the whole run
     text.shrink_to_fit();
-    Value::String(text)
+    text
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
-    fn stdout_is_json_when_it_parses_else_text() {
-        let cases: &[(&[u8], Value)] = &[
-            (b"", json!("")),
-            (b"\n", json!("")),
-            (b"42\n", json!(42)),
-            (b" {\"a\": [1, null]}\n\n", json!({"a": [1, null]})),
-            (b"\"quoted\"", json!("quoted")),
-            (b"hello\n", json!("hello")),
-            (b"a\n\n", json!("a\n")),
-            (b"a", json!("a")),
-            (b"1 2\n", json!("1 2")),
-            (b"{\"open\": \n", json!("{\"open\": ")),
-            (b"\xffa\n", json!("\u{FFFD}a")),
+    fn stdout_is_text_without_its_final_newline() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"", ""),
+            (b"\n", ""),
+            (b"42\n", "42"),
+            (b"1.10\n", "1.10"),
+            (b"\"quoted\"", "\"quoted\""),
+            (b"hello\r\n", "hello"),
+            (b"a\n\n", "a\n"),
+            (b"a", "a"),
+            (b"\xffa\n", "\u{FFFD}a"),
         ];
-        for (bytes, value) in cases {
-            assert_eq!(&stdout_value(bytes.to_vec()), value, "for {bytes:?}");
+        for (bytes, text) in cases {
+            assert_eq!(stdout_text(bytes.to_vec()), *text, "for {bytes:?}");
         }
     }
 
@@ -136,10 +129,8 @@ mod tests {
     fn text_results_keep_no_spare_buffer() {
         let mut bytes = Vec::with_capacity(4096);
         bytes.extend_from_slice(b"short\n");
-        match stdout_value(bytes) {
-            Value::String(text) => assert_eq!(text.capacity(), text.len()),
-            other => panic!("{other:?}"),
-        }
+        let text = stdout_text(bytes);
+        assert_eq!(text.capacity(), text.len());
     }
 
     #[test]

@@ -21,7 +21,8 @@
 //! the child about 6 before `exec` against about 135.
 //!
 //! It also drops a job-control stop pending in the child before `exec`,
-//! which `posix_spawn` cannot (see `child.rs`).
+//! which `posix_spawn` cannot (see `child.rs`), and asks the kernel to kill
+//! the shell when `flow` dies, `kill -9` included (`PR_SET_PDEATHSIG`).
 //!
 //! The child shares the parent's memory until it calls `exec`, on a stack of
 //! its own, while the parent thread is suspended ([`CLONE_VFORK`]). It makes
@@ -97,6 +98,8 @@ impl Process {
             mask: unsafe { std::mem::zeroed() },
             child_mask: empty_signal_set(),
             error: 0,
+            // SAFETY: getpid has no preconditions
+            parent: unsafe { libc::getpid() },
         };
         // SAFETY: `all` is plain data that sigfillset initialises; the mask
         // calls only change this thread's mask, restored right after the
@@ -277,6 +280,9 @@ struct ChildArgs {
     child_mask: libc::sigset_t,
     /// Why the child could not `exec` (an errno), set just before it exits.
     error: c_int,
+    /// This process: the child checks it is still its parent once it has
+    /// asked to die with it.
+    parent: libc::pid_t,
 }
 
 /// The child, from `clone` to `exec`. See the module documentation for what
@@ -293,6 +299,17 @@ extern "C" fn child_main(arg: *mut c_void) -> c_int {
         let args = &mut *arg.cast::<ChildArgs>();
         if libc::setpgid(0, 0) != 0 {
             fail(args);
+        }
+        // The shell dies with `flow`, even by `kill -9`, so that a command
+        // never finishes unrecorded after its run is gone (and `--resume`
+        // never finds it done twice). The signal comes when the thread that
+        // started the child ends: a scheduler's thread, which outlives its
+        // commands. If `flow` is already gone, so is the point of starting.
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+            fail(args);
+        }
+        if libc::getppid() != args.parent {
+            libc::_exit(127);
         }
         for (target, &fd) in (0..).zip(&args.stdio) {
             // dup2 onto itself would keep the close-on-exec flag

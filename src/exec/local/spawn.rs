@@ -70,6 +70,47 @@ impl Environment {
         }))
     }
 
+    /// This environment less the variables named (the same one when it has none of them).
+    pub fn without(&self, names: &[String]) -> Environment {
+        let hidden = |entry: &CString| {
+            let name = var_name(entry.as_bytes());
+            names.iter().any(|n| n.as_bytes() == name)
+        };
+        if !self.0.vars.iter().any(hidden) {
+            return self.clone();
+        }
+        let path = match names.iter().any(|n| n == "PATH") {
+            true => None,
+            false => self.0.path.clone(),
+        };
+        Environment(Arc::new(Captured {
+            vars: self.0.vars.iter().filter(|e| !hidden(e)).cloned().collect(),
+            path,
+            found: Mutex::default(),
+        }))
+    }
+
+    /// This environment with `vars` set (replacing variables of the same name).
+    pub fn with(&self, vars: &[(String, String)]) -> Environment {
+        if vars.is_empty() {
+            return self.clone();
+        }
+        let names: Vec<String> = vars.iter().map(|(n, _)| n.clone()).collect();
+        let kept = self.without(&names);
+        let added = vars
+            .iter()
+            .filter_map(|(n, v)| CString::new(format!("{n}={v}")).ok());
+        let path = match vars.iter().find(|(n, _)| n == "PATH") {
+            Some((_, v)) => Some(OsString::from(v)),
+            None => kept.0.path.clone(),
+        };
+        Environment(Arc::new(Captured {
+            vars: kept.0.vars.iter().cloned().chain(added).collect(),
+            path,
+            found: Mutex::default(),
+        }))
+    }
+
     /// Where the shell would find `program` on this environment's `PATH`, when
     /// it can be run directly: not when a relative entry (one that depends on
     /// the command's working folder) comes first. Looked up once per name.
@@ -577,6 +618,21 @@ mod tests {
         assert_eq!(found(&format!("{p2}:bin")), tool(p2));
         assert_eq!(with_path(p2, &[]).resolve("./flow-test-tool"), None);
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn hidden_variables_are_left_out() {
+        let environment = with_path("/bin", &["KEEP=1", "SECRET=hunter2", "SECRETS=x"]);
+        let hidden = environment.without(&["SECRET".to_string()]);
+        let names: Vec<&[u8]> = hidden
+            .0
+            .vars
+            .iter()
+            .map(|e| var_name(e.as_bytes()))
+            .collect();
+        assert_eq!(names, [&b"KEEP"[..], b"SECRETS"]);
+        let same = environment.without(&["ABSENT".to_string()]);
+        assert!(Arc::ptr_eq(&same.0, &environment.0));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::graph::*;
 use crate::resolve::Target;
 use crate::source::Span;
 
-impl<'a> Lowerer<'a> {
+impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
     pub(super) fn string(&mut self, parts: &'a [ast::StrPart], shell: bool) -> Expr {
         let mut out = Vec::with_capacity(parts.len());
         for part in parts {
@@ -86,7 +86,7 @@ impl<'a> Lowerer<'a> {
                     span,
                 }
             }
-            Target::Binding(id) => match self.homes[id as usize] {
+            Target::Binding(id) => match self.home_of(id) {
                 Home::Flow(flow) => self.flow_call(flow, call, span, label),
                 Home::Agent(agent) => self.task(Called::Declared(agent), call, span, label),
                 Home::Param(_) | Home::Local { .. } | Home::Unknown => not_found(self),

@@ -532,32 +532,42 @@ impl Scheduler {
             ) => {
                 *live -= 1;
                 *remaining -= 1;
+                // `--keep-going`: the list keeps every item, failed ones as error values.
+                let keep_values = keep_going && !owner_handled;
                 let mut stop_owner = false;
                 match result {
                     Ok(v) => results[i] = Some(v),
-                    Err(f) => {
+                    Err(mut f) => {
+                        if keep_values {
+                            results[i] = Some(f.take_place_value());
+                        }
                         if failure
                             .as_ref()
                             .is_none_or(|old| old.cancelled && !f.cancelled)
                         {
                             *failure = Some(f);
                         }
-                        stop_owner = !keep_going || owner_handled;
+                        stop_owner = !keep_values;
                     }
                 }
                 if *remaining == 0 {
+                    let mut list = || {
+                        let list = std::mem::take(results)
+                            .into_iter()
+                            .map(|v| {
+                                v.map(|v| Arc::try_unwrap(v).unwrap_or_else(|v| (*v).clone()))
+                                    .unwrap_or(Value::Null)
+                            })
+                            .collect();
+                        Arc::new(Value::Array(list))
+                    };
                     let result = match failure.take() {
+                        Some(f) if keep_values => Err(Failure {
+                            partial: Some(list()),
+                            ..f
+                        }),
                         Some(f) => Err(f),
-                        None => {
-                            let list = std::mem::take(results)
-                                .into_iter()
-                                .map(|v| {
-                                    v.map(|v| Arc::try_unwrap(v).unwrap_or_else(|v| (*v).clone()))
-                                        .unwrap_or(Value::Null)
-                                })
-                                .collect();
-                            Ok(Arc::new(Value::Array(list)))
-                        }
+                        None => Ok(list()),
                     };
                     return self.construct_done(id, result);
                 }
@@ -603,6 +613,7 @@ impl Scheduler {
                         message,
                         notes: Vec::new(),
                         cancelled: false,
+                        partial: None,
                     };
                 }
                 self.attempt_failed(id, owner, owner_handled, failure);
@@ -620,6 +631,10 @@ impl Scheduler {
 
     /// An attempt failed: retry after the backoff, else run the `else`, else fail.
     fn attempt_failed(&mut self, id: u32, owner: Key, owner_handled: bool, mut failure: Failure) {
+        // Pure work stopped by the run's cancellation: nothing to retry or recover.
+        if failure.diag.code == Code::Cancelled && self.cancelled_now() {
+            failure.cancelled = true;
+        }
         let owner_stopped = self.is_stopped(owner);
         let Some(c) = self.constructs.get(id) else {
             return;
@@ -768,6 +783,7 @@ impl Scheduler {
             diag,
             task: name.to_string(),
             cancelled: all_cancelled,
+            partial: None,
         };
         self.construct_done(id, Err(failure));
     }

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use super::*;
 use crate::agent::{Agent, Inline, Resource};
+use crate::runtime::journal::key_inputs;
 use crate::runtime::task::run_inline;
 use crate::graph::Task;
 
@@ -97,6 +98,7 @@ impl Scheduler {
     /// Evaluates a task's arguments and starts it (inline when instant).
     pub(super) fn start_task(&mut self, key: Key, k: u32, node: &Node, task: &Task) {
         let (prepared, queue) = match self.prepare(key, task) {
+            Ok(Start::Queue(prepared, _)) if self.reuse(key, k, node, task, &prepared) => return,
             Ok(Start::Queue(prepared, queue)) => (prepared, queue),
             Ok(Start::Done(done)) => return self.task_done(key, k, done),
             Err(diag) => {
@@ -105,22 +107,15 @@ impl Scheduler {
                 let diag = diag.or_at(node.span, "in this call's arguments or modifiers");
                 let id = self.node_id(key, node);
                 if let Some(instance) = self.inst(key).map(|i| i.name.clone()) {
-                    let record = TaskRecord {
+                    let mut record = TaskRecord::new(
                         instance,
-                        label: node.label.clone(),
-                        agent: task.agent_name.clone(),
-                        status: TaskStatus::Failed,
-                        attempts: 0,
-                        started_at: None,
-                        ended_at: None,
-                        duration: None,
-                        output: None,
-                        error: Some(diag.message.clone()),
-                        notes: Vec::new(),
-                        span: node.span,
-                        usage: None,
-                    };
-                    self.push_record(record);
+                        node.label.clone(),
+                        task.agent_name.clone(),
+                        TaskStatus::Failed,
+                        node.span,
+                    );
+                    record.error = Some(diag.message.clone());
+                    self.push_record(record, None);
                 }
                 return self.fail(key, k, failure_from(diag, &id));
             }
@@ -140,14 +135,16 @@ impl Scheduler {
         self.pump();
     }
 
-    /// Evaluates a task's call; runs it at once when its agent is inline and
-    /// it has no `timeout` or `retry`, else prepares it for its queue.
+    /// Evaluates a task's call; runs it at once when its agent answers it
+    /// inline and it has no `timeout` or `retry`, else prepares it for its queue.
     fn prepare(&self, key: Key, task: &Task) -> Result<Start, Diagnostic> {
         let agents = self.agents.len();
+        let mut definition = None;
         let (implementation, config, command, queue) = match &task.callee {
             Callee::Agent(i) => {
                 let agent = &self.agents[*i as usize];
                 let (config, command) = (agent.config.clone(), agent.command.clone());
+                definition = self.graph.agents[*i as usize].digest.as_deref();
                 (&agent.implementation, config, command, *i as usize)
             }
             Callee::Backend(b, exprs) => {
@@ -172,7 +169,8 @@ impl Scheduler {
             context.insert(name.to_string(), (*self.eval_in(key, expr)?).clone());
         }
         let (timeout, retries, backoff) = self.call_modifiers(key, &task.modifiers)?;
-        if implementation.signature().inline && timeout.is_none() && retries == 0 {
+        // Any agent may answer a call at once (`sleep(0s)`); inline ones always do.
+        if timeout.is_none() && retries == 0 {
             let call = Inline {
                 instructions: instructions.as_deref(),
                 context: &context,
@@ -182,7 +180,19 @@ impl Scheduler {
                 return Ok(Start::Done(done));
             }
         }
+        let keyed = self.options.journal.as_ref().map(|_| {
+            key_inputs(
+                &task.agent_name,
+                definition,
+                &config,
+                instructions.as_deref(),
+                &context,
+                command.as_deref(),
+                implementation.signature(),
+            )
+        });
         let prepared = Prepared {
+            keyed,
             implementation: implementation.clone(),
             command,
             agent: task.agent_name.clone(),
@@ -284,9 +294,25 @@ impl Scheduler {
             }
             let token = self.token(queued.key);
             let (key, node) = (queued.key, queued.node);
+            // A call that only waits gets a bare timer, not the call's future.
+            if let Some(wait) = queued.prepared.wait_only() {
+                let keyed = queued.prepared.keyed.take();
+                drop(queued);
+                self.join.spawn(async move {
+                    let done = Box::new(crate::runtime::task::wait(wait, token, keyed).await);
+                    Completion::Task {
+                        key,
+                        node,
+                        queue: q,
+                        cpu,
+                        done,
+                    }
+                });
+                continue;
+            }
             let executor = self.executor.clone();
             self.join.spawn(async move {
-                let done = queued.prepared.run(token, executor).await;
+                let done = Box::new(queued.prepared.run(token, executor).await);
                 Completion::Task {
                     key,
                     node,
@@ -360,7 +386,7 @@ impl Scheduler {
                 if let Some(inst) = self.inst_mut(key) {
                     inst.active -= 1;
                 }
-                self.task_done(key, node, done);
+                self.task_done(key, node, *done);
                 self.pump();
             }
             Completion::Backoff { construct } => self.next_attempt(construct),
@@ -377,32 +403,39 @@ impl Scheduler {
         let NodeKind::Task(task) = &node.kind else {
             return;
         };
-        let (output, failure, usage) = match done.result {
-            Ok(reply) => (Some(shared(reply.value)), None, reply.usage),
-            Err(e) => (None, Some(e), None),
+        let (output, mut failure, usage, logs) = match done.result {
+            Ok(reply) => (Some(shared(reply.value)), None, reply.usage, reply.logs),
+            Err(mut e) => {
+                let logs = e.logs.take();
+                (None, Some(e), None, logs)
+            }
         };
-        let record = TaskRecord {
-            instance: inst.name.clone(),
-            label: node.label.clone(),
-            agent: task.agent_name.clone(),
-            status: done.status,
-            attempts: done.attempts,
-            started_at: Some(done.started),
-            ended_at: Some(done.ended),
-            duration: Some(done.elapsed),
-            output: output.clone(),
-            error: failure.as_ref().map(|e| e.message.clone()),
-            notes: failure
-                .as_ref()
-                .map(|e| e.notes.clone())
-                .unwrap_or_default(),
-            span: node.span,
-            usage,
-        };
+        let mut record = TaskRecord::new(
+            inst.name.clone(),
+            node.label.clone(),
+            task.agent_name.clone(),
+            done.status,
+            node.span,
+        );
+        record.attempts = done.attempts;
+        record.started_at = Some(done.started);
+        record.ended_at = Some(done.ended);
+        record.duration = Some(done.elapsed);
+        record.output = output.clone();
+        record.usage = usage;
+        record.history = done.history;
+        if let Some(failure) = failure.as_mut() {
+            record.error = Some(failure.message.clone());
+            record.notes = failure.notes.clone();
+        }
+        if let Some(keyed) = &done.keyed {
+            record.key = Some(keyed.key.clone());
+            record.logs = logs.map(|logs| Arc::new(*logs));
+        }
         let id = failure
             .is_some()
             .then(|| super::super::task_id(&inst.name, &node.label));
-        self.push_record(record);
+        self.push_record(record, done.keyed.as_ref());
         match (done.status, output) {
             (TaskStatus::Succeeded, Some(value)) => self.complete(key, k, value),
             (status, _) => {
@@ -413,6 +446,58 @@ impl Scheduler {
                 self.fail(key, k, failure);
             }
         }
+    }
+}
+
+impl Scheduler {
+    /// Under `--resume`: completes the task with the value an earlier run
+    /// recorded for its key, if there is one (and its agent allows it).
+    /// Under `--replay`: answers a remote agent's call from the recording,
+    /// or fails it saying why there is none.
+    fn reuse(&mut self, key: Key, k: u32, node: &Node, task: &Task, prepared: &Prepared) -> bool {
+        let (Some(journal), Some(keyed)) = (&self.options.journal, &prepared.keyed) else {
+            return false;
+        };
+        let replayed = keyed.request.as_ref().and_then(|_| journal.replay(keyed));
+        let (status, found) = match replayed {
+            Some(replayed) => (TaskStatus::Succeeded, replayed),
+            None if keyed.reusable => match journal.reuse(&keyed.key) {
+                Some(reused) => (TaskStatus::Cached, Ok(reused)),
+                None => return false,
+            },
+            None => return false,
+        };
+        let Some(instance) = self.inst(key).map(|i| i.name.clone()) else {
+            return false;
+        };
+        let mut record = TaskRecord::new(
+            instance,
+            node.label.clone(),
+            task.agent_name.clone(),
+            status,
+            node.span,
+        );
+        record.key = Some(keyed.key.clone());
+        let keyed = keyed.clone();
+        match found {
+            Ok(reused) => {
+                record.output = Some(reused.value.clone());
+                record.reused_from = Some(reused.run);
+                self.push_record(record, Some(&keyed));
+                self.complete(key, k, reused.value);
+            }
+            Err(why) => {
+                record.status = TaskStatus::Failed;
+                record.error = Some(why.clone());
+                self.push_record(record, Some(&keyed));
+                let id = self.node_id(key, node);
+                let error = crate::runtime::AgentError::new(why);
+                let failure =
+                    task_failure(&id, node, &task.agent_name, TaskStatus::Failed, 1, error);
+                self.fail(key, k, failure);
+            }
+        }
+        true
     }
 }
 
@@ -469,5 +554,6 @@ fn task_failure(
         message: error.message,
         notes: error.notes,
         cancelled: status == TaskStatus::Cancelled,
+        partial: None,
     }
 }

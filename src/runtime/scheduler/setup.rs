@@ -9,21 +9,50 @@ use super::*;
 use crate::agent::{Agent, Host};
 use crate::graph::AgentKind;
 
+/// Text from a command line as a value of the type of `default`.
+pub(crate) fn typed_param(text: &str, default: &Value) -> Result<Value, String> {
+    let json = || serde_json::from_str::<Value>(text.trim());
+    match default {
+        Value::String(_) => Ok(Value::String(text.to_string())),
+        Value::Null => Ok(json().unwrap_or_else(|_| Value::String(text.to_string()))),
+        Value::Number(_) => match json() {
+            Ok(n @ Value::Number(_)) => Ok(n),
+            _ => Err(format!("`{text}` is not a number")),
+        },
+        Value::Bool(_) => match text.trim() {
+            "true" => Ok(Value::Bool(true)),
+            "false" => Ok(Value::Bool(false)),
+            _ => Err(format!("`{text}` is not `true` or `false`")),
+        },
+        Value::Array(_) => match json() {
+            Ok(list @ Value::Array(_)) => Ok(list),
+            _ => Err(format!("`{text}` is not a JSON list")),
+        },
+        Value::Object(_) => match json() {
+            Ok(object @ Value::Object(_)) => Ok(object),
+            _ => Err(format!("`{text}` is not a JSON object")),
+        },
+    }
+}
+
 impl Scheduler {
     pub(super) fn setup(&mut self) -> Result<(), Vec<Diagnostic>> {
         let graph = self.graph.clone();
         let mut errors = Vec::new();
-        for (name, _) in &self.options.params {
+        let named = (self.options.params.iter().map(|(n, _)| n))
+            .chain(self.options.param_texts.iter().map(|(n, _)| n));
+        for name in named {
             if !graph.params.iter().any(|p| &*p.name == name) {
                 let names: Vec<&str> = graph.params.iter().map(|p| &*p.name).collect();
                 let mut diag = Diagnostic::error(
                     Code::UnknownParam,
                     format!("the script has no param `{name}`"),
                 );
+                let known = format!("its params are: {}", names.join(", "));
                 diag = match crate::value::suggest(name, names.iter().copied()) {
-                    Some(close) => diag.help(format!("did you mean `{close}`?")),
+                    Some(close) => diag.help(format!("did you mean `{close}`? {known}")),
                     None if names.is_empty() => diag.help("this script declares no params"),
-                    None => diag.help(format!("its params are: {}", names.join(", "))),
+                    None => diag.help(known),
                 };
                 errors.push(diag);
             }
@@ -35,21 +64,43 @@ impl Scheduler {
                 .iter()
                 .rev()
                 .find(|(n, _)| **n == *param.name);
-            let value = match given {
-                Some((_, v)) => Arc::new(v.clone()),
-                None => {
+            let text = (self.options.param_texts.iter().rev()).find(|(n, _)| **n == *param.name);
+            let value = match (text, given) {
+                (None, Some((_, v))) => Arc::new(v.clone()),
+                (text, _) => {
                     let frame = Frame {
                         values: &[],
                         inputs: &[],
                         captures: &[],
                         params: &self.params,
                     };
-                    match eval(&param.default, &frame) {
+                    let default = match eval(&param.default, &frame) {
                         Ok(v) => v,
                         Err(e) => {
                             errors.push(e.into_diagnostic());
                             Arc::new(Value::Null)
                         }
+                    };
+                    match text {
+                        None => default,
+                        Some((_, text)) => match typed_param(text, &default) {
+                            Ok(v) => Arc::new(v),
+                            Err(why) => {
+                                errors.push(
+                                    Diagnostic::error(
+                                        Code::BadParam,
+                                        format!("`--param {}={text}`: {why}", param.name),
+                                    )
+                                    .at(param.span, "this param")
+                                    .help(format!(
+                                        "give `{}` {}, as its default is",
+                                        param.name,
+                                        crate::value::type_name(&default)
+                                    )),
+                                );
+                                Arc::new(Value::Null)
+                            }
+                        },
                     }
                 }
             };
@@ -115,10 +166,71 @@ impl Scheduler {
                 command,
             });
         }
+        self.hide_secrets();
         if errors.is_empty() {
             Ok(())
         } else {
             Err(errors)
         }
+    }
+
+    /// Gathers the run's secrets: the variables the options name, and those
+    /// the `secret` config keys of its agents name (their values, else their
+    /// defaults), declared or called directly. The default executor's
+    /// commands do not inherit them; the journal learns their values.
+    fn hide_secrets(&mut self) {
+        let mut secrets = crate::secret::Secrets::default();
+        for name in &self.options.secrets {
+            secrets.add_variable(name);
+        }
+        let named = |signature: &crate::agent::Signature, given: &dyn Fn(&str) -> Option<String>| {
+            signature
+                .config
+                .iter()
+                .filter(|k| k.secret)
+                .filter_map(|k| {
+                    given(&k.name).or_else(|| Some(k.default.as_ref()?.as_str()?.to_string()))
+                })
+                .collect::<Vec<_>>()
+        };
+        for agent in &self.agents {
+            let config = &agent.config;
+            let given = |key: &str| Some(config.get(key)?.as_str()?.to_string());
+            for name in named(agent.implementation.signature(), &given) {
+                secrets.add_variable(&name);
+            }
+        }
+        for node in &self.graph.nodes {
+            if let NodeKind::Task(crate::graph::Task {
+                callee: Callee::Backend(agent, config),
+                ..
+            }) = &node.kind
+            {
+                let given = |key: &str| match config.iter().find(|(k, _)| &**k == key)? {
+                    (_, Expr::Const(value)) => Some(value.as_str()?.to_string()),
+                    _ => None,
+                };
+                for name in named(agent.signature(), &given) {
+                    secrets.add_variable(&name);
+                }
+            }
+        }
+        if self.options.executor.is_none() {
+            let dirs = &self.dirs;
+            let vars = [
+                ("FLOW_SCRIPT_DIR", &dirs.script),
+                ("FLOW_LAUNCH_DIR", &dirs.launch),
+            ];
+            let vars = (vars.iter())
+                .map(|(n, d)| (n.to_string(), d.to_string_lossy().into_owned()))
+                .collect();
+            let executor = crate::exec::LocalExecutor::new().hiding(secrets.names());
+            self.executor = Arc::new(executor.setting(vars));
+        }
+        let secrets = Arc::new(secrets);
+        if let (Some(journal), false) = (&self.options.journal, secrets.is_empty()) {
+            journal.secrets(&secrets);
+        }
+        self.secrets = secrets;
     }
 }

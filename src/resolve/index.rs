@@ -1,0 +1,284 @@
+//! Where the answers of a resolution are found: one small table per batch of
+//! top-level statements (about 64 KiB of source each), keyed by the byte
+//! offset where an identifier starts.
+//!
+//! The walk publishes each batch as soon as it has resolved the batch's last
+//! statement, so another thread can read the batches already done while the
+//! walk goes on: `Engine::compile_with` lowers a big script while its names
+//! are still being resolved (and then checked) on the other core. A reader
+//! asking about a batch not yet published waits for it. For a complete
+//! [`Resolution`](super::Resolution) every batch is published and nothing
+//! waits. Small tables also stay in cache, where one table of the whole
+//! script did not.
+
+use std::sync::{Arc, OnceLock};
+
+use crate::ast::{self, Ident};
+use crate::source::Span;
+
+use super::{BindingId, Env, Map, OffsetMap, Target, Use, DEF};
+
+/// Source bytes per batch: a few thousand statements, a table of a few
+/// hundred KiB, and the lowering waits about a millisecond for the first one.
+const BATCH_BYTES: u32 = 64 * 1024;
+
+/// The uses and bindings of a program by the offset of their identifier, and
+/// the names bound before it ([`Env`]). Filled by one resolution, batch by
+/// batch; see the module's documentation.
+#[derive(Debug)]
+pub struct Index<'a> {
+    /// The offset where each batch starts; the first starts at 0.
+    starts: Vec<u32>,
+    /// Where the program ends.
+    end: u32,
+    batches: Vec<OnceLock<Batch<'a>>>,
+    /// Entries made after the batch their offset belongs to was published
+    /// (an identifier placed outside its statement): read on a miss, so a
+    /// miss waits for the whole resolution.
+    late: OnceLock<Batch<'a>>,
+    env_values: Map<&'a str, BindingId>,
+    env_callables: Map<&'a str, BindingId>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Batch<'a> {
+    /// The start of an identifier → its use (index into `uses`), or the
+    /// binding it declares (`DEF | id`).
+    table: OffsetMap<u32>,
+    /// The uses met while resolving the batch's statements, in walk order.
+    pub uses: Vec<Use<'a>>,
+}
+
+/// A name bound before the script, in the order the resolution makes their
+/// bindings (ids 0, 1, 2, …).
+pub(super) enum EnvName<'a> {
+    Value(&'a str),
+    Param(&'a str),
+    Agent(&'a str),
+    Flow(&'a str, &'a [String]),
+}
+
+/// Every name of `env`, in binding order.
+pub(super) fn env_names(env: &Env) -> impl Iterator<Item = EnvName<'_>> {
+    let values = env.values.iter().map(|n| EnvName::Value(n));
+    let params = env.params.iter().map(|n| EnvName::Param(n));
+    let agents = env.host_agents.iter().chain(&env.agents);
+    let flows = env.flows.iter().map(|(n, p)| EnvName::Flow(n, p));
+    values
+        .chain(params)
+        .chain(agents.map(|n| EnvName::Agent(n)))
+        .chain(flows)
+}
+
+impl<'a> Index<'a> {
+    /// An empty index for resolving `program` against `env`: its batches cut
+    /// at top-level statements.
+    pub fn new(program: &ast::Program, env: &'a Env) -> Index<'a> {
+        Index::with_batches_of(program, env, BATCH_BYTES)
+    }
+
+    /// [`Index::new`] with batches of at least `bytes` (tests try 1 and `u32::MAX`).
+    pub(super) fn with_batches_of(program: &ast::Program, env: &'a Env, bytes: u32) -> Index<'a> {
+        let mut starts = vec![0];
+        for stmt in &program.stmts {
+            let last: u32 = *starts.last().unwrap_or(&0);
+            if stmt.span.start >= last.saturating_add(bytes) {
+                starts.push(stmt.span.start);
+            }
+        }
+        let mut env_values = Map::default();
+        let mut env_callables = Map::default();
+        for (id, name) in env_names(env).enumerate() {
+            let id = id as BindingId;
+            match name {
+                EnvName::Value(n) | EnvName::Param(n) => env_values.insert(n, id),
+                EnvName::Agent(n) | EnvName::Flow(n, _) => env_callables.insert(n, id),
+            };
+        }
+        Index {
+            batches: starts.iter().map(|_| OnceLock::new()).collect(),
+            starts,
+            end: program.span.end,
+            late: OnceLock::new(),
+            env_values,
+            env_callables,
+        }
+    }
+
+    /// The batch the offset `at` belongs to.
+    fn batch_of(&self, at: u32) -> usize {
+        self.starts.partition_point(|&s| s <= at).saturating_sub(1)
+    }
+
+    /// The batch holding `at`'s entry and the entry, waiting for the batch
+    /// (and, on a miss, for the whole resolution) if need be.
+    fn entry(&self, at: u32) -> Option<(&Batch<'a>, u32)> {
+        let batch = self.batches.get(self.batch_of(at))?.wait();
+        if let Some(&entry) = batch.table.get(&at) {
+            return Some((batch, entry));
+        }
+        let late = self.late.wait();
+        late.table.get(&at).map(|&entry| (late, entry))
+    }
+
+    /// What the identifier at this use site stands for.
+    pub fn target(&self, ident: &Ident) -> Target<'a> {
+        match self.entry(ident.span.start) {
+            Some((batch, i)) if i & DEF == 0 => batch.uses[i as usize].target,
+            _ => Target::Unresolved,
+        }
+    }
+
+    /// The binding declared at `span` (a declared name; a try's `else` block
+    /// for its `error`).
+    pub fn binding_at(&self, span: Span) -> Option<BindingId> {
+        match self.entry(span.start) {
+            Some((_, i)) if i & DEF != 0 => Some(i & !DEF),
+            _ => None,
+        }
+    }
+
+    /// The binding of a value bound before the script ([`Env::values`], [`Env::params`]).
+    pub fn env_value(&self, name: &str) -> Option<BindingId> {
+        self.env_values.get(name).copied()
+    }
+
+    /// The binding of an agent or flow named before the script ([`Env`]).
+    pub fn env_callable(&self, name: &str) -> Option<BindingId> {
+        self.env_callables.get(name).copied()
+    }
+
+    /// The uses of batch `batch` from `start` to `end` (a published batch).
+    pub(super) fn uses(&self, batch: u32, start: u32, end: u32) -> &[Use<'a>] {
+        self.batches
+            .get(batch as usize)
+            .and_then(OnceLock::get)
+            .and_then(|b| b.uses.get(start as usize..end as usize))
+            .unwrap_or(&[])
+    }
+}
+
+/// The uses of one top-level statement: `uses[start..end]` of a batch.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct TopUses {
+    pub batch: u32,
+    pub start: u32,
+    pub end: u32,
+}
+
+/// Fills an [`Index`] in walk order, publishing each batch once the walk has
+/// left it. Dropping it publishes what is left, so no reader waits forever,
+/// even if the walk panicked.
+pub(super) struct Writer<'a> {
+    index: Arc<Index<'a>>,
+    /// Batches not yet published (taken out when published).
+    pending: Vec<Batch<'a>>,
+    late: Batch<'a>,
+    /// The batch of the top-level statement being resolved.
+    current: usize,
+}
+
+impl<'a> Writer<'a> {
+    pub fn new(index: Arc<Index<'a>>) -> Writer<'a> {
+        let pending = index.batches.iter().map(|_| Batch::default()).collect();
+        let mut writer = Writer {
+            index,
+            pending,
+            late: Batch::default(),
+            current: 0,
+        };
+        writer.reserve(0);
+        writer
+    }
+
+    pub fn index(&self) -> &Arc<Index<'a>> {
+        &self.index
+    }
+
+    /// Room for batch `k`'s entries: identifiers are a few bytes apart.
+    fn reserve(&mut self, k: usize) {
+        let starts = &self.index.starts;
+        let end = starts.get(k + 1).copied().unwrap_or(self.index.end);
+        let bytes = end.saturating_sub(starts[k]) as usize;
+        let batch = &mut self.pending[k];
+        batch.table.reserve(bytes / 8 + 8);
+        batch.uses.reserve(bytes / 12 + 8);
+    }
+
+    /// The top-level statement starting at `at` is next: publishes the
+    /// batches before its own.
+    pub fn enter(&mut self, at: u32) {
+        let k = self.index.batch_of(at);
+        while self.current < k {
+            self.publish(self.current);
+            self.current += 1;
+            self.reserve(self.current);
+        }
+    }
+
+    fn publish(&mut self, k: usize) {
+        let batch = std::mem::take(&mut self.pending[k]);
+        // Only this writer sets its index's batches, each once.
+        let _ = self.index.batches[k].set(batch);
+    }
+
+    /// The table an entry for offset `at` goes to: its batch's, unless that
+    /// one is published already.
+    fn table_for(&mut self, at: u32) -> &mut OffsetMap<u32> {
+        let k = self.index.batch_of(at);
+        if k < self.current {
+            &mut self.late.table
+        } else {
+            &mut self.pending[k].table
+        }
+    }
+
+    /// Records the binding declared by the identifier at `at`.
+    pub fn def(&mut self, at: u32, id: BindingId) {
+        self.table_for(at).insert(at, DEF | id);
+    }
+
+    /// The binding declared at `at`, if this walk declared one there.
+    pub fn def_at(&self, at: u32) -> Option<BindingId> {
+        let k = self.index.batch_of(at);
+        let table = if k < self.current {
+            &self.late.table
+        } else {
+            &self.pending[k].table
+        };
+        match table.get(&at) {
+            Some(&i) if i & DEF != 0 => Some(i & !DEF),
+            _ => None,
+        }
+    }
+
+    /// Records a use, in walk order.
+    pub fn record(&mut self, used: Use<'a>) {
+        let at = used.span.start;
+        let batch = &mut self.pending[self.current];
+        let i = batch.uses.len() as u32;
+        batch.uses.push(used);
+        if self.index.batch_of(at) == self.current {
+            batch.table.insert(at, i);
+        } else {
+            // Outside its statement: found through the late table.
+            self.late.table.insert(at, self.late.uses.len() as u32);
+            self.late.uses.push(used);
+        }
+    }
+
+    /// Where the next use of the current batch goes.
+    pub fn mark(&self) -> (u32, u32) {
+        let k = self.current;
+        (k as u32, self.pending[k].uses.len() as u32)
+    }
+}
+
+impl Drop for Writer<'_> {
+    fn drop(&mut self) {
+        for k in self.current..self.pending.len() {
+            self.publish(k);
+        }
+        let _ = self.index.late.set(std::mem::take(&mut self.late));
+    }
+}

@@ -1,0 +1,363 @@
+//! Reading runs and tasks back, and removing old runs.
+
+use rusqlite::{params, OptionalExtension, Row};
+use serde_json::{json, Value};
+
+use super::{sql_error, Store, StoreError};
+
+/// One run, as `flow runs` lists it.
+#[derive(Clone, Debug)]
+pub struct RunRow {
+    pub id: i64,
+    pub kind: String,
+    pub script: String,
+    pub script_path: String,
+    pub script_hash: String,
+    pub params: Value,
+    pub pid: i64,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    /// `running`, `succeeded`, `failed`, `cancelled`; `killed` for a run
+    /// whose `flow` died without saying how it ended.
+    pub status: String,
+    pub exit_code: Option<i64>,
+    pub resumed_from: Option<i64>,
+    /// Tasks done, re-used, failed, skipped.
+    pub counts: [i64; 4],
+}
+
+impl RunRow {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<RunRow> {
+        let params: String = row.get("params")?;
+        let mut run = RunRow {
+            id: row.get("id")?,
+            kind: row.get("kind")?,
+            script: row.get("script")?,
+            script_path: row.get("script_path")?,
+            script_hash: row.get("script_hash")?,
+            params: serde_json::from_str(&params).unwrap_or(Value::Null),
+            pid: row.get("pid")?,
+            started_at: row.get("started_at")?,
+            ended_at: row.get("ended_at")?,
+            status: row.get("status")?,
+            exit_code: row.get("exit_code")?,
+            resumed_from: row.get("resumed_from")?,
+            counts: [
+                row.get("done")?,
+                row.get("cached")?,
+                row.get("failed")?,
+                row.get("skipped")?,
+            ],
+        };
+        if run.status == "running" && !process_alive(run.pid) {
+            run.status = "killed".into();
+        }
+        Ok(run)
+    }
+
+    /// The run as `flow runs --json` prints it.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "kind": self.kind,
+            "script": self.script,
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "duration_ms": self.ended_at.map(|end| end - self.started_at),
+            "params": self.params,
+            "resumed_from": self.resumed_from,
+            "done": self.counts[0],
+            "cached": self.counts[1],
+            "failed": self.counts[2],
+            "skipped": self.counts[3],
+        })
+    }
+}
+
+/// Whether a process with this id exists (a run whose `flow` is gone was killed).
+fn process_alive(pid: i64) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
+        Ok(()) => true,
+        Err(nix::errno::Errno::EPERM) => true,
+        Err(_) => false,
+    }
+}
+
+/// One task of a run.
+#[derive(Clone, Debug)]
+pub struct TaskRow {
+    pub run: i64,
+    pub seq: i64,
+    pub task: String,
+    pub agent: String,
+    pub key: Option<String>,
+    pub state: String,
+    pub attempts: i64,
+    pub started_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub duration_ms: Option<f64>,
+    pub value: Option<Value>,
+    pub error: Option<String>,
+    pub notes: Vec<String>,
+    pub stdout: String,
+    pub stderr: String,
+    pub usage: Option<Value>,
+    pub inputs: Option<Value>,
+    pub reused_from: Option<i64>,
+}
+
+impl TaskRow {
+    /// The task as `flow log --json` prints it, with its attempts.
+    pub fn to_json(&self, attempts: &[AttemptRow]) -> Value {
+        json!({
+            "run": self.run,
+            "id": self.task,
+            "agent": self.agent,
+            "status": self.state,
+            "key": self.key,
+            "attempts": attempts.iter().map(|a| json!({
+                "attempt": a.attempt,
+                "started_at": a.started_at,
+                "ended_at": a.ended_at,
+                "status": a.status,
+                "exit_code": a.exit_code,
+                "error": a.error,
+            })).collect::<Vec<_>>(),
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "duration_ms": self.duration_ms,
+            "value": self.value,
+            "error": self.error,
+            "notes": self.notes,
+            "stdout": self.stdout,
+            "stderr": self.stderr,
+            "usage": self.usage,
+            "reused_from": self.reused_from,
+            "tries": self.attempts,
+        })
+    }
+}
+
+/// One attempt of a task.
+#[derive(Clone, Debug)]
+pub struct AttemptRow {
+    pub attempt: i64,
+    pub started_at: i64,
+    pub ended_at: i64,
+    pub status: String,
+    pub exit_code: Option<i64>,
+    pub error: Option<String>,
+}
+
+const RUN_COLUMNS: &str = "id, kind, script, script_path, script_hash, params, pid, started_at, \
+     ended_at, status, exit_code, resumed_from, done, cached, failed, skipped";
+
+impl Store {
+    /// The latest runs, newest first.
+    pub fn runs(&self, limit: usize) -> Result<Vec<RunRow>, StoreError> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?1");
+        self.query(&sql, params![limit as i64], RunRow::from_row)
+    }
+
+    /// One run, by id; the latest with `None`.
+    pub fn run(&self, id: Option<i64>) -> Result<Option<RunRow>, StoreError> {
+        let sql = match id {
+            Some(_) => format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
+            None => {
+                format!("SELECT {RUN_COLUMNS} FROM runs WHERE ?1 IS NULL ORDER BY id DESC LIMIT 1")
+            }
+        };
+        self.conn()
+            .query_row(&sql, params![id], RunRow::from_row)
+            .optional()
+            .map_err(|e| sql_error(&self.db(), e))
+    }
+
+    /// The latest run of the script at this absolute path, other than `except`.
+    pub fn latest_run_of(
+        &self,
+        script_path: &str,
+        except: Option<i64>,
+    ) -> Result<Option<i64>, StoreError> {
+        super::journal::latest_run_of(self.conn(), script_path, except)
+            .map_err(|e| sql_error(&self.db(), e))
+    }
+
+    /// Every recorded task of a run, in the order they ended.
+    pub fn tasks(&self, run: i64) -> Result<Vec<TaskRow>, StoreError> {
+        self.query(
+            "SELECT * FROM tasks WHERE run = ?1 ORDER BY seq",
+            params![run],
+            |row| self.task_row(row),
+        )
+    }
+
+    /// The ids of a run's recorded tasks, each once, in the order they first ended.
+    pub fn task_ids(&self, run: i64) -> Result<Vec<String>, StoreError> {
+        self.query(
+            "SELECT task FROM tasks WHERE run = ?1 GROUP BY task ORDER BY min(seq)",
+            params![run],
+            |row| row.get(0),
+        )
+    }
+
+    /// The attempts of one task. A task that succeeded at its first attempt
+    /// has no rows of them (its own row says it all): its one attempt is
+    /// made from the task.
+    pub fn attempts(&self, task: &TaskRow) -> Result<Vec<AttemptRow>, StoreError> {
+        let attempts = self.attempt_rows(task.run, task.seq)?;
+        if attempts.is_empty() && task.attempts == 1 {
+            if let (Some(started_at), Some(ended_at)) = (task.started_at, task.ended_at) {
+                return Ok(vec![AttemptRow {
+                    attempt: 1,
+                    started_at,
+                    ended_at,
+                    status: task.state.clone(),
+                    exit_code: None,
+                    error: task.error.clone(),
+                }]);
+            }
+        }
+        Ok(attempts)
+    }
+
+    fn attempt_rows(&self, run: i64, seq: i64) -> Result<Vec<AttemptRow>, StoreError> {
+        self.query(
+            "SELECT attempt, started_at, ended_at, status, exit_code, error FROM attempts
+             WHERE run = ?1 AND seq = ?2 ORDER BY attempt",
+            params![run, seq],
+            |row| {
+                Ok(AttemptRow {
+                    attempt: row.get(0)?,
+                    started_at: row.get(1)?,
+                    ended_at: row.get(2)?,
+                    status: row.get(3)?,
+                    exit_code: row.get(4)?,
+                    error: row.get(5)?,
+                })
+            },
+        )
+    }
+
+    fn task_row(&self, row: &Row<'_>) -> rusqlite::Result<TaskRow> {
+        let json = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok());
+        let file = |name: Option<String>| {
+            name.and_then(|n| std::fs::read_to_string(self.dir().join(n)).ok())
+        };
+        let value = match row.get::<_, Option<String>>("value")? {
+            Some(text) => json(Some(text)),
+            None => json(file(row.get("value_file")?)),
+        };
+        let stdout: Option<String> = row.get("stdout")?;
+        let stderr: Option<String> = row.get("stderr")?;
+        Ok(TaskRow {
+            run: row.get("run")?,
+            seq: row.get("seq")?,
+            task: row.get("task")?,
+            agent: row.get("agent")?,
+            key: row.get("key")?,
+            state: row.get("state")?,
+            attempts: row.get("attempts")?,
+            started_at: row.get("started_at")?,
+            ended_at: row.get("ended_at")?,
+            duration_ms: row.get("duration_ms")?,
+            value,
+            error: row.get("error")?,
+            notes: row
+                .get::<_, Option<String>>("notes")?
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or_default(),
+            stdout: stdout
+                .or_else(|| file(row.get("stdout_file").ok().flatten()))
+                .unwrap_or_default(),
+            stderr: stderr
+                .or_else(|| file(row.get("stderr_file").ok().flatten()))
+                .unwrap_or_default(),
+            usage: json(row.get("usage")?),
+            inputs: json(row.get("inputs")?),
+            reused_from: row.get("reused_from")?,
+        })
+    }
+
+    fn query<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let run = || -> rusqlite::Result<Vec<T>> {
+            let mut statement = self.conn().prepare(sql)?;
+            let rows = statement.query_map(params, map)?;
+            rows.collect()
+        };
+        run().map_err(|e| sql_error(&self.db(), e))
+    }
+
+    /// Removes runs (their rows and files): all but the newest `keep`, and
+    /// those that started before `older_than` (ms since the epoch). Runs
+    /// still going are kept. Returns the runs removed and the bytes freed.
+    pub fn clean(
+        &self,
+        keep: Option<usize>,
+        older_than: Option<i64>,
+    ) -> Result<(Vec<i64>, u64), StoreError> {
+        let runs = self.runs(usize::MAX >> 1)?;
+        let doomed: Vec<i64> = runs
+            .iter()
+            .enumerate()
+            .filter(|(i, run)| {
+                let beyond = keep.is_some_and(|k| *i >= k);
+                let old = older_than.is_some_and(|t| run.started_at < t);
+                let selected = match (keep, older_than) {
+                    (None, None) => true,
+                    _ => beyond || old,
+                };
+                selected && run.status != "running"
+            })
+            .map(|(_, run)| run.id)
+            .collect();
+        let db = self.db();
+        let before = file_size(&db);
+        let mut freed = 0;
+        for id in &doomed {
+            let dir = self.run_dir(*id);
+            freed += dir_size(&dir);
+            self.conn()
+                .execute("DELETE FROM runs WHERE id = ?1", [id])
+                .map_err(|e| sql_error(&db, e))?;
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).map_err(|e| StoreError::new(&dir, e))?;
+            }
+        }
+        if !doomed.is_empty() {
+            // Give the space back: checkpoint the log, then compact the file.
+            let _ = self
+                .conn()
+                .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;");
+            freed += before.saturating_sub(file_size(&db));
+        }
+        Ok((doomed, freed))
+    }
+}
+
+fn file_size(path: &std::path::Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+fn dir_size(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            _ => e.metadata().map_or(0, |m| m.len()),
+        })
+        .sum()
+}

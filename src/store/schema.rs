@@ -1,0 +1,115 @@
+//! The store's schema and its migrations. `PRAGMA user_version` holds the
+//! version; each migration takes the database one version up, in one
+//! transaction, so a store is never left half-migrated.
+
+use rusqlite::Connection;
+
+/// The version this build writes. A store of a newer version is refused,
+/// never written to.
+pub const VERSION: i64 = 1;
+
+/// Migration `i` takes a store from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 0 → 1: runs, tasks, attempts, recorded calls.
+    "
+    CREATE TABLE runs (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind         TEXT NOT NULL,            -- run | repl
+        script       TEXT NOT NULL,            -- the path as given
+        script_path  TEXT NOT NULL,            -- absolute, to find earlier runs of it
+        script_hash  TEXT NOT NULL,
+        params       TEXT NOT NULL,            -- JSON object of --param values
+        pid          INTEGER NOT NULL,
+        started_at   INTEGER NOT NULL,         -- ms since the Unix epoch
+        ended_at     INTEGER,
+        status       TEXT NOT NULL,            -- running | succeeded | failed | cancelled
+        exit_code    INTEGER,
+        resumed_from INTEGER,
+        record       INTEGER NOT NULL DEFAULT 0,
+        replay_of    INTEGER,
+        done         INTEGER NOT NULL DEFAULT 0,
+        cached       INTEGER NOT NULL DEFAULT 0,
+        failed       INTEGER NOT NULL DEFAULT 0,
+        skipped      INTEGER NOT NULL DEFAULT 0,
+        result       TEXT                      -- JSON, when it fits (else NULL)
+    );
+    CREATE INDEX runs_by_script ON runs(script_path, id);
+
+    CREATE TABLE tasks (
+        run          INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        seq          INTEGER NOT NULL,         -- the order tasks ended in
+        task         TEXT NOT NULL,            -- the id as the language names it
+        agent        TEXT NOT NULL,
+        key          TEXT,                     -- the cache key
+        state        TEXT NOT NULL,
+        attempts     INTEGER NOT NULL,
+        started_at   INTEGER,
+        ended_at     INTEGER,
+        duration_ms  REAL,
+        value        TEXT,                     -- JSON, or NULL when in value_file
+        value_file   TEXT,                     -- relative to the store
+        error        TEXT,
+        notes        TEXT,                     -- JSON list
+        stdout       TEXT,
+        stderr       TEXT,
+        stdout_file  TEXT,
+        stderr_file  TEXT,
+        usage        TEXT,                     -- JSON
+        inputs       TEXT,                     -- JSON: what the key was computed from
+        reused_from  INTEGER,
+        PRIMARY KEY (run, seq)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE attempts (
+        run          INTEGER NOT NULL,
+        seq          INTEGER NOT NULL,
+        attempt      INTEGER NOT NULL,
+        started_at   INTEGER NOT NULL,
+        ended_at     INTEGER NOT NULL,
+        status       TEXT NOT NULL,
+        exit_code    INTEGER,
+        error        TEXT,
+        PRIMARY KEY (run, seq, attempt),
+        FOREIGN KEY (run) REFERENCES runs(id) ON DELETE CASCADE
+    ) WITHOUT ROWID;
+
+    CREATE TABLE calls (
+        run          INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        seq          INTEGER NOT NULL,
+        task         TEXT NOT NULL,
+        agent        TEXT NOT NULL,
+        request_key  TEXT NOT NULL,            -- digest of the request
+        request      TEXT NOT NULL,            -- JSON
+        reply        TEXT,                     -- JSON, NULL when the call failed
+        error        TEXT,
+        PRIMARY KEY (run, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX calls_by_request ON calls(request_key);
+    ",
+];
+
+/// The store's version, or why it cannot be used.
+pub fn version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+/// Brings the store up to [`VERSION`]. `Err(found)` when it is newer.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<Result<(), i64>> {
+    // Up to date (the common case): no write transaction at all.
+    let found = version(conn)?;
+    if found == VERSION {
+        return Ok(Ok(()));
+    }
+    // One writer migrates; another `flow` waits for it, then finds it done.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let found = version(&tx)?;
+    if found > VERSION {
+        return Ok(Err(found));
+    }
+    for (from, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", from as i64 + 1)?;
+    }
+    tx.commit()?;
+    Ok(Ok(()))
+}

@@ -1,0 +1,586 @@
+//! The run store: what `flow run` records, `flow runs`, `flow log`, `flow why`,
+//! `flow clean`, `--resume` (counted by side effects, not by Flow's report),
+//! and a store that cannot be used.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::{flow_command, scratch};
+
+/// A folder with a script and its own store (`<dir>/.flow`, the default).
+struct Project {
+    dir: PathBuf,
+}
+
+impl Project {
+    fn new(name: &str, script: &str) -> Project {
+        let dir = scratch(name);
+        std::fs::write(dir.join("main.flow"), script).unwrap();
+        Project { dir }
+    }
+
+    /// `flow ARGS` in the project's folder, with the default store there.
+    fn flow(&self, args: &[&str]) -> Output {
+        let mut cmd = flow_command();
+        cmd.current_dir(&self.dir)
+            .env_remove("FLOW_STORE")
+            .args(args);
+        cmd.output().expect("flow runs")
+    }
+
+    fn run(&self, extra: &[&str]) -> Output {
+        let mut args = vec!["run", "-q"];
+        args.extend_from_slice(extra);
+        args.push("main.flow");
+        self.flow(&args)
+    }
+
+    /// The lines a script's tasks appended to `side.txt`, one per task run.
+    fn side_effects(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join("side.txt"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn runs(&self) -> Vec<Value> {
+        let out = self.flow(&["runs", "--json"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout)
+            .unwrap()
+            .as_array()
+            .cloned()
+            .unwrap()
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn succeeded(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// Each item appends its name to side.txt: how many times it ran, from the outside.
+const MAP: &str = r#"
+param items = ["a", "b", "c", "d", "e"]
+let counted = map x in items { sh("echo ${x} >> side.txt; echo ${x} | tr a-z A-Z") }
+let joined = sh("echo ${counted} >> side.txt; echo done")
+[counted, joined]
+"#;
+
+#[test]
+fn resume_after_success_runs_no_task_again() {
+    let p = Project::new("resume-all", MAP);
+    let first = succeeded(&p.run(&[]));
+    assert_eq!(p.side_effects().len(), 6);
+    let second = succeeded(&p.run(&["--resume"]));
+    assert_eq!(first, second, "the same result");
+    assert_eq!(p.side_effects().len(), 6, "no task ran again");
+    let runs = p.runs();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0]["cached"], 6, "{:#}", runs[0]);
+    assert_eq!(runs[0]["done"], 0);
+    assert_eq!(runs[0]["resumed_from"], runs[1]["id"]);
+    // The run named, in either form.
+    succeeded(&p.flow(&["run", "-q", "--resume", "1", "main.flow"]));
+    succeeded(&p.flow(&["run", "-q", "--resume=2", "main.flow"]));
+    assert_eq!(p.side_effects().len(), 6);
+    // Without --resume every task runs.
+    succeeded(&p.run(&[]));
+    assert_eq!(p.side_effects().len(), 12);
+}
+
+#[test]
+fn one_changed_item_reruns_that_item_and_its_readers_only() {
+    let p = Project::new("resume-one", MAP);
+    succeeded(&p.run(&[]));
+    let before = p.side_effects();
+    let out = succeeded(&p.run(&["--resume", "-p", r#"items=["a","b","X","d","e"]"#]));
+    let after = p.side_effects();
+    let new: Vec<&String> = after[before.len()..].iter().collect();
+    assert_eq!(
+        new.len(),
+        2,
+        "the changed item and the task reading the list: {new:?}"
+    );
+    assert_eq!(new[0], "X");
+    assert!(new[1].contains('X'), "{new:?}");
+    assert!(out.contains("\"X\""), "{out}");
+    let runs = p.runs();
+    assert_eq!(
+        (runs[0]["cached"].clone(), runs[0]["done"].clone()),
+        (4.into(), 2.into())
+    );
+}
+
+#[test]
+fn why_names_the_input_that_changed() {
+    let p = Project::new(
+        "why",
+        r#"
+param doc = "a.txt"
+agent Count = sh("wc -c")
+let counted = Count(file: doc)
+let fixed = sh("echo same")
+[counted, fixed]
+"#,
+    );
+    succeeded(&p.run(&[]));
+    succeeded(&p.run(&["--resume", "-p", "doc=b.txt"]));
+    let why = succeeded(&p.flow(&["why", "counted", "fixed"]));
+    assert!(why.contains("counted: ran"), "{why}");
+    assert!(
+        why.contains(r#"input `file` changed: "a.txt" → "b.txt""#),
+        "{why}"
+    );
+    assert!(why.contains("fixed: re-used from run 1"), "{why}");
+    // The same, right after the run, with --explain.
+    let out = p.run(&["--resume", "--explain", "-p", "doc=c.txt"]);
+    let explained = text(&out.stderr);
+    assert!(explained.contains(r#""b.txt" → "c.txt""#), "{explained}");
+    // A changed declaration is said as such.
+    std::fs::write(
+        p.dir.join("main.flow"),
+        "param doc = \"a.txt\"\nagent Count = sh(\"wc -l\")\nlet counted = Count(file: doc)\ncounted\n",
+    )
+    .unwrap();
+    let out = p.run(&["--resume", "--explain"]);
+    let explained = text(&out.stderr);
+    assert!(
+        explained.contains("the agent's declaration changed"),
+        "{explained}"
+    );
+}
+
+#[test]
+fn cache_false_always_runs() {
+    let p = Project::new(
+        "nocache",
+        r#"
+let a = sh("echo a >> side.txt", cache: false)
+let b = sh("echo b >> side.txt")
+[a, b]
+"#,
+    );
+    succeeded(&p.run(&[]));
+    succeeded(&p.run(&["--resume"]));
+    let mut effects = p.side_effects();
+    effects.sort();
+    assert_eq!(effects, ["a", "a", "b"], "`a` ran twice, `b` once");
+    let why = succeeded(&p.flow(&["why", "a"]));
+    assert!(why.contains("`cache: false`"), "{why}");
+}
+
+#[test]
+fn log_shows_stdout_and_stderr_of_good_and_failed_tasks() {
+    let p = Project::new(
+        "log",
+        r#"
+let good = sh("echo good-out; echo good-err >&2")
+let bad = sh("echo bad-out; echo bad-err >&2; exit 3") retry 1
+let quiet = sh("true")
+[good, bad, quiet]
+"#,
+    );
+    let out = p.run(&["--keep-going"]);
+    assert_eq!(out.status.code(), Some(1));
+    let log = succeeded(&p.flow(&["log"]));
+    for expected in [
+        "==> good", "good-out", "good-err", "==> bad", "bad-out", "bad-err",
+    ] {
+        assert!(log.contains(expected), "{expected} in\n{log}");
+    }
+    assert!(
+        !log.contains("==> quiet"),
+        "a task that printed nothing is left out:\n{log}"
+    );
+    assert!(log.contains("attempt 2: failed"), "{log}");
+    assert!(log.contains("exit status 3"), "{log}");
+    // One task, by id, in a named run; as JSON.
+    let one = succeeded(&p.flow(&["log", "1", "good"]));
+    assert!(
+        one.contains("good-err") && !one.contains("bad-out"),
+        "{one}"
+    );
+    let json: Value = serde_json::from_slice(&p.flow(&["log", "--json", "bad"]).stdout).unwrap();
+    assert_eq!(json[0]["attempts"].as_array().map(Vec::len), Some(2));
+    assert_eq!(json[0]["attempts"][1]["exit_code"], 3);
+    // An unknown task is an error that suggests the closest one.
+    let wrong = p.flow(&["log", "goood"]);
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(
+        text(&wrong.stderr).contains("did you mean `good`"),
+        "{}",
+        text(&wrong.stderr)
+    );
+}
+
+#[test]
+fn runs_lists_every_run_with_its_counts() {
+    let p = Project::new(
+        "runs",
+        "let a = sh(\"exit 2\")\nlet b = sh(\"echo b\") after a\n[a, b]\n",
+    );
+    assert_eq!(p.run(&[]).status.code(), Some(1));
+    std::fs::write(p.dir.join("main.flow"), "sh(\"echo fine\")\n").unwrap();
+    succeeded(&p.run(&[]));
+    let runs = p.runs();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[1]["status"], "failed");
+    assert_eq!(runs[1]["exit_code"], 1);
+    assert_eq!(
+        (runs[1]["failed"].clone(), runs[1]["skipped"].clone()),
+        (1.into(), 1.into())
+    );
+    assert_eq!(runs[0]["status"], "succeeded");
+    assert_eq!(runs[0]["done"], 1);
+    let table = succeeded(&p.flow(&["runs"]));
+    assert!(
+        table.contains("RUN") && table.contains("main.flow"),
+        "{table}"
+    );
+    assert_eq!(table.lines().count(), 3, "{table}");
+}
+
+#[test]
+fn kill_9_then_resume_reruns_no_completed_task() {
+    let p = Project::new(
+        "kill9",
+        r#"
+let out = map x in range(40) { sh("sleep 0.1; echo ${x} >> side.txt; echo ${x}", output: "json") }
+out
+"#,
+    );
+    let mut child = flow_command()
+        .current_dir(&p.dir)
+        .env_remove("FLOW_STORE")
+        .args(["run", "-q", "-j", "2", "main.flow"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Let some tasks finish, then kill flow mid-run.
+    let start = Instant::now();
+    while p.side_effects().len() < 8 && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The shells died with flow: none finishes its task afterwards.
+    let at_kill = p.side_effects().len();
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        p.side_effects().len(),
+        at_kill,
+        "a task finished after flow was killed"
+    );
+    // What the killed run committed is readable: its completed tasks.
+    let log: Value =
+        serde_json::from_slice(&p.flow(&["log", "--json", "1"]).stdout).expect("the store reads");
+    let completed: Vec<String> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["status"] == "succeeded")
+        .map(|t| t["value"].to_string())
+        .collect();
+    assert!(completed.len() >= 6, "{completed:?}");
+    assert_eq!(p.runs()[0]["status"], "killed");
+
+    let out = succeeded(&p.run(&["--resume"]));
+    let result: Vec<i64> = serde_json::from_str(&out).unwrap();
+    assert_eq!(result, (0..40).collect::<Vec<_>>());
+    // No task that completed before the kill ran again.
+    let effects = p.side_effects();
+    for item in &completed {
+        let times = effects.iter().filter(|line| *line == item).count();
+        assert_eq!(times, 1, "item {item} ran {times} times");
+    }
+    assert_eq!(p.runs()[0]["cached"], completed.len() as i64);
+}
+
+#[test]
+fn a_read_only_store_is_a_clear_error() {
+    let p = Project::new("readonly", "sh(\"echo hi >> side.txt\")\n");
+    let store = p.dir.join("locked");
+    std::fs::create_dir_all(&store).unwrap();
+    set_mode(&store, 0o555);
+    let out = p.flow(&["run", "--store", "locked", "main.flow"]);
+    set_mode(&store, 0o755);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("locked") && stderr.contains("read-only"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("--no-store") && stderr.contains("--store"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(p.side_effects().is_empty(), "nothing ran");
+    // --no-store runs it, and records nothing.
+    succeeded(&p.flow(&["run", "--no-store", "main.flow"]));
+    assert_eq!(p.side_effects().len(), 1);
+    assert!(!p.dir.join(".flow").exists());
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn a_store_from_a_newer_flow_is_refused_untouched() {
+    let p = Project::new("newer", "sh(\"echo hi\")\n");
+    succeeded(&p.run(&[]));
+    let db = p.dir.join(".flow/flow.db");
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+    }
+    let out = p.run(&[]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("newer flow") && stderr.contains("flow.db"),
+        "{stderr}"
+    );
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let runs: i64 = conn
+        .query_row("SELECT count(*) FROM runs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(runs, 1, "nothing was written");
+}
+
+#[test]
+fn two_runs_share_a_store() {
+    // Four `flow run`s start at once on a store none of them has created:
+    // each waits for the others (creating it, switching it to WAL, writing).
+    let p = Project::new("shared", "map x in range(30) { sh(\"echo ${x}\") }\n");
+    let spawn = || {
+        flow_command()
+            .current_dir(&p.dir)
+            .env_remove("FLOW_STORE")
+            .args(["run", "-q", "main.flow"])
+            .output()
+    };
+    let outputs: Vec<_> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..4).map(|_| s.spawn(spawn)).collect();
+        runs.into_iter()
+            .map(|r| r.join().unwrap().unwrap())
+            .collect()
+    });
+    for out in &outputs {
+        succeeded(out);
+    }
+    let runs = p.runs();
+    assert_eq!(runs.len(), 4);
+    assert!(runs.iter().all(|r| r["done"] == 30), "{runs:#?}");
+}
+
+#[test]
+fn big_values_and_logs_go_to_files_and_read_back() {
+    let p = Project::new(
+        "big",
+        "sh(\"head -c 300000 /dev/zero | tr '\\\\0' x; head -c 200000 /dev/zero | tr '\\\\0' y >&2\")\n",
+    );
+    let out = succeeded(&p.run(&[]));
+    assert_eq!(out.trim().len(), 300_002);
+    let files: Vec<_> = std::fs::read_dir(p.dir.join(".flow/runs/1"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(files.iter().any(|f| f.ends_with(".json")), "{files:?}");
+    let log = succeeded(&p.flow(&["log", "--json"]));
+    let log: Value = serde_json::from_str(&log).unwrap();
+    assert_eq!(log[0]["value"].as_str().map(str::len), Some(300_000));
+    // Logs keep the last 64 KiB of each stream.
+    assert_eq!(log[0]["stderr"].as_str().map(str::len), Some(64 << 10));
+    assert_eq!(log[0]["stdout"].as_str().map(str::len), Some(64 << 10));
+    // --resume reads the big value back from its file.
+    assert_eq!(succeeded(&p.run(&["--resume"])), out);
+}
+
+#[test]
+fn clean_removes_old_runs_and_says_what_it_freed() {
+    let p = Project::new("clean", "sh(\"head -c 100000 /dev/zero | tr '\\\\0' x\")\n");
+    for _ in 0..3 {
+        succeeded(&p.run(&[]));
+    }
+    let out = p.flow(&["clean", "--keep", "1"]);
+    let said = text(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("removed 2 runs") && said.contains("freed"),
+        "{said}"
+    );
+    let runs = p.runs();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["id"], 3);
+    assert!(!p.dir.join(".flow/runs/1").exists());
+    assert!(p.dir.join(".flow/runs/3").exists());
+    let again = p.flow(&["clean", "--older-than", "1h"]);
+    assert!(
+        text(&again.stderr).contains("nothing to remove"),
+        "{}",
+        text(&again.stderr)
+    );
+}
+
+/// A script that calls a model and an HTTP service.
+const REMOTE: &str = r#"
+param model = ""
+param service = ""
+param topics = ["tides", "winds"]
+agent Writer = llm(model: "echo", base_url: model, max_tokens: 50)
+agent Lookup = http(url: "${service}/echo", method: "POST")
+let drafts = map t in topics { Writer("Write about ${t}") }
+let looked = Lookup(drafts: drafts)
+let local = sh("echo local >> side.txt; echo ok")
+[drafts, looked, local]
+"#;
+
+#[test]
+fn record_then_replay_without_the_network_gives_the_same_result() {
+    let p = Project::new("replay", REMOTE);
+    // The servers live on their own runtime, stopped after the recording.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (chat, service) = runtime.block_on(async {
+        (
+            crate::servers::chat().await,
+            crate::servers::service().await,
+        )
+    });
+    let model = format!("model={}", chat.v1());
+    let service_url = format!("service={}", service.url);
+    let params = ["-p", &model, "-p", &service_url];
+    let recorded = succeeded(&p.run(&[&["--record"], &params[..]].concat()));
+    let calls = chat.requests().len() + service.requests().len();
+    assert_eq!(calls, 3, "two model calls and one HTTP call");
+    drop(runtime);
+
+    let replayed = succeeded(&p.run(&[&["--replay"], &params[..]].concat()));
+    assert_eq!(replayed, recorded);
+    // Where the model is does not matter to a recording (`base_url` is transport).
+    let elsewhere = ["-p", "model=http://127.0.0.1:9/v1", "-p", &service_url];
+    let moved = succeeded(&p.run(&[&["--replay"], &elsewhere[..]].concat()));
+    assert_eq!(moved, recorded);
+    assert_eq!(
+        p.side_effects().len(),
+        3,
+        "`sh` tasks still run when replaying"
+    );
+    assert_eq!(chat.requests().len() + service.requests().len(), calls);
+
+    // A call that was not recorded fails, naming the closest recorded one.
+    let changed = ["-p", r#"topics=["tides","rain"]"#];
+    let out = p.run(&[&["--replay"], &params[..], &changed[..]].concat());
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no recorded reply to this `Writer` call"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the closest recorded call is `drafts[1]`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("\"Write about winds\" → \"Write about rain\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn replay_needs_a_recording() {
+    let p = Project::new("no-recording", "sh(\"echo hi\")\n");
+    succeeded(&p.run(&[]));
+    let out = p.run(&["--replay"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("flow run --record"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = p.run(&["--no-store", "--replay"]);
+    assert!(text(&out.stderr).contains("`--replay` needs the run store"));
+}
+
+/// The project's own LLM workflow test without a model: a run of
+/// `examples/research_review.flow` recorded against a real model
+/// (`tests/recordings/README.md`), replayed.
+#[test]
+fn a_recorded_model_workflow_replays_without_the_model() {
+    let store = scratch("recording");
+    let recorded = crate::common::root().join("tests/recordings/research_review/flow.db");
+    std::fs::copy(&recorded, store.join("flow.db")).unwrap();
+    let expected: String = rusqlite::Connection::open(&recorded)
+        .unwrap()
+        .query_row("SELECT result FROM runs WHERE id = 1", [], |r| r.get(0))
+        .unwrap();
+    let out = flow_command()
+        .args(["run", "-q", "--replay=1", "--store"])
+        .arg(&store)
+        .args([
+            "examples/research_review.flow",
+            "-p",
+            "max_tokens=24",
+            "-p",
+            "topic=tides",
+        ])
+        // Nothing answers here: every reply comes from the recording.
+        .args(["-p", "base_url=http://127.0.0.1:9/v1"])
+        .output()
+        .unwrap();
+    let result: Value = serde_json::from_str(&succeeded(&out)).unwrap();
+    assert_eq!(result, serde_json::from_str::<Value>(&expected).unwrap());
+    assert!(result["article"].as_str().is_some_and(|a| !a.is_empty()));
+}
+
+#[test]
+fn log_keeps_what_timed_out_and_cancelled_tasks_printed() {
+    let p = Project::new(
+        "stopped",
+        "let slow = sh(\"echo begun; echo warned >&2; sleep 5\") timeout 300ms\nslow\n",
+    );
+    assert_eq!(p.run(&[]).status.code(), Some(1));
+    let log = succeeded(&p.flow(&["log", "slow"]));
+    assert!(log.contains("timed_out"), "{log}");
+    assert!(log.contains("begun") && log.contains("warned"), "{log}");
+
+    std::fs::write(p.dir.join("main.flow"), "sh(\"echo waiting; sleep 5\")\n").unwrap();
+    let child = flow_command()
+        .current_dir(&p.dir)
+        .env_remove("FLOW_STORE")
+        .args(["run", "-q", "main.flow"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert_eq!(p.runs()[0]["status"], "cancelled");
+    let log = succeeded(&p.flow(&["log"]));
+    assert!(
+        log.contains("cancelled") && log.contains("waiting"),
+        "{log}"
+    );
+}
