@@ -126,6 +126,14 @@ pub enum ExprKind {
     Gate(Vec<Check>),
     If(Box<If>),
     Try(Box<Try>),
+    /// `repeat s = init until cond max n { body } [else { … }]`
+    Repeat(Box<Repeat>),
+    /// `match value { pattern => expr, … }`
+    Match(Box<Match>),
+    /// `reduce (a, b) in list { … }` and `fold (acc, x) in list from init { … }`
+    Reduce(Box<Reduce>),
+    /// `filter [(index,)] item in list [limit N] { cond }`
+    Filter(Box<Map>),
     Block(Block),
     /// `value where cond` outside a gate: parsed so `check` can say where it belongs.
     Where {
@@ -304,6 +312,65 @@ pub struct Try {
     pub otherwise: Option<Block>,
 }
 
+/// `repeat state = init until cond max rounds { body } [else { otherwise }]`:
+/// `state` is bound in `cond`, `body` and `otherwise`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Repeat {
+    pub state: Ident,
+    pub init: Expr,
+    pub until: Expr,
+    pub max: Expr,
+    pub body: Block,
+    /// Runs when `max` rounds did not satisfy `until`; without it the loop fails.
+    pub otherwise: Option<Block>,
+}
+
+/// `match value { arm, … }`
+#[derive(Clone, Debug, PartialEq)]
+pub struct Match {
+    pub value: Expr,
+    pub arms: Vec<Arm>,
+}
+
+/// `"a" | "b" => value`; a `_` pattern (`None`) matches anything.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Arm {
+    /// Literal expressions (strings without `${…}`, numbers, booleans, null).
+    pub patterns: Vec<Pattern>,
+    pub value: Expr,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pattern {
+    /// `None` for `_`.
+    pub literal: Option<Expr>,
+    pub span: Span,
+}
+
+/// `reduce (acc, item) in list [limit N] { body }` (a balanced tree of merges)
+/// or `fold (acc, item) in list from init { body }` (in order).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reduce {
+    pub acc: Ident,
+    pub item: Ident,
+    pub list: Expr,
+    /// `fold`'s starting value; `None` for `reduce`.
+    pub init: Option<Expr>,
+    pub limit: Option<Expr>,
+    pub body: Block,
+}
+
+impl Reduce {
+    pub fn keyword(&self) -> &'static str {
+        if self.init.is_some() {
+            "fold"
+        } else {
+            "reduce"
+        }
+    }
+}
+
 impl Block {
     /// The expression that gives the block its value, if the last statement is one.
     pub fn tail(&self) -> Option<&Expr> {
@@ -392,12 +459,69 @@ impl Expr {
                     block.for_each_expr(f);
                 }
             }
+            ExprKind::Repeat(r) => {
+                f(&r.init);
+                f(&r.until);
+                f(&r.max);
+                r.body.for_each_expr(f);
+                if let Some(block) = &r.otherwise {
+                    block.for_each_expr(f);
+                }
+            }
+            ExprKind::Match(m) => {
+                f(&m.value);
+                for arm in &m.arms {
+                    arm.patterns.iter().filter_map(|p| p.literal.as_ref()).for_each(&mut *f);
+                    f(&arm.value);
+                }
+            }
+            ExprKind::Reduce(r) => {
+                f(&r.list);
+                if let Some(init) = &r.init {
+                    f(init);
+                }
+                if let Some(limit) = &r.limit {
+                    f(limit);
+                }
+                r.body.for_each_expr(f);
+            }
+            ExprKind::Filter(map) => {
+                f(&map.list);
+                if let Some(limit) = &map.limit {
+                    f(limit);
+                }
+                map.body.for_each_expr(f);
+            }
             ExprKind::Block(block) => block.for_each_expr(f),
             ExprKind::Where { value, cond } => {
                 f(value);
                 f(cond);
             }
         }
+    }
+}
+
+impl Expr {
+    /// The value of a literal without `${…}` (a `match` pattern), if it is one.
+    pub fn literal_value(&self) -> Option<serde_json::Value> {
+        use serde_json::Value;
+        Some(match &self.kind {
+            ExprKind::Null => Value::Null,
+            ExprKind::Bool(b) => Value::Bool(*b),
+            ExprKind::Int(i) => Value::from(*i),
+            ExprKind::Float(x) => serde_json::Number::from_f64(*x).map(Value::Number)?,
+            ExprKind::Str(parts) => {
+                let mut text = String::new();
+                for part in parts {
+                    match part {
+                        StrPart::Text(t) => text.push_str(t),
+                        StrPart::Interp(_) => return None,
+                    }
+                }
+                Value::String(text)
+            }
+            _ => return None,
+        })
     }
 }
 

@@ -89,6 +89,8 @@ codes! {
     UnusedBinding => "check"::"unused_binding",
     BadLiteral => "check"::"bad_literal",
     CapabilityDenied => "check"::"capability_denied",
+    NonExhaustiveMatch => "check"::"non_exhaustive_match",
+    UnreachableArm => "check"::"unreachable_arm",
     // lint: sequential when parallel is possible
     RedundantAfter => "lint"::"redundant_after",
     UnneededAfter => "lint"::"unneeded_after",
@@ -122,6 +124,9 @@ codes! {
     BadValue => "runtime"::"bad_value",
     BadParam => "runtime"::"bad_param",
     UnknownParam => "runtime"::"unknown_param",
+    NoMatch => "runtime"::"no_match",
+    DidNotConverge => "runtime"::"did_not_converge",
+    EmptyReduce => "runtime"::"empty_reduce",
 }
 
 impl Code {

@@ -8,6 +8,7 @@
 //! |---|---|
 //! | `walk.rs` | statements, blocks and expressions |
 //! | `calls.rs` | callees and their arguments, agent declarations, literal modifiers |
+//! | `constructs.rs` | `repeat`, `match`, `reduce` and `fold` |
 //! | `flows.rs` | flows that call themselves, directly or through others |
 //! | `shell.rs` | the `${…}` of shell commands: places no reference can stand, second shells |
 
@@ -19,6 +20,7 @@ use crate::resolve::{FlowId, Resolution};
 use crate::source::Span;
 
 mod calls;
+mod constructs;
 mod flows;
 mod shell;
 mod walk;

@@ -73,7 +73,7 @@ impl<'a> Checker<'_, 'a> {
         self.current_flow = outer;
     }
 
-    fn block(&mut self, block: &'a Block) {
+    pub(super) fn block(&mut self, block: &'a Block) {
         self.stmts(&block.stmts, false);
     }
 
@@ -152,6 +152,17 @@ impl<'a> Checker<'_, 'a> {
                     self.block(block);
                 }
             }
+            ExprKind::Repeat(r) => self.repeat(r),
+            ExprKind::Match(m) => self.match_(m),
+            ExprKind::Reduce(r) => self.reduce(r),
+            ExprKind::Filter(map) => {
+                self.expr(&map.list);
+                if let Some(limit) = &map.limit {
+                    self.expr(limit);
+                    self.literal_limit(limit, "a `filter` limit");
+                }
+                self.block(&map.body);
+            }
             ExprKind::Block(block) => self.block(block),
             ExprKind::Where { value, cond } => {
                 self.diags.push(
@@ -213,9 +224,19 @@ impl<'a> Checker<'_, 'a> {
 
     /// Checks a literal `limit` (a `map`'s, an agent's): a whole number of at least 1.
     pub(super) fn literal_limit(&mut self, expr: &Expr, what: &str) {
+        self.at_least_one(
+            expr,
+            what,
+            "would never let a task run",
+            "write how many tasks may run at once, e.g. `limit 4`",
+        );
+    }
+
+    /// Checks a literal count that must be a whole number of at least 1.
+    pub(super) fn at_least_one(&mut self, expr: &Expr, what: &str, zero: &str, help: &str) {
         let problem = match Literal::of(expr) {
             Literal::Int(n) if n >= 1 => return,
-            Literal::Int(n) => format!("`{n}` would never let a task run"),
+            Literal::Int(n) => format!("`{n}` {zero}"),
             Literal::Float(_) => "not a whole number".to_string(),
             Literal::Duration => "a duration, not a count".to_string(),
             Literal::Other(kind) => format!("{kind}, not a number"),
@@ -227,7 +248,7 @@ impl<'a> Checker<'_, 'a> {
                 format!("{what} must be a whole number of at least 1"),
             )
             .at(expr.span, problem)
-            .help("write how many tasks may run at once, e.g. `limit 4`"),
+            .help(help.to_string()),
         );
     }
 }

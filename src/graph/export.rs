@@ -6,11 +6,17 @@ use serde_json::json;
 
 use super::*;
 
-fn node_kind(node: &Node) -> &'static str {
+/// The word for a node's kind: `task`, `map`, `repeat`, …
+pub fn kind_name(node: &Node) -> &'static str {
     match &node.kind {
         NodeKind::Value(_) => "value",
         NodeKind::Task(_) => "task",
+        NodeKind::Map(m) if m.filter => "filter",
         NodeKind::Map(_) => "map",
+        NodeKind::Repeat(_) => "repeat",
+        NodeKind::Match(_) => "match",
+        NodeKind::Reduce(r) if r.init.is_some() => "fold",
+        NodeKind::Reduce(_) => "reduce",
         NodeKind::If(_) => "if",
         NodeKind::Try(_) => "try",
         NodeKind::Gate(_) => "gate",
@@ -94,6 +100,11 @@ impl<'g> Names<'g> {
             BodyKind::IfThen | BodyKind::IfElse | BodyKind::TryAttempt => name.to_string(),
             BodyKind::TryElse => format!("{name}.else"),
             BodyKind::GateCheck => format!("{name}.{}", check_name(owner, id)),
+            BodyKind::RepeatCond => format!("{name}@n.until"),
+            BodyKind::RepeatRound => format!("{name}@n"),
+            BodyKind::RepeatElse => format!("{name}.else"),
+            BodyKind::MatchArm => name.to_string(),
+            BodyKind::ReduceStep => format!("{name}[i]"),
         }
     }
 
@@ -114,7 +125,7 @@ impl<'g> Names<'g> {
             NodeKind::Task(t) => t.agent_name.to_string(),
             NodeKind::Call(c) => format!("flow {}", self.graph.flows[c.flow as usize].name),
             NodeKind::Value(_) => return name,
-            _ => node_kind(node).to_string(),
+            _ => kind_name(node).to_string(),
         };
         if name == kind {
             kind
@@ -137,6 +148,17 @@ impl<'g> Names<'g> {
             BodyKind::TryAttempt => format!("try {name}"),
             BodyKind::TryElse => format!("try {name}: else"),
             BodyKind::GateCheck => format!("gate {name}: {}", check_name(owner, id)),
+            BodyKind::RepeatCond => format!("repeat {name}: until"),
+            BodyKind::RepeatRound => format!("repeat {name}: each round"),
+            BodyKind::RepeatElse => format!("repeat {name}: else (after max rounds)"),
+            BodyKind::MatchArm => match owner.map(|o| &o.kind) {
+                Some(NodeKind::Match(m)) => format!("match {name}: {}", m.arm_title(id)),
+                _ => format!("match {name}"),
+            },
+            BodyKind::ReduceStep => match owner.map(|o| &o.kind) {
+                Some(NodeKind::Reduce(r)) if r.init.is_some() => format!("fold {name}: each step"),
+                _ => format!("reduce {name}: each merge"),
+            },
         }
     }
 
@@ -343,7 +365,7 @@ pub fn to_json(graph: &TaskGraph) -> serde_json::Value {
             };
             json!({
                 "id": i,
-                "kind": node_kind(node),
+                "kind": kind_name(node),
                 "label": &*node.label,
                 "name": names.node_name(body, node),
                 "agent": agent,

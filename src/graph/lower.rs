@@ -698,8 +698,18 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
                 let item = (map.item.name.as_str(), Some(map.item.span));
                 let body = self.body(BodyKind::MapItem, &[item, index], &map.body);
                 let label = self.label(label, "map");
-                self.push_construct(NodeKind::Map(MapNode { list, limit, body }), label, e.span)
+                let node = MapNode {
+                    list,
+                    limit,
+                    body,
+                    filter: false,
+                };
+                self.push_construct(NodeKind::Map(node), label, e.span)
             }
+            ExprKind::Filter(map) => self.filter(map, label, e.span),
+            ExprKind::Repeat(r) => self.repeat(r, label, e.span),
+            ExprKind::Match(m) => self.match_(m, label, e.span),
+            ExprKind::Reduce(r) => self.reduce(r, label, e.span),
             ExprKind::Fanout(branches) => {
                 let base = label.filter(|l| !l.is_empty()).map(str::to_string);
                 let entries = branches

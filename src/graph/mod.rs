@@ -9,7 +9,7 @@ mod export;
 mod lower;
 
 #[cfg(any(feature = "cli", feature = "internals"))]
-pub use export::{to_dot, to_json, to_mermaid};
+pub use export::{kind_name, to_dot, to_json, to_mermaid};
 #[cfg(any(feature = "cli", feature = "internals"))]
 pub use lower::lower;
 pub use lower::{lower_indexed, lower_resolved, Prelude};
@@ -142,6 +142,16 @@ pub enum BodyKind {
     TryAttempt,
     TryElse,
     GateCheck,
+    /// A `repeat`'s `until` condition, once per state.
+    RepeatCond,
+    /// One round of a `repeat`.
+    RepeatRound,
+    /// A `repeat`'s `else`, when `max` rounds did not satisfy `until`.
+    RepeatElse,
+    /// One arm (or the `_` arm) of a `match`.
+    MatchArm,
+    /// One merge of a `reduce`, one step of a `fold`.
+    ReduceStep,
 }
 
 /// A group of nodes instantiated together at run time.
@@ -210,6 +220,9 @@ pub enum NodeKind {
     If(IfNode),
     Try(TryNode),
     Gate(GateNode),
+    Repeat(Box<RepeatNode>),
+    Match(Box<MatchNode>),
+    Reduce(Box<ReduceNode>),
     /// A sub-flow call: its body, with the arguments as inputs.
     Call(FlowCall),
 }
@@ -278,9 +291,63 @@ impl From<Modifiers> for CallModifiers {
     }
 }
 
+/// A `map`, or a `filter` (whose body gives each item's condition).
 #[derive(Clone, Debug)]
 pub struct MapNode {
     pub list: Expr,
+    pub limit: Option<Expr>,
+    pub body: BodyId,
+    pub filter: bool,
+}
+
+/// `repeat state = init until cond max rounds { body } [else { … }]`: each
+/// body has one input, the state.
+#[derive(Clone, Debug)]
+pub struct RepeatNode {
+    pub init: Expr,
+    pub max: Expr,
+    pub until: BodyId,
+    /// The condition's source, for a condition that is not a boolean.
+    pub until_span: Span,
+    pub body: BodyId,
+    pub otherwise: Option<BodyId>,
+}
+
+/// `match value { … }`: the first arm with a pattern equal to the value runs,
+/// else the `_` arm, else the match fails.
+#[derive(Clone, Debug)]
+pub struct MatchNode {
+    pub value: Expr,
+    pub value_span: Span,
+    pub arms: Vec<MatchArm>,
+    pub otherwise: Option<BodyId>,
+}
+
+impl MatchNode {
+    /// An arm's patterns, as its title: `"a" | "b"`, or `_`.
+    pub fn arm_title(&self, body: BodyId) -> String {
+        match self.arms.iter().find(|a| a.body == body) {
+            Some(arm) => {
+                let patterns: Vec<String> = arm.patterns.iter().map(Value::to_string).collect();
+                patterns.join(" | ")
+            }
+            None => "_".to_string(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct MatchArm {
+    pub patterns: Vec<Value>,
+    pub body: BodyId,
+}
+
+/// `reduce` (no `init`: a balanced tree of merges) or `fold` (in order from
+/// `init`); the body's inputs are the accumulated value and the item.
+#[derive(Clone, Debug)]
+pub struct ReduceNode {
+    pub list: Expr,
+    pub init: Option<Expr>,
     pub limit: Option<Expr>,
     pub body: BodyId,
 }
@@ -438,6 +505,16 @@ impl NodeKind {
                 t.backoff.iter().for_each(|e| e.for_each_ref(f));
             }
             NodeKind::Gate(_) => {}
+            NodeKind::Repeat(r) => {
+                r.init.for_each_ref(f);
+                r.max.for_each_ref(f);
+            }
+            NodeKind::Match(m) => m.value.for_each_ref(f),
+            NodeKind::Reduce(r) => {
+                r.list.for_each_ref(f);
+                r.init.iter().for_each(|e| e.for_each_ref(f));
+                r.limit.iter().for_each(|e| e.for_each_ref(f));
+            }
         }
     }
 }
@@ -458,12 +535,20 @@ impl TaskGraph {
 
     /// The bodies a node instantiates.
     pub fn child_bodies(node: &Node) -> Vec<BodyId> {
-        match &node.kind {
+        Self::kind_bodies(&node.kind)
+    }
+
+    /// The bodies a node of this kind instantiates.
+    pub fn kind_bodies(kind: &NodeKind) -> Vec<BodyId> {
+        match kind {
             NodeKind::Value(_) | NodeKind::Task(_) | NodeKind::Call(_) => Vec::new(),
             NodeKind::Map(m) => vec![m.body],
             NodeKind::If(i) => std::iter::once(i.then).chain(i.otherwise).collect(),
             NodeKind::Try(t) => std::iter::once(t.body).chain(t.otherwise).collect(),
             NodeKind::Gate(g) => g.checks.iter().map(|c| c.body).collect(),
+            NodeKind::Repeat(r) => [r.until, r.body].into_iter().chain(r.otherwise).collect(),
+            NodeKind::Match(m) => m.arms.iter().map(|a| a.body).chain(m.otherwise).collect(),
+            NodeKind::Reduce(r) => vec![r.body],
         }
     }
 }

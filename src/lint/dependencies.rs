@@ -218,6 +218,16 @@ fn uses_in_body(graph: &TaskGraph, id: BodyId, result_counts: bool, depth: usize
                 t.backoff.iter().for_each(|e| scan(e, &mut out));
             }
             NodeKind::Gate(_) => {}
+            NodeKind::Repeat(r) => {
+                scan(&r.init, &mut out);
+                scan(&r.max, &mut out);
+            }
+            NodeKind::Match(m) => scan_control(&m.value, &mut out),
+            NodeKind::Reduce(r) => {
+                scan(&r.list, &mut out);
+                r.init.iter().for_each(|e| scan(e, &mut out));
+                r.limit.iter().for_each(|e| scan(e, &mut out));
+            }
         }
         for child in TaskGraph::child_bodies(node) {
             let captures = &graph.body(child).captures;

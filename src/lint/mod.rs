@@ -209,7 +209,7 @@ impl<'a> Cx<'a> {
                 .flows
                 .get(call.flow as usize)
                 .is_some_and(|f| self.body_effectful(f.body, 0)),
-            other => construct_bodies(other)
+            other => TaskGraph::kind_bodies(other)
                 .into_iter()
                 .any(|b| self.body_effectful(b, 0)),
         }
@@ -232,7 +232,7 @@ impl<'a> Cx<'a> {
                     .get(call.flow as usize)
                     .is_some_and(|f| self.body_effectful(f.body, depth + 1)),
                 NodeKind::Task(_) | NodeKind::Value(_) => self.effectful(&node.kind),
-                other => construct_bodies(other)
+                other => TaskGraph::kind_bodies(other)
                     .into_iter()
                     .any(|c| self.body_effectful(c, depth + 1)),
             }
@@ -246,17 +246,6 @@ impl<'a> Cx<'a> {
             self.program.stmts.last().map(|s| &s.kind),
             Some(StmtKind::Expr(_))
         )
-    }
-}
-
-/// The bodies a construct instantiates (as [`TaskGraph::child_bodies`], from its kind).
-fn construct_bodies(kind: &NodeKind) -> Vec<BodyId> {
-    match kind {
-        NodeKind::Value(_) | NodeKind::Task(_) | NodeKind::Call(_) => Vec::new(),
-        NodeKind::Map(m) => vec![m.body],
-        NodeKind::If(i) => std::iter::once(i.then).chain(i.otherwise).collect(),
-        NodeKind::Try(t) => std::iter::once(t.body).chain(t.otherwise).collect(),
-        NodeKind::Gate(g) => g.checks.iter().map(|c| c.body).collect(),
     }
 }
 

@@ -139,6 +139,8 @@ pub enum ValueKind {
     Let,
     MapItem,
     MapIndex,
+    /// What `repeat`, `reduce`, `fold` and `filter` bind for their bodies.
+    Bound,
     FlowParam(FlowId),
     /// A gate check's own name inside its `where`.
     GateCheck,

@@ -303,6 +303,49 @@ impl<'a> Resolver<'a> {
                 bound.push((map.item.name.as_str(), map.item.span, ValueKind::MapItem));
                 self.block(&map.body, &bound);
             }
+            ExprKind::Filter(map) => {
+                self.expr(&map.list);
+                if let Some(limit) = &map.limit {
+                    self.expr(limit);
+                }
+                let mut bound = Vec::with_capacity(2);
+                if let Some(index) = &map.index {
+                    bound.push((index.name.as_str(), index.span, ValueKind::Bound));
+                }
+                bound.push((map.item.name.as_str(), map.item.span, ValueKind::Bound));
+                self.block(&map.body, &bound);
+            }
+            ExprKind::Repeat(r) => {
+                self.expr(&r.init);
+                self.expr(&r.max);
+                // One binding of the state, seen by the condition, the rounds
+                // and the `else`.
+                self.push_scope(Barrier::None);
+                self.declare_value(&r.state.name, r.state.span, ValueKind::Bound);
+                self.expr(&r.until);
+                self.block(&r.body, &[]);
+                if let Some(block) = &r.otherwise {
+                    self.block(block, &[]);
+                }
+                self.pop_scope();
+            }
+            ExprKind::Match(m) => {
+                self.expr(&m.value);
+                for arm in &m.arms {
+                    self.expr(&arm.value);
+                }
+            }
+            ExprKind::Reduce(r) => {
+                self.expr(&r.list);
+                for e in [&r.init, &r.limit].into_iter().flatten() {
+                    self.expr(e);
+                }
+                let bound = [
+                    (r.acc.name.as_str(), r.acc.span, ValueKind::Bound),
+                    (r.item.name.as_str(), r.item.span, ValueKind::Bound),
+                ];
+                self.block(&r.body, &bound);
+            }
             ExprKind::Fanout(branches) => branches.iter().for_each(|b| self.expr(&b.value)),
             ExprKind::Gate(checks) => self.gate(checks),
             ExprKind::If(if_) => {

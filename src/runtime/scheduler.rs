@@ -61,6 +61,12 @@ enum Role {
     Attempt,
     Else,
     Check(usize),
+    /// A `repeat`'s condition, one of its rounds, its `else`.
+    Cond,
+    Round,
+    Finally,
+    /// A `fold` step (level 0, item) or a `reduce` merge (the level and slot it fills).
+    Step(u32, u32),
 }
 
 /// A failure on its way up: the diagnostic, and what `error` shows in a try's `else`.

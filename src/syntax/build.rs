@@ -43,7 +43,7 @@ pub struct Builder<'a> {
 }
 
 /// The pairs of `pair` that carry meaning: keywords are dropped.
-fn parts<'i>(pair: Pair<'i, Rule>) -> impl Iterator<Item = Pair<'i, Rule>> {
+pub(super) fn parts<'i>(pair: Pair<'i, Rule>) -> impl Iterator<Item = Pair<'i, Rule>> {
     pair.into_inner().filter(|p| {
         !matches!(
             p.as_rule(),
@@ -64,6 +64,14 @@ fn parts<'i>(pair: Pair<'i, Rule>) -> impl Iterator<Item = Pair<'i, Rule>> {
                 | Rule::kw_backoff
                 | Rule::kw_timeout
                 | Rule::kw_after
+                | Rule::kw_repeat
+                | Rule::kw_until
+                | Rule::kw_max
+                | Rule::kw_match
+                | Rule::kw_reduce
+                | Rule::kw_fold
+                | Rule::kw_from
+                | Rule::kw_filter
                 | Rule::EOI
         )
     })
@@ -96,6 +104,8 @@ impl<'a> Builder<'a> {
                 | Rule::call
                 | Rule::if_expr
                 | Rule::try_expr
+                | Rule::repeat_expr
+                | Rule::arm
                 | Rule::after
                 | Rule::mod_arg
                 | Rule::timeout
@@ -209,7 +219,7 @@ impl<'a> Builder<'a> {
     }
 
     /// A name being declared; a keyword is reported and kept as written.
-    fn decl_name(&self, pair: Option<Pair<'_, Rule>>) -> Ident {
+    pub(super) fn decl_name(&self, pair: Option<Pair<'_, Rule>>) -> Ident {
         let Some(pair) = pair else {
             return Ident {
                 name: String::new(),
@@ -243,7 +253,7 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn opt_block(&self, pair: Option<Pair<'_, Rule>>, at: Span) -> Built<Block> {
+    pub(super) fn opt_block(&self, pair: Option<Pair<'_, Rule>>, at: Span) -> Built<Block> {
         match pair {
             Some(p) => self.block(p),
             None => Ok(Block {
@@ -253,7 +263,7 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn block(&self, pair: Pair<'_, Rule>) -> Built<Block> {
+    pub(super) fn block(&self, pair: Pair<'_, Rule>) -> Built<Block> {
         let span = self.span_of(&pair);
         self.nested(1, span, || {
             let stmts = parts(pair).map(|p| self.stmt(p)).collect::<Built<_>>()?;
@@ -261,7 +271,7 @@ impl<'a> Builder<'a> {
         })
     }
 
-    fn opt_where_expr(&self, pair: Option<Pair<'_, Rule>>, at: Span) -> Built<Expr> {
+    pub(super) fn opt_where_expr(&self, pair: Option<Pair<'_, Rule>>, at: Span) -> Built<Expr> {
         match pair {
             Some(p) if p.as_rule() == Rule::expr => self.expr(p),
             Some(p) => self.where_expr(p),
@@ -385,7 +395,7 @@ impl<'a> Builder<'a> {
             .parse(inner)
     }
 
-    fn primary(&self, pair: Pair<'_, Rule>) -> Built<Expr> {
+    pub(super) fn primary(&self, pair: Pair<'_, Rule>) -> Built<Expr> {
         let span = self.span_of(&pair);
         self.nested(1, span, || self.primary_in(pair, span))
     }
@@ -418,6 +428,13 @@ impl<'a> Builder<'a> {
             Rule::gate_expr => self.gate(pair).map(ExprKind::Gate),
             Rule::if_expr => self.if_(pair, span),
             Rule::try_expr => self.try_(pair, span),
+            Rule::repeat_expr => self.repeat(pair, span),
+            Rule::match_expr => self.match_(pair, span),
+            Rule::reduce_expr | Rule::fold_expr => self.reduce(pair, span),
+            Rule::filter_expr => match self.map(pair, span)? {
+                ExprKind::Map(map) => Ok(ExprKind::Filter(map)),
+                other => Ok(other),
+            },
             _ => Ok(ExprKind::Null),
         }
     }
@@ -537,7 +554,7 @@ impl<'a> Builder<'a> {
         self.nested(ops, span, || self.fold(inner))
     }
 
-    fn map(&self, pair: Pair<'_, Rule>, span: Span) -> Built<ExprKind> {
+    pub(super) fn map(&self, pair: Pair<'_, Rule>, span: Span) -> Built<ExprKind> {
         let mut index = None;
         let mut item = None;
         let mut list = None;

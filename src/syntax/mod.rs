@@ -11,6 +11,7 @@
 //! 3. `build`: pairs to the AST, decoding literals and checking names.
 
 mod build;
+mod constructs;
 mod errors;
 mod literals;
 /// `Display` for the AST: a program printed back as Flow source.
@@ -36,7 +37,8 @@ pub use scan::MAX_NESTING;
 /// Words that cannot be used as names.
 pub const KEYWORDS: &[&str] = &[
     "agent", "param", "flow", "let", "map", "in", "limit", "fanout", "gate", "where", "if", "else",
-    "try", "retry", "backoff", "timeout", "after", "true", "false", "null",
+    "try", "retry", "backoff", "timeout", "after", "true", "false", "null", "repeat", "match",
+    "reduce", "fold", "filter",
 ];
 
 /// Whether `word` is reserved.

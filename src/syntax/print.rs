@@ -123,6 +123,23 @@ impl Printer<'_, '_> {
         self.out.write_char('}')
     }
 
+    /// `map` or `filter`: `KEYWORD [(index,)] item in list [limit n] { … }`.
+    fn map(&mut self, keyword: &str, map: &Map) -> fmt::Result {
+        write!(self.out, "{keyword} ")?;
+        match &map.index {
+            Some(index) => write!(self.out, "({}, {})", index.name, map.item.name)?,
+            None => self.out.write_str(&map.item.name)?,
+        }
+        self.out.write_str(" in ")?;
+        self.expr(&map.list)?;
+        if let Some(limit) = &map.limit {
+            self.out.write_str(" limit ")?;
+            self.expr(limit)?;
+        }
+        self.out.write_char(' ')?;
+        self.block(&map.body)
+    }
+
     fn expr(&mut self, expr: &Expr) -> fmt::Result {
         match &expr.kind {
             ExprKind::Null => self.out.write_str("null"),
@@ -213,20 +230,66 @@ impl Printer<'_, '_> {
                 }
                 Ok(())
             }
-            ExprKind::Map(map) => {
-                self.out.write_str("map ")?;
-                match &map.index {
-                    Some(index) => write!(self.out, "({}, {})", index.name, map.item.name)?,
-                    None => self.out.write_str(&map.item.name)?,
+            ExprKind::Map(map) => self.map("map", map),
+            ExprKind::Filter(map) => self.map("filter", map),
+            ExprKind::Repeat(r) => {
+                write!(self.out, "repeat {} = ", r.state.name)?;
+                self.expr(&r.init)?;
+                self.out.write_str(" until ")?;
+                self.expr(&r.until)?;
+                self.out.write_str(" max ")?;
+                self.expr(&r.max)?;
+                self.out.write_char(' ')?;
+                self.block(&r.body)?;
+                if let Some(block) = &r.otherwise {
+                    self.out.write_str(" else ")?;
+                    self.block(block)?;
                 }
-                self.out.write_str(" in ")?;
-                self.expr(&map.list)?;
-                if let Some(limit) = &map.limit {
+                Ok(())
+            }
+            ExprKind::Match(m) => {
+                self.out.write_str("match ")?;
+                self.expr(&m.value)?;
+                self.out.write_str(" {")?;
+                self.indent += 1;
+                for arm in &m.arms {
+                    self.newline()?;
+                    for (i, pattern) in arm.patterns.iter().enumerate() {
+                        if i > 0 {
+                            self.out.write_str(" | ")?;
+                        }
+                        match &pattern.literal {
+                            Some(e) => self.expr(e)?,
+                            None => self.out.write_char('_')?,
+                        }
+                    }
+                    self.out.write_str(" => ")?;
+                    self.expr(&arm.value)?;
+                    self.out.write_char(',')?;
+                }
+                self.indent -= 1;
+                self.newline()?;
+                self.out.write_char('}')
+            }
+            ExprKind::Reduce(r) => {
+                write!(
+                    self.out,
+                    "{} ({}, {}) in ",
+                    r.keyword(),
+                    r.acc.name,
+                    r.item.name
+                )?;
+                self.expr(&r.list)?;
+                if let Some(init) = &r.init {
+                    self.out.write_str(" from ")?;
+                    self.expr(init)?;
+                }
+                if let Some(limit) = &r.limit {
                     self.out.write_str(" limit ")?;
                     self.expr(limit)?;
                 }
                 self.out.write_char(' ')?;
-                self.block(&map.body)
+                self.block(&r.body)
             }
             ExprKind::Fanout(branches) => self.entries("fanout", branches, |p, b| {
                 write!(p.out, "{}: ", b.name.name)?;

@@ -13,6 +13,16 @@ use crate::source::{floor_char_boundary, Span};
 /// waiting for their block, a script may use.
 pub const MAX_NESTING: usize = 64;
 
+/// The keywords whose `{` the scan names in its messages.
+const CONSTRUCTS: [&str; 12] = [
+    "map", "flow", "if", "else", "try", "fanout", "gate", "repeat", "match", "reduce", "fold",
+    "filter",
+];
+
+/// The constructs with expressions between their keyword and their `{`, which
+/// pest enters before it reaches the block.
+const WAIT_FOR_BLOCK: [&str; 7] = ["map", "if", "repeat", "match", "reduce", "fold", "filter"];
+
 /// What an open delimiter is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Open {
@@ -251,15 +261,13 @@ pub fn scan_lines(
                     i += 1;
                 }
                 let word = &text[start..i];
-                if let Some(kw) = ["map", "flow", "if", "else", "try", "fanout", "gate"]
-                    .into_iter()
-                    .find(|k| *k == word)
+                if let Some(kw) = CONSTRUCTS.into_iter().find(|k| *k == word)
                 {
                     construct = Some(kw);
                     // Not a field (`x.map`), a key or a named argument (`if: 1`).
                     let field = start > 0 && bytes[start - 1] == b'.';
                     let key = text[i..].trim_start_matches([' ', '\t']).starts_with(':');
-                    if matches!(kw, "map" | "if") && !field && !key {
+                    if WAIT_FOR_BLOCK.contains(&kw) && !field && !key {
                         let what = format!("`{kw}`");
                         if let Some(d) = too_deep(depth.of(&stack), start, kw.len(), &what) {
                             return Outcome::Broken(d);
@@ -380,6 +388,11 @@ fn describe_opener(
             Some("try") => Some("the `try` block"),
             Some("fanout") => Some("the `fanout` branches"),
             Some("gate") => Some("the `gate` checks"),
+            Some("repeat") => Some("the `repeat` body"),
+            Some("match") => Some("the `match` arms"),
+            Some("reduce") => Some("the `reduce` body"),
+            Some("fold") => Some("the `fold` body"),
+            Some("filter") => Some("the `filter` body"),
             _ => None,
         },
         b'(' if construct == Some("flow") && glued => Some("the `flow` parameters"),

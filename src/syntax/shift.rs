@@ -118,7 +118,39 @@ fn expr(e: &mut Expr, by: u32) {
                 }
             }
         }
-        ExprKind::Map(map) => {
+        ExprKind::Repeat(r) => {
+            ident(&mut r.state, by);
+            for e in [&mut r.init, &mut r.until, &mut r.max] {
+                expr(e, by);
+            }
+            block(&mut r.body, by);
+            if let Some(b) = &mut r.otherwise {
+                block(b, by);
+            }
+        }
+        ExprKind::Match(m) => {
+            expr(&mut m.value, by);
+            for arm in &mut m.arms {
+                span(&mut arm.span, by);
+                for p in &mut arm.patterns {
+                    span(&mut p.span, by);
+                    if let Some(e) = &mut p.literal {
+                        expr(e, by);
+                    }
+                }
+                expr(&mut arm.value, by);
+            }
+        }
+        ExprKind::Reduce(r) => {
+            ident(&mut r.acc, by);
+            ident(&mut r.item, by);
+            expr(&mut r.list, by);
+            for e in [&mut r.init, &mut r.limit].into_iter().flatten() {
+                expr(e, by);
+            }
+            block(&mut r.body, by);
+        }
+        ExprKind::Map(map) | ExprKind::Filter(map) => {
             if let Some(index) = &mut map.index {
                 ident(index, by);
             }

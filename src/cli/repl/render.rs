@@ -175,10 +175,7 @@ fn body_lines(
                 .flows
                 .get(c.flow as usize)
                 .map_or_else(|| "flow".to_string(), |f| format!("flow {}", f.name)),
-            NodeKind::Map(_) => "map".to_string(),
-            NodeKind::If(_) => "if".to_string(),
-            NodeKind::Try(_) => "try".to_string(),
-            NodeKind::Gate(_) => "gate".to_string(),
+            _ => crate::graph::kind_name(node).to_string(),
         };
         let deps: Vec<&str> = node
             .deps
@@ -205,6 +202,14 @@ fn body_lines(
                         .map_or_else(|| "check".to_string(), |c| format!("check {}", c.name)),
                     _ => "check".to_string(),
                 },
+                BodyKind::RepeatCond => "until".to_string(),
+                BodyKind::RepeatRound => "each round".to_string(),
+                BodyKind::RepeatElse => "else (after max rounds)".to_string(),
+                BodyKind::MatchArm => match &node.kind {
+                    NodeKind::Match(m) => format!("arm {}", m.arm_title(child)),
+                    _ => "arm".to_string(),
+                },
+                BodyKind::ReduceStep => "each step".to_string(),
                 BodyKind::Script | BodyKind::Flow => "body".to_string(),
             };
             emit(format!("{indent}  {title}:\n"), Some(child));

@@ -9,6 +9,9 @@ use tokio::task::AbortHandle;
 
 use super::*;
 
+mod gate;
+mod loops;
+
 /// A finished gate check: its value or failure, and its `where` condition's value.
 type CheckOutcome = (Result<Val, Failure>, Option<Val>);
 
@@ -33,6 +36,8 @@ enum Kind {
         remaining: usize,
         results: Vec<Option<Val>>,
         failure: Option<Failure>,
+        /// A `filter`'s items, kept to return those whose condition holds.
+        kept: Option<Vec<Option<Val>>>,
     },
     Branch,
     /// A try, or a sub-flow call (which may carry `timeout` and `retry`).
@@ -55,6 +60,9 @@ enum Kind {
         results: Vec<Option<CheckOutcome>>,
         remaining: usize,
     },
+    Repeat(Box<loops::RepeatState>),
+    Fold(Box<loops::FoldState>),
+    Tree(Box<loops::TreeState>),
 }
 
 #[derive(Default)]
@@ -200,6 +208,9 @@ impl Scheduler {
                 self.next_attempt(cid);
                 Ok(None)
             })(),
+            NodeKind::Repeat(r) => self.start_repeat(key, k, name.clone(), r),
+            NodeKind::Match(m) => self.start_match(key, k, name.clone(), m),
+            NodeKind::Reduce(r) => self.start_reduce(key, k, name.clone(), r),
             NodeKind::Value(_) | NodeKind::Task(_) => Ok(None),
         };
         match result {
@@ -317,6 +328,7 @@ impl Scheduler {
             remaining: len,
             results: vec![None; len],
             failure: None,
+            kept: m.filter.then(|| vec![None; len]),
         };
         let cid = self.add(key, k, name, kind);
         self.queue_more(cid);
@@ -345,6 +357,7 @@ impl Scheduler {
             limit,
             live,
             failure,
+            kept,
             ..
         } = &mut c.kind
         else {
@@ -374,6 +387,9 @@ impl Scheduler {
         *next += 1;
         *live += 1;
         let item = Arc::new(std::mem::take(&mut items[index]));
+        if let Some(kept) = kept {
+            kept[index] = Some(item.clone());
+        }
         let (body, captures) = (*body, captures.clone());
         let more = *next < items.len() && *live < *limit;
         let name: Arc<str> = format!("{}[{index}]", c.name).into();
@@ -509,6 +525,11 @@ impl Scheduler {
         result: Result<Val, Failure>,
         cond: Option<Val>,
     ) {
+        match role {
+            Role::Cond | Role::Round | Role::Finally => return self.repeat_child(id, role, result),
+            Role::Step(..) => return self.step_done(id, role, result),
+            _ => {}
+        }
         let keep_going = self.options.keep_going;
         let Some(owner) = self.constructs.owner(id) else {
             return;
@@ -526,6 +547,7 @@ impl Scheduler {
                     remaining,
                     results,
                     failure,
+                    kept,
                     ..
                 },
                 Role::Item(i),
@@ -551,6 +573,14 @@ impl Scheduler {
                     }
                 }
                 if *remaining == 0 {
+                    if let (Some(kept), None) = (kept.as_mut(), failure.as_ref()) {
+                        let name = c.name.clone();
+                        let span = owner_body.map(|b| graph.local(b, c.node).span);
+                        let kept = std::mem::take(kept);
+                        let conditions = std::mem::take(results);
+                        let list = filtered(&name, kept, conditions, span);
+                        return self.construct_done(id, list);
+                    }
                     let mut list = || {
                         let list = std::mem::take(results)
                             .into_iter()
@@ -694,97 +724,35 @@ impl Scheduler {
             None => self.construct_done(id, Err(failure)),
         }
     }
+}
 
-    /// Every check of a gate is done: pass with the object of their values, or
-    /// fail listing each check that did not pass.
-    fn gate_done(&mut self, id: u32) {
-        let graph = self.graph.clone();
-        let Some(owner_key) = self.constructs.owner(id) else {
-            return;
-        };
-        let Some(owner_body) = self.inst(owner_key).map(|i| i.body) else {
-            return;
-        };
-        let Some(c) = self.constructs.get(id) else {
-            return;
-        };
-        let node = graph.local(owner_body, c.node);
-        let NodeKind::Gate(gate) = &node.kind else {
-            return;
-        };
-        let Kind::Gate { results, .. } = &mut c.kind else {
-            return;
-        };
-        let mut values = serde_json::Map::new();
-        let mut failed = Vec::new();
-        let mut all_cancelled = true;
-        for (check, outcome) in gate.checks.iter().zip(results.iter()) {
-            let value_span = match &graph.body(check.body).result {
-                Expr::Ref(crate::graph::Ref::Node(k)) => graph.local(check.body, *k).span,
-                _ => node.span,
-            };
-            match outcome {
-                Some((Ok(v), cond)) => {
-                    let span = check.cond_span.unwrap_or(value_span);
-                    match cond.as_deref().map(crate::value::truthy_bool) {
-                        None | Some(Ok(true)) => {
-                            values.insert(check.name.to_string(), (**v).clone());
-                        }
-                        Some(Ok(false)) => {
-                            all_cancelled = false;
-                            let shown = crate::value::preview(v, 60);
-                            let why =
-                                format!("`where` condition is false ({} = {shown})", check.name);
-                            failed.push((check.name.clone(), span, why, Vec::new()));
-                        }
-                        Some(Err(e)) => {
-                            all_cancelled = false;
-                            let why =
-                                format!("`where` condition is not true or false: {}", e.message);
-                            failed.push((check.name.clone(), span, why, Vec::new()));
-                        }
-                    }
+/// A `filter`'s list: the items whose condition is true, in order.
+fn filtered(
+    name: &str,
+    items: Vec<Option<Val>>,
+    conditions: Vec<Option<Val>>,
+    span: Option<crate::source::Span>,
+) -> Result<Val, Failure> {
+    let mut list = Vec::new();
+    for (i, (item, cond)) in items.into_iter().zip(conditions).enumerate() {
+        let cond = cond.unwrap_or_else(|| Arc::new(Value::Null));
+        match crate::value::truthy_bool(&cond) {
+            Ok(true) => {
+                let item = item.unwrap_or_else(|| Arc::new(Value::Null));
+                list.push(Arc::try_unwrap(item).unwrap_or_else(|v| (*v).clone()));
+            }
+            Ok(false) => {}
+            Err(e) => {
+                let mut diag = e.to_diagnostic();
+                if let Some(span) = span {
+                    diag = diag.at(span, "this filter");
                 }
-                Some((Err(f), _)) => {
-                    all_cancelled &= f.cancelled;
-                    let notes = f.diag.notes.clone();
-                    failed.push((check.name.clone(), value_span, f.message.clone(), notes));
-                }
-                None => failed.push((
-                    check.name.clone(),
-                    value_span,
-                    "did not run".to_string(),
-                    Vec::new(),
-                )),
+                let diag = diag
+                    .note(format!("the condition of item {i} of `{name}` gave {}", crate::value::preview(&cond, 60)))
+                    .help("a `filter` body must give true or false for each item");
+                return Err(failure_from(diag, &format!("{name}[{i}]")));
             }
         }
-        let name = c.name.clone();
-        if failed.is_empty() {
-            return self.construct_done(id, Ok(Arc::new(Value::Object(values))));
-        }
-        let total = gate.checks.len();
-        let mut diag = Diagnostic::error(
-            Code::GateFailed,
-            format!(
-                "gate `{name}` failed: {} of {total} checks did not pass",
-                failed.len()
-            ),
-        )
-        .at(node.span, "this gate");
-        for (check, span, why, notes) in &failed {
-            diag = diag.label(*span, format!("`{check}`: {why}"));
-            for note in notes {
-                diag = diag.note(format!("`{check}`: {note}"));
-            }
-        }
-        let failure = Failure {
-            message: diag.message.clone(),
-            notes: Vec::new(),
-            diag,
-            task: name.to_string(),
-            cancelled: all_cancelled,
-            partial: None,
-        };
-        self.construct_done(id, Err(failure));
     }
+    Ok(Arc::new(Value::Array(list)))
 }
