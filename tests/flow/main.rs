@@ -13,6 +13,7 @@ mod keep_going;
 mod layers;
 mod lint;
 mod llm;
+mod loops;
 mod memory;
 mod orphans;
 mod output;

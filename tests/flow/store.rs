@@ -104,6 +104,32 @@ fn resume_after_success_runs_no_task_again() {
 }
 
 #[test]
+fn resume_reuses_the_finished_rounds_of_a_repeat() {
+    // Round 3 (state 2) fails until the file `ok` exists; each round that
+    // runs says so in side.txt.
+    let p = Project::new(
+        "resume-repeat",
+        r#"
+let final = repeat s = 0 until s >= 4 max 6 {
+  sh("echo round ${s} >> side.txt; if [ ${s} -eq 2 ] && [ ! -f ok ]; then exit 1; fi; echo $(( ${s} + 1 ))", output: "json")
+}
+final
+"#,
+    );
+    let failed = p.run(&[]);
+    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed.stderr));
+    assert_eq!(p.side_effects(), ["round 0", "round 1", "round 2"]);
+    std::fs::write(p.dir.join("ok"), "").unwrap();
+    let out = succeeded(&p.run(&["--resume"]));
+    assert_eq!(out.trim(), "4");
+    // Rounds 1 and 2 were re-used; the failed round 3 and round 4 ran.
+    assert_eq!(
+        p.side_effects(),
+        ["round 0", "round 1", "round 2", "round 2", "round 3"]
+    );
+}
+
+#[test]
 fn one_changed_item_reruns_that_item_and_its_readers_only() {
     let p = Project::new("resume-one", MAP);
     succeeded(&p.run(&[]));
