@@ -532,6 +532,9 @@ fn every_example_runs_and_gives_its_result() {
             json!({ "batches": 6, "records": 150 }),
         ),
         ("map_reduce.flow", "/reduced", json!(20)),
+        ("critique_loop.flow", "/score", json!(9)),
+        ("router.flow", "", json!("sources for: look up the tide tables")),
+        ("tree_reduce.flow", "/total_characters", json!(70)),
         (
             "conditional.flow",
             "/result",
