@@ -353,15 +353,24 @@ fn allow_comments(source: &SourceFile, program: &ast::Program) -> Vec<Allow> {
 /// one-line strings.
 fn comment_start(line: &str) -> Option<usize> {
     let mut in_string = false;
+    // In a raw string (`r"…"`) a `\` escapes nothing.
+    let mut raw = false;
     let mut escaped = false;
+    let mut prev = [b' ', b' '];
     for (i, c) in line.char_indices() {
         match c {
             _ if escaped => escaped = false,
-            '\\' if in_string => escaped = true,
-            '"' => in_string = !in_string,
+            '\\' if in_string && !raw => escaped = true,
+            '"' if in_string => in_string = false,
+            '"' => {
+                in_string = true;
+                let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+                raw = prev[1] == b'r' && !word(prev[0]);
+            }
             '#' if !in_string => return Some(i),
             _ => {}
         }
+        prev = [prev[1], if c.is_ascii() { c as u8 } else { b'.' }];
     }
     None
 }
@@ -399,6 +408,16 @@ fn statement_spans(program: &ast::Program) -> Vec<Span> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn comments_start_outside_strings() {
+        assert_eq!(comment_start("x # c"), Some(2));
+        assert_eq!(comment_start(r#"f("a \" # b") # c"#), Some(14));
+        // A raw string ends at its first quote, whatever precedes it.
+        assert_eq!(comment_start(r#"f(r"C:\" # b") # c"#), Some(9));
+        assert_eq!(comment_start(r#"f(r"C:\" # b"#), Some(9));
+        assert_eq!(comment_start(r#"f(br"C:\" # b"#), None);
+    }
 
     #[test]
     fn codes_parse_in_every_spelling() {

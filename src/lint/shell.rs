@@ -68,8 +68,9 @@ fn lint_command(cx: &Cx, command: &Expr, diags: &mut Vec<Diagnostic>) {
             format!("${}", var.name)
         };
         let nth = occurrences(&text[..var.at], &token);
-        // In the source a shell `${` is written `\${` (Flow's own `${` interpolates).
-        let raw_token = if var.braced {
+        // In the source a shell `${` is written `\${` (Flow's own `${` interpolates),
+        // except in a raw string.
+        let raw_token = if var.braced && !raw.starts_with('r') {
             format!("\\{token}")
         } else {
             token.clone()
@@ -90,7 +91,17 @@ fn lint_command(cx: &Cx, command: &Expr, diags: &mut Vec<Diagnostic>) {
             )
             .at(span, "unquoted: split into words and globbed")
             .help(format!(
-                "quote it: `\"${name}\"` (in a one-line Flow string write `\\\"${name}\\\"`, or use a `\"\"\"…\"\"\"` string) {}",
+                "quote it: `\"${name}\"` ({}) {}",
+                if raw.starts_with("r\"\"\"") {
+                    "in a raw string, write it as it is".to_string()
+                } else if raw.starts_with('r') {
+                    "a one-line raw string cannot hold `\"`: use a `r\"\"\"…\"\"\"` string"
+                        .to_string()
+                } else {
+                    format!(
+                        "in a one-line Flow string write `\\\"${name}\\\"`, or use a `\"\"\"…\"\"\"` string"
+                    )
+                },
                 see(Code::UnquotedShellVar)
             )),
         );

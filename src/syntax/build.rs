@@ -418,7 +418,9 @@ impl<'a> Builder<'a> {
 
     fn compound(&self, pair: Pair<'_, Rule>, span: Span) -> Built<ExprKind> {
         match pair.as_rule() {
-            Rule::sstring | Rule::mstring => self.string(pair).map(ExprKind::Str),
+            Rule::sstring | Rule::mstring | Rule::rsstring | Rule::rmstring => {
+                self.string(pair).map(ExprKind::Str)
+            }
             Rule::list => self.list(pair),
             Rule::object => self.entries(pair).map(ExprKind::Object),
             Rule::block => self.block(pair).map(ExprKind::Block),

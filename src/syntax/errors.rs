@@ -54,6 +54,8 @@ fn from_rule(rule: Rule) -> Option<Expected> {
         | Rule::number
         | Rule::sstring
         | Rule::mstring
+        | Rule::rsstring
+        | Rule::rmstring
         | Rule::sstring_plain
         | Rule::mstring_plain
         | Rule::null
@@ -118,7 +120,9 @@ fn from_token(token: &str) -> Option<Expected> {
         return None;
     }
     Some(match token {
-        " " | "\t" | "\r" | "#" | "${" | "\\" | "\"" | "\"\"\"" | "\n" | "_" => return None,
+        " " | "\t" | "\r" | "#" | "${" | "\\" | "\"" | "\"\"\"" | "r\"" | "r\"\"\"" | "\n" | "_" => {
+            return None
+        }
         // Only a statement separator offers `;` (a newline may be optional).
         ";" => Expected::StatementEnd,
         "==" | "!=" | "<=" | ">=" | "<" | ">" | "&&" | "||" | "+" | "*" | "/" | "%" | "." | "[" => {
@@ -157,6 +161,8 @@ fn token_at(text: &str, pos: usize) -> (Span, String) {
     };
     let len = if c == '\n' || c == '#' {
         return (Span::at(i), "the end of the line".into());
+    } else if rest.starts_with("r\"") && !after_word(text, i) {
+        return (Span::new(i, i + 2), "a string".into());
     } else if c.is_ascii_alphanumeric() || c == '_' {
         rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
             .unwrap_or(rest.len())
@@ -297,6 +303,15 @@ pub fn from_pest(text: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
         format!("expected {wanted}")
     };
     let mut d = Diagnostic::error(Code::UnexpectedToken, message).at(span, label);
+    // `r"a \"b\""`: the raw string ended at the quote meant as an escape.
+    let before = text[..span.start as usize].trim_end_matches([' ', '\t']);
+    if let Some(backslash) = before
+        .strip_suffix("\\\"")
+        .and_then(|_| super::scan::raw_escaped_quote(text, span.start as usize))
+        .filter(|b| b + 2 == before.len())
+    {
+        return super::scan::with_raw_quote_hint(d, backslash);
+    }
     if let Some((word, keyword)) = misspelt_keyword(text, span.start as usize) {
         // `mpa x in xs { … }`: a name where a keyword was meant.
         d = d.help(format!(

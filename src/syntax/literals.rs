@@ -38,8 +38,11 @@ impl Builder<'_> {
         Ok(Key { name, span })
     }
 
-    /// `sstring` or `mstring` to parts: escapes decoded, adjacent text merged.
+    /// A string literal to parts: escapes decoded, adjacent text merged.
     pub(super) fn string(&self, pair: Pair<'_, Rule>) -> Built<Vec<StrPart>> {
+        if matches!(pair.as_rule(), Rule::rsstring | Rule::rmstring) {
+            return Ok(self.raw_string(&pair));
+        }
         let multi = pair.as_rule() == Rule::mstring;
         let mut segs: Vec<Seg<Pair<'_, Rule>>> = Vec::new();
         for p in pair.into_inner() {
@@ -88,6 +91,31 @@ impl Builder<'_> {
             }
         }
         Ok(parts)
+    }
+
+    /// `r"…"` or `r"""…"""`: the text between the quotes as it is, with the
+    /// indentation rules of `"""` for the second.
+    fn raw_string(&self, pair: &Pair<'_, Rule>) -> Vec<StrPart> {
+        let s = pair.as_span();
+        let multi = pair.as_rule() == Rule::rmstring;
+        let quotes = if multi { 3 } else { 1 };
+        let body = s.start() + 1 + quotes..s.end() - quotes;
+        let mut segs: Vec<Seg<()>> = vec![Seg::Raw(body)];
+        if multi {
+            segs = strings::dedent(self.text, segs);
+        }
+        let text: String = segs
+            .into_iter()
+            .filter_map(|seg| match seg {
+                Seg::Raw(range) => Some(&self.text[range]),
+                Seg::Interp(()) => None,
+            })
+            .collect();
+        if text.is_empty() {
+            Vec::new()
+        } else {
+            vec![StrPart::Text(text)]
+        }
     }
 
     pub(super) fn number(&self, pair: Pair<'_, Rule>) -> Expr {

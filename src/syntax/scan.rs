@@ -165,23 +165,9 @@ pub fn scan_lines(
                         ..
                     }, _] = stack[..]
                     {
-                        return Outcome::Broken(
-                            Diagnostic::error(
-                                Code::UnclosedDelimiter,
-                                "expected `}` to close this `${`",
-                            )
-                            .at(
-                                Span::new(interp, interp + 2),
-                                "this interpolation is never closed",
-                            )
-                            .label(
-                                Span::new(at, at + 1),
-                                "this quote is read inside the interpolation",
-                            )
-                            .help("close the interpolation with `}` before the closing quote"),
-                        );
+                        return Outcome::Broken(quote_in_interpolation(interp, Span::new(at, at + 1)));
                     }
-                    return Outcome::Broken(unterminated(at, false));
+                    return Outcome::Broken(raw_quote_hint(unterminated(at, false), text, at));
                 }
                 _ => {
                     i += 1;
@@ -196,6 +182,15 @@ pub fn scan_lines(
                     i += 1;
                 }
                 comments.push((start as u32, i as u32));
+                continue;
+            }
+            // Words are read whole (below), so this `r` starts one.
+            b'r' if bytes.get(i + 1) == Some(&b'"') => {
+                match raw_string_end(text, &stack, i) {
+                    Ok(end) => i = end,
+                    Err(outcome) => return outcome,
+                }
+                prev_word_end = None;
                 continue;
             }
             b'"' => {
@@ -296,6 +291,9 @@ pub fn scan_lines(
         None => Outcome::Balanced,
         Some(frame) => {
             let mut d = unclosed(*frame, end_of_file(text));
+            if frame.open == Open::Str(false) {
+                d = raw_quote_hint(d, text, frame.at);
+            }
             if frame.open == Open::Interp {
                 if let Some(help) = shell_expansion_help(text, frame.at) {
                     d = d.help(help);
@@ -421,6 +419,107 @@ fn too_deep(
             )
             .help("name the inner parts with `let` bindings")
     })
+}
+
+/// Just after the raw string opening at `at` (`r"` or `r"""`): it has no
+/// escapes and no `${`, only its closing quotes end it.
+fn raw_string_end(text: &str, stack: &[Frame], at: usize) -> Result<usize, Outcome> {
+    let triple = text[at + 1..].starts_with("\"\"\"");
+    if triple {
+        let body = at + 4;
+        return match text[body..].find("\"\"\"") {
+            Some(p) => Ok(body + p + 3),
+            None => Err(Outcome::Open(unterminated_raw(at, true))),
+        };
+    }
+    let body = at + 2;
+    match text[body..].find(['"', '\n']) {
+        Some(p) if text.as_bytes()[body + p] == b'"' => Ok(body + p + 1),
+        Some(_) => Err(Outcome::Broken(match stack.last() {
+            // `"${r"`: the quote meant to end the string opened a raw one.
+            Some(Frame {
+                open: Open::Interp,
+                at: interp,
+                ..
+            }) => quote_in_interpolation(*interp, Span::new(at, at + 2)),
+            _ => unterminated_raw(at, false),
+        })),
+        None => Err(Outcome::Open(unterminated_raw(at, false))),
+    }
+}
+
+/// A one-line string, opened at `quote` inside the `${` at `interp`, that the
+/// line ends: the quote was meant to end the string around the `${`.
+fn quote_in_interpolation(interp: usize, quote: Span) -> Diagnostic {
+    Diagnostic::error(
+        Code::UnclosedDelimiter,
+        "expected `}` to close this `${`",
+    )
+    .at(
+        Span::new(interp, interp + 2),
+        "this interpolation is never closed",
+    )
+    .label(quote, "this quote is read inside the interpolation")
+    .help("close the interpolation with `}` before the closing quote")
+}
+
+/// When a raw string before the unterminated one-line string at `at`, on its
+/// line, ends with `\"`, that quote was most likely meant as an escape (there
+/// are none in raw strings) and the string at `at` began as its end: says so.
+fn raw_quote_hint(d: Diagnostic, text: &str, at: usize) -> Diagnostic {
+    match raw_escaped_quote(text, at) {
+        Some(backslash) => with_raw_quote_hint(d, backslash),
+        None => d,
+    }
+}
+
+/// The label and help for a raw string ending in the `\"` at `backslash`.
+pub(super) fn with_raw_quote_hint(d: Diagnostic, backslash: usize) -> Diagnostic {
+    d.label(
+        Span::new(backslash, backslash + 2),
+        "this quote ends the raw string",
+    )
+    .help(
+        "a raw string ends at its first `\"`: a `\\` in it is only a backslash; \
+         write a raw string with quotes as `r\"\"\"…\"\"\"`",
+    )
+}
+
+/// The `\` of the last raw string before `at` on its line that ends with
+/// `\"`, if any (read roughly: a `r"` inside a string counts too).
+pub(super) fn raw_escaped_quote(text: &str, at: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut i = text[..at].rfind('\n').map_or(0, |n| n + 1);
+    let mut found = None;
+    while let Some(p) = text[i..at].find("r\"") {
+        let open = i + p;
+        let word =
+            open > 0 && (bytes[open - 1].is_ascii_alphanumeric() || bytes[open - 1] == b'_');
+        match text[open + 2..at].find('"').map(|q| open + 2 + q) {
+            Some(close) if !word => {
+                if close > open + 2 && bytes[close - 1] == b'\\' {
+                    found = Some(close - 1);
+                }
+                i = close + 1;
+            }
+            _ => i = open + 2,
+        }
+    }
+    found
+}
+
+fn unterminated_raw(at: usize, triple: bool) -> Diagnostic {
+    let len = if triple { 4 } else { 2 };
+    let d = Diagnostic::error(Code::UnterminatedString, "unterminated raw string")
+        .at(Span::new(at, at + len), "this raw string is never closed");
+    if triple {
+        d.help("close it with `\"\"\"`")
+    } else {
+        d.help(
+            "close it with `\"` on the same line; a raw string cannot hold `\"`, \
+             so write one with quotes or over several lines as `r\"\"\"…\"\"\"`",
+        )
+    }
 }
 
 fn unterminated(at: usize, triple: bool) -> Diagnostic {

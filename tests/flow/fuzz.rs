@@ -262,9 +262,15 @@ const FRAGMENTS: &[&str] = &[
     "\"${HOME:-é}\"",
     "\"${x\"",
     "\"\"\"\nline é\n\"\"\"",
+    "r\"",
+    "r\"\"\"",
+    "r\"C:\\é\"",
+    "r\"${x} \\\" \\\"",
+    "r\"\"\"\n  \"${é}\" \\\n  \"\"\"",
     // whole statements
     "let x = 1\n",
     "let y = sh(\"echo ${x}\")\n",
+    "let z = sh(r\"grep -E '^\\d+$' f\")\n",
     "agent A = llm(model: \"m\")\n",
     "flow F(a) { a }\n",
     "param p = \"é\"\n",
@@ -318,6 +324,7 @@ fn fragment() -> impl Strategy<Value = String> {
 const STATEMENTS: &[&str] = &[
     "let N = \"S\"",
     "let N = sh(\"echo ${M} S\")",
+    "let N = sh(r\"grep -E '^S\\.${M}$' f\")",
     "let N = M + 1",
     "agent N = sh(\"cat\") limit 2",
     "agent N = llm(model: \"S\")",

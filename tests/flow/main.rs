@@ -19,6 +19,7 @@ mod orphans;
 mod output;
 mod params;
 mod paths;
+mod raw_strings;
 mod repl;
 mod resolve;
 mod run;

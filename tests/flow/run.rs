@@ -533,7 +533,11 @@ fn every_example_runs_and_gives_its_result() {
         ),
         ("map_reduce.flow", "/reduced", json!(20)),
         ("critique_loop.flow", "/score", json!(9)),
-        ("router.flow", "", json!("sources for: look up the tide tables")),
+        (
+            "router.flow",
+            "",
+            json!("sources for: look up the tide tables"),
+        ),
         ("tree_reduce.flow", "/total_characters", json!(70)),
         (
             "conditional.flow",

@@ -133,7 +133,7 @@ async fn command(session: &mut Session, line: &str, ctl: &RunControl) -> Reply {
 fn help() -> String {
     let mut out = String::from(
         "Type a statement or an expression; its tasks run at once. An entry goes on\n\
-         over several lines while a bracket, block, `${` or `\"\"\"` string is open.\n\
+         over several lines while a bracket, block, `${`, `\"\"\"` or `r\"\"\"` is open.\n\
          `let` and `param` values, `agent` and `flow` declarations stay for later\n\
          entries; a bare expression prints its value. Ctrl-C cancels a running\n\
          entry or clears the line; Ctrl-D leaves. The session's tasks are recorded\n\
