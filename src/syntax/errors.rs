@@ -323,6 +323,8 @@ pub fn from_pest(text: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
         d = d.help("put each statement on its own line, or separate statements with `;`");
     } else if expected == [Expected::Token("`in`".into())] {
         d = d.help("a `map` is written `map item in list { … }`");
+    } else if let Some(help) = construct_help(&expected) {
+        d = d.help(help);
     } else if !expected.is_empty()
         && expected.iter().all(|e| {
             matches!(e, Expected::Token(t) if ["`)`", "`]`", "`}`", "`,`"].contains(&t.as_str()))
@@ -576,4 +578,22 @@ mod tests {
         assert_eq!(words(&["`)`", "`,`"]), "`)` or `,`");
         assert_eq!(words(&["a", "b", "c"]), "a, b or c");
     }
+}
+
+/// How a construct is written, when the keyword it lacks is its own.
+fn construct_help(expected: &[Expected]) -> Option<&'static str> {
+    if expected.contains(&Expected::Token("`=>`".into())) {
+        return Some("a `match` arm is written `pattern => value`, a pattern being a literal or `_`");
+    }
+    let [Expected::Token(token)] = expected else {
+        return None;
+    };
+    Some(match token.as_str() {
+        "`max`" => {
+            "a `repeat` needs `max N`, the most rounds it may run: `repeat s = init until done max 5 { … }`"
+        }
+        "`until`" => "a `repeat` is written `repeat s = init until done max 5 { … }`",
+        "`from`" => "a `fold` is written `fold (acc, x) in list from start { … }`",
+        _ => return None,
+    })
 }
