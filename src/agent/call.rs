@@ -35,6 +35,8 @@ pub struct Call {
     /// The task's `timeout`, when it has one: the runtime enforces it; an
     /// agent may pass it on (to a batch scheduler, as a request deadline).
     pub timeout: Option<std::time::Duration>,
+    /// The agents this call may use as tools, when its agent was given some.
+    pub tools: Option<super::Tools>,
 }
 
 impl std::fmt::Debug for Call {
@@ -72,6 +74,7 @@ impl Call {
             cancel: CancellationToken::new(),
             executor: crate::exec::default_executor(),
             timeout: None,
+            tools: None,
         }
     }
 

@@ -53,6 +53,7 @@ mod call;
 mod host;
 mod registry;
 mod signature;
+mod tools;
 
 use serde_json::{Map, Value};
 
@@ -61,6 +62,8 @@ pub(crate) use host::Host;
 pub use host::HostAgent;
 pub use registry::{Capabilities, Registry};
 pub use signature::{ConfigKey, ConfigType, Resource, Role, Signature, CACHE_KEY};
+pub(crate) use tools::ToolRequest;
+pub use tools::{ToolSpec, Tools};
 
 /// An agent: what it takes ([`Agent::signature`]) and what one call does.
 pub trait Agent: Send + Sync {
@@ -88,6 +91,19 @@ pub trait Agent: Send + Sync {
     fn wait_only(&self, call: &Inline<'_>) -> Option<std::time::Duration> {
         let _ = call;
         None
+    }
+
+    /// As a tool another agent's call may use ([`Tools`]): a JSON Schema of
+    /// the arguments its calls take, given its config. The default: the
+    /// instructions, as text, and any named argument.
+    fn tool_parameters(&self, config: &Map<String, Value>) -> Value {
+        let _ = config;
+        serde_json::json!({
+            "type": "object",
+            "properties": {
+                "instructions": {"type": "string", "description": "what to do"}
+            },
+        })
     }
 }
 

@@ -122,6 +122,9 @@ pub enum ConfigType {
     /// A shell command: text whose `${…}` are passed by reference, never
     /// parsed by the shell (see [`crate::shell`]).
     Command,
+    /// A list of declared agents, written by name (`tools: [Search, Calc]`):
+    /// the call may use them as tools (see [`super::Tools`]).
+    Agents,
 }
 
 impl ConfigType {
@@ -136,6 +139,7 @@ impl ConfigType {
             ConfigType::Duration => "a duration",
             ConfigType::List => "a list",
             ConfigType::Object => "an object",
+            ConfigType::Agents => "a list of agent names",
         }
     }
 
@@ -152,7 +156,7 @@ impl ConfigType {
                 Value::String(_) => crate::value::duration(value).is_ok(),
                 _ => false,
             },
-            ConfigType::List => value.is_array(),
+            ConfigType::List | ConfigType::Agents => value.is_array(),
             ConfigType::Object => value.is_object(),
         }
     }

@@ -54,6 +54,23 @@ impl Agent for Sh {
         &self.0
     }
 
+    /// As a tool: the variables its command reads are its arguments (each
+    /// reaches the command as an environment variable).
+    fn tool_parameters(&self, config: &serde_json::Map<String, Value>) -> Value {
+        let cmd = config.get("cmd").and_then(Value::as_str).unwrap_or("");
+        let names = variables_read(cmd);
+        let properties: serde_json::Map<String, Value> = names
+            .iter()
+            .map(|n| (n.clone(), serde_json::json!({"type": "string"})))
+            .collect();
+        serde_json::json!({
+            "type": "object",
+            "properties": properties,
+            "required": names,
+            "additionalProperties": false,
+        })
+    }
+
     fn call(&self, call: Call) -> ReplyFuture {
         Box::pin(async move {
             let output_form = output_form(&call)?;
@@ -226,4 +243,41 @@ fn command_spec(call: &Call) -> Result<CommandSpec, AgentError> {
         timeout: call.timeout,
         ..CommandSpec::default()
     })
+}
+
+/// The variables a command reads (`$name`, `${name…}`), in order, without
+/// the environment every process has and Flow's own.
+fn variables_read(cmd: &str) -> Vec<String> {
+    const AMBIENT: &[&str] = &["HOME", "PATH", "PWD", "USER", "SHELL", "TMPDIR", "LANG", "IFS"];
+    let bytes = cmd.as_bytes();
+    let mut names: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            i += 2;
+            continue;
+        }
+        if bytes[i] != b'$' {
+            i += 1;
+            continue;
+        }
+        i += 1;
+        if bytes.get(i) == Some(&b'{') {
+            i += 1;
+        }
+        let start = i;
+        while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+            i += 1;
+        }
+        let name = &cmd[start..i];
+        let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+        if valid
+            && !AMBIENT.contains(&name)
+            && !name.starts_with("FLOW_")
+            && !names.iter().any(|n| n == name)
+        {
+            names.push(name.to_string());
+        }
+    }
+    names
 }

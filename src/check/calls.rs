@@ -403,7 +403,7 @@ impl<'a> Checker<'_, 'a> {
                     what == "a string"
                 }
                 (ConfigType::Bool, Literal::Other(what)) => what == "a boolean",
-                (ConfigType::List, Literal::Other(what)) => what == "a list",
+                (ConfigType::List | ConfigType::Agents, Literal::Other(what)) => what == "a list",
                 (ConfigType::Object, Literal::Other(what)) => what == "an object",
                 _ => false,
             };
@@ -619,6 +619,7 @@ fn example_value(ty: ConfigType) -> &'static str {
         ConfigType::Number | ConfigType::Integer => "1",
         ConfigType::Bool => "true",
         ConfigType::List => "[…]",
+        ConfigType::Agents => "[Search, Calculator]",
         ConfigType::Object => "{…}",
         ConfigType::Any => "…",
     }

@@ -105,6 +105,7 @@ impl<'g> Names<'g> {
             BodyKind::RepeatElse => format!("{name}.else"),
             BodyKind::MatchArm => name.to_string(),
             BodyKind::ReduceStep => format!("{name}[i]"),
+            BodyKind::Tool => format!("{name}.{}[i]", tool_name(graph, id)),
         }
     }
 
@@ -159,6 +160,7 @@ impl<'g> Names<'g> {
                 Some(NodeKind::Reduce(r)) if r.init.is_some() => format!("fold {name}: each step"),
                 _ => format!("reduce {name}: each merge"),
             },
+            BodyKind::Tool => format!("tool {} of {name}", tool_name(graph, id)),
         }
     }
 
@@ -206,6 +208,14 @@ fn check_name(owner: Option<&Node>, id: BodyId) -> &str {
             .iter()
             .find(|c| c.body == id)
             .map_or("?", |c| &c.name),
+        _ => "?",
+    }
+}
+
+/// The agent a tool body calls.
+fn tool_name(graph: &TaskGraph, id: BodyId) -> &str {
+    match graph.body(id).node_ids().next().map(|n| &graph.node(n).kind) {
+        Some(NodeKind::Task(t)) => &t.agent_name,
         _ => "?",
     }
 }

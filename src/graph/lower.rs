@@ -15,7 +15,7 @@ mod calls;
 mod constructs;
 
 use super::*;
-use crate::agent::Registry;
+use crate::agent::{ConfigType, Registry};
 use crate::ast::{self, ExprKind, StmtKind};
 use crate::diag::{Code, Diagnostic};
 use crate::resolve::{BindingId, Index, Resolution, Target};
@@ -177,6 +177,7 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
                 span: Span::default(),
                 definition: Span::default(),
                 digest: None,
+                tools: Vec::new(),
             });
             self.home(self.res.env_callable(name), Home::Agent(index));
         }
@@ -281,6 +282,7 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
         };
         let signature = backend.map(|b| b.signature());
         let mut config = Vec::new();
+        let mut tools = Vec::new();
         for arg in &decl.args {
             let key = match (&arg.name, signature.and_then(|s| s.positional.as_deref())) {
                 (Some(name), _) => name.name.as_str(),
@@ -288,6 +290,10 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
                 (None, None) => "instructions",
             };
             self.uses_key(signature, key);
+            if signature.and_then(|s| s.key(key)).map(|k| k.ty) == Some(ConfigType::Agents) {
+                tools = self.agent_list(&arg.value);
+                continue;
+            }
             let command = signature.and_then(|s| s.command_key()) == Some(key);
             config.push((key.into(), self.arg_expr(&arg.value, command)));
         }
@@ -299,7 +305,26 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
             span: decl.name.span,
             definition: decl.name.span,
             digest: None,
+            tools,
         }
+    }
+
+    /// The agents a `tools: [A, B]` list names (the resolution checked them).
+    fn agent_list(&mut self, list: &'a ast::Expr) -> Vec<u32> {
+        let ExprKind::List(items) = &list.kind else {
+            return Vec::new();
+        };
+        let mut agents = Vec::with_capacity(items.len());
+        for item in items {
+            if let ExprKind::Name(name) = &item.kind {
+                if let Target::Binding(id) = self.res.target(name) {
+                    if let Home::Agent(i) = self.home_of(id) {
+                        agents.push(i);
+                    }
+                }
+            }
+        }
+        agents
     }
 
     /// Records the capability a signature needs.

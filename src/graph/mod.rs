@@ -99,6 +99,8 @@ pub struct Agent {
     pub span: Span,
     /// The whole declaration, `agent X = backend(…)`.
     pub definition: Span,
+    /// The declared agents its calls may use as tools (`tools: [Search]`).
+    pub tools: Vec<u32>,
     /// A digest of the declaration's text, part of its tasks' cache keys
     /// (set by the engine, which has the text).
     pub digest: Option<Arc<str>>,
@@ -152,6 +154,8 @@ pub enum BodyKind {
     MatchArm,
     /// One merge of a `reduce`, one step of a `fold`.
     ReduceStep,
+    /// One use of a tool by a task's call: its input is the arguments.
+    Tool,
 }
 
 /// A group of nodes instantiated together at run time.
@@ -244,6 +248,38 @@ pub struct Task {
     pub instructions: Option<Expr>,
     pub context: Vec<(Arc<str>, Expr)>,
     pub modifiers: CallModifiers,
+    /// Tools, and the arguments of a tool's use: boxed, as few tasks have any.
+    pub tooling: Option<Box<Tooling>>,
+}
+
+/// The tool side of a task (see [`Task::tooling`]).
+#[derive(Clone, Debug, Default)]
+pub struct Tooling {
+    /// An object whose entries are more context (its `instructions`, the
+    /// instructions): the arguments a tool is used with.
+    pub spread: Option<Expr>,
+    /// The tools its call may use, each a body run once per use.
+    pub tools: Vec<ToolUse>,
+}
+
+impl Task {
+    /// The tools its call may use.
+    pub fn tools(&self) -> &[ToolUse] {
+        self.tooling.as_ref().map_or(&[], |t| &t.tools)
+    }
+
+    /// The object whose entries are more of its context (a tool's use).
+    pub fn spread(&self) -> Option<&Expr> {
+        self.tooling.as_ref()?.spread.as_ref()
+    }
+}
+
+/// A tool a task's call may use: the agent's name and the body of one use.
+#[derive(Clone, Debug)]
+pub struct ToolUse {
+    pub name: Arc<str>,
+    pub agent: u32,
+    pub body: BodyId,
 }
 
 /// `timeout`, `retry` and `backoff` of a call.
@@ -489,6 +525,7 @@ impl NodeKind {
                 }
                 t.instructions.iter().for_each(|e| e.for_each_ref(f));
                 t.context.iter().for_each(|(_, e)| e.for_each_ref(f));
+                t.spread().iter().for_each(|e| e.for_each_ref(f));
                 modifiers(&t.modifiers, f);
             }
             NodeKind::Call(c) => {
@@ -541,7 +578,8 @@ impl TaskGraph {
     /// The bodies a node of this kind instantiates.
     pub fn kind_bodies(kind: &NodeKind) -> Vec<BodyId> {
         match kind {
-            NodeKind::Value(_) | NodeKind::Task(_) | NodeKind::Call(_) => Vec::new(),
+            NodeKind::Task(t) => t.tools().iter().map(|t| t.body).collect(),
+            NodeKind::Value(_) | NodeKind::Call(_) => Vec::new(),
             NodeKind::Map(m) => vec![m.body],
             NodeKind::If(i) => std::iter::once(i.then).chain(i.otherwise).collect(),
             NodeKind::Try(t) => std::iter::once(t.body).chain(t.otherwise).collect(),

@@ -274,3 +274,20 @@ fn function_alias(name: &str) -> Option<&'static crate::builtins::Function> {
     let target = FUNCTION_ALIASES.iter().find(|(a, _)| *a == alias)?.1;
     crate::builtins::function_named(target)
 }
+
+/// A `tools:` value that is not a list of names.
+pub(super) fn not_an_agent_list(at: crate::source::Span) -> Diagnostic {
+    Diagnostic::error(Code::NotAValue, "tools are given as a list of agent names")
+        .at(at, "expected a list of declared agents")
+        .help("declare each tool with `agent Name = …` and list them: `tools: [Search, Calculator]`")
+}
+
+/// A `tools:` entry that is not a declared agent.
+pub(super) fn not_a_tool(name: &Ident) -> Diagnostic {
+    Diagnostic::error(
+        Code::UndefinedName,
+        format!("`{}` is not a declared agent", name.name),
+    )
+    .at(name.span, "not an agent")
+    .help("a tool is an agent declared in the script: `agent Search = http(…)`, then `tools: [Search]`")
+}

@@ -432,8 +432,19 @@ impl<'a> Resolver<'a> {
     fn agent_decl(&mut self, agent: &'a AgentDecl) {
         let outer = std::mem::replace(&mut self.in_config, true);
         self.push_scope(Barrier::Config);
+        let signature = backend(self.registry, &agent.backend.name).map(|b| b.signature());
         for arg in &agent.args {
-            self.expr(&arg.value);
+            let key = arg
+                .name
+                .as_ref()
+                .map(|n| n.name.as_str())
+                .or_else(|| signature.and_then(|s| s.positional.as_deref()));
+            let ty = signature.zip(key).and_then(|(s, k)| s.key(k)).map(|k| k.ty);
+            if ty == Some(crate::agent::ConfigType::Agents) {
+                self.agent_list(&arg.value);
+            } else {
+                self.expr(&arg.value);
+            }
         }
         if let Some(limit) = &agent.limit {
             self.expr(limit);
@@ -449,6 +460,31 @@ impl<'a> Resolver<'a> {
             }
         };
         self.record(&agent.backend, target);
+    }
+
+    /// `tools: [Search, Calc]`: a list of declared agents, by name.
+    fn agent_list(&mut self, list: &'a Expr) {
+        let ExprKind::List(items) = &list.kind else {
+            self.diags.push(super::explain::not_an_agent_list(list.span));
+            return;
+        };
+        for item in items {
+            let ExprKind::Name(name) = &item.kind else {
+                self.diags.push(super::explain::not_an_agent_list(item.span));
+                continue;
+            };
+            let target = match self.find_callable(&name.name) {
+                Some(Target::Binding(id)) if self.bindings[id as usize].kind == BindingKind::Agent => {
+                    self.used[id as usize] = true;
+                    Target::Binding(id)
+                }
+                _ => {
+                    self.diags.push(super::explain::not_a_tool(name));
+                    Target::Unresolved
+                }
+            };
+            self.record(name, target);
+        }
     }
 
     /// Resolves a name used as a value, explaining why when it resolves to nothing.

@@ -24,6 +24,7 @@ mod limits;
 mod partial;
 mod redact;
 mod setup;
+mod tools;
 
 use limits::Queues;
 
@@ -52,6 +53,8 @@ const FINISH_NESTING: u32 = 16;
 enum Parent {
     Root,
     Construct { id: u32, role: Role },
+    /// One use of a tool by a task's call (see `tools`).
+    Tool { id: u32 },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -197,6 +200,8 @@ pub(crate) struct Scheduler {
     finishing: u32,
     /// How many live instances are stopped (see [`Scheduler::is_stopped`]).
     stopped_live: u32,
+    /// Tasks that may use tools, and the uses running.
+    tools: tools::ToolState,
 }
 
 impl Scheduler {
@@ -254,6 +259,7 @@ impl Scheduler {
             parked_maps: Vec::new(),
             finishing: 0,
             stopped_live: 0,
+            tools: Default::default(),
             options,
         }
     }
@@ -302,6 +308,7 @@ impl Scheduler {
             tokio::select! {
                 biased;
                 _ = cancel.cancelled(), if !self.interrupted => self.interrupt(),
+                Some(request) = self.tools.receiver.recv() => self.on_tool_request(request),
                 joined = self.join.join_next() => match joined {
                     Some(Ok(completion)) => self.on_completion(completion),
                     Some(Err(error)) if error.is_panic() => {
@@ -469,6 +476,7 @@ impl Scheduler {
             chain.push(at);
             current = match inst.parent {
                 Parent::Construct { id, .. } => self.constructs.owner(id),
+                Parent::Tool { id } => self.tools.owner(id),
                 Parent::Root => None,
             };
         };
@@ -502,6 +510,10 @@ impl Scheduler {
             match inst.parent {
                 Parent::Root => return false,
                 Parent::Construct { id, .. } => match self.constructs.owner(id) {
+                    Some(owner) => current = owner,
+                    None => return true,
+                },
+                Parent::Tool { id } => match self.tools.owner(id) {
                     Some(owner) => current = owner,
                     None => return true,
                 },
@@ -626,6 +638,7 @@ impl Scheduler {
                 self.result = Some(result);
             }
             Parent::Construct { id, role } => self.child_done(id, role, result, gate_extra),
+            Parent::Tool { id } => self.tool_done(id, result),
         }
     }
 

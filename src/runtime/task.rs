@@ -28,6 +28,8 @@ pub(crate) struct Prepared {
     pub backoff: Duration,
     /// Its cache key, when the run has a journal.
     pub keyed: Option<TaskKey>,
+    /// The tools its call may use.
+    pub tools: Option<crate::agent::Tools>,
 }
 
 /// What running a task produced.
@@ -56,6 +58,7 @@ impl Prepared {
             cancel,
             executor: executor.clone(),
             timeout: self.timeout,
+            tools: self.tools.clone(),
         }
     }
 

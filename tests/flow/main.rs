@@ -30,3 +30,4 @@ mod sh;
 mod sh_output;
 mod store;
 mod syntax;
+mod tools;

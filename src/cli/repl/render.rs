@@ -210,6 +210,7 @@ fn body_lines(
                     _ => "arm".to_string(),
                 },
                 BodyKind::ReduceStep => "each step".to_string(),
+                BodyKind::Tool => "tool".to_string(),
                 BodyKind::Script | BodyKind::Flow => "body".to_string(),
             };
             emit(format!("{indent}  {title}:\n"), Some(child));

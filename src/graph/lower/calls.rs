@@ -150,14 +150,56 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
                 (Callee::Backend(AgentRef(backend.clone()), config), name)
             }
         };
+        let tools = match &callee {
+            Callee::Agent(i) => self.tool_bodies(*i),
+            Callee::Backend(..) => Vec::new(),
+        };
         let task = Task {
             callee,
             agent_name,
             instructions,
             context,
             modifiers: modifiers.into(),
+            tooling: (!tools.is_empty()).then(|| {
+                Box::new(Tooling {
+                    spread: None,
+                    tools,
+                })
+            }),
         };
         self.push(NodeKind::Task(task), label, span, &after)
+    }
+
+    /// For a call of an agent with tools: one body per tool, whose single
+    /// task calls the tool with the arguments the body gets as its input.
+    fn tool_bodies(&mut self, agent: u32) -> Vec<ToolUse> {
+        let tools = self.graph.agents[agent as usize].tools.clone();
+        let mut uses = Vec::with_capacity(tools.len());
+        for tool in tools {
+            let name = self.graph.agents[tool as usize].name.clone();
+            self.open(BodyKind::Tool, &[("args", None)], false);
+            let task = Task {
+                callee: Callee::Agent(tool),
+                agent_name: name.clone(),
+                instructions: None,
+                context: Vec::new(),
+                modifiers: CallModifiers::default(),
+                // One level of tools: a tool's own tools are not offered.
+                tooling: Some(Box::new(Tooling {
+                    spread: Some(Expr::Ref(Ref::Input(0))),
+                    tools: Vec::new(),
+                })),
+            };
+            let span = self.graph.agents[tool as usize].span;
+            let value = self.push(NodeKind::Task(task), "".into(), span, &[]);
+            let body = self.close(value, None);
+            uses.push(ToolUse {
+                name,
+                agent: tool,
+                body,
+            });
+        }
+        uses
     }
 
     fn flow_call(

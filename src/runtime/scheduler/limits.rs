@@ -99,7 +99,10 @@ impl Scheduler {
     pub(super) fn start_task(&mut self, key: Key, k: u32, node: &Node, task: &Task) {
         let (prepared, queue) = match self.prepare(key, task) {
             Ok(Start::Queue(prepared, _)) if self.reuse(key, k, node, task, &prepared) => return,
-            Ok(Start::Queue(prepared, queue)) => (prepared, queue),
+            Ok(Start::Queue(mut prepared, queue)) => {
+                prepared.tools = self.toolbox(key, k, node, task);
+                (prepared, queue)
+            }
             Ok(Start::Done(done)) => return self.task_done(key, k, done),
             Err(diag) => {
                 // A bad argument or modifier (`timeout t` with `t` a string):
@@ -168,6 +171,16 @@ impl Scheduler {
         for (name, expr) in &task.context {
             context.insert(name.to_string(), (*self.eval_in(key, expr)?).clone());
         }
+        let mut instructions = instructions;
+        if let Some(spread) = task.spread() {
+            for (name, value) in super::tools::spread_context(&*self.eval_in(key, spread)?) {
+                if name == "instructions" && instructions.is_none() {
+                    instructions = Some(crate::value::to_text(&value));
+                } else {
+                    context.insert(name, value);
+                }
+            }
+        }
         let (timeout, retries, backoff) = self.call_modifiers(key, &task.modifiers)?;
         // Any agent may answer a call at once (`sleep(0s)`); inline ones always do.
         if timeout.is_none() && retries == 0 {
@@ -203,6 +216,7 @@ impl Scheduler {
             timeout,
             retries,
             backoff,
+            tools: None,
         };
         Ok(Start::Queue(prepared, queue))
     }
@@ -398,6 +412,14 @@ impl Scheduler {
     /// Records a finished task and hands its value or failure to its instance.
     fn task_done(&mut self, key: Key, k: u32, done: Executed) {
         let graph = self.graph.clone();
+        let Some(body) = self.inst(key).map(|i| i.body) else {
+            return;
+        };
+        if let NodeKind::Task(task) = &graph.local(body, k).kind {
+            if !task.tools().is_empty() {
+                self.forget_tools(key, k);
+            }
+        }
         let Some(inst) = self.inst(key) else { return };
         let node = graph.local(inst.body, k);
         let NodeKind::Task(task) = &node.kind else {
