@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::common;
 
-/// `repeat(text, times: N)`: the text repeated, with its calls counted. A
+/// `echoes(text, times: N)`: the text repeated, with its calls counted. A
 /// whole agent: its signature and its call, nothing else anywhere.
 struct Repeat {
     signature: Signature,
@@ -23,12 +23,12 @@ struct Repeat {
 impl Repeat {
     fn new(calls: Arc<AtomicUsize>) -> Repeat {
         Repeat {
-            signature: Signature::backend("repeat", "the text repeated")
+            signature: Signature::backend("echoes", "the text repeated")
                 .positional("text")
-                .required("text", ConfigType::Text, "what to repeat")
+                .required("text", ConfigType::Text, "what to say again")
                 .optional("times", ConfigType::Integer, "how often (default 2)")
                 .resource(Resource::Cpu)
-                .capability("repeat"),
+                .capability("echoes"),
             calls,
         }
     }
@@ -64,9 +64,9 @@ async fn an_agent_registered_by_a_test_runs_declared_and_called_directly() {
     let calls = Arc::new(AtomicUsize::new(0));
     let engine = engine(&calls);
     let text = r#"
-        agent Echo3 = repeat(times: 3, text: "ab")
-        let direct = repeat("xy")
-        let items = map n in [1, 2] { repeat("z", times: n) }
+        agent Echo3 = echoes(times: 3, text: "ab")
+        let direct = echoes("xy")
+        let items = map n in [1, 2] { echoes("z", times: n) }
         [Echo3(), direct, items]
     "#;
     let outcome = engine
@@ -85,11 +85,11 @@ async fn an_agent_registered_by_a_test_runs_declared_and_called_directly() {
 fn the_checker_reads_the_test_agents_signature() {
     let calls = Arc::new(AtomicUsize::new(0));
     let engine = engine(&calls);
-    let missing = engine.compile("t.flow", "repeat(times: 2)").unwrap_err();
+    let missing = engine.compile("t.flow", "echoes(times: 2)").unwrap_err();
     assert_eq!(codes(&missing), ["flow::check::missing_argument"]);
-    assert!(missing.render().contains("`repeat` is missing its `text`"));
+    assert!(missing.render().contains("`echoes` is missing its `text`"));
     let typo = engine
-        .compile("t.flow", "agent R = repeat(\"a\", tims: 2)\nR()")
+        .compile("t.flow", "agent R = echoes(\"a\", tims: 2)\nR()")
         .unwrap_err();
     assert_eq!(codes(&typo), ["flow::check::unknown_argument"]);
     assert!(
@@ -98,15 +98,15 @@ fn the_checker_reads_the_test_agents_signature() {
         typo.render()
     );
     let wrong = engine
-        .compile("t.flow", "repeat(\"a\", times: \"x\")")
+        .compile("t.flow", "echoes(\"a\", times: \"x\")")
         .unwrap_err();
     assert_eq!(codes(&wrong), ["flow::check::bad_literal"]);
     assert!(wrong
         .render()
-        .contains("`repeat` takes an integer for `times`"));
+        .contains("`echoes` takes an integer for `times`"));
     // Without the registration the name means nothing.
     let unknown = Engine::new()
-        .compile("t.flow", "repeat(\"a\")")
+        .compile("t.flow", "echoes(\"a\")")
         .unwrap_err();
     assert_eq!(codes(&unknown), ["flow::check::undefined_name"]);
     assert_eq!(calls.load(Ordering::SeqCst), 0);
@@ -118,7 +118,7 @@ async fn a_computed_config_of_the_wrong_type_fails_the_task_not_the_process() {
     let outcome = engine(&calls)
         .run_source(
             "t.flow",
-            "repeat(\"a\", times: json(\"[1]\"))",
+            "echoes(\"a\", times: json(\"[1]\"))",
             RunOptions::new(),
         )
         .await
@@ -137,10 +137,10 @@ async fn a_denied_capability_is_refused_before_anything_runs() {
     let calls = Arc::new(AtomicUsize::new(0));
     let marker = std::env::temp_dir().join(common::unique_mark("deny"));
     let script = format!(
-        "let touched = sh(\"touch {}\")\nlet r = repeat(\"a\")\n[touched, r]",
+        "let touched = sh(\"touch {}\")\nlet r = echoes(\"a\")\n[touched, r]",
         marker.display()
     );
-    let denied = engine(&calls).capabilities(Capabilities::all().deny("sh").deny("repeat"));
+    let denied = engine(&calls).capabilities(Capabilities::all().deny("sh").deny("echoes"));
     let error = denied.compile("t.flow", &script).unwrap_err();
     assert_eq!(
         codes(&error),
@@ -162,8 +162,8 @@ async fn a_denied_capability_is_refused_before_anything_runs() {
     assert!(!marker.exists(), "a command ran");
     assert_eq!(calls.load(Ordering::SeqCst), 0);
     // An allow-list permits what it names only.
-    let only = engine(&calls).capabilities(Capabilities::only(["repeat"]));
-    assert!(only.compile("t.flow", "repeat(\"a\")").is_ok());
+    let only = engine(&calls).capabilities(Capabilities::only(["echoes"]));
+    assert!(only.compile("t.flow", "echoes(\"a\")").is_ok());
     assert!(only.compile("t.flow", "env(\"HOME\")").is_err());
 }
 
