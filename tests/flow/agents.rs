@@ -463,7 +463,7 @@ async fn a_config_value_of_the_wrong_type_is_placed_at_its_call() {
     // A required key given `null`, and a duration string that is none.
     let calls = Arc::new(AtomicUsize::new(0));
     let outcome = engine(&calls)
-        .run_source("t.flow", "param t = null\nrepeat(t)", RunOptions::new())
+        .run_source("t.flow", "param t = null\nechoes(t)", RunOptions::new())
         .await
         .unwrap();
     assert!(outcome.errors[0]
