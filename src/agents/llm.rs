@@ -657,6 +657,10 @@ mod tests {
                 "`max_tokens` must be a positive",
             ),
             (json!({"json": "yes"}), "`json` must be true or false"),
+            (json!({"repair": -1}), "`repair` must be a whole number, zero or more"),
+            (json!({"repair": 1.5}), "`repair` must be a whole number"),
+            (json!({"history": 1}), "`history` must be true or false"),
+            (json!({"messages": [{"role": "user"}]}), "`messages[0]` has no `content`"),
             (json!({"model": 3}), "`model` must be a string"),
         ] {
             let error = Config::read(config.as_object().unwrap()).unwrap_err();

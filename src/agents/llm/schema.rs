@@ -175,12 +175,12 @@ pub(super) fn failure(
     }
 }
 
-/// The note of a reply that passed after `repairs` retries.
+/// The note of a reply accepted after `repairs` retries: which one passed.
 pub(super) fn repaired(repairs: u32) -> String {
     format!(
-        "repaired after {repairs} {}: the model's earlier {} did not follow the schema",
+        "repaired after {repairs} {}: the reply to request {} was accepted",
         if repairs == 1 { "retry" } else { "retries" },
-        if repairs == 1 { "reply" } else { "replies" }
+        repairs + 1
     )
 }
 
