@@ -109,6 +109,9 @@ pub struct AgentError {
     pub exit_code: Option<i32>,
     /// What the call printed before it failed (kept by the run store).
     pub logs: Option<Box<Logs>>,
+    /// Tokens spent before it failed (an `llm` call whose replies never
+    /// followed its schema), counted in the run's usage like a reply's.
+    pub usage: Option<Value>,
 }
 
 impl AgentError {
@@ -165,6 +168,9 @@ pub struct Reply {
     /// What the call printed (an `sh` command's stdout and stderr), kept by
     /// the run store for `flow log`.
     pub logs: Option<Box<Logs>>,
+    /// Remarks on how the value came about, kept as the task's notes (an
+    /// `llm` reply "repaired after 1 retry"; a dry run's stub).
+    pub notes: Vec<String>,
 }
 
 /// What a call printed: the ends of its stdout and stderr (each at most

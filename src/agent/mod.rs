@@ -105,6 +105,24 @@ pub trait Agent: Send + Sync {
             },
         })
     }
+
+    /// A dry run's answer to a call (`flow run --dry-run`,
+    /// [`RunOptions::dry_run`](crate::RunOptions::dry_run)): a value of the
+    /// shape the call would return, made without running anything, spawning
+    /// a process or sending a request. An agent that knows its output's
+    /// shape says so (`llm` with a `schema:` makes a minimal value that
+    /// follows it; `sh` with `output: "lines"` gives `[]`); the default is
+    /// [`placeholder`]: `"<dry run: Writer>"`. An error (a config the call
+    /// would refuse) fails the task as the call would.
+    fn stub(&self, call: &Call) -> Result<Value, AgentError> {
+        Ok(placeholder(call))
+    }
+}
+
+/// The value a dry run gives for a call whose agent states no shape:
+/// `"<dry run: NAME>"`, NAME the agent's name in the script.
+pub fn placeholder(call: &Call) -> Value {
+    Value::String(format!("<dry run: {}>", call.agent))
 }
 
 /// A call run inline ([`Agent::call_inline`]): the call's parts, borrowed.

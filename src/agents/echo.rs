@@ -25,6 +25,11 @@ impl Agent for Echo {
     fn call_inline(&self, call: &Inline<'_>) -> Option<Result<Reply, crate::agent::AgentError>> {
         Some(Ok(echo(call.instructions, call.context)))
     }
+
+    /// A dry run's value is the real one: `echo` touches nothing.
+    fn stub(&self, call: &Call) -> Result<Value, crate::agent::AgentError> {
+        Ok(echo(call.instructions.as_deref(), &call.context).value)
+    }
 }
 
 fn echo(instructions: Option<&str>, context: &serde_json::Map<String, Value>) -> Reply {

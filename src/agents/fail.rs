@@ -30,6 +30,11 @@ impl Agent for Fail {
     fn call_inline(&self, call: &Inline<'_>) -> Option<Result<Reply, AgentError>> {
         Some(Err(failure(call.config)))
     }
+
+    /// A dry run fails where the script would: `fail` touches nothing.
+    fn stub(&self, call: &Call) -> Result<Value, AgentError> {
+        Err(failure(&call.config))
+    }
 }
 
 fn failure(config: &Map<String, Value>) -> AgentError {

@@ -258,6 +258,11 @@ impl Agent for Http {
     fn call(&self, call: Call) -> ReplyFuture {
         Box::pin(async move { run(&call).await.map(Reply::value) })
     }
+
+    /// A dry run's value: `null` (a service's reply has no declared shape).
+    fn stub(&self, _call: &Call) -> Result<Value, AgentError> {
+        Ok(Value::Null)
+    }
 }
 
 #[cfg(test)]

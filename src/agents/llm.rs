@@ -1,20 +1,35 @@
 //! The `llm` backend: one call is one request to an OpenAI-compatible
 //! `/chat/completions` endpoint (OpenAI, vLLM, llama.cpp, Ollama, LM Studio).
 //!
-//! The user message is the call's instructions followed by its context as
-//! pretty JSON; the output is the reply text, or the parsed JSON with
-//! `json: true` (or with `schema: {…}`, a JSON Schema the reply must follow). 429 and 5xx replies are retried with backoff (honouring
-//! `Retry-After`); other errors fail at once with the server's message. The API
-//! key is read from the environment at call time and redacted from everything
-//! the backend reports.
+//! The messages are the `system` config, the history the call continues
+//! (`messages:`, see `conversation.rs`) and the call's user message: its
+//! instructions followed by its context as pretty JSON. The output is the
+//! reply text, or the parsed JSON with `json: true` (or with `schema: {…}`, a
+//! JSON Schema the reply must follow, checked here: a reply that breaks it is
+//! sent back with its violations, `repair: N` times, see `schema.rs`). With
+//! `history: true` the output is `{reply, messages}`, the history extended.
+//! 429 and 5xx replies are retried with backoff (honouring `Retry-After`);
+//! other errors fail at once with the server's message. The API key is read
+//! from the environment at call time and redacted from everything the backend
+//! reports.
+
+mod conversation;
+mod schema;
+mod stub;
 
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
+use self::conversation::Conversation;
+use self::schema::Schema;
 use super::net::{self, Secrets};
 use super::send::{send, Outgoing, ALLOW_LINK_LOCAL};
 use crate::agent::{Agent, AgentError, Call, ConfigType, Reply, ReplyFuture, Resource, Signature};
+
+/// How many times a reply that breaks the `schema` (or is not JSON) is sent
+/// back for a corrected one, when the agent does not say (`repair:`).
+pub const DEFAULT_REPAIR: u32 = 2;
 
 /// The endpoint used when neither the config nor the environment names one.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
@@ -51,10 +66,15 @@ impl Default for LlmOptions {
 /// A model call's reply: the output value and the token usage the server reported.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Completion {
-    /// The reply text, or its JSON with `json: true`.
+    /// The reply text, or its JSON with `json: true`; with `history: true`,
+    /// `{reply, messages}`.
     pub value: Value,
-    /// `{prompt_tokens, completion_tokens, total_tokens}` when the server said.
+    /// `{prompt_tokens, completion_tokens, total_tokens}` when the server
+    /// said, summed over the requests of the call (repairs included).
     pub usage: Option<Value>,
+    /// How many times a reply was sent back for a corrected one before one
+    /// was accepted (see `repair:`).
+    pub repairs: u32,
 }
 
 /// The config of one `llm(...)` agent, checked.
@@ -68,6 +88,12 @@ struct Config {
     json: bool,
     /// A JSON Schema the reply must follow (implies `json`).
     schema: Option<Value>,
+    /// How many times a refused reply is sent back for a corrected one.
+    repair: u32,
+    /// The history calls continue when they give none (`messages:`).
+    messages: Option<Vec<Value>>,
+    /// Return `{reply, messages}`: the reply and the history extended.
+    history: bool,
 }
 
 impl Config {
@@ -104,15 +130,24 @@ impl Config {
                 ))
             })?),
         };
-        let json = match config.get("json") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => *b,
-            Some(other) => {
-                return Err(AgentError::new(format!(
-                    "`json` must be true or false, not {}",
-                    net::kind_of(other)
-                )))
-            }
+        let json = net::config_bool(config, "json")?;
+        let repair = match config.get("repair") {
+            None | Some(Value::Null) => DEFAULT_REPAIR,
+            Some(value) => value
+                .as_u64()
+                .or_else(|| value.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))
+                .map(|n| n.min(100) as u32)
+                .ok_or_else(|| {
+                    AgentError::new(format!(
+                        "`repair` must be a whole number, zero or more, not {}",
+                        crate::value::to_text(value)
+                    ))
+                    .note("`repair: N` sends a reply that breaks the schema back to the model up to N times; `repair: 0` fails at once")
+                })?,
+        };
+        let messages = match config.get(conversation::MESSAGES) {
+            None | Some(Value::Null) => None,
+            Some(given) => Some(conversation::read_messages(given)?),
         };
         let schema = match config.get("schema") {
             None | Some(Value::Null) => None,
@@ -132,6 +167,9 @@ impl Config {
             base_url,
             temperature,
             max_tokens,
+            repair,
+            messages,
+            history: net::config_bool(config, "history")?,
         })
     }
 }
@@ -165,25 +203,8 @@ pub fn user_message(instructions: Option<&str>, context: &Map<String, Value>) ->
     text
 }
 
-/// The `/chat/completions` request body for a call.
-fn request_body(config: &Config, call: &Call) -> Value {
-    let mut user = user_message(call.instructions.as_deref(), &call.context);
-    let mut messages = Vec::new();
-    if let Some(system) = config.system.as_deref().filter(|s| !s.trim().is_empty()) {
-        messages.push(json!({"role": "system", "content": system}));
-    }
-    if config.json {
-        // OpenAI refuses JSON mode unless a message asks for JSON.
-        let asks = messages
-            .iter()
-            .filter_map(|m| m["content"].as_str())
-            .chain([user.as_str()])
-            .any(|text| text.to_ascii_lowercase().contains("json"));
-        if !asks {
-            user.push_str("\n\nReply with a JSON object.");
-        }
-    }
-    messages.push(json!({"role": "user", "content": user}));
+/// The `/chat/completions` request body for these messages.
+fn request_body(config: &Config, messages: &[Value]) -> Value {
     let mut body = json!({ "messages": messages });
     if let Some(model) = &config.model {
         body["model"] = json!(model);
@@ -229,8 +250,11 @@ pub async fn complete(call: &Call, options: &LlmOptions) -> Result<Completion, A
     }
     let work = async {
         let config = Config::read(&call.config)?;
+        let schema = config.schema.as_ref().map(Schema::compile).transpose()?;
+        let conversation = Conversation::new(&config, call)?;
+        let talk = converse(&config, schema.as_ref(), &conversation, call, key.as_deref(), options);
         let result = tokio::select! {
-            result = exchange(&config, call, key.as_deref(), options) => result,
+            result = talk => result,
             _ = call.cancel.cancelled() => Err(AgentError::new("cancelled")),
         };
         let mut completion = result?;
@@ -242,19 +266,77 @@ pub async fn complete(call: &Call, options: &LlmOptions) -> Result<Completion, A
     work.await.map_err(|e| net::redact_error(&secrets, e))
 }
 
-async fn exchange(
+/// The requests of one call: the first, then (while its reply is refused
+/// and `repair` allows) the conversation again with the refused reply and a
+/// user message listing its violations. Usage is summed over them all.
+async fn converse(
     config: &Config,
+    schema: Option<&Schema>,
+    conversation: &Conversation,
     call: &Call,
     key: Option<&str>,
     options: &LlmOptions,
 ) -> Result<Completion, AgentError> {
+    let mut messages = conversation.request();
+    let mut usage = None;
+    let mut repairs = 0;
+    loop {
+        let body = request_body(config, &messages);
+        let reply = exchange(config, &body, call, key, options).await.map_err(|e| AgentError {
+            usage: usage.clone(),
+            ..e
+        })?;
+        if let Some(more) = &reply.usage {
+            crate::runtime::add_usage(&mut usage, more);
+        }
+        let refusal = match schema::check(&reply.text, config.json, schema) {
+            Ok(value) => {
+                let value = if config.history {
+                    json!({"reply": value, "messages": conversation.extended(&reply.text)})
+                } else {
+                    value
+                };
+                return Ok(Completion {
+                    value,
+                    usage,
+                    repairs,
+                });
+            }
+            Err(refusal) => refusal,
+        };
+        if repairs >= config.repair {
+            let error = schema::failure(&refusal, &reply.text, repairs, config.repair, reply.cut_off);
+            return Err(AgentError { usage, ..error });
+        }
+        repairs += 1;
+        messages.push(json!({"role": "assistant", "content": reply.text}));
+        let request = schema::repair_request(&refusal, schema.is_some());
+        messages.push(json!({"role": "user", "content": request}));
+    }
+}
+
+/// One reply of the model: its text, usage, and whether `max_tokens` cut it.
+struct Exchanged {
+    text: String,
+    usage: Option<Value>,
+    cut_off: bool,
+}
+
+/// One request (retrying 429 and 5xx answers) and its reply's text.
+async fn exchange(
+    config: &Config,
+    body: &Value,
+    call: &Call,
+    key: Option<&str>,
+    options: &LlmOptions,
+) -> Result<Exchanged, AgentError> {
     let base = config.base_url.trim_end_matches('/');
     let url = reqwest::Url::parse(&format!("{base}/chat/completions")).map_err(|e| {
         AgentError::new(format!("`base_url` is not a URL ({e})"))
             .note("set `base_url`, or FLOW_LLM_BASE_URL, to a server's API root, such as http://127.0.0.1:8080/v1")
     })?;
     let shown = net::display_url(&url);
-    let body = serde_json::to_vec(&request_body(config, call)).unwrap_or_default();
+    let body = serde_json::to_vec(body).unwrap_or_default();
     let mut headers = reqwest::header::HeaderMap::new();
     if let Some(key) = key {
         let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
@@ -279,7 +361,7 @@ async fn exchange(
             .map_err(|e| AgentError::new(format!("model server {shown}: {e}")))?;
         let status = response.status();
         if status.is_success() {
-            return read_completion(response, config, options, &shown).await;
+            return read_completion(response, options, &shown).await;
         }
         let retryable = status.as_u16() == 429 || status.is_server_error();
         let wait = net::retry_after(response.headers());
@@ -331,10 +413,9 @@ fn server_message(body: &[u8]) -> String {
 
 async fn read_completion(
     response: reqwest::Response,
-    config: &Config,
     options: &LlmOptions,
     shown: &str,
-) -> Result<Completion, AgentError> {
+) -> Result<Exchanged, AgentError> {
     let body = net::read_capped(response, options.max_body)
         .await
         .map_err(|e| match e {
@@ -364,21 +445,10 @@ async fn read_completion(
         .and_then(|c| c.get("finish_reason"))
         .and_then(Value::as_str)
         == Some("length");
-    let value = if config.json {
-        parse_json_reply(text).map_err(|e| {
-            let mut error = AgentError::new(format!("the model's reply is not valid JSON ({e})"))
-                .note(format!("reply:\n{}", net::snippet(text.as_bytes(), 2000)));
-            if cut_off {
-                error = error.note("the reply was cut off at `max_tokens`");
-            }
-            error
-        })?
-    } else {
-        Value::String(text.to_string())
-    };
-    Ok(Completion {
-        value,
+    Ok(Exchanged {
+        text: text.to_string(),
         usage: usage(&reply),
+        cut_off,
     })
 }
 
@@ -447,7 +517,27 @@ impl Llm {
                 .optional("temperature", ConfigType::Number, "sampling temperature")
                 .optional("max_tokens", ConfigType::Integer, "the longest reply, in tokens")
                 .optional("json", ConfigType::Bool, "ask for JSON and parse the reply")
-                .optional("schema", ConfigType::Object, "a JSON Schema the reply must follow")
+                .optional(
+                    "schema",
+                    ConfigType::Object,
+                    "a JSON Schema the reply must follow (checked; implies `json`)",
+                )
+                .defaulted(
+                    "repair",
+                    ConfigType::Integer,
+                    json!(DEFAULT_REPAIR),
+                    "how many times a reply that breaks the schema, or is not JSON, is sent back for a corrected one (0: fail at once)",
+                )
+                .optional(
+                    "messages",
+                    ConfigType::List,
+                    "the history to continue: a list of {role, content}; a call's `messages:` argument wins",
+                )
+                .optional(
+                    "history",
+                    ConfigType::Bool,
+                    "return {reply, messages}: the reply and the history extended, for the next call",
+                )
                 .defaulted(
                     "timeout",
                     ConfigType::Duration,
@@ -471,8 +561,38 @@ impl Agent for Llm {
             run(&call).await.map(|completion| Reply {
                 value: completion.value,
                 usage: completion.usage,
+                notes: match completion.repairs {
+                    0 => Vec::new(),
+                    n => vec![schema::repaired(n)],
+                },
                 logs: None,
             })
+        })
+    }
+
+    /// A dry run's value: with `schema`, a minimal value that follows it;
+    /// with `json`, `{}`; else the placeholder text. With `history: true`,
+    /// `{reply, messages}` as a real call gives. The config and `messages`
+    /// are checked as a call checks them.
+    fn stub(&self, call: &Call) -> Result<Value, AgentError> {
+        let config = Config::read(&call.config)?;
+        let conversation = Conversation::new(&config, call)?;
+        let value = match &config.schema {
+            Some(shape) => {
+                Schema::compile(shape)?;
+                stub::minimal(shape)
+            }
+            None if config.json => json!({}),
+            None => crate::agent::placeholder(call),
+        };
+        Ok(if config.history {
+            let text = match &value {
+                Value::String(text) if !config.json => text.clone(),
+                other => other.to_string(),
+            };
+            json!({"reply": value, "messages": conversation.extended(&text)})
+        } else {
+            value
         })
     }
 }
@@ -510,7 +630,8 @@ mod tests {
             json!({}),
         );
         let config = Config::read(&c.config).unwrap();
-        let body = request_body(&config, &c);
+        let messages = Conversation::new(&config, &c).unwrap().request();
+        let body = request_body(&config, &messages);
         assert_eq!(body["model"], "m");
         assert_eq!(body["temperature"], 0.0);
         assert_eq!(body["max_tokens"], 5);
@@ -536,6 +657,10 @@ mod tests {
                 "`max_tokens` must be a positive",
             ),
             (json!({"json": "yes"}), "`json` must be true or false"),
+            (json!({"repair": -1}), "`repair` must be a whole number, zero or more"),
+            (json!({"repair": 1.5}), "`repair` must be a whole number"),
+            (json!({"history": 1}), "`history` must be true or false"),
+            (json!({"messages": [{"role": "user"}]}), "`messages[0]` has no `content`"),
             (json!({"model": 3}), "`model` must be a string"),
         ] {
             let error = Config::read(config.as_object().unwrap()).unwrap_err();

@@ -103,6 +103,16 @@ impl Agent for Sh {
             }
         })
     }
+
+    /// A dry run's value: the shape `output:` declares, nothing run.
+    fn stub(&self, call: &Call) -> Result<Value, AgentError> {
+        Ok(match output_form(call)? {
+            "json" => Value::Null,
+            "lines" => json!([]),
+            "result" => json!({"stdout": "", "stderr": "", "code": 0}),
+            _ => crate::agent::placeholder(call),
+        })
+    }
 }
 
 /// The call's `output:`, checked (a literal one is checked before running too).

@@ -42,6 +42,13 @@ pub struct RunArgs {
     /// network: the latest `--record` run of this script, or `--replay RUN`.
     #[arg(long, value_name = "RUN", num_args = 0..=1, default_missing_value = "latest")]
     replay: Option<String>,
+    /// Run the whole graph with every agent call answered by a stub of the
+    /// shape it declares (an `llm` with a `schema:` gives a minimal value
+    /// that follows it, `sh` with `output: "lines"` gives [], others a
+    /// "<dry run: NAME>" placeholder): no command runs, no request is sent.
+    /// Not recorded in the run store.
+    #[arg(long, conflicts_with_all = ["resume", "record", "replay", "explain"])]
+    dry_run: bool,
     /// The script, once the arguments are settled (see [`RunArgs::settle`]).
     #[arg(skip)]
     script: PathBuf,
@@ -218,7 +225,8 @@ pub fn run(mut args: RunArgs) -> u8 {
         }
     };
     // The store opens while the script compiles.
-    let opening = (!args.exec.no_store).then(|| {
+    // A dry run is not recorded: its stubs must never stand in for results.
+    let opening = (!args.exec.no_store && !args.dry_run).then(|| {
         let dir = args.exec.store.dir();
         std::thread::spawn(move || Store::open(&dir))
     });
@@ -309,6 +317,7 @@ pub fn run(mut args: RunArgs) -> u8 {
             .clone()
             .map(|j| j as Arc<dyn crate::runtime::Journal>),
         secrets: args.exec.secrets.clone(),
+        dry_run: args.dry_run,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -330,6 +339,13 @@ pub fn run(mut args: RunArgs) -> u8 {
         if let Some(usage) = outcome.usage() {
             errln!("{}", usage_summary(&usage));
         }
+    }
+    if args.dry_run {
+        // Said even with `--quiet`: stub values must not pass for results.
+        errln!(
+            "dry run: every agent call was answered by a stub; no command ran, no request was sent, \
+             and the run was not recorded"
+        );
     }
     let mut written = Ok(());
     if let Some(log) = task_log {

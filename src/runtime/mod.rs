@@ -71,6 +71,13 @@ pub struct RunOptions {
     /// redacted (`***`) from the task records, the result, the diagnostics
     /// and what the journal is given.
     pub secrets: Vec<String>,
+    /// A dry run (`flow run --dry-run`): every agent call is answered by its
+    /// agent's [`stub`](crate::Agent::stub), a value of the shape it would
+    /// return, and nothing is run, spawned or sent (pure inline agents —
+    /// `echo`, `noop`, `fail` — answer as usual). Its tasks get no cache
+    /// key: a journal neither offers them a result nor keeps one for a
+    /// later `--resume` or `--replay`.
+    pub dry_run: bool,
 }
 
 impl Default for RunOptions {
@@ -88,6 +95,7 @@ impl Default for RunOptions {
             record_all: true,
             journal: None,
             secrets: Vec::new(),
+            dry_run: false,
         }
     }
 }
@@ -196,6 +204,28 @@ impl RunOptions {
         self
     }
 
+    /// Makes the run a dry run (see [`RunOptions::dry_run`]): every agent
+    /// call answered by a stub, nothing run or sent.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use flow::{Engine, RunOptions};
+    /// use serde_json::json;
+    ///
+    /// let engine = Engine::new();
+    /// let script = engine
+    ///     .compile("d.flow", "let files = sh(\"ls\", output: \"lines\")\n{n: len(files), say: sh(\"date\")}")
+    ///     .unwrap();
+    /// let outcome = engine.run(&script, RunOptions::new().dry_run(true)).await;
+    /// assert_eq!(*outcome.result.unwrap(), json!({"n": 0, "say": "<dry run: sh>"}));
+    /// # }
+    /// ```
+    pub fn dry_run(mut self, dry_run: bool) -> RunOptions {
+        self.dry_run = dry_run;
+        self
+    }
+
     /// Uses `cancel` to stop the run: cancelling it cancels every running
     /// task, and the run ends with [`RunStatus::Cancelled`].
     pub fn cancel_with(mut self, cancel: CancellationToken) -> RunOptions {
@@ -213,6 +243,7 @@ impl std::fmt::Debug for RunOptions {
             .field("param_texts", &self.param_texts)
             .field("record_all", &self.record_all)
             .field("secrets", &self.secrets)
+            .field("dry_run", &self.dry_run)
             .finish_non_exhaustive()
     }
 }
@@ -278,7 +309,9 @@ pub struct TaskRecord {
     pub output: Option<Val>,
     /// Why it failed, was skipped or cancelled (one line).
     pub error: Option<String>,
-    /// More about a failure: the stderr tail of an `sh` command, a response body.
+    /// More about a failure (the stderr tail of an `sh` command, a response
+    /// body), or about how a value came about (an `llm` reply "repaired after
+    /// 1 retry", a dry run's stub).
     pub notes: Vec<String>,
     /// The call in the script.
     pub span: Span,

@@ -134,6 +134,34 @@ impl Prepared {
     }
 }
 
+impl Prepared {
+    /// A dry run's task: the agent's stub for the call, at once; nothing is
+    /// run (see [`Agent::stub`]).
+    pub(crate) fn stub(self, cancel: CancellationToken, executor: &Arc<dyn Executor>) -> Executed {
+        let started = SystemTime::now();
+        let call = self.call(cancel, executor);
+        let result = self.implementation.stub(&call).map(|value| Reply {
+            notes: vec!["dry run: the agent was not called; this value is a stub".to_string()],
+            ..Reply::value(value)
+        });
+        let status = if result.is_ok() {
+            TaskStatus::Succeeded
+        } else {
+            TaskStatus::Failed
+        };
+        Executed {
+            status,
+            attempts: 1,
+            result,
+            started,
+            ended: SystemTime::now(),
+            elapsed: Duration::ZERO,
+            history: Vec::new(),
+            keyed: None,
+        }
+    }
+}
+
 /// A call that only waits: a bare timer, cut short by `cancel`. Its future
 /// holds little more than the timer, where [`Prepared::run`]'s holds the call.
 pub(crate) async fn wait(wait: Duration, cancel: CancellationToken, keyed: Option<TaskKey>) -> Executed {

@@ -103,7 +103,7 @@ fn record(log: &Log, path: &str, headers: &HeaderMap, body: &[u8]) -> u32 {
 /// | model | reply |
 /// |---|---|
 /// | `echo` (or none) | `echo: <user message>`, usage 10 + 5 |
-/// | `triage` | JSON `{"complexity": 9 or 2}` (9 when the message says "hard") |
+/// | `triage` | JSON `{"complexity": 9 or 2, "area": "crash"}` (9 when the message says "hard"; it follows `examples/triage.flow`'s schema) |
 /// | `fenced` | JSON in a Markdown fence |
 /// | `prose` | `this is not JSON` |
 /// | `rate-limited` | 429 with `Retry-After: 1` once, then as `echo` |
@@ -115,6 +115,10 @@ fn record(log: &Log, path: &str, headers: &HeaderMap, body: &[u8]) -> u32 {
 /// | `empty` | 200 with `{"choices": []}` |
 /// | `tattle` | 401 whose message repeats the Authorization header |
 /// | `huge` | 200 with a 17 MiB body |
+/// | `repairable` | JSON `{"score": "high"}`; `{"score": 7}` when the last message names `/score` (a repair request) |
+/// | `stubborn` | always JSON `{"score": "high"}` |
+/// | `prose-then-json` | `this is not JSON`; `{"ok": true}` when the last message says the reply "is not JSON" |
+/// | `turns` | `turn N`, N the number of user messages in the request; `done` from the third |
 pub async fn chat() -> Server {
     serve(Router::new().route("/v1/chat/completions", post(chat_reply))).await
 }
@@ -135,7 +139,7 @@ async fn chat_reply(State(log): State<Arc<Log>>, headers: HeaderMap, body: Bytes
     match model.as_str() {
         "triage" => {
             let complexity = if user.contains("hard") { 9 } else { 2 };
-            completion(&json!({ "complexity": complexity, "area": "upload" }).to_string())
+            completion(&json!({ "complexity": complexity, "area": "crash" }).to_string())
         }
         "fenced" => completion("```json\n{\"ok\": true}\n```"),
         "prose" => completion("this is not JSON"),
@@ -172,6 +176,20 @@ async fn chat_reply(State(log): State<Arc<Log>>, headers: HeaderMap, body: Bytes
             )
         }
         "huge" => (StatusCode::OK, vec![b' '; 17 << 20]).into_response(),
+        "repairable" if user.contains("/score") => completion(r#"{"score": 7}"#),
+        "repairable" | "stubborn" => completion(r#"{"score": "high"}"#),
+        "prose-then-json" if user.contains("is not JSON") => completion(r#"{"ok": true}"#),
+        "prose-then-json" => completion("this is not JSON"),
+        "turns" => {
+            let users = request["messages"]
+                .as_array()
+                .map_or(0, |m| m.iter().filter(|m| m["role"] == "user").count());
+            if users >= 3 {
+                completion("done")
+            } else {
+                completion(&format!("turn {users}"))
+            }
+        }
         _ => echo(),
     }
 }

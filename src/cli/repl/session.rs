@@ -307,6 +307,7 @@ impl Session {
             record_all: false,
             journal: self.entry_journal(),
             secrets: self.options.secrets.clone(),
+            dry_run: false,
         };
         let outcome = self.engine.run(&compiled.script, options).await;
         match outcome.status {

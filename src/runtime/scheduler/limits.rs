@@ -193,7 +193,9 @@ impl Scheduler {
                 return Ok(Start::Done(done));
             }
         }
-        let keyed = self.options.journal.as_ref().map(|_| {
+        // A dry run's tasks get no key: nothing re-used, nothing to re-use.
+        let journal = self.options.journal.as_ref().filter(|_| !self.options.dry_run);
+        let keyed = journal.map(|_| {
             key_inputs(
                 &task.agent_name,
                 definition,
@@ -308,6 +310,19 @@ impl Scheduler {
             }
             let token = self.token(queued.key);
             let (key, node) = (queued.key, queued.node);
+            if self.options.dry_run {
+                let done = Box::new(queued.prepared.stub(token, &self.executor));
+                self.join.spawn(async move {
+                    Completion::Task {
+                        key,
+                        node,
+                        queue: q,
+                        cpu,
+                        done,
+                    }
+                });
+                continue;
+            }
             // A call that only waits gets a bare timer, not the call's future.
             if let Some(wait) = queued.prepared.wait_only() {
                 let keyed = queued.prepared.keyed.take();
@@ -425,11 +440,17 @@ impl Scheduler {
         let NodeKind::Task(task) = &node.kind else {
             return;
         };
-        let (output, mut failure, usage, logs) = match done.result {
-            Ok(reply) => (Some(shared(reply.value)), None, reply.usage, reply.logs),
+        let (output, mut failure, usage, logs, notes) = match done.result {
+            Ok(reply) => (
+                Some(shared(reply.value)),
+                None,
+                reply.usage,
+                reply.logs,
+                reply.notes,
+            ),
             Err(mut e) => {
-                let logs = e.logs.take();
-                (None, Some(e), None, logs)
+                let (logs, usage) = (e.logs.take(), e.usage.take());
+                (None, Some(e), usage, logs, Vec::new())
             }
         };
         let mut record = TaskRecord::new(
@@ -446,6 +467,7 @@ impl Scheduler {
         record.output = output.clone();
         record.usage = usage;
         record.history = done.history;
+        record.notes = notes;
         if let Some(failure) = failure.as_mut() {
             record.error = Some(failure.message.clone());
             record.notes = failure.notes.clone();
