@@ -60,7 +60,7 @@ pub use call::{AgentError, AgentFuture, Call, Logs, Reply, ReplyFuture};
 pub(crate) use host::Host;
 pub use host::HostAgent;
 pub use registry::{Capabilities, Registry};
-pub use signature::{ConfigKey, ConfigType, Resource, Role, Signature, CACHE_KEY};
+pub use signature::{ConfigKey, ConfigType, Contract, Resource, Role, Signature, CACHE_KEY};
 
 /// An agent: what it takes ([`Agent::signature`]) and what one call does.
 pub trait Agent: Send + Sync {

@@ -448,6 +448,13 @@ impl Llm {
                 .optional("max_tokens", ConfigType::Integer, "the longest reply, in tokens")
                 .optional("json", ConfigType::Bool, "ask for JSON and parse the reply")
                 .optional("schema", ConfigType::Object, "a JSON Schema the reply must follow")
+                .output_schema()
+                .optional(
+                    "inputs",
+                    ConfigType::Object,
+                    "a JSON Schema for each named argument; not sent, checked before running",
+                )
+                .input_schemas()
                 .defaulted(
                     "timeout",
                     ConfigType::Duration,

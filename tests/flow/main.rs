@@ -4,6 +4,7 @@ mod agents;
 mod backlog;
 mod check;
 mod common;
+mod contracts;
 mod depth;
 mod embed;
 mod fuzz;
