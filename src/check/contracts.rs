@@ -44,9 +44,10 @@ impl<'a> Checker<'_, 'a> {
             let crate::ast::StmtKind::Agent(decl) = &stmt.kind else {
                 continue;
             };
-            let (Some(id), Target::Backend(backend)) =
-                (self.res.binding_at(decl.name.span), self.res.target(&decl.backend))
-            else {
+            let (Some(id), Target::Backend(backend)) = (
+                self.res.binding_at(decl.name.span),
+                self.res.target(&decl.backend),
+            ) else {
                 continue;
             };
             if let Some(contract) = agent_contract(decl, backend.signature()) {
@@ -97,23 +98,22 @@ impl<'a> Checker<'_, 'a> {
             let Some(reason) = super::shapes::conflict(expected, given, &name.name) else {
                 continue;
             };
-            self.diags.push(
-                Diagnostic::error(
-                Code::TypeMismatch,
-                format!(
-                    "`{}` does not fit {}'s inputs: {reason}",
-                    name.name, contract.who
-                ),
-            )
-            .at(arg.value.span, described(given))
-            .help(format!(
+            let message = format!(
+                "`{}` does not fit {}'s inputs: {reason}",
+                name.name, contract.who
+            );
+            let help = format!(
                 "{} declares {} for `{}`: pass such a value, or change its `{}`",
                 contract.who,
                 expected.describe_choices(),
                 name.name,
                 contract.inputs_key
-            ))
-                .label(*declared, format!("declared by {} here", contract.who)),
+            );
+            self.diags.push(
+                Diagnostic::error(Code::TypeMismatch, message)
+                    .at(arg.value.span, described(given))
+                    .label(*declared, format!("declared by {} here", contract.who))
+                    .help(help),
             );
         }
         contract.output.clone()
@@ -143,27 +143,23 @@ impl<'a> Checker<'_, 'a> {
         self.member(base, base_expr, &field.name, field.span, true)
     }
 
-    fn member(
-        &mut self,
-        base: &Shape,
-        base_expr: &Expr,
-        name: &str,
-        at: Span,
-        dot: bool,
-    ) -> Shape {
+    fn member(&mut self, base: &Shape, base_expr: &Expr, name: &str, at: Span, dot: bool) -> Shape {
         if base.is_any() {
             return Shape::ANY;
         }
         if base.kinds() & kinds::OBJECT == 0 {
             if base.origin.is_some() && dot {
                 let help = match crate::builtins::function_named(name) {
-                    Some(f) => format!("only objects have fields; to call `{name}`, write `{}`", f.signature),
+                    Some(f) => format!(
+                        "only objects have fields; to call `{name}`, write `{}`",
+                        f.signature
+                    ),
                     None => "only objects have fields".to_string(),
                 };
                 self.diags.push(
                     Diagnostic::error(
                         Code::TypeMismatch,
-                        format!("cannot read field `{name}` of {}", base.describe()),
+                        format!("{} has no fields: `.{name}` always fails", base.describe()),
                     )
                     .at(at, "always fails")
                     .label(base_expr.span, described(base))
@@ -186,7 +182,8 @@ impl<'a> Checker<'_, 'a> {
             return object.rest.clone();
         }
         if let Some(origin) = origin {
-            self.diags.push(unknown_field(object, origin, name, at, base_expr.span));
+            self.diags
+                .push(unknown_field(object, origin, name, at, base_expr.span));
         }
         Shape::ANY
     }
@@ -226,7 +223,13 @@ impl<'a> Checker<'_, 'a> {
     }
 
     /// `-x`, `!x`: the operand a declared contract says is of the wrong kind.
-    pub(super) fn unary_shape(&mut self, op: UnaryOp, op_span: Span, operand: &Shape, expr: &Expr) -> Shape {
+    pub(super) fn unary_shape(
+        &mut self,
+        op: UnaryOp,
+        op_span: Span,
+        operand: &Shape,
+        expr: &Expr,
+    ) -> Shape {
         let (needs, what, kind, help) = match op {
             UnaryOp::Neg => (
                 kinds::NUMBER,
@@ -274,7 +277,12 @@ impl<'a> Checker<'_, 'a> {
             BinaryOp::And | BinaryOp::Or => {
                 for (side, expr) in [(l, lhs), (r, rhs)] {
                     if side.kinds() & kinds::BOOL == 0 && side.origin.is_some() {
-                        self.condition_error(side, expr, &format!("`{}`", op.symbol()), Some(op_span));
+                        self.condition_error(
+                            side,
+                            expr,
+                            &format!("`{}`", op.symbol()),
+                            Some(op_span),
+                        );
                     }
                 }
                 Shape::literal(Kind::Bool)
@@ -305,7 +313,9 @@ impl<'a> Checker<'_, 'a> {
                     return Shape::ANY;
                 }
                 match (lk, rk) {
-                    (kinds::NUMBER, kinds::NUMBER) => result(Kind::Number { integer: false }, declared, l, r),
+                    (kinds::NUMBER, kinds::NUMBER) => {
+                        result(Kind::Number { integer: false }, declared, l, r)
+                    }
                     (kinds::STRING, kinds::STRING) => {
                         result(Kind::String { choices: None }, declared, l, r)
                     }
@@ -398,7 +408,13 @@ fn described(shape: &Shape) -> String {
     }
 }
 
-fn unknown_field(object: &ObjectShape, origin: &Origin, name: &str, at: Span, base: Span) -> Diagnostic {
+fn unknown_field(
+    object: &ObjectShape,
+    origin: &Origin,
+    name: &str,
+    at: Span,
+    base: Span,
+) -> Diagnostic {
     let names: Vec<&str> = object.fields.iter().map(|f| f.name.as_str()).collect();
     let listed = if names.is_empty() {
         "it lists no fields".to_string()
@@ -484,7 +500,9 @@ fn config_arg<'e>(signature: &Signature, args: &'e [Arg], key: &str) -> Option<(
 /// A literal expression as JSON; `None` when any part of it is computed.
 fn literal_json(expr: &Expr) -> Option<Value> {
     Some(match &expr.kind {
-        ExprKind::List(items) => Value::Array(items.iter().map(literal_json).collect::<Option<_>>()?),
+        ExprKind::List(items) => {
+            Value::Array(items.iter().map(literal_json).collect::<Option<_>>()?)
+        }
         ExprKind::Object(entries) => {
             let mut map = Map::new();
             for (key, value) in entries {

@@ -198,13 +198,17 @@ impl Shape {
             }
             Some(_) => Shape::ANY,
             None => match (schema.get("enum"), schema.get("const")) {
-                (Some(Value::Array(values)), _) => {
-                    one_of(values.iter().map(|v| from_value(v, origin)).collect(), origin)
-                }
+                (Some(Value::Array(values)), _) => one_of(
+                    values.iter().map(|v| from_value(v, origin)).collect(),
+                    origin,
+                ),
                 (_, Some(value)) => from_value(value, origin),
                 _ => match schema.get("anyOf").or_else(|| schema.get("oneOf")) {
                     Some(Value::Array(schemas)) => one_of(
-                        schemas.iter().map(|s| Shape::from_schema(s, origin)).collect(),
+                        schemas
+                            .iter()
+                            .map(|s| Shape::from_schema(s, origin))
+                            .collect(),
                         origin,
                     ),
                     _ => Shape::ANY,
@@ -444,11 +448,7 @@ fn conflict_one(expected: &Shape, given: &Shape, path: &str, top: bool) -> Optio
                         }
                     }
                     None if field.required && g.closed => {
-                        let it = if top {
-                            "it ".to_string()
-                        } else {
-                            subject("")
-                        };
+                        let it = if top { "it ".to_string() } else { subject("") };
                         return Some(format!(
                             "{it}has no field `{}`, which is required",
                             field.name
