@@ -91,6 +91,8 @@ codes! {
     CapabilityDenied => "check"::"capability_denied",
     NonExhaustiveMatch => "check"::"non_exhaustive_match",
     UnreachableArm => "check"::"unreachable_arm",
+    UnknownField => "check"::"unknown_field",
+    TypeMismatch => "check"::"type_mismatch",
     // lint: sequential when parallel is possible
     RedundantAfter => "lint"::"redundant_after",
     UnneededAfter => "lint"::"unneeded_after",

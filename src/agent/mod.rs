@@ -61,7 +61,7 @@ pub use call::{AgentError, AgentFuture, Call, Logs, Reply, ReplyFuture};
 pub(crate) use host::Host;
 pub use host::HostAgent;
 pub use registry::{Capabilities, Registry};
-pub use signature::{ConfigKey, ConfigType, Resource, Role, Signature, CACHE_KEY};
+pub use signature::{ConfigKey, ConfigType, Contract, Resource, Role, Signature, CACHE_KEY};
 pub(crate) use tools::ToolRequest;
 pub use tools::{ToolSpec, Tools};
 

@@ -97,6 +97,24 @@ pub struct ConfigKey {
     pub secret: bool,
     /// The only strings it takes, when it takes a few (see [`Signature::one_of`]).
     pub choices: Option<&'static [&'static str]>,
+    /// What its value declares about the agent's calls, for `flow check`
+    /// (see [`Signature::output_schema`] and [`Signature::input_schemas`]).
+    pub contract: Option<Contract>,
+}
+
+/// What a config key's value declares about an agent's calls: the checker
+/// reads it, from a literal value, to check the script before it runs (see
+/// docs/language.md, "Check-time contracts").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Contract {
+    /// A JSON Schema of what each call returns: field access on a call's
+    /// result and operators on its fields are checked against it.
+    Output,
+    /// An object from the name of a named argument (the call's context) to a
+    /// JSON Schema of the value the agent expects there: a call passing a
+    /// value of another shape is an error.
+    Inputs,
 }
 
 /// The type of a config value: literals are checked before running, computed
@@ -181,6 +199,7 @@ impl Signature {
                 transport: true,
                 secret: false,
                 choices: None,
+                contract: None,
             }],
             inline: false,
             resource: Resource::None,
@@ -239,6 +258,7 @@ impl Signature {
             transport: false,
             secret: false,
             choices: None,
+            contract: None,
         });
         self
     }
@@ -255,6 +275,7 @@ impl Signature {
             transport: false,
             secret: false,
             choices: None,
+            contract: None,
         });
         self
     }
@@ -272,6 +293,7 @@ impl Signature {
             transport: false,
             secret: false,
             choices: None,
+            contract: None,
         });
         self
     }
@@ -320,6 +342,60 @@ impl Signature {
     pub fn one_of(mut self, choices: &'static [&'static str]) -> Signature {
         self.last_added("one_of").choices = Some(choices);
         self
+    }
+
+    /// Says that the key added last, an object, is a JSON Schema of what each
+    /// call returns (`llm`'s `schema`): `flow check` reads a literal one and
+    /// checks the fields read from the call's result, and how they are used.
+    ///
+    /// # Panics
+    ///
+    /// When no key was added yet, the key is not an object, or the signature
+    /// has such a key already.
+    pub fn output_schema(self) -> Signature {
+        self.contract(Contract::Output, "output_schema")
+    }
+
+    /// Says that the key added last, an object, maps the names of the named
+    /// arguments a call takes to a JSON Schema of each (`llm`'s `inputs`):
+    /// `flow check` reports a call passing a value whose known shape does not
+    /// fit (panics as [`Signature::output_schema`]).
+    pub fn input_schemas(self) -> Signature {
+        self.contract(Contract::Inputs, "input_schemas")
+    }
+
+    fn contract(mut self, contract: Contract, what: &str) -> Signature {
+        assert!(
+            self.contract_key(contract).is_none(),
+            "`{}` has two `{what}` keys; a signature has at most one",
+            self.name
+        );
+        let name = self.name.clone();
+        let key = self.last_added(what);
+        assert!(
+            key.ty == ConfigType::Object,
+            "`{what}` applies to an object key, and `{}` of `{name}` is not one",
+            key.name
+        );
+        key.contract = Some(contract);
+        self
+    }
+
+    /// The key whose value is a JSON Schema of each call's result, if any.
+    pub fn output_schema_key(&self) -> Option<&str> {
+        self.contract_key(Contract::Output)
+    }
+
+    /// The key whose value maps named arguments to JSON Schemas, if any.
+    pub fn input_schemas_key(&self) -> Option<&str> {
+        self.contract_key(Contract::Inputs)
+    }
+
+    fn contract_key(&self, contract: Contract) -> Option<&str> {
+        self.config
+            .iter()
+            .find(|k| k.contract == Some(contract))
+            .map(|k| k.name.as_str())
     }
 
     /// The environment variables the defaults of [`Signature::secret`] keys name.

@@ -522,6 +522,13 @@ impl Llm {
                     ConfigType::Object,
                     "a JSON Schema the reply must follow (checked; implies `json`)",
                 )
+                .output_schema()
+                .optional(
+                    "inputs",
+                    ConfigType::Object,
+                    "a JSON Schema for each named argument; not sent, checked before running",
+                )
+                .input_schemas()
                 .defaulted(
                     "repair",
                     ConfigType::Integer,

@@ -9,6 +9,7 @@ use crate::diag::{Code, Diagnostic};
 use crate::resolve::{closest, quoted_list, BindingKind, FlowId, Target};
 use crate::source::Span;
 
+use super::shapes::Shape;
 use super::{Checker, FlowCall};
 
 /// What a literal expression is, for checking counts and durations before running.
@@ -51,11 +52,10 @@ impl Literal {
 }
 
 impl<'a> Checker<'_, 'a> {
-    /// Checks a call: its arguments' values, modifiers, callee and argument shape.
-    pub(super) fn call(&mut self, call: &'a Call, span: Span) {
-        for arg in &call.args {
-            self.expr(&arg.value);
-        }
+    /// Checks a call: its arguments' values, modifiers, callee and argument
+    /// shape; the shape of its result when the callee declares it.
+    pub(super) fn call(&mut self, call: &'a Call, span: Span) -> Shape {
+        let shapes: Vec<Shape> = call.args.iter().map(|a| self.expr(&a.value)).collect();
         self.modifiers(call);
         self.duplicate_keys(
             call.args
@@ -65,6 +65,12 @@ impl<'a> Checker<'_, 'a> {
             "argument",
             "in this call",
         );
+        self.callee(call, span);
+        self.call_contract(self.res.target(&call.callee), &call.callee, &call.args, &shapes)
+    }
+
+    /// Checks what is called and whether the arguments fit it.
+    fn callee(&mut self, call: &'a Call, span: Span) {
         let callee = &call.callee;
         // A callee that resolved to nothing was reported by the resolution.
         let resolved = self.res.target(callee);

@@ -7,6 +7,7 @@ use crate::ast::{Match, Reduce, Repeat};
 use crate::diag::{Code, Diagnostic};
 use crate::source::Span;
 
+use super::shapes::Shape;
 use super::Checker;
 
 impl<'a> Checker<'_, 'a> {
@@ -39,9 +40,11 @@ impl<'a> Checker<'_, 'a> {
     }
 
     /// A `match`: its arms, patterns that can never be reached, and a value
-    /// that may match no pattern (no `_` arm).
-    pub(super) fn match_(&mut self, m: &'a Match) {
+    /// that may match no pattern (no `_` arm). Its shape: its arms', when
+    /// they all have the same.
+    pub(super) fn match_(&mut self, m: &'a Match) -> Shape {
         self.expr(&m.value);
+        let mut shapes = Vec::with_capacity(m.arms.len());
         let mut seen: Vec<(Value, Span)> = Vec::new();
         let mut wildcard: Option<Span> = None;
         for arm in &m.arms {
@@ -65,15 +68,16 @@ impl<'a> Checker<'_, 'a> {
                     None => seen.push((value, pattern.span)),
                 }
             }
-            self.expr(&arm.value);
+            shapes.push(self.expr(&arm.value));
         }
+        let shape = Shape::join(shapes);
         if wildcard.is_some() {
-            return;
+            return shape;
         }
         // A literal value is known now: it matches one of the arms or none.
         if let Some(value) = m.value.literal_value() {
             if seen.iter().any(|(v, _)| *v == value) {
-                return;
+                return shape;
             }
         }
         let listed = seen
@@ -92,6 +96,7 @@ impl<'a> Checker<'_, 'a> {
             .note(format!("the patterns: {listed}{more}"))
             .help("add a last arm `_ => …` for every other value"),
         );
+        shape
     }
 }
 

@@ -1,7 +1,8 @@
 //! Stage 2: the semantic checker. Reads an [`ast::Program`] and its
 //! [`Resolution`] and reports every problem in one pass: misplaced
 //! declarations, duplicate keys, unknown arguments, arity, capabilities,
-//! recursive flows and bad literals. What names mean, and the diagnostics
+//! recursive flows, bad literals, and the uses of values that agents' declared
+//! schemas contradict (check-time contracts). What names mean, and the diagnostics
 //! about names, come from [`crate::resolve`].
 //!
 //! | file | what it checks |
@@ -11,17 +12,26 @@
 //! | `constructs.rs` | `repeat`, `match`, `reduce` and `fold` |
 //! | `flows.rs` | flows that call themselves, directly or through others |
 //! | `shell.rs` | the `${…}` of shell commands: places no reference can stand, second shells |
+//! | `shapes.rs` | shapes: what is known of a value, read from JSON Schemas and literals |
+//! | `contracts.rs` | agents' declared output and input schemas: fields, operators, arguments |
 
+use std::collections::HashMap;
+use std::rc::Rc;
 
 use crate::agent::Capabilities;
 use crate::ast;
 use crate::diag::Diagnostic;
-use crate::resolve::{FlowId, Resolution};
+use crate::resolve::{BindingId, FlowId, Resolution};
 use crate::source::Span;
+
+use contracts::AgentContract;
+use shapes::Shape;
 
 mod calls;
 mod constructs;
+mod contracts;
 mod flows;
+mod shapes;
 mod shell;
 mod walk;
 
@@ -50,6 +60,8 @@ pub fn check_resolved<'a>(
         current_flow: None,
         capabilities: &env.capabilities,
         diags: resolution.diagnostics().to_vec(),
+        contracts: HashMap::new(),
+        shapes: HashMap::new(),
     };
     checker.program(program);
     checker.check_recursion();
@@ -74,4 +86,8 @@ struct Checker<'r, 'a> {
     current_flow: Option<FlowId>,
     capabilities: &'r Capabilities,
     diags: Vec<Diagnostic>,
+    /// The contracts of declared agents (see `contracts.rs`).
+    contracts: HashMap<BindingId, Rc<AgentContract>>,
+    /// The known shapes of values bound by `let`s and `map`s.
+    shapes: HashMap<BindingId, Shape>,
 }

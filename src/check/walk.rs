@@ -9,20 +9,27 @@ use crate::resolve::BindingKind;
 use crate::source::Span;
 
 use super::calls::Literal;
+use super::contracts::literal_text;
+use super::shapes::{Field, Kind, ObjectShape, Shape};
 use super::Checker;
 
 impl<'a> Checker<'_, 'a> {
     pub(super) fn program(&mut self, program: &'a Program) {
+        self.declared_contracts(&program.stmts);
         self.stmts(&program.stmts, true);
     }
 
-    fn stmts(&mut self, stmts: &'a [Stmt], top: bool) {
+    /// Checks statements; the shape of the last when it is an expression.
+    fn stmts(&mut self, stmts: &'a [Stmt], top: bool) -> Shape {
+        let mut last = Shape::ANY;
         for stmt in stmts {
-            self.stmt(stmt, top);
+            last = self.stmt(stmt, top);
         }
+        last
     }
 
-    fn stmt(&mut self, stmt: &'a Stmt, top: bool) {
+    /// Checks a statement; its shape when it is an expression.
+    fn stmt(&mut self, stmt: &'a Stmt, top: bool) -> Shape {
         match &stmt.kind {
             StmtKind::Param { name, default } => {
                 if !top {
@@ -42,9 +49,13 @@ impl<'a> Checker<'_, 'a> {
                 }
                 self.flow_decl(decl);
             }
-            StmtKind::Let { value, .. } => self.expr(value),
-            StmtKind::Expr(expr) => self.expr(expr),
+            StmtKind::Let { name, value } => {
+                let shape = self.expr(value);
+                self.bind_shape(name.span, shape);
+            }
+            StmtKind::Expr(expr) => return self.expr(expr),
         }
+        Shape::ANY
     }
 
     fn misplaced(&mut self, what: &str, stmt: Span, name: Span) {
@@ -73,52 +84,84 @@ impl<'a> Checker<'_, 'a> {
         self.current_flow = outer;
     }
 
-    pub(super) fn block(&mut self, block: &'a Block) {
-        self.stmts(&block.stmts, false);
+    /// Checks a block; the shape of its value.
+    pub(super) fn block(&mut self, block: &'a Block) -> Shape {
+        self.stmts(&block.stmts, false)
     }
 
-    pub(super) fn expr(&mut self, expr: &'a Expr) {
+    /// Checks an expression; what is known of its value (see `shapes.rs`).
+    pub(super) fn expr(&mut self, expr: &'a Expr) -> Shape {
         match &expr.kind {
-            ExprKind::Null
-            | ExprKind::Bool(_)
-            | ExprKind::Int(_)
-            | ExprKind::Float(_)
-            | ExprKind::Duration(_)
-            | ExprKind::Name(_) => {}
+            ExprKind::Null => Shape::literal(Kind::Null),
+            ExprKind::Bool(_) => Shape::literal(Kind::Bool),
+            ExprKind::Int(_) => Shape::literal(Kind::Number { integer: true }),
+            ExprKind::Float(_) | ExprKind::Duration(_) => {
+                Shape::literal(Kind::Number { integer: false })
+            }
+            ExprKind::Name(name) => self.name_shape(name),
             ExprKind::Str(parts) => {
                 for part in parts {
                     if let StrPart::Interp(e) = part {
                         self.expr(e);
                     }
                 }
+                Shape::literal(Kind::String {
+                    choices: literal_text(expr).map(|text| std::rc::Rc::from([text])),
+                })
             }
-            ExprKind::List(items) => items.iter().for_each(|e| self.expr(e)),
+            ExprKind::List(items) => {
+                let shapes: Vec<Shape> = items.iter().map(|e| self.expr(e)).collect();
+                Shape::literal(Kind::List(std::rc::Rc::new(Shape::join(shapes))))
+            }
             ExprKind::Object(entries) => {
                 self.duplicate_keys(
                     entries.iter().map(|(k, _)| key_ident(k)),
                     "key",
                     "in this object",
                 );
-                entries.iter().for_each(|(_, e)| self.expr(e));
+                let fields = entries
+                    .iter()
+                    .map(|(k, e)| (k.name.as_str(), self.expr(e)))
+                    .collect();
+                literal_object(fields)
             }
-            ExprKind::Field { base, .. } => self.expr(base),
+            ExprKind::Field { base, field } => {
+                let shape = self.expr(base);
+                self.field_shape(&shape, base, field)
+            }
             ExprKind::Index { base, index } => {
-                self.expr(base);
+                let shape = self.expr(base);
                 self.expr(index);
+                self.index_shape(&shape, base, index)
             }
-            ExprKind::Unary { operand, .. } => self.expr(operand),
-            ExprKind::Binary { lhs, rhs, .. } => {
-                self.expr(lhs);
-                self.expr(rhs);
+            ExprKind::Unary {
+                op,
+                op_span,
+                operand,
+            } => {
+                let shape = self.expr(operand);
+                self.unary_shape(*op, *op_span, &shape, operand)
+            }
+            ExprKind::Binary {
+                op,
+                op_span,
+                lhs,
+                rhs,
+            } => {
+                let l = self.expr(lhs);
+                let r = self.expr(rhs);
+                self.binary_shape(*op, *op_span, &l, lhs, &r, rhs)
             }
             ExprKind::Call(call) => self.call(call, expr.span),
             ExprKind::Map(map) => {
-                self.expr(&map.list);
+                let list = self.expr(&map.list);
                 if let Some(limit) = &map.limit {
                     self.expr(limit);
                     self.literal_limit(limit, "a `map` limit");
                 }
-                self.block(&map.body);
+                self.bind_shape(map.item.span, item_shape(&list));
+                let body = self.block(&map.body);
+                Shape::literal(Kind::List(std::rc::Rc::new(body)))
             }
             ExprKind::Fanout(branches) => {
                 self.duplicate_keys(
@@ -126,20 +169,34 @@ impl<'a> Checker<'_, 'a> {
                     "branch",
                     "in this fanout",
                 );
-                branches.iter().for_each(|b| self.expr(&b.value));
+                let fields = branches
+                    .iter()
+                    .map(|b| (b.name.name.as_str(), self.expr(&b.value)))
+                    .collect();
+                literal_object(fields)
             }
-            ExprKind::Gate(checks) => self.gate(checks),
+            ExprKind::Gate(checks) => {
+                self.gate(checks);
+                Shape::ANY
+            }
             ExprKind::If(if_) => {
+                let mut arms = Vec::with_capacity(if_.arms.len() + 1);
                 for (cond, block) in &if_.arms {
-                    self.expr(cond);
-                    self.block(block);
+                    let shape = self.expr(cond);
+                    self.condition(&shape, cond);
+                    arms.push(self.block(block));
                 }
-                if let Some(block) = &if_.otherwise {
-                    self.block(block);
+                match &if_.otherwise {
+                    Some(block) => {
+                        arms.push(self.block(block));
+                        Shape::join(arms)
+                    }
+                    // Without `else`, the value may be null.
+                    None => Shape::ANY,
                 }
             }
             ExprKind::Try(try_) => {
-                self.block(&try_.body);
+                let mut arms = vec![self.block(&try_.body)];
                 if let Some(retry) = &try_.retry {
                     self.expr(retry);
                     self.literal_count(retry);
@@ -149,19 +206,31 @@ impl<'a> Checker<'_, 'a> {
                     self.literal_duration(backoff, "a backoff");
                 }
                 if let Some(block) = &try_.otherwise {
-                    self.block(block);
+                    arms.push(self.block(block));
                 }
+                Shape::join(arms)
             }
-            ExprKind::Repeat(r) => self.repeat(r),
+            ExprKind::Repeat(r) => {
+                self.repeat(r);
+                Shape::ANY
+            }
             ExprKind::Match(m) => self.match_(m),
-            ExprKind::Reduce(r) => self.reduce(r),
+            ExprKind::Reduce(r) => {
+                self.reduce(r);
+                Shape::ANY
+            }
             ExprKind::Filter(map) => {
-                self.expr(&map.list);
+                let list = self.expr(&map.list);
                 if let Some(limit) = &map.limit {
                     self.expr(limit);
                     self.literal_limit(limit, "a `filter` limit");
                 }
+                self.bind_shape(map.item.span, item_shape(&list));
                 self.block(&map.body);
+                match list.kind {
+                    Kind::List(_) => list,
+                    _ => Shape::ANY,
+                }
             }
             ExprKind::Block(block) => self.block(block),
             ExprKind::Where { value, cond } => {
@@ -176,6 +245,7 @@ impl<'a> Checker<'_, 'a> {
                 // The condition is not checked: its names only make sense once it
                 // moves into a gate check, where the check's own name is bound.
                 self.expr(value);
+                Shape::ANY
             }
         }
     }
@@ -255,4 +325,31 @@ impl<'a> Checker<'_, 'a> {
 
 fn key_ident(key: &Key) -> (&str, Span) {
     (key.name.as_str(), key.span)
+}
+
+/// The shape of a literal object or a fanout: exactly these fields (the last
+/// of a key given twice, as at run time).
+fn literal_object(entries: Vec<(&str, Shape)>) -> Shape {
+    let mut fields: Vec<Field> = Vec::with_capacity(entries.len());
+    for (name, shape) in entries {
+        fields.retain(|f| f.name != name);
+        fields.push(Field {
+            name: name.to_string(),
+            shape,
+            required: true,
+        });
+    }
+    Shape::literal(Kind::Object(std::rc::Rc::new(ObjectShape {
+        fields,
+        closed: true,
+        rest: Shape::ANY,
+    })))
+}
+
+/// The shape of an item of a list of this shape.
+fn item_shape(list: &Shape) -> Shape {
+    match &list.kind {
+        Kind::List(item) => (**item).clone(),
+        _ => Shape::ANY,
+    }
 }

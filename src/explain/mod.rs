@@ -40,6 +40,8 @@ explanations! {
     "unsafe_interpolation",
     "non_exhaustive_match",
     "unreachable_arm",
+    "unknown_field",
+    "type_mismatch",
     "capability_denied",
     "recursive_flow",
     "where_outside_gate",
@@ -223,6 +225,18 @@ pub fn agent(signature: &Signature) -> String {
                 key.doc
             ));
         }
+    }
+    if let Some(key) = signature.output_schema_key() {
+        out.push_str(&format!(
+            "\n`{key}` is the JSON Schema of each call's result: when it is written \
+             out, `flow check` checks the fields read from results and how they are used.\n"
+        ));
+    }
+    if let Some(key) = signature.input_schemas_key() {
+        out.push_str(&format!(
+            "`{key}` declares a JSON Schema for each named argument: when it is written \
+             out, `flow check` reports a call passing a value of another shape.\n"
+        ));
     }
     out.push('\n');
     out.push_str(match (signature.inline, signature.resource) {

@@ -4,6 +4,7 @@ mod agents;
 mod backlog;
 mod check;
 mod common;
+mod contracts;
 mod depth;
 mod dry_run;
 mod embed;
