@@ -16,6 +16,7 @@
 mod conversation;
 mod schema;
 mod stub;
+mod tools;
 
 use std::time::Duration;
 
@@ -94,6 +95,8 @@ struct Config {
     messages: Option<Vec<Value>>,
     /// Return `{reply, messages}`: the reply and the history extended.
     history: bool,
+    /// How many replies asking for tools are answered (`max_tool_rounds:`).
+    max_tool_rounds: u32,
 }
 
 impl Config {
@@ -170,6 +173,7 @@ impl Config {
             repair,
             messages,
             history: net::config_bool(config, "history")?,
+            max_tool_rounds: tools::max_rounds(config)?,
         })
     }
 }
@@ -280,14 +284,37 @@ async fn converse(
     let mut messages = conversation.request();
     let mut usage = None;
     let mut repairs = 0;
+    let mut tool_rounds = 0;
     loop {
-        let body = request_body(config, &messages);
+        let mut body = request_body(config, &messages);
+        if let Some(tools) = &call.tools {
+            body["tools"] = tools::definitions(tools);
+        }
         let reply = exchange(config, &body, call, key, options).await.map_err(|e| AgentError {
             usage: usage.clone(),
             ..e
         })?;
         if let Some(more) = &reply.usage {
             crate::runtime::add_usage(&mut usage, more);
+        }
+        if !reply.tool_calls.is_empty() {
+            // The model asks for tools: run them, give it their answers, ask again.
+            let Some(tools) = &call.tools else {
+                let error = AgentError::new("the model asked for a tool, but this agent has none")
+                    .note("give the agent `tools: [Name, …]`, or use a model that does not call tools");
+                return Err(AgentError { usage, ..error });
+            };
+            if tool_rounds >= config.max_tool_rounds {
+                let error = AgentError::new(format!(
+                    "the model still asked for tools after {tool_rounds} rounds of tool calls"
+                ))
+                .note("raise `max_tool_rounds`, or tell the model when to stop");
+                return Err(AgentError { usage, ..error });
+            }
+            tool_rounds += 1;
+            messages.push(reply.message);
+            messages.extend(tools::answer(tools, &reply.tool_calls).await);
+            continue;
         }
         let refusal = match schema::check(&reply.text, config.json, schema) {
             Ok(value) => {
@@ -320,6 +347,10 @@ struct Exchanged {
     text: String,
     usage: Option<Value>,
     cut_off: bool,
+    /// The reply's message as the server sent it (kept when it asks for tools).
+    message: Value,
+    /// The tools it asks for, if any.
+    tool_calls: Vec<Value>,
 }
 
 /// One request (retrying 429 and 5xx answers) and its reply's text.
@@ -430,10 +461,13 @@ async fn read_completion(
             .note(format!("reply:\n{}", net::snippet(&body, 1000)))
     })?;
     let choice = reply.pointer("/choices/0");
-    let Some(text) = choice
-        .and_then(|c| c.pointer("/message/content"))
-        .and_then(Value::as_str)
-    else {
+    let message = choice
+        .and_then(|c| c.get("message"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let tool_calls = tools::calls_of(&message);
+    let content = message.get("content").and_then(Value::as_str);
+    let Some(text) = content.or_else(|| (!tool_calls.is_empty()).then_some("")) else {
         return Err(
             AgentError::new("the reply has no `choices[0].message.content` text").note(format!(
                 "reply:\n{}",
@@ -449,6 +483,8 @@ async fn read_completion(
         text: text.to_string(),
         usage: usage(&reply),
         cut_off,
+        message,
+        tool_calls,
     })
 }
 
@@ -529,6 +565,17 @@ impl Llm {
                     "a JSON Schema for each named argument; not sent, checked before running",
                 )
                 .input_schemas()
+                .optional(
+                    "tools",
+                    ConfigType::Agents,
+                    "declared agents the model may call, each call a task of its own",
+                )
+                .defaulted(
+                    "max_tool_rounds",
+                    ConfigType::Integer,
+                    json!(tools::DEFAULT_MAX_TOOL_ROUNDS),
+                    "how many replies asking for tools are answered before the call fails",
+                )
                 .defaulted(
                     "repair",
                     ConfigType::Integer,

@@ -119,6 +119,8 @@ fn record(log: &Log, path: &str, headers: &HeaderMap, body: &[u8]) -> u32 {
 /// | `stubborn` | always JSON `{"score": "high"}` |
 /// | `prose-then-json` | `this is not JSON`; `{"ok": true}` when the last message says the reply "is not JSON" |
 /// | `turns` | `turn N`, N the number of user messages in the request; `done` from the third |
+/// | `tools` | asks for every tool of the request at once (arguments: `a` 2, `b` 3, any other property "flow"); once the request holds tool answers, `final: <answers joined by ", ">` |
+/// | `tool-loop` | always asks for the request's first tool |
 pub async fn chat() -> Server {
     serve(Router::new().route("/v1/chat/completions", post(chat_reply))).await
 }
@@ -180,6 +182,43 @@ async fn chat_reply(State(log): State<Arc<Log>>, headers: HeaderMap, body: Bytes
         "repairable" | "stubborn" => completion(r#"{"score": "high"}"#),
         "prose-then-json" if user.contains("is not JSON") => completion(r#"{"ok": true}"#),
         "prose-then-json" => completion("this is not JSON"),
+        "tools" | "tool-loop" => {
+            let messages = request["messages"].as_array().cloned().unwrap_or_default();
+            let answers: Vec<String> = messages
+                .iter()
+                .filter(|m| m["role"] == "tool")
+                .map(|m| m["content"].as_str().unwrap_or("").to_string())
+                .collect();
+            if model == "tools" && !answers.is_empty() {
+                return completion(&format!("final: {}", answers.join(", ")));
+            }
+            let tools = request["tools"].as_array().cloned().unwrap_or_default();
+            let take = if model == "tools" { tools.len() } else { 1 };
+            let calls: Vec<Value> = tools
+                .iter()
+                .take(take)
+                .enumerate()
+                .map(|(i, tool)| {
+                    let mut args = Map::new();
+                    if let Some(props) = tool.pointer("/function/parameters/properties").and_then(Value::as_object) {
+                        for name in props.keys() {
+                            let value = match name.as_str() {
+                                "a" => json!(2),
+                                "b" => json!(3),
+                                _ => json!("flow"),
+                            };
+                            args.insert(name.clone(), value);
+                        }
+                    }
+                    json!({
+                        "id": format!("call_{n}_{i}"),
+                        "type": "function",
+                        "function": {"name": tool["function"]["name"], "arguments": Value::Object(args).to_string()},
+                    })
+                })
+                .collect();
+            tool_calls(calls)
+        }
         "turns" => {
             let users = request["messages"]
                 .as_array()
@@ -202,6 +241,21 @@ fn completion(content: &str) -> Response {
             "index": 0,
             "message": {"role": "assistant", "content": content},
             "finish_reason": "stop",
+        }],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+    }))
+    .into_response()
+}
+
+/// A reply that asks for tools instead of answering.
+fn tool_calls(calls: Vec<Value>) -> Response {
+    axum::Json(json!({
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": null, "tool_calls": calls},
+            "finish_reason": "tool_calls",
         }],
         "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
     }))

@@ -206,3 +206,115 @@ fn the_graph_draws_each_tool_under_its_caller() {
     let dot = flow::graph::to_dot(&script.graph);
     assert!(dot.contains("tool S of B"), "{dot}");
 }
+
+// ---- a model using tools, against the scripted server ---------------------------
+
+const TWO_TOOLS: &str = r#"
+param base = ""
+agent Add = sh("sleep 0.3; echo $(( $a + $b ))", output: "json")
+agent Upper = sh("printf '%s' \"$text\" | tr a-z A-Z")
+agent Assistant = llm(model: "tools", base_url: base, tools: [Add, Upper])
+let answer = Assistant("Add 2 and 3, and shout flow")
+answer
+"#;
+
+#[tokio::test]
+async fn a_model_calls_two_tools_and_gives_the_final_answer() {
+    let server = crate::servers::chat().await;
+    let outcome = crate::servers::run(TWO_TOOLS, &server.v1()).await;
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.errors);
+    assert_eq!(outcome.result.as_deref(), Some(&json!("final: 5, FLOW")));
+    // Two requests: the question, then the question with the tools' answers.
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    let tools = requests[0].body["tools"].as_array().unwrap();
+    let names: Vec<&str> = tools
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Add", "Upper"]);
+    assert_eq!(
+        tools[0]["function"]["parameters"]["required"],
+        json!(["a", "b"])
+    );
+    let second = requests[1].body["messages"].as_array().unwrap();
+    let roles: Vec<&str> = second.iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["user", "assistant", "tool", "tool"]);
+    assert_eq!(second[2]["content"], "5");
+    assert_eq!(second[2]["tool_call_id"], second[1]["tool_calls"][0]["id"]);
+    // Each tool call was a task of its own; both ran at once.
+    let uses: Vec<&flow::TaskRecord> = outcome
+        .tasks
+        .iter()
+        .filter(|t| t.instance.starts_with("answer."))
+        .collect();
+    let mut ids: Vec<&str> = uses.iter().map(|t| &*t.instance).collect();
+    ids.sort();
+    assert_eq!(ids, ["answer.Add[0]", "answer.Upper[0]"]);
+    assert_eq!(max_overlap(&uses), 2);
+}
+
+#[tokio::test]
+async fn a_model_that_never_stops_asking_for_tools_is_stopped_at_max_tool_rounds() {
+    let server = crate::servers::chat().await;
+    let text = r#"
+param base = ""
+agent Upper = sh("printf '%s' \"$text\" | tr a-z A-Z")
+agent Looper = llm(model: "tool-loop", base_url: base, tools: [Upper], max_tool_rounds: 3)
+Looper("go")
+"#;
+    let outcome = crate::servers::run(text, &server.v1()).await;
+    assert_eq!(outcome.status, RunStatus::Failed);
+    let message = &outcome.errors[0].message;
+    assert!(
+        message.contains("after 3 rounds of tool calls"),
+        "{message}"
+    );
+    assert_eq!(
+        server.requests().len(),
+        4,
+        "1 request, then 3 answered rounds"
+    );
+}
+
+// The `flow` process talks to the server while this test waits for it: the
+// server needs a thread of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_store_logs_each_tool_use_and_the_graph_shows_them() {
+    let server = crate::servers::chat().await;
+    let dir = crate::common::scratch("tools-cli");
+    std::fs::write(dir.join("main.flow"), TWO_TOOLS).unwrap();
+    let out = crate::common::flow_command()
+        .current_dir(&dir)
+        .env_remove("FLOW_STORE")
+        .args(["run", "-q", "main.flow", "--param"])
+        .arg(format!("base={}", server.v1()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = crate::common::flow_command()
+        .current_dir(&dir)
+        .env_remove("FLOW_STORE")
+        .args(["log", "1", "answer.Upper[0]"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&log.stdout);
+    assert!(
+        log.contains("answer.Upper[0]") && log.contains("FLOW"),
+        "{log}"
+    );
+    let graph = crate::common::flow_command()
+        .current_dir(&dir)
+        .args(["graph", "main.flow"])
+        .output()
+        .unwrap();
+    let dot = String::from_utf8_lossy(&graph.stdout);
+    assert!(
+        dot.contains("tool Add of answer") && dot.contains("tool Upper of answer"),
+        "{dot}"
+    );
+}
