@@ -35,6 +35,11 @@ pub struct Call {
     /// The task's `timeout`, when it has one: the runtime enforces it; an
     /// agent may pass it on (to a batch scheduler, as a request deadline).
     pub timeout: Option<std::time::Duration>,
+    /// The most completion tokens the call may use, when a budget caps it
+    /// (`--budget`): an agent that spends tokens asks its server for no
+    /// more than this, whatever its own `max_tokens` (see
+    /// [`super::Agent::estimate`]). `None`: no cap.
+    pub max_tokens: Option<u64>,
 }
 
 impl std::fmt::Debug for Call {
@@ -72,6 +77,7 @@ impl Call {
             cancel: CancellationToken::new(),
             executor: crate::exec::default_executor(),
             timeout: None,
+            max_tokens: None,
         }
     }
 

@@ -53,6 +53,7 @@ mod call;
 mod host;
 mod registry;
 mod signature;
+mod spend;
 
 use serde_json::{Map, Value};
 
@@ -61,6 +62,7 @@ pub(crate) use host::Host;
 pub use host::HostAgent;
 pub use registry::{Capabilities, Registry};
 pub use signature::{ConfigKey, ConfigType, Resource, Role, Signature, CACHE_KEY};
+pub use spend::{dollars, Budget, Estimate, Price};
 
 /// An agent: what it takes ([`Agent::signature`]) and what one call does.
 pub trait Agent: Send + Sync {
@@ -88,6 +90,19 @@ pub trait Agent: Send + Sync {
     fn wait_only(&self, call: &Inline<'_>) -> Option<std::time::Duration> {
         let _ = call;
         None
+    }
+
+    /// For an agent whose signature says it spends tokens
+    /// ([`Signature::spends_tokens`]): a bound on what this call may spend,
+    /// which a run with a budget (`--budget`) reserves before the call
+    /// starts. The call must then stay within it: never more completion
+    /// tokens than [`Call::max_tokens`] when that is set (the budget's share),
+    /// else than the estimate's `max_completion_tokens`. An error (a bad
+    /// `price`) fails the call before it starts. `Ok(None)` (the default):
+    /// the call spends nothing.
+    fn estimate(&self, call: &Inline<'_>) -> Result<Option<Estimate>, AgentError> {
+        let _ = call;
+        Ok(None)
     }
 }
 

@@ -13,7 +13,30 @@ use super::Checker;
 
 impl<'a> Checker<'_, 'a> {
     pub(super) fn program(&mut self, program: &'a Program) {
+        self.budgets(&program.stmts);
         self.stmts(&program.stmts, true);
+    }
+
+    /// A script says each kind of `budget` once.
+    fn budgets(&mut self, stmts: &'a [Stmt]) {
+        let mut seen: Vec<&'a crate::ast::Ident> = Vec::new();
+        for stmt in stmts {
+            let StmtKind::Budget(budget) = &stmt.kind else {
+                continue;
+            };
+            match seen.iter().find(|k| k.name == budget.kind.name) {
+                Some(first) => self.diags.push(
+                    Diagnostic::error(
+                        Code::DuplicateBinding,
+                        format!("`budget {}` is declared twice", budget.kind.name),
+                    )
+                    .at(budget.kind.span, "declared again")
+                    .at(first.span, "first declared here")
+                    .help("keep one of them (`--budget` on the command line can only tighten it)"),
+                ),
+                None => seen.push(&budget.kind),
+            }
+        }
     }
 
     fn stmts(&mut self, stmts: &'a [Stmt], top: bool) {
@@ -44,6 +67,11 @@ impl<'a> Checker<'_, 'a> {
             }
             StmtKind::Let { value, .. } => self.expr(value),
             StmtKind::Expr(expr) => self.expr(expr),
+            StmtKind::Budget(budget) => {
+                if !top {
+                    self.misplaced("budget", stmt.span, budget.kind.span);
+                }
+            }
         }
     }
 

@@ -28,6 +28,10 @@ pub(crate) struct Prepared {
     pub backoff: Duration,
     /// Its cache key, when the run has a journal.
     pub keyed: Option<TaskKey>,
+    /// What it may spend, when its agent spends tokens (for the budget).
+    pub estimate: Option<crate::agent::Estimate>,
+    /// The budget's cap on its reply, set when it starts.
+    pub max_tokens: Option<u64>,
 }
 
 /// What running a task produced.
@@ -56,6 +60,7 @@ impl Prepared {
             cancel,
             executor: executor.clone(),
             timeout: self.timeout,
+            max_tokens: self.max_tokens,
         }
     }
 

@@ -45,7 +45,14 @@ fn from_rule(rule: Rule) -> Option<Expected> {
     let cont = |t: &str| Some(Continuation(t.into()));
     match rule {
         Rule::EOI => Some(EndOfFile),
-        Rule::param_decl | Rule::agent_decl | Rule::flow_decl | Rule::let_stmt => Some(Statement),
+        Rule::param_decl
+        | Rule::agent_decl
+        | Rule::flow_decl
+        | Rule::let_stmt
+        | Rule::budget_decl
+        | Rule::kw_budget => Some(Statement),
+        Rule::budget_kind => token("tokens` or `usd"),
+        Rule::budget_amount => Some(Token("a number".into())),
         Rule::where_expr
         | Rule::expr
         | Rule::var
@@ -547,6 +554,24 @@ fn join_or(words: &[String]) -> String {
     }
 }
 
+/// How a construct is written, when the keyword it lacks is its own.
+fn construct_help(expected: &[Expected]) -> Option<&'static str> {
+    if expected.contains(&Expected::Token("`=>`".into())) {
+        return Some("a `match` arm is written `pattern => value`, a pattern being a literal or `_`");
+    }
+    let [Expected::Token(token)] = expected else {
+        return None;
+    };
+    Some(match token.as_str() {
+        "`max`" => {
+            "a `repeat` needs `max N`, the most rounds it may run: `repeat s = init until done max 5 { … }`"
+        }
+        "`until`" => "a `repeat` is written `repeat s = init until done max 5 { … }`",
+        "`from`" => "a `fold` is written `fold (acc, x) in list from start { … }`",
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -578,22 +603,4 @@ mod tests {
         assert_eq!(words(&["`)`", "`,`"]), "`)` or `,`");
         assert_eq!(words(&["a", "b", "c"]), "a, b or c");
     }
-}
-
-/// How a construct is written, when the keyword it lacks is its own.
-fn construct_help(expected: &[Expected]) -> Option<&'static str> {
-    if expected.contains(&Expected::Token("`=>`".into())) {
-        return Some("a `match` arm is written `pattern => value`, a pattern being a literal or `_`");
-    }
-    let [Expected::Token(token)] = expected else {
-        return None;
-    };
-    Some(match token.as_str() {
-        "`max`" => {
-            "a `repeat` needs `max N`, the most rounds it may run: `repeat s = init until done max 5 { … }`"
-        }
-        "`until`" => "a `repeat` is written `repeat s = init until done max 5 { … }`",
-        "`from`" => "a `fold` is written `fold (acc, x) in list from start { … }`",
-        _ => return None,
-    })
 }
