@@ -36,6 +36,8 @@ pub enum StmtKind {
     Flow(FlowDecl),
     /// `let name = value`.
     Let { name: Ident, value: Expr },
+    /// `budget tokens = 20000` or `budget usd = 0.50`.
+    Budget(BudgetDecl),
     /// A bare expression; the last one of a block is its value.
     Expr(Expr),
 }
@@ -46,6 +48,52 @@ pub struct AgentDecl {
     pub backend: Ident,
     pub args: Vec<Arg>,
     pub limit: Option<Expr>,
+}
+
+/// `budget tokens = N` or `budget usd = X`: a limit on what the run's model
+/// calls spend (see `docs/language.md`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BudgetDecl {
+    /// `tokens` or `usd`, as written.
+    pub kind: Ident,
+    /// The limit.
+    pub limit: BudgetLimit,
+    /// Where the amount is written.
+    pub amount: Span,
+}
+
+/// The limit of a `budget` declaration.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum BudgetLimit {
+    /// A whole number of tokens, at least 1.
+    Tokens(u64),
+    /// Dollars, above 0.
+    Usd(f64),
+}
+
+impl BudgetLimit {
+    /// A token limit as written: a whole number, at least 1 (`_` may group digits).
+    pub fn tokens(text: &str) -> Result<u64, String> {
+        let digits: String = text.chars().filter(|c| *c != '_').collect();
+        match digits.parse::<u64>() {
+            Ok(n) if n > 0 && !text.starts_with('_') => Ok(n),
+            _ => Err(format!(
+                "a token budget is a whole number of tokens, at least 1, not `{text}`"
+            )),
+        }
+    }
+
+    /// A dollar limit as written: a number above 0 (`0.50`; `$0.50` too).
+    pub fn usd(text: &str) -> Result<f64, String> {
+        let number = text.strip_prefix('$').unwrap_or(text);
+        let plain = number.chars().all(|c| c.is_ascii_digit() || c == '.');
+        match number.parse::<f64>() {
+            Ok(x) if plain && x.is_finite() && x > 0.0 => Ok(x),
+            _ => Err(format!(
+                "a dollar budget is a number above 0, such as 0.50, not `{text}`"
+            )),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -548,6 +596,7 @@ impl Stmt {
             StmtKind::Flow(flow) => flow.body.for_each_expr(f),
             StmtKind::Let { value, .. } => f(value),
             StmtKind::Expr(e) => f(e),
+            StmtKind::Budget(_) => {}
         }
     }
 }

@@ -129,6 +129,7 @@ codes! {
     NoMatch => "runtime"::"no_match",
     DidNotConverge => "runtime"::"did_not_converge",
     EmptyReduce => "runtime"::"empty_reduce",
+    BudgetExhausted => "runtime"::"budget_exhausted",
 }
 
 impl Code {

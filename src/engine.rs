@@ -239,6 +239,7 @@ impl RunHandle {
                 "internal error: the run stopped unexpectedly; please report this script",
             )],
             usage: None,
+            spending: Default::default(),
         })
     }
 }
@@ -500,6 +501,7 @@ impl Engine {
             )
             .help("compile and run scripts with the same engine")],
             usage: None,
+            spending: Default::default(),
         })
     }
 

@@ -94,12 +94,13 @@ internal! { when (feature = "cli"): explain, lint }
 #[doc(hidden)]
 pub mod cli;
 
-pub use agent::{Agent, Capabilities, Registry, Signature};
+pub use agent::{Agent, Budget, Capabilities, Registry, Signature};
 pub use diag::{Code, Diagnostic, RenderStyle, Severity};
 pub use engine::{CompileError, Engine, RunHandle, Script};
 pub use runtime::{
-    AgentError, AgentFuture, Attempt, Call, Event, HostAgent, Journal, Observer, Outcome, Request,
-    Reused, RunEvent, RunOptions, RunStatus, TaskKey, TaskRecord, TaskStatus, Val,
+    AgentError, AgentFuture, AgentUsage, Attempt, BudgetReport, Call, Event, HostAgent, Journal,
+    Observer, Outcome, Request, Reused, RunEvent, RunOptions, RunStatus, Spending, TaskKey,
+    TaskRecord, TaskStatus, Val,
 };
 /// The JSON value every agent takes and returns.
 pub use serde_json::Value;

@@ -37,6 +37,11 @@ pub struct Call {
     pub timeout: Option<std::time::Duration>,
     /// The agents this call may use as tools, when its agent was given some.
     pub tools: Option<super::Tools>,
+    /// The most completion tokens the call may use, when a budget caps it
+    /// (`--budget`): an agent that spends tokens asks its server for no
+    /// more than this, whatever its own `max_tokens` (see
+    /// [`super::Agent::estimate`]). `None`: no cap.
+    pub max_tokens: Option<u64>,
 }
 
 impl std::fmt::Debug for Call {
@@ -75,6 +80,7 @@ impl Call {
             executor: crate::exec::default_executor(),
             timeout: None,
             tools: None,
+            max_tokens: None,
         }
     }
 

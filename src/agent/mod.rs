@@ -53,6 +53,7 @@ mod call;
 mod host;
 mod registry;
 mod signature;
+mod spend;
 mod tools;
 
 use serde_json::{Map, Value};
@@ -62,6 +63,7 @@ pub(crate) use host::Host;
 pub use host::HostAgent;
 pub use registry::{Capabilities, Registry};
 pub use signature::{ConfigKey, ConfigType, Contract, Resource, Role, Signature, CACHE_KEY};
+pub use spend::{dollars, Budget, Estimate, Price};
 pub(crate) use tools::ToolRequest;
 pub use tools::{ToolSpec, Tools};
 
@@ -93,6 +95,18 @@ pub trait Agent: Send + Sync {
         None
     }
 
+    /// For an agent whose signature says it spends tokens
+    /// ([`Signature::spends_tokens`]): a bound on what this call may spend,
+    /// which a run with a budget (`--budget`) reserves before the call
+    /// starts. The call must then stay within it: never more completion
+    /// tokens than [`Call::max_tokens`] when that is set (the budget's share),
+    /// else than the estimate's `max_completion_tokens`. An error (a bad
+    /// `price`) fails the call before it starts. `Ok(None)` (the default):
+    /// the call spends nothing.
+    fn estimate(&self, call: &Inline<'_>) -> Result<Option<Estimate>, AgentError> {
+        let _ = call;
+        Ok(None)
+    }
     /// As a tool another agent's call may use ([`Tools`]): a JSON Schema of
     /// the arguments its calls take, given its config. The default: the
     /// instructions, as text, and any named argument.

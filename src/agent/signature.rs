@@ -41,6 +41,9 @@ pub struct Signature {
     /// Its calls may change the world outside the value they return (run a
     /// command, send a request): lints treat them with care.
     pub effects: bool,
+    /// Its calls spend model tokens: a budget reserves each call's worst
+    /// case before it starts (see [`super::Agent::estimate`]).
+    pub tokens: bool,
 }
 
 /// How scripts use an agent.
@@ -205,6 +208,7 @@ impl Signature {
             resource: Resource::None,
             capability: None,
             effects: false,
+            tokens: false,
         }
     }
 
@@ -431,6 +435,13 @@ impl Signature {
     /// The capability that switches it off (`--deny NAME`).
     pub fn capability(mut self, capability: impl Into<String>) -> Signature {
         self.capability = Some(capability.into());
+        self
+    }
+
+    /// Says that its calls spend model tokens, which a budget counts (the
+    /// agent bounds each call with [`super::Agent::estimate`]).
+    pub fn spends_tokens(mut self) -> Signature {
+        self.tokens = true;
         self
     }
 

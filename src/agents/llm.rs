@@ -26,7 +26,10 @@ use self::conversation::Conversation;
 use self::schema::Schema;
 use super::net::{self, Secrets};
 use super::send::{send, Outgoing, ALLOW_LINK_LOCAL};
-use crate::agent::{Agent, AgentError, Call, ConfigType, Reply, ReplyFuture, Resource, Signature};
+use crate::agent::{
+    Agent, AgentError, Call, ConfigType, Estimate, Inline, Price, Reply, ReplyFuture, Resource,
+    Signature,
+};
 
 /// How many times a reply that breaks the `schema` (or is not JSON) is sent
 /// back for a corrected one, when the agent does not say (`repair:`).
@@ -208,7 +211,7 @@ pub fn user_message(instructions: Option<&str>, context: &Map<String, Value>) ->
 }
 
 /// The `/chat/completions` request body for these messages.
-fn request_body(config: &Config, messages: &[Value]) -> Value {
+fn request_body(config: &Config, messages: &[Value], cap: Option<u64>) -> Value {
     let mut body = json!({ "messages": messages });
     if let Some(model) = &config.model {
         body["model"] = json!(model);
@@ -216,7 +219,12 @@ fn request_body(config: &Config, messages: &[Value]) -> Value {
     if let Some(t) = config.temperature {
         body["temperature"] = json!(t);
     }
-    if let Some(n) = config.max_tokens {
+    // A budget's cap (`call.max_tokens`) lowers the config's.
+    let max_tokens = match (config.max_tokens, cap) {
+        (Some(own), Some(cap)) => Some(own.min(cap)),
+        (own, cap) => own.or(cap),
+    };
+    if let Some(n) = max_tokens {
         body["max_tokens"] = json!(n);
     }
     if let Some(schema) = &config.schema {
@@ -286,7 +294,7 @@ async fn converse(
     let mut repairs = 0;
     let mut tool_rounds = 0;
     loop {
-        let mut body = request_body(config, &messages);
+        let mut body = request_body(config, &messages, call.max_tokens);
         if let Some(tools) = &call.tools {
             body["tools"] = tools::definitions(tools);
         }
@@ -519,6 +527,74 @@ fn usage(reply: &Value) -> Option<Value> {
     (!usage.is_empty()).then_some(Value::Object(usage))
 }
 
+/// Tokens a server's chat template may add around each message (the
+/// markers of its role and its end: 4 to 6 in the templates in use), and
+/// once to a request (the reply's start, and a default system prompt some
+/// templates add when a request has none: SmolLM2's makes a 6-byte message
+/// a prompt of 33 tokens).
+const MESSAGE_TOKENS: u64 = 8;
+const REQUEST_TOKENS: u64 = 32;
+
+/// A bound on what a call may spend, for a budget: the prompt as the bytes
+/// of the request's messages (and of its `response_format`), since no
+/// tokenizer makes more tokens of a text than it has bytes, plus what a
+/// chat template may add ([`MESSAGE_TOKENS`], [`REQUEST_TOKENS`]); the
+/// completion as `max_tokens`; the `price`.
+pub fn estimate(call: &Inline<'_>) -> Result<Estimate, AgentError> {
+    let price = price(call.config)?;
+    let config = Config::read(call.config)?;
+    let full = Call {
+        instructions: call.instructions.map(str::to_string),
+        context: call.context.clone(),
+        config: std::sync::Arc::new(call.config.clone()),
+        ..Call::new("", "")
+    };
+    let messages = Conversation::new(&config, &full)?.request();
+    let body = request_body(&config, &messages, None);
+    let mut prompt = REQUEST_TOKENS;
+    for message in body["messages"].as_array().into_iter().flatten() {
+        let bytes = match &message["content"] {
+            Value::String(text) => text.len(),
+            other => other.to_string().len(),
+        };
+        prompt += MESSAGE_TOKENS + bytes as u64;
+    }
+    if let Some(format) = body.get("response_format") {
+        prompt += format.to_string().len() as u64;
+    }
+    Ok(Estimate {
+        prompt_tokens: prompt,
+        max_completion_tokens: config.max_tokens,
+        price,
+    })
+}
+
+/// The `price` config: dollars per million `input` and `output` tokens.
+fn price(config: &Map<String, Value>) -> Result<Option<Price>, AgentError> {
+    let bad = || {
+        AgentError::new("`price` must be `{input: N, output: N}`: dollars per million tokens")
+            .note("as in `price: {input: 0.15, output: 0.60}`")
+    };
+    let fields = match config.get("price") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(fields)) => fields,
+        Some(_) => return Err(bad()),
+    };
+    if fields.keys().any(|k| k != "input" && k != "output") {
+        return Err(bad());
+    }
+    let rate = |key: &str| {
+        fields
+            .get(key)
+            .and_then(Value::as_f64)
+            .filter(|n| n.is_finite() && *n >= 0.0)
+    };
+    match (rate("input"), rate("output")) {
+        (Some(input), Some(output)) => Ok(Some(Price { input, output })),
+        _ => Err(bad()),
+    }
+}
+
 /// The `llm` agent.
 pub(crate) struct Llm(Signature);
 
@@ -592,6 +668,12 @@ impl Llm {
                     ConfigType::Bool,
                     "return {reply, messages}: the reply and the history extended, for the next call",
                 )
+                .optional(
+                    "price",
+                    ConfigType::Object,
+                    "dollars per million tokens, `{input: 0.15, output: 0.60}` (for `--budget usd=`)",
+                )
+                .transport()
                 .defaulted(
                     "timeout",
                     ConfigType::Duration,
@@ -600,7 +682,8 @@ impl Llm {
                 )
                 .transport()
                 .resource(Resource::Remote)
-                .capability("llm"),
+                .capability("llm")
+                .spends_tokens(),
         )
     }
 }
@@ -608,6 +691,10 @@ impl Llm {
 impl Agent for Llm {
     fn signature(&self) -> &Signature {
         &self.0
+    }
+
+    fn estimate(&self, call: &Inline<'_>) -> Result<Option<Estimate>, AgentError> {
+        estimate(call).map(Some)
     }
 
     fn call(&self, call: Call) -> ReplyFuture {
@@ -685,7 +772,7 @@ mod tests {
         );
         let config = Config::read(&c.config).unwrap();
         let messages = Conversation::new(&config, &c).unwrap().request();
-        let body = request_body(&config, &messages);
+        let body = request_body(&config, &messages, None);
         assert_eq!(body["model"], "m");
         assert_eq!(body["temperature"], 0.0);
         assert_eq!(body["max_tokens"], 5);
@@ -695,6 +782,43 @@ mod tests {
             body["messages"][1]["content"],
             "Rate it\n\nReply with a JSON object."
         );
+    }
+
+    #[test]
+    fn estimates_bound_the_prompt_by_its_bytes() {
+        let context = json!({"topic": "tides"});
+        let estimate_of = |config: Value| {
+            estimate(&Inline {
+                instructions: Some("Write"),
+                context: context.as_object().unwrap(),
+                config: config.as_object().unwrap(),
+            })
+        };
+        let config = json!({"system": "Be brief.", "max_tokens": 20, "price": {"input": 0.15, "output": 0.6}});
+        let e = estimate_of(config).unwrap();
+        let user = user_message(Some("Write"), context.as_object().unwrap());
+        let bytes = ("Be brief.".len() + user.len()) as u64;
+        assert_eq!(e.prompt_tokens, bytes + 2 * MESSAGE_TOKENS + REQUEST_TOKENS);
+        assert_eq!(e.max_completion_tokens, Some(20));
+        assert_eq!(e.price, Some(Price { input: 0.15, output: 0.6 }));
+        // A schema is sent with the request: it counts too.
+        let schema = json!({"schema": {"type": "object"}});
+        assert!(estimate_of(schema).unwrap().prompt_tokens > user.len() as u64 + 40);
+        for price in [json!(1), json!({"input": 1}), json!({"input": -1, "output": 1}), json!({"input": 1, "output": 1, "cached": 0})] {
+            let error = estimate_of(json!({ "price": price })).unwrap_err();
+            assert!(error.message.contains("`price` must be"), "{price}: {}", error.message);
+        }
+    }
+
+    #[test]
+    fn a_budgets_cap_lowers_max_tokens() {
+        for (own, cap, sent) in [(Some(50), Some(20), json!(20)), (None, Some(30), json!(30)), (Some(10), Some(30), json!(10)), (None, None, Value::Null)] {
+            let mut c = call(json!({ "max_tokens": own }), Some("Hi"), json!({}));
+            c.max_tokens = cap;
+            let messages = Conversation::new(&Config::read(&c.config).unwrap(), &c).unwrap().request();
+            let body = request_body(&Config::read(&c.config).unwrap(), &messages, c.max_tokens);
+            assert_eq!(body.get("max_tokens").cloned().unwrap_or(Value::Null), sent);
+        }
     }
 
     #[test]

@@ -16,7 +16,30 @@ use super::Checker;
 impl<'a> Checker<'_, 'a> {
     pub(super) fn program(&mut self, program: &'a Program) {
         self.declared_contracts(&program.stmts);
+        self.budgets(&program.stmts);
         self.stmts(&program.stmts, true);
+    }
+
+    /// A script says each kind of `budget` once.
+    fn budgets(&mut self, stmts: &'a [Stmt]) {
+        let mut seen: Vec<&'a crate::ast::Ident> = Vec::new();
+        for stmt in stmts {
+            let StmtKind::Budget(budget) = &stmt.kind else {
+                continue;
+            };
+            match seen.iter().find(|k| k.name == budget.kind.name) {
+                Some(first) => self.diags.push(
+                    Diagnostic::error(
+                        Code::DuplicateBinding,
+                        format!("`budget {}` is declared twice", budget.kind.name),
+                    )
+                    .at(budget.kind.span, "declared again")
+                    .label(first.span, "first declared here")
+                    .help("keep one of them (`--budget` on the command line can only tighten it)"),
+                ),
+                None => seen.push(&budget.kind),
+            }
+        }
     }
 
     /// Checks statements; the shape of the last when it is an expression.
@@ -54,6 +77,11 @@ impl<'a> Checker<'_, 'a> {
                 self.bind_shape(name.span, shape);
             }
             StmtKind::Expr(expr) => return self.expr(expr),
+            StmtKind::Budget(budget) => {
+                if !top {
+                    self.misplaced("budget", stmt.span, budget.kind.span);
+                }
+            }
         }
         Shape::ANY
     }

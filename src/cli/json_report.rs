@@ -120,12 +120,13 @@ pub(crate) struct Summary<'a> {
     pub status: &'a str,
     pub result: Option<&'a Value>,
     pub usage: Option<Value>,
+    pub budget: Option<Value>,
     pub errors: Vec<Value>,
 }
 
 /// Writes the report to `out`, as `serde_json::to_writer_pretty` would write
 /// the same document (`status`, `result`, `tasks`, `usage` when there is
-/// some, `errors`), and a newline.
+/// some, `budget` when the run had one, `errors`), and a newline.
 pub(crate) fn write(out: impl Write, summary: &Summary, tasks: &mut TaskLog) -> io::Result<()> {
     let mut out = Pretty::new(io::BufWriter::with_capacity(1 << 16, out));
     out.write_all(b"{\"status\":")?;
@@ -143,6 +144,10 @@ pub(crate) fn write(out: impl Write, summary: &Summary, tasks: &mut TaskLog) -> 
     if let Some(usage) = &summary.usage {
         out.write_all(b",\"usage\":")?;
         serde_json::to_writer(&mut out, usage)?;
+    }
+    if let Some(budget) = &summary.budget {
+        out.write_all(b",\"budget\":")?;
+        serde_json::to_writer(&mut out, budget)?;
     }
     out.write_all(b",\"errors\":")?;
     serde_json::to_writer(&mut out, &summary.errors)?;
@@ -323,6 +328,7 @@ mod tests {
             status: "succeeded",
             result: Some(&json!([1, 2])),
             usage: Some(json!({"total_tokens": 3})),
+            budget: Some(json!({"tokens": 10})),
             errors: vec![json!({"code": "x"})],
         };
         let mut out = Vec::new();
@@ -334,6 +340,7 @@ mod tests {
             "result": [1, 2],
             "tasks": tasks.iter().map(|t| t.to_json()).collect::<Vec<_>>(),
             "usage": {"total_tokens": 3},
+            "budget": {"tokens": 10},
             "errors": [{"code": "x"}],
         });
         let want = serde_json::to_string_pretty(&doc).unwrap() + "\n";

@@ -118,6 +118,15 @@ pub struct ExecArgs {
     /// (`OPENAI_API_KEY` and each `llm`'s `api_key_env` are always secret).
     #[arg(long = "secret", value_name = "NAME")]
     pub secrets: Vec<String>,
+    /// Limit what the model calls may spend: `tokens=N` (prompt and reply
+    /// together) or `usd=X` (every agent then needs a `price`), repeated or
+    /// comma-separated (`--budget tokens=20000,usd=0.50`). Each call's worst
+    /// case (a bound on its prompt plus its `max_tokens`) is reserved before
+    /// it starts; a call the budget cannot cover fails with
+    /// `budget_exhausted`. With a script's `budget` declaration, the smaller
+    /// of each limit wins.
+    #[arg(long, value_name = "tokens=N|usd=X", value_parser = parse_budget)]
+    pub budget: Vec<crate::agent::Budget>,
     #[command(flatten)]
     pub store: super::store::StoreArgs,
     /// Do not record in the run store.
@@ -129,12 +138,22 @@ pub struct ExecArgs {
 }
 
 impl ExecArgs {
+    /// The budget of every `--budget`, the smaller of each limit.
+    pub fn budget(&self) -> crate::agent::Budget {
+        (self.budget.iter()).fold(crate::agent::Budget::default(), |all, b| all.tighten(*b))
+    }
+
     /// The engine these options ask for, or a usage error.
     pub fn engine(&self) -> Result<Engine, String> {
         let engine = Engine::new();
         let capabilities = super::capabilities(engine.registry(), &self.deny, &self.allow)?;
         Ok(engine.capabilities(capabilities))
     }
+}
+
+/// Reads `--budget tokens=N,usd=X`.
+pub fn parse_budget(text: &str) -> Result<crate::agent::Budget, String> {
+    crate::agent::Budget::parse(text)
 }
 
 /// Splits `name=value`; the value stays text (converted when the run starts,
@@ -318,6 +337,7 @@ pub fn run(mut args: RunArgs) -> u8 {
             .map(|j| j as Arc<dyn crate::runtime::Journal>),
         secrets: args.exec.secrets.clone(),
         dry_run: args.dry_run,
+        budget: args.exec.budget(),
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -336,8 +356,8 @@ pub fn run(mut args: RunArgs) -> u8 {
     super::reaper::sweep();
     progress.finish();
     if !args.exec.quiet && !args.json {
-        if let Some(usage) = outcome.usage() {
-            errln!("{}", usage_summary(&usage));
+        for line in spending_summary(outcome.usage.as_ref(), &outcome.spending) {
+            errln!("{line}");
         }
     }
     if args.dry_run {
@@ -352,7 +372,8 @@ pub fn run(mut args: RunArgs) -> u8 {
         let summary = json_report::Summary {
             status: outcome.status.as_str(),
             result: outcome.result.as_deref(),
-            usage: outcome.usage(),
+            usage: outcome.spending.usage_json(outcome.usage.as_ref()),
+            budget: outcome.spending.budget_json(),
             errors: outcome
                 .errors
                 .iter()
@@ -544,13 +565,61 @@ fn report(
     (code, written)
 }
 
-/// One line for the run's token usage: `tokens: 120 prompt + 30 completion = 150`.
-fn usage_summary(usage: &Value) -> String {
-    let count = |key: &str| usage.get(key).and_then(Value::as_u64).unwrap_or(0);
-    format!(
-        "tokens: {} prompt + {} completion = {}",
-        count("prompt_tokens"),
-        count("completion_tokens"),
-        count("total_tokens").max(count("prompt_tokens") + count("completion_tokens"))
-    )
+/// The closing lines on what the model calls spent:
+///
+/// ```text
+/// tokens: 120 prompt + 30 completion = 150, $0.000041
+///   Writer: 3 calls, 90 prompt + 20 completion = 110 tokens, $0.00003
+///   Critic: 1 call, 30 prompt + 10 completion = 40 tokens (no price)
+/// budget: 150 of 200 tokens used; 3 calls refused
+/// ```
+fn spending_summary(usage: Option<&Value>, spending: &crate::runtime::Spending) -> Vec<String> {
+    use crate::agent::dollars;
+    let mut lines = Vec::new();
+    let cost = |usd: Option<f64>| usd.map_or(String::new(), |usd| format!(", {}", dollars(usd)));
+    if let Some(usage) = usage {
+        let count = |key: &str| usage.get(key).and_then(Value::as_u64).unwrap_or(0);
+        let (prompt, completion) = (count("prompt_tokens"), count("completion_tokens"));
+        lines.push(format!(
+            "tokens: {prompt} prompt + {completion} completion = {}{}",
+            count("total_tokens").max(prompt + completion),
+            cost(spending.cost_usd())
+        ));
+    }
+    let priced = spending.agents.iter().any(|a| a.cost_usd.is_some());
+    if spending.agents.len() > 1 || priced {
+        for agent in &spending.agents {
+            let calls = if agent.calls == 1 { "call" } else { "calls" };
+            let unpriced = if priced && agent.cost_usd.is_none() {
+                " (no price)"
+            } else {
+                ""
+            };
+            lines.push(format!(
+                "  {}: {} {calls}, {} prompt + {} completion = {} tokens{}{unpriced}",
+                agent.agent,
+                agent.calls,
+                agent.prompt_tokens,
+                agent.completion_tokens,
+                agent.total_tokens(),
+                cost(agent.cost_usd),
+            ));
+        }
+    }
+    if let Some(report) = &spending.budget {
+        let mut used = Vec::new();
+        if let Some(tokens) = report.budget.tokens {
+            used.push(format!("{} of {tokens} tokens", report.spent_tokens));
+        }
+        if let Some(usd) = report.budget.usd {
+            used.push(format!("{} of {}", dollars(report.spent_usd), dollars(usd)));
+        }
+        let mut line = format!("budget: {} used", used.join(" and "));
+        if report.refused > 0 {
+            let calls = if report.refused == 1 { "call" } else { "calls" };
+            line.push_str(&format!("; {} {calls} refused", report.refused));
+        }
+        lines.push(line);
+    }
+    lines
 }

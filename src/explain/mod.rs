@@ -80,6 +80,7 @@ explanations! {
     "bad_value",
     "bad_param",
     "unknown_param",
+    "budget_exhausted",
 }
 
 /// The explanation of a code, as Markdown.
@@ -250,6 +251,12 @@ pub fn agent(signature: &Signature) -> String {
         }
         (false, Resource::None) => "Its calls are bounded by an explicit `--jobs` only.\n",
     });
+    if signature.tokens {
+        out.push_str(
+            "Its calls spend tokens: a budget (`--budget tokens=N` or `usd=X`) reserves each \
+             call's worst case before it starts.\n",
+        );
+    }
     if let Some(capability) = &signature.capability {
         out.push_str(&format!(
             "It needs the capability `{capability}`: `--deny {capability}` switches it off.\n"

@@ -206,6 +206,13 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
         // body. A param reads the params above it; a config reads any param.
         self.open(BodyKind::Script, &[], false);
         for stmt in &program.stmts {
+            if let StmtKind::Budget(budget) = &stmt.kind {
+                let limit = match budget.limit {
+                    crate::ast::BudgetLimit::Tokens(n) => crate::agent::Budget::tokens(n),
+                    crate::ast::BudgetLimit::Usd(usd) => crate::agent::Budget::usd(usd),
+                };
+                self.graph.budget = self.graph.budget.tighten(limit);
+            }
             if let StmtKind::Param { name, default } = &stmt.kind {
                 let default = self.expr(default, None);
                 let index = self.add_param(&name.name, default, name.span);
@@ -611,7 +618,10 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
                     }
                 }
                 // Declarations are lowered by `declare` and `lower_flows`.
-                StmtKind::Param { .. } | StmtKind::Agent(_) | StmtKind::Flow(_) => {}
+                StmtKind::Param { .. }
+                | StmtKind::Agent(_)
+                | StmtKind::Flow(_)
+                | StmtKind::Budget(_) => {}
             }
         }
         match last {

@@ -56,6 +56,8 @@ pub struct TaskGraph {
     /// The capabilities the script uses (`sh`, `env`, …), from the signatures
     /// of the agents and functions it calls.
     pub capabilities: std::collections::BTreeSet<String>,
+    /// The script's `budget` declarations (`budget tokens = N`).
+    pub budget: crate::agent::Budget,
 }
 
 /// A registered agent, as the graph refers to it: the runtime calls it, the

@@ -137,6 +137,7 @@ fn idents(program: &ast::Program) -> Vec<&Ident> {
                 block(&f.body, out);
             }
             StmtKind::Expr(e) => expr(e, out),
+            StmtKind::Budget(_) => {}
         }
     }
     let mut out = Vec::new();

@@ -184,7 +184,10 @@ impl<'a> Resolver<'a> {
                     self.declare_callable(&flow.name.name, flow.name.span, BindingKind::Flow(id));
                     flow_id = Some(id);
                 }
-                StmtKind::Param { .. } | StmtKind::Let { .. } | StmtKind::Expr(_) => {}
+                StmtKind::Param { .. }
+                | StmtKind::Let { .. }
+                | StmtKind::Expr(_)
+                | StmtKind::Budget(_) => {}
             }
             flow_ids.push(flow_id);
         }
@@ -220,6 +223,7 @@ impl<'a> Resolver<'a> {
                 self.declare_value(&name.name, name.span, kind);
             }
             StmtKind::Expr(expr) => self.expr(expr),
+            StmtKind::Budget(_) => {}
         }
     }
 

@@ -6,6 +6,7 @@
 mod eval;
 mod journal;
 mod scheduler;
+mod spending;
 mod task;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::agent::{AgentError, AgentFuture, Call, HostAgent, Logs};
 pub use journal::{digest, Journal, Request, Reused, TaskKey};
+pub use spending::{AgentUsage, BudgetReport, Spending};
 #[cfg(feature = "internals")]
 pub use eval::EvalError;
 
@@ -78,6 +80,9 @@ pub struct RunOptions {
     /// key: a journal neither offers them a result nor keeps one for a
     /// later `--resume` or `--replay`.
     pub dry_run: bool,
+    /// How much the run's model calls may spend (`--budget`); a script's
+    /// `budget` declaration tightens it (the smaller of each limit wins).
+    pub budget: crate::agent::Budget,
 }
 
 impl Default for RunOptions {
@@ -96,6 +101,7 @@ impl Default for RunOptions {
             journal: None,
             secrets: Vec::new(),
             dry_run: false,
+            budget: crate::agent::Budget::default(),
         }
     }
 }
@@ -226,6 +232,22 @@ impl RunOptions {
         self
     }
 
+    /// Limits what the run's model calls may spend (`--budget`): each call's
+    /// worst case is reserved before it starts, and a call the budget cannot
+    /// cover fails with `budget_exhausted`. A script's own `budget`
+    /// declaration still applies where it is tighter.
+    ///
+    /// ```
+    /// use flow::{Budget, RunOptions};
+    ///
+    /// let options = RunOptions::new().budget(Budget::tokens(20_000));
+    /// assert_eq!(options.budget.tokens, Some(20_000));
+    /// ```
+    pub fn budget(mut self, budget: crate::agent::Budget) -> RunOptions {
+        self.budget = budget;
+        self
+    }
+
     /// Uses `cancel` to stop the run: cancelling it cancels every running
     /// task, and the run ends with [`RunStatus::Cancelled`].
     pub fn cancel_with(mut self, cancel: CancellationToken) -> RunOptions {
@@ -244,6 +266,7 @@ impl std::fmt::Debug for RunOptions {
             .field("record_all", &self.record_all)
             .field("secrets", &self.secrets)
             .field("dry_run", &self.dry_run)
+            .field("budget", &self.budget)
             .finish_non_exhaustive()
     }
 }
@@ -536,6 +559,8 @@ pub struct Outcome {
     /// Token usage summed over every task that reported it (also those not
     /// kept in `tasks`).
     pub usage: Option<Value>,
+    /// Tokens and cost per agent, and what the budget counted.
+    pub spending: Spending,
 }
 
 impl Outcome {
@@ -564,8 +589,11 @@ impl Outcome {
             "result": self.result.as_deref().cloned(),
             "tasks": tasks.iter().map(|t| t.to_json()).collect::<Vec<_>>(),
         });
-        if let Some(usage) = self.usage() {
+        if let Some(usage) = self.spending.usage_json(self.usage.as_ref()) {
             doc["usage"] = usage;
+        }
+        if let Some(budget) = self.spending.budget_json() {
+            doc["budget"] = budget;
         }
         doc
     }

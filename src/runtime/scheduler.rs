@@ -19,6 +19,7 @@ use super::{Event, Outcome, RunOptions, RunStatus, TaskRecord, TaskStatus, Val};
 use crate::diag::{Code, Diagnostic};
 use crate::graph::{BodyId, Callee, Expr, Node, NodeKind, TaskGraph};
 
+mod budget;
 mod constructs;
 mod limits;
 mod partial;
@@ -145,6 +146,8 @@ pub(super) enum Completion {
         cpu: bool,
         /// Boxed: a waiting task's future is sized for what it returns.
         done: Box<Executed>,
+        /// Its reservation against the budget, when its agent spends tokens.
+        hold: Option<Box<budget::Hold>>,
     },
     /// A try's backoff is over: start the next attempt.
     Backoff { construct: u32 },
@@ -273,6 +276,7 @@ impl Scheduler {
                 tasks: Vec::new(),
                 errors,
                 usage: None,
+                spending: Default::default(),
             };
         }
         // Cancelled before it began (a signal while the script compiled):
@@ -353,6 +357,7 @@ impl Scheduler {
             tasks: self.records,
             errors: self.errors,
             usage: self.usage,
+            spending: self.queues.budget.report(),
         }
     }
 

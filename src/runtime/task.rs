@@ -30,6 +30,10 @@ pub(crate) struct Prepared {
     pub keyed: Option<TaskKey>,
     /// The tools its call may use.
     pub tools: Option<crate::agent::Tools>,
+    /// What it may spend, when its agent spends tokens (for the budget).
+    pub estimate: Option<crate::agent::Estimate>,
+    /// The budget's cap on its reply, set when it starts.
+    pub max_tokens: Option<u64>,
 }
 
 /// What running a task produced.
@@ -59,6 +63,7 @@ impl Prepared {
             executor: executor.clone(),
             timeout: self.timeout,
             tools: self.tools.clone(),
+            max_tokens: self.max_tokens,
         }
     }
 

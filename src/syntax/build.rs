@@ -72,6 +72,7 @@ pub(super) fn parts<'i>(pair: Pair<'i, Rule>) -> impl Iterator<Item = Pair<'i, R
                 | Rule::kw_fold
                 | Rule::kw_from
                 | Rule::kw_filter
+                | Rule::kw_budget
                 | Rule::EOI
         )
     })
@@ -213,9 +214,34 @@ impl<'a> Builder<'a> {
                 let body = self.opt_block(it.next(), span)?;
                 StmtKind::Flow(FlowDecl { name, params, body })
             }
+            Rule::budget_decl => StmtKind::Budget(self.budget_decl(pair)),
             _ => StmtKind::Expr(self.where_expr(pair)?),
         };
         Ok(Stmt { kind, span })
+    }
+
+    /// `budget tokens = N` or `budget usd = X`; a bad amount is reported
+    /// and read as no limit at all (the script does not run anyway).
+    fn budget_decl(&self, pair: Pair<'_, Rule>) -> BudgetDecl {
+        let mut it = parts(pair);
+        let kind = it.next().map_or_else(|| Ident { name: String::new(), span: Span::default() }, |p| Self::ident(&p));
+        let (text, amount) = it
+            .next()
+            .map_or(("", Span::default()), |p| (p.as_str(), self.span_of(&p)));
+        let limit = if kind.name == "tokens" {
+            BudgetLimit::tokens(text).map(BudgetLimit::Tokens)
+        } else {
+            BudgetLimit::usd(text).map(BudgetLimit::Usd)
+        };
+        let limit = limit.unwrap_or_else(|message| {
+            self.error(
+                Diagnostic::error(Code::BadNumber, message)
+                    .at(amount, "this amount")
+                    .help(format!("write it as in `budget {} = {}`", kind.name, if kind.name == "tokens" { "20000" } else { "0.50" })),
+            );
+            BudgetLimit::Tokens(u64::MAX)
+        });
+        BudgetDecl { kind, limit, amount }
     }
 
     /// A name being declared; a keyword is reported and kept as written.

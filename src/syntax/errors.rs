@@ -45,7 +45,14 @@ fn from_rule(rule: Rule) -> Option<Expected> {
     let cont = |t: &str| Some(Continuation(t.into()));
     match rule {
         Rule::EOI => Some(EndOfFile),
-        Rule::param_decl | Rule::agent_decl | Rule::flow_decl | Rule::let_stmt => Some(Statement),
+        Rule::param_decl
+        | Rule::agent_decl
+        | Rule::flow_decl
+        | Rule::let_stmt
+        | Rule::budget_decl
+        | Rule::kw_budget => Some(Statement),
+        Rule::budget_kind => token("tokens` or `usd"),
+        Rule::budget_amount => Some(Token("a number".into())),
         Rule::where_expr
         | Rule::expr
         | Rule::var

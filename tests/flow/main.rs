@@ -2,6 +2,7 @@
 
 mod agents;
 mod backlog;
+mod budget;
 mod check;
 mod common;
 mod contracts;

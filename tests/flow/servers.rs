@@ -121,6 +121,9 @@ fn record(log: &Log, path: &str, headers: &HeaderMap, body: &[u8]) -> u32 {
 /// | `turns` | `turn N`, N the number of user messages in the request; `done` from the third |
 /// | `tools` | asks for every tool of the request at once (arguments: `a` 2, `b` 3, any other property "flow"); once the request holds tool answers, `final: <answers joined by ", ">` |
 /// | `tool-loop` | always asks for the request's first tool |
+/// | `metered` | `metered`; usage from the request (see [`metered_usage`]): prompt = the bytes of every message's text, completion = `max_tokens` (1000 without) |
+/// | `metered:N` | as `metered`, completion = N, or `max_tokens` when smaller |
+/// | `silent` | as `echo`, with no `usage` |
 pub async fn chat() -> Server {
     serve(Router::new().route("/v1/chat/completions", post(chat_reply))).await
 }
@@ -229,12 +232,51 @@ async fn chat_reply(State(log): State<Arc<Log>>, headers: HeaderMap, body: Bytes
                 completion(&format!("turn {users}"))
             }
         }
+        "silent" => {
+            let mut reply = completion_value(&format!("echo: {user}"));
+            reply.as_object_mut().unwrap().remove("usage");
+            axum::Json(reply).into_response()
+        }
+        metered if metered.starts_with("metered") => {
+            let (prompt, completion) = metered_usage(&request);
+            let mut reply = completion_value("metered");
+            reply["usage"] = json!({
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+            });
+            axum::Json(reply).into_response()
+        }
         _ => echo(),
     }
 }
 
+/// The usage the `metered` models report for a request: the prompt is one
+/// token for each byte of the messages' text (what a tokenizer counts at
+/// its worst), the completion is `max_tokens` (1000 without), or N for
+/// `metered:N` when smaller. Tests count what reached the server with it.
+pub fn metered_usage(request: &Value) -> (u64, u64) {
+    let prompt = request["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| m["content"].as_str().unwrap_or("").len() as u64)
+        .sum();
+    let wanted = request["model"]
+        .as_str()
+        .and_then(|m| m.strip_prefix("metered:"))
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(u64::MAX);
+    let allowed = request["max_tokens"].as_u64().unwrap_or(1000);
+    (prompt, wanted.min(allowed))
+}
+
 fn completion(content: &str) -> Response {
-    axum::Json(json!({
+    axum::Json(completion_value(content)).into_response()
+}
+
+fn completion_value(content: &str) -> Value {
+    json!({
         "id": "chatcmpl-test",
         "object": "chat.completion",
         "choices": [{
@@ -243,8 +285,7 @@ fn completion(content: &str) -> Response {
             "finish_reason": "stop",
         }],
         "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-    }))
-    .into_response()
+    })
 }
 
 /// A reply that asks for tools instead of answering.

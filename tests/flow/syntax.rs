@@ -104,6 +104,10 @@ impl Spans<'_> {
                 }
                 self.block(stmt.span, &f.body);
             }
+            StmtKind::Budget(b) => {
+                self.inside(stmt.span, b.kind.span, "budget kind");
+                self.inside(stmt.span, b.amount, "budget amount");
+            }
             StmtKind::Expr(e) => {
                 assert_eq!(
                     stmt.span, e.span,

@@ -33,6 +33,8 @@ pub struct SessionOptions {
     pub params: Vec<(String, Value)>,
     /// `--secret` names: variables commands do not inherit, values not shown.
     pub secrets: Vec<String>,
+    /// `--budget`: what each entry's model calls may spend.
+    pub budget: crate::agent::Budget,
 }
 
 /// What a front end hands to one entry's run: the token that cancels it
@@ -75,7 +77,8 @@ impl Kind {
             StmtKind::Agent(decl) => (Kind::Agent, Some(&decl.name.name)),
             StmtKind::Flow(decl) => (Kind::Flow, Some(&decl.name.name)),
             StmtKind::Let { name, .. } => (Kind::Let, Some(&name.name)),
-            StmtKind::Expr(_) => (Kind::Expr, None),
+            // A `budget` limits the entry it is in.
+            StmtKind::Expr(_) | StmtKind::Budget(_) => (Kind::Expr, None),
         }
     }
 
@@ -308,6 +311,7 @@ impl Session {
             journal: self.entry_journal(),
             secrets: self.options.secrets.clone(),
             dry_run: false,
+            budget: self.options.budget,
         };
         let outcome = self.engine.run(&compiled.script, options).await;
         match outcome.status {
@@ -436,7 +440,7 @@ impl Session {
                 StmtKind::Let { name, .. } | StmtKind::Param { name, .. } => Some(name.span),
                 StmtKind::Agent(d) => Some(d.name.span),
                 StmtKind::Flow(d) => Some(d.name.span),
-                StmtKind::Expr(_) => None,
+                StmtKind::Expr(_) | StmtKind::Budget(_) => None,
             })
             .collect();
         // `# flow: allow(…)` comments hold in the REPL as in a file.

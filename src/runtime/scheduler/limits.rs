@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use super::budget::Reserved;
 use super::*;
 use crate::agent::{Agent, Inline, Resource};
 use crate::runtime::journal::key_inputs;
@@ -21,9 +22,9 @@ pub(super) const MAP_BACKLOG: usize = 256;
 
 /// A task that is ready but waits for a slot.
 pub(super) struct Queued {
-    key: Key,
-    node: u32,
-    prepared: Prepared,
+    pub(super) key: Key,
+    pub(super) node: u32,
+    pub(super) prepared: Prepared,
     seq: u64,
 }
 
@@ -38,6 +39,8 @@ pub(super) struct Queues {
     explicit_jobs: bool,
     running_jobs: usize,
     seq: u64,
+    /// The run's budget: calls that spend tokens reserve against it.
+    pub(super) budget: super::budget::Ledger,
 }
 
 impl Queues {
@@ -51,6 +54,7 @@ impl Queues {
             explicit_jobs: jobs.is_some(),
             running_jobs: 0,
             seq: 0,
+            budget: super::budget::Ledger::new(crate::agent::Budget::default()),
         }
     }
 
@@ -78,6 +82,13 @@ impl Queues {
             if self.takes_job(&*front.prepared.implementation) && self.running_jobs >= self.jobs {
                 continue;
             }
+            // A call the budget can cover only once others settle waits.
+            if front.prepared.estimate.as_ref().is_some_and(|e| {
+                let attempts = front.prepared.retries.saturating_add(1);
+                self.budget.must_wait(&front.prepared.agent, e, attempts)
+            }) {
+                continue;
+            }
             if best.is_none_or(|(seq, _)| front.seq < seq) {
                 best = Some((front.seq, q));
             }
@@ -99,10 +110,13 @@ impl Scheduler {
     pub(super) fn start_task(&mut self, key: Key, k: u32, node: &Node, task: &Task) {
         let (prepared, queue) = match self.prepare(key, task) {
             Ok(Start::Queue(prepared, _)) if self.reuse(key, k, node, task, &prepared) => return,
-            Ok(Start::Queue(mut prepared, queue)) => {
-                prepared.tools = self.toolbox(key, k, node, task);
-                (prepared, queue)
-            }
+            Ok(Start::Queue(mut prepared, queue)) => match self.estimate(key, k, node, &mut prepared) {
+                Ok(()) => {
+                    prepared.tools = self.toolbox(key, k, node, task);
+                    (prepared, queue)
+                }
+                Err(()) => return,
+            },
             Ok(Start::Done(done)) => return self.task_done(key, k, done),
             Err(diag) => {
                 // A bad argument or modifier (`timeout t` with `t` a string):
@@ -219,6 +233,8 @@ impl Scheduler {
             retries,
             backoff,
             tools: None,
+            estimate: None,
+            max_tokens: None,
         };
         Ok(Start::Queue(prepared, queue))
     }
@@ -292,6 +308,18 @@ impl Scheduler {
                 self.drop_queued(queued);
                 continue;
             }
+            let hold = match self.reserve(&mut queued) {
+                Reserved::Start(hold) => hold,
+                Reserved::Refused(refusal) => {
+                    self.refuse_queued(queued, refusal);
+                    continue;
+                }
+                // Not reached: `next_eligible` passes over such calls.
+                Reserved::Wait => {
+                    self.queues.queues[q].push_front(queued);
+                    break;
+                }
+            };
             let cpu = self.queues.takes_job(&*queued.prepared.implementation);
             self.queues.running[q] += 1;
             if cpu {
@@ -319,6 +347,7 @@ impl Scheduler {
                         queue: q,
                         cpu,
                         done,
+                        hold,
                     }
                 });
                 continue;
@@ -335,6 +364,7 @@ impl Scheduler {
                         queue: q,
                         cpu,
                         done,
+                        hold,
                     }
                 });
                 continue;
@@ -348,6 +378,7 @@ impl Scheduler {
                     queue: q,
                     cpu,
                     done,
+                    hold,
                 }
             });
         }
@@ -364,7 +395,7 @@ impl Scheduler {
     }
 
     /// A queued task whose instance stopped: it never runs.
-    fn drop_queued(&mut self, queued: Queued) {
+    pub(super) fn drop_queued(&mut self, queued: Queued) {
         let graph = self.graph.clone();
         if let Some(inst) = self.inst_mut(queued.key) {
             inst.active -= 1;
@@ -406,8 +437,10 @@ impl Scheduler {
                 node,
                 queue,
                 cpu,
-                done,
+                mut done,
+                hold,
             } => {
+                self.settle(key, node, hold.as_deref(), &mut done);
                 self.queues.running[queue] -= 1;
                 if cpu {
                     self.queues.running_jobs -= 1;
@@ -556,7 +589,7 @@ fn shared(value: Value) -> Val {
 }
 
 /// The diagnostic of a failed task: the call, the agent, what went wrong, the attempts.
-fn task_failure(
+pub(super) fn task_failure(
     id: &str,
     node: &Node,
     agent: &str,

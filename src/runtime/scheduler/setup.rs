@@ -167,6 +167,7 @@ impl Scheduler {
             });
         }
         self.hide_secrets();
+        self.setup_budget(&mut errors);
         if errors.is_empty() {
             Ok(())
         } else {
