@@ -37,6 +37,9 @@ pub struct Call {
     pub timeout: Option<std::time::Duration>,
     /// The agents this call may use as tools, when its agent was given some.
     pub tools: Option<super::Tools>,
+    /// Who can answer a question put to a person (the `approve` agent): the
+    /// run's [`RunOptions::approver`](crate::RunOptions::approver), if any.
+    pub approver: Option<Arc<dyn super::Approver>>,
 }
 
 impl std::fmt::Debug for Call {
@@ -75,6 +78,7 @@ impl Call {
             executor: crate::exec::default_executor(),
             timeout: None,
             tools: None,
+            approver: None,
         }
     }
 

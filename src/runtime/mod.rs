@@ -71,6 +71,10 @@ pub struct RunOptions {
     /// redacted (`***`) from the task records, the result, the diagnostics
     /// and what the journal is given.
     pub secrets: Vec<String>,
+    /// Who answers the questions `approve` calls put to a person (the
+    /// terminal, the run store, a host's own channel). Without one, an
+    /// `approve` call fails at once.
+    pub approver: Option<Arc<dyn crate::agent::Approver>>,
 }
 
 impl Default for RunOptions {
@@ -88,6 +92,7 @@ impl Default for RunOptions {
             record_all: true,
             journal: None,
             secrets: Vec::new(),
+            approver: None,
         }
     }
 }
@@ -193,6 +198,12 @@ impl RunOptions {
     /// ```
     pub fn secret(mut self, name: impl Into<String>) -> RunOptions {
         self.secrets.push(name.into());
+        self
+    }
+
+    /// Asks `approver` the questions of the run's `approve` calls.
+    pub fn approver(mut self, approver: Arc<dyn crate::agent::Approver>) -> RunOptions {
+        self.approver = Some(approver);
         self
     }
 

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::journal::TaskKey;
 use super::{Attempt, TaskStatus};
-use crate::agent::{Agent, AgentError, Call, Inline, Reply};
+use crate::agent::{Agent, AgentError, Approver, Call, Inline, Reply};
 use crate::exec::Executor;
 use crate::shell::Command;
 
@@ -32,6 +32,15 @@ pub(crate) struct Prepared {
     pub tools: Option<crate::agent::Tools>,
 }
 
+/// What a run gives each of its calls besides the call itself.
+#[derive(Clone)]
+pub(crate) struct Services {
+    /// Where commands run.
+    pub executor: Arc<dyn Executor>,
+    /// Who answers `approve`.
+    pub approver: Option<Arc<dyn Approver>>,
+}
+
 /// What running a task produced.
 pub(crate) struct Executed {
     pub status: TaskStatus,
@@ -47,7 +56,7 @@ pub(crate) struct Executed {
 
 impl Prepared {
     /// The call an agent receives, for one attempt.
-    fn call(&self, cancel: CancellationToken, executor: &Arc<dyn Executor>) -> Call {
+    fn call(&self, cancel: CancellationToken, services: &Services) -> Call {
         Call {
             agent: self.agent.clone(),
             task: self.task.clone(),
@@ -56,15 +65,16 @@ impl Prepared {
             config: self.config.clone(),
             command: self.command.clone(),
             cancel,
-            executor: executor.clone(),
+            executor: services.executor.clone(),
             timeout: self.timeout,
             tools: self.tools.clone(),
+            approver: services.approver.clone(),
         }
     }
 
     /// Runs the task: each attempt within its timeout, failed attempts retried
     /// after an exponential backoff, until one succeeds or `cancel` fires.
-    pub(crate) async fn run(self, cancel: CancellationToken, executor: Arc<dyn Executor>) -> Executed {
+    pub(crate) async fn run(self, cancel: CancellationToken, services: Services) -> Executed {
         let started = SystemTime::now();
         let clock = Instant::now();
         let mut attempts = 0;
@@ -73,7 +83,7 @@ impl Prepared {
         let (status, result) = loop {
             attempts += 1;
             let attempt = cancel.child_token();
-            let call = self.call(attempt.clone(), &executor);
+            let call = self.call(attempt.clone(), &services);
             let began = SystemTime::now();
             let outcome = attempt_once(&*self.implementation, call, self.timeout, &attempt).await;
             if journaled {

@@ -33,6 +33,9 @@ pub struct SessionOptions {
     pub params: Vec<(String, Value)>,
     /// `--secret` names: variables commands do not inherit, values not shown.
     pub secrets: Vec<String>,
+    /// Ask the questions of `approve` calls at the terminal (stdin and
+    /// stderr are one): an interactive session.
+    pub terminal: bool,
 }
 
 /// What a front end hands to one entry's run: the token that cancels it
@@ -307,6 +310,7 @@ impl Session {
             record_all: false,
             journal: self.entry_journal(),
             secrets: self.options.secrets.clone(),
+            approver: Some(self.entry_approver()),
         };
         let outcome = self.engine.run(&compiled.script, options).await;
         match outcome.status {

@@ -324,9 +324,9 @@ impl Scheduler {
                 });
                 continue;
             }
-            let executor = self.executor.clone();
+            let services = self.services.clone();
             self.join.spawn(async move {
-                let done = Box::new(queued.prepared.run(token, executor).await);
+                let done = Box::new(queued.prepared.run(token, services).await);
                 Completion::Task {
                     key,
                     node,
