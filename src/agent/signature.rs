@@ -41,6 +41,10 @@ pub struct Signature {
     /// Its calls may change the world outside the value they return (run a
     /// command, send a request): lints treat them with care.
     pub effects: bool,
+    /// Its calls are checkpoints: tasks wait for them with `after` to go on
+    /// only once they passed (`approve`), so lints never call such an
+    /// `after` unneeded.
+    pub checkpoint: bool,
 }
 
 /// How scripts use an agent.
@@ -186,6 +190,7 @@ impl Signature {
             resource: Resource::None,
             capability: None,
             effects: false,
+            checkpoint: false,
         }
     }
 
@@ -361,6 +366,12 @@ impl Signature {
     /// Whether its calls may change the world outside their value.
     pub fn effects(mut self, effects: bool) -> Signature {
         self.effects = effects;
+        self
+    }
+
+    /// Marks its calls as checkpoints (see [`Signature::checkpoint`](Signature#structfield.checkpoint)).
+    pub fn checkpoint(mut self) -> Signature {
+        self.checkpoint = true;
         self
     }
 

@@ -21,7 +21,8 @@ impl Approve {
                     ConfigType::Text,
                     "what the person is asked; the named arguments are details shown with it",
                 )
-                .capability("approve"),
+                .capability("approve")
+                .checkpoint(),
         )
     }
 }

@@ -16,24 +16,34 @@ use crate::agent::{AgentError, Approver, Decision, Question, Withdrawal};
 use crate::store::StoreApprover;
 
 /// The approvers of a run: the terminal when `terminal`, the run store when
-/// there is one; none of them is an approver that fails at once, saying
+/// there is one (`store_dir`: the folder `--store` or `FLOW_STORE` named, if
+/// not the default); none of them is an approver that fails at once, saying
 /// how to run so that someone can answer (`unrecorded`: why there is no store).
 pub(crate) fn approver(
     terminal: bool,
     store: Option<StoreApprover>,
+    store_dir: Option<&std::path::Path>,
     unrecorded: &str,
 ) -> Arc<dyn Approver> {
-    let run = store.as_ref().map(StoreApprover::run);
+    let elsewhere = store.as_ref().map(|s| Elsewhere {
+        run: s.run(),
+        store: store_dir.map(|dir| {
+            let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+            shell_word(&dir.display().to_string())
+        }),
+    });
     let mut all: Vec<Arc<dyn Approver>> = Vec::new();
     if terminal {
-        all.push(Arc::new(Terminal::new(run)));
+        all.push(Arc::new(Terminal::new(elsewhere.clone())));
     }
-    if let Some(store) = store {
+    if let (Some(store), Some(elsewhere)) = (store, elsewhere) {
         // At a terminal, its prompt says how to answer from another shell.
         let store = if terminal {
             store
         } else {
-            store.on_wait(|run, question| super::progress::println(&waiting_line(run, question)))
+            store.on_wait(move |_, question| {
+                super::progress::println(&waiting_line(&elsewhere, question))
+            })
         };
         all.push(Arc::new(store));
     }
@@ -59,21 +69,43 @@ pub(crate) fn at_terminal() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
+/// How another shell answers a run's questions: its run, and its store
+/// when it is not the default one.
+#[derive(Clone, Debug)]
+pub(crate) struct Elsewhere {
+    pub run: i64,
+    /// `--store DIR` for the commands, as a shell word.
+    pub store: Option<String>,
+}
+
+impl Elsewhere {
+    /// `flow approve 12 deploy | flow deny 12 deploy --reason …`.
+    fn commands(&self, task: &str) -> String {
+        let task = shell_word(task);
+        let store = (self.store.as_ref()).map_or_else(String::new, |dir| format!("--store {dir} "));
+        let run = self.run;
+        format!("flow approve {store}{run} {task} | flow deny {store}{run} {task} --reason …")
+    }
+}
+
 /// The line a run prints when a question waits in the store.
-pub(crate) fn waiting_line(run: i64, question: &Question) -> String {
-    let task = shell_word(&question.task);
+pub(crate) fn waiting_line(elsewhere: &Elsewhere, question: &Question) -> String {
     format!(
-        "waiting for approval: {} — {:?} (run {run}): flow approve {run} {task} | flow deny {run} {task} --reason …",
-        question.task, question.text
+        "waiting for approval: {} — {:?} (run {}): {}",
+        question.task,
+        question.text,
+        elsewhere.run,
+        elsewhere.commands(&question.task)
     )
 }
 
-/// A task id as a shell word: quoted when it holds more than letters,
-/// digits, `_`, `.`, `-`, `@` (`'items[2].ok'`).
+/// A task id or a path as a shell word: quoted when it holds more than
+/// letters, digits and `_ . - @ / + , : =` (`'items[2].ok'`).
 pub(crate) fn shell_word(id: &str) -> String {
-    let plain = id
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '@'));
+    let plain = id.chars().all(|c| {
+        c.is_ascii_alphanumeric()
+            || matches!(c, '_' | '.' | '-' | '@' | '/' | '+' | ',' | ':' | '=')
+    });
     if plain && !id.is_empty() {
         id.to_string()
     } else {
@@ -95,15 +127,15 @@ pub(crate) fn user_name(fallback: &str) -> String {
 /// status line is hidden meanwhile; several questions are asked one at a time.
 pub(crate) struct Terminal {
     turn: tokio::sync::Mutex<()>,
-    /// The run, to say how another shell could answer.
-    run: Option<i64>,
+    /// How another shell could answer, when one can.
+    elsewhere: Option<Elsewhere>,
 }
 
 impl Terminal {
-    pub(crate) fn new(run: Option<i64>) -> Terminal {
+    pub(crate) fn new(elsewhere: Option<Elsewhere>) -> Terminal {
         Terminal {
             turn: tokio::sync::Mutex::new(()),
-            run,
+            elsewhere,
         }
     }
 }
@@ -116,7 +148,8 @@ impl Approver for Terminal {
                 () = withdrawal.withdrawn() => return Err(withdrawn()),
             };
             let stop = Arc::new(AtomicBool::new(false));
-            let (asked, run, answer) = (question.clone(), self.run, withdrawal.answer_slot());
+            let (asked, elsewhere) = (question.clone(), self.elsewhere.clone());
+            let answer = withdrawal.answer_slot();
             let flag = stop.clone();
             let mut talk = tokio::task::spawn_blocking(move || {
                 let _pause = super::progress::pause();
@@ -125,7 +158,7 @@ impl Approver for Terminal {
                     pending: Vec::new(),
                 };
                 let mut err = std::io::stderr();
-                let said = converse(&mut lines, &mut err, &asked, run);
+                let said = converse(&mut lines, &mut err, &asked, elsewhere.as_ref());
                 if let Said::Withdrawn = said {
                     let _ = writeln!(err, "{}", withdrawn_line(&asked, answer.get()));
                 }
@@ -180,9 +213,9 @@ pub(crate) fn converse(
     lines: &mut dyn Lines,
     out: &mut dyn Write,
     question: &Question,
-    run: Option<i64>,
+    elsewhere: Option<&Elsewhere>,
 ) -> Said {
-    let _ = out.write_all(show(question, run).as_bytes());
+    let _ = out.write_all(show(question, elsewhere).as_bytes());
     let approved = loop {
         let _ = write!(out, "approve? [y/n] ");
         let _ = out.flush();
@@ -229,7 +262,7 @@ pub(crate) fn converse(
 }
 
 /// The question as the terminal shows it.
-fn show(question: &Question, run: Option<i64>) -> String {
+fn show(question: &Question, elsewhere: Option<&Elsewhere>) -> String {
     use std::fmt::Write as _;
     let mut text = String::new();
     let _ = writeln!(text);
@@ -258,11 +291,11 @@ fn show(question: &Question, run: Option<i64>) -> String {
     }
     about.push(')');
     let _ = writeln!(text, "{about}");
-    if let Some(run) = run {
-        let task = shell_word(&question.task);
+    if let Some(elsewhere) = elsewhere {
         let _ = writeln!(
             text,
-            "  (or from another shell: flow approve {run} {task} | flow deny {run} {task} --reason …)"
+            "  (or from another shell: {})",
+            elsewhere.commands(&question.task)
         );
     }
     text
@@ -363,7 +396,11 @@ mod tests {
 
     fn talk(lines: Vec<Line>) -> (Said, String) {
         let mut out = Vec::new();
-        let said = converse(&mut Script(lines), &mut out, &question(), Some(12));
+        let elsewhere = Elsewhere {
+            run: 12,
+            store: None,
+        };
+        let said = converse(&mut Script(lines), &mut out, &question(), Some(&elsewhere));
         (said, String::from_utf8(out).unwrap())
     }
 
@@ -430,5 +467,17 @@ mod tests {
         assert_eq!(shell_word("ok@2"), "ok@2");
         assert_eq!(shell_word("items[2].ok"), "'items[2].ok'");
         assert_eq!(shell_word("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn another_store_is_named_in_the_commands() {
+        let elsewhere = Elsewhere {
+            run: 3,
+            store: Some(shell_word("/tmp/my runs")),
+        };
+        assert_eq!(
+            elsewhere.commands("deploy"),
+            "flow approve --store '/tmp/my runs' 3 deploy | flow deny --store '/tmp/my runs' 3 deploy --reason …"
+        );
     }
 }

@@ -291,6 +291,7 @@ pub fn run(mut args: RunArgs) -> u8 {
     let approver = super::ask::approver(
         super::ask::at_terminal(),
         asked_in_store,
+        args.exec.store.named(),
         "the run is not recorded (`--no-store`), so no other shell can answer",
     );
     let mode = if args.exec.quiet || args.json {

@@ -21,6 +21,13 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
+    /// The folder `--store` or `FLOW_STORE` names, if not the default.
+    pub fn named(&self) -> Option<&Path> {
+        self.store
+            .as_deref()
+            .filter(|dir| !dir.as_os_str().is_empty())
+    }
+
     pub fn dir(&self) -> PathBuf {
         match &self.store {
             Some(dir) if !dir.as_os_str().is_empty() => dir.clone(),

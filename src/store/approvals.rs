@@ -169,8 +169,11 @@ pub struct StoreApprover {
     db: PathBuf,
     run: i64,
     conn: Arc<Mutex<Connection>>,
-    on_wait: Option<Arc<dyn Fn(i64, &Question) + Send + Sync>>,
+    on_wait: Option<OnWait>,
 }
+
+/// What a run does once its question waits in the store (with the run id).
+type OnWait = Arc<dyn Fn(i64, &Question) + Send + Sync>;
 
 impl std::fmt::Debug for StoreApprover {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -104,35 +104,32 @@ impl Project {
             .collect()
     }
 
-    /// Every row of the approvals table: (run, task, state, decided_by, via, reason).
-    fn rows(
-        &self,
-    ) -> Vec<(
-        i64,
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    )> {
+    /// Every row of the approvals table, in the order asked.
+    fn rows(&self) -> Vec<Row> {
         let conn = rusqlite::Connection::open(self.dir.join(".flow/flow.db")).unwrap();
         let mut statement = conn
-            .prepare("SELECT run, task, state, decided_by, via, reason FROM approvals ORDER BY id")
+            .prepare("SELECT state, decided_by, via, reason FROM approvals ORDER BY id")
             .unwrap();
         let rows = statement
             .query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
+                Ok(Row {
+                    state: r.get(0)?,
+                    by: r.get(1)?,
+                    via: r.get(2)?,
+                    reason: r.get(3)?,
+                })
             })
             .unwrap();
         rows.map(Result::unwrap).collect()
     }
+}
+
+/// A row of the approvals table.
+struct Row {
+    state: String,
+    by: Option<String>,
+    via: Option<String>,
+    reason: Option<String>,
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -192,8 +189,8 @@ fn approval_from_a_second_shell_lets_the_waiting_run_continue() {
     assert_eq!(p.side_effects(), ["prep", "deployed"]);
     let rows = p.rows();
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].2, "approved");
-    assert_eq!(rows[0].3.as_deref(), Some("tester"));
+    assert_eq!(rows[0].state, "approved");
+    assert_eq!(rows[0].by.as_deref(), Some("tester"));
     // Answered: nothing waits any more.
     assert!(p.pending().is_empty());
     let again = p.flow(&["approve", "ok"]);
@@ -219,8 +216,8 @@ fn denial_fails_the_run_with_its_reason_and_nothing_after_it_runs() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(p.side_effects(), ["prep"], "the deployment never ran");
-    assert_eq!(p.rows()[0].2, "denied");
-    assert_eq!(p.rows()[0].5.as_deref(), Some("not today"));
+    assert_eq!(p.rows()[0].state, "denied");
+    assert_eq!(p.rows()[0].reason.as_deref(), Some("not today"));
 }
 
 #[test]
@@ -250,7 +247,7 @@ fn a_timeout_fails_the_task_and_the_question_is_marked_timed_out() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("timed out after 1s"), "{stderr}");
     assert!(start.elapsed() < Duration::from_secs(20));
-    assert_eq!(p.rows()[0].2, "timed_out");
+    assert_eq!(p.rows()[0].state, "timed_out");
     assert!(p.pending().is_empty());
 }
 
@@ -442,8 +439,8 @@ fn at_a_terminal_the_person_is_asked_and_answers() {
     tty.wait_for("\"via\": \"terminal\"");
     assert_eq!(p.side_effects(), ["prep", "deployed"]);
     // The store knows who answered, and where.
-    assert_eq!(p.rows()[0].2, "approved");
-    assert_eq!(p.rows()[0].4.as_deref(), Some("terminal"));
+    assert_eq!(p.rows()[0].state, "approved");
+    assert_eq!(p.rows()[0].via.as_deref(), Some("terminal"));
 
     // A denial at the terminal, with its reason.
     let mut tty = Terminal::start(&p);
@@ -514,4 +511,77 @@ fn a_store_of_schema_1_is_migrated_and_keeps_its_runs() {
         .query_row("SELECT count(*) FROM runs", [], |r| r.get(0))
         .unwrap();
     assert_eq!(runs, 2, "the run of schema 1 is kept");
+}
+
+#[test]
+fn secrets_are_not_shown_and_another_store_is_named_in_the_commands() {
+    let p = Project::new(
+        "approve_secret",
+        "let ok = approve(\"Deploy with ${env(\"TOKEN\")}?\", token: env(\"TOKEN\"))\nok.approved\n",
+    );
+    let run = p
+        .command(&[
+            "run",
+            "-q",
+            "--store",
+            "elsewhere",
+            "--secret",
+            "TOKEN",
+            "main.flow",
+        ])
+        .env("TOKEN", "s3cr3t-value")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let question = loop {
+        let out = p.flow(&["approvals", "--json", "--store", "elsewhere"]);
+        let listed: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        if let Some(question) = listed.get(0) {
+            break question.clone();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no question appeared"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(question["question"], "Deploy with ***?");
+    assert_eq!(question["details"], serde_json::json!({"token": "***"}));
+    let answer = p.flow(&["approve", "--store", "elsewhere", "ok"]);
+    assert!(answer.status.success(), "{}", text(&answer.stderr));
+    let out = finish(run);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("s3cr3t"), "{stderr}");
+    let store = p.dir.join("elsewhere").display().to_string();
+    assert!(
+        stderr.contains(&format!(
+            "flow approve --store {store} 1 ok | flow deny --store {store} 1 ok"
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn waiting_for_an_approval_with_after_is_no_unneeded_after() {
+    let p = Project::new("approve_lint", DEPLOY);
+    let out = p.flow(&["check", "main.flow"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("unneeded_after"), "{stderr}");
+    // Another task waited for without data still is one.
+    std::fs::write(
+        p.dir.join("main.flow"),
+        "let a = sh(\"echo a\")\nlet b = sh(\"echo b\") after a\n[a, b]\n",
+    )
+    .unwrap();
+    let out = p.flow(&["check", "main.flow"]);
+    assert!(
+        text(&out.stderr).contains("unneeded_after"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -100,9 +100,13 @@ impl Session {
             }
             r.asks.clone()
         });
+        let dir = (self.recorder.as_ref())
+            .map(|r| r.store.dir())
+            .filter(|dir| *dir != std::path::Path::new(crate::cli::store::DEFAULT_DIR));
         crate::cli::ask::approver(
             self.options().terminal,
             store,
+            dir,
             "the session is not recorded (`--no-store`), so no other shell can answer",
         )
     }
