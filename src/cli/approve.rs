@@ -15,6 +15,10 @@ use crate::store::{ApprovalRow, Decided, Store};
 /// answers (started just before, it may not have reached its `approve` yet).
 const GRACE: Duration = Duration::from_secs(10);
 
+/// How long it waits for a run (or the store) to appear when none is going:
+/// `flow run … & flow approve TASK` in a script may answer before the run began.
+const GRACE_IDLE: Duration = Duration::from_secs(3);
+
 #[derive(clap::Args, Debug)]
 pub struct DecideArgs {
     /// `[RUN] TASK`: the task id as the waiting line shows it (`deploy`,
@@ -46,6 +50,13 @@ pub fn decide(args: &DecideArgs, approved: bool) -> u8 {
             return exit::USAGE;
         }
     };
+    // A run just started may not have created its store yet.
+    let start = Instant::now();
+    while start.elapsed() < GRACE_IDLE
+        && matches!(Store::open_existing(&args.store.dir()), Ok(None))
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let store = match open(&args.store) {
         Ok(store) => store,
         Err(code) => return code,
@@ -153,20 +164,27 @@ fn waiting(store: &Store, run: Option<i64>, task: &str) -> Result<ApprovalRow, u
             errln!("  note: waiting: {}", listing(&live));
             return Err(exit::FAILED);
         }
-        // A run that is going may not have asked yet.
-        let going = match run {
-            Some(_) => true,
-            None => store
-                .runs(64)
-                .map_err(|e| store_error(&e))?
-                .iter()
-                .any(|r| r.status == "running"),
+        // A run that is going may not have asked yet; one may be starting.
+        let going: Vec<i64> = match run {
+            Some(id) => vec![id],
+            None => (store.runs(64).map_err(|e| store_error(&e))?.iter())
+                .filter(|r| r.status == "running")
+                .map(|r| r.id)
+                .collect(),
         };
-        if going && start.elapsed() < GRACE {
+        let grace = if going.is_empty() { GRACE_IDLE } else { GRACE };
+        if start.elapsed() < grace {
             std::thread::sleep(Duration::from_millis(200));
             continue;
         }
         errln!("error: nothing is waiting for approval{}", in_run(run));
+        if !going.is_empty() {
+            let runs: Vec<String> = going.iter().map(i64::to_string).collect();
+            errln!(
+                "  note: run {} is going but has not asked yet; `flow approvals` shows what waits",
+                runs.join(", ")
+            );
+        }
         if !dead.is_empty() {
             errln!(
                 "  note: {} asked by runs that are no longer running: {} (`flow run --resume` asks again)",

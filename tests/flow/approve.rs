@@ -585,3 +585,16 @@ fn waiting_for_an_approval_with_after_is_no_unneeded_after() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn an_answer_given_as_the_run_starts_waits_for_its_question() {
+    // `flow run … & flow approve ok` in a script: the answer may come before
+    // the run has a store, a row, or its question.
+    let p = Project::new("approve_early", DEPLOY);
+    let run = p.start(&["-q"]);
+    let answer = p.flow(&["approve", "ok"]);
+    assert_eq!(answer.status.code(), Some(0), "{}", text(&answer.stderr));
+    let out = finish(run);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(p.side_effects(), ["prep", "deployed"]);
+}
