@@ -598,3 +598,47 @@ fn an_answer_given_as_the_run_starts_waits_for_its_question() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(p.side_effects(), ["prep", "deployed"]);
 }
+
+#[test]
+fn at_a_terminal_questions_waiting_together_are_asked_one_at_a_time() {
+    let p = Project::new(
+        "approve_tty_two",
+        "let a = approve(\"First?\")\nlet b = approve(\"Second?\")\n[a.approved, b.approved]\n",
+    );
+    let mut tty = Terminal::start(&p);
+    tty.wait_for("approve? [y/n]");
+    // Both wait in the store, but the terminal asks one.
+    let start = Instant::now();
+    while p.pending().len() < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            p.pending()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        tty.screen().matches("approval needed").count(),
+        1,
+        "{}",
+        tty.screen()
+    );
+    tty.type_line("y");
+    let start = Instant::now();
+    while tty.screen().matches("approve? [y/n]").count() < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{}",
+            tty.screen()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let screen = tty.screen();
+    assert!(
+        screen.contains("First?") && screen.contains("Second?"),
+        "{screen}"
+    );
+    tty.type_line("y");
+    assert_eq!(finish_status(&mut tty.child), Some(0), "{}", tty.screen());
+    tty.wait_for("true");
+}
