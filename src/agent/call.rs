@@ -42,6 +42,9 @@ pub struct Call {
     /// more than this, whatever its own `max_tokens` (see
     /// [`super::Agent::estimate`]). `None`: no cap.
     pub max_tokens: Option<u64>,
+    /// Who can answer a question put to a person (the `approve` agent): the
+    /// run's [`RunOptions::approver`](crate::RunOptions::approver), if any.
+    pub approver: Option<Arc<dyn super::Approver>>,
 }
 
 impl std::fmt::Debug for Call {
@@ -81,6 +84,7 @@ impl Call {
             timeout: None,
             tools: None,
             max_tokens: None,
+            approver: None,
         }
     }
 

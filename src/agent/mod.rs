@@ -49,6 +49,7 @@
 //! # }
 //! ```
 
+pub mod approval;
 mod call;
 mod host;
 mod registry;
@@ -58,6 +59,7 @@ mod tools;
 
 use serde_json::{Map, Value};
 
+pub use approval::{Approver, Decision, Question, Withdrawal};
 pub use call::{AgentError, AgentFuture, Call, Logs, Reply, ReplyFuture};
 pub(crate) use host::Host;
 pub use host::HostAgent;

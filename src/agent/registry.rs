@@ -87,7 +87,7 @@ impl Registry {
         names.into_iter().find(|n| !known.contains(*n))
     }
 
-    /// Every capability, for messages: `env, files, http, llm, sh`.
+    /// Every capability, for messages: `approve, env, files, http, llm, sh`.
     pub fn capability_list(&self) -> String {
         let known: Vec<String> = self.capabilities().into_iter().collect();
         known.join(", ")

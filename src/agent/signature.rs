@@ -44,6 +44,10 @@ pub struct Signature {
     /// Its calls spend model tokens: a budget reserves each call's worst
     /// case before it starts (see [`super::Agent::estimate`]).
     pub tokens: bool,
+    /// Its calls are checkpoints: tasks wait for them with `after` to go on
+    /// only once they passed (`approve`), so lints never call such an
+    /// `after` unneeded.
+    pub checkpoint: bool,
 }
 
 /// How scripts use an agent.
@@ -209,6 +213,7 @@ impl Signature {
             capability: None,
             effects: false,
             tokens: false,
+            checkpoint: false,
         }
     }
 
@@ -448,6 +453,12 @@ impl Signature {
     /// Whether its calls may change the world outside their value.
     pub fn effects(mut self, effects: bool) -> Signature {
         self.effects = effects;
+        self
+    }
+
+    /// Marks its calls as checkpoints (see [`Signature::checkpoint`](Signature#structfield.checkpoint)).
+    pub fn checkpoint(mut self) -> Signature {
+        self.checkpoint = true;
         self
     }
 

@@ -7,12 +7,14 @@
 //! | [`llm`] | OpenAI-compatible `/chat/completions` models |
 //! | [`http`] | HTTP services: the context as a JSON body or query |
 //! | `echo`, `noop`, `sleep`, `fail` | the small built-ins |
+//! | `approve` | waits for a person to approve or deny (through the run's `Approver`) |
 //! | [`net`] | what `llm` and `http` share: the one HTTP client (rustls on ring), bounded reads, redaction |
 
 use std::sync::{Arc, LazyLock};
 
 use crate::agent::Registry;
 
+mod approve;
 mod echo;
 mod fail;
 #[warn(missing_docs)]
@@ -34,7 +36,7 @@ static BUILTIN: LazyLock<Arc<Registry>> = LazyLock::new(|| {
 
 impl Registry {
     /// The built-in agents (`sh`, `llm`, `http`, `echo`, `noop`, `sleep`,
-    /// `fail`), shared: made once per process. (Defined here, beside the
+    /// `fail`, `approve`), shared: made once per process. (Defined here, beside the
     /// agents, so that the seam in `agent` depends on none of them.)
     pub fn builtin() -> Arc<Registry> {
         BUILTIN.clone()
@@ -50,6 +52,7 @@ fn register_builtins(registry: &mut Registry) {
     registry.register(Arc::new(noop::Noop::new()));
     registry.register(Arc::new(sleep::Sleep::new()));
     registry.register(Arc::new(fail::Fail::new()));
+    registry.register(Arc::new(approve::Approve::new()));
 }
 
 #[cfg(test)]

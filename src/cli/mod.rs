@@ -1,5 +1,6 @@
-//! The `flow` command line: `run`, `check`, `explain`, `graph`, `repl`, and
-//! the run store's `runs`, `log`, `why` and `clean`. `main` is tiny;
+//! The `flow` command line: `run`, `check`, `explain`, `graph`, `repl`, the
+//! run store's `runs`, `log`, `why` and `clean`, and `approve`, `deny` and
+//! `approvals`, which answer the questions of waiting runs. `main` is tiny;
 //! exit codes are decided here, in one place.
 
 /// `print!`, `println!`, `eprint!` and `eprintln!` that never panic: a closed
@@ -30,6 +31,8 @@ macro_rules! errln {
     }};
 }
 
+mod approve;
+mod ask;
 mod check;
 mod json_report;
 mod progress;
@@ -113,6 +116,12 @@ enum Command {
     Why(store::WhyArgs),
     /// Remove recorded runs and their files: `flow clean [--keep N] [--older-than AGE]`.
     Clean(store::CleanArgs),
+    /// Approve a question an `approve` call waits on: `flow approve [RUN] TASK [--reason R]`.
+    Approve(approve::DecideArgs),
+    /// Deny a question an `approve` call waits on (the task fails): `flow deny [RUN] TASK [--reason R]`.
+    Deny(approve::DecideArgs),
+    /// List the questions of `approve` calls waiting for an answer: `flow approvals [RUN]`.
+    Approvals(approve::ApprovalsArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -171,6 +180,9 @@ pub fn main() -> ExitCode {
         Some(Command::Log(args)) => store::log(&args),
         Some(Command::Why(args)) => store::why(&args),
         Some(Command::Clean(args)) => store::clean(&args),
+        Some(Command::Approve(args)) => approve::decide(&args, true),
+        Some(Command::Deny(args)) => approve::decide(&args, false),
+        Some(Command::Approvals(args)) => approve::list(&args),
         None => repl::run(repl::ReplArgs::default()),
     };
     ExitCode::from(code)

@@ -2,8 +2,8 @@
 //! counts and the running tasks' names), plain lines otherwise, or nothing.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -28,17 +28,97 @@ struct State {
 pub struct Progress {
     mode: Mode,
     state: Arc<Mutex<State>>,
-    bar: Option<ProgressBar>,
+    bar: Option<Arc<Mutex<Bar>>>,
+}
+
+/// The status line: drawn, or hidden while a question waits at the terminal
+/// ([`pause`]), then drawn anew with the same message and elapsed time.
+struct Bar {
+    shown: Option<ProgressBar>,
+    started: Instant,
+    message: String,
+    paused: u32,
+    finished: bool,
+}
+
+impl Bar {
+    fn draw(&mut self) {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+            .with_elapsed(self.started.elapsed())
+            .with_message(self.message.clone());
+        let style = ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+        bar.set_style(style);
+        bar.enable_steady_tick(Duration::from_millis(120));
+        self.shown = Some(bar);
+    }
+}
+
+/// The status line on stderr now, if any: one terminal, one line.
+static CURRENT: Mutex<Option<Weak<Mutex<Bar>>>> = Mutex::new(None);
+
+fn current() -> Option<Arc<Mutex<Bar>>> {
+    CURRENT
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_ref()
+        .and_then(Weak::upgrade)
+}
+
+/// Hides the status line until the guard is dropped: while a person reads
+/// and answers a question at the terminal, nothing redraws under them.
+pub struct Pause(Option<Arc<Mutex<Bar>>>);
+
+pub fn pause() -> Pause {
+    let bar = current();
+    if let Some(bar) = &bar {
+        let mut bar = bar.lock().unwrap_or_else(PoisonError::into_inner);
+        bar.paused += 1;
+        if let Some(shown) = bar.shown.take() {
+            shown.finish_and_clear();
+        }
+    }
+    Pause(bar)
+}
+
+impl Drop for Pause {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.0 {
+            let mut bar = bar.lock().unwrap_or_else(PoisonError::into_inner);
+            bar.paused = bar.paused.saturating_sub(1);
+            if bar.paused == 0 && !bar.finished && bar.shown.is_none() {
+                bar.draw();
+            }
+        }
+    }
+}
+
+/// Prints a line on stderr above the status line (which is redrawn under it).
+pub fn println(line: &str) {
+    let bar = current();
+    let shown = bar.as_ref().and_then(|bar| {
+        let bar = bar.lock().unwrap_or_else(PoisonError::into_inner);
+        bar.shown.clone()
+    });
+    match shown {
+        Some(shown) => shown.suspend(|| errln!("{line}")),
+        None => errln!("{line}"),
+    }
 }
 
 impl Progress {
     pub fn new(mode: Mode) -> Progress {
         let bar = (mode == Mode::Bar).then(|| {
-            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-            let style = ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner());
-            bar.set_style(style);
-            bar.enable_steady_tick(Duration::from_millis(120));
+            let mut bar = Bar {
+                shown: None,
+                started: Instant::now(),
+                message: String::new(),
+                paused: 0,
+                finished: false,
+            };
+            bar.draw();
+            let bar = Arc::new(Mutex::new(bar));
+            *CURRENT.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::downgrade(&bar));
             bar
         });
         Progress {
@@ -90,7 +170,12 @@ impl Progress {
                 }
             }
             if let Some(bar) = &bar {
-                bar.set_message(summary(&s));
+                let message = summary(&s);
+                let mut bar = bar.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(shown) = &bar.shown {
+                    shown.set_message(message.clone());
+                }
+                bar.message = message;
             }
         }))
     }
@@ -98,7 +183,11 @@ impl Progress {
     /// Clears the status line.
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
+            let mut bar = bar.lock().unwrap_or_else(PoisonError::into_inner);
+            bar.finished = true;
+            if let Some(shown) = bar.shown.take() {
+                shown.finish_and_clear();
+            }
         }
     }
 }

@@ -304,6 +304,23 @@ pub fn run(mut args: RunArgs) -> u8 {
             let _ = journal.finish(crate::RunStatus::Cancelled, code, None);
         });
     }
+    // Who answers `approve`: the terminal, another shell through the store, or both.
+    let asked_in_store = match (&store, &journal) {
+        (Some(store), Some(journal)) => match store.approver(journal.id) {
+            Ok(approver) => Some(approver),
+            Err(e) => {
+                errln!("warning: `approve` cannot wait for an answer in the run store: {e}");
+                None
+            }
+        },
+        _ => None,
+    };
+    let approver = super::ask::approver(
+        super::ask::at_terminal(),
+        asked_in_store,
+        args.exec.store.named(),
+        "the run is not recorded (`--no-store`), so no other shell can answer",
+    );
     let mode = if args.exec.quiet || args.json {
         Mode::Quiet
     } else if std::io::stderr().is_terminal() {
@@ -338,6 +355,7 @@ pub fn run(mut args: RunArgs) -> u8 {
         secrets: args.exec.secrets.clone(),
         dry_run: args.dry_run,
         budget: args.exec.budget(),
+        approver: Some(approver),
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -21,6 +21,13 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
+    /// The folder `--store` or `FLOW_STORE` names, if not the default.
+    pub fn named(&self) -> Option<&Path> {
+        self.store
+            .as_deref()
+            .filter(|dir| !dir.as_os_str().is_empty())
+    }
+
     pub fn dir(&self) -> PathBuf {
         match &self.store {
             Some(dir) if !dir.as_os_str().is_empty() => dir.clone(),
@@ -37,7 +44,7 @@ pub fn store_error(e: &StoreError) -> u8 {
 }
 
 /// Opens the store to read it; prints why not and returns the exit code.
-fn open(args: &StoreArgs) -> Result<Store, u8> {
+pub(super) fn open(args: &StoreArgs) -> Result<Store, u8> {
     let dir = args.dir();
     match Store::open_existing(&dir) {
         Ok(Some(store)) => Ok(store),
@@ -115,8 +122,23 @@ pub fn runs(args: &RunsArgs) -> u8 {
         Ok(runs) => runs,
         Err(e) => return store_error(&e),
     };
+    // Runs going whose `approve` waits for an answer, with the tasks asking.
+    let mut waiting: std::collections::HashMap<i64, Vec<String>> = Default::default();
+    for question in store.pending_approvals(None).unwrap_or_default() {
+        if question.run_alive {
+            waiting.entry(question.run).or_default().push(question.task);
+        }
+    }
     if args.json {
-        let doc: Vec<Value> = runs.iter().map(RunRow::to_json).collect();
+        let doc: Vec<Value> = (runs.iter())
+            .map(|run| {
+                let mut doc = run.to_json();
+                if let Some(tasks) = waiting.get(&run.id) {
+                    doc["waiting_for_approval"] = Value::from(tasks.clone());
+                }
+                doc
+            })
+            .collect();
         outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         return exit::OK;
     }
@@ -147,13 +169,20 @@ pub fn runs(args: &RunsArgs) -> u8 {
             run.id,
             ago(now - run.started_at),
             why::shorten(script, 24),
-            run.status,
+            if waiting.contains_key(&run.id) {
+                "waiting"
+            } else {
+                &run.status
+            },
             took,
             run.counts[0],
             run.counts[1],
             run.counts[2],
             run.counts[3]
         );
+    }
+    if !waiting.is_empty() {
+        errln!("`waiting`: for an answer to `approve`; `flow approvals` lists the questions");
     }
     exit::OK
 }
@@ -166,7 +195,7 @@ fn seconds(ms: i64) -> String {
     }
 }
 
-fn ago(ms: i64) -> String {
+pub(super) fn ago(ms: i64) -> String {
     let s = ms.max(0) / 1000;
     match s {
         0..60 => format!("{s}s ago"),

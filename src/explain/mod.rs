@@ -262,5 +262,10 @@ pub fn agent(signature: &Signature) -> String {
             "It needs the capability `{capability}`: `--deny {capability}` switches it off.\n"
         ));
     }
+    if signature.checkpoint {
+        out.push_str(
+            "Its calls are checkpoints: `… after NAME` waits for one to pass, which no lint calls unneeded.\n",
+        );
+    }
     out
 }

@@ -153,8 +153,8 @@ fn body(cx: &Cx, id: BodyId, diags: &mut Vec<Diagnostic>) {
     report_unneeded(cx, &nodes, &unneeded, diags);
 }
 
-/// Why an `after` without data may be on purpose: the target is a gate (its
-/// whole point is ordering), or one of several side-effecting checks whose
+/// Why an `after` without data may be on purpose: the target is a gate or a
+/// checkpoint such as `approve` (their whole point is ordering), or one of several side-effecting checks whose
 /// values nothing reads (a gate written with `after`), or a one-off command
 /// run for its side effect
 /// (`sh("make")`, or a flow or construct with side effects, whose value
@@ -170,6 +170,12 @@ fn excused(
 ) -> bool {
     if matches!(target.kind, NodeKind::Gate(_)) {
         return true;
+    }
+    // A checkpoint (`approve`): waiting for it to pass is its whole point.
+    if let NodeKind::Task(task) = &target.kind {
+        if cx.task_backend(task).is_some_and(|s| s.checkpoint) {
+            return true;
+        }
     }
     let target_effects = cx.effectful(&target.kind);
     if checks_waited && target_effects && !target_read && !same_agent(node, target) {

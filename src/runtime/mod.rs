@@ -83,6 +83,10 @@ pub struct RunOptions {
     /// How much the run's model calls may spend (`--budget`); a script's
     /// `budget` declaration tightens it (the smaller of each limit wins).
     pub budget: crate::agent::Budget,
+    /// Who answers the questions `approve` calls put to a person (the
+    /// terminal, the run store, a host's own channel). Without one, an
+    /// `approve` call fails at once.
+    pub approver: Option<Arc<dyn crate::agent::Approver>>,
 }
 
 impl Default for RunOptions {
@@ -102,6 +106,7 @@ impl Default for RunOptions {
             secrets: Vec::new(),
             dry_run: false,
             budget: crate::agent::Budget::default(),
+            approver: None,
         }
     }
 }
@@ -245,6 +250,12 @@ impl RunOptions {
     /// ```
     pub fn budget(mut self, budget: crate::agent::Budget) -> RunOptions {
         self.budget = budget;
+        self
+    }
+
+    /// Asks `approver` the questions of the run's `approve` calls.
+    pub fn approver(mut self, approver: Arc<dyn crate::agent::Approver>) -> RunOptions {
+        self.approver = Some(approver);
         self
     }
 

@@ -189,8 +189,9 @@ pub(crate) struct Scheduler {
     /// Token usage of every task so far.
     usage: Option<Value>,
     /// Where this run's commands run (a local executor captures the
-    /// environment at the run's first command and keeps it).
-    executor: Arc<dyn crate::exec::Executor>,
+    /// environment at the run's first command and keeps it), and who
+    /// answers its `approve` calls.
+    services: crate::runtime::task::Services,
     /// What the run's records, result and diagnostics must not show.
     secrets: Arc<crate::secret::Secrets>,
     /// The run's folders (its commands get them as `FLOW_SCRIPT_DIR` and
@@ -253,10 +254,13 @@ impl Scheduler {
             root: None,
             result: None,
             usage: None,
-            executor: options
-                .executor
-                .clone()
-                .unwrap_or_else(crate::exec::default_executor),
+            services: crate::runtime::task::Services {
+                executor: options
+                    .executor
+                    .clone()
+                    .unwrap_or_else(crate::exec::default_executor),
+                approver: options.approver.clone(),
+            },
             secrets: Arc::default(),
             dirs,
             parked_maps: Vec::new(),

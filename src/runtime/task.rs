@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::journal::TaskKey;
 use super::{Attempt, TaskStatus};
-use crate::agent::{Agent, AgentError, Call, Inline, Reply};
+use crate::agent::{Agent, AgentError, Approver, Call, Inline, Reply};
 use crate::exec::Executor;
 use crate::shell::Command;
 
@@ -36,6 +36,15 @@ pub(crate) struct Prepared {
     pub max_tokens: Option<u64>,
 }
 
+/// What a run gives each of its calls besides the call itself.
+#[derive(Clone)]
+pub(crate) struct Services {
+    /// Where commands run.
+    pub executor: Arc<dyn Executor>,
+    /// Who answers `approve`.
+    pub approver: Option<Arc<dyn Approver>>,
+}
+
 /// What running a task produced.
 pub(crate) struct Executed {
     pub status: TaskStatus,
@@ -51,7 +60,7 @@ pub(crate) struct Executed {
 
 impl Prepared {
     /// The call an agent receives, for one attempt.
-    fn call(&self, cancel: CancellationToken, executor: &Arc<dyn Executor>) -> Call {
+    fn call(&self, cancel: CancellationToken, services: &Services) -> Call {
         Call {
             agent: self.agent.clone(),
             task: self.task.clone(),
@@ -60,16 +69,17 @@ impl Prepared {
             config: self.config.clone(),
             command: self.command.clone(),
             cancel,
-            executor: executor.clone(),
+            executor: services.executor.clone(),
             timeout: self.timeout,
             tools: self.tools.clone(),
             max_tokens: self.max_tokens,
+            approver: services.approver.clone(),
         }
     }
 
     /// Runs the task: each attempt within its timeout, failed attempts retried
     /// after an exponential backoff, until one succeeds or `cancel` fires.
-    pub(crate) async fn run(self, cancel: CancellationToken, executor: Arc<dyn Executor>) -> Executed {
+    pub(crate) async fn run(self, cancel: CancellationToken, services: Services) -> Executed {
         let started = SystemTime::now();
         let clock = Instant::now();
         let mut attempts = 0;
@@ -78,7 +88,7 @@ impl Prepared {
         let (status, result) = loop {
             attempts += 1;
             let attempt = cancel.child_token();
-            let call = self.call(attempt.clone(), &executor);
+            let call = self.call(attempt.clone(), &services);
             let began = SystemTime::now();
             let outcome = attempt_once(&*self.implementation, call, self.timeout, &attempt).await;
             if journaled {
@@ -142,9 +152,9 @@ impl Prepared {
 impl Prepared {
     /// A dry run's task: the agent's stub for the call, at once; nothing is
     /// run (see [`Agent::stub`]).
-    pub(crate) fn stub(self, cancel: CancellationToken, executor: &Arc<dyn Executor>) -> Executed {
+    pub(crate) fn stub(self, cancel: CancellationToken, services: &Services) -> Executed {
         let started = SystemTime::now();
-        let call = self.call(cancel, executor);
+        let call = self.call(cancel, services);
         let result = self.implementation.stub(&call).map(|value| Reply {
             notes: vec!["dry run: the agent was not called; this value is a stub".to_string()],
             ..Reply::value(value)

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! .flow/
-//!   flow.db            runs, tasks, attempts, recorded calls (WAL mode)
+//!   flow.db            runs, tasks, attempts, recorded calls, approvals (WAL mode)
 //!   runs/<run>/        values and logs too big for the database
 //! ```
 //!
@@ -21,7 +21,9 @@
 //! | `inbox.rs` | the queue to the writer, which wakes it once per batch |
 //! | `query.rs` | reading runs and tasks back, removing old runs |
 //! | `why.rs` | why a task ran or was re-used, in words |
+//! | `approvals.rs` | questions put to a person (`approve`), answered from another shell |
 
+mod approvals;
 mod inbox;
 mod journal;
 mod query;
@@ -33,6 +35,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+pub use approvals::{ApprovalRow, Decided, StoreApprover};
 pub use journal::{NewRun, RunJournal};
 pub use query::{RunRow, TaskRow};
 

@@ -77,7 +77,7 @@ impl RunRow {
 }
 
 /// Whether a process with this id exists (a run whose `flow` is gone was killed).
-fn process_alive(pid: i64) -> bool {
+pub(super) fn process_alive(pid: i64) -> bool {
     let Ok(pid) = i32::try_from(pid) else {
         return false;
     };
@@ -284,7 +284,7 @@ impl Store {
         })
     }
 
-    fn query<T>(
+    pub(super) fn query<T>(
         &self,
         sql: &str,
         params: impl rusqlite::Params,

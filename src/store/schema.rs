@@ -6,7 +6,7 @@ use rusqlite::Connection;
 
 /// The version this build writes. A store of a newer version is refused,
 /// never written to.
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
 /// Migration `i` takes a store from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -85,6 +85,25 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (run, seq)
     ) WITHOUT ROWID;
     CREATE INDEX calls_by_request ON calls(request_key);
+    ",
+    // 1 → 2: questions put to a person (`approve`), answered by `flow approve`
+    // and `flow deny` from another shell. Only adds a table.
+    "
+    CREATE TABLE approvals (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        run          INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        task         TEXT NOT NULL,            -- the asking task's id
+        question     TEXT NOT NULL,
+        details      TEXT NOT NULL,            -- JSON object: the call's named arguments
+        asked_at     INTEGER NOT NULL,         -- ms since the Unix epoch
+        timeout_ms   INTEGER,                  -- the call's timeout, if any
+        state        TEXT NOT NULL,            -- pending | approved | denied | timed_out | cancelled
+        decided_at   INTEGER,
+        decided_by   TEXT,                     -- a user name, else where it was answered
+        via          TEXT,                     -- cli | terminal
+        reason       TEXT
+    );
+    CREATE INDEX approvals_by_state ON approvals(state, run);
     ",
 ];
 

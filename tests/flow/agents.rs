@@ -204,7 +204,7 @@ fn flow_run_deny_exits_3_and_spawns_nothing() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr)
-        .contains("the capabilities are env, files, http, llm, sh"));
+        .contains("the capabilities are approve, env, files, http, llm, sh"));
     let out = common::flow_command()
         .arg("run")
         .arg(&script)

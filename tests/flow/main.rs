@@ -1,6 +1,7 @@
 //! The integration tests: one binary, one module per stage.
 
 mod agents;
+mod approve;
 mod backlog;
 mod budget;
 mod check;

@@ -72,6 +72,7 @@ pub fn run(args: ReplArgs) -> u8 {
         },
         secrets: args.exec.secrets.clone(),
         budget: args.exec.budget(),
+        terminal: super::ask::at_terminal(),
     };
     let mut session = Session::new(engine, options);
     // A store that cannot be used is said, and the REPL starts anyway: an

@@ -35,6 +35,9 @@ pub struct SessionOptions {
     pub secrets: Vec<String>,
     /// `--budget`: what each entry's model calls may spend.
     pub budget: crate::agent::Budget,
+    /// Ask the questions of `approve` calls at the terminal (stdin and
+    /// stderr are one): an interactive session.
+    pub terminal: bool,
 }
 
 /// What a front end hands to one entry's run: the token that cancels it
@@ -312,6 +315,7 @@ impl Session {
             secrets: self.options.secrets.clone(),
             dry_run: false,
             budget: self.options.budget,
+            approver: Some(self.entry_approver()),
         };
         let outcome = self.engine.run(&compiled.script, options).await;
         match outcome.status {

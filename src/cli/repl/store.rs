@@ -16,7 +16,7 @@ use super::session::Session;
 use crate::cli::exit;
 use crate::cli::store::{store_error, task_log};
 use crate::runtime::{Journal, RunStatus};
-use crate::store::{why, NewRun, RunJournal, Store, TaskRow};
+use crate::store::{why, NewRun, RunJournal, Store, StoreApprover, TaskRow};
 use crate::value;
 
 /// The session's run once begun, shared with the SIGTERM watcher, which
@@ -30,6 +30,8 @@ pub(crate) struct Recorder {
     /// The run to begin at the first entry that runs.
     run: NewRun,
     journal: RunSlot,
+    /// Questions of `approve` calls, asked through the session's run.
+    asks: Option<StoreApprover>,
 }
 
 impl Session {
@@ -56,6 +58,7 @@ impl Session {
             store,
             run,
             journal: journal.clone(),
+            asks: None,
         });
         journal
     }
@@ -84,6 +87,28 @@ impl Session {
             self.recorder = None;
         }
         begun.map(|j| j as Arc<dyn Journal>)
+    }
+
+    /// Who answers an entry's `approve` calls: the person at the terminal
+    /// (an interactive session), and other shells through the session's run
+    /// (`flow approve RUN TASK`), whichever answers first.
+    pub(super) fn entry_approver(&mut self) -> Arc<dyn crate::agent::Approver> {
+        let store = self.recorder.as_mut().and_then(|r| {
+            if r.asks.is_none() {
+                let run = r.journal.lock().ok()?.as_ref()?.id;
+                r.asks = r.store.approver(run).ok();
+            }
+            r.asks.clone()
+        });
+        let dir = (self.recorder.as_ref())
+            .map(|r| r.store.dir())
+            .filter(|dir| *dir != std::path::Path::new(crate::cli::store::DEFAULT_DIR));
+        crate::cli::ask::approver(
+            self.options().terminal,
+            store,
+            dir,
+            "the session is not recorded (`--no-store`), so no other shell can answer",
+        )
     }
 
     /// Ends the session's run, if one began, with the session's exit code:

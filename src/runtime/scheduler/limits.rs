@@ -339,7 +339,7 @@ impl Scheduler {
             let token = self.token(queued.key);
             let (key, node) = (queued.key, queued.node);
             if self.options.dry_run {
-                let done = Box::new(queued.prepared.stub(token, &self.executor));
+                let done = Box::new(queued.prepared.stub(token, &self.services));
                 self.join.spawn(async move {
                     Completion::Task {
                         key,
@@ -369,9 +369,9 @@ impl Scheduler {
                 });
                 continue;
             }
-            let executor = self.executor.clone();
+            let services = self.services.clone();
             self.join.spawn(async move {
-                let done = Box::new(queued.prepared.run(token, executor).await);
+                let done = Box::new(queued.prepared.run(token, services).await);
                 Completion::Task {
                     key,
                     node,

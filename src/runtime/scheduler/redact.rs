@@ -62,3 +62,29 @@ pub(super) fn diagnostics(secrets: &Secrets, diagnostics: &mut [Diagnostic]) {
         }
     }
 }
+
+/// An approver that shows the person (and the store) a question with the
+/// run's secrets as `***`.
+pub(super) struct Approver {
+    pub inner: Arc<dyn crate::agent::Approver>,
+    pub secrets: Arc<Secrets>,
+}
+
+impl crate::agent::Approver for Approver {
+    fn ask<'a>(
+        &'a self,
+        question: &'a crate::agent::Question,
+        withdrawal: &'a crate::agent::Withdrawal,
+    ) -> crate::agent::approval::AskFuture<'a> {
+        Box::pin(async move {
+            let mut shown = question.clone();
+            self.secrets.redact_in(&mut shown.text);
+            for value in shown.details.values_mut() {
+                if let Some(redacted) = self.secrets.redact_value(value) {
+                    *value = redacted;
+                }
+            }
+            self.inner.ask(&shown, withdrawal).await
+        })
+    }
+}

@@ -226,11 +226,18 @@ impl Scheduler {
                 .map(|(n, d)| (n.to_string(), d.to_string_lossy().into_owned()))
                 .collect();
             let executor = crate::exec::LocalExecutor::new().hiding(secrets.names());
-            self.executor = Arc::new(executor.setting(vars));
+            self.services.executor = Arc::new(executor.setting(vars));
         }
         let secrets = Arc::new(secrets);
         if let (Some(journal), false) = (&self.options.journal, secrets.is_empty()) {
             journal.secrets(&secrets);
+        }
+        // A person is never shown a secret, nor is one written with a question.
+        if let (Some(approver), false) = (&self.options.approver, secrets.is_empty()) {
+            self.services.approver = Some(Arc::new(redact::Approver {
+                inner: approver.clone(),
+                secrets: secrets.clone(),
+            }));
         }
         self.secrets = secrets;
     }
