@@ -234,3 +234,20 @@ impl Reply {
         }
     }
 }
+
+/// Adds one task's token usage (`{"prompt_tokens": 3, …}`) into a running total.
+pub(crate) fn add_usage(total: &mut Option<Value>, usage: &Value) {
+    let Some(fields) = usage.as_object() else {
+        return;
+    };
+    let total = total.get_or_insert_with(|| Value::Object(Default::default()));
+    let Some(total) = total.as_object_mut() else {
+        return;
+    };
+    for (key, value) in fields {
+        if let Some(n) = value.as_u64() {
+            let sum = total.get(key).and_then(Value::as_u64).unwrap_or(0) + n;
+            total.insert(key.clone(), Value::from(sum));
+        }
+    }
+}

@@ -60,6 +60,7 @@ mod tools;
 use serde_json::{Map, Value};
 
 pub use approval::{Approver, Decision, Question, Withdrawal};
+pub(crate) use call::add_usage;
 pub use call::{AgentError, AgentFuture, Call, Logs, Reply, ReplyFuture};
 pub(crate) use host::Host;
 pub use host::HostAgent;

@@ -303,7 +303,7 @@ async fn converse(
             ..e
         })?;
         if let Some(more) = &reply.usage {
-            crate::runtime::add_usage(&mut usage, more);
+            crate::agent::add_usage(&mut usage, more);
         }
         if !reply.tool_calls.is_empty() {
             // The model asks for tools: run them, give it their answers, ask again.
