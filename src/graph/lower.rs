@@ -723,25 +723,8 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
                 span: *op_span,
             },
             ExprKind::Call(call) => self.call(call, e.span, label),
-            ExprKind::Map(map) => {
-                let list = self.expr(&map.list, None);
-                let limit = map.limit.as_ref().map(|l| self.expr(l, None));
-                let index = match &map.index {
-                    Some(i) => (i.name.as_str(), Some(i.span)),
-                    None => ("_index", None),
-                };
-                let item = (map.item.name.as_str(), Some(map.item.span));
-                let body = self.body(BodyKind::MapItem, &[item, index], &map.body);
-                let label = self.label(label, "map");
-                let node = MapNode {
-                    list,
-                    limit,
-                    body,
-                    filter: false,
-                };
-                self.push_construct(NodeKind::Map(node), label, e.span)
-            }
-            ExprKind::Filter(map) => self.filter(map, label, e.span),
+            ExprKind::Map(map) => self.map(map, false, label, e.span),
+            ExprKind::Filter(map) => self.map(map, true, label, e.span),
             ExprKind::Repeat(r) => self.repeat(r, label, e.span),
             ExprKind::Match(m) => self.match_(m, label, e.span),
             ExprKind::Reduce(r) => self.reduce(r, label, e.span),

@@ -87,8 +87,14 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
 }
 
 impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
-    /// `filter`: a `map` whose body gives each item's condition.
-    pub(super) fn filter(&mut self, map: &'a ast::Map, label: Option<&str>, span: Span) -> Expr {
+    /// `map`, or `filter` (a `map` whose body gives each item's condition).
+    pub(super) fn map(
+        &mut self,
+        map: &'a ast::Map,
+        filter: bool,
+        label: Option<&str>,
+        span: Span,
+    ) -> Expr {
         let list = self.expr(&map.list, None);
         let limit = map.limit.as_ref().map(|l| self.expr(l, None));
         let index = match &map.index {
@@ -97,12 +103,12 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
         };
         let item = (map.item.name.as_str(), Some(map.item.span));
         let body = self.body(BodyKind::MapItem, &[item, index], &map.body);
-        let label = self.label(label, "filter");
+        let label = self.label(label, if filter { "filter" } else { "map" });
         let node = MapNode {
             list,
             limit,
             body,
-            filter: true,
+            filter,
         };
         self.push_construct(NodeKind::Map(node), label, span)
     }

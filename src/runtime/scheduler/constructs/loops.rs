@@ -82,14 +82,9 @@ impl Scheduler {
 
     /// Instantiates a `repeat`'s next child: its condition, a round or its `else`.
     fn repeat_next(&mut self, id: u32, role: Role) {
-        let Some(owner) = self.constructs.owner(id) else {
+        let Some(owner) = self.go_on(id) else {
             return;
         };
-        if self.is_stopped(owner) {
-            let name = self.constructs.get(id).map(|c| c.name.clone());
-            let failure = cancelled_failure(name.as_deref().unwrap_or(""));
-            return self.construct_done(id, Err(failure));
-        }
         let Some(c) = self.constructs.get(id) else {
             return;
         };
@@ -160,6 +155,19 @@ impl Scheduler {
             },
             _ => self.construct_done(id, Ok(value)),
         }
+    }
+
+    /// Before a loop starts its next child: its owner, or `None` when the
+    /// loop is over (gone, or cancelled now because its owner stopped).
+    fn go_on(&mut self, id: u32) -> Option<Key> {
+        let owner = self.constructs.owner(id)?;
+        if self.is_stopped(owner) {
+            let name = self.constructs.get(id).map(|c| c.name.clone());
+            let failure = cancelled_failure(name.as_deref().unwrap_or(""));
+            self.construct_done(id, Err(failure));
+            return None;
+        }
+        Some(owner)
     }
 
     /// Where a construct's node is written.
@@ -300,13 +308,8 @@ impl Scheduler {
 
     /// Starts a `fold`'s next step.
     fn fold_next(&mut self, id: u32) {
-        let Some(owner) = self.constructs.owner(id) else {
+        if self.go_on(id).is_none() {
             return;
-        };
-        if self.is_stopped(owner) {
-            let name = self.constructs.get(id).map(|c| c.name.clone());
-            let failure = cancelled_failure(name.as_deref().unwrap_or(""));
-            return self.construct_done(id, Err(failure));
         }
         let Some(c) = self.constructs.get(id) else {
             return;
