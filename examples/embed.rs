@@ -136,7 +136,9 @@ async fn main() -> std::process::ExitCode {
                 record.agent,
                 record.status.as_str()
             ),
-            RunEvent::Retrying(retry) => println!("retrying {} (attempt {} failed)", retry.id, retry.attempt),
+            RunEvent::Retrying(retry) => {
+                println!("retrying {} (attempt {} failed)", retry.id, retry.attempt)
+            }
             _ => {}
         }
     }

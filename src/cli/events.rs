@@ -58,9 +58,8 @@ impl EventStream {
         let out: Box<dyn Write + Send> = if to_stdout(path) {
             Box::new(io::stdout())
         } else {
-            let file = std::fs::File::create(path).map_err(|e| {
-                format!("cannot write the event stream `{}`: {e}", path.display())
-            })?;
+            let file = std::fs::File::create(path)
+                .map_err(|e| format!("cannot write the event stream `{}`: {e}", path.display()))?;
             Box::new(file)
         };
         let (lines, received) = mpsc::channel::<Vec<u8>>();
@@ -104,6 +103,7 @@ impl EventStream {
                 let mut line = head("task_started");
                 line.insert("id".into(), json!(id));
                 line.insert("agent".into(), json!(agent));
+                line.insert("attempt".into(), json!(1));
                 send(&lines, line);
             }
             Event::Retrying(retry) => {
@@ -227,6 +227,7 @@ fn retried(retry: &Retry) -> Map<String, Value> {
     line.insert("duration_ms".into(), json!(millis(took.as_secs_f64())));
     line.insert("exit_code".into(), json!(a.exit_code));
     line.insert("error".into(), json!(a.error));
+    line.insert("next_attempt".into(), json!(retry.attempt + 1));
     line.insert(
         "retry_in_ms".into(),
         json!(millis(retry.backoff.as_secs_f64())),

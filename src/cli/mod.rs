@@ -40,8 +40,8 @@ mod outputs;
 mod progress;
 #[cfg(target_os = "linux")]
 mod reaper;
-mod report;
 pub mod repl;
+mod report;
 mod run;
 mod signals;
 mod store;

@@ -36,8 +36,7 @@ impl OutputArgs {
     pub fn check(&self, json: bool, no_store: bool, dry_run: bool) -> Result<(), String> {
         if json && self.events_to_stdout() {
             return Err(
-                "`--json` and `--events -` both write to stdout; write the events to a file"
-                    .into(),
+                "`--json` and `--events -` both write to stdout; write the events to a file".into(),
             );
         }
         if let Some(path) = &self.report {
@@ -94,6 +93,31 @@ pub fn finish_events(events: Option<EventStream>, end: RunEnd<'_>) -> bool {
             false
         }
     }
+}
+
+/// Ends the event stream of a run that ran (`run`: its id in the store).
+pub fn end_events(
+    events: Option<EventStream>,
+    run: Option<i64>,
+    script: &crate::engine::Script,
+    outcome: &crate::Outcome,
+    exit_code: u8,
+) -> bool {
+    if events.is_none() {
+        return true;
+    }
+    let errors = (outcome.errors.iter())
+        .map(|d| d.to_json(&script.source))
+        .collect();
+    let end = RunEnd {
+        run,
+        status: outcome.status.as_str(),
+        exit_code,
+        usage: (outcome.spending).usage_json(outcome.usage.as_ref()),
+        result: outcome.result.as_deref(),
+        errors,
+    };
+    finish_events(events, end)
 }
 
 /// Writes `--report` for run `run` of the store; says where on stderr (not

@@ -422,16 +422,8 @@ pub fn run(mut args: RunArgs) -> u8 {
         written = json_report::write(std::io::stdout().lock(), &summary, &mut log);
     }
     let (mut code, result_written) = report(&args, &script, &outcome);
-    let errors = || (outcome.errors.iter()).map(|d| d.to_json(&script.source)).collect();
-    let end = super::events::RunEnd {
-        run: journal.as_ref().map(|j| j.id),
-        status: outcome.status.as_str(),
-        exit_code: code,
-        usage: outcome.spending.usage_json(outcome.usage.as_ref()),
-        result: outcome.result.as_deref(),
-        errors: if events.is_some() { errors() } else { Vec::new() },
-    };
-    if !super::outputs::finish_events(events, end) && code == exit::OK {
+    let run_id = journal.as_ref().map(|j| j.id);
+    if !super::outputs::end_events(events, run_id, &script, &outcome, code) && code == exit::OK {
         code = exit::FAILED;
     }
     match written.and(result_written) {

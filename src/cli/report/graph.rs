@@ -93,10 +93,7 @@ pub(super) fn svg(graph: &Value, outcomes: &HashMap<String, Outcome>) -> String 
     let height = rows * (H + GAP_Y) + GAP_Y;
     let xy = |i: usize| {
         let (layer, rank) = (layers[i], positions[i].1);
-        (
-            layer * (W + GAP_X) + GAP_X / 2,
-            rank * (H + GAP_Y) + GAP_Y,
-        )
+        (layer * (W + GAP_X) + GAP_X / 2, rank * (H + GAP_Y) + GAP_Y)
     };
     let mut svg = format!(
         "<svg class=\"graph\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" \
@@ -258,7 +255,14 @@ mod tests {
             "bodies": [{"id": 0, "title": "script", "nodes": [0, 1]}, {"id": 1, "title": "map m[i]", "nodes": [2]}]
         });
         let mut outcomes = HashMap::new();
-        outcomes.insert("m[i]".to_string(), Outcome { tasks: 5, failed: 1, class: "s-failed" });
+        outcomes.insert(
+            "m[i]".to_string(),
+            Outcome {
+                tasks: 5,
+                failed: 1,
+                class: "s-failed",
+            },
+        );
         let svg = svg(&graph, &outcomes);
         assert_eq!(svg.matches("<g class=\"node").count(), 3);
         assert!(svg.contains("a&lt;b&gt;") && !svg.contains("a<b>"), "{svg}");

@@ -129,9 +129,7 @@ pub(super) fn start(report: &Report, nonce: &str, out: &mut String) {
         "wall time",
         wall.map_or_else(|| "(not ended)".to_string(), seconds),
     );
-    let mut tasks = format!(
-        "{done} done, {cached} re-used, {failed} failed, {skipped} skipped"
-    );
+    let mut tasks = format!("{done} done, {cached} re-used, {failed} failed, {skipped} skipped");
     if report.unrecorded() > 0 {
         let _ = write!(
             tasks,
@@ -141,7 +139,11 @@ pub(super) fn start(report: &Report, nonce: &str, out: &mut String) {
         );
     }
     fact("tasks", tasks);
-    let ran = report.tasks.iter().filter(|t| !t.attempts.is_empty()).count();
+    let ran = report
+        .tasks
+        .iter()
+        .filter(|t| !t.attempts.is_empty())
+        .count();
     fact(
         "attempts",
         format!(
@@ -152,9 +154,9 @@ pub(super) fn start(report: &Report, nonce: &str, out: &mut String) {
     );
     let usage = &report.usage;
     if usage.reported {
-        let cost = usage
-            .cost_usd
-            .map_or_else(String::new, |usd| format!(", {}", crate::agent::dollars(usd)));
+        let cost = usage.cost_usd.map_or_else(String::new, |usd| {
+            format!(", {}", crate::agent::dollars(usd))
+        });
         fact(
             "tokens",
             format!(
@@ -231,8 +233,10 @@ pub(super) fn tasks(report: &Report, rows: &[(usize, Option<TaskRow>)], out: &mu
         VALUE_SHOWN / 1024,
         LOG_TAIL / 1024
     );
-    out.push_str("<p><button type=\"button\" data-toggle=\"open\">open all</button> \
-                   <button type=\"button\" data-toggle=\"close\">close all</button></p>");
+    out.push_str(
+        "<p><button type=\"button\" data-toggle=\"open\">open all</button> \
+                   <button type=\"button\" data-toggle=\"close\">close all</button></p>",
+    );
     for (i, row) in rows {
         task(&report.tasks[*i], row.as_ref(), out);
     }
@@ -242,9 +246,9 @@ pub(super) fn tasks(report: &Report, rows: &[(usize, Option<TaskRow>)], out: &mu
 fn task(task: &Task, row: Option<&TaskRow>, out: &mut String) {
     let line = &task.line;
     let id = esc(&line.task);
-    let took = line
-        .duration_ms
-        .map_or_else(String::new, |ms| format!(" · {}", seconds(ms.round() as i64)));
+    let took = line.duration_ms.map_or_else(String::new, |ms| {
+        format!(" · {}", seconds(ms.round() as i64))
+    });
     let tries = match task.attempts.len() {
         0 => String::new(),
         1 => " · 1 attempt".to_string(),
@@ -275,7 +279,11 @@ fn task(task: &Task, row: Option<&TaskRow>, out: &mut String) {
         let _ = write!(out, "<p>re-used from run {run}</p>");
     }
     if let Some(usage) = &line.usage {
-        let _ = write!(out, "<p>usage: <code>{}</code></p>", esc(&usage.to_string()));
+        let _ = write!(
+            out,
+            "<p>usage: <code>{}</code></p>",
+            esc(&usage.to_string())
+        );
     }
     if task.attempts.len() > 1 || task.failed() {
         out.push_str(
@@ -307,7 +315,11 @@ fn task(task: &Task, row: Option<&TaskRow>, out: &mut String) {
             }
             let shown = tail(text, LOG_TAIL);
             let part = if shown.len() < text.len() {
-                format!(" (the last {} KiB of {} bytes)", LOG_TAIL / 1024, text.len())
+                format!(
+                    " (the last {} KiB of {} bytes)",
+                    LOG_TAIL / 1024,
+                    text.len()
+                )
             } else {
                 String::new()
             };

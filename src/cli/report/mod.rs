@@ -155,10 +155,7 @@ fn details(report: &Report) -> Vec<usize> {
         .take(DETAILS)
         .collect();
     let room = DETAILS - picked.len();
-    picked.extend(
-        all.filter(|&i| !report.tasks[i].troubled())
-            .take(room),
-    );
+    picked.extend(all.filter(|&i| !report.tasks[i].troubled()).take(room));
     picked.sort_unstable();
     picked
 }

@@ -87,7 +87,8 @@ impl Usage {
         self.reported = true;
         self.prompt += count("prompt_tokens");
         self.completion += count("completion_tokens");
-        self.total += count("total_tokens").max(count("prompt_tokens") + count("completion_tokens"));
+        self.total +=
+            count("total_tokens").max(count("prompt_tokens") + count("completion_tokens"));
         if let Some(cost) = usage.get("cost_usd").and_then(Value::as_f64) {
             *self.cost_usd.get_or_insert(0.0) += cost;
         }
@@ -128,7 +129,11 @@ impl Report {
             .collect();
         // By start; those that never started last; ties in the order they ended.
         tasks.sort_by_key(|t| {
-            let start = t.attempts.first().map(|a| a.started_at).or(t.line.started_at);
+            let start = t
+                .attempts
+                .first()
+                .map(|a| a.started_at)
+                .or(t.line.started_at);
             (start.is_none(), start, t.line.seq)
         });
         let mut usage = Usage::default();

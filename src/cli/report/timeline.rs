@@ -170,10 +170,9 @@ fn row(report: &Report, i: usize, linked: bool, out: &mut String) -> usize {
         let exit = a
             .exit_code
             .map_or_else(String::new, |c| format!(", exit status {c}"));
-        let error = a
-            .error
-            .as_deref()
-            .map_or_else(String::new, |e| format!(": {}", super::html::shorten(e, 300)));
+        let error = a.error.as_deref().map_or_else(String::new, |e| {
+            format!(": {}", super::html::shorten(e, 300))
+        });
         let _ = write!(
             out,
             "<div class=\"bar attempt s-{status}{retried}\" data-task=\"{id}\" \
