@@ -11,6 +11,7 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime};
 
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::runtime::{Event, Observer, Retry, TaskRecord, TaskStatus};
@@ -39,7 +40,7 @@ pub fn to_stdout(path: &Path) -> bool {
 
 /// An open event stream.
 pub struct EventStream {
-    lines: mpsc::Sender<Vec<u8>>,
+    lines: mpsc::Sender<Line>,
     writer: JoinHandle<io::Result<()>>,
     shared: Arc<Shared>,
     path: PathBuf,
@@ -62,7 +63,7 @@ impl EventStream {
                 .map_err(|e| format!("cannot write the event stream `{}`: {e}", path.display()))?;
             Box::new(file)
         };
-        let (lines, received) = mpsc::channel::<Vec<u8>>();
+        let (lines, received) = mpsc::channel::<Line>();
         let writer = std::thread::Builder::new()
             .name("flow-events".into())
             .spawn(move || write_lines(&received, out))
@@ -94,28 +95,38 @@ impl EventStream {
         self.send(line);
     }
 
-    /// The observer that turns task events into lines.
+    /// The observer that hands task events to the writer, which makes
+    /// their lines: the scheduler only copies what a line needs.
     pub fn observer(&self) -> Observer {
         let lines = self.lines.clone();
         let shared = self.shared.clone();
-        Arc::new(move |event: &Event| match event {
-            Event::Started { id, agent } => {
-                let mut line = head("task_started");
-                line.insert("id".into(), json!(id));
-                line.insert("agent".into(), json!(agent));
-                line.insert("attempt".into(), json!(1));
-                send(&lines, line);
-            }
-            Event::Retrying(retry) => {
-                shared.retries.fetch_add(1, Ordering::Relaxed);
-                send(&lines, retried(retry));
-            }
-            Event::Finished(record) => {
-                if let Some(i) = STATUSES.iter().position(|s| *s == record.status) {
-                    shared.counts[i].fetch_add(1, Ordering::Relaxed);
+        Arc::new(move |event: &Event| {
+            let time = SystemTime::now();
+            let line = match event {
+                Event::Started { id, agent } => Line::Started {
+                    time,
+                    id: id.clone(),
+                    agent: (*agent).into(),
+                },
+                Event::Retrying(retry) => {
+                    shared.retries.fetch_add(1, Ordering::Relaxed);
+                    Line::Retried {
+                        time,
+                        retry: Box::new((*retry).clone()),
+                    }
                 }
-                send(&lines, finished(record));
-            }
+                Event::Finished(record) => {
+                    if let Some(i) = STATUSES.iter().position(|s| *s == record.status) {
+                        shared.counts[i].fetch_add(1, Ordering::Relaxed);
+                    }
+                    Line::Ended {
+                        time,
+                        task: Box::new(Ended::of(record)),
+                    }
+                }
+            };
+            // The writer has stopped (a closed pipe): the run goes on without it.
+            let _ = lines.send(line);
         })
     }
 
@@ -198,11 +209,10 @@ fn head(event: &str) -> Map<String, Value> {
     line
 }
 
-fn send(lines: &mpsc::Sender<Vec<u8>>, line: Map<String, Value>) {
+fn send(lines: &mpsc::Sender<Line>, line: Map<String, Value>) {
     let mut text = serde_json::to_vec(&line).unwrap_or_default();
     text.push(b'\n');
-    // The writer has stopped (a closed pipe): the run goes on without it.
-    let _ = lines.send(text);
+    let _ = lines.send(Line::Text(text));
 }
 
 fn time(t: SystemTime) -> String {
@@ -213,62 +223,188 @@ fn millis(seconds: f64) -> f64 {
     (seconds * 1e6).round() / 1e3
 }
 
-/// `task_retried`: an attempt failed and another follows.
-fn retried(retry: &Retry) -> Map<String, Value> {
-    let mut line = head("task_retried");
-    let a = &retry.ended;
-    line.insert("id".into(), json!(retry.id));
-    line.insert("agent".into(), json!(&*retry.agent));
-    line.insert("attempt".into(), json!(retry.attempt));
-    line.insert("status".into(), json!(a.status.as_str()));
-    line.insert("started_at".into(), json!(time(a.started_at)));
-    line.insert("ended_at".into(), json!(time(a.ended_at)));
-    let took = a.ended_at.duration_since(a.started_at).unwrap_or_default();
-    line.insert("duration_ms".into(), json!(millis(took.as_secs_f64())));
-    line.insert("exit_code".into(), json!(a.exit_code));
-    line.insert("error".into(), json!(a.error));
-    line.insert("next_attempt".into(), json!(retry.attempt + 1));
-    line.insert(
-        "retry_in_ms".into(),
-        json!(millis(retry.backoff.as_secs_f64())),
-    );
-    line
+/// What the writer is handed: a line made already (the run's first and
+/// last), or what a task event's line is made of.
+enum Line {
+    Text(Vec<u8>),
+    Started {
+        time: SystemTime,
+        id: String,
+        agent: Arc<str>,
+    },
+    Retried {
+        time: SystemTime,
+        retry: Box<Retry>,
+    },
+    Ended {
+        time: SystemTime,
+        task: Box<Ended>,
+    },
 }
 
-/// `task_finished`, `task_failed` or `task_skipped`, by how the task ended.
-fn finished(record: &TaskRecord) -> Map<String, Value> {
-    let event = match record.status {
-        TaskStatus::Succeeded | TaskStatus::Cached => "task_finished",
-        TaskStatus::Skipped => "task_skipped",
-        _ => "task_failed",
-    };
-    let mut line = head(event);
-    line.insert("id".into(), json!(record.id()));
-    line.insert("agent".into(), json!(&*record.agent));
-    line.insert("status".into(), json!(record.status.as_str()));
-    line.insert("attempts".into(), json!(record.attempts));
-    line.insert("started_at".into(), json!(record.started_at.map(time)));
-    line.insert("ended_at".into(), json!(record.ended_at.map(time)));
-    let ms = record.duration.map(|d| millis(d.as_secs_f64()));
-    line.insert("duration_ms".into(), json!(ms));
-    if let Some(error) = &record.error {
-        line.insert("error".into(), json!(error));
-    }
-    if let Some(output) = &record.output {
-        if is_small(output) {
-            line.insert("value".into(), (**output).clone());
-        } else {
-            let bytes = serde_json::to_vec(&**output).map_or(0, |t| t.len());
-            line.insert("value_bytes".into(), json!(bytes));
+/// What the line of a task that ended says (a value is shared, not copied).
+struct Ended {
+    id: String,
+    agent: Arc<str>,
+    status: TaskStatus,
+    attempts: u32,
+    started_at: Option<SystemTime>,
+    ended_at: Option<SystemTime>,
+    duration: Option<std::time::Duration>,
+    error: Option<String>,
+    output: Option<crate::runtime::Val>,
+    usage: Option<Value>,
+    reused_from: Option<i64>,
+}
+
+impl Ended {
+    fn of(record: &TaskRecord) -> Ended {
+        Ended {
+            id: record.id(),
+            agent: record.agent.clone(),
+            status: record.status,
+            attempts: record.attempts,
+            started_at: record.started_at,
+            ended_at: record.ended_at,
+            duration: record.duration,
+            error: record.error.clone(),
+            output: record.output.clone(),
+            usage: record.usage.clone(),
+            reused_from: record.reused_from,
         }
     }
-    if let Some(usage) = &record.usage {
-        line.insert("usage".into(), usage.clone());
+}
+
+/// A time as the lines write it: RFC 3339, UTC, milliseconds.
+struct Time(SystemTime);
+
+impl Serialize for Time {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&humantime::format_rfc3339_millis(self.0))
     }
-    if let Some(run) = record.reused_from {
-        line.insert("reused_from".into(), json!(run));
+}
+
+#[derive(Serialize)]
+struct StartedLine<'a> {
+    v: u32,
+    event: &'static str,
+    time: Time,
+    id: &'a str,
+    agent: &'a str,
+    attempt: u32,
+}
+
+#[derive(Serialize)]
+struct RetriedLine<'a> {
+    v: u32,
+    event: &'static str,
+    time: Time,
+    id: &'a str,
+    agent: &'a str,
+    attempt: u32,
+    status: &'static str,
+    started_at: Time,
+    ended_at: Time,
+    duration_ms: f64,
+    exit_code: Option<i32>,
+    error: Option<&'a str>,
+    next_attempt: u32,
+    retry_in_ms: f64,
+}
+
+#[derive(Serialize)]
+struct EndedLine<'a> {
+    v: u32,
+    event: &'static str,
+    time: Time,
+    id: &'a str,
+    agent: &'a str,
+    status: &'static str,
+    attempts: u32,
+    started_at: Option<Time>,
+    ended_at: Option<Time>,
+    duration_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value_bytes: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reused_from: Option<i64>,
+}
+
+/// Writes the line `line` stands for, and its newline.
+fn render(line: &Line, out: &mut impl Write) -> io::Result<()> {
+    match line {
+        Line::Text(text) => return out.write_all(text),
+        Line::Started { time, id, agent } => {
+            let line = StartedLine {
+                v: VERSION,
+                event: "task_started",
+                time: Time(*time),
+                id,
+                agent,
+                attempt: 1,
+            };
+            serde_json::to_writer(&mut *out, &line)?;
+        }
+        Line::Retried { time, retry } => {
+            let a = &retry.ended;
+            let took = a.ended_at.duration_since(a.started_at).unwrap_or_default();
+            let line = RetriedLine {
+                v: VERSION,
+                event: "task_retried",
+                time: Time(*time),
+                id: &retry.id,
+                agent: &retry.agent,
+                attempt: retry.attempt,
+                status: a.status.as_str(),
+                started_at: Time(a.started_at),
+                ended_at: Time(a.ended_at),
+                duration_ms: millis(took.as_secs_f64()),
+                exit_code: a.exit_code,
+                error: a.error.as_deref(),
+                next_attempt: retry.attempt + 1,
+                retry_in_ms: millis(retry.backoff.as_secs_f64()),
+            };
+            serde_json::to_writer(&mut *out, &line)?;
+        }
+        Line::Ended { time, task } => {
+            let event = match task.status {
+                TaskStatus::Succeeded | TaskStatus::Cached => "task_finished",
+                TaskStatus::Skipped => "task_skipped",
+                _ => "task_failed",
+            };
+            let output = task.output.as_deref();
+            let small = output.filter(|v| is_small(v));
+            let value_bytes = match (output, small) {
+                (Some(value), None) => Some(serde_json::to_vec(value).map_or(0, |t| t.len())),
+                _ => None,
+            };
+            let line = EndedLine {
+                v: VERSION,
+                event,
+                time: Time(*time),
+                id: &task.id,
+                agent: &task.agent,
+                status: task.status.as_str(),
+                attempts: task.attempts,
+                started_at: task.started_at.map(Time),
+                ended_at: task.ended_at.map(Time),
+                duration_ms: task.duration.map(|d| millis(d.as_secs_f64())),
+                error: task.error.as_deref(),
+                value: small,
+                value_bytes,
+                usage: task.usage.as_ref(),
+                reused_from: task.reused_from,
+            };
+            serde_json::to_writer(&mut *out, &line)?;
+        }
     }
-    line
+    out.write_all(b"\n")
 }
 
 /// Whether the value's JSON is at most [`VALUE_MAX`] bytes (a big value is
@@ -292,12 +428,12 @@ fn is_small(value: &Value) -> bool {
 
 /// The writer thread: each line as it comes; flushed whenever no other line
 /// is waiting, so a reader sees every line at once.
-fn write_lines(received: &mpsc::Receiver<Vec<u8>>, out: Box<dyn Write + Send>) -> io::Result<()> {
+fn write_lines(received: &mpsc::Receiver<Line>, out: Box<dyn Write + Send>) -> io::Result<()> {
     let mut out = io::BufWriter::with_capacity(1 << 16, out);
     while let Ok(line) = received.recv() {
-        out.write_all(&line)?;
+        render(&line, &mut out)?;
         while let Ok(line) = received.try_recv() {
-            out.write_all(&line)?;
+            render(&line, &mut out)?;
         }
         out.flush()?;
     }
@@ -321,9 +457,28 @@ mod tests {
             crate::source::Span::default(),
         );
         record.output = Some(Arc::new(big));
-        let line = finished(&record);
-        assert_eq!(line["event"], "task_finished");
-        assert!(line.get("value").is_none());
-        assert_eq!(line["value_bytes"], VALUE_MAX + 2);
+        let line = |record: &TaskRecord| {
+            let ended = Line::Ended {
+                time: SystemTime::UNIX_EPOCH,
+                task: Box::new(Ended::of(record)),
+            };
+            let mut text = Vec::new();
+            render(&ended, &mut text).unwrap();
+            assert_eq!(text.iter().filter(|&&b| b == b'\n').count(), 1);
+            serde_json::from_slice::<Value>(&text).unwrap()
+        };
+        let big = line(&record);
+        assert_eq!(big["event"], "task_finished");
+        assert_eq!(big["time"], "1970-01-01T00:00:00.000Z");
+        assert!(big.get("value").is_none());
+        assert_eq!(big["value_bytes"], VALUE_MAX + 2);
+        record.output = Some(Arc::new(json!({"a": [1, "<b>"]})));
+        record.status = TaskStatus::Failed;
+        record.error = Some("no".into());
+        let small = line(&record);
+        assert_eq!(small["event"], "task_failed");
+        assert_eq!(small["value"], json!({"a": [1, "<b>"]}));
+        assert_eq!(small["error"], "no");
+        assert!(small.get("value_bytes").is_none() && small.get("usage").is_none());
     }
 }
