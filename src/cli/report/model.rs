@@ -197,7 +197,19 @@ impl Report {
 
 #[cfg(test)]
 mod tests {
-    use super::group_of;
+    use super::{group_of, Usage};
+    use serde_json::json;
+
+    #[test]
+    fn usage_adds_tokens_and_the_cost_of_priced_calls() {
+        let mut usage = Usage::default();
+        assert!(!usage.reported);
+        usage.add(&json!({"prompt_tokens": 10, "completion_tokens": 5}));
+        usage.add(&json!({"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3, "cost_usd": 0.25}));
+        assert!(usage.reported);
+        assert_eq!((usage.prompt, usage.completion, usage.total), (11, 7, 18));
+        assert_eq!(usage.cost_usd, Some(0.25));
+    }
 
     #[test]
     fn item_indexes_and_rounds_make_groups() {
