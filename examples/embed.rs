@@ -136,6 +136,10 @@ async fn main() -> std::process::ExitCode {
                 record.agent,
                 record.status.as_str()
             ),
+            RunEvent::Retrying(retry) => {
+                println!("retrying {} (attempt {} failed)", retry.id, retry.attempt)
+            }
+            _ => {}
         }
     }
     let outcome = run.outcome().await;

@@ -99,7 +99,7 @@ pub use diag::{Code, Diagnostic, RenderStyle, Severity};
 pub use engine::{CompileError, Engine, RunHandle, Script};
 pub use runtime::{
     AgentError, AgentFuture, AgentUsage, Attempt, BudgetReport, Call, Event, HostAgent, Journal,
-    Observer, Outcome, Request, Reused, RunEvent, RunOptions, RunStatus, Spending, TaskKey,
+    Observer, Outcome, Request, Retry, Reused, RunEvent, RunOptions, RunStatus, Spending, TaskKey,
     TaskRecord, TaskStatus, Val,
 };
 /// The JSON value every agent takes and returns.

@@ -1,10 +1,15 @@
 //! The report `flow run --json` prints, written as it is serialized. Each task
 //! record is kept from the moment its task ends as compact JSON text (about
-//! 200 bytes for a `noop`, against a few kilobytes as a `serde_json::Value`),
-//! and the document is streamed to stdout at the end, re-indented on the way:
-//! a run of a million tasks never holds its report as one tree of values.
+//! 200 bytes for a `noop`, against a few kilobytes as a `serde_json::Value`):
+//! in memory up to [`MEMORY_MAX`] bytes, then in a temporary file (unlinked
+//! as soon as it is made, so nothing is left behind, even by a `kill -9`),
+//! with only a 24-byte index entry per task in memory. The document is
+//! streamed to stdout at the end, the records in the order their tasks
+//! started, re-indented on the way: a run of a million tasks never holds its
+//! report in memory, neither as a tree of values nor as text.
 
-use std::io::{self, Write};
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::sync::{Arc, Mutex};
 use std::time::UNIX_EPOCH;
 
@@ -12,24 +17,47 @@ use serde_json::Value;
 
 use crate::runtime::{Event, Observer, TaskRecord};
 
-/// How much record text a chunk holds: records are appended to the last
-/// chunk, so the text grows without copying what it holds. Chunks double
-/// from the first size to the last.
-const FIRST_CHUNK: usize = 64 << 10;
-const CHUNK: usize = 4 << 20;
+/// How much record text is kept in memory before it goes to a file.
+const MEMORY_MAX: usize = 16 << 20;
 
 /// Every task record of a run, as compact JSON, in the order the tasks ended.
-#[derive(Default)]
 pub(crate) struct TaskLog {
-    chunks: Vec<Vec<u8>>,
+    /// The records while they fit in [`TaskLog::limit`] bytes.
+    memory: Vec<u8>,
+    /// Then every record, those that were in memory first.
+    file: Option<BufWriter<File>>,
+    limit: usize,
+    /// Bytes of record text so far: where the next record starts.
+    length: u64,
     /// Each record: when its task started (its place in the report: in the
-    /// order they started, those that never did last), its chunk, its offset.
-    index: Vec<(u64, u32, u32)>,
-    /// Where a record is written before it is copied into a chunk.
+    /// order they started, those that never did last), where it starts, its length.
+    index: Vec<(u64, u64, u32)>,
+    /// Where a record is written before it is stored.
     scratch: Vec<u8>,
+    /// Why the file could not be written: the report fails with it.
+    failed: Option<io::Error>,
+}
+
+impl Default for TaskLog {
+    fn default() -> TaskLog {
+        TaskLog::with_limit(MEMORY_MAX)
+    }
 }
 
 impl TaskLog {
+    /// A log that keeps up to `limit` bytes of records in memory.
+    fn with_limit(limit: usize) -> TaskLog {
+        TaskLog {
+            memory: Vec::new(),
+            file: None,
+            limit,
+            length: 0,
+            index: Vec::new(),
+            scratch: Vec::new(),
+            failed: None,
+        }
+    }
+
     /// An observer that keeps every record that ends, and the log it fills.
     pub(crate) fn observer() -> (Observer, Arc<Mutex<TaskLog>>) {
         let log = Arc::new(Mutex::new(TaskLog::default()));
@@ -44,75 +72,94 @@ impl TaskLog {
 
     fn push(&mut self, record: &TaskRecord) {
         self.scratch.clear();
-        if serde_json::to_writer(&mut self.scratch, record).is_err() {
+        if serde_json::to_writer(&mut self.scratch, record).is_err() || self.failed.is_some() {
             return;
         }
-        // A chunk is never grown past its capacity (that would copy it).
-        let fits = self.chunks.last().is_some_and(|c| {
-            c.capacity() - c.len() >= self.scratch.len() && u32::try_from(c.len()).is_ok()
-        });
-        if !fits {
-            self.chunks.push(Vec::with_capacity(
-                self.next_chunk().max(self.scratch.len()),
-            ));
-        }
-        let chunk_index = self.chunks.len() - 1;
-        let Some(chunk) = self.chunks.last_mut() else {
+        let Ok(len) = u32::try_from(self.scratch.len()) else {
             return;
         };
-        let offset = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
-        chunk.extend_from_slice(&self.scratch);
+        if self.file.is_none() && self.memory.len() + self.scratch.len() > self.limit {
+            // Too much for memory: everything goes to a file from now on.
+            // A file that cannot be made leaves the records in memory.
+            if let Some(mut file) = spill_file() {
+                match file.write_all(&self.memory) {
+                    Ok(()) => {
+                        self.memory = Vec::new();
+                        self.file = Some(file);
+                    }
+                    Err(e) => self.failed = Some(e),
+                }
+            }
+        }
+        let stored = match &mut self.file {
+            Some(file) => file.write_all(&self.scratch),
+            None => {
+                self.memory.extend_from_slice(&self.scratch);
+                Ok(())
+            }
+        };
+        if let Err(e) = stored {
+            self.failed = Some(e);
+            return;
+        }
         let started = record.started_at.map_or(u64::MAX, |t| {
             t.duration_since(UNIX_EPOCH)
                 .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX - 1))
         });
-        let chunk_index = u32::try_from(chunk_index).unwrap_or(u32::MAX);
-        self.index.push((started, chunk_index, offset));
+        self.index.push((started, self.length, len));
+        self.length += u64::from(len);
     }
 
-    fn next_chunk(&self) -> usize {
-        self.chunks
-            .last()
-            .map_or(FIRST_CHUNK, |c| (c.capacity() * 2).min(CHUNK))
-    }
-
-    /// The records in the report's order: by start, ties in the order they ended.
-    fn sorted(&mut self) -> impl Iterator<Item = &[u8]> {
+    /// Calls `each` with every record in the report's order: by start, ties
+    /// in the order they ended.
+    fn each_sorted(&mut self, mut each: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+        if let Some(e) = self.failed.take() {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("the task records could not be kept in a temporary file: {e}"),
+            ));
+        }
         self.index.sort_by_key(|(started, _, _)| *started);
-        self.index.iter().map(|&(_, chunk, offset)| {
-            let chunk = &self.chunks[chunk as usize];
-            let text = &chunk[offset as usize..];
-            &text[..record_len(text)]
-        })
+        let Some(file) = self.file.take() else {
+            for &(_, at, len) in &self.index {
+                let at = at as usize;
+                each(&self.memory[at..at + len as usize])?;
+            }
+            return Ok(());
+        };
+        let mut file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
+        file.seek(SeekFrom::Start(0))?;
+        // Records mostly start in the order they ended: mostly a plain read on.
+        let mut reader = BufReader::with_capacity(1 << 16, file);
+        let mut position = 0u64;
+        let mut text = Vec::new();
+        for &(_, at, len) in &self.index {
+            if at != position {
+                reader.seek_relative(at as i64 - position as i64)?;
+            }
+            text.resize(len as usize, 0);
+            reader.read_exact(&mut text)?;
+            position = at + u64::from(len);
+            each(&text)?;
+        }
+        Ok(())
     }
 }
 
-/// The length of the JSON object at the start of `text`.
-fn record_len(text: &[u8]) -> usize {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for (i, &b) in text.iter().enumerate() {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth = depth.saturating_sub(1);
-                if depth == 0 {
-                    return i + 1;
-                }
-            }
-            _ => {}
-        }
-    }
-    text.len()
+/// A new temporary file, already unlinked: it goes when it is closed.
+fn spill_file() -> Option<BufWriter<File>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("flow-json-{}-{n}", std::process::id()));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .ok()?;
+    let _ = std::fs::remove_file(&path);
+    Some(BufWriter::with_capacity(1 << 16, file))
 }
 
 /// What the report says besides the tasks.
@@ -134,12 +181,13 @@ pub(crate) fn write(out: impl Write, summary: &Summary, tasks: &mut TaskLog) -> 
     out.write_all(b",\"result\":")?;
     serde_json::to_writer(&mut out, &summary.result)?;
     out.write_all(b",\"tasks\":[")?;
-    for (i, record) in tasks.sorted().enumerate() {
-        if i > 0 {
+    let mut first = true;
+    tasks.each_sorted(|record| {
+        if !std::mem::take(&mut first) {
             out.write_all(b",")?;
         }
-        out.write_all(record)?;
-    }
+        out.write_all(record)
+    })?;
     out.write_all(b"]")?;
     if let Some(usage) = &summary.usage {
         out.write_all(b",\"usage\":")?;
@@ -296,7 +344,7 @@ mod tests {
         let mut log = TaskLog::default();
         let start = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
         let mut records = Vec::new();
-        // Enough text for several chunks; starts out of order, with ties.
+        // Starts out of order, with ties.
         let starts = (0..4000u64).map(|i| (i, (i * 7919) % 1000));
         for (i, offset) in [(0, 5), (1, 1), (2, 3), (3, 1)].into_iter().chain(starts) {
             let mut r = TaskRecord::new(
@@ -320,10 +368,13 @@ mod tests {
             crate::runtime::TaskStatus::Skipped,
             crate::source::Span::default(),
         ));
+        // In memory, and in a file from the first few records on.
+        let mut spilled = TaskLog::with_limit(1000);
         for r in &records {
             log.push(r);
+            spilled.push(r);
         }
-        assert!(log.chunks.len() > 3, "{} chunks", log.chunks.len());
+        assert!(log.file.is_none() && spilled.file.is_some());
         let summary = Summary {
             status: "succeeded",
             result: Some(&json!([1, 2])),
@@ -333,6 +384,8 @@ mod tests {
         };
         let mut out = Vec::new();
         write(&mut out, &summary, &mut log).unwrap();
+        let mut from_file = Vec::new();
+        write(&mut from_file, &summary, &mut spilled).unwrap();
         let mut tasks: Vec<&TaskRecord> = records.iter().collect();
         tasks.sort_by_key(|t| (t.started_at.is_none(), t.started_at));
         let doc = json!({
@@ -345,5 +398,6 @@ mod tests {
         });
         let want = serde_json::to_string_pretty(&doc).unwrap() + "\n";
         assert_eq!(String::from_utf8(out).unwrap(), want);
+        assert_eq!(String::from_utf8(from_file).unwrap(), want);
     }
 }

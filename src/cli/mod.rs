@@ -1,5 +1,5 @@
 //! The `flow` command line: `run`, `check`, `explain`, `graph`, `repl`, the
-//! run store's `runs`, `log`, `why` and `clean`, and `approve`, `deny` and
+//! run store's `runs`, `log`, `why`, `report` and `clean`, and `approve`, `deny` and
 //! `approvals`, which answer the questions of waiting runs. `main` is tiny;
 //! exit codes are decided here, in one place.
 
@@ -34,11 +34,14 @@ macro_rules! errln {
 mod approve;
 mod ask;
 mod check;
+mod events;
 mod json_report;
+mod outputs;
 mod progress;
 #[cfg(target_os = "linux")]
 mod reaper;
 pub mod repl;
+mod report;
 mod run;
 mod signals;
 mod store;
@@ -114,6 +117,8 @@ enum Command {
     Log(store::LogArgs),
     /// Say why tasks ran or were re-used: `flow why [RUN] [TASK…]`.
     Why(store::WhyArgs),
+    /// Write a run's HTML report (timeline, graph, values, logs): `flow report [RUN] -o FILE.html`.
+    Report(report::ReportArgs),
     /// Remove recorded runs and their files: `flow clean [--keep N] [--older-than AGE]`.
     Clean(store::CleanArgs),
     /// Approve a question an `approve` call waits on: `flow approve [RUN] TASK [--reason R]`.
@@ -179,6 +184,7 @@ pub fn main() -> ExitCode {
         Some(Command::Runs(args)) => store::runs(&args),
         Some(Command::Log(args)) => store::log(&args),
         Some(Command::Why(args)) => store::why(&args),
+        Some(Command::Report(args)) => report::report(&args),
         Some(Command::Clean(args)) => store::clean(&args),
         Some(Command::Approve(args)) => approve::decide(&args, true),
         Some(Command::Deny(args)) => approve::decide(&args, false),

@@ -168,6 +168,7 @@ impl Progress {
                         );
                     }
                 }
+                _ => {}
             }
             if let Some(bar) = &bar {
                 let message = summary(&s);

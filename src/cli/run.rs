@@ -49,6 +49,8 @@ pub struct RunArgs {
     /// Not recorded in the run store.
     #[arg(long, conflicts_with_all = ["resume", "record", "replay", "explain"])]
     dry_run: bool,
+    #[command(flatten)]
+    outputs: super::outputs::OutputArgs,
     /// The script, once the arguments are settled (see [`RunArgs::settle`]).
     #[arg(skip)]
     script: PathBuf,
@@ -236,6 +238,14 @@ pub fn run(mut args: RunArgs) -> u8 {
             return exit::USAGE;
         }
     };
+    let checked = (args.outputs).check(args.json, args.exec.no_store, args.dry_run);
+    let events = match checked.and_then(|()| args.outputs.open_events()) {
+        Ok(events) => events,
+        Err(message) => {
+            errln!("error: {message}");
+            return exit::USAGE;
+        }
+    };
     let file_params = match args.exec.file_params() {
         Ok(params) => params,
         Err(message) => {
@@ -264,6 +274,8 @@ pub fn run(mut args: RunArgs) -> u8 {
     let script = match compile_file(&engine, &args.script, args.exec.all_diagnostics) {
         Ok(s) => s,
         Err((code, failed)) => {
+            let end = |errors| super::events::RunEnd::invalid(code, errors);
+            super::outputs::finish_events(events, end(failed.to_json()));
             if args.json {
                 // One document also when the script does not compile.
                 let doc = serde_json::json!({
@@ -295,6 +307,11 @@ pub fn run(mut args: RunArgs) -> u8 {
         },
         None => None,
     };
+    if let Some(events) = &events {
+        let params = args.exec.given_params().unwrap_or_default();
+        let script = args.script.display().to_string();
+        events.run_started(journal.as_ref().map(|j| j.id), &script, &params);
+    }
     if let Some(journal) = &journal {
         // `flow` ended by the signal watcher (the run busy, a second
         // Ctrl-C): the run is recorded as cancelled.
@@ -336,6 +353,7 @@ pub fn run(mut args: RunArgs) -> u8 {
     } else {
         (progress.observer(), None)
     };
+    let observer = super::outputs::chain(observer, events.as_ref().map(|e| e.observer()));
     let options = RunOptions {
         jobs: args.exec.jobs.map(|j| j as usize),
         keep_going: args.exec.keep_going,
@@ -404,6 +422,10 @@ pub fn run(mut args: RunArgs) -> u8 {
         written = json_report::write(std::io::stdout().lock(), &summary, &mut log);
     }
     let (mut code, result_written) = report(&args, &script, &outcome);
+    let run_id = journal.as_ref().map(|j| j.id);
+    if !super::outputs::end_events(events, run_id, &script, &outcome, code) && code == exit::OK {
+        code = exit::FAILED;
+    }
     match written.and(result_written) {
         Ok(()) => {}
         // `flow run … | head -1`: the reader has what it wanted.
@@ -419,6 +441,14 @@ pub fn run(mut args: RunArgs) -> u8 {
         let result = outcome.result.as_deref();
         if let Err(e) = journal.finish(outcome.status, i32::from(code), result) {
             errln!("warning: this run was not fully recorded: {e}");
+        }
+        if let Some(store) = &store {
+            let quiet = args.exec.quiet;
+            if !super::outputs::write_report(&args.outputs, store, journal.id, &script, quiet)
+                && code == exit::OK
+            {
+                code = exit::FAILED;
+            }
         }
         if args.explain {
             if let Some(store) = &store {
@@ -536,7 +566,8 @@ fn report(
     let mut written = Ok(());
     let code = match outcome.status {
         RunStatus::Succeeded => {
-            if !args.json {
+            // `--events -`: the result is in the stream's last line.
+            if !args.json && !args.outputs.events_to_stdout() {
                 let null = Value::Null;
                 written = write_json(outcome.result.as_deref().unwrap_or(&null));
             }
@@ -544,7 +575,8 @@ fn report(
         }
         RunStatus::Failed => {
             // `--keep-going`: what could be computed, error values in place of the rest.
-            if let (Some(result), false) = (&outcome.result, args.json) {
+            let elsewhere = args.json || args.outputs.events_to_stdout();
+            if let (Some(result), false) = (&outcome.result, elsewhere) {
                 written = write_json(result);
             }
             print_diagnostics(&script.source, &outcome.errors, args.exec.all_diagnostics);

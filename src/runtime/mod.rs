@@ -466,8 +466,9 @@ pub(crate) use crate::agent::add_usage;
 pub use crate::graph::task_id;
 
 /// What the scheduler reports while it runs, borrowed (see [`RunEvent`] for
-/// an owned copy).
+/// an owned copy). More kinds of event may come: match with a `_` arm.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Event<'a> {
     /// A task was handed to its agent.
     Started {
@@ -476,12 +477,33 @@ pub enum Event<'a> {
         /// The agent called.
         agent: &'a str,
     },
+    /// An attempt of a task failed and the task will be tried again (its
+    /// `retry`), after `backoff`. Sent from the task as it happens; the
+    /// last attempt is reported by [`Event::Finished`].
+    Retrying(&'a Retry),
     /// A task ended (also skipped and cancelled ones).
     Finished(&'a TaskRecord),
 }
 
-/// An owned [`Event`], as [`crate::RunHandle`] streams them.
+/// An attempt that failed and will be tried again (see [`Event::Retrying`]).
 #[derive(Clone, Debug)]
+pub struct Retry {
+    /// The task id (`raw[3]`).
+    pub id: String,
+    /// The agent called.
+    pub agent: Arc<str>,
+    /// Which attempt failed: 1 for the first.
+    pub attempt: u32,
+    /// How it ended, when it started and ended, its exit status and error.
+    pub ended: Attempt,
+    /// The wait before the next attempt starts.
+    pub backoff: Duration,
+}
+
+/// An owned [`Event`], as [`crate::RunHandle`] streams them. More kinds of
+/// event may come: match with a `_` arm.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum RunEvent {
     /// A task was handed to its agent.
     Started {
@@ -490,6 +512,8 @@ pub enum RunEvent {
         /// The agent called.
         agent: String,
     },
+    /// An attempt failed; the task will be tried again.
+    Retrying(Retry),
     /// A task ended (also skipped and cancelled ones).
     Finished(TaskRecord),
 }
@@ -499,6 +523,7 @@ impl RunEvent {
     pub fn id(&self) -> String {
         match self {
             RunEvent::Started { id, .. } => id.clone(),
+            RunEvent::Retrying(retry) => retry.id.clone(),
             RunEvent::Finished(record) => record.id(),
         }
     }
@@ -511,6 +536,7 @@ impl From<&Event<'_>> for RunEvent {
                 id: id.clone(),
                 agent: agent.to_string(),
             },
+            Event::Retrying(retry) => RunEvent::Retrying((*retry).clone()),
             Event::Finished(record) => RunEvent::Finished((*record).clone()),
         }
     }

@@ -260,6 +260,7 @@ impl Scheduler {
                     .clone()
                     .unwrap_or_else(crate::exec::default_executor),
                 approver: options.approver.clone(),
+                retries: None,
             },
             secrets: Arc::default(),
             dirs,

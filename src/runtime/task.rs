@@ -43,6 +43,9 @@ pub(crate) struct Services {
     pub executor: Arc<dyn Executor>,
     /// Who answers `approve`.
     pub approver: Option<Arc<dyn Approver>>,
+    /// Who hears of a failed attempt that will be retried (the run's
+    /// observer), and the secrets its error must not show.
+    pub retries: Option<(super::Observer, Arc<crate::secret::Secrets>)>,
 }
 
 /// What running a task produced.
@@ -91,14 +94,23 @@ impl Prepared {
             let call = self.call(attempt.clone(), &services);
             let began = SystemTime::now();
             let outcome = attempt_once(&*self.implementation, call, self.timeout, &attempt).await;
-            if journaled {
-                history.push(Attempt {
+            let retried = outcome.0 != TaskStatus::Succeeded
+                && attempts <= self.retries
+                && !cancel.is_cancelled();
+            if journaled || (retried && services.retries.is_some()) {
+                let ended = Attempt {
                     started_at: began,
                     ended_at: SystemTime::now(),
                     status: outcome.0,
                     exit_code: outcome.1.as_ref().err().and_then(|e| e.exit_code),
                     error: outcome.1.as_ref().err().map(|e| e.message.clone()),
-                });
+                };
+                if retried {
+                    self.report_retry(&services, attempts, &ended);
+                }
+                if journaled {
+                    history.push(ended);
+                }
             }
             match outcome {
                 (TaskStatus::Succeeded, result) => break (TaskStatus::Succeeded, result),
@@ -131,6 +143,27 @@ impl Prepared {
             history,
             keyed: self.keyed,
         }
+    }
+}
+
+impl Prepared {
+    /// Tells the run's observer that attempt `attempt` failed and another follows.
+    fn report_retry(&self, services: &Services, attempt: u32, ended: &Attempt) {
+        let Some((observer, secrets)) = &services.retries else {
+            return;
+        };
+        let mut ended = ended.clone();
+        if let Some(error) = &mut ended.error {
+            secrets.redact_in(error);
+        }
+        let retry = super::Retry {
+            id: self.task.clone(),
+            agent: self.agent.clone(),
+            attempt,
+            ended,
+            backoff: backoff_delay(self.backoff, attempt),
+        };
+        observer(&super::Event::Retrying(&retry));
     }
 }
 

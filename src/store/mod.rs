@@ -20,6 +20,7 @@
 //! | `journal.rs` | a run being written: the writer thread, re-used results |
 //! | `inbox.rs` | the queue to the writer, which wakes it once per batch |
 //! | `query.rs` | reading runs and tasks back, removing old runs |
+//! | `timeline.rs` | a whole run read back for a report (`flow report`) |
 //! | `why.rs` | why a task ran or was re-used, in words |
 //! | `approvals.rs` | questions put to a person (`approve`), answered from another shell |
 
@@ -28,6 +29,7 @@ mod inbox;
 mod journal;
 mod query;
 mod schema;
+mod timeline;
 pub mod why;
 
 use std::path::{Path, PathBuf};
@@ -37,7 +39,8 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use approvals::{ApprovalRow, Decided, StoreApprover};
 pub use journal::{NewRun, RunJournal};
-pub use query::{RunRow, TaskRow};
+pub use query::{AttemptRow, RunRow, TaskRow};
+pub use timeline::TaskLine;
 
 /// The database file inside a store's folder.
 pub const DB_FILE: &str = "flow.db";

@@ -244,7 +244,7 @@ impl Store {
         )
     }
 
-    fn task_row(&self, row: &Row<'_>) -> rusqlite::Result<TaskRow> {
+    pub(super) fn task_row(&self, row: &Row<'_>) -> rusqlite::Result<TaskRow> {
         let json = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok());
         let file = |name: Option<String>| {
             name.and_then(|n| std::fs::read_to_string(self.dir().join(n)).ok())

@@ -239,6 +239,9 @@ impl Scheduler {
                 secrets: secrets.clone(),
             }));
         }
+        if let Some(observer) = &self.options.observer {
+            self.services.retries = Some((observer.clone(), secrets.clone()));
+        }
         self.secrets = secrets;
     }
 }
