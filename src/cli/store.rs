@@ -61,7 +61,7 @@ pub(super) fn open(args: &StoreArgs) -> Result<Store, u8> {
 }
 
 /// The run a command is about: `id`, or the latest.
-fn run_of(store: &Store, id: Option<i64>) -> Result<RunRow, u8> {
+pub(super) fn run_of(store: &Store, id: Option<i64>) -> Result<RunRow, u8> {
     match store.run(id) {
         Ok(Some(run)) => Ok(run),
         Ok(None) => {

@@ -255,7 +255,8 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
             let id = id as usize;
             // Bindings are numbered as the resolution goes: grow as they come.
             if id >= self.homes.len() {
-                self.homes.resize((id + 1).max(self.homes.len() * 2), Home::Unknown);
+                self.homes
+                    .resize((id + 1).max(self.homes.len() * 2), Home::Unknown);
             }
             self.homes[id] = home;
         }
@@ -263,7 +264,10 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
 
     /// Where binding `id` lives, if lowered yet.
     fn home_of(&self, id: BindingId) -> Home {
-        self.homes.get(id as usize).copied().unwrap_or(Home::Unknown)
+        self.homes
+            .get(id as usize)
+            .copied()
+            .unwrap_or(Home::Unknown)
     }
 
     fn agent(&mut self, decl: &'a ast::AgentDecl) -> Agent {

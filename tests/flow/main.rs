@@ -11,6 +11,7 @@ mod depth;
 mod dry_run;
 mod embed;
 mod fuzz;
+mod graph;
 mod http;
 mod interrupt;
 mod keep_going;
