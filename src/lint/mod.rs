@@ -12,6 +12,7 @@
 //! | `hygiene.rs` | `constant_condition`, `single_check_gate`, `retry_without_backoff`, `missing_timeout` |
 //! | `shell.rs` | `unquoted_shell_var` |
 //! | `command.rs` | `interpolated_command` |
+//! | `result.rs` | `implicit_result` |
 //! | `levels.rs` | `-A`/`-W`/`-D`, `# flow: allow(…)` comments, `unused_allow` |
 
 mod command;
@@ -19,6 +20,7 @@ mod dependencies;
 mod god;
 mod hygiene;
 pub mod levels;
+mod result;
 mod sequential;
 mod shell;
 
@@ -73,6 +75,7 @@ pub fn lint(
     hygiene::check(&cx, &mut diags);
     shell::check(&cx, &mut diags);
     command::check(&cx, &mut diags);
+    result::check(&cx, &mut diags);
     diags.sort_by_key(|d| d.span().map_or(0, |s| s.start));
     diags
 }
@@ -282,13 +285,18 @@ impl<'a> Cx<'a> {
         })
     }
 
-    /// Whether the script ends with a bare expression (its result); without
-    /// one, its result is the object of its `let`s, which reads every binding.
+    /// Whether the script says what it returns: an `output`, or a final bare
+    /// expression. Without either, its result is the object of its `let`s,
+    /// which reads every binding.
     pub fn has_explicit_result(&self) -> bool {
-        matches!(
-            self.program.stmts.last().map(|s| &s.kind),
-            Some(StmtKind::Expr(_))
-        )
+        self.program
+            .stmts
+            .iter()
+            .any(|s| matches!(s.kind, StmtKind::Output(_)))
+            || matches!(
+                self.program.stmts.last().map(|s| &s.kind),
+                Some(StmtKind::Expr(_))
+            )
     }
 }
 

@@ -28,6 +28,7 @@ mod paths;
 mod raw_strings;
 mod repl;
 mod resolve;
+mod result;
 mod run;
 mod scale;
 mod secrets;
