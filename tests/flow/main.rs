@@ -8,6 +8,7 @@ mod check;
 mod common;
 mod contracts;
 mod depth;
+mod docs;
 mod dry_run;
 mod embed;
 mod fuzz;
