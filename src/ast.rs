@@ -521,7 +521,10 @@ impl Expr {
             ExprKind::Match(m) => {
                 f(&m.value);
                 for arm in &m.arms {
-                    arm.patterns.iter().filter_map(|p| p.literal.as_ref()).for_each(&mut *f);
+                    arm.patterns
+                        .iter()
+                        .filter_map(|p| p.literal.as_ref())
+                        .for_each(&mut *f);
                     f(&arm.value);
                 }
             }

@@ -59,7 +59,7 @@ fn dot_node<'a>(dot: &'a str, label: &str) -> &'a str {
         .lines()
         .find(|l| l.contains(&format!("[label=\"{label}")))
         .unwrap_or_else(|| panic!("no node `{label}` in\n{dot}"));
-    line.trim().split_whitespace().next().expect("an id")
+    line.split_whitespace().next().expect("an id")
 }
 
 /// The attributes of the DOT edge `from -> to` (`""` for none).
