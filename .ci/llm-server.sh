@@ -7,10 +7,11 @@
 # As functions (what .ci/run does):
 #   source .ci/llm-server.sh
 #   llm_server_install
-#   llm_server_start          # exports FLOW_TEST_LLM_URL=http://127.0.0.1:PORT/v1
+#   llm_server_start          # exports FLOW_LLM_BASE_URL=http://127.0.0.1:PORT/v1
+#                             # (the variable `flow` reads for `llm` agents without `base_url`)
 #   trap llm_server_stop EXIT
 # Or as a command, for a shell session:
-#   .ci/llm-server.sh start   # prints `export FLOW_TEST_LLM_URL=...`; stop with `.ci/llm-server.sh stop`
+#   .ci/llm-server.sh start   # prints `export FLOW_LLM_BASE_URL=...`; stop with `.ci/llm-server.sh stop`
 
 LLM_SERVER_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LLM_SERVER_PIDFILE="$LLM_SERVER_ROOT/target/llm-server.pid"
@@ -42,21 +43,21 @@ llm_server_install() {
 }
 
 # Starts the server on a free port, waits until it answers a completion, and
-# exports FLOW_TEST_LLM_URL.
+# exports FLOW_LLM_BASE_URL.
 llm_server_start() {
     mkdir -p "$LLM_SERVER_ROOT/target"
     local port
     port="$("$LLM_PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
     "$LLM_PYTHON" "$LLM_SERVER_ROOT/tests/llm_server.py" "$port" >"$LLM_SERVER_LOG" 2>&1 &
     echo $! >"$LLM_SERVER_PIDFILE"
-    export FLOW_TEST_LLM_URL="http://127.0.0.1:$port/v1"
-    if ! llm_server_wait "$FLOW_TEST_LLM_URL" 180; then
+    export FLOW_LLM_BASE_URL="http://127.0.0.1:$port/v1"
+    if ! llm_server_wait "$FLOW_LLM_BASE_URL" 180; then
         echo "the model server did not answer; its log:" >&2
         tail -n 40 "$LLM_SERVER_LOG" >&2
         llm_server_stop
         return 1
     fi
-    echo "model server ready at $FLOW_TEST_LLM_URL (pid $(cat "$LLM_SERVER_PIDFILE"))" >&2
+    echo "model server ready at $FLOW_LLM_BASE_URL (pid $(cat "$LLM_SERVER_PIDFILE"))" >&2
 }
 
 # Waits until URL answers one tiny completion (the first one also warms the model up).
@@ -100,7 +101,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
         start)
             llm_server_install
             llm_server_start
-            echo "export FLOW_TEST_LLM_URL=$FLOW_TEST_LLM_URL"
+            echo "export FLOW_LLM_BASE_URL=$FLOW_LLM_BASE_URL"
             ;;
         stop) llm_server_stop ;;
         *)

@@ -40,6 +40,8 @@ pub enum StmtKind {
     Budget(BudgetDecl),
     /// A bare expression; the last one of a block is its value.
     Expr(Expr),
+    /// `output EXPR`: what the script returns (top level, at most once).
+    Output(Expr),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -519,7 +521,10 @@ impl Expr {
             ExprKind::Match(m) => {
                 f(&m.value);
                 for arm in &m.arms {
-                    arm.patterns.iter().filter_map(|p| p.literal.as_ref()).for_each(&mut *f);
+                    arm.patterns
+                        .iter()
+                        .filter_map(|p| p.literal.as_ref())
+                        .for_each(&mut *f);
                     f(&arm.value);
                 }
             }
@@ -595,7 +600,7 @@ impl Stmt {
             }
             StmtKind::Flow(flow) => flow.body.for_each_expr(f),
             StmtKind::Let { value, .. } => f(value),
-            StmtKind::Expr(e) => f(e),
+            StmtKind::Expr(e) | StmtKind::Output(e) => f(e),
             StmtKind::Budget(_) => {}
         }
     }

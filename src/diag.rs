@@ -108,6 +108,7 @@ codes! {
     // lint: the rest
     ConstantCondition => "lint"::"constant_condition",
     SingleCheckGate => "lint"::"single_check_gate",
+    ImplicitResult => "lint"::"implicit_result",
     RetryWithoutBackoff => "lint"::"retry_without_backoff",
     MissingTimeout => "lint"::"missing_timeout",
     UnquotedShellVar => "lint"::"unquoted_shell_var",

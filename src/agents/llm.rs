@@ -607,7 +607,7 @@ impl Llm {
                 .optional(
                     "base_url",
                     ConfigType::Text,
-                    "the API's address (else `FLOW_LLM_BASE_URL`, else OpenAI's)",
+                    "the API's address (else `FLOW_LLM_BASE_URL`, else `OPENAI_BASE_URL`, else OpenAI's)",
                 )
                 .needs("http")
                 .transport()

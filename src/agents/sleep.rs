@@ -18,7 +18,9 @@ impl Sleep {
                     "duration",
                     ConfigType::Duration,
                     "how long: `2s`, or seconds",
-                ),
+                )
+                // Waiting is its point: `… after pause` is never unneeded.
+                .checkpoint(),
         )
     }
 }

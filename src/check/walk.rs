@@ -17,6 +17,7 @@ impl<'a> Checker<'_, 'a> {
     pub(super) fn program(&mut self, program: &'a Program) {
         self.declared_contracts(&program.stmts);
         self.budgets(&program.stmts);
+        self.outputs(&program.stmts);
         self.stmts(&program.stmts, true);
     }
 
@@ -77,6 +78,12 @@ impl<'a> Checker<'_, 'a> {
                 self.bind_shape(name.span, shape);
             }
             StmtKind::Expr(expr) => return self.expr(expr),
+            StmtKind::Output(expr) => {
+                if !top {
+                    self.misplaced_output(stmt.span);
+                }
+                return self.expr(expr);
+            }
             StmtKind::Budget(budget) => {
                 if !top {
                     self.misplaced("budget", stmt.span, budget.kind.span);
@@ -84,6 +91,45 @@ impl<'a> Checker<'_, 'a> {
             }
         }
         Shape::ANY
+    }
+
+    /// `output` inside a flow or a block: their value is their last expression.
+    fn misplaced_output(&mut self, stmt: Span) {
+        let keyword = Span::new(
+            stmt.start as usize,
+            (stmt.start as usize + 6).min(stmt.end as usize),
+        );
+        self.diags.push(
+            Diagnostic::error(
+                Code::MisplacedDeclaration,
+                "`output` declares what the script returns: it is only allowed at the top level of a script",
+            )
+            .at(keyword, "not at the top level")
+            .help("the value of a flow or a block is its last expression: write the expression alone, as the last statement"),
+        );
+    }
+
+    /// A script says what it returns at most once.
+    fn outputs(&mut self, stmts: &'a [Stmt]) {
+        let mut first: Option<Span> = None;
+        for stmt in stmts {
+            if !matches!(stmt.kind, StmtKind::Output(_)) {
+                continue;
+            }
+            let keyword = Span::new(
+                stmt.span.start as usize,
+                (stmt.span.start as usize + 6).min(stmt.span.end as usize),
+            );
+            match first {
+                Some(earlier) => self.diags.push(
+                    Diagnostic::error(Code::DuplicateBinding, "`output` is declared twice")
+                        .at(keyword, "declared again")
+                        .label(earlier, "first declared here")
+                        .help("a script returns one value: keep one `output`, with an object if it returns several things (`output { summary: s, score: r.score }`)"),
+                ),
+                None => first = Some(keyword),
+            }
+        }
     }
 
     fn misplaced(&mut self, what: &str, stmt: Span, name: Span) {

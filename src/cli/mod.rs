@@ -35,6 +35,7 @@ mod approve;
 mod ask;
 mod check;
 mod events;
+mod graph;
 mod json_report;
 mod outputs;
 mod progress;
@@ -47,7 +48,6 @@ mod signals;
 mod store;
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -100,15 +100,8 @@ enum Command {
         /// The code: `god-agent`, `god_agent` or `flow::lint::god_agent`; none lists every code.
         code: Option<String>,
     },
-    /// Print a script's task graph.
-    Graph {
-        file: PathBuf,
-        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
-        format: GraphFormat,
-        /// Print every diagnostic, not only the first 20 of each code.
-        #[arg(long)]
-        all_diagnostics: bool,
-    },
+    /// Print a script's task graph; with `--run`, coloured by a recorded run.
+    Graph(graph::GraphArgs),
     /// Try agents and workflows interactively (also: `flow` with no arguments).
     Repl(repl::ReplArgs),
     /// List the recorded runs, newest first.
@@ -132,13 +125,6 @@ enum Command {
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub(crate) enum Format {
     Text,
-    Json,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum GraphFormat {
-    Dot,
-    Mermaid,
     Json,
 }
 
@@ -175,11 +161,7 @@ pub fn main() -> ExitCode {
         Some(Command::Run(args)) => run::run(args),
         Some(Command::Check(args)) => check::check(&args),
         Some(Command::Explain { code }) => check::explain(code.as_deref()),
-        Some(Command::Graph {
-            file,
-            format,
-            all_diagnostics,
-        }) => graph(&file, format, all_diagnostics),
+        Some(Command::Graph(args)) => graph::graph(args),
         Some(Command::Repl(args)) => repl::run(args),
         Some(Command::Runs(args)) => store::runs(&args),
         Some(Command::Log(args)) => store::log(&args),
@@ -332,24 +314,6 @@ impl NotCompiled {
             }) => diagnostics.iter().map(|d| d.to_json(source)).collect(),
         }
     }
-}
-
-fn graph(path: &std::path::Path, format: GraphFormat, all_diagnostics: bool) -> u8 {
-    let engine = Engine::new();
-    let script = match compile_file(&engine, path, all_diagnostics) {
-        Ok(s) => s,
-        Err((code, _)) => return code,
-    };
-    let g = &script.graph;
-    match format {
-        GraphFormat::Dot => out!("{}", crate::graph::to_dot(g)),
-        GraphFormat::Mermaid => out!("{}", crate::graph::to_mermaid(g)),
-        GraphFormat::Json => outln!(
-            "{}",
-            serde_json::to_string_pretty(&crate::graph::to_json(g)).unwrap_or_default()
-        ),
-    }
-    exit::OK
 }
 
 /// The capabilities `--deny` and `--allow` ask for, or a usage error naming

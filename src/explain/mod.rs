@@ -60,6 +60,7 @@ explanations! {
     "single_call_script",
     "constant_condition",
     "single_check_gate",
+    "implicit_result",
     "retry_without_backoff",
     "missing_timeout",
     "unquoted_shell_var",

@@ -1,9 +1,19 @@
-//! Drawing a [`TaskGraph`]: Graphviz DOT, Mermaid, and JSON.
+//! Drawing a [`TaskGraph`]: Graphviz DOT, Mermaid, and JSON; with a run's
+//! [`Overlay`], each node in the colour of its state.
+//!
+//! Three kinds of line, in every format: a data edge (solid arrow, `-->`,
+//! `"data"`) from a value to what reads it; an `after` edge (dashed arrow,
+//! `-. after .->`, `"after"`) from a task to what waits for it without
+//! reading it; and a link (dotted, no arrowhead, `-.-`, `"body"`/`"call"`)
+//! from a construct to the cluster of its body, and from a flow call to the
+//! flow's body, drawn once however many calls it has.
 
 use std::sync::Arc;
 
 use serde_json::json;
 
+use super::annotate::{self, EdgeKind};
+use super::overlay::{NodeState, Overlay};
 use super::*;
 
 /// The word for a node's kind: `task`, `map`, `repeat`, …
@@ -36,10 +46,15 @@ struct Names<'g> {
     constructs: Vec<Arc<str>>,
     /// Each flow body's flow, by body index.
     flows: Vec<Option<&'g str>>,
+    /// Each `map` item body's item count, by body index: the run's, else
+    /// the script's when it writes the list out, else unknown.
+    items: Vec<Option<usize>>,
+    /// The run drawn over the graph, if any.
+    overlay: Option<&'g Overlay>,
 }
 
 impl<'g> Names<'g> {
-    fn new(graph: &'g TaskGraph) -> Names<'g> {
+    fn new(graph: &'g TaskGraph, overlay: Option<&'g Overlay>) -> Names<'g> {
         let owners = bodies_of_nodes(graph);
         let mut flows = vec![None; graph.bodies.len()];
         for flow in &graph.flows {
@@ -70,12 +85,60 @@ impl<'g> Names<'g> {
             }
             constructs[start].get_or_insert(name);
         }
+        let mut items = vec![None; graph.bodies.len()];
+        for (i, node) in graph.nodes.iter().enumerate() {
+            if let NodeKind::Map(m) = &node.kind {
+                let first = graph.body(owners[i]).first;
+                let run = overlay.and_then(|o| o.items.get(m.body.0 as usize).copied().flatten());
+                if let Some(slot) = items.get_mut(m.body.0 as usize) {
+                    *slot = run.or_else(|| annotate::static_items(graph, first, &m.list));
+                }
+            }
+        }
         Names {
             graph,
             owners,
-            constructs: constructs.into_iter().map(Option::unwrap_or_default).collect(),
+            constructs: constructs
+                .into_iter()
+                .map(Option::unwrap_or_default)
+                .collect(),
             flows,
+            items,
+            overlay,
         }
+    }
+
+    /// The lines a node shows: its caption; its notes (a map's item count,
+    /// `retry 3 · timeout 30s`); with a run, how its instances ended when
+    /// there were several.
+    fn lines(&self, body: BodyId, index: usize, node: &Node) -> Vec<String> {
+        let mut lines = vec![self.caption(body, node)];
+        let mut notes = annotate::notes_line(&annotate::notes(self.graph, node));
+        if let NodeKind::Map(m) = &node.kind {
+            let count = annotate::count_text(self.items[m.body.0 as usize]);
+            notes = if notes.is_empty() {
+                count
+            } else {
+                format!("{count} · {notes}")
+            };
+        }
+        if !notes.is_empty() {
+            lines.push(notes);
+        }
+        if let Some(Some(run)) = self.overlay.and_then(|o| o.nodes.get(index)) {
+            if run.tasks() > 1 {
+                let counts: Vec<String> = (run.counts.iter())
+                    .map(|(state, n)| format!("{n} {}", state.as_str().replace('_', " ")))
+                    .collect();
+                lines.push(counts.join(" · "));
+            }
+        }
+        lines
+    }
+
+    /// A node's state in the run drawn (`None`: no run, or a plain value).
+    fn state(&self, index: usize) -> Option<NodeState> {
+        self.overlay?.state(index)
     }
 
     /// The name of the construct a body belongs to (empty for the script and flows).
@@ -95,7 +158,9 @@ impl<'g> Names<'g> {
         let name = self.owner_name(id);
         match body.kind {
             BodyKind::Script => String::new(),
-            BodyKind::Flow => self.flows[id.0 as usize].map_or_else(String::new, |f| format!("{f}(…)")),
+            BodyKind::Flow => {
+                self.flows[id.0 as usize].map_or_else(String::new, |f| format!("{f}(…)"))
+            }
             BodyKind::MapItem => format!("{name}[i]"),
             BodyKind::IfThen | BodyKind::IfElse | BodyKind::TryAttempt => name.to_string(),
             BodyKind::TryElse => format!("{name}.else"),
@@ -143,7 +208,14 @@ impl<'g> Names<'g> {
         match body.kind {
             BodyKind::Script => "script".to_string(),
             BodyKind::Flow => format!("flow {}", self.flows[id.0 as usize].unwrap_or("?")),
-            BodyKind::MapItem => format!("map {name}[i]"),
+            BodyKind::MapItem => {
+                let kind = match owner.map(|o| &o.kind) {
+                    Some(NodeKind::Map(m)) if m.filter => "filter",
+                    _ => "map",
+                };
+                let count = annotate::count_text(self.items[id.0 as usize]);
+                format!("{kind} {name}[{count}]")
+            }
             BodyKind::IfThen => format!("if {name}: then"),
             BodyKind::IfElse => format!("if {name}: else"),
             BodyKind::TryAttempt => format!("try {name}"),
@@ -214,7 +286,12 @@ fn check_name(owner: Option<&Node>, id: BodyId) -> &str {
 
 /// The agent a tool body calls.
 fn tool_name(graph: &TaskGraph, id: BodyId) -> &str {
-    match graph.body(id).node_ids().next().map(|n| &graph.node(n).kind) {
+    match graph
+        .body(id)
+        .node_ids()
+        .next()
+        .map(|n| &graph.node(n).kind)
+    {
         Some(NodeKind::Task(t)) => &t.agent_name,
         _ => "?",
     }
@@ -233,28 +310,47 @@ fn quote_dot(text: &str) -> String {
     format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+/// Lines as one DOT label: each quoted, joined by DOT's `\n`.
+fn dot_label(lines: &[String]) -> String {
+    let quoted: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            let q = quote_dot(l);
+            q[1..q.len() - 1].to_string()
+        })
+        .collect();
+    format!("\"{}\"", quoted.join("\\n"))
+}
+
 /// Graphviz DOT: bodies as clusters, edges from each node's inputs.
+#[cfg(feature = "internals")]
 pub fn to_dot(graph: &TaskGraph) -> String {
-    let names = Names::new(graph);
+    to_dot_with(graph, None)
+}
+
+/// DOT, with each node filled in the colour of its state in `run`.
+pub fn to_dot_with(graph: &TaskGraph, run: Option<&Overlay>) -> String {
+    let names = Names::new(graph, run);
     let mut out = String::from(
-        "digraph flow {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n",
+        "digraph flow {\n  rankdir=LR;\n  compound=true;\n  node [shape=box, fontname=\"monospace\"];\n",
     );
     for top in top_bodies(graph) {
         names.nest(top, &mut out, dot_open, |pad, out| {
             out.push_str(&format!("{pad}}}\n"))
         });
     }
-    for (from, to) in data_edges(graph, &names.owners) {
-        out.push_str(&format!("  n{from} -> n{to};\n"));
+    for (from, to, kind) in edges(graph, &names.owners) {
+        match kind {
+            EdgeKind::Data => out.push_str(&format!("  n{from} -> n{to};\n")),
+            EdgeKind::After => out.push_str(&format!("  n{from} -> n{to} [style=dashed];\n")),
+        }
     }
-    for (i, node) in graph.nodes.iter().enumerate() {
-        for child in TaskGraph::child_bodies(node) {
-            if let Some(first) = graph.body(child).node_ids().next() {
-                out.push_str(&format!(
-                    "  n{i} -> n{} [style=dashed, arrowhead=none];\n",
-                    first.0
-                ));
-            }
+    for (from, body, _) in links(graph) {
+        if let Some(first) = graph.body(body).node_ids().next() {
+            out.push_str(&format!(
+                "  n{from} -> n{} [style=dotted, arrowhead=none, lhead=cluster_b{}];\n",
+                first.0, body.0
+            ));
         }
     }
     out.push_str("}\n");
@@ -276,10 +372,13 @@ fn dot_open(names: &Names<'_>, id: BodyId, pad: &str, out: &mut String) {
             NodeKind::Value(_) => "ellipse",
             _ => "hexagon",
         };
+        let fill = names.state(n.0 as usize).map_or_else(String::new, |state| {
+            format!(", style=filled, fillcolor=\"{}\"", state.color())
+        });
         out.push_str(&format!(
-            "{pad}  n{} [label={}, shape={shape}];\n",
+            "{pad}  n{} [label={}, shape={shape}{fill}];\n",
             n.0,
-            quote_dot(&names.caption(id, node))
+            dot_label(&names.lines(id, n.0 as usize, node))
         ));
     }
 }
@@ -289,15 +388,44 @@ fn top_bodies(graph: &TaskGraph) -> impl Iterator<Item = BodyId> + '_ {
     std::iter::once(graph.root).chain(graph.flows.iter().map(|f| f.body))
 }
 
-/// Every edge from a node to a node that waits for it, as global indexes.
-fn data_edges<'g>(
+/// Every edge from a node to a node that waits for it, as global indexes,
+/// with what it means.
+fn edges<'g>(
     graph: &'g TaskGraph,
     owners: &'g [BodyId],
-) -> impl Iterator<Item = (u32, usize)> + 'g {
+) -> impl Iterator<Item = (u32, usize, EdgeKind)> + 'g {
     graph.nodes.iter().enumerate().flat_map(move |(i, node)| {
         let first = graph.body(owners[i]).first;
-        node.deps.iter().map(move |dep| (first + dep, i))
+        node.deps
+            .iter()
+            .map(move |&dep| (first + dep, i, annotate::edge_kind(node, dep)))
     })
+}
+
+/// What a link joins a node to a body for: a construct's own body, or the
+/// body of the flow a call runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Link {
+    Body,
+    Call,
+}
+
+/// Every link from a node to a body it runs (bodies that are plain values,
+/// with no node to draw, have none).
+fn links(graph: &TaskGraph) -> Vec<(usize, BodyId, Link)> {
+    let mut out = Vec::new();
+    for (i, node) in graph.nodes.iter().enumerate() {
+        for child in TaskGraph::child_bodies(node) {
+            out.push((i, child, Link::Body));
+        }
+        if let NodeKind::Call(call) = &node.kind {
+            if let Some(flow) = graph.flows.get(call.flow as usize) {
+                out.push((i, flow.body, Link::Call));
+            }
+        }
+    }
+    out.retain(|(_, body, _)| graph.bodies.get(body.0 as usize).is_some_and(|b| b.len > 0));
+    out
 }
 
 /// The body each node belongs to, by node index.
@@ -316,21 +444,44 @@ fn quote_mermaid(text: &str) -> String {
 }
 
 /// Mermaid flowchart: bodies as subgraphs.
+#[cfg(feature = "internals")]
 pub fn to_mermaid(graph: &TaskGraph) -> String {
-    let names = Names::new(graph);
+    to_mermaid_with(graph, None)
+}
+
+/// Mermaid, with each node in the class of its state in `run`.
+pub fn to_mermaid_with(graph: &TaskGraph, run: Option<&Overlay>) -> String {
+    let names = Names::new(graph, run);
     let mut out = String::from("flowchart LR\n");
     for top in top_bodies(graph) {
         names.nest(top, &mut out, mermaid_open, |pad, out| {
             out.push_str(&format!("{pad}end\n"))
         });
     }
-    for (from, to) in data_edges(graph, &names.owners) {
-        out.push_str(&format!("  n{from} --> n{to}\n"));
+    for (from, to, kind) in edges(graph, &names.owners) {
+        match kind {
+            EdgeKind::Data => out.push_str(&format!("  n{from} --> n{to}\n")),
+            EdgeKind::After => out.push_str(&format!("  n{from} -. after .-> n{to}\n")),
+        }
     }
-    for (i, node) in graph.nodes.iter().enumerate() {
-        for child in TaskGraph::child_bodies(node) {
-            if graph.body(child).len > 0 {
-                out.push_str(&format!("  n{i} -.- b{}\n", child.0));
+    for (from, body, _) in links(graph) {
+        out.push_str(&format!("  n{from} -.- b{}\n", body.0));
+    }
+    if run.is_some() {
+        for state in NodeState::ALL {
+            out.push_str(&format!(
+                "  classDef {} fill:{},stroke:#555\n",
+                state.as_str(),
+                state.color()
+            ));
+        }
+        for state in NodeState::ALL {
+            let nodes: Vec<String> = (0..graph.nodes.len())
+                .filter(|&i| names.state(i) == Some(state))
+                .map(|i| format!("n{i}"))
+                .collect();
+            if !nodes.is_empty() {
+                out.push_str(&format!("  class {} {}\n", nodes.join(","), state.as_str()));
             }
         }
     }
@@ -347,7 +498,7 @@ fn mermaid_open(names: &Names<'_>, id: BodyId, pad: &str, out: &mut String) {
     ));
     for n in graph.body(id).node_ids() {
         let node = graph.node(n);
-        let text = quote_mermaid(&names.caption(id, node));
+        let text = quote_mermaid(&names.lines(id, n.0 as usize, node).join("<br/>"));
         let shape = match node.kind {
             NodeKind::Task(_) => format!("n{}[{text}]", n.0),
             NodeKind::Value(_) => format!("n{}([{text}])", n.0),
@@ -357,9 +508,15 @@ fn mermaid_open(names: &Names<'_>, id: BodyId, pad: &str, out: &mut String) {
     }
 }
 
-/// JSON: `{ nodes: [...], bodies: [...] }` with global node ids.
+/// JSON: `{ nodes: [...], bodies: [...], edges: [...] }` with global node ids.
+#[cfg(feature = "internals")]
 pub fn to_json(graph: &TaskGraph) -> serde_json::Value {
-    let names = Names::new(graph);
+    to_json_with(graph, None)
+}
+
+/// JSON, with each node's `state` (and `states`, its tasks by state) in `run`.
+pub fn to_json_with(graph: &TaskGraph, run: Option<&Overlay>) -> serde_json::Value {
+    let names = Names::new(graph, run);
     let owners = &names.owners;
     let nodes: Vec<_> = graph
         .nodes
@@ -373,7 +530,7 @@ pub fn to_json(graph: &TaskGraph) -> serde_json::Value {
                 NodeKind::Call(c) => Some(graph.flows[c.flow as usize].name.to_string()),
                 _ => None,
             };
-            json!({
+            let mut doc = json!({
                 "id": i,
                 "kind": kind_name(node),
                 "label": &*node.label,
@@ -387,8 +544,25 @@ pub fn to_json(graph: &TaskGraph) -> serde_json::Value {
                     _ => Vec::new(),
                 },
                 "bodies": TaskGraph::child_bodies(node).iter().map(|b| b.0).collect::<Vec<_>>(),
+                "notes": annotate::notes_json(&annotate::notes(graph, node)),
                 "span": [node.span.start, node.span.end],
-            })
+            });
+            if let NodeKind::Map(m) = &node.kind {
+                doc["items"] = json!(names.items[m.body.0 as usize]);
+            }
+            if let NodeKind::Call(c) = &node.kind {
+                doc["flow_body"] = json!(graph.flows.get(c.flow as usize).map(|f| f.body.0));
+            }
+            if run.is_some() {
+                doc["state"] = json!(names.state(i).map(NodeState::as_str));
+                if let Some(Some(node_run)) = run.and_then(|r| r.nodes.get(i)) {
+                    let states: serde_json::Map<String, serde_json::Value> = (node_run.counts.iter())
+                        .map(|(state, n)| (state.as_str().to_string(), json!(n)))
+                        .collect();
+                    doc["states"] = serde_json::Value::Object(states);
+                }
+            }
+            doc
         })
         .collect();
     let bodies: Vec<_> = graph
@@ -406,5 +580,15 @@ pub fn to_json(graph: &TaskGraph) -> serde_json::Value {
             })
         })
         .collect();
-    json!({ "root": graph.root.0, "nodes": nodes, "bodies": bodies })
+    let mut edges: Vec<_> = edges(graph, owners)
+        .map(|(from, to, kind)| json!({ "from": from, "to": to, "kind": kind.as_str() }))
+        .collect();
+    edges.extend(links(graph).into_iter().map(|(from, body, link)| {
+        let kind = match link {
+            Link::Body => "body",
+            Link::Call => "call",
+        };
+        json!({ "from": from, "body": body.0, "kind": kind })
+    }));
+    json!({ "root": graph.root.0, "nodes": nodes, "bodies": bodies, "edges": edges })
 }

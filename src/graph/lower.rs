@@ -255,7 +255,8 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
             let id = id as usize;
             // Bindings are numbered as the resolution goes: grow as they come.
             if id >= self.homes.len() {
-                self.homes.resize((id + 1).max(self.homes.len() * 2), Home::Unknown);
+                self.homes
+                    .resize((id + 1).max(self.homes.len() * 2), Home::Unknown);
             }
             self.homes[id] = home;
         }
@@ -263,7 +264,10 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
 
     /// Where binding `id` lives, if lowered yet.
     fn home_of(&self, id: BindingId) -> Home {
-        self.homes.get(id as usize).copied().unwrap_or(Home::Unknown)
+        self.homes
+            .get(id as usize)
+            .copied()
+            .unwrap_or(Home::Unknown)
     }
 
     fn agent(&mut self, decl: &'a ast::AgentDecl) -> Agent {
@@ -574,7 +578,8 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
     // ---- statements ----------------------------------------------------------
 
     /// Lowers statements; returns the value they evaluate to. At the top of a
-    /// script with no final expression, that is the object of its `let`s.
+    /// script, that is its `output`; without one and with no final
+    /// expression, the object of its `let`s.
     fn stmts(&mut self, stmts: &'a [ast::Stmt], script: bool) -> Expr {
         // Most statements make one node and one label: spare the growing
         // copies (and rehashing) of a long body.
@@ -582,10 +587,14 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
         b.nodes.reserve(stmts.len());
         b.labels.reserve(stmts.len());
         let mut lets: Vec<(Arc<str>, Expr)> = Vec::new();
-        // Only a script's value without a final expression needs its `let`s.
-        let keep_lets =
-            script && !matches!(stmts.last(), Some(s) if matches!(s.kind, StmtKind::Expr(_)));
+        // A script declares its result with `output`; without, its final
+        // expression gives it, or, with none, the object of its `let`s.
+        let declared = script && stmts.iter().any(|s| matches!(s.kind, StmtKind::Output(_)));
+        let keep_lets = script
+            && !declared
+            && !matches!(stmts.last(), Some(s) if matches!(s.kind, StmtKind::Expr(_)));
         let mut last = None;
+        let mut output = None;
         for (i, stmt) in stmts.iter().enumerate() {
             let is_last = i + 1 == stmts.len();
             match &stmt.kind {
@@ -617,12 +626,22 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
                         last = Some(value);
                     }
                 }
+                // The checker allows one, at the top of the script only.
+                StmtKind::Output(e) => {
+                    let value = self.expr(e, None);
+                    if output.is_none() {
+                        output = Some(value);
+                    }
+                }
                 // Declarations are lowered by `declare` and `lower_flows`.
                 StmtKind::Param { .. }
                 | StmtKind::Agent(_)
                 | StmtKind::Flow(_)
                 | StmtKind::Budget(_) => {}
             }
+        }
+        if let (Some(e), true) = (output, script) {
+            return e;
         }
         match last {
             Some(e) => e,

@@ -3,16 +3,28 @@
 //! each time its construct runs (once for the script, once per `map` item, once
 //! per `try` attempt, …). The graph holds no AST: names are resolved to slots.
 
+/// What a drawing notes on nodes and edges.
+#[cfg(any(feature = "cli", feature = "internals"))]
+mod annotate;
 /// Drawing a graph: `flow graph` and the REPL's `:graph`.
 #[cfg(any(feature = "cli", feature = "internals"))]
 mod export;
 mod lower;
+/// A recorded run laid over a graph: `flow graph --run`.
+#[cfg(any(feature = "cli", feature = "internals"))]
+mod overlay;
 
 #[cfg(any(feature = "cli", feature = "internals"))]
-pub use export::{kind_name, to_dot, to_json, to_mermaid};
+pub use export::{kind_name, to_dot_with, to_json_with, to_mermaid_with};
+#[cfg(feature = "internals")]
+pub use export::{to_dot, to_json, to_mermaid};
 #[cfg(any(feature = "cli", feature = "internals"))]
 pub use lower::lower;
 pub use lower::{lower_indexed, lower_resolved, Prelude};
+#[cfg(any(feature = "cli", feature = "internals"))]
+pub use overlay::Overlay;
+#[cfg(feature = "internals")]
+pub use overlay::{NodeRun, NodeState};
 
 use std::sync::Arc;
 

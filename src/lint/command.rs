@@ -69,7 +69,10 @@ pub(super) fn check(cx: &Cx, diags: &mut Vec<Diagnostic>) {
                 if runs && interpolates(&arg.value) {
                     diags.push(warning(
                         arg.value.span,
-                        format!("run as a command by flow `{}`: values and all", call.callee.name),
+                        format!(
+                            "run as a command by flow `{}`: values and all",
+                            call.callee.name
+                        ),
                         None,
                     ));
                 }

@@ -73,7 +73,7 @@ fn too_many_inputs(cx: &Cx, id: BodyId, diags: &mut Vec<Diagnostic>) {
             Diagnostic::warning(
                 Code::TooManyInputs,
                 format!(
-                    "{who} waits for {} values (more than {}): {}",
+                    "{who} has too many dependencies: it waits for {} values (more than {}): {}",
                     inputs.len(),
                     cx.config.max_inputs,
                     names.join(", ")
@@ -81,7 +81,7 @@ fn too_many_inputs(cx: &Cx, id: BodyId, diags: &mut Vec<Diagnostic>) {
             )
             .at(span, format!("depends on {} values", inputs.len()))
             .help(format!(
-                "pass only what this task actually uses, drop `after`s it doesn't need, or split it into smaller tasks; values that belong together can travel as one list (`map`) or object {}",
+                "depend only on actual dependencies, not on everything: pass only what this task uses, drop `after`s it doesn't need, or split it into smaller tasks; values that belong together can travel as one list (`map`) or object {}",
                 see(Code::TooManyInputs)
             )),
         );

@@ -1,5 +1,6 @@
 //! The lints users of workflow tools ask for: conditions that are constant
-//! (`constant_condition`), gates with one check (`single_check_gate`), and
+//! (`constant_condition`), gates with one check that nothing waits for with
+//! `after` (`single_check_gate`), and
 //! `llm`/`http` calls that retry without waiting (`retry_without_backoff`) or
 //! may wait forever (`missing_timeout`).
 
@@ -12,7 +13,12 @@ use crate::source::Span;
 pub(super) fn check(cx: &Cx, diags: &mut Vec<Diagnostic>) {
     constant_conditions(cx, diags);
     super::for_each_expr(cx.program, &mut |e| match &e.kind {
-        ExprKind::Gate(checks) if checks.len() == 1 => single_check_gate(e, &checks[0], diags),
+        // A gate some task waits for with `after` is a checkpoint, what
+        // `unneeded_after` asks for when a task must wait for a check to pass:
+        // with one check too.
+        ExprKind::Gate(checks) if checks.len() == 1 && !cx.is_waited_for(e.span) => {
+            single_check_gate(e, &checks[0], diags)
+        }
         ExprKind::Call(_) => service_call(cx, e, diags),
         ExprKind::Try(t) => try_without_backoff(cx, t, diags),
         _ => {}
@@ -108,7 +114,9 @@ fn constant_conditions(cx: &Cx, diags: &mut Vec<Diagnostic>) {
 /// The constants no other one contains (report the outermost only), in the
 /// order found. One sort, not a comparison of every pair: a script may hold
 /// thousands of them.
-fn outermost<'f>(found: &'f [(Span, &'static str)]) -> impl Iterator<Item = (Span, &'static str)> + 'f {
+fn outermost<'f>(
+    found: &'f [(Span, &'static str)],
+) -> impl Iterator<Item = (Span, &'static str)> + 'f {
     let mut order: Vec<usize> = (0..found.len()).collect();
     // By start, the widest first: what contains a span comes before it.
     order.sort_by_key(|&i| (found[i].0.start, std::cmp::Reverse(found[i].0.end)));
@@ -147,7 +155,7 @@ fn single_check_gate(gate: &Expr, check: &crate::ast::Check, diags: &mut Vec<Dia
         "a gate runs several checks in parallel and reports every failure at once; add the other checks this stage must pass to it, or test the one value with `if`".to_string()
     } else {
         format!(
-            "a failed call already stops the script: call it directly (`let {name} = …`), or add the other checks this stage must pass to the gate"
+            "a failed call already stops the script: call it directly (`let {name} = …`), or add the other checks this stage must pass to the gate; a gate that a task waits for with `after` is a checkpoint, and not reported"
         )
     };
     diags.push(

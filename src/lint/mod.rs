@@ -12,6 +12,7 @@
 //! | `hygiene.rs` | `constant_condition`, `single_check_gate`, `retry_without_backoff`, `missing_timeout` |
 //! | `shell.rs` | `unquoted_shell_var` |
 //! | `command.rs` | `interpolated_command` |
+//! | `result.rs` | `implicit_result` |
 //! | `levels.rs` | `-A`/`-W`/`-D`, `# flow: allow(…)` comments, `unused_allow` |
 
 mod command;
@@ -19,6 +20,7 @@ mod dependencies;
 mod god;
 mod hygiene;
 pub mod levels;
+mod result;
 mod sequential;
 mod shell;
 
@@ -73,6 +75,7 @@ pub fn lint(
     hygiene::check(&cx, &mut diags);
     shell::check(&cx, &mut diags);
     command::check(&cx, &mut diags);
+    result::check(&cx, &mut diags);
     diags.sort_by_key(|d| d.span().map_or(0, |s| s.start));
     diags
 }
@@ -96,6 +99,8 @@ pub(crate) struct Cx<'a> {
     direct_backends: HashMap<&'a str, &'a Signature>,
     /// Declared agents whose config sets a `timeout:` for each request.
     timeout_agents: Vec<&'a str>,
+    /// The spans of the nodes some task or flow call waits for with `after`.
+    waited: std::collections::HashSet<Span>,
 }
 
 impl<'a> Cx<'a> {
@@ -123,6 +128,16 @@ impl<'a> Cx<'a> {
                 direct_backends.insert(b.name(), b.signature());
             }
         }
+        let mut waited = std::collections::HashSet::new();
+        for body in &graph.bodies {
+            for id in body.node_ids() {
+                for (_, k) in afters(&graph.node(id).kind) {
+                    if let Some(target) = graph.nodes.get((body.first + k) as usize) {
+                        waited.insert(target.span);
+                    }
+                }
+            }
+        }
         for stmt in &program.stmts {
             if let StmtKind::Agent(decl) = &stmt.kind {
                 if has_timeout_arg(&decl.args) {
@@ -144,7 +159,14 @@ impl<'a> Cx<'a> {
             agent_backends,
             direct_backends,
             timeout_agents,
+            waited,
         }
+    }
+
+    /// Whether a task or flow call waits with `after` for the node made from
+    /// the expression at `span` (a `gate`, a call).
+    pub fn is_waited_for(&self, span: Span) -> bool {
+        self.waited.contains(&span)
     }
 
     /// Whether a call's requests are bounded by a `timeout:` in its config:
@@ -198,54 +220,83 @@ impl<'a> Cx<'a> {
 
     /// Whether running the node may change the world outside the values it
     /// returns: a task whose agent has effects (`sh`, `http`, a host agent),
-    /// or a construct containing one.
+    /// or a construct or flow containing one.
     pub fn effectful(&self, kind: &NodeKind) -> bool {
+        // Host agents are taken to act on the world.
+        self.contains_task(kind, &|task| {
+            self.task_backend(task).is_none_or(|s| s.effects)
+        })
+    }
+
+    /// Whether the node is, or contains, a checkpoint (`approve`, `sleep`):
+    /// a call that tasks wait for with `after` because waiting is its point.
+    pub fn checkpoint(&self, kind: &NodeKind) -> bool {
+        self.contains_task(kind, &|task| {
+            self.task_backend(task).is_some_and(|s| s.checkpoint)
+        })
+    }
+
+    /// Whether the node is a task for which `is` holds, or a construct or a
+    /// flow call whose bodies hold one.
+    fn contains_task(&self, kind: &NodeKind, is: &dyn Fn(&Task) -> bool) -> bool {
         match kind {
             NodeKind::Value(_) => false,
-            // Host agents are taken to act on the world.
-            NodeKind::Task(task) => self.task_backend(task).is_none_or(|s| s.effects),
+            // A task's tools run as its bodies: what they do, it does.
+            NodeKind::Task(task) => {
+                is(task)
+                    || task
+                        .tools()
+                        .iter()
+                        .any(|t| self.body_contains(t.body, is, 0))
+            }
             NodeKind::Call(call) => self
                 .graph
                 .flows
                 .get(call.flow as usize)
-                .is_some_and(|f| self.body_effectful(f.body, 0)),
+                .is_some_and(|f| self.body_contains(f.body, is, 0)),
             other => TaskGraph::kind_bodies(other)
                 .into_iter()
-                .any(|b| self.body_effectful(b, 0)),
+                .any(|b| self.body_contains(b, is, 0)),
         }
     }
 
-    fn body_effectful(&self, body: BodyId, depth: usize) -> bool {
-        // Flows cannot recurse, but stay safe on any graph.
+    fn body_contains(&self, body: BodyId, is: &dyn Fn(&Task) -> bool, depth: usize) -> bool {
+        // Flows cannot recurse, but stay safe on any graph: past this depth,
+        // assume the worst (it holds).
         if depth > 64 {
             return true;
         }
         let Some(b) = self.graph.bodies.get(body.0 as usize) else {
             return false;
         };
-        b.node_ids().any(|id| {
-            let node = self.graph.node(id);
-            match &node.kind {
-                NodeKind::Call(call) => self
-                    .graph
-                    .flows
-                    .get(call.flow as usize)
-                    .is_some_and(|f| self.body_effectful(f.body, depth + 1)),
-                NodeKind::Task(_) | NodeKind::Value(_) => self.effectful(&node.kind),
-                other => TaskGraph::kind_bodies(other)
-                    .into_iter()
-                    .any(|c| self.body_effectful(c, depth + 1)),
+        b.node_ids().any(|id| match &self.graph.node(id).kind {
+            NodeKind::Value(_) => false,
+            NodeKind::Task(task) => {
+                is(task) || (task.tools().iter()).any(|t| self.body_contains(t.body, is, depth + 1))
             }
+            NodeKind::Call(call) => self
+                .graph
+                .flows
+                .get(call.flow as usize)
+                .is_some_and(|f| self.body_contains(f.body, is, depth + 1)),
+            other => TaskGraph::kind_bodies(other)
+                .into_iter()
+                .any(|c| self.body_contains(c, is, depth + 1)),
         })
     }
 
-    /// Whether the script ends with a bare expression (its result); without
-    /// one, its result is the object of its `let`s, which reads every binding.
+    /// Whether the script says what it returns: an `output`, or a final bare
+    /// expression. Without either, its result is the object of its `let`s,
+    /// which reads every binding.
     pub fn has_explicit_result(&self) -> bool {
-        matches!(
-            self.program.stmts.last().map(|s| &s.kind),
-            Some(StmtKind::Expr(_))
-        )
+        self.program
+            .stmts
+            .iter()
+            .any(|s| matches!(s.kind, StmtKind::Output(_)))
+            || matches!(
+                self.program.stmts.last().map(|s| &s.kind),
+                Some(StmtKind::Expr(_))
+            )
     }
 }
 

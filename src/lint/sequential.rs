@@ -1,14 +1,15 @@
 //! Sequential when parallel is possible: `after` edges the data already implies
-//! (`redundant_after`), `after` edges between tasks that share no data
-//! (`unneeded_after`, or `after_chain` when several are chained), and
-//! `map … limit 1` (`map_limit_one`).
+//! (`redundant_after`), `after` edges between tasks that share no data and
+//! only compute values, so that removing the edge never changes what the
+//! workflow does (`unneeded_after`, or `after_chain` when several are
+//! chained), and `map … limit 1` (`map_limit_one`).
 
 use std::collections::HashSet;
 
 use super::{afters, data_refs, see, Cx};
 use crate::ast::{ExprKind, ModifierKind};
 use crate::diag::{Code, Diagnostic};
-use crate::graph::{BodyId, Callee, Expr, Node, NodeKind, Ref, StrPart};
+use crate::graph::{BodyId, Node, NodeKind, Ref};
 use crate::source::Span;
 
 pub(super) fn check(cx: &Cx, diags: &mut Vec<Diagnostic>) {
@@ -33,55 +34,6 @@ fn body(cx: &Cx, id: BodyId, diags: &mut Vec<Diagnostic>) {
         return;
     }
     let data: Vec<Vec<u32>> = nodes.iter().map(|n| data_deps(n)).collect();
-    // Whether each node's value is read as data (not only waited for).
-    let mut read = vec![false; nodes.len()];
-    for deps in &data {
-        for &k in deps {
-            if let Some(r) = read.get_mut(k as usize) {
-                *r = true;
-            }
-        }
-    }
-    let implicit_result = id == graph.root && !cx.has_explicit_result();
-    if !implicit_result {
-        body.result.for_each_ref(&mut |r| {
-            if let Ref::Node(k) = r {
-                if let Some(r) = read.get_mut(k as usize) {
-                    *r = true;
-                }
-            }
-        });
-    }
-
-    // Tasks that wait, without data, for several side-effecting results that
-    // nothing reads: "proceed only when all of these passed", the quality
-    // gate of pattern 3 written with `after`.
-    let checks_waited: Vec<bool> = nodes
-        .iter()
-        .enumerate()
-        .map(|(j, node)| {
-            afters(&node.kind)
-                .iter()
-                .filter(|(_, k)| {
-                    let k = *k as usize;
-                    !data[j].contains(&(k as u32))
-                        && nodes.get(k).is_some_and(|t| {
-                            // A task that reads data from calls of the same agent
-                            // (`Combine(a: a, c: c) after b, d`) is waiting on
-                            // data producers, not on checks.
-                            let reads_a_sibling = data[j].iter().any(|&d| {
-                                nodes.get(d as usize).is_some_and(|src| same_agent(src, t))
-                            });
-                            !read[k]
-                                && cx.effectful(&t.kind)
-                                && !same_agent(node, t)
-                                && !reads_a_sibling
-                        })
-                })
-                .count()
-                >= 2
-        })
-        .collect();
 
     let mut unneeded = Vec::new();
     for (j, node) in nodes.iter().enumerate() {
@@ -137,14 +89,7 @@ fn body(cx: &Cx, id: BodyId, diags: &mut Vec<Diagnostic>) {
                 );
                 continue;
             }
-            if excused(
-                cx,
-                node,
-                target,
-                read[k as usize],
-                &nodes,
-                checks_waited[j as usize],
-            ) {
+            if orders_on_purpose(cx, node, target) {
                 continue;
             }
             unneeded.push(Unneeded { from: j, to: k });
@@ -153,121 +98,25 @@ fn body(cx: &Cx, id: BodyId, diags: &mut Vec<Diagnostic>) {
     report_unneeded(cx, &nodes, &unneeded, diags);
 }
 
-/// Why an `after` without data may be on purpose: the target is a gate or a
-/// checkpoint such as `approve` (their whole point is ordering), or one of several side-effecting checks whose
-/// values nothing reads (a gate written with `after`), or a one-off command
-/// run for its side effect
-/// (`sh("make")`, or a flow or construct with side effects, whose value
-/// nothing reads), or both sides have side effects on something they both
-/// name (the same path, URL or value).
-fn excused(
-    cx: &Cx,
-    node: &Node,
-    target: &Node,
-    target_read: bool,
-    nodes: &[&Node],
-    checks_waited: bool,
-) -> bool {
-    if matches!(target.kind, NodeKind::Gate(_)) {
-        return true;
-    }
-    // A checkpoint (`approve`): waiting for it to pass is its whole point.
-    if let NodeKind::Task(task) = &target.kind {
-        if cx.task_backend(task).is_some_and(|s| s.checkpoint) {
-            return true;
-        }
-    }
-    let target_effects = cx.effectful(&target.kind);
-    if checks_waited && target_effects && !target_read && !same_agent(node, target) {
-        return true;
-    }
-    if target_effects && cx.effectful(&node.kind) {
-        let a = fingerprint(node, nodes);
-        let b = fingerprint(target, nodes);
-        if a.iter().any(|x| b.contains(x)) {
-            return true;
-        }
-    }
-    // A one-off command (`sh("make")`), or a flow or construct doing such
-    // things, whose value nothing reads ran for its effect. A declared agent's
-    // call returns data: waiting for it without reading it is the anti-pattern
-    // (and waiting for checks to pass is a gate's job).
-    let one_off = match &target.kind {
-        NodeKind::Task(t) => matches!(t.callee, Callee::Backend(..)),
-        _ => true,
-    };
-    target_effects && !target_read && one_off && !same_agent(node, target)
-}
-
-/// Whether two nodes are calls of the same agent (or of the same backend with
-/// the same config, for direct calls like `sh("make")`).
-fn same_agent(a: &Node, b: &Node) -> bool {
-    match (&a.kind, &b.kind) {
-        (NodeKind::Task(x), NodeKind::Task(y)) => match (&x.callee, &y.callee) {
-            (Callee::Agent(i), Callee::Agent(j)) => i == j,
-            (Callee::Backend(p, c), Callee::Backend(q, d)) => {
-                p.name() == q.name() && format!("{c:?}") == format!("{d:?}")
-            }
-            _ => false,
-        },
-        (NodeKind::Call(x), NodeKind::Call(y)) => x.flow == y.flow,
-        _ => false,
-    }
-}
-
-/// The values a node reads, seen through plain value nodes, and the literal
-/// strings it passes: what two side-effecting tasks could both act on.
-fn fingerprint(node: &Node, nodes: &[&Node]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack: Vec<Ref> = data_refs(&node.kind);
-    let mut seen = HashSet::new();
-    while let Some(r) = stack.pop() {
-        if !seen.insert(r) {
-            continue;
-        }
-        if let Ref::Node(k) = r {
-            if let Some(Node {
-                kind: NodeKind::Value(e),
-                ..
-            }) = nodes.get(k as usize)
-            {
-                e.for_each_ref(&mut |r| stack.push(r));
-                continue;
-            }
-        }
-        out.push(format!("{r:?}"));
-    }
-    if let NodeKind::Task(task) = &node.kind {
-        for (_, e) in &task.context {
-            literal_strings(e, &mut out);
-        }
-        if let crate::graph::Callee::Backend(_, config) = &task.callee {
-            for (_, e) in config {
-                literal_strings(e, &mut out);
-            }
-        }
-    }
-    out
-}
-
-fn literal_strings(e: &Expr, out: &mut Vec<String>) {
-    match e {
-        Expr::Const(v) => {
-            if let Some(s) = v.as_str() {
-                out.push(format!("{s:?}"));
-            }
-        }
-        Expr::Str { parts, .. } => {
-            for part in parts {
-                if let StrPart::Interp(e) = part {
-                    literal_strings(e, out);
-                }
-            }
-        }
-        Expr::List(items) => items.iter().for_each(|e| literal_strings(e, out)),
-        Expr::Object(entries) => entries.iter().for_each(|(_, e)| literal_strings(e, out)),
-        _ => {}
-    }
+/// Whether an `after` without data orders something that must be ordered,
+/// so that removing it could change what the workflow does:
+///
+/// - either side has effects (`sh`, `http`, a host agent, or a flow or
+///   construct containing one): `sh("rm x") after backup`,
+///   `fail("stop") after notify`, `Deploy() after summary` (which must not
+///   deploy when the summary fails);
+/// - either side is a checkpoint (`approve`, `sleep`), whose whole point is
+///   when things happen;
+/// - the target is a `gate`: "go on only once these checks passed".
+///
+/// What is left are `after`s between calls that only compute values (`llm`,
+/// `echo`): removing one changes when they run, never what they do.
+fn orders_on_purpose(cx: &Cx, node: &Node, target: &Node) -> bool {
+    matches!(target.kind, NodeKind::Gate(_))
+        || cx.checkpoint(&target.kind)
+        || cx.checkpoint(&node.kind)
+        || cx.effectful(&target.kind)
+        || cx.effectful(&node.kind)
 }
 
 fn report_unneeded(cx: &Cx, nodes: &[&Node], edges: &[Unneeded], diags: &mut Vec<Diagnostic>) {
@@ -317,7 +166,7 @@ fn report_unneeded(cx: &Cx, nodes: &[&Node], edges: &[Unneeded], diags: &mut Vec
             d = d.label(edge_span(cx, nodes, &edges[e]), "ordering without data");
         }
         diags.push(d.help(format!(
-            "remove these `after`s so the {} calls run in parallel; keep one only where a task needs a side effect of the one before {}",
+            "remove these `after`s so the {} calls run in parallel: none has effects, so only the timing changes {}",
             names.len(),
             see(Code::AfterChain)
         )));
@@ -340,7 +189,7 @@ fn report_unneeded(cx: &Cx, nodes: &[&Node], edges: &[Unneeded], diags: &mut Vec
             .at(edge_span(cx, nodes, edge), "ordering without data")
             .label(to.span, format!("{to_name} shares no data with {from_name}"))
             .help(format!(
-                "remove `after {}` so {to_name} and {from_name} run in parallel; if {from_name} must wait for {to_name} to pass, make {to_name} a check of a `gate` and wait for the gate; if it needs a side effect of {to_name}, keep it with `# flow: allow(unneeded-after)` {}",
+                "remove `after {}` so {to_name} and {from_name} run in parallel: neither has effects, so only the timing changes; if {from_name} must not start before {to_name} passed, make {to_name} a check of a `gate` and wait for the gate {}",
                 after_name(from, edge.to),
                 see(Code::UnneededAfter)
             )),

@@ -122,7 +122,11 @@ fn idents(program: &ast::Program) -> Vec<&Ident> {
     }
     fn stmt<'p>(s: &'p ast::Stmt, out: &mut Vec<&'p Ident>) {
         match &s.kind {
-            StmtKind::Let { name, value } | StmtKind::Param { name, default: value } => {
+            StmtKind::Let { name, value }
+            | StmtKind::Param {
+                name,
+                default: value,
+            } => {
                 out.push(name);
                 expr(value, out);
             }
@@ -136,7 +140,7 @@ fn idents(program: &ast::Program) -> Vec<&Ident> {
                 out.extend(&f.params);
                 block(&f.body, out);
             }
-            StmtKind::Expr(e) => expr(e, out),
+            StmtKind::Expr(e) | StmtKind::Output(e) => expr(e, out),
             StmtKind::Budget(_) => {}
         }
     }
@@ -168,7 +172,9 @@ fn answers(program: &ast::Program, res: &Resolution) -> Vec<String> {
 fn batches_give_the_answers_of_one_table() {
     let mut text = String::from("flow early(x) { Late(x) + p }\nlet a = early(1)\nlet u = v\n");
     for i in 0..3000 {
-        text.push_str(&format!("let f{i} = map it in [a, {i}] {{ late_flow(it) }}\n"));
+        text.push_str(&format!(
+            "let f{i} = map it in [a, {i}] {{ late_flow(it) }}\n"
+        ));
     }
     text.push_str("let v = 1\nparam p = 2\nagent Late = echo()\nflow late_flow(y) { noop(y) }\n");
     text.push_str("let z = undefined_name + f2999\n");

@@ -1,18 +1,18 @@
 //! The walk over statements, blocks and expressions: scopes open and close
 //! here, and every name is resolved at its use site.
 
+use super::Env;
 use crate::agent::Registry;
 use crate::ast::{
     AgentDecl, Block, Call, Check, Expr, ExprKind, FlowDecl, Ident, ModifierKind, Program, Stmt,
     StmtKind, StrPart,
 };
-use super::Env;
-use std::sync::Arc;
 use crate::diag::Diagnostic;
 use crate::source::Span;
+use std::sync::Arc;
 
-use super::scope::{Barrier, Scope};
 use super::index::{env_names, EnvName, Index, TopUses, Writer};
+use super::scope::{Barrier, Scope};
 use super::{
     backend, Binding, BindingId, BindingKind, FlowId, FlowSig, Map, Resolution, Target, Use,
     ValueKind,
@@ -150,7 +150,10 @@ impl<'a> Resolver<'a> {
     /// Resolves a block's statements in the innermost scope, hoisting its agents and flows.
     fn stmts(&mut self, stmts: &'a [Stmt], top: bool) {
         let flow_ids = self.hoist(stmts);
-        self.scopes.last_mut().expect("a scope is open").set_stmts(stmts);
+        self.scopes
+            .last_mut()
+            .expect("a scope is open")
+            .set_stmts(stmts);
         for (i, (stmt, flow)) in stmts.iter().zip(flow_ids).enumerate() {
             self.scopes.last_mut().expect("a scope is open").at = i;
             if !top {
@@ -187,6 +190,7 @@ impl<'a> Resolver<'a> {
                 StmtKind::Param { .. }
                 | StmtKind::Let { .. }
                 | StmtKind::Expr(_)
+                | StmtKind::Output(_)
                 | StmtKind::Budget(_) => {}
             }
             flow_ids.push(flow_id);
@@ -222,7 +226,7 @@ impl<'a> Resolver<'a> {
                 };
                 self.declare_value(&name.name, name.span, kind);
             }
-            StmtKind::Expr(expr) => self.expr(expr),
+            StmtKind::Expr(expr) | StmtKind::Output(expr) => self.expr(expr),
             StmtKind::Budget(_) => {}
         }
     }
@@ -469,16 +473,20 @@ impl<'a> Resolver<'a> {
     /// `tools: [Search, Calc]`: a list of declared agents, by name.
     fn agent_list(&mut self, list: &'a Expr) {
         let ExprKind::List(items) = &list.kind else {
-            self.diags.push(super::explain::not_an_agent_list(list.span));
+            self.diags
+                .push(super::explain::not_an_agent_list(list.span));
             return;
         };
         for item in items {
             let ExprKind::Name(name) = &item.kind else {
-                self.diags.push(super::explain::not_an_agent_list(item.span));
+                self.diags
+                    .push(super::explain::not_an_agent_list(item.span));
                 continue;
             };
             let target = match self.find_callable(&name.name) {
-                Some(Target::Binding(id)) if self.bindings[id as usize].kind == BindingKind::Agent => {
+                Some(Target::Binding(id))
+                    if self.bindings[id as usize].kind == BindingKind::Agent =>
+                {
                     self.used[id as usize] = true;
                     Target::Binding(id)
                 }

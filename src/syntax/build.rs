@@ -73,6 +73,7 @@ pub(super) fn parts<'i>(pair: Pair<'i, Rule>) -> impl Iterator<Item = Pair<'i, R
                 | Rule::kw_from
                 | Rule::kw_filter
                 | Rule::kw_budget
+                | Rule::kw_output
                 | Rule::EOI
         )
     })
@@ -215,6 +216,13 @@ impl<'a> Builder<'a> {
                 StmtKind::Flow(FlowDecl { name, params, body })
             }
             Rule::budget_decl => StmtKind::Budget(self.budget_decl(pair)),
+            Rule::output_decl => match parts(pair).next() {
+                Some(value) => StmtKind::Output(self.where_expr(value)?),
+                None => StmtKind::Output(Expr {
+                    kind: ExprKind::Null,
+                    span,
+                }),
+            },
             _ => StmtKind::Expr(self.where_expr(pair)?),
         };
         Ok(Stmt { kind, span })
@@ -224,7 +232,13 @@ impl<'a> Builder<'a> {
     /// and read as no limit at all (the script does not run anyway).
     fn budget_decl(&self, pair: Pair<'_, Rule>) -> BudgetDecl {
         let mut it = parts(pair);
-        let kind = it.next().map_or_else(|| Ident { name: String::new(), span: Span::default() }, |p| Self::ident(&p));
+        let kind = it.next().map_or_else(
+            || Ident {
+                name: String::new(),
+                span: Span::default(),
+            },
+            |p| Self::ident(&p),
+        );
         let (text, amount) = it
             .next()
             .map_or(("", Span::default()), |p| (p.as_str(), self.span_of(&p)));
@@ -237,11 +251,23 @@ impl<'a> Builder<'a> {
             self.error(
                 Diagnostic::error(Code::BadNumber, message)
                     .at(amount, "this amount")
-                    .help(format!("write it as in `budget {} = {}`", kind.name, if kind.name == "tokens" { "20000" } else { "0.50" })),
+                    .help(format!(
+                        "write it as in `budget {} = {}`",
+                        kind.name,
+                        if kind.name == "tokens" {
+                            "20000"
+                        } else {
+                            "0.50"
+                        }
+                    )),
             );
             BudgetLimit::Tokens(u64::MAX)
         });
-        BudgetDecl { kind, limit, amount }
+        BudgetDecl {
+            kind,
+            limit,
+            amount,
+        }
     }
 
     /// A name being declared; a keyword is reported and kept as written.

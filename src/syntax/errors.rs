@@ -50,7 +50,9 @@ fn from_rule(rule: Rule) -> Option<Expected> {
         | Rule::flow_decl
         | Rule::let_stmt
         | Rule::budget_decl
-        | Rule::kw_budget => Some(Statement),
+        | Rule::kw_budget
+        | Rule::output_decl
+        | Rule::kw_output => Some(Statement),
         Rule::budget_kind => token("tokens` or `usd"),
         Rule::budget_amount => Some(Token("a number".into())),
         Rule::where_expr
@@ -127,9 +129,8 @@ fn from_token(token: &str) -> Option<Expected> {
         return None;
     }
     Some(match token {
-        " " | "\t" | "\r" | "#" | "${" | "\\" | "\"" | "\"\"\"" | "r\"" | "r\"\"\"" | "\n" | "_" => {
-            return None
-        }
+        " " | "\t" | "\r" | "#" | "${" | "\\" | "\"" | "\"\"\"" | "r\"" | "r\"\"\"" | "\n"
+        | "_" => return None,
         // Only a statement separator offers `;` (a newline may be optional).
         ";" => Expected::StatementEnd,
         "==" | "!=" | "<=" | ">=" | "<" | ">" | "&&" | "||" | "+" | "*" | "/" | "%" | "." | "[" => {
@@ -557,7 +558,9 @@ fn join_or(words: &[String]) -> String {
 /// How a construct is written, when the keyword it lacks is its own.
 fn construct_help(expected: &[Expected]) -> Option<&'static str> {
     if expected.contains(&Expected::Token("`=>`".into())) {
-        return Some("a `match` arm is written `pattern => value`, a pattern being a literal or `_`");
+        return Some(
+            "a `match` arm is written `pattern => value`, a pattern being a literal or `_`",
+        );
     }
     let [Expected::Token(token)] = expected else {
         return None;

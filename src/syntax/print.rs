@@ -64,6 +64,10 @@ impl Printer<'_, '_> {
                 self.expr(value)
             }
             StmtKind::Expr(e) => self.expr(e),
+            StmtKind::Output(e) => {
+                self.out.write_str("output ")?;
+                self.expr(e)
+            }
             StmtKind::Budget(budget) => match budget.limit {
                 BudgetLimit::Tokens(n) => write!(self.out, "budget tokens = {n}"),
                 BudgetLimit::Usd(usd) => write!(self.out, "budget usd = {usd}"),

@@ -61,7 +61,7 @@ fn stmt(s: &mut Stmt, by: u32) {
             ident(&mut budget.kind, by);
             span(&mut budget.amount, by);
         }
-        StmtKind::Expr(e) => expr(e, by),
+        StmtKind::Expr(e) | StmtKind::Output(e) => expr(e, by),
     }
 }
 

@@ -585,3 +585,131 @@ fn run_honours_allow_comments() {
     assert!(!stderr.contains("unused_allow"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ---- lints that agree with each other -----------------------------------------
+
+/// `unneeded_after` asks for a gate a task waits for when the order matters,
+/// and `single_check_gate` accepts such a gate with one check: following one
+/// lint's advice never brings the other (they used to send each other's
+/// fixes back). Both of `unneeded_after`'s fixes leave the script clean.
+#[test]
+fn unneeded_after_and_single_check_gate_agree() {
+    let src = load(&common::case("lint/gate_or_after.flow"));
+    assert_eq!(codes(&check_text(&src.text)), ["unneeded_after"]);
+    let plain = "let review = Reviewer(\"Review the draft\", draft: draft)";
+    assert!(src.text.contains(plain));
+    let as_gate = src.text.replace(
+        plain,
+        "let review = gate { review: Reviewer(\"Review the draft\", draft: draft) }",
+    );
+    assert_eq!(codes(&check_text(&as_gate)), Vec::<&str>::new());
+    let removed = src.text.replace(" after review", "");
+    assert_eq!(codes(&check_text(&removed)), Vec::<&str>::new());
+    // A gate of one check that nothing waits for is still reported.
+    let unwaited = src.text.replace(" after checked", "");
+    assert_eq!(
+        codes(&check_text(&unwaited)),
+        ["unneeded_after", "single_check_gate"]
+    );
+}
+
+/// An `after` that orders effects (on either side) or waits for a
+/// checkpoint is never reported: removing it could change what the
+/// workflow does.
+#[test]
+fn unneeded_after_leaves_effects_and_checkpoints_in_order() {
+    let cases = [
+        "let backup = sh(\"cp a b\")\nlet removed = sh(\"rm a\") after backup\nremoved",
+        "agent Notify = http(url: \"http://127.0.0.1:9/n\", method: \"POST\", timeout: 5s)\nlet sent = Notify(text: \"stop\")\nlet stopped = fail(\"stopped\") after sent\nstopped",
+        "agent W = echo()\nlet summary = W(\"Summarise\")\nlet deployed = sh(\"./deploy.sh\") after summary\ndeployed",
+        "agent W = echo()\nlet ok = approve(\"Publish?\")\nlet post = W(\"Publish\") after ok\npost",
+        "agent W = echo()\nlet pause = sleep(1s)\nlet again = W(\"Try again\") after pause\nagain",
+        "agent W = echo()\nflow save(doc) { sh(\"cat > /tmp/x\", doc: doc) }\nlet saved = save(doc: \"d\")\nlet told = W(\"Tell\") after saved\ntold",
+    ];
+    for text in cases {
+        let codes = codes(&check_text(text));
+        assert!(!codes.contains(&"unneeded_after"), "{codes:?}\n{text}");
+    }
+}
+
+/// Removes the name at `start..end` from its `after` list (the list too
+/// when it was the only name), as `unneeded_after` suggests.
+fn drop_after(text: &str, start: usize, end: usize) -> String {
+    let before = text[..start].trim_end();
+    if let Some(head) = before.strip_suffix(',') {
+        return format!("{head}{}", &text[end..]);
+    }
+    let rest = &text[end..];
+    if let Some(tail) = rest.strip_prefix(',') {
+        return format!("{}{}", &text[..start], tail.trim_start());
+    }
+    let head = before
+        .strip_suffix("after")
+        .expect("the name follows `after`")
+        .trim_end();
+    format!("{head}{rest}")
+}
+
+/// Doing what `unneeded_after` and `after_chain` say (removing the `after`s
+/// they report) changes when tasks run, never the result: on the lint
+/// corpus's scripts that can run offline, with every reported edge removed.
+#[test]
+fn removing_unneeded_afters_keeps_the_result() {
+    for file in [
+        "gate_or_after.flow",
+        "everything_depends_on_everything.flow",
+        "anti_too_many_dependencies.flow",
+    ] {
+        let src = load(&common::case(&format!("lint/{file}")));
+        let mut spans: Vec<(usize, usize)> = check_text(&src.text)
+            .iter()
+            .filter(|d| {
+                matches!(
+                    d.code,
+                    Code::UnneededAfter | Code::AfterChain | Code::RedundantAfter
+                )
+            })
+            .flat_map(|d| d.primary.iter().chain(&d.labels).map(|l| l.span))
+            .filter(|s| {
+                let name = &src.text[s.start as usize..s.end as usize];
+                !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_')
+            })
+            .map(|s| (s.start as usize, s.end as usize))
+            .collect();
+        spans.sort();
+        spans.dedup();
+        assert!(!spans.is_empty(), "{file}: nothing reported");
+        let mut fixed = src.text.to_string();
+        for &(start, end) in spans.iter().rev() {
+            fixed = drop_after(&fixed, start, end);
+        }
+        let lints: Vec<&str> = codes(&check_text(&fixed))
+            .into_iter()
+            .filter(|c| c.contains("after"))
+            .collect();
+        assert!(lints.is_empty(), "{file}: {lints:?}\n{fixed}");
+        let before = common::run(&src.text);
+        let after = common::run(&fixed);
+        assert_eq!(before.status, flow::RunStatus::Succeeded, "{file}");
+        assert_eq!(before.result, after.result, "{file}:\n{fixed}");
+    }
+}
+
+/// The too-many-dependencies lint says what the patterns document says:
+/// the task has too many dependencies, and should have only actual ones.
+#[test]
+fn too_many_inputs_speaks_of_too_many_dependencies() {
+    let src = load(&common::case("lint/anti_too_many_dependencies.flow"));
+    let diags = check_text(&src.text);
+    let d = diags
+        .iter()
+        .find(|d| d.code == Code::TooManyInputs)
+        .expect("reported");
+    assert!(
+        d.message.contains("has too many dependencies"),
+        "{}",
+        d.message
+    );
+    let help = d.help.as_deref().unwrap_or_default();
+    assert!(help.contains("only on actual dependencies"), "{help}");
+}

@@ -430,25 +430,26 @@ async fn the_api_key_never_appears_in_a_runs_output() {
 
 // ---- a real model ---------------------------------------------------------------
 
-/// Where a real OpenAI-compatible server answers: `FLOW_TEST_LLM_URL`, set
-/// by the README's test command (`.ci/test` starts SmolLM2 under llama.cpp,
-/// see `.ci/llm-server.sh`). `cargo test` alone needs nothing but cargo: then
-/// the real-model tests say they were skipped — unless `FLOW_REQUIRE_LLM=1`
-/// (which `.ci/test` sets), where a missing server fails them.
+/// Where a real OpenAI-compatible server answers: `FLOW_LLM_BASE_URL`, the
+/// variable `flow` itself reads, set by the README's test command (`.ci/test`
+/// starts SmolLM2 under llama.cpp, see `.ci/llm-server.sh`). `cargo test`
+/// alone needs nothing but cargo: then the real-model tests say they were
+/// skipped — unless `FLOW_REQUIRE_LLM=1` (which `.ci/test` sets), where a
+/// missing server fails them.
 pub(crate) struct RealModel {
     pub(crate) url: String,
 }
 
 pub(crate) fn real_model() -> Option<RealModel> {
-    match std::env::var("FLOW_TEST_LLM_URL") {
+    match std::env::var("FLOW_LLM_BASE_URL") {
         Ok(url) if !url.trim().is_empty() => Some(RealModel { url }),
         _ if std::env::var("FLOW_REQUIRE_LLM").is_ok_and(|v| v == "1") => panic!(
-            "FLOW_REQUIRE_LLM=1 but FLOW_TEST_LLM_URL is not set: start a model server \
+            "FLOW_REQUIRE_LLM=1 but FLOW_LLM_BASE_URL is not set: start a model server \
              (`.ci/llm-server.sh start`) and export the URL it prints"
         ),
         _ => {
             eprintln!(
-                "skipped: no real model (FLOW_TEST_LLM_URL is not set; `.ci/test` starts one)"
+                "skipped: no real model (FLOW_LLM_BASE_URL is not set; `.ci/test` starts one)"
             );
             None
         }

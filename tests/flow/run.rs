@@ -511,19 +511,20 @@ fn every_example_runs_and_gives_its_result() {
             "",
             json!({ "chunks": 4, "words": 16, "letters": 60 }),
         ),
-        (
-            "quality_gate.flow",
-            "/deployed",
-            json!("deployed build/app"),
-        ),
+        // Examples that declare their result with `output`.
+        ("quality_gate.flow", "", json!("deployed build/app")),
         (
             "research_create_review.flow",
-            "/draft/body",
-            json!("Body: tides are caused by the moon; they rise twice a day."),
+            "",
+            json!(
+                "Introduction: tides are caused by the moon; they rise twice a day.\n\
+                 Body: tides are caused by the moon; they rise twice a day.\n\
+                 Conclusion: tides are caused by the moon; they rise twice a day."
+            ),
         ),
         (
             "retry_fallback.flow",
-            "/processed",
+            "",
             json!({ "method": "basic", "status": "ok" }),
         ),
         (
@@ -531,7 +532,7 @@ fn every_example_runs_and_gives_its_result() {
             "",
             json!({ "batches": 6, "records": 150 }),
         ),
-        ("map_reduce.flow", "/reduced", json!(20)),
+        ("map_reduce.flow", "", json!(20)),
         ("critique_loop.flow", "/score", json!(9)),
         (
             "router.flow",
@@ -541,7 +542,7 @@ fn every_example_runs_and_gives_its_result() {
         ("tree_reduce.flow", "/total_characters", json!(70)),
         (
             "conditional.flow",
-            "/result",
+            "",
             json!("Use advanced processing (complexity 7)"),
         ),
     ];

@@ -115,6 +115,10 @@ impl Spans<'_> {
                 );
                 self.expr(stmt.span, e);
             }
+            StmtKind::Output(e) => {
+                self.inside(stmt.span, e.span, "output value");
+                self.expr(stmt.span, e);
+            }
         }
     }
 

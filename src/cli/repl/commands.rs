@@ -287,7 +287,31 @@ async fn load(session: &mut Session, path: &str, ctl: &RunControl) -> Reply {
         Ok(s) => s,
         Err(message) => return Reply::Error(message),
     };
-    Reply::Entry(session.eval_entry(path, &source.text, ctl).await)
+    Reply::Entry(
+        session
+            .eval_entry(path, &outputs_as_values(&source), ctl)
+            .await,
+    )
+}
+
+/// A script's text for the REPL, each top-level `output EXPR` read as the
+/// bare expression `EXPR` (the keyword blanked out, so positions stay): a
+/// session has no script to return from, and prints the value of an entry's
+/// final expression instead.
+fn outputs_as_values(source: &crate::source::SourceFile) -> String {
+    let mut text = source.text.to_string();
+    let Ok(program) = crate::syntax::parse(source) else {
+        return text;
+    };
+    for stmt in &program.stmts {
+        if let crate::ast::StmtKind::Output(_) = stmt.kind {
+            let start = stmt.span.start as usize;
+            if text.get(start..start + 6) == Some("output") {
+                text.replace_range(start..start + 6, "      ");
+            }
+        }
+    }
+    text
 }
 
 fn save(session: &Session, path: &Path) -> Reply {

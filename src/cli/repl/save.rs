@@ -126,7 +126,7 @@ fn bound_name(stmt: &ast::Stmt) -> Option<&ast::Ident> {
         StmtKind::Let { name, .. } | StmtKind::Param { name, .. } => Some(name),
         StmtKind::Agent(d) => Some(&d.name),
         StmtKind::Flow(d) => Some(&d.name),
-        StmtKind::Expr(_) | StmtKind::Budget(_) => None,
+        StmtKind::Expr(_) | StmtKind::Output(_) | StmtKind::Budget(_) => None,
     }
 }
 
@@ -495,7 +495,7 @@ fn envs(programs: &[ast::Program]) -> Vec<Env> {
                     let params = d.params.iter().map(|p| p.name.clone()).collect();
                     callables.insert(&d.name.name, Some(params));
                 }
-                StmtKind::Expr(_) | StmtKind::Budget(_) => {}
+                StmtKind::Expr(_) | StmtKind::Output(_) | StmtKind::Budget(_) => {}
             }
         }
     }

@@ -81,7 +81,7 @@ impl Kind {
             StmtKind::Flow(decl) => (Kind::Flow, Some(&decl.name.name)),
             StmtKind::Let { name, .. } => (Kind::Let, Some(&name.name)),
             // A `budget` limits the entry it is in.
-            StmtKind::Expr(_) | StmtKind::Budget(_) => (Kind::Expr, None),
+            StmtKind::Expr(_) | StmtKind::Output(_) | StmtKind::Budget(_) => (Kind::Expr, None),
         }
     }
 
@@ -351,6 +351,13 @@ impl Session {
     /// Compiles an entry as the live declarations followed by the entry, with
     /// a result that carries every binding's value back out.
     fn compile(&self, source: &SourceFile, own: &ast::Program) -> Result<Compiled, Vec<Problem>> {
+        if let Some(output) = own
+            .stmts
+            .iter()
+            .find(|s| matches!(s.kind, StmtKind::Output(_)))
+        {
+            return Err(problems(source, vec![output_in_repl(output.span)]));
+        }
         // What the entry declares replaces what earlier entries declared.
         let mut shadowed_values = HashSet::new();
         let mut shadowed_callables = HashSet::new();
@@ -444,7 +451,7 @@ impl Session {
                 StmtKind::Let { name, .. } | StmtKind::Param { name, .. } => Some(name.span),
                 StmtKind::Agent(d) => Some(d.name.span),
                 StmtKind::Flow(d) => Some(d.name.span),
-                StmtKind::Expr(_) | StmtKind::Budget(_) => None,
+                StmtKind::Expr(_) | StmtKind::Output(_) | StmtKind::Budget(_) => None,
             })
             .collect();
         // `# flow: allow(…)` comments hold in the REPL as in a file.
@@ -637,6 +644,20 @@ impl SpanMap {
             diagnostic: d,
         }
     }
+}
+
+/// `output` in an entry: a session has no script to return from.
+fn output_in_repl(stmt: Span) -> Diagnostic {
+    let keyword = Span::new(
+        stmt.start as usize,
+        (stmt.start as usize + 6).min(stmt.end as usize),
+    );
+    Diagnostic::error(
+        Code::MisplacedDeclaration,
+        "`output` declares what a script returns; the REPL runs entries, not a script",
+    )
+    .at(keyword, "not in the REPL")
+    .help("type the expression alone: the REPL prints the value of an entry's final expression (`output` belongs in a file: `:save FILE`, then add it)")
 }
 
 /// Problems against one source.

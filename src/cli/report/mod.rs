@@ -126,10 +126,10 @@ fn render(store: &Store, run: RunRow, graph: &Graph<'_>) -> Result<String, Store
     timeline::section(&report, &mut out, &|i| detailed[i]);
     match graph {
         Graph::Script(script) => {
-            let json = crate::graph::to_json(&script.graph);
+            let json = crate::graph::to_json_with(&script.graph, None);
             let drawing = graph::svg(&json, &outcomes(&report));
             let drawing = format!("<div class=\"graph-box\">{drawing}</div>");
-            let mermaid = crate::graph::to_mermaid(&script.graph);
+            let mermaid = crate::graph::to_mermaid_with(&script.graph, None);
             html::graph(&drawing, Some(&mermaid), &mut out);
         }
         Graph::Missing(why) => {

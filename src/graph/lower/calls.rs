@@ -248,4 +248,3 @@ enum Called<'a> {
     /// A backend called directly.
     Backend(&'a Arc<dyn Agent>),
 }
-
