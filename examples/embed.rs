@@ -129,13 +129,15 @@ async fn main() -> std::process::ExitCode {
     let mut run = engine.start(&script, options);
     while let Some(event) = run.next_event().await {
         match event {
-            RunEvent::Started { id, agent } => println!("started  {id} ({agent})"),
+            RunEvent::Started { id, agent, .. } => println!("started  {id} ({agent})"),
             RunEvent::Finished(record) => println!(
                 "finished {} ({}): {}",
                 record.id(),
                 record.agent,
                 record.status.as_str()
             ),
+            // How many tasks became known; a retry's wait.
+            RunEvent::Planned { .. } | RunEvent::Retrying { .. } => {}
         }
     }
     let outcome = run.outcome().await;

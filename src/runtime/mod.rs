@@ -57,7 +57,8 @@ pub struct RunOptions {
     /// Where commands run; a new [`LocalExecutor`](crate::exec::LocalExecutor)
     /// for each run when `None`.
     pub executor: Option<Arc<dyn crate::exec::Executor>>,
-    /// Called on every task event, from the scheduler (keep it cheap).
+    /// Called on every task event, from the scheduler (a retry: from the
+    /// task), as it happens: keep it cheap.
     pub observer: Option<Observer>,
     /// Cancels the whole run (Ctrl-C, or the embedding program).
     pub cancel: CancellationToken,
@@ -469,12 +470,38 @@ pub use crate::graph::task_id;
 /// an owned copy).
 #[derive(Debug)]
 pub enum Event<'a> {
+    /// More tasks became known: an instance of a body that holds `tasks`
+    /// agent calls was created (the script's, a `map` item's, a branch
+    /// taken, a `try` attempt, a sub-flow call). Their sum is the number of
+    /// tasks known so far, which grows as `map`s expand; every task that
+    /// ends ([`Event::Finished`]) was counted here first.
+    Planned {
+        /// How many tasks the new instance holds.
+        tasks: u32,
+    },
     /// A task was handed to its agent.
     Started {
         /// The task id (`draft.intro`).
         id: String,
         /// The agent called.
         agent: &'a str,
+        /// The command line of an `sh` call (with `$FLOW_VALUE_n` where its
+        /// `${…}` values go, secrets redacted), when it has one.
+        command: Option<&'a str>,
+    },
+    /// An attempt of a task with `retry` failed; the next starts after `wait`.
+    /// Reported from the task as it runs.
+    Retrying {
+        /// The task id.
+        id: &'a str,
+        /// The attempt that failed (1 for the first).
+        attempt: u32,
+        /// How many attempts the task may make in all.
+        attempts: u32,
+        /// Why the attempt failed (one line).
+        error: &'a str,
+        /// The backoff before the next attempt.
+        wait: Duration,
     },
     /// A task ended (also skipped and cancelled ones).
     Finished(&'a TaskRecord),
@@ -483,22 +510,44 @@ pub enum Event<'a> {
 /// An owned [`Event`], as [`crate::RunHandle`] streams them.
 #[derive(Clone, Debug)]
 pub enum RunEvent {
+    /// More tasks became known (see [`Event::Planned`]).
+    Planned {
+        /// How many.
+        tasks: u32,
+    },
     /// A task was handed to its agent.
     Started {
         /// The task id (`draft.intro`).
         id: String,
         /// The agent called.
         agent: String,
+        /// The command line of an `sh` call, when it has one.
+        command: Option<String>,
+    },
+    /// An attempt of a task failed and it will be retried (see [`Event::Retrying`]).
+    Retrying {
+        /// The task id.
+        id: String,
+        /// The attempt that failed (1 for the first).
+        attempt: u32,
+        /// How many attempts the task may make in all.
+        attempts: u32,
+        /// Why the attempt failed.
+        error: String,
+        /// The backoff before the next attempt.
+        wait: Duration,
     },
     /// A task ended (also skipped and cancelled ones).
     Finished(TaskRecord),
 }
 
 impl RunEvent {
-    /// The id of the task the event is about.
+    /// The id of the task the event is about (empty for [`RunEvent::Planned`],
+    /// which is about no task in particular).
     pub fn id(&self) -> String {
         match self {
-            RunEvent::Started { id, .. } => id.clone(),
+            RunEvent::Planned { .. } => String::new(),
+            RunEvent::Started { id, .. } | RunEvent::Retrying { id, .. } => id.clone(),
             RunEvent::Finished(record) => record.id(),
         }
     }
@@ -507,9 +556,24 @@ impl RunEvent {
 impl From<&Event<'_>> for RunEvent {
     fn from(event: &Event<'_>) -> RunEvent {
         match event {
-            Event::Started { id, agent } => RunEvent::Started {
+            Event::Planned { tasks } => RunEvent::Planned { tasks: *tasks },
+            Event::Started { id, agent, command } => RunEvent::Started {
                 id: id.clone(),
                 agent: agent.to_string(),
+                command: command.map(str::to_string),
+            },
+            Event::Retrying {
+                id,
+                attempt,
+                attempts,
+                error,
+                wait,
+            } => RunEvent::Retrying {
+                id: id.to_string(),
+                attempt: *attempt,
+                attempts: *attempts,
+                error: error.to_string(),
+                wait: *wait,
             },
             Event::Finished(record) => RunEvent::Finished((*record).clone()),
         }

@@ -34,6 +34,9 @@ pub(crate) struct Prepared {
     pub estimate: Option<crate::agent::Estimate>,
     /// The budget's cap on its reply, set when it starts.
     pub max_tokens: Option<u64>,
+    /// Told of each retry ([`super::Event::Retrying`]); set only on a task
+    /// that may be retried, when the run has an observer.
+    pub observer: Option<super::Observer>,
 }
 
 /// What a run gives each of its calls besides the call itself.
@@ -112,8 +115,18 @@ impl Prepared {
                     break (TaskStatus::Cancelled, Err(error));
                 }
                 (status, result) if attempts > self.retries => break (status, result),
-                _ => {
+                (_, result) => {
                     let wait = backoff_delay(self.backoff, attempts);
+                    if let Some(observer) = &self.observer {
+                        let error = result.as_ref().err().map_or("", |e| e.message.as_str());
+                        observer(&super::Event::Retrying {
+                            id: &self.task,
+                            attempt: attempts,
+                            attempts: self.retries + 1,
+                            error,
+                            wait,
+                        });
+                    }
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
                         _ = cancel.cancelled() => break (TaskStatus::Cancelled, Err(AgentError::new("cancelled"))),

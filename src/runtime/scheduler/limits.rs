@@ -235,6 +235,7 @@ impl Scheduler {
             tools: None,
             estimate: None,
             max_tokens: None,
+            observer: None,
         };
         Ok(Start::Queue(prepared, queue))
     }
@@ -331,10 +332,20 @@ impl Scheduler {
                 queued.prepared.task = super::super::task_id(&inst.name, &node.label);
             }
             if let Some(observer) = &self.options.observer {
+                let prepared = &queued.prepared;
+                let command = prepared.command.as_ref().map(|c| c.text.as_str());
+                let command = command.or_else(|| prepared.config.get("cmd")?.as_str());
+                let command = command.map(|c| self.secrets.redact(c));
                 observer(&Event::Started {
-                    id: queued.prepared.task.clone(),
-                    agent: &queued.prepared.agent,
+                    id: prepared.task.clone(),
+                    agent: &prepared.agent,
+                    command: command.as_deref(),
                 });
+                // Only a task that may be retried carries the observer (to
+                // report each retry as it waits).
+                if queued.prepared.retries > 0 {
+                    queued.prepared.observer = Some(observer.clone());
+                }
             }
             let token = self.token(queued.key);
             let (key, node) = (queued.key, queued.node);
