@@ -268,6 +268,16 @@ impl Progress {
 
     /// Stops the display: clears it on a terminal; says what was not said yet.
     pub fn finish(&self) {
+        self.end(false);
+    }
+
+    /// Stops the display, leaving its last state on a terminal: `flow run`
+    /// ends with the bar as it ended (`200/200 100%`) above its summary.
+    pub fn finish_and_keep(&self) {
+        self.end(true);
+    }
+
+    fn end(&self, keep: bool) {
         let ticker = self
             .ticker
             .lock()
@@ -277,20 +287,38 @@ impl Progress {
             drop(stop);
             let _ = handle.join();
         }
-        if let Some(bar) = &self.bar {
-            let mut bar = bar.lock().unwrap_or_else(PoisonError::into_inner);
-            bar.finished = true;
-            if let Some(shown) = bar.shown.take() {
-                shown.finish_and_clear();
-            }
+        if self.mode == Mode::Quiet {
+            return;
         }
-        if self.mode != Mode::Quiet {
-            let unsaid = self
-                .state
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take_unsaid();
-            say(Mode::Lines, &unsaid);
+        let (unsaid, known, ended, last) = {
+            let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            let (ended, known) = s.counts();
+            let last = display(&s, Duration::ZERO, 0, false);
+            (s.take_unsaid(), known, ended, last)
+        };
+        // Above the display, while it is there.
+        say(self.mode, &unsaid);
+        let Some(bar) = &self.bar else { return };
+        let mut bar = bar.lock().unwrap_or_else(PoisonError::into_inner);
+        bar.finished = true;
+        let Some(shown) = bar.shown.take() else {
+            return;
+        };
+        if keep && known > 0 {
+            let template = if bar.color {
+                "{elapsed:>4} [{bar:24.cyan/blue}] {msg}"
+            } else {
+                "{elapsed:>4} [{bar:24}] {msg}"
+            };
+            if let Ok(style) = ProgressStyle::with_template(template) {
+                shown.set_style(style.progress_chars("=> "));
+            }
+            shown.set_length(known);
+            shown.set_position(ended);
+            shown.set_message(last);
+            shown.abandon();
+        } else {
+            shown.finish_and_clear();
         }
     }
 
@@ -420,7 +448,7 @@ fn redraw(state: &Mutex<State>, bar: &Mutex<Bar>, started: Instant) {
     let (known, ended, message) = {
         let s = state.lock().unwrap_or_else(PoisonError::into_inner);
         let (ended, known) = s.counts();
-        (known, ended, display(&s, started.elapsed(), width))
+        (known, ended, display(&s, started.elapsed(), width, true))
     };
     bar.lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -428,8 +456,8 @@ fn redraw(state: &Mutex<State>, bar: &Mutex<Bar>, started: Instant) {
 }
 
 /// The display's text after the bar: `57/200 28% · 4 running · ETA 12s`,
-/// then the longest-running tasks, one a line.
-fn display(s: &State, elapsed: Duration, width: usize) -> String {
+/// then (`live`) the longest-running tasks, one a line.
+fn display(s: &State, elapsed: Duration, width: usize, live: bool) -> String {
     let (ended, known) = s.counts();
     let percent = (ended * 100).checked_div(known).unwrap_or(0);
     let mut text = format!("{ended}/{known} {percent}%");
@@ -442,6 +470,9 @@ fn display(s: &State, elapsed: Duration, width: usize) -> String {
     }
     if let Some(eta) = eta(ended, known, elapsed) {
         text.push_str(&format!(" · ETA {}", short_duration(eta)));
+    }
+    if !live {
+        return text;
     }
     let now = Instant::now();
     let mut running: Vec<(&String, Duration)> = s
@@ -519,7 +550,7 @@ mod tests {
             s.running.insert(id.to_string(), at);
         }
         s.known = 200;
-        let text = display(&s, Duration::from_secs(3), 80);
+        let text = display(&s, Duration::from_secs(3), 80, true);
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("0/200 0% · 5 running"), "{text}");
         assert!(lines[1].ends_with(" e") && lines[2].ends_with(" d") && lines[3].ends_with(" c"));

@@ -373,7 +373,7 @@ pub fn run(mut args: RunArgs) -> u8 {
     watcher.done();
     // What the tasks left running (a `setsid` or double-forked child) goes.
     super::reaper::sweep();
-    progress.finish();
+    progress.finish_and_keep();
     if args.dry_run {
         // Said even with `--quiet`: stub values must not pass for results.
         errln!(

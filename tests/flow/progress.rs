@@ -344,6 +344,11 @@ fn on_a_terminal_the_display_shows_the_total_a_percentage_and_what_runs() {
     assert_eq!(status, Some(0), "{}", tty.screen());
     tty.wait_for("200 tasks in ");
     let screen = tty.screen();
+    // The display is left at its end, above the summary.
+    let bar = screen
+        .rfind("200/200 100%")
+        .expect("the last state of the display");
+    assert!(bar < screen.rfind("200 tasks in ").unwrap(), "{screen}");
     assert!(
         screen.contains(": 200 done, 0 cached, 0 failed, 0 skipped"),
         "{screen}"
