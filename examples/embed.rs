@@ -129,7 +129,7 @@ async fn main() -> std::process::ExitCode {
     let mut run = engine.start(&script, options);
     while let Some(event) = run.next_event().await {
         match event {
-            RunEvent::Started { id, agent } => println!("started  {id} ({agent})"),
+            RunEvent::Started { id, agent, .. } => println!("started  {id} ({agent})"),
             RunEvent::Finished(record) => println!(
                 "finished {} ({}): {}",
                 record.id(),

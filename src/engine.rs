@@ -517,7 +517,8 @@ impl Engine {
     /// let engine = Engine::new();
     /// let script = engine.compile("s.flow", "let a = sleep(30s)\na").unwrap();
     /// let mut run = engine.start(&script, RunOptions::new());
-    /// // The first event: `a` started.
+    /// // The first event: the script's one task is known; then it starts.
+    /// let Some(RunEvent::Planned { tasks: 1 }) = run.next_event().await else { panic!() };
     /// let Some(RunEvent::Started { id, .. }) = run.next_event().await else { panic!() };
     /// assert_eq!(id, "a");
     /// run.cancel();

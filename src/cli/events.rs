@@ -103,7 +103,7 @@ impl EventStream {
         Arc::new(move |event: &Event| {
             let time = SystemTime::now();
             let line = match event {
-                Event::Started { id, agent } => Line::Started {
+                Event::Started { id, agent, .. } => Line::Started {
                     time,
                     id: id.clone(),
                     agent: (*agent).into(),
@@ -124,6 +124,8 @@ impl EventStream {
                         task: Box::new(Ended::of(record)),
                     }
                 }
+                // How many tasks became known: for the progress display, not the stream.
+                Event::Planned { .. } => return,
             };
             // The writer has stopped (a closed pipe): the run goes on without it.
             let _ = lines.send(line);

@@ -1,7 +1,8 @@
 //! The `flow` command line: `run`, `check`, `explain`, `graph`, `repl`, the
-//! run store's `runs`, `log`, `why`, `report` and `clean`, and `approve`, `deny` and
-//! `approvals`, which answer the questions of waiting runs. `main` is tiny;
-//! exit codes are decided here, in one place.
+//! run store's `runs`, `log`, `why`, `report` and `clean`, `approve`, `deny`
+//! and `approvals`, which answer the questions of waiting runs, and
+//! `completions` and `man`. `main` is tiny; exit codes are decided here, in
+//! one place.
 
 /// `print!`, `println!`, `eprint!` and `eprintln!` that never panic: a closed
 /// pipe (`flow run … | head -1`) is no reason to crash, and the run it reports
@@ -34,6 +35,7 @@ macro_rules! errln {
 mod approve;
 mod ask;
 mod check;
+mod completions;
 mod events;
 mod graph;
 mod json_report;
@@ -46,8 +48,9 @@ mod report;
 mod run;
 mod signals;
 mod store;
+mod style;
+mod summary;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -87,6 +90,17 @@ pub mod exit {
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Colour diagnostics and progress: `auto` on a terminal unless
+    /// `NO_COLOR` is set (or anywhere with `CLICOLOR_FORCE`).
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t)]
+    color: style::ColorChoice,
+    /// Say less: no progress and no closing summary, only errors.
+    #[arg(long, short = 'q', global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Say more: `-v` a line for every task that ends (also on a
+    /// terminal); `-vv` also every task as it starts, with its command.
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
 }
 
 #[derive(Subcommand, Debug)]
@@ -120,6 +134,17 @@ enum Command {
     Deny(approve::DecideArgs),
     /// List the questions of `approve` calls waiting for an answer: `flow approvals [RUN]`.
     Approvals(approve::ApprovalsArgs),
+    /// Print a completion script for a shell: `flow completions bash > …` (see the README).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: completions::Shell,
+    },
+    /// Print the manual page (roff) of `flow`, or of one command: `flow man | man -l -`.
+    Man {
+        /// The command (`run`, `check`, …); none: `flow` itself.
+        command: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -133,9 +158,7 @@ pub fn main() -> ExitCode {
     // `run` and `repl` hold the signals they answer from the first
     // instruction until their watchers listen (a Ctrl-C meanwhile waits);
     // the command is known for sure only once clap has parsed it.
-    let command = std::env::args_os()
-        .skip(1)
-        .find(|a| !a.to_string_lossy().starts_with('-'));
+    let command = first_word(std::env::args_os().skip(1));
     let starts_processes = command.as_ref().is_none_or(|c| c == "run" || c == "repl");
     if starts_processes {
         signals::hold();
@@ -151,6 +174,10 @@ pub fn main() -> ExitCode {
             });
         }
     };
+    style::set(
+        cli.color,
+        style::Verbosity::from_flags(cli.quiet, cli.verbose),
+    );
     // Before any thread starts: `run` and `repl` start processes.
     if matches!(cli.command, Some(Command::Run(_) | Command::Repl(_)) | None) {
         reaper::start();
@@ -158,11 +185,17 @@ pub fn main() -> ExitCode {
         signals::release();
     }
     let code = match cli.command {
-        Some(Command::Run(args)) => run::run(args),
+        Some(Command::Run(mut args)) => {
+            args.exec.quiet = cli.quiet;
+            run::run(args)
+        }
         Some(Command::Check(args)) => check::check(&args),
         Some(Command::Explain { code }) => check::explain(code.as_deref()),
         Some(Command::Graph(args)) => graph::graph(args),
-        Some(Command::Repl(args)) => repl::run(args),
+        Some(Command::Repl(mut args)) => {
+            args.exec.quiet = cli.quiet;
+            repl::run(args)
+        }
         Some(Command::Runs(args)) => store::runs(&args),
         Some(Command::Log(args)) => store::log(&args),
         Some(Command::Why(args)) => store::why(&args),
@@ -171,15 +204,40 @@ pub fn main() -> ExitCode {
         Some(Command::Approve(args)) => approve::decide(&args, true),
         Some(Command::Deny(args)) => approve::decide(&args, false),
         Some(Command::Approvals(args)) => approve::list(&args),
-        None => repl::run(repl::ReplArgs::default()),
+        Some(Command::Completions { shell }) => completions::completions(shell),
+        Some(Command::Man { command }) => completions::man(command.as_deref()),
+        None => {
+            let mut args = repl::ReplArgs::default();
+            args.exec.quiet = cli.quiet;
+            repl::run(args)
+        }
     };
     ExitCode::from(code)
 }
 
-/// How diagnostics are drawn on stderr: colour on a terminal unless `NO_COLOR`.
+/// The command word of a command line, before clap reads it: the first
+/// argument that is neither a flag nor the value of a global flag
+/// (`flow --color never run x.flow`).
+fn first_word(args: impl Iterator<Item = std::ffi::OsString>) -> Option<std::ffi::OsString> {
+    let mut value_next = false;
+    for arg in args {
+        let text = arg.to_string_lossy();
+        if std::mem::take(&mut value_next) {
+            continue;
+        }
+        if text == "--color" {
+            value_next = true;
+        } else if !text.starts_with('-') {
+            return Some(arg);
+        }
+    }
+    None
+}
+
+/// How diagnostics are drawn on stderr: colour as `--color` says (on a
+/// terminal unless `NO_COLOR`, by default).
 pub(crate) fn stderr_style() -> RenderStyle {
-    let terminal = std::io::stderr().is_terminal();
-    let color = terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let color = style::color_stderr();
     let width = terminal_width().unwrap_or(100);
     RenderStyle { color, width }
 }
@@ -346,4 +404,26 @@ pub(crate) fn capabilities(
         capabilities = capabilities.deny(name);
     }
     Ok(capabilities)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_word;
+
+    #[test]
+    fn the_command_word_skips_flags_and_the_value_of_color() {
+        let word = |args: &[&str]| {
+            first_word(args.iter().map(std::ffi::OsString::from))
+                .map(|w| w.to_string_lossy().into_owned())
+        };
+        assert_eq!(
+            word(&["--color", "never", "run", "x.flow"]).as_deref(),
+            Some("run")
+        );
+        assert_eq!(
+            word(&["--color=never", "-q", "repl"]).as_deref(),
+            Some("repl")
+        );
+        assert_eq!(word(&["-v"]), None);
+    }
 }

@@ -23,7 +23,7 @@ pub struct RunArgs {
     #[arg(value_name = "FILE")]
     file: Option<PathBuf>,
     #[command(flatten)]
-    exec: ExecArgs,
+    pub(crate) exec: ExecArgs,
     /// Print one JSON document (status, result, tasks) instead of the result.
     #[arg(long)]
     json: bool,
@@ -105,8 +105,8 @@ pub struct ExecArgs {
     /// After a failure, let independent branches finish.
     #[arg(long, short = 'k')]
     pub keep_going: bool,
-    /// No progress on stderr.
-    #[arg(long, short = 'q')]
+    /// No progress on stderr: the global `-q`/`--quiet` (see `Cli`).
+    #[arg(skip)]
     pub quiet: bool,
     /// Switch capabilities off: the script is refused before anything runs
     /// if it uses one (`sh`, `http`, `llm`, `env`; comma-separated).
@@ -223,6 +223,7 @@ impl ExecArgs {
 }
 
 pub fn run(mut args: RunArgs) -> u8 {
+    let began = std::time::Instant::now();
     // Listening before anything else: a Ctrl-C while the script compiles
     // ends the run in order too.
     let cancel = CancellationToken::new();
@@ -390,12 +391,7 @@ pub fn run(mut args: RunArgs) -> u8 {
     watcher.done();
     // What the tasks left running (a `setsid` or double-forked child) goes.
     super::reaper::sweep();
-    progress.finish();
-    if !args.exec.quiet && !args.json {
-        for line in spending_summary(outcome.usage.as_ref(), &outcome.spending) {
-            errln!("{line}");
-        }
-    }
+    progress.finish_and_keep();
     if args.dry_run {
         // Said even with `--quiet`: stub values must not pass for results.
         errln!(
@@ -455,6 +451,19 @@ pub fn run(mut args: RunArgs) -> u8 {
                 explain_after(store, journal.id);
             }
         }
+    }
+    if !args.exec.quiet && !args.json {
+        let spending = spending_summary(outcome.usage.as_ref(), &outcome.spending);
+        let closing = super::summary::Closing {
+            status: outcome.status,
+            wall: began.elapsed(),
+            spending: &spending,
+            run: journal.as_ref().map(|j| j.id),
+            store: args.exec.store.named(),
+            verbosity: super::style::verbosity(),
+            color: super::style::color_stderr(),
+        };
+        super::summary::print(&progress.tally(), &closing);
     }
     // The process ends now: freeing a big graph and its values one by one
     // would only delay the exit (the chain benchmark's 100,000 tasks: 15 ms).

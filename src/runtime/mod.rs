@@ -57,7 +57,8 @@ pub struct RunOptions {
     /// Where commands run; a new [`LocalExecutor`](crate::exec::LocalExecutor)
     /// for each run when `None`.
     pub executor: Option<Arc<dyn crate::exec::Executor>>,
-    /// Called on every task event, from the scheduler (keep it cheap).
+    /// Called on every task event, from the scheduler (a retry: from the
+    /// task), as it happens: keep it cheap.
     pub observer: Option<Observer>,
     /// Cancels the whole run (Ctrl-C, or the embedding program).
     pub cancel: CancellationToken,
@@ -470,12 +471,24 @@ pub use crate::graph::task_id;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Event<'a> {
+    /// More tasks became known: an instance of a body that holds `tasks`
+    /// agent calls was created (the script's, a `map` item's, a branch
+    /// taken, a `try` attempt, a sub-flow call). Their sum is the number of
+    /// tasks known so far, which grows as `map`s expand; every task that
+    /// ends ([`Event::Finished`]) was counted here first.
+    Planned {
+        /// How many tasks the new instance holds.
+        tasks: u32,
+    },
     /// A task was handed to its agent.
     Started {
         /// The task id (`draft.intro`).
         id: String,
         /// The agent called.
         agent: &'a str,
+        /// The command line of an `sh` call (with `$FLOW_VALUE_n` where its
+        /// `${…}` values go, secrets redacted), when it has one.
+        command: Option<&'a str>,
     },
     /// An attempt of a task failed and the task will be tried again (its
     /// `retry`), after `backoff`. Sent from the task as it happens; the
@@ -494,6 +507,8 @@ pub struct Retry {
     pub agent: Arc<str>,
     /// Which attempt failed: 1 for the first.
     pub attempt: u32,
+    /// How many attempts the task may make in all (its `retry` plus one).
+    pub attempts: u32,
     /// How it ended, when it started and ended, its exit status and error.
     pub ended: Attempt,
     /// The wait before the next attempt starts.
@@ -505,12 +520,19 @@ pub struct Retry {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum RunEvent {
+    /// More tasks became known (see [`Event::Planned`]).
+    Planned {
+        /// How many.
+        tasks: u32,
+    },
     /// A task was handed to its agent.
     Started {
         /// The task id (`draft.intro`).
         id: String,
         /// The agent called.
         agent: String,
+        /// The command line of an `sh` call, when it has one.
+        command: Option<String>,
     },
     /// An attempt failed; the task will be tried again.
     Retrying(Retry),
@@ -519,9 +541,11 @@ pub enum RunEvent {
 }
 
 impl RunEvent {
-    /// The id of the task the event is about.
+    /// The id of the task the event is about (empty for [`RunEvent::Planned`],
+    /// which is about no task in particular).
     pub fn id(&self) -> String {
         match self {
+            RunEvent::Planned { .. } => String::new(),
             RunEvent::Started { id, .. } => id.clone(),
             RunEvent::Retrying(retry) => retry.id.clone(),
             RunEvent::Finished(record) => record.id(),
@@ -532,9 +556,11 @@ impl RunEvent {
 impl From<&Event<'_>> for RunEvent {
     fn from(event: &Event<'_>) -> RunEvent {
         match event {
-            Event::Started { id, agent } => RunEvent::Started {
+            Event::Planned { tasks } => RunEvent::Planned { tasks: *tasks },
+            Event::Started { id, agent, command } => RunEvent::Started {
                 id: id.clone(),
                 agent: agent.to_string(),
+                command: command.map(str::to_string),
             },
             Event::Retrying(retry) => RunEvent::Retrying((*retry).clone()),
             Event::Finished(record) => RunEvent::Finished((*record).clone()),

@@ -126,6 +126,9 @@ struct Instance {
 struct BodyPlan {
     waiting: Vec<u32>,
     dependents: Vec<Vec<u32>>,
+    /// How many of its nodes are tasks (agent calls): what each instance
+    /// adds to the tasks known ([`Event::Planned`]).
+    tasks: u32,
 }
 
 /// Work for the scheduler loop.
@@ -220,8 +223,10 @@ impl Scheduler {
             .map(|body| {
                 let mut waiting = Vec::with_capacity(body.len as usize);
                 let mut dependents = vec![Vec::new(); body.len as usize];
+                let mut tasks = 0;
                 for (k, id) in body.node_ids().enumerate() {
                     let node = graph.node(id);
+                    tasks += u32::from(matches!(node.kind, NodeKind::Task(_)));
                     waiting.push(node.deps.len() as u32);
                     for &d in &node.deps {
                         dependents[d as usize].push(k as u32);
@@ -230,6 +235,7 @@ impl Scheduler {
                 BodyPlan {
                     waiting,
                     dependents,
+                    tasks,
                 }
             })
             .collect();
@@ -408,6 +414,11 @@ impl Scheduler {
     ) -> Key {
         let plan = &self.plans[body.0 as usize];
         let len = plan.waiting.len();
+        // A count, not a list: the observer learns how many tasks became
+        // known, which is what a progress display's total needs.
+        if let (Some(observer), tasks @ 1..) = (&self.options.observer, plan.tasks) {
+            observer(&Event::Planned { tasks });
+        }
         let index = match self.free.pop() {
             Some(index) => index,
             None => {

@@ -124,7 +124,7 @@ impl Prepared {
                     break (TaskStatus::Cancelled, Err(error));
                 }
                 (status, result) if attempts > self.retries => break (status, result),
-                _ => {
+                (_, _) => {
                     let wait = backoff_delay(self.backoff, attempts);
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
@@ -160,6 +160,7 @@ impl Prepared {
             id: self.task.clone(),
             agent: self.agent.clone(),
             attempt,
+            attempts: self.retries + 1,
             ended,
             backoff: backoff_delay(self.backoff, attempt),
         };

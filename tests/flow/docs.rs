@@ -57,6 +57,13 @@ const LISTED: &[(&str, Treatment, &str)] = &[
     ("flow run build.flow", Treatment::Skip, "`build.flow` stands for the reader's script"),
     ("flow run --resume build.flow", Treatment::Skip, "`build.flow` stands for the reader's script"),
     ("flow repl < session.flow > values.txt", Treatment::Skip, "`session.flow` stands for the reader's entries"),
+    // Installing completions and the man page writes into the reader's home.
+    ("flow completions bash > ~/.local/share/bash-completion/completions/flow", Treatment::Skip, "installs into the reader's home"),
+    ("flow completions zsh > ~/.zfunc/_flow", Treatment::Skip, "installs into the reader's home"),
+    ("flow completions fish > ~/.config/fish/completions/flow.fish", Treatment::Skip, "installs into the reader's home"),
+    ("flow man > ~/.local/share/man/man1/flow.1", Treatment::Skip, "installs into the reader's home"),
+    ("flow man run > ~/.local/share/man/man1/flow-run.1", Treatment::Skip, "installs into the reader's home"),
+    ("flow completions bash|zsh|fish|elvish|powershell", Treatment::Skip, "a synopsis: one of the shells"),
     // A person answers these, in another shell, while a run waits.
     ("flow approve 12 deploy", Treatment::Skip, "needs a run waiting for an approval"),
     ("flow deny deploy --reason \"change freeze\"", Treatment::Skip, "needs a run waiting for an approval"),

@@ -227,6 +227,17 @@ async fn events_reach_an_observer_and_a_stream() {
             .filter(|e| matches!(e, RunEvent::Finished(_)))
             .collect();
         assert_eq!(finished.len(), 2);
+        // The two tasks became known as the `map` made its items, the
+        // first before any task started.
+        let planned: Vec<u32> = events
+            .iter()
+            .filter_map(|e| match e {
+                RunEvent::Planned { tasks } => Some(*tasks),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(planned, [1, 1]);
+        assert!(matches!(events[0], RunEvent::Planned { .. }), "{events:?}");
         // Each task starts before it finishes.
         for id in ["xs[0]", "xs[1]"] {
             let start = events
@@ -289,6 +300,10 @@ async fn dropping_a_run_handle_cancels_the_run_but_not_the_callers_token() {
     let token = tokio_util::sync::CancellationToken::new();
     let mut run = engine.start(&script, RunOptions::new().cancel_with(token.clone()));
     let watch = run.cancel_token();
+    assert!(matches!(
+        run.next_event().await,
+        Some(RunEvent::Planned { tasks: 1 })
+    ));
     assert!(matches!(
         run.next_event().await,
         Some(RunEvent::Started { .. })

@@ -27,6 +27,7 @@ mod orphans;
 mod output;
 mod params;
 mod paths;
+mod progress;
 mod raw_strings;
 mod repl;
 mod report;

@@ -38,7 +38,7 @@ use crate::value;
 #[derive(clap::Args, Debug, Default)]
 pub struct ReplArgs {
     #[command(flatten)]
-    exec: super::run::ExecArgs,
+    pub(crate) exec: super::run::ExecArgs,
 }
 
 /// Runs the REPL: interactive on a terminal, else reading entries from stdin.
@@ -331,9 +331,8 @@ pub struct Printer {
 
 impl Printer {
     pub fn new(stdout_is_terminal: bool) -> Printer {
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         Printer {
-            color: stdout_is_terminal && !no_color,
+            color: super::style::color_for(stdout_is_terminal),
             diagnostics: super::stderr_style(),
             all_diagnostics: false,
         }

@@ -331,9 +331,14 @@ impl Scheduler {
                 queued.prepared.task = super::super::task_id(&inst.name, &node.label);
             }
             if let Some(observer) = &self.options.observer {
+                let prepared = &queued.prepared;
+                let command = prepared.command.as_ref().map(|c| c.text.as_str());
+                let command = command.or_else(|| prepared.config.get("cmd")?.as_str());
+                let command = command.map(|c| self.secrets.redact(c));
                 observer(&Event::Started {
-                    id: queued.prepared.task.clone(),
-                    agent: &queued.prepared.agent,
+                    id: prepared.task.clone(),
+                    agent: &prepared.agent,
+                    command: command.as_deref(),
                 });
             }
             let token = self.token(queued.key);
