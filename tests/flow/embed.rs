@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use flow::{
     AgentError, AgentFuture, Call, Engine, HostAgent, RunEvent, RunOptions, RunStatus, TaskStatus,
@@ -97,7 +97,10 @@ async fn unknown_host_agents_are_compile_errors() {
     assert!(rendered.contains("Double"), "a suggestion: {rendered}");
 }
 
-#[tokio::test]
+/// On tokio's paused clock: the agent's hour would pass at once if the run
+/// waited for it, and the run's end is measured on that clock, so no load
+/// on the machine changes what the test sees.
+#[tokio::test(start_paused = true)]
 async fn a_run_is_cancelled_promptly_even_if_the_agent_ignores_it() {
     let started = Arc::new(tokio::sync::Notify::new());
     let notify = started.clone();
@@ -118,12 +121,17 @@ async fn a_run_is_cancelled_promptly_even_if_the_agent_ignores_it() {
         .unwrap();
     let run = engine.start(&script, RunOptions::new());
     started.notified().await;
-    let clock = Instant::now();
+    let clock = tokio::time::Instant::now();
     run.cancel();
     let outcome = tokio::time::timeout(Duration::from_secs(5), run.outcome())
         .await
         .expect("the run ends promptly");
-    assert!(clock.elapsed() < Duration::from_secs(2));
+    // Not even the grace a task gets to stop (5 s) is waited for.
+    assert!(
+        clock.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        clock.elapsed()
+    );
     assert_eq!(outcome.status, RunStatus::Cancelled);
     assert!(outcome.result.is_none());
     assert!(outcome
@@ -132,7 +140,8 @@ async fn a_run_is_cancelled_promptly_even_if_the_agent_ignores_it() {
         .any(|t| t.status == TaskStatus::Cancelled));
 }
 
-#[tokio::test]
+/// On tokio's paused clock: `sleep(1h)` would end at once if not cancelled.
+#[tokio::test(start_paused = true)]
 async fn cancelling_through_run_options() {
     let engine = Engine::new();
     let script = engine.compile("sleep.flow", "sleep(1h)").unwrap();
@@ -244,18 +253,27 @@ async fn events_reach_an_observer_and_a_stream() {
 /// runs and prints its events and result.
 #[test]
 fn the_embed_example_runs() {
-    let binary = crate::common::root().join("target/debug/examples/embed");
-    let binary = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => std::path::PathBuf::from(dir).join("debug/examples/embed"),
-        None => binary,
-    };
+    // `cargo test` builds the examples beside this test binary's folder
+    // (`target/debug/deps/` → `target/debug/examples/`), wherever the target
+    // folder is; `cargo test --test flow` does not, and then they are built
+    // here, into the same folder.
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("the test binary is in target/<profile>/deps");
+    let binary = profile.join("examples/embed");
     if !binary.exists() {
+        let mut build = std::process::Command::new(env!("CARGO"));
+        build
+            .args(["build", "--quiet", "--example", "embed", "--target-dir"])
+            .arg(profile.parent().expect("the target folder"))
+            .current_dir(crate::common::root());
+        if profile.ends_with("release") {
+            build.arg("--release");
+        }
         // Build it: the example is part of what the tests check.
-        let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "--example", "embed"])
-            .current_dir(crate::common::root())
-            .status()
-            .expect("cargo runs");
+        let status = build.status().expect("cargo runs");
         assert!(status.success(), "`cargo build --example embed` failed");
     }
     let output = std::process::Command::new(&binary)
@@ -282,7 +300,8 @@ fn the_embed_example_runs() {
     );
 }
 
-#[tokio::test]
+/// On tokio's paused clock: `sleep(1h)` would end at once if not cancelled.
+#[tokio::test(start_paused = true)]
 async fn dropping_a_run_handle_cancels_the_run_but_not_the_callers_token() {
     let engine = Engine::new();
     let script = engine.compile("sleep.flow", "sleep(1h)").unwrap();
