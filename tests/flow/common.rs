@@ -149,6 +149,30 @@ pub fn processes_left(mark: &str) -> Vec<u32> {
     }
 }
 
+/// `f` of each item, each on a thread of its own, all at once; the results in
+/// the items' order (a panic in one is the test's). For a test's independent
+/// pieces of work: a core that another test leaves idle while it waits does
+/// some of it, and the suite ends sooner.
+pub fn at_once<I, T, F>(items: I, f: F) -> Vec<T>
+where
+    I: IntoIterator,
+    I::Item: Send,
+    T: Send,
+    F: Fn(I::Item) -> T + Sync,
+{
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .into_iter()
+            .map(|item| scope.spawn(move || f(item)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
 // ---- waiting, without asserting on the wall clock ---------------------------------
 //
 // No test asserts how long something took on the wall clock: on a machine

@@ -783,17 +783,6 @@ fn a_closed_stdout_is_not_a_crash() {
 /// a second shell as `unsafe_interpolation` suggests).
 #[test]
 fn no_value_breaks_out_of_an_sh_command() {
-    let mark = std::env::temp_dir().join(unique_mark("pwned"));
-    let m = mark.display();
-    let payloads = [
-        format!("x; touch {m}"),
-        format!("$(touch {m})"),
-        format!("x'\"; touch {m}; echo \"'"),
-        format!("`touch {m}`"),
-        format!("a\nEOF\ntouch {m}\n"),
-        format!("x}}\"; touch {m}; echo \"{{"),
-        "'".to_string(),
-    ];
     let dir = crate::common::root().join("tests/cases/sh_injection");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("the injection cases")
@@ -801,38 +790,52 @@ fn no_value_breaks_out_of_an_sh_command() {
         .collect();
     files.sort();
     assert!(files.len() >= 10);
-    for file in &files {
-        let script = std::fs::read_to_string(file).expect("a case");
-        for payload in &payloads {
-            let mut command = flow_command();
-            command.args(["run", "-q"]).arg(file);
-            command.arg("--param").arg(format!("v={payload}"));
-            if script.contains("param w") {
-                command.arg("--param").arg(format!("w={payload}"));
-            }
-            let out = command.output().expect("flow runs");
-            assert_ne!(
-                out.status.code(),
-                Some(2),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            assert!(
-                !mark.exists(),
-                "{} ran the value {payload:?}",
-                file.display()
-            );
-            // The ways `unsafe_interpolation` suggests to hand a value to a
-            // second shell pass it intact.
-            let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if name.starts_with("g") {
-                let printed: serde_json::Value =
-                    serde_json::from_slice(&out.stdout).expect("a JSON result");
-                let want = payload.strip_suffix('\n').unwrap_or(payload);
-                assert_eq!(printed, json!({ "r": want }), "{name}");
+    // In two halves at once, each with a mark of its own.
+    common::at_once(files.chunks(files.len().div_ceil(2)), |files| {
+        let mark = std::env::temp_dir().join(unique_mark("pwned"));
+        let m = mark.display();
+        let payloads = [
+            format!("x; touch {m}"),
+            format!("$(touch {m})"),
+            format!("x'\"; touch {m}; echo \"'"),
+            format!("`touch {m}`"),
+            format!("a\nEOF\ntouch {m}\n"),
+            format!("x}}\"; touch {m}; echo \"{{"),
+            "'".to_string(),
+        ];
+        for file in files {
+            let script = std::fs::read_to_string(file).expect("a case");
+            for payload in &payloads {
+                let mut command = flow_command();
+                command.args(["run", "-q"]).arg(file);
+                command.arg("--param").arg(format!("v={payload}"));
+                if script.contains("param w") {
+                    command.arg("--param").arg(format!("w={payload}"));
+                }
+                let out = command.output().expect("flow runs");
+                assert_ne!(
+                    out.status.code(),
+                    Some(2),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                assert!(
+                    !mark.exists(),
+                    "{} ran the value {payload:?}",
+                    file.display()
+                );
+                // The ways `unsafe_interpolation` suggests to hand a value to a
+                // second shell pass it intact.
+                let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                if name.starts_with("g") {
+                    let printed: serde_json::Value =
+                        serde_json::from_slice(&out.stdout).expect("a JSON result");
+                    let want = payload.strip_suffix('\n').unwrap_or(payload);
+                    assert_eq!(printed, json!({ "r": want }), "{name}");
+                }
             }
         }
-    }
+    });
 }
 
 /// Durations too long for a clock (`1e20` seconds, also read from a task's
