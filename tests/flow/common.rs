@@ -182,9 +182,12 @@ where
 // appears, a leftover process was still alive when the call returned, the
 // records of tasks overlap), or runs on tokio's paused clock. Waits for
 // something that takes milliseconds when all is well have a deadline, but
-// only as a guard against a test that never ends: [`HANG_GUARD`]. The few
-// latency requirements of the issues keep one test each, named `…_latency`,
-// measured on the process's own clocks (CPU time, its own records).
+// only as a guard against a test that never ends: [`HANG_GUARD`]. The two
+// latency requirements keep one test each, which says so:
+// `interrupt::ctrl_c_during_busy_pure_work_latency` (issue 13: signals
+// answered within 200 ms; measured on `flow`'s own CPU clock) and
+// `orphans::kill_9_of_flow_leaves_no_process_within_a_second`
+// (docs/reliability.md).
 
 /// How long a test waits for something that takes milliseconds when all is
 /// well before it calls it a hang and fails: a guard, not a measure of speed.

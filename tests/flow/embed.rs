@@ -256,12 +256,20 @@ fn the_embed_example_runs() {
     // `cargo test` builds the examples beside this test binary's folder
     // (`target/debug/deps/` → `target/debug/examples/`), wherever the target
     // folder is; `cargo test --test flow` does not, and then they are built
-    // here, into the same folder.
+    // here, into the same folder. A test binary run from elsewhere looks in
+    // `$CARGO_TARGET_DIR` or `target/`.
     let exe = std::env::current_exe().expect("the test binary's path");
     let profile = exe
         .parent()
+        .filter(|folder| folder.ends_with("deps"))
         .and_then(|deps| deps.parent())
-        .expect("the test binary is in target/<profile>/deps");
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| crate::common::root().join("target"))
+                .join("debug")
+        });
     let binary = profile.join("examples/embed");
     if !binary.exists() {
         let mut build = std::process::Command::new(env!("CARGO"));
