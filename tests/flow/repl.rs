@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use flow::cli::repl::{EntryOutcome, RunControl, Session, SessionOptions};
 
-use crate::common::{processes_marked, unique_mark, wait_until, HANG_GUARD};
+use crate::common::{or_hang, processes_marked, unique_mark, wait_until, HANG_GUARD};
 use flow::Engine;
 use serde_json::{json, Value};
 
@@ -376,11 +376,15 @@ async fn cancelling_an_entry_kills_its_process_and_keeps_the_session() {
         })
     };
     let entry = format!(
-        "let slow = sh(\"echo $$ > '{}'; exec sleep 30\")",
+        "let slow = sh(\"echo $$ > '{}'; exec sleep 3600\")",
         pidfile.display()
     );
-    // Not cancelled, the entry would end `Done` when its `sleep 30` does.
-    let outcome = session.eval_entry("entry 2", &entry, &ctl).await;
+    // Not cancelled, the entry would wait for its hour-long `sleep`.
+    let outcome = or_hang(
+        "a cancelled entry",
+        session.eval_entry("entry 2", &entry, &ctl),
+    )
+    .await;
     match &outcome {
         EntryOutcome::Cancelled { running } => assert_eq!(running, &["slow".to_string()]),
         other => panic!("expected a cancelled entry, got {other:?}"),

@@ -443,7 +443,7 @@ fn runtime_errors_point_at_the_operator_or_field() {
 fn a_timed_out_task_leaves_no_process_behind() {
     let mark = unique_mark("timeout");
     let outcome = run(&format!(
-        "let x = sh(\"sleep 30 & sleep 30\", mark: \"{mark}\") timeout 200ms"
+        "let x = sh(\"sleep 3600 & sleep 3600\", mark: \"{mark}\") timeout 200ms"
     ));
     assert_eq!(task(&outcome, "x").status, TaskStatus::TimedOut);
     assert_eq!(processes_left(&mark), Vec::<u32>::new());
@@ -633,7 +633,7 @@ fn stopped_by(signal: nix::sys::signal::Signal) {
     let file = dir.join("s.flow");
     std::fs::write(
         &file,
-        format!("let a = sh(\"sleep 30 & sleep 30\", mark: \"{mark}\")\n"),
+        format!("let a = sh(\"sleep 3600 & sleep 3600\", mark: \"{mark}\")\n"),
     )
     .unwrap();
     let child = flow_command()

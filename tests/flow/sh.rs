@@ -476,7 +476,7 @@ async fn cancellation_returns_promptly() {
 async fn an_already_cancelled_token_starts_nothing() {
     let cancel = CancellationToken::new();
     cancel.cancel();
-    let (cmd, mark) = marked("sleep 30");
+    let (cmd, mark) = marked("sleep 3600");
     let error = run(&cmd, &LocalOptions::default(), &cancel)
         .await
         .unwrap_err();
@@ -486,7 +486,7 @@ async fn an_already_cancelled_token_starts_nothing() {
 
 #[tokio::test]
 async fn cancellation_kills_grandchildren() {
-    let (cmd, mark) = marked("sleep 30 & sleep 30");
+    let (cmd, mark) = marked("sleep 3600 & sleep 3600");
     let cancel = CancellationToken::new();
     // the shell and both sleeps
     let watcher = cancel_when_live(&cancel, &mark, 3);
@@ -553,7 +553,7 @@ async fn a_child_ignoring_sigterm_is_killed_after_the_grace() {
         kill_grace: Duration::from_millis(300),
         ..LocalOptions::default()
     };
-    let (cmd, mark) = marked("trap '' TERM; sleep 30 & sleep 30");
+    let (cmd, mark) = marked("trap '' TERM; sleep 3600 & sleep 3600");
     let cancel = CancellationToken::new();
     let watcher = cancel_when_live(&cancel, &mark, 3);
     let error = or_hang("a call ignoring SIGTERM", run(&cmd, &opts, &cancel))
@@ -606,7 +606,7 @@ async fn the_grace_period_is_waited_for_a_child_ignoring_sigterm() {
 
 #[tokio::test]
 async fn dropping_the_future_kills_the_group() {
-    let (cmd, mark) = marked("sleep 30 & sleep 30");
+    let (cmd, mark) = marked("sleep 3600 & sleep 3600");
     let opts = LocalOptions::default();
     let cancel = CancellationToken::new();
     let running = run(&cmd, &opts, &cancel);
@@ -626,7 +626,7 @@ async fn cancelling_a_stopped_child_does_not_wait_for_the_grace() {
         kill_grace: Duration::from_secs(3600),
         ..LocalOptions::default()
     };
-    let (cmd, mark) = marked("kill -STOP $$; sleep 30");
+    let (cmd, mark) = marked("kill -STOP $$; sleep 3600");
     let cancel = CancellationToken::new();
     let watcher = {
         let (cancel, mark) = (cancel.clone(), mark.clone());
@@ -667,7 +667,7 @@ async fn many_calls_at_once() {
 
 #[tokio::test]
 async fn dropping_the_future_while_spawning_kills_the_group() {
-    let (cmd, mark) = marked("sleep 30 & sleep 30");
+    let (cmd, mark) = marked("sleep 3600 & sleep 3600");
     let opts = LocalOptions::default();
     let cancel = CancellationToken::new();
     // polled once, so the child has just started, then dropped

@@ -193,7 +193,7 @@ mod tests {
 
     #[tokio::test]
     async fn killing_the_group_kills_a_grandchild_and_the_child_is_reaped() {
-        let script = "sleep 30 & echo $!; wait";
+        let script = "sleep 3600 & echo $!; wait";
         let (mut process, out) = start("/bin/sh", &["sh", "-c", script], c"/").unwrap();
         let mut line = String::new();
         io::BufReader::new(out).read_line(&mut line).unwrap();
