@@ -93,7 +93,7 @@ pub struct Script {
 impl Script {
     /// The names of the script's `param`s, in declaration order.
     ///
-    /// ```
+    /// ```no_run
     /// let script = flow::Engine::new()
     ///     .compile("p.flow", "param topic = \"tides\"\nparam n = 3\ntopic")
     ///     .unwrap();
@@ -106,7 +106,7 @@ impl Script {
     /// Renders diagnostics (a run's `outcome.errors`, the `warnings`) against
     /// the script's source, without colour, as `flow run` prints them.
     ///
-    /// ```
+    /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// use flow::{Engine, RunOptions, RunStatus};
@@ -142,7 +142,7 @@ fn digest_definitions(graph: &mut TaskGraph, source: &SourceFile) {
 
 /// Why a script did not compile: every diagnostic, with the source to render them against.
 ///
-/// ```
+/// ```no_run
 /// let error = flow::Engine::new().compile("bad.flow", "Nobody(x: 1)").unwrap_err();
 /// assert!(error.diagnostics.iter().any(|d| d.is_error()));
 /// assert!(error.render().contains("Nobody"));
@@ -292,7 +292,7 @@ impl Engine {
     /// when it is compiled, and a compiled script that does is refused by
     /// [`Engine::run`] before anything starts.
     ///
-    /// ```
+    /// ```no_run
     /// use flow::{Capabilities, Engine};
     ///
     /// let engine = Engine::new().capabilities(Capabilities::all().deny("sh"));
@@ -509,7 +509,7 @@ impl Engine {
     /// returns its [`RunHandle`] at once. Events are streamed to the handle
     /// (an observer in `options` is called as well) and buffered until read.
     ///
-    /// ```
+    /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// use flow::{Engine, RunEvent, RunOptions, RunStatus};
@@ -558,7 +558,7 @@ impl Engine {
 
     /// Compiles and runs a script in one step.
     ///
-    /// ```
+    /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// use flow::{Engine, RunOptions};

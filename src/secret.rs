@@ -3,7 +3,7 @@
 //! use it on what they report, the runtime on every task record, result and
 //! diagnostic, the run store on what it writes.
 //!
-//! ```
+//! ```no_run
 //! use flow::secret::Secrets;
 //!
 //! let mut secrets = Secrets::default();

@@ -336,7 +336,7 @@ pub(crate) fn whole_number(n: &Number) -> Option<i128> {
 /// Applies a binary operator. `&&` and `||` are evaluated on two booleans
 /// (the interpreter short-circuits them before calling this).
 ///
-/// ```
+/// ```no_run
 /// use flow::ast::BinaryOp;
 /// use flow::value::{binary, ErrorKind};
 /// use serde_json::json;
@@ -548,7 +548,7 @@ pub fn unary(op: UnaryOp, v: &Value) -> Result<Value, ValueError> {
 
 /// `base.name`: a field of an object.
 ///
-/// ```
+/// ```no_run
 /// use flow::value::field;
 /// use serde_json::json;
 ///
@@ -609,7 +609,7 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 /// `base[idx]`: a list item or a string's character by integer (negative
 /// counts from the end, `-1` is the last), an object field by string.
 ///
-/// ```
+/// ```no_run
 /// use flow::value::index;
 /// use serde_json::json;
 ///

@@ -64,7 +64,7 @@ impl Call {
     /// A call of `agent` with these instructions and no context, for testing
     /// a host agent on its own; add context with [`Call::arg`].
     ///
-    /// ```
+    /// ```no_run
     /// use flow::Call;
     /// use serde_json::json;
     ///
@@ -96,7 +96,7 @@ impl Call {
 
     /// A named argument, or an error that names the missing one (for `?` in host agents).
     ///
-    /// ```
+    /// ```no_run
     /// # use flow::Call;
     /// let call = Call::new("Classifier", "Label this");
     /// assert_eq!(call.get("text").unwrap_err().message, "`Classifier` needs the argument `text`");
@@ -127,7 +127,7 @@ pub struct AgentError {
 impl AgentError {
     /// An error with this one-line message.
     ///
-    /// ```
+    /// ```no_run
     /// use flow::AgentError;
     ///
     /// let error = AgentError::new("quota exceeded").note("try again in an hour");

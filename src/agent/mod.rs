@@ -7,7 +7,7 @@
 //!
 //! An agent in full, registered by a host program:
 //!
-//! ```
+//! ```no_run
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
 //! use flow::agent::{Agent, Call, ConfigType, Reply, ReplyFuture, Signature};

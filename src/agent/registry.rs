@@ -97,7 +97,7 @@ impl Registry {
 /// Which capabilities a script may use: all of them unless some are denied,
 /// or only an allowed few.
 ///
-/// ```
+/// ```no_run
 /// use flow::Capabilities;
 ///
 /// let sandbox = Capabilities::all().deny("sh").deny("env");

@@ -6,7 +6,7 @@ use serde_json::Value;
 /// An agent's signature. Built with [`Signature::backend`] or
 /// [`Signature::agent`] and the builder methods:
 ///
-/// ```
+/// ```no_run
 /// use flow::agent::{ConfigType, Resource, Signature};
 ///
 /// let signature = Signature::backend("render", "renders a template")

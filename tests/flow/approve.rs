@@ -7,11 +7,10 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{flow_command, scratch};
+use crate::common::{flow_command, output_or_hang, scratch, wait_until};
 
 /// A folder with a script and its own store (`<dir>/.flow`).
 struct Project {
@@ -79,21 +78,15 @@ impl Project {
 
     /// Waits until a question of a run that is alive waits for `task`.
     fn wait_for_question(&self, task: &str) -> Value {
-        let start = Instant::now();
-        loop {
-            let found = self
+        let mut found = None;
+        wait_until(&format!("a question `{task}`"), || {
+            found = self
                 .pending()
                 .into_iter()
                 .find(|q| q["task"] == task && q["run_alive"] == true);
-            if let Some(question) = found {
-                return question;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "no question `{task}` appeared"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            found.is_some()
+        });
+        found.unwrap()
     }
 
     fn side_effects(&self) -> Vec<String> {
@@ -136,17 +129,9 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Waits for a background run, with a limit (a run that never ends fails the test).
-fn finish(mut child: Child) -> Output {
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(60) {
-            child.kill().unwrap();
-            panic!("the run did not end");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+/// Waits for a background run (one that never ends trips the hang guard).
+fn finish(child: Child) -> Output {
+    output_or_hang(child, "the run")
 }
 
 #[test]
@@ -241,12 +226,10 @@ fn a_timeout_fails_the_task_and_the_question_is_marked_timed_out() {
         "approve_timeout",
         "let ok = approve(\"Deploy?\") timeout 1s\nok\n",
     );
-    let start = Instant::now();
     let out = p.flow(&["run", "-q", "main.flow"]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("timed out after 1s"), "{stderr}");
-    assert!(start.elapsed() < Duration::from_secs(20));
     assert_eq!(p.rows()[0].state, "timed_out");
     assert!(p.pending().is_empty());
 }
@@ -254,11 +237,13 @@ fn a_timeout_fails_the_task_and_the_question_is_marked_timed_out() {
 #[test]
 fn without_a_terminal_or_a_store_it_fails_at_once_saying_how_to_answer() {
     let p = Project::new("approve_nobody", DEPLOY);
-    let start = Instant::now();
-    let out = p.flow(&["run", "--no-store", "main.flow"]);
+    // With no one to ask, waiting would trip the hang guard.
+    let out = output_or_hang(
+        p.start(&["--no-store"]),
+        "a run whose `approve` has no one to ask",
+    );
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(start.elapsed() < Duration::from_secs(20), "it did not wait");
     assert!(stderr.contains("`approve` has no one to ask"), "{stderr}");
     assert!(
         stderr.contains("--no-store") && stderr.contains("flow approve RUN TASK"),
@@ -397,15 +382,9 @@ impl Terminal {
     }
 
     fn wait_for(&self, what: &str) {
-        let start = Instant::now();
-        while !self.screen().contains(what) {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "`{what}` never showed: {}",
-                self.screen()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until(&format!("`{what}` on the screen"), || {
+            self.screen().contains(what)
+        });
     }
 
     fn type_line(&mut self, line: &str) {
@@ -472,17 +451,12 @@ fn at_a_terminal_another_shell_may_answer_first() {
 }
 
 fn finish_status(child: &mut Child) -> Option<i32> {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code();
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            child.kill().unwrap();
-            panic!("flow did not end");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut status = None;
+    wait_until("flow's exit", || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    status.unwrap().code()
 }
 
 #[test]
@@ -535,19 +509,13 @@ fn secrets_are_not_shown_and_another_store_is_named_in_the_commands() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    let question = loop {
+    let mut question = Value::Null;
+    wait_until("a question", || {
         let out = p.flow(&["approvals", "--json", "--store", "elsewhere"]);
         let listed: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        if let Some(question) = listed.get(0) {
-            break question.clone();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "no question appeared"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+        question = listed.get(0).cloned().unwrap_or(Value::Null);
+        !question.is_null()
+    });
     assert_eq!(question["question"], "Deploy with ***?");
     assert_eq!(question["details"], serde_json::json!({"token": "***"}));
     let answer = p.flow(&["approve", "--store", "elsewhere", "ok"]);
@@ -609,15 +577,7 @@ fn at_a_terminal_questions_waiting_together_are_asked_one_at_a_time() {
     let mut tty = Terminal::start(&p);
     tty.wait_for("approve? [y/n]");
     // Both wait in the store, but the terminal asks one.
-    let start = Instant::now();
-    while p.pending().len() < 2 {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "{:?}",
-            p.pending()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until("two questions in the store", || p.pending().len() >= 2);
     assert_eq!(
         tty.screen().matches("approval needed").count(),
         1,
@@ -625,15 +585,9 @@ fn at_a_terminal_questions_waiting_together_are_asked_one_at_a_time() {
         tty.screen()
     );
     tty.type_line("y");
-    let start = Instant::now();
-    while tty.screen().matches("approve? [y/n]").count() < 2 {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "{}",
-            tty.screen()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until("the second question on the screen", || {
+        tty.screen().matches("approve? [y/n]").count() >= 2
+    });
     let screen = tty.screen();
     assert!(
         screen.contains("First?") && screen.contains("Second?"),

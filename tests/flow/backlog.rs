@@ -3,8 +3,6 @@
 //! wait on that backlog (700 items for 2 slots) and must still give every
 //! result, stop on a failure, and finish every item with `--keep-going`.
 
-use std::time::{Duration, Instant};
-
 use flow::{RunOptions, RunStatus, TaskStatus};
 use serde_json::{json, Value};
 
@@ -40,17 +38,11 @@ fn nested_maps_waiting_on_the_backlog_all_finish() {
 
 #[test]
 fn a_failure_stops_a_map_that_waits_on_its_backlog() {
-    let start = Instant::now();
     let outcome = run_with(
         r#"map i in range(700) { sh("test ${i} != 5") }"#,
         two_jobs(),
     );
     assert_eq!(outcome.status, RunStatus::Failed);
-    assert!(
-        start.elapsed() < Duration::from_secs(20),
-        "{:?}",
-        start.elapsed()
-    );
     let ran = outcome
         .tasks
         .iter()

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 /// The project's root folder.
 pub fn root() -> PathBuf {
@@ -134,17 +135,185 @@ pub fn max_overlap(tasks: &[&flow::TaskRecord]) -> usize {
     most as usize
 }
 
-/// The processes still marked `mark` after they had up to 3 s to finish dying
-/// (a killed process may take a moment to go on a loaded machine).
+/// The processes still marked `mark` after they had up to [`HANG_GUARD`] to
+/// finish dying (a killed process may take a moment to go on a loaded
+/// machine): empty at once when all is well.
 pub fn processes_left(mark: &str) -> Vec<u32> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let deadline = Instant::now() + HANG_GUARD;
     loop {
         let left = processes_marked(mark);
-        if left.is_empty() || std::time::Instant::now() > deadline {
+        if left.is_empty() || Instant::now() > deadline {
             return left;
         }
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// `f` of each item, each on a thread of its own, all at once; the results in
+/// the items' order (a panic in one is the test's). For a test's independent
+/// pieces of work: a core that another test leaves idle while it waits does
+/// some of it, and the suite ends sooner.
+pub fn at_once<I, T, F>(items: I, f: F) -> Vec<T>
+where
+    I: IntoIterator,
+    I::Item: Send,
+    T: Send,
+    F: Fn(I::Item) -> T + Sync,
+{
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .into_iter()
+            .map(|item| scope.spawn(move || f(item)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
+// ---- waiting, without asserting on the wall clock ---------------------------------
+//
+// No test asserts how long something took on the wall clock: on a machine
+// shared with other builds any bound is either loose enough to miss a
+// regression or tight enough to flake. A test shows the behaviour instead
+// (a task's record is `Cancelled`, a file a slow part would write never
+// appears, a leftover process was still alive when the call returned, the
+// records of tasks overlap), or runs on tokio's paused clock. Waits for
+// something that takes milliseconds when all is well have a deadline, but
+// only as a guard against a test that never ends: [`HANG_GUARD`]. The two
+// latency requirements keep one test each, which says so:
+// `interrupt::ctrl_c_during_busy_pure_work_latency` (issue 13: signals
+// answered within 200 ms; measured on `flow`'s own CPU clock) and
+// `orphans::kill_9_of_flow_leaves_no_process_within_a_second`
+// (docs/reliability.md).
+
+/// How long a test waits for something that takes milliseconds when all is
+/// well before it calls it a hang and fails: a guard, not a measure of speed.
+pub const HANG_GUARD: Duration = Duration::from_secs(120);
+
+/// Polls `done` until it holds; fails naming `what` after [`HANG_GUARD`].
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + HANG_GUARD;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "hang guard: waited {HANG_GUARD:?} for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// [`wait_until`] in async code (not on a paused clock: it waits in real time).
+pub async fn wait_until_async(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + HANG_GUARD;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "hang guard: waited {HANG_GUARD:?} for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// `future`'s output; fails naming `what` if it has not ended after
+/// [`HANG_GUARD`] (not on a paused clock, where the guard would fire at once).
+pub async fn or_hang<F: std::future::Future>(what: &str, future: F) -> F::Output {
+    match tokio::time::timeout(HANG_GUARD, future).await {
+        Ok(output) => output,
+        Err(_) => panic!("hang guard: {what} had not ended after {HANG_GUARD:?}"),
+    }
+}
+
+/// Waits for `child` to exit and returns what it printed; kills it and fails
+/// naming `what` if it is still running after [`HANG_GUARD`].
+pub fn output_or_hang(child: std::process::Child, what: &str) -> std::process::Output {
+    let pid = child.id();
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = send.send(child.wait_with_output());
+    });
+    match receive.recv_timeout(HANG_GUARD) {
+        Ok(output) => output.expect("the child is waited for"),
+        Err(_) => {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            panic!("hang guard: {what} had not ended after {HANG_GUARD:?}")
+        }
+    }
+}
+
+/// Runs `command` (stdin from /dev/null, stdout and stderr captured, as
+/// `Command::output`) through [`output_or_hang`].
+pub fn run_or_hang(command: &mut std::process::Command, what: &str) -> std::process::Output {
+    use std::process::Stdio;
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the command starts");
+    output_or_hang(child, what)
+}
+
+/// The CPU time the calling thread has used, in the scheduler's count
+/// (`/proc/self/task/TID/schedstat`, nanoseconds, up to a tick behind for a
+/// running thread). Unlike the wall clock it stands still while the thread
+/// waits for a core, so a bound on it holds on a busy machine.
+pub fn thread_cpu_time() -> Duration {
+    thread_cpu_time_of(nix::unistd::gettid().as_raw())
+}
+
+/// [`thread_cpu_time`] of thread `tid` of this process.
+pub fn thread_cpu_time_of(tid: i32) -> Duration {
+    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat"))
+        .expect("the thread's schedstat is readable");
+    let nanos = text
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("schedstat starts with the time on the CPU");
+    Duration::from_nanos(nanos)
+}
+
+/// `f`'s result and the CPU time the calling thread spent in it.
+pub fn on_cpu<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let before = thread_cpu_time();
+    let value = f();
+    (value, thread_cpu_time().saturating_sub(before))
+}
+
+/// The CPU time process `pid` has used, all its threads together (user and
+/// system, `/proc/PID/stat`, in ticks of 10 ms); also for a zombie, until it
+/// is reaped.
+pub fn process_cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the process is there");
+    // the fields after the command name, which is in parentheses and may hold anything
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // utime and stime are fields 14 and 15; the state, field 3, is fields[0]
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // USER_HZ, 100 on Linux
+    Duration::from_millis(ticks * 10)
+}
+
+/// Waits for `child` to exit, then returns what it printed and the CPU time
+/// it used in all (read before it is reaped). Its output must fit in the
+/// pipes (64 KiB each), as it is read only once it has exited.
+pub fn output_and_cpu_time(child: std::process::Child) -> (std::process::Output, Duration) {
+    use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    wait_until("the child's exit", || {
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT | WaitPidFlag::WNOHANG;
+        !matches!(waitid(Id::Pid(pid), flags), Ok(WaitStatus::StillAlive))
+    });
+    let cpu = process_cpu_time(child.id());
+    (child.wait_with_output().expect("the child is reaped"), cpu)
 }
 
 // ---- case corpora with `# expect: code @ line:column` lines ---------------------

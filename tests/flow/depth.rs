@@ -6,7 +6,7 @@
 
 use std::process::Output;
 
-use crate::common::scratch;
+use crate::common::{at_once, scratch};
 
 /// `if x == 0 { 0 } else if x == 1 { 1 } … else { -1 }` with `arms` arms,
 /// `x` set to pick the last, each arm on its own line (`lines`) or all on one.
@@ -63,12 +63,20 @@ fn a_chain_of_24000_else_ifs_checks_runs_and_draws() {
     let path = dir.join("chain.flow");
     std::fs::write(&path, else_if_chain(24_000, true)).expect("the script is written");
     let path = path.to_str().expect("a UTF-8 path");
-    succeeded(&flow(&["check", path], ""), "flow check");
-    let run = flow(&["run", "--no-store", path], "");
+    // Five commands, at once.
+    let commands: [&[&str]; 5] = [
+        &["check"],
+        &["run", "--no-store"],
+        &["graph", "--format", "dot"],
+        &["graph", "--format", "mermaid"],
+        &["graph", "--format", "json"],
+    ];
+    let mut outputs = at_once(commands, |args| flow(&[args, &[path]].concat(), "")).into_iter();
+    succeeded(&outputs.next().unwrap(), "flow check");
+    let run = outputs.next().unwrap();
     succeeded(&run, "flow run");
     assert_eq!(stdout(&run).trim(), "23999");
-    for format in ["dot", "mermaid", "json"] {
-        let graph = flow(&["graph", "--format", format, path], "");
+    for (format, graph) in ["dot", "mermaid", "json"].into_iter().zip(outputs) {
         succeeded(&graph, &format!("flow graph --format {format}"));
         // Nested clusters are indented only so far: the drawing grows with
         // the chain, not with its square.
@@ -86,14 +94,16 @@ fn the_repl_loads_runs_and_draws_a_chain_of_24000_else_ifs() {
     let path = dir.join("chain.flow");
     std::fs::write(&path, else_if_chain(24_000, true)).expect("the script is written");
     let input = format!(":load {}\nr\n:graph\n", path.display());
-    let out = flow(&["repl", "--quiet", "--no-store"], &input);
+    // And the same chain on one line, typed as one entry; both at once.
+    let [loaded, typed]: [Output; 2] = at_once([input, else_if_chain(24_000, false)], |input| {
+        flow(&["repl", "--quiet", "--no-store"], &input)
+    })
+    .try_into()
+    .unwrap();
+    let out = loaded;
     succeeded(&out, "flow repl with :load");
     assert!(stdout(&out).contains("23999"), "{}", stdout(&out));
-    // The same chain on one line, typed as one entry.
-    let out = flow(
-        &["repl", "--quiet", "--no-store"],
-        &else_if_chain(24_000, false),
-    );
+    let out = typed;
     succeeded(&out, "flow repl reading the chain from stdin");
     assert!(stdout(&out).contains("23999"), "{}", stdout(&out));
 }
@@ -101,7 +111,8 @@ fn the_repl_loads_runs_and_draws_a_chain_of_24000_else_ifs() {
 #[test]
 fn sub_flow_calls_nest_3500_deep_inside_if_try_and_map() {
     let dir = scratch("nested-calls");
-    for wrap in ["plain", "if", "try", "map"] {
+    // The four scripts at once.
+    at_once(["plain", "if", "try", "map"], |wrap| {
         let path = dir.join(format!("{wrap}.flow"));
         std::fs::write(&path, nested_calls(3_500, wrap)).expect("the script is written");
         let path = path.to_str().expect("a UTF-8 path");
@@ -121,7 +132,7 @@ fn sub_flow_calls_nest_3500_deep_inside_if_try_and_map() {
         } else {
             assert_eq!(text.trim(), "1", "{wrap}");
         }
-    }
+    });
 }
 
 /// A host program runs scripts wherever it likes, a thread with a small

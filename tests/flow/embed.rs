@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use flow::{
     AgentError, AgentFuture, Call, Engine, HostAgent, RunEvent, RunOptions, RunStatus, TaskStatus,
@@ -97,7 +97,10 @@ async fn unknown_host_agents_are_compile_errors() {
     assert!(rendered.contains("Double"), "a suggestion: {rendered}");
 }
 
-#[tokio::test]
+/// On tokio's paused clock: the agent's hour would pass at once if the run
+/// waited for it, and the run's end is measured on that clock, so no load
+/// on the machine changes what the test sees.
+#[tokio::test(start_paused = true)]
 async fn a_run_is_cancelled_promptly_even_if_the_agent_ignores_it() {
     let started = Arc::new(tokio::sync::Notify::new());
     let notify = started.clone();
@@ -118,12 +121,17 @@ async fn a_run_is_cancelled_promptly_even_if_the_agent_ignores_it() {
         .unwrap();
     let run = engine.start(&script, RunOptions::new());
     started.notified().await;
-    let clock = Instant::now();
+    let clock = tokio::time::Instant::now();
     run.cancel();
     let outcome = tokio::time::timeout(Duration::from_secs(5), run.outcome())
         .await
         .expect("the run ends promptly");
-    assert!(clock.elapsed() < Duration::from_secs(2));
+    // Not even the grace a task gets to stop (5 s) is waited for.
+    assert!(
+        clock.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        clock.elapsed()
+    );
     assert_eq!(outcome.status, RunStatus::Cancelled);
     assert!(outcome.result.is_none());
     assert!(outcome
@@ -132,7 +140,8 @@ async fn a_run_is_cancelled_promptly_even_if_the_agent_ignores_it() {
         .any(|t| t.status == TaskStatus::Cancelled));
 }
 
-#[tokio::test]
+/// On tokio's paused clock: `sleep(1h)` would end at once if not cancelled.
+#[tokio::test(start_paused = true)]
 async fn cancelling_through_run_options() {
     let engine = Engine::new();
     let script = engine.compile("sleep.flow", "sleep(1h)").unwrap();
@@ -255,18 +264,35 @@ async fn events_reach_an_observer_and_a_stream() {
 /// runs and prints its events and result.
 #[test]
 fn the_embed_example_runs() {
-    let binary = crate::common::root().join("target/debug/examples/embed");
-    let binary = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => std::path::PathBuf::from(dir).join("debug/examples/embed"),
-        None => binary,
-    };
+    // `cargo test` builds the examples beside this test binary's folder
+    // (`target/debug/deps/` → `target/debug/examples/`), wherever the target
+    // folder is; `cargo test --test flow` does not, and then they are built
+    // here, into the same folder. A test binary run from elsewhere looks in
+    // `$CARGO_TARGET_DIR` or `target/`.
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile = exe
+        .parent()
+        .filter(|folder| folder.ends_with("deps"))
+        .and_then(|deps| deps.parent())
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| crate::common::root().join("target"))
+                .join("debug")
+        });
+    let binary = profile.join("examples/embed");
     if !binary.exists() {
+        let mut build = std::process::Command::new(env!("CARGO"));
+        build
+            .args(["build", "--quiet", "--example", "embed", "--target-dir"])
+            .arg(profile.parent().expect("the target folder"))
+            .current_dir(crate::common::root());
+        if profile.ends_with("release") {
+            build.arg("--release");
+        }
         // Build it: the example is part of what the tests check.
-        let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "--example", "embed"])
-            .current_dir(crate::common::root())
-            .status()
-            .expect("cargo runs");
+        let status = build.status().expect("cargo runs");
         assert!(status.success(), "`cargo build --example embed` failed");
     }
     let output = std::process::Command::new(&binary)
@@ -293,7 +319,8 @@ fn the_embed_example_runs() {
     );
 }
 
-#[tokio::test]
+/// On tokio's paused clock: `sleep(1h)` would end at once if not cancelled.
+#[tokio::test(start_paused = true)]
 async fn dropping_a_run_handle_cancels_the_run_but_not_the_callers_token() {
     let engine = Engine::new();
     let script = engine.compile("sleep.flow", "sleep(1h)").unwrap();
@@ -336,4 +363,300 @@ fn embedding_types_are_send_and_sync() {
     sendable::<flow::RunHandle>();
     sendable::<RunEvent>();
     sendable::<Call>();
+}
+
+// ---- the API documentation's examples ---------------------------------------------
+//
+// Most examples in the API documentation are `no_run` doctests: compiled (so
+// they cannot go stale), but each runnable one is a program of its own to
+// link, seconds each. What they assert is checked here instead, in the one
+// test binary. Still run as doctests: the crate's example (host agents,
+// `run_source`), `engine`'s (compile once, run with params), `Engine::agent`
+// and `HostAgent` (host registration), and docs/agents.md's first.
+
+/// The synchronous examples, in the order of the source files.
+#[test]
+fn the_documented_examples_hold() {
+    use flow::agent::{ConfigType, Price, Resource, Signature};
+    use flow::ast::BinaryOp;
+    use flow::value::{binary, field, index, ErrorKind};
+    use flow::{Budget, Capabilities};
+
+    // agent/call.rs
+    let call = Call::new("Classifier", "Label this").arg("text", json!("hello"));
+    assert_eq!(call.context["text"], "hello");
+    let call = Call::new("Classifier", "Label this");
+    assert_eq!(
+        call.get("text").unwrap_err().message,
+        "`Classifier` needs the argument `text`"
+    );
+    let error = AgentError::new("quota exceeded").note("try again in an hour");
+    assert_eq!(error.to_string(), "quota exceeded");
+    assert_eq!(error.notes, ["try again in an hour"]);
+
+    // agent/registry.rs
+    let sandbox = Capabilities::all().deny("sh").deny("env");
+    assert!(!sandbox.permits("sh"));
+    assert!(sandbox.permits("llm"));
+    let only = Capabilities::only(["llm"]);
+    assert!(only.permits("llm") && !only.permits("http"));
+
+    // agent/signature.rs
+    let signature = Signature::backend("render", "renders a template")
+        .positional("template")
+        .required("template", ConfigType::Text, "the template text")
+        .optional("width", ConfigType::Integer, "the line width")
+        .resource(Resource::Cpu);
+    assert_eq!(signature.key("width").unwrap().ty, ConfigType::Integer);
+
+    // agent/spend.rs
+    let price = Price {
+        input: 0.15,
+        output: 0.60,
+    };
+    assert!((price.cost(1_000_000, 500_000) - 0.45).abs() < 1e-9);
+    let budget = Budget::parse("tokens=20000,usd=0.5").unwrap();
+    assert_eq!(
+        budget,
+        Budget {
+            tokens: Some(20_000),
+            usd: Some(0.5)
+        }
+    );
+    assert_eq!(budget.tighten(Budget::tokens(100)).tokens, Some(100));
+    assert!(Budget::parse("tokens=lots").is_err());
+
+    // builtins/functions.rs
+    use flow::builtins::call_function;
+    assert_eq!(call_function("range", &[json!(3)]), Ok(json!([0, 1, 2])));
+    assert_eq!(
+        call_function("join", &[json!(["a", 1]), json!("-")]),
+        Ok(json!("a-1"))
+    );
+    assert!(call_function("range", &[json!(1e12)]).is_err());
+
+    // engine.rs
+    let script = Engine::new()
+        .compile("p.flow", "param topic = \"tides\"\nparam n = 3\ntopic")
+        .unwrap();
+    assert_eq!(script.params().collect::<Vec<_>>(), ["topic", "n"]);
+    let error = Engine::new()
+        .compile("bad.flow", "Nobody(x: 1)")
+        .unwrap_err();
+    assert!(error.diagnostics.iter().any(|d| d.is_error()));
+    assert!(error.render().contains("Nobody"));
+    let engine = Engine::new().capabilities(Capabilities::all().deny("sh"));
+    let error = engine
+        .compile("s.flow", "sh(\"rm -rf /tmp/x\")")
+        .unwrap_err();
+    assert_eq!(
+        error.diagnostics[0].code.as_str(),
+        "flow::check::capability_denied"
+    );
+    assert!(engine.compile("e.flow", "echo(x: 1)").is_ok());
+
+    // runtime/mod.rs
+    let options = RunOptions::new()
+        .param("topic", json!("tides"))
+        .jobs(4)
+        .keep_going(true)
+        .observe(|event| eprintln!("{event:?}"));
+    assert_eq!(options.params, vec![("topic".to_string(), json!("tides"))]);
+    let options = RunOptions::new().secret("GITHUB_TOKEN");
+    assert_eq!(options.secrets, ["GITHUB_TOKEN"]);
+    let options = RunOptions::new().budget(Budget::tokens(20_000));
+    assert_eq!(options.budget.tokens, Some(20_000));
+
+    // secret.rs
+    let mut secrets = flow::secret::Secrets::default();
+    secrets.add("Bearer sk-12345678");
+    assert_eq!(secrets.redact("sent sk-12345678"), "sent ***");
+
+    // shell/quote.rs
+    use flow::shell::{quote, quote_value};
+    assert_eq!(quote("it's"), r"'it'\''s'");
+    assert_eq!(quote(""), "''");
+    assert_eq!(quote("$(rm -rf ~)"), "'$(rm -rf ~)'");
+    assert_eq!(quote_value(&json!("a b")), "'a b'");
+    assert_eq!(quote_value(&json!(3)), "'3'");
+    assert_eq!(quote_value(&json!({"k": "it's"})), r#"'{"k":"it'\''s"}'"#);
+
+    // value.rs
+    assert_eq!(binary(BinaryOp::Div, &json!(7), &json!(2)), Ok(json!(3.5)));
+    assert_eq!(binary(BinaryOp::Div, &json!(6), &json!(2)), Ok(json!(3)));
+    assert_eq!(
+        binary(BinaryOp::Eq, &json!(1), &json!(1.0)),
+        Ok(json!(true))
+    );
+    let err = binary(BinaryOp::Add, &json!(1), &json!("a")).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::TypeError);
+    assert_eq!(err.message, "cannot add a string to a number");
+    let analysis = json!({"complexity": 7, "rows": []});
+    assert_eq!(field(&analysis, "complexity"), Ok(&json!(7)));
+    let err = field(&analysis, "complexty").unwrap_err();
+    assert_eq!(
+        err.message,
+        "no field `complexty` in this object; it has `complexity`, `rows`"
+    );
+    assert_eq!(err.help.as_deref(), Some("did you mean `complexity`?"));
+    let rows = json!([10, 20, 30]);
+    assert_eq!(*index(&rows, &json!(-1)).unwrap(), json!(30));
+    let err = index(&rows, &json!(5)).unwrap_err();
+    assert_eq!(err.message, "index 5 is out of range for a list of 3 items");
+}
+
+/// `shout(text: …)` of `flow::agent`'s documentation, and of docs/agents.md
+/// (positional, with a resource).
+struct Shout(flow::agent::Signature);
+
+impl flow::agent::Agent for Shout {
+    fn signature(&self) -> &flow::agent::Signature {
+        &self.0
+    }
+    fn call(&self, call: Call) -> flow::agent::ReplyFuture {
+        let text = match call.config.get("text") {
+            Some(text) => Ok(text.as_str().unwrap_or_default().to_uppercase()),
+            None => call
+                .get("text")
+                .map(|t| t.as_str().unwrap_or_default().to_uppercase()),
+        };
+        let marks = call
+            .config
+            .get("marks")
+            .and_then(|m| m.as_u64())
+            .unwrap_or(1) as usize;
+        Box::pin(async move { Ok(flow::agent::Reply::value(json!(text? + &"!".repeat(marks)))) })
+    }
+}
+
+/// docs/agents.md's approver: approves fewer than 10 hosts.
+struct Policy;
+
+impl flow::agent::Approver for Policy {
+    fn ask<'a>(
+        &'a self,
+        question: &'a flow::agent::Question,
+        _: &'a flow::agent::Withdrawal,
+    ) -> flow::agent::approval::AskFuture<'a> {
+        let hosts = question
+            .details
+            .get("hosts")
+            .and_then(|h| h.as_u64())
+            .unwrap_or(0);
+        Box::pin(async move {
+            Ok(flow::agent::Decision {
+                approved: hosts < 10,
+                by: "policy".into(),
+                via: "policy".into(),
+                reason: (hosts >= 10).then(|| format!("{hosts} hosts is too many")),
+            })
+        })
+    }
+}
+
+/// The examples that run scripts (on tokio's paused clock: `sleep(30s)`
+/// would end at once if the cancellation did not).
+#[tokio::test(start_paused = true)]
+async fn the_documented_runs_hold() {
+    use flow::agent::{ConfigType, Resource, Signature};
+    use flow::Capabilities;
+
+    // agent/mod.rs
+    let engine = Engine::new().register(Shout(
+        Signature::backend("shout", "the text in capitals")
+            .optional("marks", ConfigType::Integer, "how many `!` to add")
+            .inline(),
+    ));
+    let outcome = engine
+        .run_source("s.flow", "shout(text: \"hi\", marks: 3)", RunOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(*outcome.result.unwrap(), json!("HI!!!"));
+    assert!(engine
+        .compile("s.flow", "shout(text: \"hi\", marks: \"many\")")
+        .is_err());
+
+    // docs/agents.md: a positional key, a resource, capabilities
+    let shout = Signature::backend("shout", "the text in capitals")
+        .positional("text")
+        .required("text", ConfigType::Text, "what to shout")
+        .optional("marks", ConfigType::Integer, "how many `!`")
+        .resource(Resource::None);
+    let engine = Engine::new()
+        .register(Shout(shout))
+        .capabilities(Capabilities::all().deny("sh"));
+    let outcome = engine
+        .run_source(
+            "s.flow",
+            "agent Loud = shout(marks: 2, text: \"hey\")\nLoud()",
+            RunOptions::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(*outcome.result.unwrap(), json!("HEY!!"));
+    assert!(engine
+        .compile("s.flow", "shout(marks: \"lots\", text: \"hey\")")
+        .is_err());
+    assert!(engine.compile("s.flow", "sh(\"ls\")").is_err());
+
+    // docs/agents.md: an approver
+    let engine = Engine::new();
+    let options = || RunOptions::new().approver(Arc::new(Policy));
+    let small = engine
+        .run_source("d.flow", "approve(\"Deploy?\", hosts: 3).by", options())
+        .await
+        .unwrap();
+    assert_eq!(*small.result.unwrap(), json!("policy"));
+    let big = engine
+        .run_source("d.flow", "approve(\"Deploy?\", hosts: 40)", options())
+        .await
+        .unwrap();
+    assert!(big.tasks[0].error.as_deref() == Some("denied: 40 hosts is too many"));
+
+    // engine.rs: `Script::render`, `Engine::start`, `Engine::run_source`
+    let script = engine.compile("f.flow", "fail(\"no luck\")").unwrap();
+    let outcome = engine.run(&script, RunOptions::new()).await;
+    assert_eq!(outcome.status, RunStatus::Failed);
+    assert!(script.render(&outcome.errors).contains("no luck"));
+    let script = engine.compile("s.flow", "let a = sleep(30s)\na").unwrap();
+    let mut run = engine.start(&script, RunOptions::new());
+    let Some(RunEvent::Started { id, .. }) = run.next_event().await else {
+        panic!("the first event is not `a` started")
+    };
+    assert_eq!(id, "a");
+    run.cancel();
+    assert_eq!(run.outcome().await.status, RunStatus::Cancelled);
+    let outcome = engine
+        .run_source(
+            "sum.flow",
+            "sum(map x in [1, 2, 3] { x * 2 })",
+            RunOptions::new(),
+        )
+        .await
+        .expect("it compiles");
+    assert_eq!(*outcome.result.unwrap(), json!(12));
+
+    // runtime/mod.rs: `param_text`, `dry_run`
+    let script = engine
+        .compile(
+            "p.flow",
+            "param version = \"1.0\"\nparam n = 1\n[version, n]",
+        )
+        .unwrap();
+    let options = RunOptions::new()
+        .param_text("version", "1.10")
+        .param_text("n", "2");
+    let outcome = engine.run(&script, options).await;
+    assert_eq!(*outcome.result.unwrap(), json!(["1.10", 2]));
+    let script = engine
+        .compile(
+            "d.flow",
+            "let files = sh(\"ls\", output: \"lines\")\n{n: len(files), say: sh(\"date\")}",
+        )
+        .unwrap();
+    let outcome = engine.run(&script, RunOptions::new().dry_run(true)).await;
+    assert_eq!(
+        *outcome.result.unwrap(),
+        json!({"n": 0, "say": "<dry run: sh>"})
+    );
 }

@@ -1,6 +1,6 @@
 //! The `http` backend against a small service on loopback.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use flow::agents::http::{self, HttpOptions};
 use flow::{Call, Outcome, RunStatus, TaskStatus};
@@ -181,14 +181,13 @@ async fn redirects_are_followed_up_to_a_bound() {
 
 #[tokio::test]
 async fn slow_services_time_out() {
+    // `/slow` answers after 10 s: a call that waited for it would succeed.
     let server = servers::service().await;
-    let clock = Instant::now();
     let outcome = run(
         "param base = \"\"\nhttp(\"${base}/slow\") timeout 300ms",
         &server.url,
     )
     .await;
-    assert!(clock.elapsed() < Duration::from_secs(5));
     assert_eq!(outcome.tasks[0].status, TaskStatus::TimedOut);
 
     let mut call = Call::new("Api", "x");
@@ -206,13 +205,11 @@ async fn slow_services_time_out() {
     assert!(error.message.ends_with("timed out"), "{}", error.message);
 
     // The request timeout as config: the call fails (not times out) after it.
-    let clock = Instant::now();
     let outcome = run(
         "param base = \"\"\nagent Api = http(\"${base}/slow\", timeout: 300ms)\nApi()",
         &server.url,
     )
     .await;
-    assert!(clock.elapsed() < Duration::from_secs(5));
     assert_eq!(outcome.tasks[0].status, TaskStatus::Failed);
     assert!(
         outcome.tasks[0]

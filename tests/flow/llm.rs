@@ -1,7 +1,7 @@
 //! The `llm` backend against a fake OpenAI-compatible server on loopback, and
 //! once against a real model (SmolLM2 served by llama.cpp, see `real_model`).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use flow::agents::llm::{self, LlmOptions};
 use flow::{Call, Engine, Outcome, RunOptions, RunStatus, TaskStatus};
@@ -163,7 +163,6 @@ async fn fenced_json_is_accepted_and_prose_is_not() {
 #[tokio::test]
 async fn a_429_is_retried_after_retry_after() {
     let server = servers::chat().await;
-    let clock = Instant::now();
     let outcome = run(
         r#"
         param base = ""
@@ -175,12 +174,12 @@ async fn a_429_is_retried_after_retry_after() {
     .await;
     assert_eq!(outcome.status, RunStatus::Succeeded, "{}", errors(&outcome));
     assert_eq!(*outcome.result.unwrap(), json!("echo: Hello"));
-    assert_eq!(server.requests().len(), 2);
-    assert!(
-        clock.elapsed() >= Duration::from_millis(950),
-        "waited {:?}",
-        clock.elapsed()
-    );
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    // `Retry-After: 1`: the server saw the second request a second after the
+    // first (its own clock; a lower bound, which a busy machine only helps).
+    let waited = requests[1].at - requests[0].at;
+    assert!(waited >= Duration::from_secs(1), "waited {waited:?}");
 }
 
 #[tokio::test]
@@ -273,8 +272,8 @@ async fn bad_replies_fail_with_a_note() {
 
 #[tokio::test]
 async fn a_call_timeout_stops_a_slow_reply() {
+    // `slow` answers after 10 s: a call that waited for it would succeed.
     let server = servers::chat().await;
-    let clock = Instant::now();
     let outcome = run(
         r#"
         param base = ""
@@ -284,11 +283,6 @@ async fn a_call_timeout_stops_a_slow_reply() {
         &server.v1(),
     )
     .await;
-    assert!(
-        clock.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        clock.elapsed()
-    );
     assert_eq!(outcome.status, RunStatus::Failed);
     assert_eq!(outcome.tasks[0].status, TaskStatus::TimedOut);
     assert_eq!(outcome.errors[0].code.as_str(), "flow::runtime::timed_out");

@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::common::{flow_command, processes_marked, scratch, unique_mark};
+use crate::common::{
+    flow_command, output_or_hang, processes_left, processes_marked, scratch, unique_mark,
+    wait_until,
+};
 
 /// A task that leaves two processes outside its process group: one in a
 /// session of its own (`setsid`), one double-forked (its parent exits at once).
@@ -33,14 +36,9 @@ pub fn start(name: &str, script: &str, args: &[&str]) -> Child {
 
 /// Waits until `n` processes carry `mark`.
 pub fn until_running(mark: &str, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while processes_marked(mark).len() < n {
-        assert!(
-            Instant::now() < deadline,
-            "fewer than {n} processes started"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(&format!("{n} processes marked {mark}"), || {
+        processes_marked(mark).len() >= n
+    });
 }
 
 pub fn signal(child: &Child, signal: Signal) {
@@ -109,48 +107,62 @@ fn background_children_of_a_finished_task_are_gone_when_the_run_ends() {
 
 /// `kill -9` of `flow`: its shells die with it (the parent-death signal),
 /// and its guard kills everything else it started — the shells' children,
-/// `setsid` and double-forked ones — within a second.
+/// `setsid` and double-forked ones. Their `sleep`s last an hour, so that
+/// they are gone only if killed.
+///
+/// Also the latency test of that bound, "within a second"
+/// (docs/reliability.md, measured 0.3 s): no process of `flow`'s own
+/// measures it, so it is the test's wall clock, from `flow`'s death to the
+/// last process gone, checked apart from the processes' end.
 #[test]
 fn kill_9_of_flow_leaves_no_process_within_a_second() {
     let mark = unique_mark("kill9");
     let script = format!(
-        "let xs = map _ in range(150) {{ sh(\"sleep 30; true\", mark: \"{mark}\") }}\n\
+        "let xs = map _ in range(150) {{ sh(\"sleep 3600; true\", mark: \"{mark}\") }}\n\
          let e = {}\n[xs, e]\n",
-        escaping(&mark, "sleep 30")
+        escaping(&mark, "sleep 3600")
     );
     let mut child = start("kill9-orphans", &script, &["--no-store", "-j", "200"]);
     // 150 shells, each with its `sleep`, and four of the escaping task.
     until_running(&mark, 304);
     signal(&child, Signal::SIGKILL);
     let _ = child.wait();
-    let deadline = Instant::now() + Duration::from_secs(1);
-    let mut left = processes_marked(&mark);
-    while !left.is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-        left = processes_marked(&mark);
-    }
-    assert_eq!(left, Vec::<u32>::new(), "still running 1 s after kill -9");
+    let died = Instant::now();
+    wait_until("the end of every process flow started", || {
+        processes_marked(&mark).is_empty()
+    });
+    let took = died.elapsed();
+    eprintln!("every process gone {took:?} after kill -9");
+    assert!(
+        took <= Duration::from_secs(1),
+        "still running {took:?} after kill -9"
+    );
 }
 
-/// A second Ctrl-C does not wait for shells that ignore SIGTERM.
+/// A second Ctrl-C does not wait for shells that outlive SIGTERM: `flow`
+/// ends at once, by the signal watcher (which says so), their groups
+/// killed. The shell notes the SIGTERM the first Ctrl-C brought and goes
+/// on, so that the second comes during its grace.
 #[test]
 fn a_second_ctrl_c_ends_at_once() {
     let mark = unique_mark("twice");
-    // The ignored SIGTERM is inherited by `sleep` too.
-    let script = format!("sh(\"trap '' TERM; sleep 30; true\", mark: \"{mark}\")\n");
-    let child = start("twice", &script, &["--no-store"]);
-    until_running(&mark, 2);
-    signal(&child, Signal::SIGINT);
-    std::thread::sleep(Duration::from_millis(300));
-    let sent = Instant::now();
-    signal(&child, Signal::SIGINT);
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
-    // Before: the 2 s grace the shell gets after SIGTERM.
-    assert!(
-        sent.elapsed() < Duration::from_secs(1),
-        "{:?}",
-        sent.elapsed()
+    let got = scratch("twice-term").join("got-term");
+    let script = format!(
+        "sh(\"trap 'touch {}' TERM; while :; do sleep 0.05; done\", mark: \"{mark}\")\n",
+        got.display()
     );
-    assert_eq!(processes_marked(&mark), Vec::<u32>::new());
+    let child = start("twice", &script, &["--no-store"]);
+    until_running(&mark, 1);
+    signal(&child, Signal::SIGINT);
+    wait_until("SIGTERM to the shell", || got.exists());
+    signal(&child, Signal::SIGINT);
+    let out = output_or_hang(child, "flow after a second Ctrl-C");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    // Not the orderly end after the 2 s grace.
+    assert!(
+        stderr.contains("interrupted: ended at once (a second signal)"),
+        "{stderr}"
+    );
+    assert_eq!(processes_left(&mark), Vec::<u32>::new());
 }

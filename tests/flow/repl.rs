@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use flow::cli::repl::{EntryOutcome, RunControl, Session, SessionOptions};
+
+use crate::common::{or_hang, processes_marked, unique_mark, wait_until, HANG_GUARD};
 use flow::Engine;
 use serde_json::{json, Value};
 
@@ -336,17 +338,14 @@ fn load_runs_a_file_into_the_session() {
 
 /// A pid written by a shell task, once it is there.
 fn wait_for_pid(path: &Path) -> i32 {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Some(pid) = std::fs::read_to_string(path)
+    let mut pid = None;
+    wait_until(&format!("a pid in {}", path.display()), || {
+        pid = std::fs::read_to_string(path)
             .ok()
-            .and_then(|t| t.trim().parse().ok())
-        {
-            return pid;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("the task never wrote {}", path.display());
+            .and_then(|t| t.trim().parse().ok());
+        pid.is_some()
+    });
+    pid.unwrap()
 }
 
 fn alive(pid: i32) -> bool {
@@ -377,25 +376,23 @@ async fn cancelling_an_entry_kills_its_process_and_keeps_the_session() {
         })
     };
     let entry = format!(
-        "let slow = sh(\"echo $$ > '{}'; exec sleep 30\")",
+        "let slow = sh(\"echo $$ > '{}'; exec sleep 3600\")",
         pidfile.display()
     );
-    let started = Instant::now();
-    let outcome = session.eval_entry("entry 2", &entry, &ctl).await;
-    assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "the entry was not cancelled"
-    );
+    // Not cancelled, the entry would wait for its hour-long `sleep`.
+    let outcome = or_hang(
+        "a cancelled entry",
+        session.eval_entry("entry 2", &entry, &ctl),
+    )
+    .await;
     match &outcome {
         EntryOutcome::Cancelled { running } => assert_eq!(running, &["slow".to_string()]),
         other => panic!("expected a cancelled entry, got {other:?}"),
     }
     let pid = watcher.await.expect("the watcher");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while alive(pid) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(!alive(pid), "the sleep ({pid}) outlived its entry");
+    wait_until(&format!("the end of the entry's sleep ({pid})"), || {
+        !alive(pid)
+    });
 
     // Back at the prompt: the session is as it was.
     assert!(session.value("slow").is_none());
@@ -459,7 +456,7 @@ impl Pty {
     /// Sends `:quit` and waits for a clean exit.
     fn quit(&mut self) {
         self.send(":quit\r");
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + HANG_GUARD;
         loop {
             if let Some(status) = self.child.try_wait().expect("the status") {
                 assert!(status.success(), "flow repl exited with {status}");
@@ -467,15 +464,15 @@ impl Pty {
             }
             if Instant::now() > deadline {
                 let _ = self.child.kill();
-                panic!("`:quit` did not end the REPL");
+                panic!("hang guard: `:quit` did not end the REPL");
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     /// Waits until the output after `from` contains `text`; returns where it ends.
     fn expect(&self, text: &str, from: usize) -> usize {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + HANG_GUARD;
         loop {
             {
                 let out = self.output.lock().expect("the output");
@@ -483,10 +480,10 @@ impl Pty {
                     return from + i + text.len();
                 }
                 if Instant::now() > deadline {
-                    panic!("no {text:?} in the terminal output:\n{}", &*out);
+                    panic!("hang guard: no {text:?} in the terminal output:\n{}", &*out);
                 }
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -525,9 +522,12 @@ fn a_terminal_session() {
     let at = pty.expect("flow> ", at);
     pty.send("abandoned\r");
     let at = pty.expect("cannot find `abandoned`", at);
-    pty.send("let s = sh(\"sleep 30\")\r");
+    let mark = unique_mark("pty-sleep");
+    pty.send(&format!("let s = sh(\"sleep 30\", mark: \"{mark}\")\r"));
     // Ctrl-C once the entry runs (rustyline has given the terminal back).
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_until("the entry's `sleep`", || {
+        !processes_marked(&mark).is_empty()
+    });
     pty.send("\x03");
     let at = pty.expect("interrupted: cancelled 1 running task(s): s", at);
     let at = pty.expect("flow> ", at);
@@ -697,8 +697,13 @@ fn typed_ahead_lines_are_not_dropped() {
     let at = pty.expect("r = 10", at);
     let at = pty.expect("s = 20", at);
     // Typed while an entry runs.
-    pty.send("let slow = sh(\"sleep 1; echo 5\", output: \"json\")\r");
-    std::thread::sleep(Duration::from_millis(300));
+    let mark = unique_mark("pty-slow");
+    pty.send(&format!(
+        "let slow = sh(\"sleep 1; echo 5\", output: \"json\", mark: \"{mark}\")\r"
+    ));
+    wait_until("the entry's command", || {
+        !processes_marked(&mark).is_empty()
+    });
     pty.send("let t = slow + 1\rp[1] + t + r + s\r");
     let at = pty.expect("t = 6", at);
     let at = pty.expect("38", at);

@@ -34,6 +34,8 @@ pub struct Received {
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: Value,
+    /// When the server received it.
+    pub at: std::time::Instant,
 }
 
 impl Received {
@@ -91,6 +93,7 @@ fn record(log: &Log, path: &str, headers: &HeaderMap, body: &[u8]) -> u32 {
             .collect(),
         body: serde_json::from_slice(body)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into())),
+        at: std::time::Instant::now(),
     };
     log.requests.lock().unwrap().push(received);
     log.counter.fetch_add(1, Ordering::SeqCst) + 1

@@ -4,13 +4,15 @@
 //! (`/proc/PID/environ`), so a check for leftovers also sees any that left the group.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use flow::exec::local::{run, LocalOptions};
 use flow::exec::{CommandSpec, ExecError};
 use flow::shell::{quote, quote_value};
 use serde_json::{json, Map, Value};
 use tokio_util::sync::CancellationToken;
+
+use crate::common::{or_hang, scratch, wait_until_async};
 
 fn command(cmd: &str) -> CommandSpec {
     CommandSpec {
@@ -50,6 +52,16 @@ fn marked(cmd: &str) -> (CommandSpec, String) {
 
 /// The live (not zombie) processes whose environment holds the marker.
 fn live(mark: &str) -> Vec<u32> {
+    states(mark)
+        .into_iter()
+        .filter(|(_, state)| state != "Z" && state != "X")
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+/// The processes whose environment holds the marker, with their state
+/// (`R`, `S`, `T` for stopped, `Z` for a zombie…).
+fn states(mark: &str) -> Vec<(u32, String)> {
     let needle = format!("FLOW_TEST_MARK={mark}");
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -79,33 +91,32 @@ fn live(mark: &str) -> Vec<u32> {
         let state = stat
             .rsplit_once(')')
             .and_then(|(_, rest)| rest.split_whitespace().next());
-        if state.is_some_and(|state| state != "Z" && state != "X") {
-            pids.push(pid);
+        if let Some(state) = state {
+            pids.push((pid, state.to_string()));
         }
     }
     pids
 }
 
-/// Waits (up to 5 s) until `count` live processes carry the marker.
+/// Waits until `count` live processes carry the marker.
 async fn wait_for_live(mark: &str, count: usize) {
-    let start = Instant::now();
-    while live(mark).len() != count {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "expected {count} processes, found {:?}",
-            live(mark)
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until_async(&format!("{count} processes marked {mark}"), || {
+        live(mark).len() == count
+    })
+    .await;
 }
 
-/// Cancels `cancel` after `delay`, in the background.
-fn cancel_after(cancel: &CancellationToken, delay: Duration) {
-    let cancel = cancel.clone();
+/// Cancels `cancel` once `count` live processes carry `mark`, in the background.
+fn cancel_when_live(
+    cancel: &CancellationToken,
+    mark: &str,
+    count: usize,
+) -> tokio::task::JoinHandle<()> {
+    let (cancel, mark) = (cancel.clone(), mark.to_string());
     tokio::spawn(async move {
-        tokio::time::sleep(delay).await;
+        wait_for_live(&mark, count).await;
         cancel.cancel();
-    });
+    })
 }
 
 #[tokio::test]
@@ -290,15 +301,17 @@ async fn huge_stdout_over_the_cap_fails_and_kills_the_writer() {
         ..LocalOptions::default()
     };
     let (cmd, mark) = marked("yes");
-    let start = Instant::now();
-    let error = run(&cmd, &opts, &CancellationToken::new())
-        .await
-        .unwrap_err();
+    // `yes` never ends: the call returns only because the cap stopped it.
+    let error = or_hang(
+        "a call past the cap",
+        run(&cmd, &opts, &CancellationToken::new()),
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(error, ExecError::StdoutTooLarge { limit: 100_000 }),
         "{error:?}"
     );
-    assert!(start.elapsed() < Duration::from_secs(5));
     wait_for_live(&mark, 0).await;
 
     let (cmd, _) = marked("head -c 100000 /dev/zero | tr '\\0' x");
@@ -442,20 +455,20 @@ async fn quoted_values_round_trip() {
 
 #[tokio::test]
 async fn cancellation_returns_promptly() {
-    let (cmd, mark) = marked("sleep 30");
+    // sleep dies of SIGTERM at once: the call does not wait for the grace,
+    // an hour here, so that waiting for it would trip the hang guard
+    let opts = LocalOptions {
+        kill_grace: Duration::from_secs(3600),
+        ..LocalOptions::default()
+    };
+    let (cmd, mark) = marked("sleep 3600");
     let cancel = CancellationToken::new();
-    cancel_after(&cancel, Duration::from_millis(100));
-    let start = Instant::now();
-    let error = run(&cmd, &LocalOptions::default(), &cancel)
+    let watcher = cancel_when_live(&cancel, &mark, 1);
+    let error = or_hang("a cancelled call", run(&cmd, &opts, &cancel))
         .await
         .unwrap_err();
     assert!(matches!(error, ExecError::Cancelled { .. }), "{error:?}");
-    // sleep dies of SIGTERM at once: no need to wait for the 2 s grace
-    assert!(
-        start.elapsed() < Duration::from_millis(1500),
-        "{:?}",
-        start.elapsed()
-    );
+    watcher.await.unwrap();
     wait_for_live(&mark, 0).await;
 }
 
@@ -463,7 +476,7 @@ async fn cancellation_returns_promptly() {
 async fn an_already_cancelled_token_starts_nothing() {
     let cancel = CancellationToken::new();
     cancel.cancel();
-    let (cmd, mark) = marked("sleep 30");
+    let (cmd, mark) = marked("sleep 3600");
     let error = run(&cmd, &LocalOptions::default(), &cancel)
         .await
         .unwrap_err();
@@ -473,65 +486,59 @@ async fn an_already_cancelled_token_starts_nothing() {
 
 #[tokio::test]
 async fn cancellation_kills_grandchildren() {
-    let (cmd, mark) = marked("sleep 30 & sleep 30");
+    let (cmd, mark) = marked("sleep 3600 & sleep 3600");
     let cancel = CancellationToken::new();
-    let watcher = {
-        let (cancel, mark) = (cancel.clone(), mark.clone());
-        tokio::spawn(async move {
-            wait_for_live(&mark, 3).await; // the shell and both sleeps
-            cancel.cancel();
-        })
-    };
-    let start = Instant::now();
-    let error = run(&cmd, &LocalOptions::default(), &cancel)
-        .await
-        .unwrap_err();
+    // the shell and both sleeps
+    let watcher = cancel_when_live(&cancel, &mark, 3);
+    let error = or_hang(
+        "a cancelled call",
+        run(&cmd, &LocalOptions::default(), &cancel),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(error, ExecError::Cancelled { .. }), "{error:?}");
-    assert!(start.elapsed() < Duration::from_secs(5));
     watcher.await.unwrap();
     wait_for_live(&mark, 0).await;
 }
 
-#[tokio::test]
-async fn leftover_background_process_holding_stdout_does_not_keep_the_task() {
-    let (cmd, mark) = marked("sleep 30 & echo done");
-    let start = Instant::now();
+/// Runs `cmd` after `{late}` in it is replaced by a file path, and checks that
+/// the call returned `done` before that file existed: the leftover that would
+/// write it after `sleep 30` was not waited for, and is gone afterwards.
+async fn leftover_is_not_waited_for(cmd: &str) {
+    let late = scratch("sh-leftover").join("late");
+    let (cmd, mark) = marked(&cmd.replace("{late}", &quote(&late.to_string_lossy())));
     let out = run(&cmd, &LocalOptions::default(), &CancellationToken::new())
         .await
         .unwrap();
     assert_eq!(out, json!("done"));
-    assert!(
-        start.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        start.elapsed()
-    );
+    assert!(!late.exists(), "the call waited for the leftover");
     wait_for_live(&mark, 0).await;
+    assert!(!late.exists(), "the leftover outlived the call");
+}
+
+#[tokio::test]
+async fn leftover_background_process_holding_stdout_does_not_keep_the_task() {
+    leftover_is_not_waited_for("(sleep 30; touch {late}) & echo done").await;
 }
 
 #[tokio::test]
 async fn leftover_background_process_with_closed_pipes_is_killed() {
-    let (cmd, mark) = marked("sleep 30 </dev/null >/dev/null 2>&1 & echo done");
-    let start = Instant::now();
-    let out = run(&cmd, &LocalOptions::default(), &CancellationToken::new())
-        .await
-        .unwrap();
-    assert_eq!(out, json!("done"));
-    assert!(
-        start.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        start.elapsed()
-    );
-    wait_for_live(&mark, 0).await;
+    leftover_is_not_waited_for("(sleep 30; touch {late}) </dev/null >/dev/null 2>&1 & echo done")
+        .await;
 }
 
 #[tokio::test]
 async fn a_command_that_closes_its_output_early_is_waited_for() {
-    let start = Instant::now();
-    let error = sh("echo out; exec >&- 2>&-; sleep 0.3; exit 3")
-        .await
-        .unwrap_err();
+    let exited = scratch("sh-early-close").join("exited");
+    let error = sh(&format!(
+        "echo out; exec >&- 2>&-; sleep 0.3; touch {}; exit 3",
+        quote(&exited.to_string_lossy())
+    ))
+    .await
+    .unwrap_err();
     assert_eq!(error.exit_code(), Some(3), "{error}");
-    assert!(start.elapsed() >= Duration::from_millis(300));
+    // the call returned after what the shell did once its output was closed
+    assert!(exited.exists());
 }
 
 #[tokio::test]
@@ -546,42 +553,60 @@ async fn a_child_ignoring_sigterm_is_killed_after_the_grace() {
         kill_grace: Duration::from_millis(300),
         ..LocalOptions::default()
     };
-    let (cmd, mark) = marked("trap '' TERM; sleep 30 & sleep 30");
+    let (cmd, mark) = marked("trap '' TERM; sleep 3600 & sleep 3600");
     let cancel = CancellationToken::new();
-    let watcher = {
-        let (cancel, mark) = (cancel.clone(), mark.clone());
-        tokio::spawn(async move {
-            wait_for_live(&mark, 3).await;
-            cancel.cancel();
-        })
-    };
-    let error = run(&cmd, &opts, &cancel).await.unwrap_err();
+    let watcher = cancel_when_live(&cancel, &mark, 3);
+    let error = or_hang("a call ignoring SIGTERM", run(&cmd, &opts, &cancel))
+        .await
+        .unwrap_err();
     assert!(matches!(error, ExecError::Cancelled { .. }), "{error:?}");
     watcher.await.unwrap();
     wait_for_live(&mark, 0).await;
 }
 
+/// A shell that does not exit on SIGTERM (it notes it and goes on) is not
+/// killed during the grace: it is still there once it has seen the signal,
+/// and the call returns only after it ended by itself, when told to.
 #[tokio::test]
 async fn the_grace_period_is_waited_for_a_child_ignoring_sigterm() {
     let opts = LocalOptions {
-        kill_grace: Duration::from_millis(300),
+        kill_grace: Duration::from_secs(3600),
         ..LocalOptions::default()
     };
-    let (cmd, mark) = marked("trap '' TERM; sleep 30");
+    let dir = scratch("sh-grace");
+    let file = |name: &str| dir.join(name);
+    let (cmd, mark) = marked(&format!(
+        "trap 'touch {got}' TERM; while [ ! -e {release} ]; do sleep 0.01; done; touch {ended}",
+        got = quote(&file("got-term").to_string_lossy()),
+        release = quote(&file("release").to_string_lossy()),
+        ended = quote(&file("ended").to_string_lossy()),
+    ));
     let cancel = CancellationToken::new();
-    cancel_after(&cancel, Duration::from_millis(100));
-    let start = Instant::now();
-    let error = run(&cmd, &opts, &cancel).await.unwrap_err();
-    let took = start.elapsed();
+    let watcher = {
+        let (cancel, mark, dir) = (cancel.clone(), mark.clone(), dir.clone());
+        tokio::spawn(async move {
+            wait_until_async("the shell", || !live(&mark).is_empty()).await;
+            cancel.cancel();
+            wait_until_async("SIGTERM", || dir.join("got-term").exists()).await;
+            assert!(!live(&mark).is_empty(), "killed without a grace");
+            std::fs::write(dir.join("release"), "").unwrap();
+        })
+    };
+    let error = or_hang("a call in its grace", run(&cmd, &opts, &cancel))
+        .await
+        .unwrap_err();
     assert!(matches!(error, ExecError::Cancelled { .. }), "{error:?}");
-    assert!(took >= Duration::from_millis(400), "{took:?}");
-    assert!(took < Duration::from_secs(5), "{took:?}");
+    watcher.await.unwrap();
+    assert!(
+        file("ended").exists(),
+        "the call did not wait for the shell"
+    );
     wait_for_live(&mark, 0).await;
 }
 
 #[tokio::test]
 async fn dropping_the_future_kills_the_group() {
-    let (cmd, mark) = marked("sleep 30 & sleep 30");
+    let (cmd, mark) = marked("sleep 3600 & sleep 3600");
     let opts = LocalOptions::default();
     let cancel = CancellationToken::new();
     let running = run(&cmd, &opts, &cancel);
@@ -596,21 +621,28 @@ async fn dropping_the_future_kills_the_group() {
 
 #[tokio::test]
 async fn cancelling_a_stopped_child_does_not_wait_for_the_grace() {
+    // an hour: waiting for it would trip the hang guard
     let opts = LocalOptions {
-        kill_grace: Duration::from_secs(10),
+        kill_grace: Duration::from_secs(3600),
         ..LocalOptions::default()
     };
-    let (cmd, mark) = marked("kill -STOP $$; sleep 30");
+    let (cmd, mark) = marked("kill -STOP $$; sleep 3600");
     let cancel = CancellationToken::new();
-    cancel_after(&cancel, Duration::from_millis(200));
-    let start = Instant::now();
-    let error = run(&cmd, &opts, &cancel).await.unwrap_err();
+    let watcher = {
+        let (cancel, mark) = (cancel.clone(), mark.clone());
+        tokio::spawn(async move {
+            wait_until_async("the shell to stop", || {
+                states(&mark).iter().any(|(_, state)| state == "T")
+            })
+            .await;
+            cancel.cancel();
+        })
+    };
+    let error = or_hang("a stopped call", run(&cmd, &opts, &cancel))
+        .await
+        .unwrap_err();
     assert!(matches!(error, ExecError::Cancelled { .. }), "{error:?}");
-    assert!(
-        start.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        start.elapsed()
-    );
+    watcher.await.unwrap();
     wait_for_live(&mark, 0).await;
 }
 
@@ -635,7 +667,7 @@ async fn many_calls_at_once() {
 
 #[tokio::test]
 async fn dropping_the_future_while_spawning_kills_the_group() {
-    let (cmd, mark) = marked("sleep 30 & sleep 30");
+    let (cmd, mark) = marked("sleep 3600 & sleep 3600");
     let opts = LocalOptions::default();
     let cancel = CancellationToken::new();
     // polled once, so the child has just started, then dropped

@@ -4,11 +4,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{flow_command, scratch};
+use crate::common::{flow_command, processes_marked, scratch, unique_mark, wait_until};
 
 /// A folder with a script and its own store (`<dir>/.flow`, the default).
 struct Project {
@@ -286,27 +286,30 @@ fn kill_9_then_resume_reruns_no_completed_task() {
     let p = Project::new(
         "kill9",
         r#"
-let out = map x in range(40) { sh("sleep 0.1; echo ${x} >> side.txt; echo ${x}", output: "json") }
+let out = map x in range(24) { sh("sleep 0.1; echo ${x} >> side.txt; echo ${x}", output: "json") }
 out
 "#,
     );
+    // Every process flow starts inherits the mark.
+    let mark = unique_mark("kill9-resume");
     let mut child = flow_command()
         .current_dir(&p.dir)
         .env_remove("FLOW_STORE")
+        .env("mark", &mark)
         .args(["run", "-q", "-j", "2", "main.flow"])
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
     // Let some tasks finish, then kill flow mid-run.
-    let start = Instant::now();
-    while p.side_effects().len() < 8 && start.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until("8 finished tasks", || p.side_effects().len() >= 8);
     child.kill().unwrap();
     child.wait().unwrap();
-    // The shells died with flow: none finishes its task afterwards.
+    // The shells died with flow: once every process it started is gone,
+    // none has finished its task after the kill.
     let at_kill = p.side_effects().len();
-    std::thread::sleep(Duration::from_millis(400));
+    wait_until("the end of every process flow started", || {
+        processes_marked(&mark).is_empty()
+    });
     assert_eq!(
         p.side_effects().len(),
         at_kill,
@@ -327,7 +330,7 @@ out
 
     let out = succeeded(&p.run(&["--resume"]));
     let result: Vec<i64> = serde_json::from_str(&out).unwrap();
-    assert_eq!(result, (0..40).collect::<Vec<_>>());
+    assert_eq!(result, (0..24).collect::<Vec<_>>());
     // No task that completed before the kill ran again.
     let effects = p.side_effects();
     for item in &completed {
@@ -588,14 +591,22 @@ fn log_keeps_what_timed_out_and_cancelled_tasks_printed() {
     assert!(log.contains("timed_out"), "{log}");
     assert!(log.contains("begun") && log.contains("warned"), "{log}");
 
-    std::fs::write(p.dir.join("main.flow"), "sh(\"echo waiting; sleep 5\")\n").unwrap();
+    let mark = unique_mark("stopped");
+    std::fs::write(
+        p.dir.join("main.flow"),
+        format!("sh(\"echo waiting; sleep 5\", mark: \"{mark}\")\n"),
+    )
+    .unwrap();
     let child = flow_command()
         .current_dir(&p.dir)
         .env_remove("FLOW_STORE")
         .args(["run", "-q", "main.flow"])
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // The shell has printed once its `sleep` runs; then a moment for flow to
+    // read it (a signal cuts the reading short).
+    wait_until("the task's sleep", || processes_marked(&mark).len() >= 2);
+    std::thread::sleep(Duration::from_millis(200));
     let interrupted = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

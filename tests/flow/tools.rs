@@ -2,8 +2,6 @@
 //! own. The runtime side is tested with a test-only agent that asks for tools
 //! as a model would (the `llm` side is in tests/flow/llm.rs).
 
-use std::time::Instant;
-
 use flow::agent::{Agent, Call, ConfigType, Reply, ReplyFuture, Signature};
 use flow::{Engine, RunOptions, RunStatus};
 use serde_json::{json, Map, Value};
@@ -102,7 +100,6 @@ agent Boss = planner(tools: [Add, Upper], plan: [
 ])
 Boss()
 "#;
-    let clock = Instant::now();
     let outcome = run(text).await;
     assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.errors);
     let value = outcome.result.as_deref().unwrap();
@@ -131,7 +128,6 @@ Boss()
         .filter(|t| t.instance.starts_with("Boss.Add"))
         .collect();
     assert_eq!(max_overlap(&adds), 2);
-    assert!(clock.elapsed().as_secs_f64() < 5.0);
     // The tools' parameters come from the agents: an `sh` tool takes the
     // variables its command reads.
     let described = &value["tools"];
