@@ -576,8 +576,9 @@ async fn the_grace_period_is_waited_for_a_child_ignoring_sigterm() {
     let dir = scratch("sh-grace");
     let file = |name: &str| dir.join(name);
     let (cmd, mark) = marked(&format!(
-        "trap 'touch {got}' TERM; while [ ! -e {release} ]; do sleep 0.01; done; touch {ended}",
+        "trap 'touch {got}' TERM; touch {ready}; while [ ! -e {release} ]; do sleep 0.01; done; touch {ended}",
         got = quote(&file("got-term").to_string_lossy()),
+        ready = quote(&file("ready").to_string_lossy()),
         release = quote(&file("release").to_string_lossy()),
         ended = quote(&file("ended").to_string_lossy()),
     ));
@@ -585,7 +586,9 @@ async fn the_grace_period_is_waited_for_a_child_ignoring_sigterm() {
     let watcher = {
         let (cancel, mark, dir) = (cancel.clone(), mark.clone(), dir.clone());
         tokio::spawn(async move {
-            wait_until_async("the shell", || !live(&mark).is_empty()).await;
+            // Cancelled only once the trap is set (before, SIGTERM would end
+            // the shell as it should).
+            wait_until_async("the shell's trap", || dir.join("ready").exists()).await;
             cancel.cancel();
             wait_until_async("SIGTERM", || dir.join("got-term").exists()).await;
             assert!(!live(&mark).is_empty(), "killed without a grace");
