@@ -343,18 +343,18 @@ impl Scheduler {
             }
             let token = self.token(queued.key);
             let (key, node) = (queued.key, queued.node);
+            // What the task reports when it ends: its place, slots and reservation.
+            let ended = move |done| Completion::Task {
+                key,
+                node,
+                queue: q,
+                cpu,
+                done: Box::new(done),
+                hold,
+            };
             if self.options.dry_run {
-                let done = Box::new(queued.prepared.stub(token, &self.services));
-                self.join.spawn(async move {
-                    Completion::Task {
-                        key,
-                        node,
-                        queue: q,
-                        cpu,
-                        done,
-                        hold,
-                    }
-                });
+                let done = queued.prepared.stub(token, &self.services);
+                self.join.spawn(async move { ended(done) });
                 continue;
             }
             // A call that only waits gets a bare timer, not the call's future.
@@ -362,30 +362,12 @@ impl Scheduler {
                 let keyed = queued.prepared.keyed.take();
                 drop(queued);
                 self.join.spawn(async move {
-                    let done = Box::new(crate::runtime::task::wait(wait, token, keyed).await);
-                    Completion::Task {
-                        key,
-                        node,
-                        queue: q,
-                        cpu,
-                        done,
-                        hold,
-                    }
+                    ended(crate::runtime::task::wait(wait, token, keyed).await)
                 });
                 continue;
             }
             let services = self.services.clone();
-            self.join.spawn(async move {
-                let done = Box::new(queued.prepared.run(token, services).await);
-                Completion::Task {
-                    key,
-                    node,
-                    queue: q,
-                    cpu,
-                    done,
-                    hold,
-                }
-            });
+            self.join.spawn(async move { ended(queued.prepared.run(token, services).await) });
         }
         self.resume_parked_maps();
     }
