@@ -4,18 +4,12 @@
 //! `kill -9` and `--resume`. Real `flow` processes and real stores.
 
 use std::io::Read;
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use crate::common::{flow_command, output_or_hang, scratch, wait_until};
-
-/// A folder with a script and its own store (`<dir>/.flow`).
-struct Project {
-    dir: PathBuf,
-}
+use crate::common::{output_or_hang, text, wait_until, Project};
 
 /// Asks, then deploys only once approved (`after ok`): `side.txt` counts
 /// the preparations and the deployments.
@@ -27,29 +21,6 @@ let done = sh("echo deployed >> side.txt; echo deployed") after ok
 "#;
 
 impl Project {
-    fn new(name: &str, script: &str) -> Project {
-        let dir = scratch(name);
-        std::fs::write(dir.join("main.flow"), script).unwrap();
-        Project { dir }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = flow_command();
-        cmd.current_dir(&self.dir)
-            .env_remove("FLOW_STORE")
-            .env("USER", "tester")
-            .args(args);
-        cmd
-    }
-
-    /// `flow ARGS`, to the end.
-    fn flow(&self, args: &[&str]) -> Output {
-        self.command(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("flow runs")
-    }
-
     /// `flow run ARGS main.flow` in the background, without a terminal.
     fn start(&self, args: &[&str]) -> Child {
         let mut all = vec!["run"];
@@ -89,14 +60,6 @@ impl Project {
         found.unwrap()
     }
 
-    fn side_effects(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir.join("side.txt"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-
     /// Every row of the approvals table, in the order asked.
     fn rows(&self) -> Vec<Row> {
         let conn = rusqlite::Connection::open(self.dir.join(".flow/flow.db")).unwrap();
@@ -123,10 +86,6 @@ struct Row {
     by: Option<String>,
     via: Option<String>,
     reason: Option<String>,
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Waits for a background run (one that never ends trips the hang guard).

@@ -404,3 +404,50 @@ pub fn env_for(src: &flow::SourceFile) -> flow::check::Env {
         ..flow::check::Env::default()
     }
 }
+
+/// A folder with a script (`main.flow`) and its own run store (`<dir>/.flow`,
+/// the default), for tests of what `flow` records and reads back.
+pub struct Project {
+    pub dir: PathBuf,
+}
+
+impl Project {
+    pub fn new(name: &str, script: &str) -> Project {
+        let dir = scratch(name);
+        std::fs::write(dir.join("main.flow"), script).unwrap();
+        Project { dir }
+    }
+
+    /// `flow ARGS` in the project's folder, with the default store there and
+    /// a fixed user name (what an approval records as who answered).
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = flow_command();
+        cmd.current_dir(&self.dir)
+            .env_remove("FLOW_STORE")
+            .env("USER", "tester")
+            .args(args);
+        cmd
+    }
+
+    /// `flow ARGS`, to the end, with no input.
+    pub fn flow(&self, args: &[&str]) -> std::process::Output {
+        self.command(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("flow runs")
+    }
+
+    /// The lines a script's tasks appended to `side.txt`, one per task run.
+    pub fn side_effects(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join("side.txt"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// Output bytes as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}

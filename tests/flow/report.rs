@@ -10,34 +10,14 @@
 //! failure.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{flow_command, scratch};
-
-/// A project folder with its own store, where `flow` runs.
-struct Project {
-    dir: PathBuf,
-}
+use crate::common::{flow_command, scratch, text, Project};
 
 impl Project {
-    fn new(name: &str, script: &str) -> Project {
-        let dir = scratch(name);
-        std::fs::write(dir.join("main.flow"), script).unwrap();
-        Project { dir }
-    }
-
-    fn flow(&self, args: &[&str]) -> Output {
-        flow_command()
-            .current_dir(&self.dir)
-            .env_remove("FLOW_STORE")
-            .args(args)
-            .output()
-            .expect("flow runs")
-    }
-
     /// The attempts `flow log --json` lists for every task of the last run.
     fn attempts_in_store(&self) -> usize {
         let out = self.flow(&["log", "--json"]);
@@ -47,10 +27,6 @@ impl Project {
             .map(|t| t["attempts"].as_array().unwrap().len())
             .sum()
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// The Chromium to load pages with, or `None` (after a loud line) when

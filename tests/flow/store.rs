@@ -2,49 +2,22 @@
 //! `flow clean`, `--resume` (counted by side effects, not by Flow's report),
 //! and a store that cannot be used.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{flow_command, processes_marked, scratch, unique_mark, wait_until};
-
-/// A folder with a script and its own store (`<dir>/.flow`, the default).
-struct Project {
-    dir: PathBuf,
-}
+use crate::common::{
+    flow_command, processes_marked, scratch, text, unique_mark, wait_until, Project,
+};
 
 impl Project {
-    fn new(name: &str, script: &str) -> Project {
-        let dir = scratch(name);
-        std::fs::write(dir.join("main.flow"), script).unwrap();
-        Project { dir }
-    }
-
-    /// `flow ARGS` in the project's folder, with the default store there.
-    fn flow(&self, args: &[&str]) -> Output {
-        let mut cmd = flow_command();
-        cmd.current_dir(&self.dir)
-            .env_remove("FLOW_STORE")
-            .args(args);
-        cmd.output().expect("flow runs")
-    }
-
     fn run(&self, extra: &[&str]) -> Output {
         let mut args = vec!["run", "-q"];
         args.extend_from_slice(extra);
         args.push("main.flow");
         self.flow(&args)
-    }
-
-    /// The lines a script's tasks appended to `side.txt`, one per task run.
-    fn side_effects(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir.join("side.txt"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect()
     }
 
     fn runs(&self) -> Vec<Value> {
@@ -56,10 +29,6 @@ impl Project {
             .cloned()
             .unwrap()
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn succeeded(out: &Output) -> String {
