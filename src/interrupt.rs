@@ -29,6 +29,20 @@ pub(crate) struct Dirs {
     pub launch: std::path::PathBuf,
 }
 
+impl Dirs {
+    /// The variables every command of the run gets: `FLOW_SCRIPT_DIR` and
+    /// `FLOW_LAUNCH_DIR`.
+    pub(crate) fn variables(&self) -> Vec<(String, String)> {
+        [
+            ("FLOW_SCRIPT_DIR", &self.script),
+            ("FLOW_LAUNCH_DIR", &self.launch),
+        ]
+        .iter()
+        .map(|(n, d)| (n.to_string(), d.to_string_lossy().into_owned()))
+        .collect()
+    }
+}
+
 /// The run being polled on a thread.
 struct Run {
     token: CancellationToken,

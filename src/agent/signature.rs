@@ -107,6 +107,9 @@ pub struct ConfigKey {
     /// What its value declares about the agent's calls, for `flow check`
     /// (see [`Signature::output_schema`] and [`Signature::input_schemas`]).
     pub contract: Option<Contract>,
+    /// Where and with what its calls run (`cpus`, `mem`, `executor`…), not
+    /// what they do: left out of the cache key (see [`Signature::placed`]).
+    pub placement: bool,
 }
 
 /// What a config key's value declares about an agent's calls: the checker
@@ -150,6 +153,9 @@ pub enum ConfigType {
     /// A list of declared agents, written by name (`tools: [Search, Calc]`):
     /// the call may use them as tools (see [`super::Tools`]).
     Agents,
+    /// A memory size: `"4G"`, `"512 MB"`, or a number of megabytes (see
+    /// [`crate::exec::memory`]).
+    Memory,
 }
 
 impl ConfigType {
@@ -165,6 +171,7 @@ impl ConfigType {
             ConfigType::List => "a list",
             ConfigType::Object => "an object",
             ConfigType::Agents => "a list of agent names",
+            ConfigType::Memory => "a memory size",
         }
     }
 
@@ -183,6 +190,7 @@ impl ConfigType {
             },
             ConfigType::List | ConfigType::Agents => value.is_array(),
             ConfigType::Object => value.is_object(),
+            ConfigType::Memory => crate::exec::memory(value).is_ok(),
         }
     }
 }
@@ -207,6 +215,7 @@ impl Signature {
                 secret: false,
                 choices: None,
                 contract: None,
+                placement: false,
             }],
             inline: false,
             resource: Resource::None,
@@ -268,6 +277,7 @@ impl Signature {
             secret: false,
             choices: None,
             contract: None,
+            placement: false,
         });
         self
     }
@@ -285,6 +295,7 @@ impl Signature {
             secret: false,
             choices: None,
             contract: None,
+            placement: false,
         });
         self
     }
@@ -303,6 +314,7 @@ impl Signature {
             secret: false,
             choices: None,
             contract: None,
+            placement: false,
         });
         self
     }
@@ -423,6 +435,60 @@ impl Signature {
             .rev()
             .find(|k| k.name != CACHE_KEY)
             .unwrap_or_else(|| panic!("`{what}` applies to the config key added just before it"))
+    }
+
+    /// Adds the placement keys of an agent whose calls run commands: `cpus`,
+    /// `mem`, `time`, `partition`, `account`, `qos`, `cluster_options` and
+    /// `executor` (see [`crate::exec::Resources`] and docs/executors.md). The
+    /// runtime reads them to admit a call (locally, `cpus` takes that many
+    /// `--jobs` slots and `mem` must fit) and to pick its executor; the
+    /// agent passes them on in its [`crate::exec::CommandSpec`]. They are
+    /// not part of a task's cache key: raising `mem` and resuming re-uses
+    /// what finished. A call of a declared agent may set them too, as named
+    /// arguments (`Align(reads, cpus: 8)`).
+    pub fn placed(self) -> Signature {
+        let keys: [(&str, ConfigType, &str); 8] = [
+            (
+                "cpus",
+                ConfigType::Integer,
+                "CPU cores: locally that many `--jobs` slots; on Slurm `--cpus-per-task`",
+            ),
+            (
+                "mem",
+                ConfigType::Memory,
+                "memory (`\"4G\"`, `\"512M\"`): locally an admission bound; on Slurm `--mem`",
+            ),
+            (
+                "time",
+                ConfigType::Duration,
+                "the longest it may run on a cluster (Slurm `--time`; default: its `timeout`)",
+            ),
+            ("partition", ConfigType::Text, "the Slurm partition"),
+            ("account", ConfigType::Text, "the Slurm account charged"),
+            ("qos", ConfigType::Text, "the Slurm quality of service"),
+            (
+                "cluster_options",
+                ConfigType::Any,
+                "more `sbatch` options: a string or a list of strings",
+            ),
+            (
+                "executor",
+                ConfigType::Text,
+                "where it runs: \"local\" or \"slurm\" (default: `--executor`, else local)",
+            ),
+        ];
+        debug_assert_eq!(keys.len(), crate::exec::PLACEMENT_KEYS.len());
+        let mut signature = self;
+        for (name, ty, doc) in keys {
+            signature = signature.optional(name, ty, doc);
+            signature.last_added("placed").placement = true;
+        }
+        signature
+    }
+
+    /// Whether its calls take the placement keys (see [`Signature::placed`]).
+    pub fn is_placed(&self) -> bool {
+        self.config.iter().any(|k| k.placement)
     }
 
     /// Marks its calls as instant and pure: run inline by the scheduler.

@@ -43,6 +43,7 @@ impl Sh {
             ConfigType::List,
             "the exit statuses that count as success (default [0]; `grep`: [0, 1])",
         )
+        .placed()
         .resource(Resource::Cpu)
         .capability("sh")
         .effects(true))
@@ -81,10 +82,12 @@ impl Agent for Sh {
                 _ => ok_codes(&call)?,
             };
             match call.executor.run(&spec, &call.cancel).await {
-                Ok(output) => {
+                Ok(mut output) => {
                     let logs = Logs::from_bytes(&output.stdout, output.stderr_tail.as_bytes());
+                    let notes = std::mem::take(&mut output.notes);
                     Ok(Reply {
                         logs,
+                        notes,
                         ..Reply::value(shaped(output_form, output)?)
                     })
                 }
@@ -251,6 +254,8 @@ fn command_spec(call: &Call) -> Result<CommandSpec, AgentError> {
         instructions: call.instructions.clone(),
         context: call.context.clone(),
         timeout: call.timeout,
+        task: call.task.clone(),
+        resources: crate::exec::Resources::from_config(&call.config).map_err(AgentError::new)?,
         ..CommandSpec::default()
     })
 }

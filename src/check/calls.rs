@@ -411,18 +411,33 @@ impl<'a> Checker<'_, 'a> {
                 (ConfigType::Bool, Literal::Other(what)) => what == "a boolean",
                 (ConfigType::List | ConfigType::Agents, Literal::Other(what)) => what == "a list",
                 (ConfigType::Object, Literal::Other(what)) => what == "an object",
+                (ConfigType::Memory, Literal::Int(_) | Literal::Float(_)) => true,
+                (ConfigType::Memory, Literal::Other("a string")) => match &arg.value.kind {
+                    ExprKind::Str(parts) => match &parts[..] {
+                        [crate::ast::StrPart::Text(text)] => {
+                            crate::exec::memory(&serde_json::Value::String(text.clone())).is_ok()
+                        }
+                        _ => true,
+                    },
+                    _ => true,
+                },
                 _ => false,
             };
             if let (true, Some(choices), ExprKind::Str(parts)) = (fits, key.choices, &arg.value.kind) {
                 self.choice(backend, key.name.as_str(), choices, parts, arg.value.span);
             }
             if !fits {
-                let given = match Literal::of(&arg.value) {
-                    Literal::Int(_) => "an integer",
-                    Literal::Float(_) => "a number",
-                    Literal::Duration => "a duration",
-                    Literal::Other(what) => what,
-                    Literal::Computed => "a computed value",
+                let given = match (Literal::of(&arg.value), &arg.value.kind) {
+                    // A size that does not read as one: show it.
+                    (_, ExprKind::Str(parts)) if key.ty == ConfigType::Memory => match &parts[..] {
+                        [crate::ast::StrPart::Text(text)] => format!("\"{text}\""),
+                        _ => "a string".to_string(),
+                    },
+                    (Literal::Int(_), _) => "an integer".to_string(),
+                    (Literal::Float(_), _) => "a number".to_string(),
+                    (Literal::Duration, _) => "a duration".to_string(),
+                    (Literal::Other(what), _) => what.to_string(),
+                    (Literal::Computed, _) => "a computed value".to_string(),
                 };
                 self.diags.push(
                     Diagnostic::error(
@@ -627,6 +642,7 @@ fn example_value(ty: ConfigType) -> &'static str {
         ConfigType::List => "[…]",
         ConfigType::Agents => "[Search, Calculator]",
         ConfigType::Object => "{…}",
+        ConfigType::Memory => "\"4G\"",
         ConfigType::Any => "…",
     }
 }

@@ -47,6 +47,7 @@ pub mod repl;
 mod report;
 mod run;
 mod signals;
+mod slurm;
 mod store;
 mod style;
 mod summary;

@@ -105,6 +105,18 @@ pub struct ExecArgs {
     /// After a failure, let independent branches finish.
     #[arg(long, short = 'k')]
     pub keep_going: bool,
+    /// Where tasks that run commands (`sh`) run when they name no
+    /// `executor`: `local` (this machine, the default) or `slurm` (each
+    /// task a batch job on the cluster; see docs/executors.md). With
+    /// `slurm`, an explicit `--jobs` also caps the jobs queued or running
+    /// at once (default 1,000).
+    #[arg(long, value_name = "NAME")]
+    pub executor: Option<String>,
+    /// Where Slurm jobs' scripts, stdin, stdout, stderr and exit statuses
+    /// go: a folder the cluster's nodes share [default: the run's folder
+    /// in the run store, `.flow/runs/<run>/slurm`].
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<std::path::PathBuf>,
     /// No progress on stderr: the global `-q`/`--quiet` (see `Cli`).
     #[arg(skip)]
     pub quiet: bool,
@@ -140,6 +152,42 @@ pub struct ExecArgs {
 }
 
 impl ExecArgs {
+    /// How the Slurm executor of run `run` in `store` submits: its work
+    /// folder (`--work-dir`, else the run's folder in the store), and the
+    /// job name and comment that find its jobs again (`flow:<store>#<run>`).
+    pub fn slurm_options(
+        &self,
+        stored: Option<(&std::path::Path, i64)>,
+    ) -> crate::exec::SlurmOptions {
+        let defaults = crate::exec::SlurmOptions::default();
+        let pid = std::process::id();
+        let (name, tag, own) = match stored {
+            Some((store, run)) => (
+                format!("flow-{run}"),
+                super::slurm::tag(store, run),
+                store.join("runs").join(run.to_string()).join("slurm"),
+            ),
+            None => (
+                defaults.name.clone(),
+                defaults.tag.clone(),
+                defaults.work_dir.clone(),
+            ),
+        };
+        let work_dir = match (&self.work_dir, stored) {
+            (Some(dir), Some((_, run))) => dir.join(format!("run-{run}-{pid}")),
+            (Some(dir), None) => dir.join(format!("flow-{pid}")),
+            (None, _) => own,
+        };
+        let work_dir = std::path::absolute(&work_dir).unwrap_or(work_dir);
+        crate::exec::SlurmOptions {
+            work_dir,
+            name,
+            tag,
+            not_exported: vec![super::reaper::TAG_VARIABLE.to_string()],
+            ..defaults
+        }
+    }
+
     /// The budget of every `--budget`, the smaller of each limit.
     pub fn budget(&self) -> crate::agent::Budget {
         (self.budget.iter()).fold(crate::agent::Budget::default(), |all, b| all.tighten(*b))
@@ -313,13 +361,29 @@ pub fn run(mut args: RunArgs) -> u8 {
         let script = args.script.display().to_string();
         events.run_started(journal.as_ref().map(|j| j.id), &script, &params);
     }
-    if let Some(journal) = &journal {
+    if let Some(store) = &store {
+        super::slurm::cancel_strays(store);
+    }
+    // Commands the script sends to Slurm (`--executor slurm`, `executor:`).
+    let stored = store
+        .as_ref()
+        .zip(journal.as_ref())
+        .map(|(s, j)| (s.dir(), j.id));
+    let slurm = Arc::new(crate::exec::SlurmExecutor::new(
+        args.exec.slurm_options(stored),
+    ));
+    {
         // `flow` ended by the signal watcher (the run busy, a second
-        // Ctrl-C): the run is recorded as cancelled.
+        // Ctrl-C): the run's Slurm jobs are cancelled and the run is
+        // recorded as cancelled.
         let journal = journal.clone();
+        let cancel_jobs = slurm.canceller();
         watcher.on_end(move || {
-            let code = i32::from(exit::INTERRUPTED);
-            let _ = journal.finish(crate::RunStatus::Cancelled, code, None);
+            cancel_jobs();
+            if let Some(journal) = &journal {
+                let code = i32::from(exit::INTERRUPTED);
+                let _ = journal.finish(crate::RunStatus::Cancelled, code, None);
+            }
         });
     }
     // Who answers `approve`: the terminal, another shell through the store, or both.
@@ -364,6 +428,9 @@ pub fn run(mut args: RunArgs) -> u8 {
         script_dir: None,
         host_agents: Vec::new(),
         executor: None,
+        executors: vec![slurm as Arc<dyn crate::exec::Executor>],
+        default_executor: args.exec.executor.clone(),
+        slurm: crate::exec::SlurmOptions::default(),
         observer,
         cancel: cancel.clone(),
         // Failures are always kept; `--json` has its own log of every task.

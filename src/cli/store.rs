@@ -47,7 +47,10 @@ pub fn store_error(e: &StoreError) -> u8 {
 pub(super) fn open(args: &StoreArgs) -> Result<Store, u8> {
     let dir = args.dir();
     match Store::open_existing(&dir) {
-        Ok(Some(store)) => Ok(store),
+        Ok(Some(store)) => {
+            super::slurm::cancel_strays(&store);
+            Ok(store)
+        }
         Ok(None) => {
             errln!(
                 "error: no run store at `{}`: no run was recorded there yet",
@@ -337,6 +340,9 @@ pub(crate) fn task_log(store: &Store, task: &TaskRow) -> String {
         }
     } else if let (Some(error), true) = (&task.error, attempts.is_empty()) {
         let _ = writeln!(text, "{error}");
+    }
+    for note in &task.notes {
+        let _ = writeln!(text, "note: {note}");
     }
     for (name, output) in [("stdout", &task.stdout), ("stderr", &task.stderr)] {
         if !output.is_empty() {

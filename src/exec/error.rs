@@ -46,6 +46,18 @@ pub enum ExecError {
         /// The end of what it wrote to stdout.
         stdout_tail: String,
     },
+    /// A batch scheduler would not take the command, or ended its job
+    /// before the command could report a status: its time limit
+    /// (`TIMEOUT`), its memory (`OUT_OF_MEMORY`), a node that failed more
+    /// often than resubmissions allow, a cancellation from outside.
+    Cluster {
+        /// One line, in words (`the job ran past its time limit (TIMEOUT)`).
+        message: String,
+        /// What the scheduler and the command wrote about it (the job's log, stderr).
+        stderr_tail: String,
+        /// What the command wrote to stdout before it ended.
+        stdout_tail: String,
+    },
     /// Reading the command's output or waiting for it failed (very rare).
     Io {
         /// The underlying error.
@@ -68,6 +80,7 @@ impl ExecError {
         match self {
             ExecError::Exit { stdout_tail, .. }
             | ExecError::Signal { stdout_tail, .. }
+            | ExecError::Cluster { stdout_tail, .. }
             | ExecError::Cancelled { stdout_tail, .. } => Some(stdout_tail),
             _ => None,
         }
@@ -97,6 +110,7 @@ impl ExecError {
         match self {
             ExecError::Exit { stderr_tail, .. }
             | ExecError::Signal { stderr_tail, .. }
+            | ExecError::Cluster { stderr_tail, .. }
             | ExecError::Cancelled { stderr_tail, .. } => Some(stderr_tail),
             _ => None,
         }
@@ -117,6 +131,7 @@ impl fmt::Display for ExecError {
                 )
             }
             ExecError::Cancelled { .. } => write!(f, "command cancelled"),
+            ExecError::Cluster { message, .. } => f.write_str(message),
             ExecError::Io { source } => write!(f, "lost track of the command: {source}"),
         }
     }

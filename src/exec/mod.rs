@@ -6,6 +6,8 @@
 
 mod error;
 pub mod local;
+mod resources;
+pub mod slurm;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -19,10 +21,15 @@ use tokio_util::sync::CancellationToken;
 pub use error::ExecError;
 pub use local::stdout_text;
 use local::{Environment, LocalOptions};
+pub use resources::{memory, slurm_memory, slurm_time, Resources, PLACEMENT_KEYS};
+pub use slurm::{SlurmExecutor, SlurmOptions};
 
 /// A command to run: what the `sh` agent asks an [`Executor`] for.
 #[derive(Clone, Debug, Default)]
 pub struct CommandSpec {
+    /// The task it runs for (`align[3]`), for an executor's names and
+    /// messages (a Slurm job's name); empty when unknown.
+    pub task: String,
     /// The command line for `/bin/sh -c`. A value in it must be passed in a
     /// variable of `env` the command refers to (as Flow does for `${…}`), or
     /// go through [`crate::shell::quote`] or [`crate::shell::quote_value`].
@@ -51,22 +58,13 @@ pub struct CommandSpec {
     /// it by cancelling; an executor that queues work elsewhere (a batch
     /// scheduler) passes it on as the job's time limit.
     pub timeout: Option<Duration>,
-    /// What the command needs; the local executor ignores it.
+    /// What the command needs and where it runs (its placement keys): the
+    /// local executor runs it as it is (the runtime has admitted it by its
+    /// `cpus` and `mem`); a batch scheduler asks for them.
     pub resources: Resources,
     /// The exit statuses that count as success (`grep`'s 1, `diff`'s 1);
     /// empty means 0 alone. Any other status is an [`ExecError::Exit`].
     pub ok_codes: Vec<i32>,
-}
-
-/// What a command needs from the machine that runs it: hints for executors
-/// that place work (a batch scheduler, a container runtime).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Resources {
-    /// CPU cores.
-    pub cpus: Option<u32>,
-    /// Memory, in bytes.
-    pub memory: Option<u64>,
 }
 
 /// What a command that exited with status 0 produced.
@@ -78,8 +76,11 @@ pub struct CommandOutput {
     pub stderr_tail: String,
     /// Its exit status: 0, or one of the spec's `ok_codes`.
     pub code: i32,
-    /// How long it ran.
+    /// How long it ran (on a cluster: from its submission).
     pub elapsed: Duration,
+    /// What the executor has to say about how it ran (a job resubmitted
+    /// after its node failed), shown with the task's result.
+    pub notes: Vec<String>,
 }
 
 /// The future an [`Executor`] returns.
@@ -90,11 +91,47 @@ pub type ExecFuture<'a> =
 /// (and not among its spec's `ok_codes`) is an [`ExecError::Exit`]; once `cancel` fires the executor stops the
 /// command (and everything it started) and returns [`ExecError::Cancelled`].
 pub trait Executor: Send + Sync {
-    /// A short name for messages and records (`local`).
+    /// A short name for messages and records, and what `executor:` and
+    /// `--executor` name it by (`local`, `slurm`).
     fn name(&self) -> &str;
 
     /// Runs `spec` to its end.
     fn run<'a>(&'a self, spec: &'a CommandSpec, cancel: &'a CancellationToken) -> ExecFuture<'a>;
+
+    /// Where its commands take capacity: on this machine (the runtime admits
+    /// them by `--jobs` slots and memory), or in a queue elsewhere (a batch
+    /// scheduler), where at most this many of the run's commands wait or run
+    /// at once.
+    fn capacity(&self) -> Capacity {
+        Capacity::Local
+    }
+
+    /// Told once, before a run's first command, which variables its commands
+    /// must not inherit (the run's secrets) and which they all get
+    /// (`FLOW_SCRIPT_DIR`, `FLOW_LAUNCH_DIR`). An executor that passes an
+    /// environment on (a batch scheduler exporting the submitter's) honours
+    /// them; the default ignores them.
+    fn begin_run(&self, _environment: &RunEnvironment) {}
+}
+
+/// Where an executor's commands take capacity (see [`Executor::capacity`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Capacity {
+    /// On this machine: `--jobs` slots (a command takes its `cpus`) and memory.
+    Local,
+    /// In a queue elsewhere: at most this many of the run's commands at once
+    /// (an explicit `--jobs` lowers it).
+    Queue(usize),
+}
+
+/// What every command of a run inherits, less its secrets (see
+/// [`Executor::begin_run`]).
+#[derive(Clone, Debug, Default)]
+pub struct RunEnvironment {
+    /// Variables no command inherits.
+    pub hidden: Vec<String>,
+    /// Variables every command gets.
+    pub set: Vec<(String, String)>,
 }
 
 /// Runs commands as child process groups of this process (see [`local`]).

@@ -111,6 +111,20 @@ pub(crate) fn key_inputs(
     command: Option<&Command>,
     signature: &Signature,
 ) -> TaskKey {
+    // Where a call runs (`cpus`, `executor`…) is not what it computes: a
+    // config with placement keys is keyed without them (a copy, only then).
+    let unplaced;
+    let config = if signature.is_placed()
+        && (config.keys()).any(|k| crate::exec::PLACEMENT_KEYS.contains(&k.as_str()))
+    {
+        unplaced = (config.iter())
+            .filter(|(k, _)| !crate::exec::PLACEMENT_KEYS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<Map<String, Value>>();
+        &unplaced
+    } else {
+        config
+    };
     // Written straight from the call's parts: no copy of its values.
     let inputs = KeyInputs {
         agent,

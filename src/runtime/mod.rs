@@ -57,6 +57,17 @@ pub struct RunOptions {
     /// Where commands run; a new [`LocalExecutor`](crate::exec::LocalExecutor)
     /// for each run when `None`.
     pub executor: Option<Arc<dyn crate::exec::Executor>>,
+    /// More executors, named by `executor: "NAME"` on a process-running
+    /// agent or call, and by [`RunOptions::default_executor`]: a host's own.
+    /// The built-in `slurm` (see [`RunOptions::slurm`]) is there unless one
+    /// of these takes its name.
+    pub executors: Vec<Arc<dyn crate::exec::Executor>>,
+    /// The executor of every process-running task that names none
+    /// (`--executor slurm`); `None`: this machine.
+    pub default_executor: Option<String>,
+    /// How the built-in Slurm executor submits and watches jobs (its work
+    /// folder, job names and comment, polling).
+    pub slurm: crate::exec::SlurmOptions,
     /// Called on every task event, from the scheduler (a retry: from the
     /// task), as it happens: keep it cheap.
     pub observer: Option<Observer>,
@@ -100,6 +111,9 @@ impl Default for RunOptions {
             script_dir: None,
             host_agents: Vec::new(),
             executor: None,
+            executors: Vec::new(),
+            default_executor: None,
+            slurm: crate::exec::SlurmOptions::default(),
             observer: None,
             cancel: CancellationToken::new(),
             record_all: true,
@@ -180,6 +194,13 @@ impl RunOptions {
     /// Runs commands with `executor` instead of on this machine.
     pub fn executor(mut self, executor: Arc<dyn crate::exec::Executor>) -> RunOptions {
         self.executor = Some(executor);
+        self
+    }
+
+    /// Runs every process-running task that names no executor on the
+    /// executor called `name` (`"slurm"`, or one of [`RunOptions::executors`]).
+    pub fn default_executor(mut self, name: impl Into<String>) -> RunOptions {
+        self.default_executor = Some(name.into());
         self
     }
 

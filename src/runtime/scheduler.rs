@@ -23,6 +23,7 @@ mod budget;
 mod constructs;
 mod limits;
 mod partial;
+mod placement;
 mod redact;
 mod setup;
 mod tools;
@@ -146,7 +147,8 @@ pub(super) enum Completion {
         key: Key,
         node: u32,
         queue: usize,
-        cpu: bool,
+        /// What it took: slots, memory, a place in an executor's queue.
+        taken: crate::runtime::task::Placement,
         /// Boxed: a waiting task's future is sized for what it returns.
         done: Box<Executed>,
         /// Its reservation against the budget, when its agent spends tokens.
@@ -265,6 +267,7 @@ impl Scheduler {
                     .executor
                     .clone()
                     .unwrap_or_else(crate::exec::default_executor),
+                executors: Arc::new([]),
                 approver: options.approver.clone(),
                 retries: None,
             },

@@ -34,13 +34,33 @@ pub(crate) struct Prepared {
     pub estimate: Option<crate::agent::Estimate>,
     /// The budget's cap on its reply, set when it starts.
     pub max_tokens: Option<u64>,
+    /// What it takes to run and where (see `scheduler/placement.rs`).
+    pub placement: Placement,
+}
+
+/// What a task takes while it runs, and which executor runs it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Placement {
+    /// `--jobs` slots, when it runs here (its `cpus`, else 1).
+    pub cpus: u32,
+    /// Bytes of memory it was admitted with (its `mem`), when it runs here.
+    pub memory: u64,
+    /// The executor, as an index in [`Services::executors`]; `None`: the
+    /// run's local one.
+    pub executor: Option<u16>,
+    /// Whether that executor queues work elsewhere (then no `--jobs` slot
+    /// or memory here, but a place in its queue).
+    pub remote: bool,
 }
 
 /// What a run gives each of its calls besides the call itself.
 #[derive(Clone)]
 pub(crate) struct Services {
-    /// Where commands run.
+    /// Where commands run by default: this machine.
     pub executor: Arc<dyn Executor>,
+    /// Every executor of the run, by index: the default first, then the
+    /// host's, then the built-in Slurm one.
+    pub executors: Arc<[Arc<dyn Executor>]>,
     /// Who answers `approve`.
     pub approver: Option<Arc<dyn Approver>>,
     /// Who hears of a failed attempt that will be retried (the run's
@@ -72,7 +92,10 @@ impl Prepared {
             config: self.config.clone(),
             command: self.command.clone(),
             cancel,
-            executor: services.executor.clone(),
+            executor: match self.placement.executor {
+                Some(i) => services.executors[i as usize].clone(),
+                None => services.executor.clone(),
+            },
             timeout: self.timeout,
             tools: self.tools.clone(),
             max_tokens: self.max_tokens,

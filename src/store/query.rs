@@ -158,6 +158,34 @@ const RUN_COLUMNS: &str = "id, kind, script, script_path, script_hash, params, p
      ended_at, status, exit_code, resumed_from, done, cached, failed, skipped";
 
 impl Store {
+    /// The runs recorded as going whose `flow` is gone (killed): what may
+    /// have left jobs behind on a cluster.
+    pub fn killed_runs(&self) -> Result<Vec<i64>, StoreError> {
+        let running = self.query(
+            "SELECT id, pid FROM runs WHERE status = 'running'",
+            params![],
+            |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
+        )?;
+        Ok((running.into_iter())
+            .filter(|(_, pid)| !process_alive(*pid))
+            .map(|(id, _)| id)
+            .collect())
+    }
+
+    /// Records these runs as `killed` (what `flow runs` shows for them
+    /// anyway), once what they left behind was dealt with.
+    pub fn mark_killed(&self, runs: &[i64]) -> Result<(), StoreError> {
+        for run in runs {
+            self.conn()
+                .execute(
+                    "UPDATE runs SET status = 'killed' WHERE id = ?1 AND status = 'running'",
+                    params![run],
+                )
+                .map_err(|e| sql_error(&self.db(), e))?;
+        }
+        Ok(())
+    }
+
     /// The latest runs, newest first.
     pub fn runs(&self, limit: usize) -> Result<Vec<RunRow>, StoreError> {
         let sql = format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?1");

@@ -73,6 +73,8 @@ pub fn run(args: ReplArgs) -> u8 {
         secrets: args.exec.secrets.clone(),
         budget: args.exec.budget(),
         terminal: super::ask::at_terminal(),
+        executor: args.exec.executor.clone(),
+        slurm: args.exec.slurm_options(None),
     };
     let mut session = Session::new(engine, options);
     // A store that cannot be used is said, and the REPL starts anyway: an
@@ -80,7 +82,10 @@ pub fn run(args: ReplArgs) -> u8 {
     let mut run = RunSlot::default();
     if !args.exec.no_store {
         match crate::store::Store::open(&args.exec.store.dir()) {
-            Ok(store) => run = session.record_in(store, &session.options().params.clone()),
+            Ok(store) => {
+                super::slurm::cancel_strays(&store);
+                run = session.record_in(store, &session.options().params.clone())
+            }
             Err(e) => {
                 super::store::store_error(&e);
                 errln!("warning: this session goes on without recording its tasks (`:log` and `:why` have nothing to show)");

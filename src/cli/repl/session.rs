@@ -38,6 +38,10 @@ pub struct SessionOptions {
     /// Ask the questions of `approve` calls at the terminal (stdin and
     /// stderr are one): an interactive session.
     pub terminal: bool,
+    /// `--executor`: where commands run when they name no `executor`.
+    pub executor: Option<String>,
+    /// How Slurm jobs are submitted (`--work-dir`).
+    pub slurm: crate::exec::SlurmOptions,
 }
 
 /// What a front end hands to one entry's run: the token that cancels it
@@ -307,6 +311,9 @@ impl Session {
                 .collect(),
             host_agents: Vec::new(),
             executor: None,
+            executors: Vec::new(),
+            default_executor: self.options.executor.clone(),
+            slurm: self.options.slurm.clone(),
             observer: ctl.observer.clone(),
             cancel: ctl.cancel.clone(),
             // Only the cancelled and failed tasks are reported.

@@ -25,10 +25,10 @@
 
 #[cfg(any(test, not(all(target_os = "linux", feature = "fast-spawn"))))]
 mod child;
-mod output;
+pub(super) mod output;
 #[cfg(all(target_os = "linux", feature = "fast-spawn"))]
 mod process;
-mod spawn;
+pub(super) mod spawn;
 
 use std::io;
 use std::os::unix::process::ExitStatusExt;
@@ -215,6 +215,7 @@ pub async fn run_command(
         code,
         stderr_tail: output::tail_text(&err, opts.stderr_tail),
         elapsed: clock.elapsed(),
+        notes: Vec::new(),
     })
 }
 

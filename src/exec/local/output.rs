@@ -60,7 +60,7 @@ pub(super) async fn read_tail<R: AsyncRead + Unpin>(
 
 /// The last `keep` bytes of `buf` as text, for an error message: invalid UTF-8
 /// replaced, a character cut in half at the front dropped, trailing whitespace removed.
-pub(super) fn tail_text(buf: &[u8], keep: usize) -> String {
+pub(in crate::exec) fn tail_text(buf: &[u8], keep: usize) -> String {
     let mut start = buf.len().saturating_sub(keep);
     // skip the continuation bytes of a character whose first byte was cut off
     let mut skipped = 0;

@@ -409,7 +409,7 @@ fn spawn_with<'i>(
 /// `PWD` when the call has a working folder (as a shell would set it), the
 /// context's variables (see [`CommandSpec::context`]), the agent's `env:`, and
 /// `FLOW_INSTRUCTIONS`.
-fn own_variables(cmd: &CommandSpec) -> Result<Vec<CString>, ExecError> {
+pub(in crate::exec) fn own_variables(cmd: &CommandSpec) -> Result<Vec<CString>, ExecError> {
     let invalid = |message: String| ExecError::Spawn {
         source: io::Error::new(io::ErrorKind::InvalidInput, message),
     };

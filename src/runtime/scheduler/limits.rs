@@ -10,7 +10,7 @@ use super::budget::Reserved;
 use super::*;
 use crate::agent::{Agent, Inline, Resource};
 use crate::runtime::journal::key_inputs;
-use crate::runtime::task::run_inline;
+use crate::runtime::task::{run_inline, Placement};
 use crate::graph::Task;
 
 /// How many tasks may wait for a slot before `map`s stop instantiating more
@@ -37,7 +37,13 @@ pub(super) struct Queues {
     /// The overall cap, and whether the user set it (then it covers every task).
     jobs: usize,
     explicit_jobs: bool,
+    /// Slots taken (a task takes its `cpus`).
     running_jobs: usize,
+    /// Memory here that tasks with a `mem` may take, and how much they do.
+    pub(super) memory: u64,
+    memory_used: u64,
+    /// Per executor that queues elsewhere: tasks in its queue, and the cap.
+    pub(super) remote: Vec<(usize, usize)>,
     seq: u64,
     /// The run's budget: calls that spend tokens reserve against it.
     pub(super) budget: super::budget::Ledger,
@@ -53,6 +59,9 @@ impl Queues {
             jobs: jobs.unwrap_or(cpus).max(1),
             explicit_jobs: jobs.is_some(),
             running_jobs: 0,
+            memory: u64::MAX,
+            memory_used: 0,
+            remote: Vec::new(),
             seq: 0,
             budget: super::budget::Ledger::new(crate::agent::Budget::default()),
         }
@@ -66,20 +75,74 @@ impl Queues {
         self.explicit_jobs || agent.signature().resource == Resource::Cpu
     }
 
+    /// The `--jobs` slots: how many, and whether the user set them.
+    pub(super) fn jobs(&self) -> (usize, bool) {
+        (self.jobs, self.explicit_jobs)
+    }
+
+    /// What a task takes here when it starts: nothing local when its
+    /// executor queues elsewhere, no slot when it is not a process (or
+    /// `--jobs` was not given), else its `cpus` and `mem`.
+    fn taken(&self, prepared: &Prepared) -> Placement {
+        let placement = prepared.placement;
+        if placement.remote {
+            Placement { cpus: 0, memory: 0, ..placement }
+        } else if self.takes_job(&*prepared.implementation) {
+            placement
+        } else {
+            Placement { cpus: 0, ..placement }
+        }
+    }
+
+    /// Whether a task taking `taken` fits now (its agent's limit aside).
+    fn fits(&self, taken: &Placement) -> bool {
+        if taken.remote {
+            let (running, cap) = self.remote[taken.executor.unwrap_or(0) as usize];
+            return running < cap;
+        }
+        self.running_jobs + taken.cpus as usize <= self.jobs
+            && self.memory_used.saturating_add(taken.memory) <= self.memory
+    }
+
+    fn take(&mut self, taken: &Placement) {
+        if taken.remote {
+            self.remote[taken.executor.unwrap_or(0) as usize].0 += 1;
+        }
+        self.running_jobs += taken.cpus as usize;
+        self.memory_used += taken.memory;
+    }
+
+    fn give_back(&mut self, taken: &Placement) {
+        if taken.remote {
+            self.remote[taken.executor.unwrap_or(0) as usize].0 -= 1;
+        }
+        self.running_jobs -= taken.cpus as usize;
+        self.memory_used -= taken.memory;
+    }
+
     /// How many tasks wait for a slot.
     pub(super) fn waiting(&self) -> usize {
         self.queues.iter().map(VecDeque::len).sum()
     }
 
-    /// The queue whose front may start now and became ready first.
+    /// The queue whose front may start now and became ready first. A task
+    /// that takes slots or memory here never jumps an older one waiting for
+    /// them (a 4-CPU task is not starved by 1-CPU ones behind it).
     fn next_eligible(&self) -> Option<usize> {
         let mut best: Option<(u64, usize)> = None;
+        let mut oldest_waiting = u64::MAX;
+        let mut best_local: Option<(u64, usize)> = None;
         for (q, queue) in self.queues.iter().enumerate() {
             let Some(front) = queue.front() else { continue };
             if self.running[q] >= self.limits[q] {
                 continue;
             }
-            if self.takes_job(&*front.prepared.implementation) && self.running_jobs >= self.jobs {
+            let taken = self.taken(&front.prepared);
+            let local = !taken.remote && (taken.cpus > 0 || taken.memory > 0);
+            if !self.fits(&taken) {
+                if local {
+                    oldest_waiting = oldest_waiting.min(front.seq);
+                }
                 continue;
             }
             // A call the budget can cover only once others settle waits.
@@ -89,11 +152,16 @@ impl Queues {
             }) {
                 continue;
             }
+            let best = if local { &mut best_local } else { &mut best };
             if best.is_none_or(|(seq, _)| front.seq < seq) {
-                best = Some((front.seq, q));
+                *best = Some((front.seq, q));
             }
         }
-        best.map(|(_, q)| q)
+        let best_local = best_local.filter(|(seq, _)| *seq < oldest_waiting);
+        match (best, best_local) {
+            (Some(a), Some(b)) => Some(if a.0 < b.0 { a.1 } else { b.1 }),
+            (a, b) => a.or(b).map(|(_, q)| q),
+        }
     }
 }
 
@@ -185,6 +253,8 @@ impl Scheduler {
         for (name, expr) in &task.context {
             context.insert(name.to_string(), (*self.eval_in(key, expr)?).clone());
         }
+        let mut config = config;
+        let placement = self.place(&**implementation, &mut config, &mut context)?;
         let mut instructions = instructions;
         if let Some(spread) = task.spread() {
             for (name, value) in super::tools::spread_context(&*self.eval_in(key, spread)?) {
@@ -235,6 +305,7 @@ impl Scheduler {
             tools: None,
             estimate: None,
             max_tokens: None,
+            placement,
         };
         Ok(Start::Queue(prepared, queue))
     }
@@ -320,11 +391,9 @@ impl Scheduler {
                     break;
                 }
             };
-            let cpu = self.queues.takes_job(&*queued.prepared.implementation);
+            let taken = self.queues.taken(&queued.prepared);
             self.queues.running[q] += 1;
-            if cpu {
-                self.queues.running_jobs += 1;
-            }
+            self.queues.take(&taken);
             let graph = self.graph.clone();
             if let Some(inst) = self.inst(queued.key) {
                 let node = graph.local(inst.body, queued.node);
@@ -348,7 +417,7 @@ impl Scheduler {
                 key,
                 node,
                 queue: q,
-                cpu,
+                taken,
                 done: Box::new(done),
                 hold,
             };
@@ -423,15 +492,13 @@ impl Scheduler {
                 key,
                 node,
                 queue,
-                cpu,
+                taken,
                 mut done,
                 hold,
             } => {
                 self.settle(key, node, hold.as_deref(), &mut done);
                 self.queues.running[queue] -= 1;
-                if cpu {
-                    self.queues.running_jobs -= 1;
-                }
+                self.queues.give_back(&taken);
                 if let Some(inst) = self.inst_mut(key) {
                     inst.active -= 1;
                 }

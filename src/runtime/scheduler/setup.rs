@@ -167,6 +167,7 @@ impl Scheduler {
             });
         }
         self.hide_secrets();
+        self.setup_executors(&mut errors);
         self.setup_budget(&mut errors);
         if errors.is_empty() {
             Ok(())
@@ -217,16 +218,8 @@ impl Scheduler {
             }
         }
         if self.options.executor.is_none() {
-            let dirs = &self.dirs;
-            let vars = [
-                ("FLOW_SCRIPT_DIR", &dirs.script),
-                ("FLOW_LAUNCH_DIR", &dirs.launch),
-            ];
-            let vars = (vars.iter())
-                .map(|(n, d)| (n.to_string(), d.to_string_lossy().into_owned()))
-                .collect();
             let executor = crate::exec::LocalExecutor::new().hiding(secrets.names());
-            self.services.executor = Arc::new(executor.setting(vars));
+            self.services.executor = Arc::new(executor.setting(self.dirs.variables()));
         }
         let secrets = Arc::new(secrets);
         if let (Some(journal), false) = (&self.options.journal, secrets.is_empty()) {
