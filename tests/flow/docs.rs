@@ -35,6 +35,8 @@ const LISTED: &[(&str, Treatment, &str)] = &[
     ("FLOW_LLM_BASE_URL=http://127.0.0.1:8080/v1 flow run examples/research_review.flow --param max_tokens=40", Treatment::DryRun, "needs the small local model server"),
     ("flow run examples/research_review.flow --budget tokens=20000", Treatment::DryRun, "needs a model server"),
     ("flow run examples/research_review.flow --param max_tokens=40", Treatment::DryRun, "needs the small local model server (`.ci/llm-server.sh start` before it)"),
+    // A Slurm cluster runs these (tests/flow/slurm.rs runs the same on one).
+    ("flow run --executor slurm examples/cluster.flow", Treatment::Skip, "needs a Slurm cluster"),
     // Transcripts of failures.
     ("flow run -q examples/quality_gate.flow --param failing=2", Treatment::Exits(1), "the docs show the gate failing"),
     // The reader's own scripts, runs and tasks.

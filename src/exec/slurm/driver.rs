@@ -51,6 +51,9 @@ struct Job {
     submitted: Instant,
     /// When the queue first said it ended while its status was not there yet.
     ended: Option<(Instant, String)>,
+    /// An exit status above 128 (the command killed by a signal), held until
+    /// the queue says whether Slurm killed it (a time limit, a node failure).
+    signalled: Option<i32>,
 }
 
 /// One `sbatch`: its folder, job id, what it asked for, its tasks by index.
@@ -323,6 +326,7 @@ impl Driver {
                 slurm_id,
                 submitted: now,
                 ended: None,
+                signalled: None,
             };
             self.jobs.insert(job.waiting.submission.id, job);
         }
@@ -336,7 +340,9 @@ impl Driver {
     }
 
     /// Answers every job whose exit status is there (one `read_dir` per
-    /// batch with live jobs).
+    /// batch with live jobs). A status above 128 (a signal) waits for the
+    /// next poll: Slurm may have killed the command (`TIMEOUT`,
+    /// `NODE_FAIL`), which the queue tells and the status does not.
     fn check_statuses(&mut self) {
         let mut ended = Vec::new();
         for batch in self.batches.iter().filter(|b| b.live > 0) {
@@ -351,24 +357,37 @@ impl Driver {
                 let Some(&id) = index.parse::<usize>().ok().and_then(|i| batch.tasks.get(i)) else {
                     continue;
                 };
-                if self.jobs.contains_key(&id) {
+                if self
+                    .jobs
+                    .get(&id)
+                    .is_some_and(|job| job.signalled.is_none())
+                {
                     ended.push(id);
                 }
             }
         }
         for id in ended {
-            self.finish(id);
+            let Some(job) = self.jobs.get_mut(&id) else {
+                continue;
+            };
+            let dir = &self.batches[job.batch].dir;
+            match job::exit_status(dir, job.index) {
+                Some(code) if code > 128 => job.signalled = Some(code),
+                Some(code) => self.finish(id, code),
+                None => {
+                    let message = format!("the exit status of job {} cannot be read", job.slurm_id);
+                    if let Some(job) = self.forget(id) {
+                        fail_all(vec![job.waiting], &message, "");
+                    }
+                }
+            }
         }
     }
 
-    /// Answers a job whose exit status is there, from its files.
-    fn finish(&mut self, id: u64) {
+    /// Answers a job whose command exited with `code`, from its files.
+    fn finish(&mut self, id: u64, code: i32) {
         let Some(job) = self.forget(id) else { return };
         let dir = &self.batches[job.batch].dir;
-        let Some(code) = job::exit_status(dir, job.index) else {
-            let message = format!("the exit status of job {} cannot be read", job.slurm_id);
-            return fail_all(vec![job.waiting], &message, "");
-        };
         let elapsed = job.waiting.since.elapsed();
         let spec = &job.waiting.submission.spec;
         let result = job::result(dir, job.index, code, spec, elapsed).map(|mut output| {
@@ -409,6 +428,9 @@ impl Driver {
             };
             match verdict {
                 Verdict::Alive => job.ended = None,
+                Verdict::ExpectStatus if job.signalled.is_some() => {
+                    acts.push((id, Act::Finish(job.signalled.unwrap_or_default())));
+                }
                 Verdict::ExpectStatus => {
                     let (since, state) = job.ended.get_or_insert((now, state));
                     if now - *since >= self.options.exit_grace {
@@ -427,10 +449,15 @@ impl Driver {
             }
         }
         for (id, act) in acts {
+            if let Act::Finish(code) = act {
+                self.finish(id, code);
+                continue;
+            }
             let Some(mut job) = self.forget(id) else {
                 continue;
             };
             match act {
+                Act::Finish(_) => {}
                 Act::Resubmit(state) if job.waiting.attempts < self.options.resubmit => {
                     job.waiting.attempts += 1;
                     job.waiting.notes.push(format!(
@@ -471,6 +498,8 @@ impl Driver {
 
 /// What the poll decided about a job.
 enum Act {
+    /// Its command ended with this status, which the queue does not contradict.
+    Finish(i32),
     Resubmit(String),
     Fail(String),
 }

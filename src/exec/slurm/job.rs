@@ -164,6 +164,9 @@ pub(super) fn write_batch_script(dir: &Path) -> io::Result<PathBuf> {
          # Written by flow: element i of this job runs task i of this folder.\n\
          i=${{SLURM_ARRAY_TASK_ID:-0}}\n\
          d={dir_text}\n\
+         # Slurm ending the job (a time limit, scancel, a node failure) signals\n\
+         # this script too: then no status is written, and flow asks the queue.\n\
+         trap 'exit 143' TERM INT HUP\n\
          /bin/sh \"$d/$i.sh\" < \"$d/$i.in\" > \"$d/$i.out\" 2> \"$d/$i.err\"\n\
          s=$?\n\
          echo \"$s\" > \"$d/$i.exit.part\" && mv -f \"$d/$i.exit.part\" \"$d/$i.exit\"\n\
