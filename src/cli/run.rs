@@ -184,6 +184,9 @@ impl ExecArgs {
             name,
             tag,
             not_exported: vec![super::reaper::TAG_VARIABLE.to_string()],
+            max_array: std::env::var("FLOW_SLURM_ARRAY_SIZE")
+                .ok()
+                .and_then(|n| n.trim().parse().ok()),
             ..defaults
         }
     }

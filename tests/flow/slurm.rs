@@ -174,6 +174,34 @@ fn a_big_map_is_submitted_in_a_few_arrays() {
 }
 
 #[test]
+fn arrays_are_cut_at_the_largest_size_allowed() {
+    let Some(_cluster) = cluster() else { return };
+    let project = Project::new(
+        "slurm-chunks",
+        "let n = map x in range(50) { sh(\"echo ${x}\", output: \"json\") }\nsum(n)\n",
+    );
+    let path = counting_sbatch(&project);
+    let out = project
+        .command(&["run", "-q", "--executor", "slurm", "main.flow"])
+        .env("PATH", &path)
+        .env("FLOW_SLURM_ARRAY_SIZE", "20")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(stdout_json(&out), serde_json::json!(50 * 49 / 2));
+    let mut arrays: Vec<String> = sbatch_calls(&project)
+        .iter()
+        .filter_map(|c| {
+            c.split(' ')
+                .find(|a| a.starts_with("--array="))
+                .map(str::to_string)
+        })
+        .collect();
+    arrays.sort();
+    assert_eq!(arrays, ["--array=0-19", "--array=0-19", "--array=0-9"]);
+}
+
+#[test]
 fn a_failing_job_reports_its_exit_status_and_stderr() {
     let Some(_cluster) = cluster() else { return };
     let project = Project::new(

@@ -247,6 +247,7 @@ impl Driver {
             .filter(|a| a.status.success())
             .and_then(|a| queue::max_array_size(&String::from_utf8_lossy(&a.stdout)))
             .unwrap_or(1001)
+            .min(self.options.max_array.unwrap_or(usize::MAX))
             // 0 turns arrays off: one job per command.
             .max(1);
         self.max_array = Some(max);

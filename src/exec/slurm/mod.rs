@@ -55,6 +55,9 @@ pub struct SlurmOptions {
     pub gather: Duration,
     /// The most of the run's jobs queued or running at once. Default 1,000.
     pub queue_size: usize,
+    /// The most tasks in one job array, below the cluster's `MaxArraySize`
+    /// (`FLOW_SLURM_ARRAY_SIZE`); `None`: the cluster's.
+    pub max_array: Option<usize>,
     /// How many times a job that ends `NODE_FAIL`, `PREEMPTED` or
     /// `BOOT_FAIL` is submitted again. Default 3.
     pub resubmit: u32,
@@ -79,6 +82,7 @@ impl Default for SlurmOptions {
             check: Duration::from_millis(100),
             gather: Duration::from_millis(20),
             queue_size: 1000,
+            max_array: None,
             resubmit: 3,
             exit_grace: Duration::from_secs(30),
             not_exported: Vec::new(),
