@@ -455,3 +455,30 @@ fn without_sbatch_the_error_says_so() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains("`sbatch` is not on PATH"), "{stderr}");
 }
+
+#[test]
+fn each_repl_entry_gets_its_own_jobs() {
+    let Some(_cluster) = cluster() else { return };
+    let project = Project::new("slurm-repl", "");
+    let mut child = project
+        .command(&["repl", "--executor", "slurm"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut input = child.stdin.take().unwrap();
+        input
+            .write_all(b"let a = sh(\"echo one\")\nlet b = sh(\"echo two\")\n[a, b]\n")
+            .unwrap();
+    }
+    let out = crate::common::output_or_hang(child, "the REPL on Slurm");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("a = \"one\"") && stdout.contains("b = \"two\""),
+        "{stdout}"
+    );
+}

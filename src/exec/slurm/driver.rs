@@ -73,6 +73,8 @@ pub(super) struct Driver {
     batches: Vec<Batch>,
     /// The cluster's `MaxArraySize`, once asked.
     max_array: Option<usize>,
+    /// The number of the last batch folder made (`b3`).
+    next_dir: usize,
 }
 
 impl Driver {
@@ -89,6 +91,7 @@ impl Driver {
             jobs: HashMap::new(),
             batches: Vec::new(),
             max_array: None,
+            next_dir: 0,
         }
     }
 
@@ -256,14 +259,14 @@ impl Driver {
 
     /// One `sbatch` for these commands, which share `shape`.
     async fn submit_batch(&mut self, shape: &Shape, chunk: Vec<Waiting>) {
-        let dir = self
-            .options
-            .work_dir
-            .join(format!("b{}", self.batches.len() + 1));
-        if let Err(e) = std::fs::create_dir_all(&dir) {
-            let message = format!("cannot create the work folder `{}`: {e}", dir.display());
-            return fail_all(chunk, &message, "");
-        }
+        let dir = match self.new_batch_dir() {
+            Ok(dir) => dir,
+            Err(e) => {
+                let shown = self.options.work_dir.display();
+                let message = format!("cannot create a folder in the work folder `{shown}`: {e}");
+                return fail_all(chunk, &message, "");
+            }
+        };
         let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
         let mut ready = Vec::with_capacity(chunk.len());
         for waiting in chunk {
@@ -338,6 +341,22 @@ impl Driver {
             live: tasks.len(),
             tasks,
         });
+    }
+
+    /// A new folder for a batch: `b1`, `b2`, … in the work folder, skipping
+    /// those that exist (another run, or an earlier entry of a REPL
+    /// session, may have used the same work folder).
+    fn new_batch_dir(&mut self) -> std::io::Result<PathBuf> {
+        std::fs::create_dir_all(&self.options.work_dir)?;
+        loop {
+            self.next_dir += 1;
+            let dir = self.options.work_dir.join(format!("b{}", self.next_dir));
+            match std::fs::create_dir(&dir) {
+                Ok(()) => return Ok(dir),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Answers every job whose exit status is there (one `read_dir` per
