@@ -121,6 +121,9 @@ struct Instance {
     failure: Option<Box<Failure>>,
     stopped: bool,
     token: Option<CancellationToken>,
+    /// Its place in the queues' line: a `map` item's is its own (older
+    /// items first), any other instance has its parent's (see `limits.rs`).
+    rank: u64,
 }
 
 /// What the static graph says about each body, computed once per run.
@@ -415,6 +418,7 @@ impl Scheduler {
         captures: Vec<Val>,
         handled: bool,
     ) -> Key {
+        let rank = self.rank_of(&parent);
         let plan = &self.plans[body.0 as usize];
         let len = plan.waiting.len();
         // A count, not a list: the observer learns how many tasks became
@@ -442,6 +446,7 @@ impl Scheduler {
                     failure: None,
                     stopped: false,
                     token: None,
+                    rank: 0,
                 });
                 self.instances.len() as u32 - 1
             }
@@ -466,6 +471,7 @@ impl Scheduler {
         inst.failure = None;
         inst.stopped = false;
         inst.token = None;
+        inst.rank = rank;
         let key = Key {
             index,
             gen: inst.gen,

@@ -23,6 +23,7 @@ mod llm;
 mod llm_schema;
 mod loops;
 mod memory;
+mod order;
 mod orphans;
 mod output;
 mod params;

@@ -69,7 +69,21 @@ fn ctrl_c_while_compiling_ends_in_order() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(30));
+    // Once `flow` holds the signal back (its first act) or handles it, not
+    // before: a signal that comes while the process is still being started
+    // kills it, as it would any program.
+    let status = format!("/proc/{}/status", child.id());
+    let has_sigint = |s: &str, field: &str| {
+        s.lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+            .is_some_and(|mask| mask & (1 << (libc::SIGINT - 1)) != 0)
+    };
+    crate::common::wait_until("flow holds SIGINT back", || {
+        std::fs::read_to_string(&status)
+            .is_ok_and(|s| has_sigint(&s, "SigBlk:") || has_sigint(&s, "SigCgt:"))
+    });
+    std::thread::sleep(Duration::from_millis(20));
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,

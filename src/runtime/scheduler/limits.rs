@@ -1,7 +1,12 @@
-//! Starting tasks within the limits: `--jobs`, each agent's `limit`; queued
-//! tasks start in the order they became ready.
+//! Starting tasks within the limits: `--jobs`, each agent's `limit`, the
+//! budget. Queued tasks start in the order they became ready, except that
+//! a `map` item's tasks all take the item's place (when it was made): its
+//! later stages go before what became ready after it, depth first. A pipeline `map` under
+//! a slot cap so finishes its first item after about as many task
+//! durations as it has stages, instead of after every item's first stage.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -25,13 +30,33 @@ pub(super) struct Queued {
     pub(super) key: Key,
     pub(super) node: u32,
     pub(super) prepared: Prepared,
-    seq: u64,
+    /// Its place in line: its instance's rank (the oldest map item first),
+    /// then the order it became ready.
+    order: (u64, u64),
 }
 
-/// One FIFO queue per agent, plus two for backends called directly (those that
-/// take a `--jobs` slot by default, and the others).
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        self.order == other.order
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Queued {
+    /// The first in line is the greatest (`BinaryHeap` pops the greatest).
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        Reverse(self.order).cmp(&Reverse(other.order))
+    }
+}
+
+/// One queue per agent, plus two for backends called directly (those that
+/// take a `--jobs` slot by default, and the others), each in line order.
 pub(super) struct Queues {
-    queues: Vec<VecDeque<Queued>>,
+    queues: Vec<BinaryHeap<Queued>>,
     running: Vec<usize>,
     limits: Vec<usize>,
     /// The overall cap, and whether the user set it (then it covers every task).
@@ -45,6 +70,7 @@ pub(super) struct Queues {
     /// Per executor that queues elsewhere: tasks in its queue, and the cap.
     pub(super) remote: Vec<(usize, usize)>,
     seq: u64,
+
     /// The run's budget: calls that spend tokens reserve against it.
     pub(super) budget: super::budget::Ledger,
 }
@@ -53,7 +79,7 @@ impl Queues {
     pub(super) fn new(agents: usize, jobs: Option<usize>) -> Queues {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         Queues {
-            queues: (0..agents + 2).map(|_| VecDeque::new()).collect(),
+            queues: (0..agents + 2).map(|_| BinaryHeap::new()).collect(),
             running: vec![0; agents + 2],
             limits: vec![usize::MAX; agents + 2],
             jobs: jobs.unwrap_or(cpus).max(1),
@@ -122,18 +148,18 @@ impl Queues {
 
     /// How many tasks wait for a slot.
     pub(super) fn waiting(&self) -> usize {
-        self.queues.iter().map(VecDeque::len).sum()
+        self.queues.iter().map(BinaryHeap::len).sum()
     }
 
-    /// The queue whose front may start now and became ready first. A task
-    /// that takes slots or memory here never jumps an older one waiting for
-    /// them (a 4-CPU task is not starved by 1-CPU ones behind it).
+    /// The queue whose first task may start now and is first in line. A
+    /// task that takes slots or memory here never jumps one before it that
+    /// waits for them (a 4-CPU task is not starved by 1-CPU ones behind it).
     fn next_eligible(&self) -> Option<usize> {
-        let mut best: Option<(u64, usize)> = None;
-        let mut oldest_waiting = u64::MAX;
-        let mut best_local: Option<(u64, usize)> = None;
+        let mut best: Option<((u64, u64), usize)> = None;
+        let mut oldest_waiting = (u64::MAX, u64::MAX);
+        let mut best_local: Option<((u64, u64), usize)> = None;
         for (q, queue) in self.queues.iter().enumerate() {
-            let Some(front) = queue.front() else { continue };
+            let Some(front) = queue.peek() else { continue };
             if self.running[q] >= self.limits[q] {
                 continue;
             }
@@ -141,7 +167,7 @@ impl Queues {
             let local = !taken.remote && (taken.cpus > 0 || taken.memory > 0);
             if !self.fits(&taken) {
                 if local {
-                    oldest_waiting = oldest_waiting.min(front.seq);
+                    oldest_waiting = oldest_waiting.min(front.order);
                 }
                 continue;
             }
@@ -153,11 +179,11 @@ impl Queues {
                 continue;
             }
             let best = if local { &mut best_local } else { &mut best };
-            if best.is_none_or(|(seq, _)| front.seq < seq) {
-                *best = Some((front.seq, q));
+            if best.is_none_or(|(order, _)| front.order < order) {
+                *best = Some((front.order, q));
             }
         }
-        let best_local = best_local.filter(|(seq, _)| *seq < oldest_waiting);
+        let best_local = best_local.filter(|(order, _)| *order < oldest_waiting);
         match (best, best_local) {
             (Some(a), Some(b)) => Some(if a.0 < b.0 { a.1 } else { b.1 }),
             (a, b) => a.or(b).map(|(_, q)| q),
@@ -205,17 +231,20 @@ impl Scheduler {
                 return self.fail(key, k, failure_from(diag, &id));
             }
         };
+        let mut rank = 0;
         if let Some(inst) = self.inst_mut(key) {
             inst.active += 1;
+            rank = inst.rank;
         }
         let q = &mut self.queues;
         q.seq += 1;
-        let seq = q.seq;
-        q.queues[queue].push_back(Queued {
+        // Outside any map item, a task's place is when it became ready.
+        let order = (if rank == 0 { q.seq } else { rank }, q.seq);
+        q.queues[queue].push(Queued {
             key,
             node: k,
             prepared,
-            seq,
+            order,
         });
         self.pump();
     }
@@ -372,7 +401,7 @@ impl Scheduler {
     /// Starts queued tasks while slots are free.
     pub(super) fn pump(&mut self) {
         while let Some(q) = self.queues.next_eligible() {
-            let Some(mut queued) = self.queues.queues[q].pop_front() else {
+            let Some(mut queued) = self.queues.queues[q].pop() else {
                 break;
             };
             if self.is_stopped(queued.key) {
@@ -387,7 +416,7 @@ impl Scheduler {
                 }
                 // Not reached: `next_eligible` passes over such calls.
                 Reserved::Wait => {
-                    self.queues.queues[q].push_front(queued);
+                    self.queues.queues[q].push(queued);
                     break;
                 }
             };
@@ -477,7 +506,7 @@ impl Scheduler {
                 if self.is_stopped(queued.key) {
                     dropped.push(queued);
                 } else {
-                    self.queues.queues[q].push_back(queued);
+                    self.queues.queues[q].push(queued);
                 }
             }
         }
@@ -503,6 +532,9 @@ impl Scheduler {
                     inst.active -= 1;
                 }
                 self.task_done(key, node, *done);
+                // What the task's end made ready is queued before the freed
+                // slot is given: the item's next stage is first in line.
+                self.drain();
                 self.pump();
             }
             Completion::Backoff { construct } => self.next_attempt(construct),
@@ -581,6 +613,28 @@ impl Scheduler {
 }
 
 impl Scheduler {
+    /// The rank of an instance made under `parent` (its tasks' place in
+    /// line): for a `map` or `filter` item, the moment it was made (on the
+    /// clock that numbers queued tasks); for anything else (a branch, an
+    /// attempt, a sub-flow) its parent's. 0, outside any item: each task's
+    /// place is then when it became ready. So the tasks of an item's later
+    /// stages go where the item began: before what became ready after it.
+    pub(super) fn rank_of(&mut self, parent: &Parent) -> u64 {
+        let owner = match parent {
+            Parent::Construct {
+                role: Role::Item(_),
+                ..
+            } => {
+                self.queues.seq += 1;
+                return self.queues.seq;
+            }
+            Parent::Construct { id, .. } => self.constructs.owner(*id),
+            Parent::Tool { id } => self.tools.owner(*id),
+            Parent::Root => None,
+        };
+        owner.and_then(|k| self.inst(k)).map_or(0, |i| i.rank)
+    }
+
     /// Under `--resume`: completes the task with the value an earlier run
     /// recorded for its key, if there is one (and its agent allows it).
     /// Under `--replay`: answers a remote agent's call from the recording,
