@@ -33,6 +33,9 @@ pub const TAG_VARIABLE: &str = "FLOW_RUN_TAG";
 /// The guard's pid, which [`sweep`] leaves alone (0 when there is none).
 static GUARD: AtomicI32 = AtomicI32::new(0);
 
+/// This process's end of the guard's pipe (-1 when there is no guard).
+static GUARD_PIPE: AtomicI32 = AtomicI32::new(-1);
+
 /// Makes this process a child subreaper and starts its guard. Call it before
 /// any thread starts: it forks, and it sets [`TAG_VARIABLE`] in this process's
 /// environment. Failing (an old kernel, no `/proc`) leaves the first two
@@ -64,6 +67,7 @@ pub fn start() {
             drop(read);
             // The write end stays open until this process is gone; close-on-exec,
             // so no command holds it.
+            GUARD_PIPE.store(write.as_raw_fd(), Ordering::Relaxed);
             std::mem::forget(write);
             std::env::set_var(TAG_VARIABLE, &tag);
         }
@@ -92,11 +96,18 @@ fn guard(read: OwnedFd, tag: &str) -> ! {
     std::mem::forget(read); // it is fd 0 now; the original number is closed
     let mut stdin = std::io::stdin();
     let mut byte = [0];
-    // Returns at the end of file: `flow` is gone.
-    while let Err(e) = stdin.read(&mut byte) {
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            break;
+    // Returns at the end of file (`flow` is gone), or with the byte of
+    // `dismiss` (`flow` ends in order, nothing of its runs left).
+    let dismissed = loop {
+        match stdin.read(&mut byte) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Ok(1) => break true,
+            _ => break false,
         }
+    };
+    if dismissed {
+        // SAFETY: ends this process without running anything of `flow`'s.
+        unsafe { libc::_exit(0) }
     }
     let entry = format!("{TAG_VARIABLE}={tag}");
     // Until a look finds none: a process killed meanwhile may have forked.
@@ -135,6 +146,20 @@ fn kill_tagged(entry: &[u8]) -> usize {
         }
     }
     found
+}
+
+/// Sends the guard away without its look for tagged processes: for a
+/// `flow` that ends in order, after its last [`sweep`] found nothing left
+/// (a process a task left behind is this subreaper's child, so the sweep
+/// sees it). Does nothing when children remain: the guard then looks when
+/// `flow` is gone, as after a crash.
+pub fn dismiss() {
+    let fd = GUARD_PIPE.swap(-1, Ordering::Relaxed);
+    if fd < 0 || !children().is_empty() {
+        return;
+    }
+    // SAFETY: a one-byte write to the pipe end this process kept open.
+    unsafe { libc::write(fd, b"x".as_ptr().cast(), 1) };
 }
 
 /// This process's children, the guard left out: when no task runs, every
