@@ -2,7 +2,8 @@
 """Flow against the limit, side by side in one run (issue 18): each row runs
 `flow` and a reference program alternately (flow, reference, flow, …),
 keeps the best of N of each and prints both times, their ratio
-(flow / reference: 1.00× is the limit) and the goal, as a Markdown table.
+(flow / reference: 1.00× is the limit), the goal, peak memory and the
+load average (1 minute) as the row ends, as a Markdown table.
 
 The references are bench/reference's programs: `dag` (a minimal tokio DAG
 runner), `spawn` (raw process spawns of `true`), `llm-server` and
@@ -15,6 +16,7 @@ Usage (from anywhere):
     bench/ratios.sh -n 7         # best of 7
     bench/ratios.sh --peers      # also flow / asyncio, make -j2, xargs -P2
     bench/ratios.sh --rows map,spawn --no-build
+    bench/ratios.sh --idle       # each pair of runs waits for an idle machine
 
 Builds `flow` and bench/reference in release mode first (CARGO_TARGET_DIR
 is honoured; the reference builds into its `reference` folder), generates
@@ -34,6 +36,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from spawners import idle_fraction  # noqa: E402 (bench/spawners.py)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
 OUT = os.path.join(TARGET, "bench")
@@ -42,23 +47,24 @@ DIAMOND = ("100", "1000", "18")  # bench/gen.py's DIAMOND: levels, width, seed
 STARTUP_REPEAT = 50  # start-up runs per measurement, their mean is kept
 STAGE = 0.05  # seconds each stage of pipeline_100.flow sleeps
 ROWS = "map,chain,diamond,front,spawn,startup,pipeline,llm"
+IDLE_WAIT = 30  # seconds --idle waits at most before a pair of runs
 
 
 def run(argv, env):
     """Runs a command to its end, its output to /dev/null; its wall seconds."""
-    err = tempfile.TemporaryFile()
-    actions = [
-        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-        (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
-        (os.POSIX_SPAWN_DUP2, err.fileno(), 2),
-    ]
-    start = time.perf_counter()
-    pid = os.posix_spawnp(argv[0], argv, env, file_actions=actions)
-    _, status = os.waitpid(pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        err.seek(0)
-        sys.exit(f"failed: {' '.join(argv)}\n{err.read().decode(errors='replace')}")
+    with tempfile.TemporaryFile() as err:
+        actions = [
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+            (os.POSIX_SPAWN_DUP2, err.fileno(), 2),
+        ]
+        start = time.perf_counter()
+        pid = os.posix_spawnp(argv[0], argv, env, file_actions=actions)
+        _, status = os.waitpid(pid, 0)
+        wall = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status) != 0:
+            err.seek(0)
+            sys.exit(f"failed: {' '.join(argv)}\n{err.read().decode(errors='replace')}")
     return wall
 
 
@@ -76,19 +82,28 @@ def peak(argv, env):
         return int(kb.read().split()[-1]) / 1024
 
 
+def settle(idle):
+    """With `idle`, waits (IDLE_WAIT seconds at most) until the machine has
+    been at least 90 % idle for a second, as bench/spawners.py does."""
+    deadline = time.monotonic() + IDLE_WAIT
+    while idle and idle_fraction() < 0.9 and time.monotonic() < deadline:
+        time.sleep(2)
+
+
 class Table:
     """The table, printed row by row as it is measured."""
 
-    def __init__(self, n, env):
-        self.n, self.env = n, env
-        print(f"| row (best of {n}, alternating) | flow | reference | ratio | goal | peak MiB, flow / reference |")
-        print("|---|---|---|---|---|---|")
+    def __init__(self, n, env, idle):
+        self.n, self.env, self.idle = n, env, idle
+        print(f"| row (best of {n}, alternating) | flow | reference | ratio | goal | peak MiB, flow / reference | load |")
+        print("|---|---|---|---|---|---|---|")
 
     def compare(self, name, flow, reference, goal=None, repeat=1):
         """Runs `flow` and `reference` (argv lists) alternately, n times
         each (each time the mean of `repeat` runs), and prints the row."""
         a, b = [], []
         for _ in range(self.n):
+            settle(self.idle)
             a.append(mean(flow, self.env, repeat))
             b.append(mean(reference, self.env, repeat))
         self.row(name, min(a), min(b), peak(flow, self.env), peak(reference, self.env), goal)
@@ -100,13 +115,14 @@ class Table:
         mib = lambda m: "—" if m is None else f"{m:.0f}"
         goal_text = "—" if goal is None else f"≤ {goal:g}×{met}"
         print(f"| {name} | {shown(flow_s)} | {shown(ref_s)} | **{ratio:.2f}×** | {goal_text} | "
-              f"{mib(flow_mib)} / {mib(ref_mib)} |", flush=True)
+              f"{mib(flow_mib)} / {mib(ref_mib)} | {load_average().split()[0]} |", flush=True)
 
 
-def first_result(argv, events, env):
+def first_result(argv, events, env, idle):
     """One run of pipeline_100.flow (`argv` writes its events to `events`):
     (seconds from the start of `flow run` to the end of the first item's
     third stage, from the events' `ended_at`; the whole run's seconds)."""
+    settle(idle)
     started = time.time()
     wall = run(argv, env)
     ends = []
@@ -158,6 +174,8 @@ def main():
     parser.add_argument("--peers", action="store_true", help="also the peers of bench/run.sh: asyncio, make, xargs")
     parser.add_argument("--flow", help="the flow binary (default: the release build)")
     parser.add_argument("--no-build", action="store_true", help="use the binaries as built")
+    parser.add_argument("--idle", action="store_true",
+                        help=f"before each pair of runs, wait (up to {IDLE_WAIT} s) for a 90 %% idle second")
     args = parser.parse_args()
     if not args.no_build:
         build()
@@ -174,7 +192,7 @@ def main():
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
         print(f"{datetime.date.today()}, flow {commit.stdout.strip()}, {os.cpu_count()} CPUs, "
               f"load average {load_average()}\n")
-        table = Table(args.n, env)
+        table = Table(args.n, env, args.idle)
         flow_run = lambda *rest: [flow, "run", "-q", *rest]
         diamond = ref("dag", "diamond", *DIAMOND)
         if rows & {"diamond", "front"}:
@@ -203,7 +221,7 @@ def main():
         if "pipeline" in rows:
             events = os.path.join(store, "pipeline.ndjson")
             argv = flow_run("--jobs", "4", "--events", events, f"{OUT}/pipeline_100.flow")
-            runs = [first_result(argv, events, env) for _ in range(args.n)]
+            runs = [first_result(argv, events, env, args.idle) for _ in range(args.n)]
             memory = peak(argv, env)
             table.row("time to first result: 100 items × 3 stages of `sleep 0.05`, `--jobs 4` (the ideal: 3 stages)",
                       min(r[0] for r in runs), 3 * STAGE, memory, None)
