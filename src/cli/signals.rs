@@ -13,7 +13,8 @@
 //! every task's process group killed, "interrupted", exit 130. The run store
 //! then shows the run as `killed`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{mpsc, Arc, OnceLock};
 use std::time::Duration;
 
@@ -79,84 +80,113 @@ pub fn release() {
     let _ = answered().thread_unblock();
 }
 
+/// The write end of the pipe the signal handler writes each signal into
+/// (-1 before the watcher starts).
+static PIPE: AtomicI32 = AtomicI32::new(-1);
+
+/// The handler of the three signals: one byte into the watcher's pipe.
+extern "C" fn on_signal(signal: libc::c_int) {
+    let fd = PIPE.load(Ordering::Relaxed);
+    if fd >= 0 {
+        let byte = signal as u8;
+        // SAFETY: write(2) is async-signal-safe; one byte from this frame,
+        // to a non-blocking pipe (a full one drops it: the watcher has a
+        // signal to read already).
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::write(fd, (&raw const byte).cast(), 1)
+        };
+    }
+}
+
 /// Starts the watcher: the first of the three signals cancels `cancel`.
-/// Returns once the handlers are in place.
+/// Returns once the handlers are in place — at once: they are installed on
+/// this thread, and the watcher thread only reads what they write (no
+/// runtime of its own, nothing to wait for).
 pub fn cancel_on_signals(cancel: CancellationToken) -> Watcher {
+    use nix::fcntl::OFlag;
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet};
     let watcher = Watcher::default();
     let shared = watcher.0.clone();
-    let (listening, ready) = mpsc::channel();
-    let spawned = std::thread::Builder::new()
-        .name("flow-signals".into())
-        .spawn(move || {
-            use tokio::signal::unix::{signal, SignalKind};
-            let Ok(own) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                let _ = listening.send(());
-                return;
-            };
-            own.block_on(async move {
-                let streams = (
-                    signal(SignalKind::interrupt()),
-                    signal(SignalKind::terminate()),
-                    signal(SignalKind::hangup()),
-                );
-                let _ = listening.send(());
-                let (Ok(mut int), Ok(mut term), Ok(mut hup)) = streams else {
-                    return;
-                };
-                let mut received = 0;
-                let why = loop {
-                    tokio::select! {
-                        _ = int.recv() => {}
-                        _ = term.recv() => {}
-                        _ = hup.recv() => {}
-                        answered = answers(&shared), if received > 0 => {
-                            if answered {
-                                continue;
-                            }
-                            break "the run was busy and did not stop";
-                        }
-                    }
-                    received += 1;
-                    cancel.cancel();
-                    if received > 1 {
-                        break "a second signal";
-                    }
-                };
-                if let Some(f) = shared.on_end.get() {
-                    f();
-                }
-                end_now(why);
-            });
-        });
-    if spawned.is_ok() {
-        let _ = ready.recv();
+    if let Ok((read, write)) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK) {
+        PIPE.store(
+            std::os::fd::IntoRawFd::into_raw_fd(write),
+            Ordering::Relaxed,
+        );
+        let action = SigAction::new(
+            SigHandler::Handler(on_signal),
+            SaFlags::SA_RESTART,
+            SigSet::empty(),
+        );
+        for signal in answered().iter() {
+            // SAFETY: the handler only makes an async-signal-safe write.
+            #[allow(unsafe_code)]
+            let _ = unsafe { sigaction(signal, &action) };
+        }
+        let _ = std::thread::Builder::new()
+            .name("flow-signals".into())
+            .spawn(move || watch(read, cancel, shared));
     }
     release();
     watcher
 }
 
-/// Whether the run's runtime ran a task within [`ANSWER`] (waiting that long
-/// first when it did, so that it is asked about every [`ANSWER`]).
-async fn answers(shared: &Shared) -> bool {
-    if shared.done.load(Ordering::SeqCst) {
-        std::future::pending::<()>().await;
+/// The watcher: the first signal cancels the run; then a second signal, or
+/// a runtime that does not answer, ends `flow` at once.
+fn watch(read: OwnedFd, cancel: CancellationToken, shared: Arc<Shared>) {
+    let mut received = 0;
+    let why = loop {
+        let wait = (received > 0 && !shared.done.load(Ordering::SeqCst)).then_some(ANSWER);
+        match next_signals(&read, wait) {
+            0 => {
+                if !answers(&shared) {
+                    break "the run was busy and did not stop";
+                }
+            }
+            n => {
+                received += n;
+                cancel.cancel();
+                if received > 1 {
+                    break "a second signal";
+                }
+            }
+        }
+    };
+    if let Some(f) = shared.on_end.get() {
+        f();
     }
+    end_now(why);
+}
+
+/// How many signals came, waiting for one at most `wait` (for ever: `None`).
+fn next_signals(read: &OwnedFd, wait: Option<Duration>) -> usize {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let timeout = match wait {
+        Some(wait) => PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX),
+        None => PollTimeout::NONE,
+    };
+    let mut fds = [PollFd::new(read.as_fd(), PollFlags::POLLIN)];
+    match poll(&mut fds, timeout) {
+        Ok(0) | Err(_) => 0,
+        Ok(_) => {
+            let mut bytes = [0u8; 16];
+            nix::unistd::read(read.as_raw_fd(), &mut bytes).unwrap_or(0)
+        }
+    }
+}
+
+/// Whether the run's runtime runs a task within [`ANSWER`] (a run not
+/// started yet — the script still compiling — does not).
+fn answers(shared: &Shared) -> bool {
     let Some(runtime) = shared.runtime.get() else {
-        tokio::time::sleep(ANSWER).await;
         return false;
     };
-    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (tx, rx) = mpsc::channel();
     runtime.spawn(async move {
         let _ = tx.send(());
     });
-    let answered = tokio::time::timeout(ANSWER, rx).await.is_ok();
-    if answered {
-        tokio::time::sleep(ANSWER).await;
-    }
-    answered
+    rx.recv_timeout(ANSWER).is_ok()
 }
 
 /// Ends `flow` from the watcher (`why`: what made it), the run's processes

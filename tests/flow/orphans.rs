@@ -146,13 +146,17 @@ fn kill_9_of_flow_leaves_no_process_within_a_second() {
 #[test]
 fn a_second_ctrl_c_ends_at_once() {
     let mark = unique_mark("twice");
-    let got = scratch("twice-term").join("got-term");
+    let dir = scratch("twice-term");
+    let (got, ready) = (dir.join("got-term"), dir.join("ready"));
     let script = format!(
-        "sh(\"trap 'touch {}' TERM; while :; do sleep 0.05; done\", mark: \"{mark}\")\n",
-        got.display()
+        "sh(\"trap 'touch {}' TERM; touch {}; while :; do sleep 0.05; done\", mark: \"{mark}\")\n",
+        got.display(),
+        ready.display()
     );
     let child = start("twice", &script, &["--no-store"]);
     until_running(&mark, 1);
+    // Once the shell's trap is set: before, SIGTERM would end it, as it should.
+    wait_until("the shell's trap", || ready.exists());
     signal(&child, Signal::SIGINT);
     wait_until("SIGTERM to the shell", || got.exists());
     signal(&child, Signal::SIGINT);
