@@ -2,8 +2,11 @@
 //! resolving names, checking, lowering, running and dropping, in milliseconds (best of five).
 //!
 //! Run with `cargo bench --bench chain`, or `cargo bench --bench chain -- N`
-//! for a chain of N tasks. Plain `std::time::Instant`, no harness: the
-//! numbers are for comparing changes on one machine.
+//! for a chain of N tasks; `-- diamond` for the diamond instead: 100 levels
+//! of 1,000 tasks, each reading two tasks of the level above drawn at random
+//! (seeded), 3.7 MB. Plain `std::time::Instant`, no harness: the numbers are
+//! for comparing changes on one machine. The allocator is the `flow`
+//! binary's (mimalloc), so the phases add up to what `flow run` spends.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,6 +14,10 @@ use std::time::{Duration, Instant};
 use flow::graph::Prelude;
 use flow::source::SourceFile;
 use flow::RunOptions;
+
+#[cfg(feature = "cli")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The script `bench/gen.py` writes as `chain_100k.flow`.
 fn chain(n: usize) -> String {
@@ -22,12 +29,51 @@ fn chain(n: usize) -> String {
     text
 }
 
+/// `levels` levels of `width` tasks; past the first level each task reads
+/// two distinct tasks of the level above (splitmix64 from `seed`), and the
+/// script ends with a fan-in of the last level.
+fn diamond(levels: usize, width: usize, seed: u64) -> String {
+    let mut state = seed;
+    let mut draw = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) as usize
+    };
+    let mut text = String::new();
+    for i in 0..width {
+        text.push_str(&format!("let n{i} = noop()\n"));
+    }
+    for task in width..levels * width {
+        let above = (task / width - 1) * width;
+        let a = draw() % width;
+        let b = (a + 1 + draw() % (width - 1)) % width;
+        text.push_str(&format!(
+            "let n{task} = noop(n{}, b: n{})\n",
+            above + a,
+            above + b
+        ));
+    }
+    let last: Vec<String> = ((levels - 1) * width..levels * width)
+        .map(|t| format!("n{t}"))
+        .collect();
+    text.push_str(&format!("len([{}])\n", last.join(", ")));
+    text
+}
+
 fn main() {
-    let n = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(100_000);
-    let text = chain(n);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (shape, text) = if args.iter().any(|a| a == "diamond") {
+        ("diamond of 100 × 1,000".to_string(), diamond(100, 1000, 18))
+    } else {
+        let n = args.iter().find_map(|a| a.parse().ok()).unwrap_or(100_000);
+        (format!("chain of {n}"), chain(n))
+    };
+    // `FLOW_BENCH_WRITE=PATH`: the script is also written there, for `flow run`.
+    if let Some(path) = std::env::var_os("FLOW_BENCH_WRITE") {
+        std::fs::write(path, &text).expect("the script is written");
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -75,7 +121,7 @@ fn main() {
         drop(script);
     }
     let total: Duration = best.iter().sum();
-    println!("chain of {n} tasks ({} bytes), best of 5:", text.len());
+    println!("{shape} tasks ({} bytes), best of 5:", text.len());
     for (name, t) in phases.iter().zip(best) {
         println!("  {name:<7} {:8.1} ms", t.as_secs_f64() * 1e3);
     }

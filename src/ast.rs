@@ -30,10 +30,11 @@ pub struct Stmt {
 pub enum StmtKind {
     /// `param name = default`: a value the command line may override.
     Param { name: Ident, default: Expr },
-    /// `agent Name = backend(config) [limit N]`.
-    Agent(AgentDecl),
+    /// `agent Name = backend(config) [limit N]`. Declarations are few and
+    /// boxed: a statement is sized for a `let`.
+    Agent(Box<AgentDecl>),
     /// `flow name(params) { body }`: a reusable sub-flow.
-    Flow(FlowDecl),
+    Flow(Box<FlowDecl>),
     /// `let name = value`.
     Let { name: Ident, value: Expr },
     /// `budget tokens = 20000` or `budget usd = 0.50`.

@@ -36,6 +36,9 @@ static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
 
 pub struct Builder<'a> {
     pub(super) text: &'a str,
+    /// Where `text` starts in the script: a piece of a big script is built
+    /// with the spans of the whole (see `parse_in_parallel`).
+    offset: u32,
     /// The comments of `text` as byte ranges, in order (from `scan`).
     comments: &'a [(u32, u32)],
     pub(super) errors: RefCell<Vec<Diagnostic>>,
@@ -80,9 +83,12 @@ pub(super) fn parts<'i>(pair: Pair<'i, Rule>) -> impl Iterator<Item = Pair<'i, R
 }
 
 impl<'a> Builder<'a> {
-    pub fn new(text: &'a str, comments: &'a [(u32, u32)]) -> Builder<'a> {
+    /// A builder for `text`, which starts at byte `offset` of the script;
+    /// `comments` are those of `text`, relative to it.
+    pub fn new(text: &'a str, offset: u32, comments: &'a [(u32, u32)]) -> Builder<'a> {
         Builder {
             text,
+            offset,
             comments,
             errors: RefCell::new(Vec::new()),
             depth: Cell::new(0),
@@ -121,7 +127,7 @@ impl<'a> Builder<'a> {
                 | Rule::arg
         );
         if !trailing {
-            return Span::new(start, end);
+            return self.span(start, end);
         }
         let bytes = self.text.as_bytes();
         loop {
@@ -134,9 +140,15 @@ impl<'a> Builder<'a> {
                 Some((from, to)) if from as usize >= start && end <= to as usize => {
                     end = from as usize;
                 }
-                _ => return Span::new(start, end),
+                _ => return self.span(start, end),
             }
         }
+    }
+
+    /// The span of bytes `start..end` of `text`, in the whole script.
+    fn span(&self, start: usize, end: usize) -> Span {
+        let at = self.offset as usize;
+        Span::new(at + start, at + end)
     }
 
     /// The errors found while building (bad literals, keywords as names, …).
@@ -169,7 +181,7 @@ impl<'a> Builder<'a> {
     }
 
     pub fn program(&self, pair: Pair<'_, Rule>) -> Built<Program> {
-        let span = Span::new(0, self.text.len());
+        let span = self.span(0, self.text.len());
         let stmts = parts(pair).map(|p| self.stmt(p)).collect::<Built<_>>()?;
         Ok(Program { stmts, span })
     }
@@ -198,12 +210,12 @@ impl<'a> Builder<'a> {
                     None => Vec::new(),
                 };
                 let limit = it.next().map(|p| self.expr(p)).transpose()?;
-                StmtKind::Agent(AgentDecl {
+                StmtKind::Agent(Box::new(AgentDecl {
                     name,
                     backend,
                     args,
                     limit,
-                })
+                }))
             }
             Rule::flow_decl => {
                 let mut it = parts(pair);
@@ -213,7 +225,7 @@ impl<'a> Builder<'a> {
                     .map(|p| parts(p).map(|n| self.decl_name(Some(n))).collect())
                     .unwrap_or_default();
                 let body = self.opt_block(it.next(), span)?;
-                StmtKind::Flow(FlowDecl { name, params, body })
+                StmtKind::Flow(Box::new(FlowDecl { name, params, body }))
             }
             Rule::budget_decl => StmtKind::Budget(self.budget_decl(pair)),
             Rule::output_decl => match parts(pair).next() {
@@ -237,7 +249,7 @@ impl<'a> Builder<'a> {
                 name: String::new(),
                 span: Span::default(),
             },
-            |p| Self::ident(&p),
+            |p| self.ident(&p),
         );
         let (text, amount) = it
             .next()
@@ -297,11 +309,11 @@ impl<'a> Builder<'a> {
     }
 
     /// A name (an atomic pair: no trivia to trim).
-    fn ident(pair: &Pair<'_, Rule>) -> Ident {
+    fn ident(&self, pair: &Pair<'_, Rule>) -> Ident {
         let s = pair.as_span();
         Ident {
             name: pair.as_str().to_string(),
-            span: Span::new(s.start(), s.end()),
+            span: self.span(s.start(), s.end()),
         }
     }
 
@@ -404,7 +416,7 @@ impl<'a> Builder<'a> {
                         let field = op
                             .into_inner()
                             .next()
-                            .map(|p| Self::ident(&p))
+                            .map(|p| self.ident(&p))
                             .unwrap_or_else(|| Ident {
                                 name: String::new(),
                                 span,
@@ -459,7 +471,7 @@ impl<'a> Builder<'a> {
             Rule::null => ExprKind::Null,
             Rule::true_lit => ExprKind::Bool(true),
             Rule::false_lit => ExprKind::Bool(false),
-            Rule::var | Rule::plain_var => ExprKind::Name(Self::ident(&pair)),
+            Rule::var | Rule::plain_var => ExprKind::Name(self.ident(&pair)),
             Rule::number => return Ok(self.number(pair)),
             Rule::paren => return self.paren(pair, span),
             Rule::mod_arg => return self.mod_arg(pair),
@@ -519,13 +531,16 @@ impl<'a> Builder<'a> {
     }
 
     fn args(&self, pair: Pair<'_, Rule>) -> Built<Vec<Arg>> {
-        let mut args = Vec::new();
-        for arg in parts(pair) {
+        // As many as the pairs inside (all `arg`s): most calls have one or
+        // two, and a growing vector would hold room for four.
+        let inner = pair.into_inner();
+        let mut args = Vec::with_capacity(inner.len());
+        for arg in inner {
             let mut it = parts(arg);
             let (first, second) = (it.next(), it.next());
             let (name, value) = match (first, second) {
                 // A named argument is a key, not a binding: `Fetch(timeout: 5)` is fine.
-                (Some(name), Some(value)) => (Some(Self::ident(&name)), value),
+                (Some(name), Some(value)) => (Some(self.ident(&name)), value),
                 (Some(value), None) => (None, value),
                 _ => continue,
             };
@@ -539,7 +554,7 @@ impl<'a> Builder<'a> {
 
     fn call(&self, pair: Pair<'_, Rule>) -> Built<ExprKind> {
         let mut it = parts(pair);
-        let callee = it.next().map(|p| Self::ident(&p)).unwrap_or(Ident {
+        let callee = it.next().map(|p| self.ident(&p)).unwrap_or(Ident {
             name: String::new(),
             span: Span::default(),
         });
@@ -552,7 +567,7 @@ impl<'a> Builder<'a> {
             let span = self.span_of(&m);
             let rule = m.as_rule();
             let kind = match rule {
-                Rule::after => ModifierKind::After(parts(m).map(|p| Self::ident(&p)).collect()),
+                Rule::after => ModifierKind::After(parts(m).map(|p| self.ident(&p)).collect()),
                 _ => {
                     let arg = self.opt_mod_arg(parts(m).next(), span)?;
                     match rule {
@@ -578,9 +593,10 @@ impl<'a> Builder<'a> {
     }
 
     fn twice(&self, first: Span, again: Span) {
+        let at = self.offset as usize;
         let word = self
             .text
-            .get(again.range())
+            .get(again.start as usize - at..again.end as usize - at)
             .unwrap_or("")
             .split_whitespace()
             .next()

@@ -17,10 +17,10 @@ mod literals;
 /// `Display` for the AST: a program printed back as Flow source.
 mod print;
 mod scan;
-mod shift;
 mod strings;
 
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, Once};
 
 use pest::Parser;
@@ -152,7 +152,7 @@ pub fn parse(source: &SourceFile) -> Result<Program, Vec<Diagnostic>> {
 /// found its `comments`).
 fn parse_whole(text: &str, comments: &[(u32, u32)]) -> Result<Program, Vec<Diagnostic>> {
     let pairs = run_pest(text).map_err(|e| vec![errors::from_pest(text, &e)])?;
-    let builder = build::Builder::new(text, comments);
+    let builder = build::Builder::new(text, 0, comments);
     let program = pairs.map(|pair| builder.program(pair));
     let errors = builder.into_errors();
     if !errors.is_empty() {
@@ -208,39 +208,54 @@ fn parse_in_parallel(text: &str, top_lines: &[u32], comments: &[(u32, u32)]) -> 
     }
     install_pest_settings();
     let ranges: Vec<(usize, usize)> = cuts.windows(2).map(|w| (w[0], w[1])).collect();
-    let per_thread = ranges.len().div_ceil(threads);
-    let pieces: Vec<Option<Vec<Stmt>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = ranges
-            .chunks(per_thread)
-            .map(|group| {
+    // The threads take the pieces in turn from a counter, so a thread slowed
+    // down (by other processes, or by the kernel finding it fresh memory)
+    // parses fewer of them instead of holding up the others.
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let work = || {
+        let mut done: Vec<(usize, Vec<Stmt>)> = Vec::new();
+        while !failed.load(Ordering::Relaxed) {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&(start, end)) = ranges.get(i) else {
+                break;
+            };
+            // The piece's comments (the scan lists them in order), relative
+            // to the piece.
+            let from = |at: usize| comments.partition_point(|c| (c.0 as usize) < at);
+            let mine: Vec<(u32, u32)> = comments[from(start)..from(end)]
+                .iter()
+                .map(|&(a, b)| (a - start as u32, b - start as u32))
+                .collect();
+            match parse_piece(&text[start..end], start as u32, &mine) {
+                Some(stmts) => done.push((i, stmts)),
+                None => failed.store(true, Ordering::Relaxed),
+            }
+        }
+        done
+    };
+    let mut pieces: Vec<Option<Vec<Stmt>>> = ranges.iter().map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .filter_map(|_| {
                 std::thread::Builder::new()
                     .stack_size(8 << 20)
-                    .spawn_scoped(scope, move || {
-                        let mut stmts = Vec::new();
-                        for &(start, end) in group {
-                            // The piece's comments (the scan lists them in
-                            // order), relative to the piece.
-                            let from =
-                                |at: usize| comments.partition_point(|c| (c.0 as usize) < at);
-                            let mine: Vec<(u32, u32)> = comments[from(start)..from(end)]
-                                .iter()
-                                .map(|&(a, b)| (a - start as u32, b - start as u32))
-                                .collect();
-                            stmts.extend(parse_piece(&text[start..end], start as u32, &mine)?);
-                        }
-                        Some(stmts)
-                    })
+                    .spawn_scoped(scope, work)
                     .ok()
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.and_then(|h| h.join().ok().flatten()))
-            .collect()
+        for handle in handles {
+            for (i, stmts) in handle.join().unwrap_or_default() {
+                pieces[i] = Some(stmts);
+            }
+        }
     });
-    let mut stmts = Vec::new();
-    for piece in pieces {
-        stmts.extend(piece?);
+    // A piece that failed, or that no thread parsed: the whole parse says why.
+    let pieces: Vec<Vec<Stmt>> = pieces.into_iter().collect::<Option<_>>()?;
+    // One copy of the statements, into a vector of the right size.
+    let mut stmts = Vec::with_capacity(pieces.iter().map(Vec::len).sum());
+    for mut piece in pieces {
+        stmts.append(&mut piece);
     }
     Some(Program {
         stmts,
@@ -251,14 +266,12 @@ fn parse_in_parallel(text: &str, top_lines: &[u32], comments: &[(u32, u32)]) -> 
 /// One piece of [`parse_in_parallel`]: its statements, with spans into the whole text.
 fn parse_piece(piece: &str, offset: u32, comments: &[(u32, u32)]) -> Option<Vec<Stmt>> {
     let pair = FlowParser::parse(Rule::program, piece).ok()?.next()?;
-    let builder = build::Builder::new(piece, comments);
+    let builder = build::Builder::new(piece, offset, comments);
     let program = builder.program(pair).ok()?;
     if !builder.into_errors().is_empty() {
         return None;
     }
-    let mut stmts = program.stmts;
-    shift::stmts(&mut stmts, offset);
-    Some(stmts)
+    Some(program.stmts)
 }
 
 /// Whether a top-level line begins with a word no expression can continue with.

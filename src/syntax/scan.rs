@@ -19,6 +19,27 @@ const CONSTRUCTS: [&str; 12] = [
     "filter",
 ];
 
+/// Bit `c - b'a'` is set when a word of [`CONSTRUCTS`] starts with the letter `c`.
+const CONSTRUCT_INITIALS: u32 = {
+    let mut mask = 0;
+    let mut i = 0;
+    while i < CONSTRUCTS.len() {
+        mask |= 1 << (CONSTRUCTS[i].as_bytes()[0] - b'a');
+        i += 1;
+    }
+    mask
+};
+
+/// The word of [`CONSTRUCTS`] `word` is, if any. Most words are names, and
+/// their first letter rules most of them out at once.
+fn construct_keyword(word: &str) -> Option<&'static str> {
+    let first = word.as_bytes().first()?.wrapping_sub(b'a');
+    if first >= 26 || CONSTRUCT_INITIALS & (1 << first) == 0 {
+        return None;
+    }
+    CONSTRUCTS.into_iter().find(|k| *k == word)
+}
+
 /// The constructs with expressions between their keyword and their `{`, which
 /// pest enters before it reaches the block.
 const WAIT_FOR_BLOCK: [&str; 7] = ["map", "if", "repeat", "match", "reduce", "fold", "filter"];
@@ -133,7 +154,7 @@ pub fn scan_lines(
                     continue;
                 }
                 b'$' if bytes.get(i + 1) == Some(&b'{') => {
-                    if let Some(d) = too_deep(depth.of(&stack), i, 2, "`${`") {
+                    if let Some(d) = too_deep(depth.of(&stack), i, 2, "${") {
                         return Outcome::Broken(d);
                     }
                     stack.push(Frame {
@@ -210,7 +231,7 @@ pub fn scan_lines(
                     // The block of the innermost waiting `map` or `if`, if any.
                     depth.here = depth.here.saturating_sub(1);
                 }
-                if let Some(d) = too_deep(depth.of(&stack), i, 1, &format!("`{}`", b as char)) {
+                if let Some(d) = too_deep(depth.of(&stack), i, 1, &text[i..i + 1]) {
                     return Outcome::Broken(d);
                 }
                 stack.push(Frame {
@@ -256,15 +277,13 @@ pub fn scan_lines(
                     i += 1;
                 }
                 let word = &text[start..i];
-                if let Some(kw) = CONSTRUCTS.into_iter().find(|k| *k == word)
-                {
+                if let Some(kw) = construct_keyword(word) {
                     construct = Some(kw);
                     // Not a field (`x.map`), a key or a named argument (`if: 1`).
                     let field = start > 0 && bytes[start - 1] == b'.';
                     let key = text[i..].trim_start_matches([' ', '\t']).starts_with(':');
                     if WAIT_FOR_BLOCK.contains(&kw) && !field && !key {
-                        let what = format!("`{kw}`");
-                        if let Some(d) = too_deep(depth.of(&stack), start, kw.len(), &what) {
+                        if let Some(d) = too_deep(depth.of(&stack), start, kw.len(), kw) {
                             return Outcome::Broken(d);
                         }
                         depth.here += 1;
@@ -400,6 +419,7 @@ fn describe_opener(
 }
 
 /// The error for an opener at `depth` levels deep, if that is too deep.
+/// `what` is the opener as written: `(`, `${`, `map`…
 fn too_deep(
     (depth, constructs): (usize, bool),
     at: usize,
@@ -407,7 +427,7 @@ fn too_deep(
     what: &str,
 ) -> Option<Diagnostic> {
     (depth >= MAX_NESTING).then(|| {
-        let message = if constructs || what == "`map`" || what == "`if`" {
+        let message = if constructs || what == "map" || what == "if" {
             "brackets and `map`s or `if`s are nested too deeply"
         } else {
             "brackets are nested too deeply"
@@ -415,7 +435,7 @@ fn too_deep(
         Diagnostic::error(Code::TooDeep, message)
             .at(
                 Span::new(at, at + len),
-                format!("this {what} is nested more than {MAX_NESTING} levels deep"),
+                format!("this `{what}` is nested more than {MAX_NESTING} levels deep"),
             )
             .help("name the inner parts with `let` bindings")
     })
