@@ -88,6 +88,19 @@ fn sbatch_calls(project: &Project) -> Vec<String> {
         .collect()
 }
 
+/// `flow run` of a map of `n` jobs that sleep a minute, once all are queued.
+fn sleeping_jobs(name: &str, n: usize) -> (Project, std::process::Child) {
+    let script = format!("let xs = map _ in range({n}) {{ sh(\"sleep 60\") }}\nxs\n");
+    let project = Project::new(name, &script);
+    let child = project
+        .command(&["run", "-q", "--executor", "slurm", "main.flow"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the jobs are queued", || live_jobs(&project).len() == n);
+    (project, child)
+}
+
 fn stdout_json(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -268,16 +281,7 @@ Big()
 #[test]
 fn ctrl_c_leaves_no_job_of_the_run_queued_or_running() {
     let Some(_cluster) = cluster() else { return };
-    let project = Project::new(
-        "slurm-interrupt",
-        "let xs = map _ in range(8) { sh(\"sleep 60\") }\nxs\n",
-    );
-    let mut child = project
-        .command(&["run", "-q", "--executor", "slurm", "main.flow"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until("the jobs are queued", || live_jobs(&project).len() == 8);
+    let (project, mut child) = sleeping_jobs("slurm-interrupt", 8);
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
     let sent = Instant::now();
@@ -317,15 +321,7 @@ let others = map _ in range(3) { sh("sleep 60") }
 #[test]
 fn the_jobs_of_a_killed_flow_are_cancelled_by_the_next_command() {
     let Some(_cluster) = cluster() else { return };
-    let project = Project::new(
-        "slurm-strays",
-        "let xs = map _ in range(3) { sh(\"sleep 60\") }\nxs\n",
-    );
-    let mut child = project
-        .command(&["run", "-q", "--executor", "slurm", "main.flow"])
-        .spawn()
-        .unwrap();
-    wait_until("the jobs are queued", || live_jobs(&project).len() == 3);
+    let (project, mut child) = sleeping_jobs("slurm-strays", 3);
     child.kill().unwrap();
     child.wait().unwrap();
     // The cluster's jobs outlive `flow`…
