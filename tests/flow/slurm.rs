@@ -92,11 +92,14 @@ fn sbatch_calls(project: &Project) -> Vec<String> {
 fn sleeping_jobs(name: &str, n: usize) -> (Project, std::process::Child) {
     let script = format!("let xs = map _ in range({n}) {{ sh(\"sleep 60\") }}\nxs\n");
     let project = Project::new(name, &script);
-    let child = project
-        .command(&["run", "-q", "--executor", "slurm", "main.flow"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    // In a process group of its own, as a shell's foreground job.
+    let child = std::os::unix::process::CommandExt::process_group(
+        &mut project.command(&["run", "-q", "--executor", "slurm", "main.flow"]),
+        0,
+    )
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     wait_until("the jobs are queued", || live_jobs(&project).len() == n);
     (project, child)
 }
@@ -282,8 +285,10 @@ Big()
 fn ctrl_c_leaves_no_job_of_the_run_queued_or_running() {
     let Some(_cluster) = cluster() else { return };
     let (project, mut child) = sleeping_jobs("slurm-interrupt", 8);
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    // To the whole group, as Ctrl-C at a terminal: `flow` and any `sbatch`
+    // or `squeue` it runs at that moment.
+    let group = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGINT).unwrap();
     let sent = Instant::now();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));

@@ -183,7 +183,7 @@ impl Driver {
             }
         }
         if !scancel.is_empty() {
-            let _ = Command::new("scancel")
+            let _ = slurm_command("scancel")
                 .args(&scancel)
                 .stdin(std::process::Stdio::null())
                 .output()
@@ -240,7 +240,7 @@ impl Driver {
         if let Some(max) = self.max_array {
             return max;
         }
-        let answer = Command::new("scontrol")
+        let answer = slurm_command("scontrol")
             .args(["show", "config"])
             .stdin(std::process::Stdio::null())
             .output()
@@ -287,7 +287,7 @@ impl Driver {
         }
         let name = job_name(&self.options.name, &ready[0].submission.spec.task);
         let args = job::sbatch_args(shape, &dir, ready.len(), &name, &self.options.tag);
-        let mut sbatch = Command::new("sbatch");
+        let mut sbatch = slurm_command("sbatch");
         sbatch.args(&args).stdin(std::process::Stdio::null());
         for hidden in &self.environment.hidden {
             sbatch.env_remove(hidden);
@@ -421,7 +421,7 @@ impl Driver {
     /// run), and acts on the run's jobs that ended without a status.
     async fn poll(&mut self) {
         let uid = nix::unistd::getuid().to_string();
-        let answer = Command::new("squeue")
+        let answer = slurm_command("squeue")
             .args(["-h", "-r", "-t", "all", "-u", &uid, "-o", "%i|%T|%r"])
             .stdin(std::process::Stdio::null())
             .output()
@@ -557,6 +557,16 @@ fn job_name(run: &str, task: &str) -> String {
         }));
     }
     name
+}
+
+/// One of Slurm's commands, in a process group of its own: a Ctrl-C at the
+/// terminal (sent to `flow`'s whole group) must not kill an `sbatch` that
+/// has submitted but not yet said the job's id, which would leave a job
+/// nobody knows of.
+fn slurm_command(program: &str) -> Command {
+    let mut command = Command::new(program);
+    command.stdin(std::process::Stdio::null()).process_group(0);
+    command
 }
 
 async fn sleep_until(at: Option<Instant>) {

@@ -116,7 +116,9 @@ impl Live {
     pub(super) fn cancel_all(&self) {
         let ids: Vec<String> = self.lock().drain().collect();
         if !ids.is_empty() {
+            use std::os::unix::process::CommandExt;
             let _ = std::process::Command::new("scancel")
+                .process_group(0)
                 .args(&ids)
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::null())
