@@ -188,3 +188,54 @@ fn resources_are_not_part_of_the_cache_key() {
     assert!(again.status.success(), "{}", text(&again.stderr));
     assert_eq!(project.side_effects(), ["run"]);
 }
+
+/// A host's executor, reached by `executor: "NAME"`: it records the
+/// commands it is given and answers each with a fixed output.
+struct Recorder(std::sync::Mutex<Vec<String>>);
+
+impl flow::exec::Executor for Recorder {
+    fn name(&self) -> &str {
+        "recorder"
+    }
+
+    fn run<'a>(
+        &'a self,
+        spec: &'a flow::exec::CommandSpec,
+        _cancel: &'a flow::CancellationToken,
+    ) -> flow::exec::ExecFuture<'a> {
+        Box::pin(async move {
+            self.0.lock().unwrap().push(spec.cmd.clone());
+            Ok(flow::exec::CommandOutput {
+                stdout: b"recorded".to_vec(),
+                ..Default::default()
+            })
+        })
+    }
+
+    fn capacity(&self) -> flow::exec::Capacity {
+        flow::exec::Capacity::Queue(4)
+    }
+}
+
+#[test]
+fn a_host_executor_runs_the_tasks_that_name_it() {
+    let recorder = std::sync::Arc::new(Recorder(Default::default()));
+    let mut options = RunOptions::new().jobs(1);
+    options.executors.push(recorder.clone());
+    let outcome = run_with(
+        "agent Remote = sh(\"echo far\", executor: \"recorder\", cpus: 64)\n[Remote(), sh(\"echo here\")]\n",
+        options,
+    );
+    assert_eq!(
+        outcome.status,
+        RunStatus::Succeeded,
+        "{:#?}",
+        outcome.errors
+    );
+    // 64 CPUs are not asked of this machine: the recorder's queue holds it.
+    assert_eq!(
+        outcome.result.as_deref(),
+        Some(&serde_json::json!(["recorded", "here"]))
+    );
+    assert_eq!(*recorder.0.lock().unwrap(), ["echo far"]);
+}
