@@ -36,6 +36,12 @@ pub trait Journal: Send + Sync {
         None
     }
 
+    /// Whether it records or replays remote calls, and so needs each
+    /// remote call's [`TaskKey::request`] (`--record`, `--replay`).
+    fn uses_requests(&self) -> bool {
+        false
+    }
+
     /// The run's secrets, given before its first task when it has any values
     /// to hide. The records a journal is given are redacted already; the key
     /// inputs and requests are not (redacting them is the journal's work, off
@@ -66,7 +72,8 @@ pub struct TaskKey {
     /// `--record` keeps it and `--replay` matches it. It is the inputs less
     /// the config keys about how calls travel (`base_url`, `timeout`…: see
     /// [`Signature::transport`](crate::agent::Signature::transport)), so a
-    /// recording replays against another address.
+    /// recording replays against another address. Computed only for a
+    /// journal that [records or replays calls](Journal::uses_requests).
     pub request: Option<Request>,
 }
 
@@ -138,22 +145,32 @@ pub(crate) fn key_inputs(
         }),
     };
     let bytes = serde_json::to_vec(&inputs).unwrap_or_default();
-    let request = (signature.resource == Resource::Remote).then(|| {
-        let mut content: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        if let Some(Value::Object(config)) = content.get_mut("config") {
-            config.retain(|k, _| !signature.config.iter().any(|c| c.transport && c.name == *k));
-        }
-        let bytes = serde_json::to_vec(&content).unwrap_or_default();
-        Request {
-            key: digest(&bytes).into(),
-            content: Arc::new(content),
-        }
-    });
     TaskKey {
         key: digest(&bytes).into(),
         inputs: String::from_utf8_lossy(&bytes).into(),
         reusable: config.get(CACHE_KEY) != Some(&Value::Bool(false)),
-        request,
+        request: None,
+    }
+}
+
+impl TaskKey {
+    /// The key with its [`TaskKey::request`], for a call of a remote agent
+    /// when the journal records or replays calls (the only ones that read
+    /// it: computing it costs a parse and a digest per call).
+    pub(crate) fn with_request(mut self, signature: &Signature) -> TaskKey {
+        if signature.resource != Resource::Remote {
+            return self;
+        }
+        let mut content: Value = serde_json::from_str(&self.inputs).unwrap_or(Value::Null);
+        if let Some(Value::Object(config)) = content.get_mut("config") {
+            config.retain(|k, _| !signature.config.iter().any(|c| c.transport && c.name == *k));
+        }
+        let bytes = serde_json::to_vec(&content).unwrap_or_default();
+        self.request = Some(Request {
+            key: digest(&bytes).into(),
+            content: Arc::new(content),
+        });
+        self
     }
 }
 
@@ -180,13 +197,16 @@ mod tests {
             .transport()
             .resource(Resource::Remote);
         let at = |url: &str| map(json!({ "model": "m", "base_url": url }));
-        let here = key_inputs("llm", None, &at("http://a"), Some("hi"), &Map::new(), None, &llm);
-        let there = key_inputs("llm", None, &at("http://b"), Some("hi"), &Map::new(), None, &llm);
+        let here = key_inputs("llm", None, &at("http://a"), Some("hi"), &Map::new(), None, &llm)
+            .with_request(&llm);
+        let there = key_inputs("llm", None, &at("http://b"), Some("hi"), &Map::new(), None, &llm)
+            .with_request(&llm);
         assert_ne!(here.key, there.key, "the cache key covers where it goes");
         let (here, there) = (here.request.unwrap(), there.request.unwrap());
         assert_eq!(here.key, there.key, "the request does not");
         assert_eq!(here.content["config"], json!({ "model": "m" }));
         assert!(key_inputs("sh", None, &Map::new(), None, &Map::new(), None, &sh())
+            .with_request(&sh())
             .request
             .is_none());
     }

@@ -279,6 +279,10 @@ impl Drop for RunJournal {
 }
 
 impl Journal for RunJournal {
+    fn uses_requests(&self) -> bool {
+        self.record_calls || self.replay.is_some()
+    }
+
     fn replay(&self, key: &TaskKey) -> Option<Result<Reused, String>> {
         let replay = self.replay.as_ref()?;
         let request = key.request.as_ref()?;

@@ -308,16 +308,21 @@ impl Scheduler {
         }
         // A dry run's tasks get no key: nothing re-used, nothing to re-use.
         let journal = self.options.journal.as_ref().filter(|_| !self.options.dry_run);
-        let keyed = journal.map(|_| {
-            key_inputs(
+        let keyed = journal.map(|journal| {
+            let signature = implementation.signature();
+            let key = key_inputs(
                 &task.agent_name,
                 definition,
                 &config,
                 instructions.as_deref(),
                 &context,
                 command.as_deref(),
-                implementation.signature(),
-            )
+                signature,
+            );
+            match journal.uses_requests() {
+                true => key.with_request(signature),
+                false => key,
+            }
         });
         let prepared = Prepared {
             keyed,
