@@ -80,6 +80,20 @@ fn counting_sbatch(project: &Project) -> String {
     )
 }
 
+/// `flow run --executor slurm` of the project's script, with `sbatch`
+/// counted ([`counting_sbatch`]) and these variables set; its result.
+fn run_counting_sbatch(project: &Project, env: &[(&str, &str)]) -> serde_json::Value {
+    let path = counting_sbatch(project);
+    let out = project
+        .command(&["run", "-q", "--executor", "slurm", "main.flow"])
+        .env("PATH", &path)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    stdout_json(&out)
+}
+
 fn sbatch_calls(project: &Project) -> Vec<String> {
     std::fs::read_to_string(project.dir.join("sbatch.log"))
         .unwrap_or_default()
@@ -124,14 +138,8 @@ let got = map x in range(20) { sh("echo ${x} $SLURM_JOB_ID $SLURM_ARRAY_TASK_ID"
 got
 "#,
     );
-    let path = counting_sbatch(&project);
-    let out = project
-        .command(&["run", "-q", "--executor", "slurm", "main.flow"])
-        .env("PATH", &path)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let got = stdout_json(&out);
+    let result = run_counting_sbatch(&project, &[]);
+    let got = result;
     let lines: Vec<&str> = got
         .as_array()
         .unwrap()
@@ -172,14 +180,8 @@ fn a_big_map_is_submitted_in_a_few_arrays() {
         "slurm-array",
         "let n = map x in range(300) { sh(\"echo ${x}\", output: \"json\") }\nsum(n)\n",
     );
-    let path = counting_sbatch(&project);
-    let out = project
-        .command(&["run", "-q", "--executor", "slurm", "main.flow"])
-        .env("PATH", &path)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(stdout_json(&out), serde_json::json!(300 * 299 / 2));
+    let result = run_counting_sbatch(&project, &[]);
+    assert_eq!(result, serde_json::json!(300 * 299 / 2));
     let calls = sbatch_calls(&project);
     assert!(
         calls.len() < 10,
@@ -196,15 +198,8 @@ fn arrays_are_cut_at_the_largest_size_allowed() {
         "slurm-chunks",
         "let n = map x in range(50) { sh(\"echo ${x}\", output: \"json\") }\nsum(n)\n",
     );
-    let path = counting_sbatch(&project);
-    let out = project
-        .command(&["run", "-q", "--executor", "slurm", "main.flow"])
-        .env("PATH", &path)
-        .env("FLOW_SLURM_ARRAY_SIZE", "20")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(stdout_json(&out), serde_json::json!(50 * 49 / 2));
+    let result = run_counting_sbatch(&project, &[("FLOW_SLURM_ARRAY_SIZE", "20")]);
+    assert_eq!(result, serde_json::json!(50 * 49 / 2));
     let mut arrays: Vec<String> = sbatch_calls(&project)
         .iter()
         .filter_map(|c| {

@@ -64,8 +64,9 @@ pub(super) struct Queues {
     explicit_jobs: bool,
     /// Slots taken (a task takes its `cpus`).
     running_jobs: usize,
-    /// Memory here that tasks with a `mem` may take, and how much they do.
-    pub(super) memory: u64,
+    /// Memory here that tasks with a `mem` may take (read when the first
+    /// one comes), and how much they do.
+    memory: std::sync::OnceLock<u64>,
     memory_used: u64,
     /// Per executor that queues elsewhere: tasks in its queue, and the cap.
     pub(super) remote: Vec<(usize, usize)>,
@@ -85,7 +86,7 @@ impl Queues {
             jobs: jobs.unwrap_or(cpus).max(1),
             explicit_jobs: jobs.is_some(),
             running_jobs: 0,
-            memory: u64::MAX,
+            memory: std::sync::OnceLock::new(),
             memory_used: 0,
             remote: Vec::new(),
             seq: 0,
@@ -99,6 +100,11 @@ impl Queues {
 
     fn takes_job(&self, agent: &dyn Agent) -> bool {
         self.explicit_jobs || agent.signature().resource == Resource::Cpu
+    }
+
+    /// The machine's memory, which tasks with a `mem` share.
+    pub(super) fn memory(&self) -> u64 {
+        *self.memory.get_or_init(machine_memory)
     }
 
     /// The `--jobs` slots: how many, and whether the user set them.
@@ -127,7 +133,8 @@ impl Queues {
             return running < cap;
         }
         self.running_jobs + taken.cpus as usize <= self.jobs
-            && self.memory_used.saturating_add(taken.memory) <= self.memory
+            && (taken.memory == 0
+                || self.memory_used.saturating_add(taken.memory) <= self.memory())
     }
 
     fn take(&mut self, taken: &Placement) {
@@ -746,4 +753,17 @@ pub(super) fn task_failure(
         cancelled: status == TaskStatus::Cancelled,
         partial: None,
     }
+}
+
+/// The machine's memory (`MemTotal`), which tasks with a `mem` share; no
+/// bound when it cannot be read.
+fn machine_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        })
+        .unwrap_or(u64::MAX)
 }

@@ -47,7 +47,6 @@ impl Scheduler {
                 );
             }
         }
-        self.queues.memory = machine_memory();
     }
 
     /// The index of the executor called `name`, or why there is none.
@@ -133,27 +132,14 @@ impl Scheduler {
                 placement.cpus
             )));
         }
-        if placement.memory > self.queues.memory {
+        if placement.memory > self.queues.memory() {
             return Err(bad(format!(
                 "the task asks for {} of memory (`mem`), more than this machine has ({})",
                 crate::value::size(placement.memory),
-                crate::value::size(self.queues.memory)
+                crate::value::size(self.queues.memory())
             ))
             .help("lower `mem`, or run it on a cluster (`executor: \"slurm\"`)"));
         }
         Ok(placement)
     }
-}
-
-/// The machine's memory (`MemTotal`), which tasks with a `mem` share; no
-/// bound when it cannot be read.
-fn machine_memory() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|info| {
-            let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
-            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-            Some(kib * 1024)
-        })
-        .unwrap_or(u64::MAX)
 }
