@@ -477,7 +477,11 @@ impl Signature {
                 "where it runs: \"local\" or \"slurm\" (default: `--executor`, else local)",
             ),
         ];
-        debug_assert_eq!(keys.len(), crate::exec::PLACEMENT_KEYS.len());
+        // The keys `exec::Resources` reads, in its order.
+        debug_assert!(keys
+            .iter()
+            .map(|k| k.0)
+            .eq(crate::exec::PLACEMENT_KEYS.iter().copied()));
         let mut signature = self;
         for (name, ty, doc) in keys {
             signature = signature.optional(name, ty, doc);
