@@ -15,7 +15,7 @@ use super::store::store_error;
 use super::{compile_file, exit, json_report, print_diagnostics};
 use crate::engine::Engine;
 use crate::runtime::{RunOptions, RunStatus, TaskStatus};
-use crate::store::{NewRun, RunJournal, Store};
+use crate::store::{NewRun, RunJournal, Store, StoreApprover, StoreWorker};
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
@@ -305,12 +305,10 @@ pub fn run(mut args: RunArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    // The store opens while the script compiles.
+    // The store opens on its own thread while the script compiles.
     // A dry run is not recorded: its stubs must never stand in for results.
-    let opening = (!args.exec.no_store && !args.dry_run).then(|| {
-        let dir = args.exec.store.dir();
-        std::thread::spawn(move || Store::open(&dir))
-    });
+    let worker =
+        (!args.exec.no_store && !args.dry_run).then(|| StoreWorker::open(args.exec.store.dir()));
     let needs_store = [
         (args.resume.is_some(), "--resume"),
         (args.record, "--record"),
@@ -341,19 +339,8 @@ pub fn run(mut args: RunArgs) -> u8 {
             return code;
         }
     };
-    let store = match opening.map(std::thread::JoinHandle::join) {
-        None => None,
-        Some(Ok(Ok(store))) => Some(store),
-        Some(Ok(Err(e))) => return store_error(&e),
-        Some(Err(_)) => {
-            errln!(
-                "error: opening the run store failed unexpectedly; `--no-store` runs without it"
-            );
-            return exit::FAILED;
-        }
-    };
-    let journal = match &store {
-        Some(store) => match begin_run(store, &args, &script) {
+    let journal = match worker {
+        Some(worker) => match begin_run(worker, &args, &script) {
             Ok(journal) => Some(Arc::new(journal)),
             Err(code) => return code,
         },
@@ -364,14 +351,8 @@ pub fn run(mut args: RunArgs) -> u8 {
         let script = args.script.display().to_string();
         events.run_started(journal.as_ref().map(|j| j.id), &script, &params);
     }
-    if let Some(store) = &store {
-        super::slurm::cancel_strays(store);
-    }
     // Commands the script sends to Slurm (`--executor slurm`, `executor:`).
-    let stored = store
-        .as_ref()
-        .zip(journal.as_ref())
-        .map(|(s, j)| (s.dir(), j.id));
+    let stored = journal.as_ref().map(|j| (j.store_dir(), j.id));
     let slurm = Arc::new(crate::exec::SlurmExecutor::new(
         args.exec.slurm_options(stored),
     ));
@@ -390,16 +371,9 @@ pub fn run(mut args: RunArgs) -> u8 {
         });
     }
     // Who answers `approve`: the terminal, another shell through the store, or both.
-    let asked_in_store = match (&store, &journal) {
-        (Some(store), Some(journal)) => match store.approver(journal.id) {
-            Ok(approver) => Some(approver),
-            Err(e) => {
-                errln!("warning: `approve` cannot wait for an answer in the run store: {e}");
-                None
-            }
-        },
-        _ => None,
-    };
+    let asked_in_store = journal
+        .as_ref()
+        .map(|j| StoreApprover::new(j.store_dir(), j.id));
     let approver = super::ask::approver(
         super::ask::at_terminal(),
         asked_in_store,
@@ -508,17 +482,26 @@ pub fn run(mut args: RunArgs) -> u8 {
         if let Err(e) = journal.finish(outcome.status, i32::from(code), result) {
             errln!("warning: this run was not fully recorded: {e}");
         }
-        if let Some(store) = &store {
-            let quiet = args.exec.quiet;
-            if !super::outputs::write_report(&args.outputs, store, journal.id, &script, quiet)
-                && code == exit::OK
-            {
-                code = exit::FAILED;
+        // What reads the run back opens the store again, now the run is in it.
+        let wanted = args.outputs.report.is_some() || args.explain;
+        match wanted.then(|| Store::open(journal.store_dir())) {
+            None => {}
+            Some(Err(e)) => {
+                errln!("error: {e}");
+                if code == exit::OK {
+                    code = exit::FAILED;
+                }
             }
-        }
-        if args.explain {
-            if let Some(store) = &store {
-                explain_after(store, journal.id);
+            Some(Ok(store)) => {
+                let quiet = args.exec.quiet;
+                if !super::outputs::write_report(&args.outputs, &store, journal.id, &script, quiet)
+                    && code == exit::OK
+                {
+                    code = exit::FAILED;
+                }
+                if args.explain {
+                    explain_after(&store, journal.id);
+                }
             }
         }
     }
@@ -541,48 +524,52 @@ pub fn run(mut args: RunArgs) -> u8 {
     code
 }
 
-/// Starts recording the run: finds the run `--resume` names (or the latest of
-/// this script) and writes the run's row.
+/// Starts recording the run: cancels what killed runs left on a cluster,
+/// finds the run `--resume` names (or the latest of this script) and writes
+/// the run's row, all on the store's thread.
 fn begin_run(
-    store: &Store,
+    worker: StoreWorker,
     args: &RunArgs,
     script: &crate::engine::Script,
 ) -> Result<RunJournal, u8> {
     let script_path = super::store::script_path(&args.script);
-    let resume_from = match args.resume.as_deref() {
-        None => None,
-        Some("latest") => match store.latest_run_of(&script_path, None) {
-            Ok(Some(run)) => Some(run),
-            Ok(None) => {
-                errln!(
-                    "note: no earlier run of `{}` to resume; every task runs",
-                    args.script.display()
-                );
-                None
-            }
-            Err(e) => return Err(store_error(&e)),
-        },
-        Some(text) => Some(named_run(store, "--resume", text)?),
-    };
-    let replay_from = match args.replay.as_deref() {
-        None => None,
-        Some("latest") => match store.latest_recording_of(&script_path) {
-            Ok(Some(run)) => Some(run),
-            Ok(None) => {
-                errln!(
-                    "error: no run of `{}` was recorded; record one with `flow run --record`",
-                    args.script.display()
-                );
-                return Err(exit::USAGE);
-            }
-            Err(e) => return Err(store_error(&e)),
-        },
-        Some(text) => Some(named_run(store, "--replay", text)?),
-    };
     let given = args.exec.given_params().map_err(|message| {
         errln!("error: {message}");
         exit::USAGE
     })?;
+    let (resume, replay) = (args.resume.clone(), args.replay.clone());
+    let (shown, path) = (args.script.display().to_string(), script_path.clone());
+    let earlier = worker.call(move |store| {
+        super::slurm::cancel_strays(store);
+        let resume_from = match resume.as_deref() {
+            None => None,
+            Some("latest") => match store.latest_run_of(&path, None) {
+                Ok(Some(run)) => Some(run),
+                Ok(None) => {
+                    errln!("note: no earlier run of `{shown}` to resume; every task runs");
+                    None
+                }
+                Err(e) => return Err(store_error(&e)),
+            },
+            Some(text) => Some(named_run(store, "--resume", text)?),
+        };
+        let replay_from = match replay.as_deref() {
+            None => None,
+            Some("latest") => match store.latest_recording_of(&path) {
+                Ok(Some(run)) => Some(run),
+                Ok(None) => {
+                    errln!(
+                        "error: no run of `{shown}` was recorded; record one with `flow run --record`"
+                    );
+                    return Err(exit::USAGE);
+                }
+                Err(e) => return Err(store_error(&e)),
+            },
+            Some(text) => Some(named_run(store, "--replay", text)?),
+        };
+        Ok((resume_from, replay_from))
+    });
+    let (resume_from, replay_from) = earlier.map_err(|e| store_error(&e))??;
     let params: serde_json::Map<String, Value> = given.into_iter().collect();
     let run = NewRun {
         kind: "run",
@@ -594,7 +581,7 @@ fn begin_run(
         record: args.record,
         replay_from,
     };
-    store.begin(run).map_err(|e| store_error(&e))
+    worker.begin(run).map_err(|e| store_error(&e))
 }
 
 /// The run `--resume=RUN` or `--replay=RUN` names, which must exist.

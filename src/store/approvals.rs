@@ -5,7 +5,7 @@
 //! terminal) is marked so, and a run that died leaves its row `pending`
 //! behind a dead process: [`ApprovalRow::run_alive`] tells them apart.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -151,15 +151,8 @@ impl Store {
 
     /// An approver that asks through this store for `run`: each question a
     /// pending row, answered by `flow approve` or `flow deny`.
-    pub fn approver(&self, run: i64) -> Result<StoreApprover, StoreError> {
-        let db = self.db();
-        let conn = connect(&db, false)?;
-        Ok(StoreApprover {
-            db,
-            run,
-            conn: Arc::new(Mutex::new(conn)),
-            on_wait: None,
-        })
+    pub fn approver(&self, run: i64) -> StoreApprover {
+        StoreApprover::new(self.dir(), run)
     }
 }
 
@@ -168,7 +161,8 @@ impl Store {
 pub struct StoreApprover {
     db: PathBuf,
     run: i64,
-    conn: Arc<Mutex<Connection>>,
+    /// Connected when the first question is put (most runs put none).
+    conn: Arc<Mutex<Option<Connection>>>,
     on_wait: Option<OnWait>,
 }
 
@@ -184,6 +178,17 @@ impl std::fmt::Debug for StoreApprover {
 }
 
 impl StoreApprover {
+    /// An approver that asks through the store in `dir` for `run`: each
+    /// question a pending row, answered by `flow approve` or `flow deny`.
+    pub fn new(dir: &Path, run: i64) -> StoreApprover {
+        StoreApprover {
+            db: dir.join(super::DB_FILE),
+            run,
+            conn: Arc::default(),
+            on_wait: None,
+        }
+    }
+
     /// Calls `f` (with the run id) once a question waits in the store: to
     /// say how to answer it.
     pub fn on_wait(mut self, f: impl Fn(i64, &Question) + Send + Sync + 'static) -> StoreApprover {
@@ -204,10 +209,14 @@ impl StoreApprover {
         let conn = self.conn.clone();
         let db = self.db.clone();
         let done = tokio::task::spawn_blocking(move || {
-            let conn = conn
+            let mut conn = conn
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            f(&conn).map_err(|e| sql_error(&db, e))
+            let conn = match &mut *conn {
+                Some(conn) => conn,
+                none => none.insert(connect(&db, false)?),
+            };
+            f(conn).map_err(|e| sql_error(&db, e))
         })
         .await;
         match done {

@@ -93,7 +93,7 @@ struct Replay {
 /// and the request to keep as a recorded call (`--record`).
 type Ended = (i64, TaskRecord, Option<Arc<str>>, Option<Request>);
 
-enum Message {
+pub(super) enum Message {
     Task(Box<Ended>),
     /// Answered once everything sent before it is committed.
     Flush(mpsc::Sender<()>),
@@ -102,7 +102,7 @@ enum Message {
     Finish(Box<Finish>),
 }
 
-struct Finish {
+pub(super) struct Finish {
     status: &'static str,
     exit_code: i32,
     result: Option<String>,
@@ -115,10 +115,34 @@ const CACHED: usize = 1;
 const FAILED: usize = 2;
 const SKIPPED: usize = 3;
 
+/// A run's row, written, and what it takes from earlier runs.
+pub(super) struct Begun {
+    pub(super) id: i64,
+    reusable: HashMap<String, Recorded>,
+    replay: Option<Replay>,
+    record_calls: bool,
+}
+
 impl Store {
     /// Starts recording a run: its row is written at once (so `flow runs`
     /// shows it while it runs), and a writer thread takes its tasks.
     pub fn begin(&self, run: NewRun) -> Result<RunJournal, StoreError> {
+        let db = self.db();
+        let begun = self.write_run_row(run)?;
+        let conn = connect(&db, false)?;
+        let inbox = Arc::new(Inbox::new());
+        let receiver = inbox.clone();
+        let dir = self.dir().to_path_buf();
+        let id = begun.id;
+        let writer = std::thread::Builder::new()
+            .name("flow-store".into())
+            .spawn(move || write(conn, &dir, id, receiver))
+            .map_err(|e| StoreError::new(&db, format!("cannot start its writer: {e}")))?;
+        Ok(RunJournal::new(begun, self.dir(), inbox, writer))
+    }
+
+    /// Writes the run's row and reads what it re-uses or replays.
+    pub(super) fn write_run_row(&self, run: NewRun) -> Result<Begun, StoreError> {
         let db = self.db();
         let id = self
             .conn()
@@ -148,24 +172,11 @@ impl Store {
             Some(from) => Some(self.recorded_calls(from).map_err(|e| sql_error(&db, e))?),
             None => None,
         };
-        let conn = connect(&db, false)?;
-        let inbox = Arc::new(Inbox::new());
-        let receiver = inbox.clone();
-        let dir = self.dir().to_path_buf();
-        let writer = std::thread::Builder::new()
-            .name("flow-store".into())
-            .spawn(move || write(conn, &dir, id, receiver))
-            .map_err(|e| StoreError::new(&db, format!("cannot start its writer: {e}")))?;
-        Ok(RunJournal {
+        Ok(Begun {
             id,
-            inbox,
-            writer: Mutex::new(Some(writer)),
             reusable,
             replay,
             record_calls: run.record,
-            store_dir: self.dir().to_path_buf(),
-            seq: AtomicI64::new(0),
-            counts: Default::default(),
         })
     }
 
@@ -223,6 +234,33 @@ impl Store {
             )
             .optional()
             .map_err(|e| sql_error(&self.db(), e))
+    }
+}
+
+impl RunJournal {
+    /// The journal of a run whose row is written, its writer thread started.
+    pub(super) fn new(
+        begun: Begun,
+        store_dir: &Path,
+        inbox: Arc<Inbox<Message>>,
+        writer: JoinHandle<Result<(), StoreError>>,
+    ) -> RunJournal {
+        RunJournal {
+            id: begun.id,
+            inbox,
+            writer: Mutex::new(Some(writer)),
+            reusable: begun.reusable,
+            replay: begun.replay,
+            record_calls: begun.record_calls,
+            store_dir: store_dir.to_path_buf(),
+            seq: AtomicI64::new(0),
+            counts: Default::default(),
+        }
+    }
+
+    /// The store's folder.
+    pub fn store_dir(&self) -> &Path {
+        &self.store_dir
     }
 }
 
@@ -343,7 +381,7 @@ impl Journal for RunJournal {
 
 /// The writer thread: commits ended tasks in batches (all that arrived while
 /// the last batch was written), then the run's end.
-fn write(
+pub(super) fn write(
     mut conn: Connection,
     store: &Path,
     run: i64,

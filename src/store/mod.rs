@@ -18,6 +18,7 @@
 //! |---|---|
 //! | `schema.rs` | the tables and their migrations |
 //! | `journal.rs` | a run being written: the writer thread, re-used results |
+//! | `worker.rs` | `flow run`'s store on its own thread: opened while the script compiles, then the writer |
 //! | `inbox.rs` | the queue to the writer, which wakes it once per batch |
 //! | `query.rs` | reading runs and tasks back, removing old runs |
 //! | `timeline.rs` | a whole run read back for a report (`flow report`) |
@@ -31,6 +32,7 @@ mod query;
 mod schema;
 mod timeline;
 pub mod why;
+mod worker;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -41,6 +43,7 @@ pub use approvals::{ApprovalRow, Decided, StoreApprover};
 pub use journal::{NewRun, RunJournal};
 pub use query::{AttemptRow, RunRow, TaskRow};
 pub use timeline::TaskLine;
+pub use worker::StoreWorker;
 
 /// The database file inside a store's folder.
 pub const DB_FILE: &str = "flow.db";

@@ -96,7 +96,7 @@ impl Session {
         let store = self.recorder.as_mut().and_then(|r| {
             if r.asks.is_none() {
                 let run = r.journal.lock().ok()?.as_ref()?.id;
-                r.asks = r.store.approver(run).ok();
+                r.asks = Some(r.store.approver(run));
             }
             r.asks.clone()
         });
