@@ -40,6 +40,8 @@ mod events;
 mod graph;
 mod json_report;
 mod outputs;
+#[cfg(target_os = "linux")]
+mod pages;
 mod progress;
 #[cfg(target_os = "linux")]
 mod reaper;
@@ -74,6 +76,17 @@ mod reaper {
         Vec::new()
     }
 }
+
+/// Elsewhere than Linux: no setting to hold (see `pages.rs`).
+#[cfg(not(target_os = "linux"))]
+mod pages {
+    pub fn hold() {}
+    pub fn release() {}
+}
+
+/// Scripts from this size on are big work from the start (see `pages.rs`):
+/// as big as the parser's parallel threshold.
+const BIG_SCRIPT: usize = 256 * 1024;
 
 pub mod exit {
     pub const OK: u8 = 0;
@@ -157,6 +170,7 @@ pub(crate) enum Format {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
+    pages::hold();
     // `run` and `repl` hold the signals they answer from the first
     // instruction until their watchers listen (a Ctrl-C meanwhile waits);
     // the command is known for sure only once clap has parsed it.
@@ -338,6 +352,9 @@ pub(crate) fn compile_file(
         errln!("error: {message}");
         (exit::USAGE, NotCompiled::Unreadable(message))
     })?;
+    if source.text.len() >= BIG_SCRIPT {
+        pages::release();
+    }
     match engine.compile_with(source, &engine.check_env(), &Default::default()) {
         Ok(script) => {
             // `# flow: allow(unused-binding)` holds here too.

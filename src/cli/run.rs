@@ -420,6 +420,8 @@ pub fn run(mut args: RunArgs) -> u8 {
         budget: args.exec.budget(),
         approver: Some(approver),
     };
+    // The work begins: huge pages for a heap that may grow big.
+    super::pages::release();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

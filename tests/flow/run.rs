@@ -1244,3 +1244,44 @@ fn data_built_ins_work_in_a_script() {
         error.diagnostics[0]
     );
 }
+
+/// `flow` turns transparent huge pages off while it starts (src/cli/pages.rs)
+/// and on again before the work: the commands it starts get them as `flow`
+/// was given them, on or off.
+#[cfg(target_os = "linux")]
+#[test]
+fn commands_get_huge_pages_as_flow_was_given_them() {
+    use std::os::unix::process::CommandExt;
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if !status.contains("THP_enabled") {
+        eprintln!("skipped: this kernel does not say whether huge pages are on");
+        return;
+    }
+    let script = common::scratch("huge-pages").join("main.flow");
+    std::fs::write(&script, "sh(\"grep THP_enabled /proc/self/status\")\n").unwrap();
+    for off in [false, true] {
+        let mut cmd = flow_command();
+        cmd.args(["run", "-q", "--no-store"]).arg(&script);
+        if off {
+            // SAFETY: prctl with integer options, between fork and exec.
+            #[allow(unsafe_code)]
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+                    Ok(())
+                });
+            }
+        }
+        let out = output_or_hang(
+            cmd.stdout(std::process::Stdio::piped()).spawn().unwrap(),
+            "flow",
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let expected = if off {
+            "THP_enabled:\\t0"
+        } else {
+            "THP_enabled:\\t1"
+        };
+        assert!(stdout.contains(expected), "off: {off}, printed {stdout}");
+    }
+}

@@ -50,6 +50,8 @@ pub fn run(args: ReplArgs) -> u8 {
             return exit::USAGE;
         }
     };
+    // Entries start commands and may grow big: huge pages as `flow` was given.
+    crate::cli::pages::release();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
