@@ -7,6 +7,19 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+// Before `main`, and before the standard library's own start allocates:
+// huge pages off while `flow` starts (see `flow::cli::hold_huge_pages`).
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)] // a constructor: only a prctl, no Rust runtime needed
+#[used]
+#[link_section = ".init_array"]
+static HOLD_HUGE_PAGES: extern "C" fn() = {
+    extern "C" fn hold() {
+        flow::cli::hold_huge_pages();
+    }
+    hold
+};
+
 fn main() -> std::process::ExitCode {
     flow::cli::main()
 }

@@ -168,9 +168,15 @@ pub(crate) enum Format {
     Json,
 }
 
+/// Turns transparent huge pages off until the work starts (`cli/pages.rs`).
+/// The `flow` binary calls it before its `main`, from a constructor, so that
+/// the standard library's first allocation is already made without them.
+pub fn hold_huge_pages() {
+    pages::hold();
+}
+
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
-    pages::hold();
     // `run` and `repl` hold the signals they answer from the first
     // instruction until their watchers listen (a Ctrl-C meanwhile waits);
     // the command is known for sure only once clap has parsed it.

@@ -7,7 +7,9 @@
 //! big runs gain from huge pages (the 100,000-task chain ran ~20 % slower
 //! without), so they are turned off only until the work starts: when the
 //! script is read and big, or when the run begins. Commands are started after
-//! that, so they inherit the setting `flow` was given.
+//! that, so they inherit the setting `flow` was given. The binary turns them
+//! off from a constructor (`src/main.rs`), before the standard library's
+//! first allocation.
 
 #![allow(unsafe_code)] // prctl: each call carries its SAFETY argument
 
