@@ -177,6 +177,10 @@ pub fn hold_huge_pages() {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
+    #[cfg(target_os = "linux")]
+    if let Some(tag) = reaper::guard_tag() {
+        reaper::guard(&tag);
+    }
     // `run` and `repl` hold the signals they answer from the first
     // instruction until their watchers listen (a Ctrl-C meanwhile waits);
     // the command is known for sure only once clap has parsed it.

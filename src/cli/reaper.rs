@@ -10,7 +10,7 @@
 //!    its group (`setsid`) or whose parent exited (a double fork) is
 //!    re-parented to `flow`, and [`sweep`] kills every such child when a run
 //!    or a REPL entry ends;
-//! 4. a *guard* process, forked before anything else, outlives `flow`: when
+//! 4. a *guard* process, started before anything else, outlives `flow`: when
 //!    `flow` is gone, however it died, the guard kills every process whose
 //!    environment carries this process's tag ([`TAG_VARIABLE`], which every
 //!    command inherits), then exits.
@@ -19,7 +19,7 @@
 //! escapes the guard, and only the guard: while `flow` lives, [`sweep`] finds
 //! it as a child.
 
-#![allow(unsafe_code)] // prctl, pipe2, fork, kill, waitpid: each call carries its SAFETY argument
+#![allow(unsafe_code)] // prctl, pipe2, posix_spawn, kill, waitpid: each call carries its SAFETY argument
 
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -36,10 +36,20 @@ static GUARD: AtomicI32 = AtomicI32::new(0);
 /// This process's end of the guard's pipe (-1 when there is no guard).
 static GUARD_PIPE: AtomicI32 = AtomicI32::new(-1);
 
+/// The argument that makes a `flow` process the guard of the `flow` that
+/// started it: `flow __flow_guard__ TAG`, its stdin the guard's pipe.
+const GUARD_ARGUMENT: &str = "__flow_guard__";
+
 /// Makes this process a child subreaper and starts its guard. Call it before
-/// any thread starts: it forks, and it sets [`TAG_VARIABLE`] in this process's
-/// environment. Failing (an old kernel, no `/proc`) leaves the first two
-/// mechanisms, and is not an error.
+/// any thread starts: it sets [`TAG_VARIABLE`] in this process's environment.
+/// Failing (an old kernel, no `/proc`) leaves the first two mechanisms, and
+/// is not an error.
+///
+/// The guard is this binary started again (`posix_spawn`, which suspends
+/// this thread only until the `exec`), not a `fork` of this process: a fork
+/// shares every page of `flow` with the guard for the whole run, and each of
+/// `flow`'s writes to one then copies it, with a TLB shootdown across the
+/// run's threads — about 3 ms of a one-task run's wall time.
 pub fn start() {
     // SAFETY: prctl with an integer option; no memory is passed.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
@@ -54,46 +64,96 @@ pub fn start() {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     let tag = format!("{}.{nanos}", std::process::id());
-    // SAFETY: no other thread exists yet (the caller's promise), so the child
-    // is a whole copy of this process and may do anything it could.
-    match unsafe { libc::fork() } {
-        -1 => {}
-        0 => {
-            drop(write);
-            guard(read, &tag)
-        }
-        pid => {
-            GUARD.store(pid, Ordering::Relaxed);
-            drop(read);
-            // The write end stays open until this process is gone; close-on-exec,
-            // so no command holds it.
-            GUARD_PIPE.store(write.as_raw_fd(), Ordering::Relaxed);
-            std::mem::forget(write);
-            std::env::set_var(TAG_VARIABLE, &tag);
-        }
+    let Some(pid) = spawn_guard(&read, &tag) else {
+        return;
+    };
+    GUARD.store(pid, Ordering::Relaxed);
+    drop(read);
+    // The write end stays open until this process is gone; close-on-exec,
+    // so no command holds it.
+    GUARD_PIPE.store(write.as_raw_fd(), Ordering::Relaxed);
+    std::mem::forget(write);
+    std::env::set_var(TAG_VARIABLE, &tag);
+}
+
+/// Starts `flow __flow_guard__ TAG` in a session of its own, its stdin the
+/// pipe's read end, its stdout and stderr `/dev/null`, with this thread's
+/// signal mask (`run` and `repl` hold Ctrl-C until they listen, so one
+/// pressed meanwhile cannot reach the guard before it ignores it).
+fn spawn_guard(read: &OwnedFd, tag: &str) -> Option<libc::pid_t> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let exe = std::env::current_exe()
+        .ok()
+        .filter(|path| path.exists())
+        .and_then(|path| CString::new(path.as_os_str().as_bytes()).ok())
+        .unwrap_or_else(|| c"/proc/self/exe".to_owned());
+    let (arg0, argument, tag) = (
+        c"flow".to_owned(),
+        CString::new(GUARD_ARGUMENT).ok()?,
+        CString::new(tag).ok()?,
+    );
+    let argv = [
+        arg0.as_ptr(),
+        argument.as_ptr(),
+        tag.as_ptr(),
+        std::ptr::null(),
+    ];
+    extern "C" {
+        static environ: *const *const libc::c_char;
+    }
+    // SAFETY: the attribute and file-action objects are initialised before
+    // use and destroyed after; every pointer passed outlives the call
+    // (`argv`'s strings, `environ`, which no other thread can change: none
+    // exists yet, the caller's promise).
+    unsafe {
+        let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+        let mut attributes: libc::posix_spawnattr_t = std::mem::zeroed();
+        libc::posix_spawn_file_actions_init(&mut actions);
+        libc::posix_spawnattr_init(&mut attributes);
+        libc::posix_spawn_file_actions_adddup2(&mut actions, read.as_raw_fd(), 0);
+        let null = c"/dev/null".as_ptr();
+        libc::posix_spawn_file_actions_addopen(&mut actions, 1, null, libc::O_WRONLY, 0);
+        libc::posix_spawn_file_actions_adddup2(&mut actions, 1, 2);
+        libc::posix_spawnattr_setflags(&mut attributes, libc::POSIX_SPAWN_SETSID as libc::c_short);
+        let mut pid = 0;
+        let spawned = libc::posix_spawn(
+            &mut pid,
+            exe.as_ptr(),
+            &actions,
+            &attributes,
+            argv.as_ptr().cast(),
+            environ.cast(),
+        );
+        libc::posix_spawn_file_actions_destroy(&mut actions);
+        libc::posix_spawnattr_destroy(&mut attributes);
+        (spawned == 0).then_some(pid)
     }
 }
 
-/// The guard: waits for `flow` to be gone (the pipe's end of file), kills
-/// what carries `tag`, and exits.
-fn guard(read: OwnedFd, tag: &str) -> ! {
-    // SAFETY: plain calls on this (single-threaded) child: a session of its
-    // own, so neither a Ctrl-C at the terminal nor a signal to `flow`'s group
-    // reaches it; ignored signals; stdio on /dev/null, so that it holds no
-    // pipe of whoever started `flow`; every other fd closed.
+/// When this process was started as a guard (`flow __flow_guard__ TAG`),
+/// its tag. `flow`'s `main` asks before anything else.
+pub fn guard_tag() -> Option<String> {
+    let mut args = std::env::args_os().skip(1);
+    if args.next()? != GUARD_ARGUMENT {
+        return None;
+    }
+    args.next()?.into_string().ok()
+}
+
+/// The guard: waits for `flow` to be gone (the end of file on its stdin),
+/// kills what carries `tag`, and exits.
+pub fn guard(tag: &str) -> ! {
+    // SAFETY: plain calls on this single-threaded process (the guard starts
+    // no thread): ignored signals (a pending Ctrl-C is dropped), and every
+    // fd but the standard three closed, so that it holds no pipe of whoever
+    // started `flow`.
     unsafe {
-        libc::setsid();
         for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGPIPE] {
             libc::signal(signal, libc::SIG_IGN);
         }
-        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-        libc::dup2(read.as_raw_fd(), 0);
-        for fd in [1, 2] {
-            libc::dup2(null, fd);
-        }
         libc::syscall(libc::SYS_close_range, 3, u32::MAX, 0);
     }
-    std::mem::forget(read); // it is fd 0 now; the original number is closed
     let mut stdin = std::io::stdin();
     let mut byte = [0];
     // Returns at the end of file (`flow` is gone), or with the byte of
