@@ -16,6 +16,7 @@ mod errors;
 mod literals;
 /// `Display` for the AST: a program printed back as Flow source.
 mod print;
+mod quick;
 mod scan;
 mod strings;
 
@@ -220,14 +221,7 @@ fn parse_in_parallel(text: &str, top_lines: &[u32], comments: &[(u32, u32)]) -> 
             let Some(&(start, end)) = ranges.get(i) else {
                 break;
             };
-            // The piece's comments (the scan lists them in order), relative
-            // to the piece.
-            let from = |at: usize| comments.partition_point(|c| (c.0 as usize) < at);
-            let mine: Vec<(u32, u32)> = comments[from(start)..from(end)]
-                .iter()
-                .map(|&(a, b)| (a - start as u32, b - start as u32))
-                .collect();
-            match parse_piece(&text[start..end], start as u32, &mine) {
+            match parse_piece(text, start, end, top_lines, comments) {
                 Some(stmts) => done.push((i, stmts)),
                 None => failed.store(true, Ordering::Relaxed),
             }
@@ -263,10 +257,63 @@ fn parse_in_parallel(text: &str, top_lines: &[u32], comments: &[(u32, u32)]) -> 
     })
 }
 
-/// One piece of [`parse_in_parallel`]: its statements, with spans into the whole text.
-fn parse_piece(piece: &str, offset: u32, comments: &[(u32, u32)]) -> Option<Vec<Stmt>> {
+/// One piece of [`parse_in_parallel`], `text[start..end]`: its statements,
+/// with spans into the whole text. A top-level line of the simplest form
+/// followed by another `let` line is built by [`quick`]; the lines between
+/// such lines go to pest, a run at a time.
+fn parse_piece(
+    text: &str,
+    start: usize,
+    end: usize,
+    top_lines: &[u32],
+    comments: &[(u32, u32)],
+) -> Option<Vec<Stmt>> {
+    let within = |at: usize| top_lines.partition_point(|&l| (l as usize) < at);
+    let lines = &top_lines[within(start)..within(end)];
+    let mut stmts = Vec::new();
+    // Where the lines not built yet begin.
+    let mut pending = start;
+    for (i, &line) in lines.iter().enumerate() {
+        let line = line as usize;
+        let next = lines.get(i + 1).map_or(end, |&n| n as usize);
+        // One line (its newline the last byte before the next top-level
+        // line), then a `let`, or the piece's end (a statement's start).
+        let body = text[line..next].strip_suffix('\n').unwrap_or(&text[line..next]);
+        let followed = next == end || text[next..].starts_with("let ");
+        if body.contains('\n') || !followed {
+            continue;
+        }
+        let Some(stmt) = quick::let_call(body, line) else {
+            continue;
+        };
+        if pending < line {
+            stmts.append(&mut parse_with_pest(text, pending, line, comments)?);
+        }
+        stmts.push(stmt);
+        pending = next;
+    }
+    if pending < end {
+        stmts.append(&mut parse_with_pest(text, pending, end, comments)?);
+    }
+    Some(stmts)
+}
+
+/// `text[start..end]` parsed by pest, with spans into the whole text.
+fn parse_with_pest(
+    text: &str,
+    start: usize,
+    end: usize,
+    comments: &[(u32, u32)],
+) -> Option<Vec<Stmt>> {
+    // Its comments (the scan lists them in order), relative to it.
+    let from = |at: usize| comments.partition_point(|c| (c.0 as usize) < at);
+    let mine: Vec<(u32, u32)> = comments[from(start)..from(end)]
+        .iter()
+        .map(|&(a, b)| (a - start as u32, b - start as u32))
+        .collect();
+    let piece = &text[start..end];
     let pair = FlowParser::parse(Rule::program, piece).ok()?.next()?;
-    let builder = build::Builder::new(piece, offset, comments);
+    let builder = build::Builder::new(piece, start as u32, &mine);
     let program = builder.program(pair).ok()?;
     if !builder.into_errors().is_empty() {
         return None;
@@ -345,6 +392,73 @@ mod parallel_tests {
         }
         if let Some(parallel) = parallel {
             assert_eq!(Ok(parallel), parse_whole(&text, &comments));
+        }
+    }
+
+    /// Lines of the simplest form among everything that looks like them but
+    /// is not a whole top-level statement: the pieces' quick path must give
+    /// the tree of a whole pest parse.
+    #[test]
+    fn simple_lines_among_look_alikes_give_a_whole_parse() {
+        let block = [
+            "let a0 = noop()",
+            "let a1 = noop(a0)",
+            "let a2 = noop(a1, b: a0)",
+            "let a3 = noop(a2) ",
+            "let a4 = noop(a3)",
+            "  retry 2",
+            "let a5 = noop(a4)",
+            "where true",
+            "let a6 = noop(a5)",
+            "",
+            "let a7 = noop(a6) # a comment",
+            "let a8 = noop(a7)\r",
+            "flow f(x) {",
+            "let inner = noop(x)",
+            "let inner2 = noop(inner)",
+            "inner2",
+            "}",
+            "let s = \"\"\"",
+            "let not_code = noop(a0)",
+            "let nor_this = noop(a1)",
+            "\"\"\"",
+            "let a9 = noop(",
+            "  a8)",
+            "let a10 = noop(a9)",
+            "let a11 = noop(a10); let a12 = noop(a11)",
+            "let a13 = noop(a12)",
+            "  timeout 5s",
+            "let a14 = noop(a13)",
+            "# a comment line",
+            "let a15 = noop(a14)",
+            "let a16 = noop(a15)",
+        ]
+        .join("\n");
+        let mut text = String::new();
+        let mut i = 0;
+        while text.len() < 2 * PARALLEL_MIN_BYTES {
+            // Names of their own for each copy: the tree, not the checker, is compared.
+            text.push_str(&block.replace("a", &format!("c{i}_")));
+            text.push('\n');
+            i += 1;
+        }
+        text.push_str("let last = noop(c0_16)");
+        let (mut lines, mut comments) = (Vec::new(), Vec::new());
+        assert!(matches!(
+            scan::scan_lines(&text, Some(&mut lines), &mut comments),
+            scan::Outcome::Balanced
+        ));
+        let parallel = parse_in_parallel(&text, &lines, &comments);
+        if std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2 {
+            assert!(parallel.is_some(), "a big script is cut into pieces");
+        }
+        if let Some(parallel) = parallel {
+            let whole = parse_whole(&text, &comments).expect("the script parses");
+            assert_eq!(parallel.stmts.len(), whole.stmts.len());
+            for (quick, pest) in parallel.stmts.iter().zip(&whole.stmts) {
+                assert_eq!(quick, pest);
+            }
+            assert_eq!(parallel, whole);
         }
     }
 
