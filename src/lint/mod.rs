@@ -68,17 +68,45 @@ pub fn lint(
     config: &Config,
 ) -> Vec<Diagnostic> {
     let cx = Cx::new(source, program, graph, config);
+    run(&cx, program.stmts.len() >= PARALLEL_MIN_STATEMENTS)
+}
+
+/// Every lint over `cx`, on two cores when `parallel`: each lint walks the
+/// whole program, so a big one is linted half of the lints on each core (the
+/// diagnostics come out in the same order either way).
+fn run(cx: &Cx<'_>, parallel: bool) -> Vec<Diagnostic> {
+    let first = |diags: &mut Vec<Diagnostic>| {
+        sequential::check(cx, diags);
+        dependencies::check(cx, diags);
+        god::check(cx, diags);
+    };
+    let second = |diags: &mut Vec<Diagnostic>| {
+        hygiene::check(cx, diags);
+        shell::check(cx, diags);
+        command::check(cx, diags);
+        result::check(cx, diags);
+    };
     let mut diags = Vec::new();
-    sequential::check(&cx, &mut diags);
-    dependencies::check(&cx, &mut diags);
-    god::check(&cx, &mut diags);
-    hygiene::check(&cx, &mut diags);
-    shell::check(&cx, &mut diags);
-    command::check(&cx, &mut diags);
-    result::check(&cx, &mut diags);
+    if parallel {
+        let mut more = Vec::new();
+        std::thread::scope(|scope| {
+            let other = scope.spawn(|| second(&mut more));
+            first(&mut diags);
+            if let Err(panic) = other.join() {
+                std::panic::resume_unwind(panic);
+            }
+        });
+        diags.append(&mut more);
+    } else {
+        first(&mut diags);
+        second(&mut diags);
+    }
     diags.sort_by_key(|d| d.span().map_or(0, |s| s.start));
     diags
 }
+
+/// Programs with this many top-level statements are linted on two cores.
+const PARALLEL_MIN_STATEMENTS: usize = 5_000;
 
 fn has_timeout_arg(args: &[ast::Arg]) -> bool {
     args.iter()
@@ -393,4 +421,39 @@ pub(crate) fn literal_text(e: &Expr) -> Option<String> {
 /// `name` as users write it on the command line and in allow comments: `god-agent`.
 pub fn dashed(code: Code) -> String {
     code.name().replace('_', "-")
+}
+
+#[cfg(test)]
+mod parallel_tests {
+    use super::*;
+
+    /// Every lint case of the test corpus, linted on two cores, gets the
+    /// diagnostics, in order, of one.
+    #[test]
+    fn two_cores_give_the_diagnostics_of_one() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases/lint");
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        let engine = crate::Engine::new();
+        let config = Config::default();
+        let mut compared = 0;
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let Ok(script) = engine.compile("case.flow", &text) else {
+                continue;
+            };
+            let cx = Cx::new(
+                &script.source,
+                &script.program,
+                &script.graph,
+                &config,
+            );
+            assert_eq!(run(&cx, true), run(&cx, false), "{}", file.display());
+            compared += usize::from(!run(&cx, false).is_empty());
+        }
+        assert!(compared >= 5, "only {compared} cases with warnings");
+    }
 }
