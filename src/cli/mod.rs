@@ -177,6 +177,11 @@ pub fn hold_huge_pages() {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
+    ExitCode::from(run_command_line())
+}
+
+/// Runs the command line and returns the process exit status.
+pub fn run_command_line() -> u8 {
     #[cfg(target_os = "linux")]
     if let Some(tag) = reaper::guard_tag() {
         reaper::guard(&tag);
@@ -193,11 +198,11 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() {
+            return if e.use_stderr() {
                 exit::USAGE
             } else {
                 exit::OK
-            });
+            };
         }
     };
     style::set(
@@ -241,7 +246,7 @@ pub fn main() -> ExitCode {
     // Everything the run started is gone (its last sweep): the guard may go
     // without looking through every process of the machine.
     reaper::dismiss();
-    ExitCode::from(code)
+    code
 }
 
 /// The command word of a command line, before clap reads it: the first
