@@ -82,11 +82,15 @@ pub fn graph(mut args: GraphArgs) -> u8 {
     match args.format {
         GraphFormat::Dot => out!("{}", graph::to_dot_with(g, overlay.as_ref())),
         GraphFormat::Mermaid => out!("{}", graph::to_mermaid_with(g, overlay.as_ref())),
-        GraphFormat::Json => outln!(
-            "{}",
-            serde_json::to_string_pretty(&graph::to_json_with(g, overlay.as_ref()))
-                .unwrap_or_default()
-        ),
+        GraphFormat::Json => {
+            // Written as it is made: a big graph's document is never whole in memory.
+            use std::io::Write as _;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let _ = graph::write_json(g, overlay.as_ref(), &mut out)
+                .map_err(std::io::Error::from)
+                .and_then(|()| writeln!(out))
+                .and_then(|()| out.flush());
+        }
     }
     exit::OK
 }

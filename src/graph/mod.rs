@@ -15,7 +15,7 @@ mod lower;
 mod overlay;
 
 #[cfg(any(feature = "cli", feature = "internals"))]
-pub use export::{kind_name, to_dot_with, to_json_with, to_mermaid_with};
+pub use export::{kind_name, to_dot_with, to_json_with, to_mermaid_with, write_json};
 #[cfg(feature = "internals")]
 pub use export::{to_dot, to_json, to_mermaid};
 #[cfg(any(feature = "cli", feature = "internals"))]
