@@ -617,4 +617,26 @@ mod tests {
         assert!(size <= 200, "a node takes {size} bytes");
         assert!(CallModifiers::from(Modifiers::default()).0.is_none());
     }
+
+    /// `flow graph --format json` writes the document as it makes it: the
+    /// text of the whole document, pretty-printed.
+    #[test]
+    fn json_written_as_made_is_the_whole_document() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        let engine = crate::Engine::new();
+        let mut compared = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let Ok(script) = engine.compile("example.flow", &text) else {
+                continue;
+            };
+            let whole = serde_json::to_string_pretty(&to_json_with(&script.graph, None)).unwrap();
+            let mut written = Vec::new();
+            write_json(&script.graph, None, &mut written).unwrap();
+            assert_eq!(String::from_utf8(written).unwrap(), whole, "{}", path.display());
+            compared += 1;
+        }
+        assert!(compared >= 5, "{compared} examples");
+    }
 }
