@@ -45,7 +45,7 @@ pub async fn send(out: &Outgoing) -> Result<reqwest::Response, String> {
         let client = super::net::client(out.allow_link_local, url.scheme() == "https")
             .map_err(|e| e.message)?;
         let mut request = client.request(method.clone(), url.clone()).timeout(out.timeout);
-        if url.origin() == out.url.origin() {
+        if !out.headers.is_empty() && url.origin() == out.url.origin() {
             request = request.headers(out.headers.clone());
         }
         if let Some(body) = &json {
