@@ -187,8 +187,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// An [`Exchanged`] as its parts: text, usage, cut off, message, tool calls.
+    type Parts = (String, Option<Value>, bool, Value, Vec<Value>);
+
     /// What a reply reads as, both ways when the direct way takes it.
-    fn read_both(reply: &Value) -> (bool, Result<(String, Option<Value>, bool, Value, Vec<Value>), String>) {
+    fn read_both(reply: &Value) -> (bool, Result<Parts, String>) {
         let body = reply.to_string();
         let direct = serde_json::from_slice::<Object<Plain>>(body.as_bytes()).is_ok_and(|Object(p)| {
             p.choices.first().is_some_and(|Object(c)| c.message.0.tool_calls.is_none())
