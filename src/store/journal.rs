@@ -317,6 +317,21 @@ impl Journal for RunJournal {
     }
 
     fn record(&self, record: &TaskRecord, key: Option<&TaskKey>) {
+        if self.counted(record) {
+            self.send(record.clone(), key);
+        }
+    }
+
+    fn record_owned(&self, record: TaskRecord, key: Option<&TaskKey>) {
+        if self.counted(&record) {
+            self.send(record, key);
+        }
+    }
+}
+
+impl RunJournal {
+    /// Counts an ended task; whether it is to be written down too.
+    fn counted(&self, record: &TaskRecord) -> bool {
         let count = match record.status {
             TaskStatus::Succeeded => DONE,
             TaskStatus::Cached => CACHED,
@@ -327,16 +342,18 @@ impl Journal for RunJournal {
         // An inline task that succeeded (no key: `echo`, `noop`) is pure and
         // instant; a million-item map of them would be a million rows for
         // nothing. It is counted, not written.
-        if record.status == TaskStatus::Succeeded && record.key.is_none() {
-            return;
-        }
+        !(record.status == TaskStatus::Succeeded && record.key.is_none())
+    }
+
+    /// Hands an ended task to the writer.
+    fn send(&self, record: TaskRecord, key: Option<&TaskKey>) {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let call = key
             .and_then(|k| k.request.clone())
             .filter(|_| self.record_calls)
             .filter(|_| matches!(record.status, TaskStatus::Succeeded | TaskStatus::Cached));
         let inputs = key.map(|k| k.inputs.clone());
-        let message = Message::Task(Box::new((seq, record.clone(), inputs, call)));
+        let message = Message::Task(Box::new((seq, record, inputs, call)));
         self.inbox.push(message, false);
     }
 }
