@@ -246,8 +246,13 @@ pub(crate) fn add_usage(total: &mut Option<Value>, usage: &Value) {
     };
     for (key, value) in fields {
         if let Some(n) = value.as_u64() {
-            let sum = total.get(key).and_then(Value::as_u64).unwrap_or(0) + n;
-            total.insert(key.clone(), Value::from(sum));
+            // In place when the total has the key: no copy of it.
+            match total.get_mut(key) {
+                Some(sum) => *sum = Value::from(sum.as_u64().unwrap_or(0) + n),
+                None => {
+                    total.insert(key.clone(), Value::from(n));
+                }
+            }
         }
     }
 }

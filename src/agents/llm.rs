@@ -14,15 +14,18 @@
 //! reports.
 
 mod conversation;
+mod reply;
 mod schema;
 mod stub;
 mod tools;
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
 use self::conversation::Conversation;
+use self::reply::Exchanged;
 use self::schema::Schema;
 use super::net::{self, Secrets};
 use super::send::{send, Outgoing, ALLOW_LINK_LOCAL};
@@ -210,32 +213,52 @@ pub fn user_message(instructions: Option<&str>, context: &Map<String, Value>) ->
     text
 }
 
+/// The `/chat/completions` request body, serialized straight from its
+/// parts (in this order), with no copy of the messages.
+#[derive(serde::Serialize)]
+struct Body<'a> {
+    messages: &'a [Value],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_format: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<Value>,
+}
+
 /// The `/chat/completions` request body for these messages.
-fn request_body(config: &Config, messages: &[Value], cap: Option<u64>) -> Value {
-    let mut body = json!({ "messages": messages });
-    if let Some(model) = &config.model {
-        body["model"] = json!(model);
-    }
-    if let Some(t) = config.temperature {
-        body["temperature"] = json!(t);
-    }
+fn request_body<'a>(config: &'a Config, messages: &'a [Value], cap: Option<u64>) -> Body<'a> {
     // A budget's cap (`call.max_tokens`) lowers the config's.
     let max_tokens = match (config.max_tokens, cap) {
         (Some(own), Some(cap)) => Some(own.min(cap)),
         (own, cap) => own.or(cap),
     };
-    if let Some(n) = max_tokens {
-        body["max_tokens"] = json!(n);
+    Body {
+        messages,
+        model: config.model.as_deref(),
+        temperature: config.temperature,
+        max_tokens,
+        response_format: response_format(config),
+        tools: None,
     }
+}
+
+/// The `response_format` of a request: the `schema`, or JSON mode.
+fn response_format(config: &Config) -> Option<Value> {
     if let Some(schema) = &config.schema {
-        body["response_format"] = json!({
+        Some(json!({
             "type": "json_schema",
             "json_schema": {"name": "reply", "schema": schema},
-        });
+        }))
     } else if config.json {
-        body["response_format"] = json!({"type": "json_object"});
+        Some(json!({"type": "json_object"}))
+    } else {
+        None
     }
-    body
 }
 
 /// Runs one `llm` call with the default options (its `timeout:` config, a
@@ -295,15 +318,17 @@ async fn converse(
     let mut tool_rounds = 0;
     loop {
         let mut body = request_body(config, &messages, call.max_tokens);
-        if let Some(tools) = &call.tools {
-            body["tools"] = tools::definitions(tools);
-        }
-        let reply = exchange(config, &body, call, key, options).await.map_err(|e| AgentError {
+        body.tools = call.tools.as_ref().map(tools::definitions);
+        let body = serde_json::to_vec(&body).unwrap_or_default();
+        let mut reply = exchange(config, body, call, key, options).await.map_err(|e| AgentError {
             usage: usage.clone(),
             ..e
         })?;
-        if let Some(more) = &reply.usage {
-            crate::agent::add_usage(&mut usage, more);
+        match (&usage, &reply.usage) {
+            // The first request's usage is whole numbers already: the total.
+            (None, _) => usage = reply.usage.take(),
+            (_, Some(more)) => crate::agent::add_usage(&mut usage, more),
+            (_, None) => {}
         }
         if !reply.tool_calls.is_empty() {
             // The model asks for tools: run them, give it their answers, ask again.
@@ -350,32 +375,16 @@ async fn converse(
     }
 }
 
-/// One reply of the model: its text, usage, and whether `max_tokens` cut it.
-struct Exchanged {
-    text: String,
-    usage: Option<Value>,
-    cut_off: bool,
-    /// The reply's message as the server sent it (kept when it asks for tools).
-    message: Value,
-    /// The tools it asks for, if any.
-    tool_calls: Vec<Value>,
-}
-
 /// One request (retrying 429 and 5xx answers) and its reply's text.
 async fn exchange(
     config: &Config,
-    body: &Value,
+    body: Vec<u8>,
     call: &Call,
     key: Option<&str>,
     options: &LlmOptions,
 ) -> Result<Exchanged, AgentError> {
-    let base = config.base_url.trim_end_matches('/');
-    let url = reqwest::Url::parse(&format!("{base}/chat/completions")).map_err(|e| {
-        AgentError::new(format!("`base_url` is not a URL ({e})"))
-            .note("set `base_url`, or FLOW_LLM_BASE_URL, to a server's API root, such as http://127.0.0.1:8080/v1")
-    })?;
-    let shown = net::display_url(&url);
-    let body = serde_json::to_vec(body).unwrap_or_default();
+    let endpoint = endpoint(&config.base_url)?;
+    let shown = &endpoint.shown;
     let mut headers = reqwest::header::HeaderMap::new();
     if let Some(key) = key {
         let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
@@ -385,7 +394,7 @@ async fn exchange(
     }
     let outgoing = Outgoing {
         method: reqwest::Method::POST,
-        url,
+        url: endpoint.url.clone(),
         headers,
         json: Some(body),
         timeout: options.timeout,
@@ -400,7 +409,7 @@ async fn exchange(
             .map_err(|e| AgentError::new(format!("model server {shown}: {e}")))?;
         let status = response.status();
         if status.is_success() {
-            return read_completion(response, options, &shown).await;
+            return reply::read(response, options, shown).await;
         }
         let retryable = status.as_u16() == 429 || status.is_server_error();
         let wait = net::retry_after(response.headers());
@@ -424,6 +433,35 @@ async fn exchange(
         }
         return Err(error);
     }
+}
+
+/// Where a base URL's requests go, and how messages show it.
+struct Endpoint {
+    base_url: String,
+    url: reqwest::Url,
+    shown: String,
+}
+
+/// The endpoint of a base URL. The last one is kept (a run's calls mostly
+/// share theirs), so that a call parses no URL.
+fn endpoint(base_url: &str) -> Result<Arc<Endpoint>, AgentError> {
+    static LAST: Mutex<Option<Arc<Endpoint>>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(known) = last.as_ref().filter(|e| e.base_url == base_url) {
+        return Ok(known.clone());
+    }
+    let base = base_url.trim_end_matches('/');
+    let url = reqwest::Url::parse(&format!("{base}/chat/completions")).map_err(|e| {
+        AgentError::new(format!("`base_url` is not a URL ({e})"))
+            .note("set `base_url`, or FLOW_LLM_BASE_URL, to a server's API root, such as http://127.0.0.1:8080/v1")
+    })?;
+    let endpoint = Arc::new(Endpoint {
+        base_url: base_url.to_string(),
+        shown: net::display_url(&url),
+        url,
+    });
+    *last = Some(endpoint.clone());
+    Ok(endpoint)
 }
 
 fn config_key_env_hint(call: &Call) -> String {
@@ -450,52 +488,6 @@ fn server_message(body: &[u8]) -> String {
     }
 }
 
-async fn read_completion(
-    response: reqwest::Response,
-    options: &LlmOptions,
-    shown: &str,
-) -> Result<Exchanged, AgentError> {
-    let body = net::read_capped(response, options.max_body)
-        .await
-        .map_err(|e| match e {
-            net::BodyError::TooLarge(n) => AgentError::new(format!(
-                "the reply from {shown} is larger than {}",
-                net::size(n.min(options.max_body))
-            )),
-            net::BodyError::Read(e) => AgentError::new(format!("model server {shown}: {e}")),
-        })?;
-    let reply: Value = serde_json::from_slice(&body).map_err(|e| {
-        AgentError::new(format!("the reply from {shown} is not JSON ({e})"))
-            .note(format!("reply:\n{}", net::snippet(&body, 1000)))
-    })?;
-    let choice = reply.pointer("/choices/0");
-    let message = choice
-        .and_then(|c| c.get("message"))
-        .cloned()
-        .unwrap_or(Value::Null);
-    let tool_calls = tools::calls_of(&message);
-    let content = message.get("content").and_then(Value::as_str);
-    let Some(text) = content.or_else(|| (!tool_calls.is_empty()).then_some("")) else {
-        return Err(
-            AgentError::new("the reply has no `choices[0].message.content` text").note(format!(
-                "reply:\n{}",
-                net::snippet(reply.to_string().as_bytes(), 1000)
-            )),
-        );
-    };
-    let cut_off = choice
-        .and_then(|c| c.get("finish_reason"))
-        .and_then(Value::as_str)
-        == Some("length");
-    Ok(Exchanged {
-        text: text.to_string(),
-        usage: usage(&reply),
-        cut_off,
-        message,
-        tool_calls,
-    })
-}
-
 /// Parses a JSON reply, also when a model wrapped it in a Markdown code fence.
 pub fn parse_json_reply(text: &str) -> Result<Value, serde_json::Error> {
     let trimmed = text.trim();
@@ -505,26 +497,6 @@ pub fn parse_json_reply(text: &str) -> Result<Value, serde_json::Error> {
         .and_then(|t| t.strip_suffix("```"))
         .unwrap_or(trimmed);
     serde_json::from_str(unfenced.trim())
-}
-
-/// The token counts of a reply, as whole numbers.
-fn usage(reply: &Value) -> Option<Value> {
-    let fields = reply.get("usage")?.as_object()?;
-    let count = |key: &str| fields.get(key).and_then(Value::as_u64);
-    let prompt = count("prompt_tokens");
-    let completion = count("completion_tokens");
-    let total = count("total_tokens").or_else(|| Some(prompt? + completion?));
-    let mut usage = Map::new();
-    for (key, n) in [
-        ("prompt_tokens", prompt),
-        ("completion_tokens", completion),
-        ("total_tokens", total),
-    ] {
-        if let Some(n) = n {
-            usage.insert(key.into(), Value::from(n));
-        }
-    }
-    (!usage.is_empty()).then_some(Value::Object(usage))
 }
 
 /// Tokens a server's chat template may add around each message (the
@@ -543,23 +515,20 @@ const REQUEST_TOKENS: u64 = 32;
 pub fn estimate(call: &Inline<'_>) -> Result<Estimate, AgentError> {
     let price = price(call.config)?;
     let config = Config::read(call.config)?;
-    let full = Call {
-        instructions: call.instructions.map(str::to_string),
-        context: call.context.clone(),
-        config: std::sync::Arc::new(call.config.clone()),
-        ..Call::new("", "")
-    };
-    let messages = Conversation::new(&config, &full)?.request();
-    let body = request_body(&config, &messages, None);
+    let conversation = Conversation::of(&config, call.instructions, call.context)?;
+    // The request's messages (`Conversation::request`), measured in place.
+    let history = conversation.history.iter().map(|message| match &message["content"] {
+        Value::String(text) => text.len(),
+        other => other.to_string().len(),
+    });
+    let sizes = (conversation.system.iter().map(String::len))
+        .chain(history)
+        .chain(conversation.user.iter().map(String::len));
     let mut prompt = REQUEST_TOKENS;
-    for message in body["messages"].as_array().into_iter().flatten() {
-        let bytes = match &message["content"] {
-            Value::String(text) => text.len(),
-            other => other.to_string().len(),
-        };
+    for bytes in sizes {
         prompt += MESSAGE_TOKENS + bytes as u64;
     }
-    if let Some(format) = body.get("response_format") {
+    if let Some(format) = response_format(&config) {
         prompt += format.to_string().len() as u64;
     }
     Ok(Estimate {

@@ -13,14 +13,17 @@ use crate::agent::AgentError;
 /// How long connecting to a server may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// The process's HTTP client, built on first use: one that refuses names
-/// resolving to link-local addresses, one that allows them. Neither follows
-/// redirects (`send.rs` does). TLS is rustls with the ring provider,
-/// installed once here (another provider installed first by the host program
-/// is kept).
-pub fn client(allow_link_local: bool) -> Result<&'static reqwest::Client, AgentError> {
-    static GUARDED: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
-    static OPEN: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
+/// The process's HTTP clients, each built on first use: one that refuses
+/// names resolving to link-local addresses, one that allows them; each for
+/// `http://` URLs or for `https://` ones. None follows redirects (`send.rs`
+/// does, choosing the client of each hop). Only an `https` client loads the
+/// system's root certificates (a millisecond or two, and hundreds of files
+/// read): a run that talks to a local server over plain HTTP never does.
+/// TLS is rustls with the ring provider, installed once here (another
+/// provider installed first by the host program is kept).
+pub fn client(allow_link_local: bool, tls: bool) -> Result<&'static reqwest::Client, AgentError> {
+    static CLIENTS: [OnceLock<Result<reqwest::Client, String>>; 4] =
+        [const { OnceLock::new() }; 4];
     let build = || {
         // Fails only when a provider is installed already, which is what we want.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -33,14 +36,12 @@ pub fn client(allow_link_local: bool) -> Result<&'static reqwest::Client, AgentE
         } else {
             builder.dns_resolver(super::send::Guarded)
         };
+        // No roots at all: this client is never given an `https` URL.
+        let builder = if tls { builder } else { builder.tls_certs_only([]) };
         builder.build().map_err(|e| describe(&e))
     };
-    let built = if allow_link_local {
-        OPEN.get_or_init(build)
-    } else {
-        GUARDED.get_or_init(build)
-    };
-    built
+    CLIENTS[usize::from(allow_link_local) * 2 + usize::from(tls)]
+        .get_or_init(build)
         .as_ref()
         .map_err(|e| AgentError::new(format!("cannot set up the HTTP client: {e}")))
 }

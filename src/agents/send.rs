@@ -36,15 +36,16 @@ pub struct Outgoing {
 /// Sends the request and follows its redirects; the error is one line
 /// without the URL ("cannot connect: …", "more than 10 redirects").
 pub async fn send(out: &Outgoing) -> Result<reqwest::Response, String> {
-    let client = super::net::client(out.allow_link_local).map_err(|e| e.message)?;
     let (mut method, mut url, mut json) = (out.method.clone(), out.url.clone(), out.json.clone());
     let mut hops = 0;
     loop {
         if !out.allow_link_local {
             refuse_literal(&url)?;
         }
+        let client = super::net::client(out.allow_link_local, url.scheme() == "https")
+            .map_err(|e| e.message)?;
         let mut request = client.request(method.clone(), url.clone()).timeout(out.timeout);
-        if url.origin() == out.url.origin() {
+        if !out.headers.is_empty() && url.origin() == out.url.origin() {
             request = request.headers(out.headers.clone());
         }
         if let Some(body) = &json {

@@ -29,6 +29,13 @@ pub trait Journal: Send + Sync {
     /// one down). Called on the scheduler: hand the work elsewhere.
     fn record(&self, record: &TaskRecord, key: Option<&TaskKey>);
 
+    /// [`Journal::record`] of a record the run keeps no copy of: a journal
+    /// that keeps what it is given takes it rather than a copy. The
+    /// default hands it to [`Journal::record`].
+    fn record_owned(&self, record: TaskRecord, key: Option<&TaskKey>) {
+        self.record(&record, key);
+    }
+
     /// Under `--replay`: the recorded reply to a call of a remote agent
     /// (`llm`, `http`: [`Resource::Remote`](crate::agent::Resource)), or why
     /// there is none. `None` when the run does not replay: the call is made.

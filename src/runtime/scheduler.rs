@@ -556,14 +556,19 @@ impl Scheduler {
         if let Some(observer) = &self.options.observer {
             observer(&Event::Finished(&record));
         }
-        if let Some(journal) = &self.options.journal {
-            journal.record(&record, key);
-        }
         if let Some(usage) = &record.usage {
             super::add_usage(&mut self.usage, usage);
         }
-        if self.options.record_all || record.status != TaskStatus::Succeeded {
-            self.records.push(record);
+        let keep = self.options.record_all || record.status != TaskStatus::Succeeded;
+        match &self.options.journal {
+            // The journal takes the record when the run keeps none.
+            Some(journal) if !keep => journal.record_owned(record, key),
+            Some(journal) => {
+                journal.record(&record, key);
+                self.records.push(record);
+            }
+            None if keep => self.records.push(record),
+            None => {}
         }
     }
 }

@@ -355,6 +355,21 @@ impl Journal for RunJournal {
     }
 
     fn record(&self, record: &TaskRecord, key: Option<&TaskKey>) {
+        if self.counted(record) {
+            self.send(record.clone(), key);
+        }
+    }
+
+    fn record_owned(&self, record: TaskRecord, key: Option<&TaskKey>) {
+        if self.counted(&record) {
+            self.send(record, key);
+        }
+    }
+}
+
+impl RunJournal {
+    /// Counts an ended task; whether it is to be written down too.
+    fn counted(&self, record: &TaskRecord) -> bool {
         let count = match record.status {
             TaskStatus::Succeeded => DONE,
             TaskStatus::Cached => CACHED,
@@ -365,16 +380,18 @@ impl Journal for RunJournal {
         // An inline task that succeeded (no key: `echo`, `noop`) is pure and
         // instant; a million-item map of them would be a million rows for
         // nothing. It is counted, not written.
-        if record.status == TaskStatus::Succeeded && record.key.is_none() {
-            return;
-        }
+        !(record.status == TaskStatus::Succeeded && record.key.is_none())
+    }
+
+    /// Hands an ended task to the writer.
+    fn send(&self, record: TaskRecord, key: Option<&TaskKey>) {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let call = key
             .and_then(|k| k.request.clone())
             .filter(|_| self.record_calls)
             .filter(|_| matches!(record.status, TaskStatus::Succeeded | TaskStatus::Cached));
         let inputs = key.map(|k| k.inputs.clone());
-        let message = Message::Task(Box::new((seq, record.clone(), inputs, call)));
+        let message = Message::Task(Box::new((seq, record, inputs, call)));
         self.inbox.push(message, false);
     }
 }
@@ -435,6 +452,11 @@ fn commit(
     let db = store.join(super::DB_FILE);
     let sql = |e| sql_error(&db, e);
     let tx = conn.transaction().map_err(sql)?;
+    let mut inserts = Inserts {
+        tx: &tx,
+        task: None,
+        attempt: None,
+    };
     for message in batch {
         match message {
             Message::Task(task) => {
@@ -442,7 +464,7 @@ fn commit(
                 // The record is redacted already (by the runtime); what its
                 // key was computed from is redacted here, off the scheduler.
                 let inputs = inputs.as_deref().map(|text| secrets.redact(text));
-                insert_task(&tx, store, run, seq, &record, inputs.as_deref())?;
+                insert_task(&mut inserts, store, run, seq, &record, inputs.as_deref())?;
                 if let Some(request) = call {
                     let content = request.content.to_string();
                     let content = secrets.redact(&content);
@@ -471,19 +493,40 @@ fn commit(
             }
         }
     }
+    drop(inserts);
     tx.commit().map_err(sql)
 }
 
+/// A commit's inserts of tasks, each statement prepared at its first use
+/// and kept for the batch: a cached statement is found, and given back, by
+/// a hash of its text, which for one row cost about as much as writing it.
+struct Inserts<'t> {
+    tx: &'t rusqlite::Transaction<'t>,
+    task: Option<rusqlite::CachedStatement<'t>>,
+    attempt: Option<rusqlite::CachedStatement<'t>>,
+}
+
+/// The statement in `slot`, prepared (from the connection's cache) if it is not yet.
+fn prepared<'s, 't>(
+    slot: &'s mut Option<rusqlite::CachedStatement<'t>>,
+    tx: &'t rusqlite::Transaction<'t>,
+    sql: &str,
+) -> rusqlite::Result<&'s mut rusqlite::CachedStatement<'t>> {
+    if slot.is_none() {
+        *slot = Some(tx.prepare_cached(sql)?);
+    }
+    Ok(slot.as_mut().expect("prepared just now"))
+}
+
 fn insert_task(
-    tx: &rusqlite::Transaction<'_>,
+    inserts: &mut Inserts<'_>,
     store: &Path,
     run: i64,
     seq: i64,
     record: &TaskRecord,
     inputs: Option<&str>,
 ) -> Result<(), StoreError> {
-    let db = store.join(super::DB_FILE);
-    let sql = |e| sql_error(&db, e);
+    let sql = |e| sql_error(&store.join(super::DB_FILE), e);
     let relative = |name: String| format!("runs/{run}/{name}");
     // Big values and logs go to files; the row names them.
     let spill = |name: String, text: &str| -> Result<String, StoreError> {
@@ -497,7 +540,8 @@ fn insert_task(
     };
     let (mut value, mut value_file) = (None, None);
     if let Some(output) = &record.output {
-        let text = output.to_string();
+        // As `to_string` writes it, without going through `Display`.
+        let text = serde_json::to_string(&**output).unwrap_or_default();
         if text.len() > INLINE_MAX {
             value_file = Some(spill(format!("{seq}.json"), &text)?);
         } else {
@@ -517,13 +561,15 @@ fn insert_task(
             }
         }
     }
-    tx.prepare_cached(
+    prepared(
+        &mut inserts.task,
+        inserts.tx,
         "INSERT INTO tasks (run, seq, task, agent, key, state, attempts, started_at, ended_at,
          duration_ms, value, value_file, error, notes, stdout, stderr, stdout_file, stderr_file,
          usage, inputs, reused_from)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
     )
-    .and_then(|mut insert| {
+    .and_then(|insert| {
         insert.execute(params![
             run,
             seq,
@@ -543,21 +589,22 @@ fn insert_task(
             logs[1].0,
             logs[0].1,
             logs[1].1,
-            record.usage.as_ref().map(Value::to_string),
+            record.usage.as_ref().and_then(|u| serde_json::to_string(u).ok()),
             inputs,
             record.reused_from,
         ])
     })
     .map_err(sql)?;
-    let mut attempt = tx
-        .prepare_cached(
+    // One attempt that succeeded says nothing its task's row does not.
+    let single = record.history.len() == 1 && record.status == TaskStatus::Succeeded;
+    for (i, a) in record.history.iter().enumerate().filter(|_| !single) {
+        let attempt = prepared(
+            &mut inserts.attempt,
+            inserts.tx,
             "INSERT INTO attempts (run, seq, attempt, started_at, ended_at, status, exit_code, error)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )
         .map_err(sql)?;
-    // One attempt that succeeded says nothing its task's row does not.
-    let single = record.history.len() == 1 && record.status == TaskStatus::Succeeded;
-    for (i, a) in record.history.iter().enumerate().filter(|_| !single) {
         attempt
             .execute(params![
                 run,

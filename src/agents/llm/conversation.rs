@@ -31,8 +31,18 @@ impl Conversation {
     /// The conversation of a call: `messages` given to the call (a named
     /// argument, never sent as context) wins over the agent's `messages:`.
     pub(super) fn new(config: &Config, call: &Call) -> Result<Conversation, AgentError> {
-        let mut context = std::borrow::Cow::Borrowed(&call.context);
-        let history = match call.context.get(MESSAGES) {
+        Conversation::of(config, call.instructions.as_deref(), &call.context)
+    }
+
+    /// [`Conversation::new`] of a call's parts.
+    pub(super) fn of(
+        config: &Config,
+        instructions: Option<&str>,
+        context: &Map<String, Value>,
+    ) -> Result<Conversation, AgentError> {
+        let given = context;
+        let mut context = std::borrow::Cow::Borrowed(given);
+        let history = match given.get(MESSAGES) {
             Some(given) => {
                 let history = read_messages(given)?;
                 context.to_mut().remove(MESSAGES);
@@ -40,7 +50,7 @@ impl Conversation {
             }
             None => config.messages.clone().unwrap_or_default(),
         };
-        let text = user_message(call.instructions.as_deref(), &context);
+        let text = user_message(instructions, &context);
         let system = config.system.clone().filter(|s| !s.trim().is_empty());
         let mut user = (!text.is_empty() || history.is_empty()).then_some(text);
         if config.json {

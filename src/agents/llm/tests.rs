@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::reply::usage;
 use super::*;
 
 fn call(config: Value, instructions: Option<&str>, context: Value) -> Call {
@@ -32,7 +33,7 @@ fn request_bodies_carry_the_config() {
     );
     let config = Config::read(&c.config).unwrap();
     let messages = Conversation::new(&config, &c).unwrap().request();
-    let body = request_body(&config, &messages, None);
+    let body = serde_json::to_value(request_body(&config, &messages, None)).unwrap();
     assert_eq!(body["model"], "m");
     assert_eq!(body["temperature"], 0.0);
     assert_eq!(body["max_tokens"], 5);
@@ -76,7 +77,8 @@ fn a_budgets_cap_lowers_max_tokens() {
         let mut c = call(json!({ "max_tokens": own }), Some("Hi"), json!({}));
         c.max_tokens = cap;
         let messages = Conversation::new(&Config::read(&c.config).unwrap(), &c).unwrap().request();
-        let body = request_body(&Config::read(&c.config).unwrap(), &messages, c.max_tokens);
+        let config = Config::read(&c.config).unwrap();
+        let body = serde_json::to_value(request_body(&config, &messages, c.max_tokens)).unwrap();
         assert_eq!(body.get("max_tokens").cloned().unwrap_or(Value::Null), sent);
     }
 }
