@@ -270,7 +270,8 @@ fn parse_piece(
 ) -> Option<Vec<Stmt>> {
     let within = |at: usize| top_lines.partition_point(|&l| (l as usize) < at);
     let lines = &top_lines[within(start)..within(end)];
-    let mut stmts = Vec::new();
+    // At most a statement a top-level line: no vector grown by doubling.
+    let mut stmts = Vec::with_capacity(lines.len());
     // Where the lines not built yet begin.
     let mut pending = start;
     for (i, &line) in lines.iter().enumerate() {
