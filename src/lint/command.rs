@@ -54,7 +54,7 @@ pub(super) fn check(cx: &Cx, diags: &mut Vec<Diagnostic>) {
         }
     }
     if !run_params.is_empty() {
-        super::for_each_expr(cx.program, &mut |e| {
+        cx.for_each_expr(|e| {
             let ExprKind::Call(call) = &e.kind else {
                 return;
             };

@@ -370,7 +370,7 @@ fn many_responsibilities(cx: &Cx, diags: &mut Vec<Diagnostic>) {
             }
         }
     }
-    super::for_each_expr(cx.program, &mut |e| {
+    cx.for_each_expr(|e| {
         let ExprKind::Call(call) = &e.kind else {
             return;
         };

@@ -12,7 +12,7 @@ use crate::source::Span;
 
 pub(super) fn check(cx: &Cx, diags: &mut Vec<Diagnostic>) {
     constant_conditions(cx, diags);
-    super::for_each_expr(cx.program, &mut |e| match &e.kind {
+    cx.for_each_expr(|e| match &e.kind {
         // A gate some task waits for with `after` is a checkpoint, what
         // `unneeded_after` asks for when a task must wait for a check to pass:
         // with one check too.
@@ -57,7 +57,7 @@ pub(crate) fn is_constant(e: &Expr) -> bool {
 fn constant_conditions(cx: &Cx, diags: &mut Vec<Diagnostic>) {
     // (span of the constant condition, what it decides)
     let mut found: Vec<(Span, &'static str)> = Vec::new();
-    super::for_each_expr(cx.program, &mut |e| match &e.kind {
+    cx.for_each_expr(|e| match &e.kind {
         ExprKind::If(if_) => {
             for (cond, _) in &if_.arms {
                 if is_constant(cond) {

@@ -129,6 +129,10 @@ pub(crate) struct Cx<'a> {
     timeout_agents: Vec<&'a str>,
     /// The spans of the nodes some task or flow call waits for with `after`.
     waited: std::collections::HashSet<Span>,
+    /// Every expression but plain names, in the order of [`for_each_expr`]:
+    /// the program is walked once, and each lint reads this list (a walk of
+    /// a big program per lint cost more than the lints' own work).
+    exprs: Vec<&'a Expr>,
 }
 
 impl<'a> Cx<'a> {
@@ -173,10 +177,16 @@ impl<'a> Cx<'a> {
                 }
             }
         }
+        let mut exprs = Vec::new();
         for_each_expr(program, &mut |e| {
-            if let ExprKind::Call(call) = &e.kind {
-                calls.insert(e.span, &**call);
+            match &e.kind {
+                ExprKind::Name(_) => return,
+                ExprKind::Call(call) => {
+                    calls.insert(e.span, &**call);
+                }
+                _ => {}
             }
+            exprs.push(e);
         });
         Cx {
             source,
@@ -188,6 +198,15 @@ impl<'a> Cx<'a> {
             direct_backends,
             timeout_agents,
             waited,
+            exprs,
+        }
+    }
+
+    /// Every expression of the program but plain names, outermost first
+    /// (as [`for_each_expr`] visits them).
+    pub fn for_each_expr(&self, mut f: impl FnMut(&'a Expr)) {
+        for &e in &self.exprs {
+            f(e);
         }
     }
 

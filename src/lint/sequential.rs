@@ -277,7 +277,7 @@ fn reaches(nodes: &[&Node], from: u32, to: u32, seen: &mut HashSet<u32>) -> bool
 }
 
 fn map_limit_one(cx: &Cx, diags: &mut Vec<Diagnostic>) {
-    super::for_each_expr(cx.program, &mut |e| {
+    cx.for_each_expr(|e| {
         let ExprKind::Map(map) = &e.kind else {
             return;
         };

@@ -26,7 +26,7 @@ pub(super) fn commands<'a>(cx: &Cx<'a>) -> Vec<&'a Expr> {
             }
         }
     }
-    super::for_each_expr(cx.program, &mut |e| {
+    cx.for_each_expr(|e| {
         if let ExprKind::Call(call) = &e.kind {
             if let Some(backend) = cx.direct_backend(&call.callee.name) {
                 commands.extend(command_arg(&call.args, backend));
