@@ -2,7 +2,7 @@
 //! (`too_many_inputs`), and a task handed a whole value when the script only
 //! ever uses one field of it (`whole_value_passed`).
 
-use std::collections::HashMap;
+use super::HashMap;
 
 use super::{afters, data_refs, see, Cx};
 use crate::diag::{Code, Diagnostic};
@@ -175,7 +175,7 @@ type Uses = HashMap<Ref, Vec<Use>>;
 /// How every value is used in body `id` and in the bodies that capture it,
 /// in one pass.
 fn uses_in_body(graph: &TaskGraph, id: BodyId, result_counts: bool, depth: usize) -> Uses {
-    let mut out = Uses::new();
+    let mut out = Uses::default();
     let body = graph.body(id);
     for node_id in body.node_ids() {
         let node = graph.node(node_id);
@@ -260,7 +260,7 @@ fn uses_in_body(graph: &TaskGraph, id: BodyId, result_counts: bool, depth: usize
 /// Records the uses in a condition: a field tested there decides which branch
 /// runs, it is not data a task consumes, so only whole uses count.
 fn scan_control(e: &Expr, out: &mut Uses) {
-    let mut inner = Uses::new();
+    let mut inner = Uses::default();
     scan(e, &mut inner);
     for (r, uses) in inner {
         let whole: Vec<Use> = uses

@@ -24,7 +24,6 @@ mod result;
 mod sequential;
 mod shell;
 
-use std::collections::HashMap;
 
 use crate::agent::Signature;
 use crate::ast::{self, Expr, ExprKind, StmtKind};
@@ -57,6 +56,11 @@ impl Default for Config {
         }
     }
 }
+
+/// The lints' maps: keyed by spans, refs and names of one script, hashed
+/// without SipHash's cost (no untrusted keys to defend against here).
+pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::FixedState>;
 
 /// Lints a program that `check` accepted and `graph::lower` lowered. Every
 /// diagnostic is a warning; pass them through [`apply`] for levels and allow
@@ -128,7 +132,7 @@ pub(crate) struct Cx<'a> {
     /// Declared agents whose config sets a `timeout:` for each request.
     timeout_agents: Vec<&'a str>,
     /// The spans of the nodes some task or flow call waits for with `after`.
-    waited: std::collections::HashSet<Span>,
+    waited: HashSet<Span>,
     /// Every expression but plain names, in the order of [`for_each_expr`]:
     /// the program is walked once, and each lint reads this list (a walk of
     /// a big program per lint cost more than the lints' own work).
@@ -142,9 +146,9 @@ impl<'a> Cx<'a> {
         graph: &'a TaskGraph,
         config: &'a Config,
     ) -> Cx<'a> {
-        let mut calls = HashMap::new();
-        let mut agent_backends = HashMap::new();
-        let mut direct_backends = HashMap::new();
+        let mut calls = HashMap::default();
+        let mut agent_backends = HashMap::default();
+        let mut direct_backends = HashMap::default();
         let mut timeout_agents = Vec::new();
         for agent in &graph.agents {
             if let AgentKind::Backend(b) = &agent.kind {
@@ -160,7 +164,7 @@ impl<'a> Cx<'a> {
                 direct_backends.insert(b.name(), b.signature());
             }
         }
-        let mut waited = std::collections::HashSet::new();
+        let mut waited = HashSet::default();
         for body in &graph.bodies {
             for id in body.node_ids() {
                 for (_, k) in afters(&graph.node(id).kind) {
