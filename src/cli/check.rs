@@ -110,7 +110,8 @@ pub(crate) fn check(args: &CheckArgs) -> u8 {
     let config = args.config();
     let mut code = exit::OK;
     let mut json = Vec::new();
-    for path in &args.files {
+    for (i, path) in args.files.iter().enumerate() {
+        let last = i + 1 == args.files.len();
         let source = match read_source(path) {
             Ok(s) => s,
             Err(message) => {
@@ -129,7 +130,13 @@ pub(crate) fn check(args: &CheckArgs) -> u8 {
                         &script.graph,
                         &config,
                     ));
-                    lint::apply(&source, Some(&script.program), diags, &levels)
+                    let diags = lint::apply(&source, Some(&script.program), diags, &levels);
+                    if last {
+                        // The process ends next: freeing a big tree and graph
+                        // node by node would only delay the exit.
+                        std::mem::forget(script);
+                    }
+                    diags
                 }
                 Err(e) => {
                     let program = crate::syntax::parse(&source).ok();
