@@ -379,20 +379,24 @@ mod parallel_tests {
         text
     }
 
-    #[test]
-    fn parallel_parse_equals_a_whole_parse() {
-        let text = big_script();
+    /// `text` parsed in pieces (`None` on one core) and whole.
+    fn in_pieces_and_whole(text: &str) -> Option<(Program, Result<Program, Vec<Diagnostic>>)> {
         let (mut lines, mut comments) = (Vec::new(), Vec::new());
         assert!(matches!(
-            scan::scan_lines(&text, Some(&mut lines), &mut comments),
+            scan::scan_lines(text, Some(&mut lines), &mut comments),
             scan::Outcome::Balanced
         ));
-        let parallel = parse_in_parallel(&text, &lines, &comments);
+        let parallel = parse_in_parallel(text, &lines, &comments);
         if std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2 {
             assert!(parallel.is_some(), "a big script is cut into pieces");
         }
-        if let Some(parallel) = parallel {
-            assert_eq!(Ok(parallel), parse_whole(&text, &comments));
+        parallel.map(|parallel| (parallel, parse_whole(text, &comments)))
+    }
+
+    #[test]
+    fn parallel_parse_equals_a_whole_parse() {
+        if let Some((parallel, whole)) = in_pieces_and_whole(&big_script()) {
+            assert_eq!(Ok(parallel), whole);
         }
     }
 
@@ -444,17 +448,8 @@ mod parallel_tests {
             i += 1;
         }
         text.push_str("let last = noop(c0_16)");
-        let (mut lines, mut comments) = (Vec::new(), Vec::new());
-        assert!(matches!(
-            scan::scan_lines(&text, Some(&mut lines), &mut comments),
-            scan::Outcome::Balanced
-        ));
-        let parallel = parse_in_parallel(&text, &lines, &comments);
-        if std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2 {
-            assert!(parallel.is_some(), "a big script is cut into pieces");
-        }
-        if let Some(parallel) = parallel {
-            let whole = parse_whole(&text, &comments).expect("the script parses");
+        if let Some((parallel, whole)) = in_pieces_and_whole(&text) {
+            let whole = whole.expect("the script parses");
             assert_eq!(parallel.stmts.len(), whole.stmts.len());
             for (quick, pest) in parallel.stmts.iter().zip(&whole.stmts) {
                 assert_eq!(quick, pest);
