@@ -90,11 +90,11 @@ fn too_many_inputs(cx: &Cx, id: BodyId, diags: &mut Vec<Diagnostic>) {
 
 /// How a value is used.
 #[derive(Clone, Debug, PartialEq)]
-enum Use {
+enum Use<'g> {
     /// `value.field`
-    Field(String),
+    Field(&'g str),
     /// `Agent(key: value)`: handed whole to a task, at this call span.
-    Arg { call: Span, key: String },
+    Arg { call: Span, key: &'g str },
     /// Anything else: a whole read, an index, an interpolation.
     Other,
 }
@@ -123,16 +123,16 @@ fn whole_value_passed(cx: &Cx, id: BodyId, diags: &mut Vec<Diagnostic>) {
         for u in uses {
             match u {
                 Use::Field(f) => {
-                    if field.is_some_and(|g| g != f) {
+                    if field.is_some_and(|g| g != *f) {
                         ok = false;
                     }
-                    field = Some(f);
+                    field = Some(*f);
                 }
                 Use::Arg { call, key } => {
                     if arg.is_some() {
                         ok = false;
                     }
-                    arg = Some((*call, key.as_str()));
+                    arg = Some((*call, *key));
                 }
                 Use::Other => ok = false,
             }
@@ -170,11 +170,12 @@ fn whole_value_passed(cx: &Cx, id: BodyId, diags: &mut Vec<Diagnostic>) {
     }
 }
 
-type Uses = HashMap<Ref, Vec<Use>>;
+/// Uses by what they use, borrowing the graph's names.
+type Uses<'g> = HashMap<Ref, Vec<Use<'g>>>;
 
 /// How every value is used in body `id` and in the bodies that capture it,
 /// in one pass.
-fn uses_in_body(graph: &TaskGraph, id: BodyId, result_counts: bool, depth: usize) -> Uses {
+fn uses_in_body(graph: &TaskGraph, id: BodyId, result_counts: bool, depth: usize) -> Uses<'_> {
     let mut out = Uses::default();
     let body = graph.body(id);
     for node_id in body.node_ids() {
@@ -190,7 +191,7 @@ fn uses_in_body(graph: &TaskGraph, id: BodyId, result_counts: bool, depth: usize
                     match e {
                         Expr::Ref(r) => out.entry(*r).or_default().push(Use::Arg {
                             call: node.span,
-                            key: key.to_string(),
+                            key,
                         }),
                         e => scan(e, &mut out),
                     }
@@ -259,11 +260,11 @@ fn uses_in_body(graph: &TaskGraph, id: BodyId, result_counts: bool, depth: usize
 
 /// Records the uses in a condition: a field tested there decides which branch
 /// runs, it is not data a task consumes, so only whole uses count.
-fn scan_control(e: &Expr, out: &mut Uses) {
+fn scan_control<'g>(e: &'g Expr, out: &mut Uses<'g>) {
     let mut inner = Uses::default();
     scan(e, &mut inner);
     for (r, uses) in inner {
-        let whole: Vec<Use> = uses
+        let whole: Vec<Use<'g>> = uses
             .into_iter()
             .filter(|u| !matches!(u, Use::Field(_)))
             .collect();
@@ -272,11 +273,11 @@ fn scan_control(e: &Expr, out: &mut Uses) {
 }
 
 /// Records each use of a reference in `e`.
-fn scan(e: &Expr, out: &mut Uses) {
+fn scan<'g>(e: &'g Expr, out: &mut Uses<'g>) {
     match e {
         Expr::Field { base, name, .. } if matches!(**base, Expr::Ref(_)) => {
             if let Expr::Ref(r) = **base {
-                out.entry(r).or_default().push(Use::Field(name.to_string()));
+                out.entry(r).or_default().push(Use::Field(name));
             }
         }
         Expr::Ref(r) => out.entry(*r).or_default().push(Use::Other),
