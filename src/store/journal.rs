@@ -512,10 +512,10 @@ fn prepared<'s, 't>(
     tx: &'t rusqlite::Transaction<'t>,
     sql: &str,
 ) -> rusqlite::Result<&'s mut rusqlite::CachedStatement<'t>> {
-    if slot.is_none() {
-        *slot = Some(tx.prepare_cached(sql)?);
+    match slot {
+        Some(statement) => Ok(statement),
+        none => Ok(none.insert(tx.prepare_cached(sql)?)),
     }
-    Ok(slot.as_mut().expect("prepared just now"))
 }
 
 fn insert_task(

@@ -23,7 +23,8 @@ use super::{NewRun, RunJournal, Store, StoreError};
 pub struct StoreWorker {
     dir: PathBuf,
     jobs: mpsc::Sender<Job>,
-    thread: JoinHandle<Result<(), StoreError>>,
+    /// The thread, or why none could be started.
+    thread: Result<JoinHandle<Result<(), StoreError>>, String>,
 }
 
 type Call = Box<dyn FnOnce(Result<&Store, &StoreError>) + Send>;
@@ -44,14 +45,12 @@ impl StoreWorker {
     pub fn open(dir: PathBuf) -> StoreWorker {
         let (jobs, received) = mpsc::channel();
         let at = dir.clone();
+        // Without a thread, every job is refused (its receiver is gone) with
+        // the reason kept here.
         let thread = std::thread::Builder::new()
             .name("flow-store".into())
-            .spawn(move || serve(&at, received));
-        let thread = match thread {
-            Ok(thread) => thread,
-            // No thread to be had: the store is opened when it is first used.
-            Err(_) => std::thread::spawn(|| Ok(())),
-        };
+            .spawn(move || serve(&at, received))
+            .map_err(|e| format!("cannot start its thread: {e}"));
         StoreWorker { dir, jobs, thread }
     }
 
@@ -79,11 +78,16 @@ impl StoreWorker {
             return Err(stopped);
         }
         let (begun, inbox) = answered.recv().unwrap_or(Err(stopped))?;
-        Ok(RunJournal::new(begun, &self.dir, inbox, self.thread))
+        let thread = self.thread.map_err(|why| StoreError::new(&self.dir, why))?;
+        Ok(RunJournal::new(begun, &self.dir, inbox, thread))
     }
 
     fn stopped(&self) -> StoreError {
-        StoreError::new(&self.dir, "its thread stopped unexpectedly")
+        let why = match &self.thread {
+            Ok(_) => "its thread stopped unexpectedly",
+            Err(why) => why,
+        };
+        StoreError::new(&self.dir, why)
     }
 }
 
