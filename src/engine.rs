@@ -54,9 +54,6 @@ use crate::runtime::{Outcome, RunEvent, RunOptions, RunStatus};
 use crate::source::SourceFile;
 use crate::{check, graph, resolve, syntax};
 
-/// Scripts at least this big are checked and lowered on two threads at once.
-const PARALLEL_MIN_BYTES: usize = 256 * 1024;
-
 /// Compiles and runs scripts: holds the registry of agents (the built-in
 /// ones and those the host program registered) and the capabilities scripts
 /// may use.
@@ -375,7 +372,7 @@ impl Engine {
         // Lowering copes with any parsed program (it reports what it cannot
         // lower), so a big script is resolved then checked on one core while
         // the other lowers it, following the resolution batch by batch.
-        let (diagnostics, graph) = if source.text.len() >= PARALLEL_MIN_BYTES {
+        let (diagnostics, graph) = if source.text.len() >= syntax::PARALLEL_MIN_BYTES {
             let index = Arc::new(resolve::Index::new(&program, &env));
             std::thread::scope(|scope| {
                 let checked = scope.spawn(|| {

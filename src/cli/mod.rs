@@ -54,8 +54,6 @@ mod store;
 mod style;
 mod summary;
 
-use std::process::ExitCode;
-
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::diag::{shown_per_code, Code, Diagnostic, RenderStyle};
@@ -83,10 +81,6 @@ mod pages {
     pub fn hold() {}
     pub fn release() {}
 }
-
-/// Scripts from this size on are big work from the start (see `pages.rs`):
-/// as big as the parser's parallel threshold.
-const BIG_SCRIPT: usize = 256 * 1024;
 
 pub mod exit {
     pub const OK: u8 = 0;
@@ -173,11 +167,6 @@ pub(crate) enum Format {
 /// the standard library's first allocation is already made without them.
 pub fn hold_huge_pages() {
     pages::hold();
-}
-
-/// Runs the command line and returns the process exit code.
-pub fn main() -> ExitCode {
-    ExitCode::from(run_command_line())
 }
 
 /// Runs the command line and returns the process exit status.
@@ -367,7 +356,8 @@ pub(crate) fn compile_file(
         errln!("error: {message}");
         (exit::USAGE, NotCompiled::Unreadable(message))
     })?;
-    if source.text.len() >= BIG_SCRIPT {
+    // A big script is big work from the start (see `pages.rs`).
+    if source.text.len() >= crate::syntax::PARALLEL_MIN_BYTES {
         pages::release();
     }
     match engine.compile_with(source, &engine.check_env(), &Default::default()) {

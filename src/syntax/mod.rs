@@ -169,8 +169,10 @@ fn parse_whole(text: &str, comments: &[(u32, u32)]) -> Result<Program, Vec<Diagn
     }
 }
 
-/// Scripts at least this big are parsed in pieces, on every core.
-const PARALLEL_MIN_BYTES: usize = 256 * 1024;
+/// Scripts at least this big are parsed in pieces, on every core (and the
+/// engine checks them while it lowers them; `flow` turns huge pages on for
+/// them at once).
+pub(crate) const PARALLEL_MIN_BYTES: usize = 256 * 1024;
 
 /// About how big a piece is: small enough for its pest pairs to stay in cache.
 const PIECE_BYTES: usize = 64 * 1024;
