@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use super::shell::commands;
-use super::{for_each_stmt, see, Cx};
+use super::{see, Cx};
 use crate::ast::{BinaryOp, Expr, ExprKind, StmtKind, StrPart};
 use crate::diag::{Code, Diagnostic};
 use crate::source::Span;
@@ -17,21 +17,16 @@ pub(super) fn check(cx: &Cx, diags: &mut Vec<Diagnostic>) {
     // Strings with `${…}` bound by `let`, by name (at any depth: a lint reads
     // names loosely, a shadowing `let` of the same name is rare).
     let mut built: HashMap<&str, Span> = HashMap::new();
-    for_each_stmt(cx.program, &mut |stmt| {
-        if let StmtKind::Let { name, value } = &stmt.kind {
-            if interpolates(value) {
-                built.insert(name.name.as_str(), value.span);
-            }
+    // And the flows, to find the parameters they run as commands.
+    let mut flows: Vec<&crate::ast::FlowDecl> = Vec::new();
+    cx.for_each_stmt(&mut |stmt| match &stmt.kind {
+        StmtKind::Let { name, value } if interpolates(value) => {
+            built.insert(name.name.as_str(), value.span);
         }
+        StmtKind::Flow(decl) => flows.push(decl),
+        _ => {}
     });
     let commands = commands(cx);
-    // Flow parameters run as commands, by flow name: (index, name).
-    let mut flows: Vec<&crate::ast::FlowDecl> = Vec::new();
-    for_each_stmt(cx.program, &mut |stmt| {
-        if let StmtKind::Flow(decl) = &stmt.kind {
-            flows.push(decl);
-        }
-    });
     flows.sort_by_key(|f| f.body.span.start);
     let mut run_params: HashMap<&str, Vec<(usize, &str)>> = HashMap::new();
     for command in &commands {

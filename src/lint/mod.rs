@@ -214,6 +214,11 @@ impl<'a> Cx<'a> {
         }
     }
 
+    /// [`for_each_stmt`] without walking the program again.
+    pub fn for_each_stmt(&self, f: &mut impl FnMut(&'a ast::Stmt)) {
+        stmts_at_every_depth(self.program, |g| self.for_each_expr(g), f);
+    }
+
     /// Whether a task or flow call waits with `after` for the node made from
     /// the expression at `span` (a `gate`, a call).
     pub fn is_waited_for(&self, span: Span) -> bool {
@@ -373,6 +378,15 @@ pub(crate) fn for_each_expr<'a>(program: &'a ast::Program, f: &mut impl FnMut(&'
 
 /// The statements of a program, at every depth (blocks, bodies, flows), outermost first.
 pub(crate) fn for_each_stmt<'a>(program: &'a ast::Program, f: &mut impl FnMut(&'a ast::Stmt)) {
+    stmts_at_every_depth(program, |g| for_each_expr(program, &mut |e| g(e)), f);
+}
+
+/// [`for_each_stmt`], with the expressions (where blocks are) from `exprs`.
+fn stmts_at_every_depth<'a>(
+    program: &'a ast::Program,
+    exprs: impl FnOnce(&mut dyn FnMut(&'a Expr)),
+    f: &mut impl FnMut(&'a ast::Stmt),
+) {
     fn block<'a>(stmts: &'a [ast::Stmt], f: &mut impl FnMut(&'a ast::Stmt)) {
         for stmt in stmts {
             f(stmt);
@@ -382,7 +396,7 @@ pub(crate) fn for_each_stmt<'a>(program: &'a ast::Program, f: &mut impl FnMut(&'
         }
     }
     block(&program.stmts, f);
-    for_each_expr(program, &mut |e| {
+    exprs(&mut |e| {
         let mut blocks: Vec<&'a ast::Block> = Vec::new();
         match &e.kind {
             ExprKind::Map(m) => blocks.push(&m.body),

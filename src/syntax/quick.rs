@@ -22,6 +22,7 @@ const CONTEXTUAL: &[&str] = &["budget", "output", "until", "max", "from"];
 /// holds no newline), or `None` when it is not of the simplest form.
 pub(super) fn let_call(line: &str, at: usize) -> Option<Stmt> {
     let mut cursor = Cursor {
+        text: line,
         bytes: line.as_bytes(),
         at: 0,
         offset: at,
@@ -100,6 +101,8 @@ fn name_expr(name: Ident) -> Expr {
 }
 
 struct Cursor<'a> {
+    text: &'a str,
+    /// `text`'s bytes.
     bytes: &'a [u8],
     at: usize,
     /// Where `bytes` starts in the script.
@@ -136,10 +139,9 @@ impl Cursor<'_> {
         while matches!(self.bytes.get(self.at), Some(b) if b.is_ascii_alphanumeric() || *b == b'_') {
             self.at += 1;
         }
-        // ASCII only, checked above: the bytes are a `str`.
-        let name = std::str::from_utf8(&self.bytes[from..self.at]).ok()?;
+        // ASCII only, checked above: a slice at character boundaries.
         Some(Ident {
-            name: name.to_string(),
+            name: self.text[from..self.at].to_string(),
             span: Span::new(self.offset + from, self.offset + self.at),
         })
     }
