@@ -27,8 +27,11 @@ pub(super) fn let_call(line: &str, at: usize) -> Option<Stmt> {
         at: 0,
         offset: at,
     };
-    let keyword = cursor.word()?;
-    if keyword.name != "let" || !cursor.blank() {
+    if !line.starts_with("let") {
+        return None;
+    }
+    cursor.at = 3;
+    if !cursor.blank() {
         return None;
     }
     let name = cursor.name()?;
@@ -42,7 +45,9 @@ pub(super) fn let_call(line: &str, at: usize) -> Option<Stmt> {
     // A callee is glued to its `(`.
     cursor.eat(b'(')?;
     cursor.blank();
-    let mut args = Vec::new();
+    // As many arguments as commas and one (a line of this form has no other
+    // comma): a vector of the right size, where pushing would make room for 4.
+    let mut args = Vec::with_capacity(line.bytes().filter(|&b| b == b',').count() + 1);
     if cursor.eat(b')').is_none() {
         loop {
             let first = cursor.name()?;
