@@ -91,7 +91,7 @@ pub fn lower_indexed(
         res: index,
         builders: Vec::new(),
         errors: Vec::new(),
-        backend_names: HashMap::default(),
+        names: HashMap::default(),
         registry: &prelude.registry,
     };
     l.declare(program, prelude);
@@ -154,8 +154,9 @@ struct Lowerer<'a, 'r, 'i: 'a> {
     homes: Vec<Home>,
     builders: Vec<Builder>,
     errors: Vec<Diagnostic>,
-    /// The name of each backend called directly, allocated once.
-    backend_names: HashMap<&'a str, Arc<str>>,
+    /// Backend names and argument names, each allocated once: a task's
+    /// keys are shared, so the run reads them from cache.
+    names: HashMap<&'a str, Arc<str>>,
     registry: &'a Registry,
 }
 

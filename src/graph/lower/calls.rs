@@ -111,8 +111,11 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
         let positional = signature.and_then(|s| s.positional.as_deref());
         let command_key = signature.and_then(|s| s.command_key());
         let mut instructions = None;
-        let mut context = Vec::new();
-        let mut config = Vec::new();
+        // Sized up front: a vector grown by pushing makes room for 4 (224
+        // bytes) and most calls have one or two arguments.
+        let named = call.args.iter().filter(|a| a.name.is_some()).count();
+        let mut context = Vec::with_capacity(named);
+        let mut config = Vec::with_capacity(if signature.is_some() { call.args.len() } else { 0 });
         for arg in &call.args {
             let key = match (&arg.name, positional) {
                 (None, Some(key)) => Some(key),
@@ -121,7 +124,8 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
                     Some(n.name.as_str())
                 }
                 (Some(n), _) => {
-                    context.push((n.name.as_str().into(), self.expr(&arg.value, None)));
+                    let key = self.name(&n.name);
+                    context.push((key, self.expr(&arg.value, None)));
                     continue;
                 }
             };
@@ -129,7 +133,7 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
                 Some(key) => {
                     self.uses_key(signature, key);
                     let value = self.arg_expr(&arg.value, command_key == Some(key));
-                    config.push((key.into(), value));
+                    config.push((self.name(key), value));
                 }
                 None => instructions = Some(self.expr(&arg.value, None)),
             }
@@ -142,11 +146,7 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
             Called::Backend(backend) => {
                 let signature = backend.signature();
                 self.uses(signature);
-                let name = self
-                    .backend_names
-                    .entry(&signature.name)
-                    .or_insert_with(|| signature.name.as_str().into())
-                    .clone();
+                let name = self.name(&signature.name);
                 (Callee::Backend(AgentRef(backend.clone()), config), name)
             }
         };
@@ -168,6 +168,11 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
             }),
         };
         self.push(NodeKind::Task(task), label, span, &after)
+    }
+
+    /// `name` as an `Arc<str>` shared by every use (see `Lowerer::names`).
+    fn name(&mut self, name: &'a str) -> Arc<str> {
+        self.names.entry(name).or_insert_with(|| name.into()).clone()
     }
 
     /// For a call of an agent with tools: one body per tool, whose single

@@ -287,7 +287,7 @@ impl Scheduler {
         };
         let mut context = Map::with_capacity(task.context.len());
         for (name, expr) in &task.context {
-            context.insert(name.to_string(), (*self.eval_in(key, expr)?).clone());
+            context.insert(String::from(&**name), (*self.eval_in(key, expr)?).clone());
         }
         let mut config = config;
         let placement = self.place(&**implementation, &mut config, &mut context)?;
