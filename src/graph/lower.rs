@@ -97,6 +97,12 @@ pub fn lower_indexed(
     l.declare(program, prelude);
     l.lower_flows(program);
     l.open(BodyKind::Script, &[], false);
+    // About a node, label and binding per statement: room made once, not by doubling.
+    let statements = program.stmts.len();
+    let script = l.builder();
+    script.nodes.reserve(statements);
+    script.labels.reserve(statements);
+    l.homes.reserve(statements);
     let result = l.stmts(&program.stmts, true);
     let root = l.close(result, None);
     l.graph.root = root;
