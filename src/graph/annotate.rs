@@ -2,7 +2,6 @@
 //! `backoff` and `timeout`, a `map`'s `limit` and item count, an agent's
 //! `limit`; and what kind each edge is (data, `after`).
 
-use serde_json::{Map, Value};
 
 use super::{Callee, Expr, Modifiers, Node, NodeKind, Ref, TaskGraph};
 
@@ -184,13 +183,15 @@ pub fn notes_line(notes: &[(&'static str, String)]) -> String {
     words.join(" · ")
 }
 
-/// The notes as a JSON object: `{"retry": "3", "timeout": "30s"}`.
-pub fn notes_json(notes: &[(&'static str, String)]) -> Value {
-    let mut map = Map::new();
-    for (k, v) in notes {
-        map.insert(k.replace(' ', "_"), Value::from(v.as_str()));
+/// The notes as a JSON object, `{"retry": "3", "agent_limit": "2"}`,
+/// written without building it.
+pub struct NotesJson<'a>(pub &'a [(&'static str, String)]);
+
+impl serde::Serialize for NotesJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let entries = self.0.iter().map(|(k, v)| (k.replace(' ', "_"), v));
+        serializer.collect_map(entries)
     }
-    Value::Object(map)
 }
 
 /// An item count as drawn: `×1000`, or `×?` when only a run can tell.
@@ -214,7 +215,7 @@ mod tests {
 
     #[test]
     fn ranges_are_counted_like_the_builtin() {
-        let c = |v: i64| Expr::Const(std::sync::Arc::new(Value::from(v)));
+        let c = |v: i64| Expr::Const(std::sync::Arc::new(serde_json::Value::from(v)));
         assert_eq!(range_len(&[c(1000)]), Some(1000));
         assert_eq!(range_len(&[c(1), c(10)]), Some(9));
         assert_eq!(range_len(&[c(10), c(0), c(-3)]), Some(4));

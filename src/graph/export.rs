@@ -546,23 +546,92 @@ struct JsonGraph<'a> {
 impl serde::Serialize for JsonGraph<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        /// A sequence written as its elements are made.
-        struct Lazy<F>(F);
-        impl<F, I> serde::Serialize for Lazy<F>
-        where
-            F: Fn() -> I,
-            I: Iterator<Item = serde_json::Value>,
-        {
-            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.collect_seq((self.0)())
-            }
-        }
         let mut map = serializer.serialize_map(Some(4))?;
         map.serialize_entry("root", &self.graph.root.0)?;
-        map.serialize_entry("nodes", &Lazy(|| self.nodes()))?;
+        map.serialize_entry("nodes", &Lazy(|| self.json_nodes()))?;
         map.serialize_entry("bodies", &Lazy(|| self.bodies()))?;
         map.serialize_entry("edges", &Lazy(|| self.edges()))?;
         map.end()
+    }
+}
+
+/// A sequence written as its elements are made.
+struct Lazy<F>(F);
+
+impl<F, I> serde::Serialize for Lazy<F>
+where
+    F: Fn() -> I,
+    I: Iterator,
+    I::Item: serde::Serialize,
+{
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq((self.0)())
+    }
+}
+
+/// One node of the document, written field by field: no `Value` tree (and
+/// its hashed maps) is built and dropped for each of a big graph's nodes.
+struct JsonNode<'a> {
+    doc: &'a JsonGraph<'a>,
+    i: usize,
+    node: &'a Node,
+}
+
+impl serde::Serialize for JsonNode<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let (graph, names, run) = (self.doc.graph, &self.doc.names, self.doc.run);
+        let (i, node) = (self.i, self.node);
+        let body = names.owners[i];
+        let first = graph.body(body).first;
+        let (agent, after): (Option<&str>, &[(Arc<str>, u32)]) = match &node.kind {
+            NodeKind::Task(t) => (Some(&t.agent_name), &t.modifiers.after),
+            NodeKind::Call(c) => (Some(&graph.flows[c.flow as usize].name), &c.modifiers.after),
+            _ => (None, &[]),
+        };
+        let notes = annotate::notes(graph, node);
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("id", &i)?;
+        map.serialize_entry("kind", kind_name(node))?;
+        map.serialize_entry("label", &*node.label)?;
+        map.serialize_entry("name", &names.node_name(body, node))?;
+        map.serialize_entry("agent", &agent)?;
+        map.serialize_entry("body", &body.0)?;
+        map.serialize_entry("deps", &Lazy(|| node.deps.iter().map(|d| first + d)))?;
+        map.serialize_entry("after", &Lazy(|| after.iter().map(|(_, k)| first + k)))?;
+        let bodies = TaskGraph::child_bodies(node);
+        map.serialize_entry("bodies", &Lazy(|| bodies.iter().map(|b| b.0)))?;
+        map.serialize_entry("notes", &annotate::NotesJson(&notes))?;
+        map.serialize_entry("span", &[node.span.start, node.span.end])?;
+        if let NodeKind::Map(m) = &node.kind {
+            map.serialize_entry("items", &names.items[m.body.0 as usize])?;
+        }
+        if let NodeKind::Call(c) = &node.kind {
+            map.serialize_entry("flow_body", &graph.flows.get(c.flow as usize).map(|f| f.body.0))?;
+        }
+        if run.is_some() {
+            map.serialize_entry("state", &names.state(i).map(NodeState::as_str))?;
+            if let Some(Some(node_run)) = run.and_then(|r| r.nodes.get(i)) {
+                let states = Lazy(|| node_run.counts.iter().map(|(state, n)| (state.as_str(), n)));
+                map.serialize_entry("states", &AsMap(states))?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// Pairs written as a JSON object.
+struct AsMap<T>(T);
+
+impl<F, I, K, V> serde::Serialize for AsMap<Lazy<F>>
+where
+    F: Fn() -> I,
+    I: Iterator<Item = (K, V)>,
+    K: serde::Serialize,
+    V: serde::Serialize,
+{
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(((self.0).0)())
     }
 }
 
@@ -579,48 +648,13 @@ impl<'a> JsonGraph<'a> {
         (self.graph.nodes.iter().enumerate()).map(|(i, node)| self.node(i, node))
     }
 
+    /// The nodes as written: serialized straight from the graph.
+    fn json_nodes(&self) -> impl Iterator<Item = JsonNode<'_>> + '_ {
+        (self.graph.nodes.iter().enumerate()).map(|(i, node)| JsonNode { doc: self, i, node })
+    }
+
     fn node(&self, i: usize, node: &Node) -> serde_json::Value {
-        let (graph, names, run) = (self.graph, &self.names, self.run);
-        let body = names.owners[i];
-        let first = graph.body(body).first;
-        let agent = match &node.kind {
-            NodeKind::Task(t) => Some(t.agent_name.to_string()),
-            NodeKind::Call(c) => Some(graph.flows[c.flow as usize].name.to_string()),
-            _ => None,
-        };
-        let mut doc = json!({
-            "id": i,
-            "kind": kind_name(node),
-            "label": &*node.label,
-            "name": names.node_name(body, node),
-            "agent": agent,
-            "body": body.0,
-            "deps": node.deps.iter().map(|d| first + d).collect::<Vec<_>>(),
-            "after": match &node.kind {
-                NodeKind::Task(t) => t.modifiers.after.iter().map(|(_, k)| first + k).collect::<Vec<_>>(),
-                NodeKind::Call(c) => c.modifiers.after.iter().map(|(_, k)| first + k).collect::<Vec<_>>(),
-                _ => Vec::new(),
-            },
-            "bodies": TaskGraph::child_bodies(node).iter().map(|b| b.0).collect::<Vec<_>>(),
-            "notes": annotate::notes_json(&annotate::notes(graph, node)),
-            "span": [node.span.start, node.span.end],
-        });
-        if let NodeKind::Map(m) = &node.kind {
-            doc["items"] = json!(names.items[m.body.0 as usize]);
-        }
-        if let NodeKind::Call(c) = &node.kind {
-            doc["flow_body"] = json!(graph.flows.get(c.flow as usize).map(|f| f.body.0));
-        }
-        if run.is_some() {
-            doc["state"] = json!(names.state(i).map(NodeState::as_str));
-            if let Some(Some(node_run)) = run.and_then(|r| r.nodes.get(i)) {
-                let states: serde_json::Map<String, serde_json::Value> = (node_run.counts.iter())
-                    .map(|(state, n)| (state.as_str().to_string(), json!(n)))
-                    .collect();
-                doc["states"] = serde_json::Value::Object(states);
-            }
-        }
-        doc
+        serde_json::to_value(JsonNode { doc: self, i, node }).unwrap_or_default()
     }
 
     fn bodies(&self) -> impl Iterator<Item = serde_json::Value> + '_ {
