@@ -85,7 +85,7 @@ pub fn graph(mut args: GraphArgs) -> u8 {
         GraphFormat::Json => {
             // Written as it is made: a big graph's document is never whole in memory.
             use std::io::Write as _;
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
             let _ = graph::write_json(g, overlay.as_ref(), &mut out)
                 .map_err(std::io::Error::from)
                 .and_then(|()| writeln!(out))

@@ -550,7 +550,7 @@ impl serde::Serialize for JsonGraph<'_> {
         map.serialize_entry("root", &self.graph.root.0)?;
         map.serialize_entry("nodes", &Lazy(|| self.json_nodes()))?;
         map.serialize_entry("bodies", &Lazy(|| self.bodies()))?;
-        map.serialize_entry("edges", &Lazy(|| self.edges()))?;
+        map.serialize_entry("edges", &Lazy(|| self.json_edges()))?;
         map.end()
     }
 }
@@ -620,6 +620,33 @@ impl serde::Serialize for JsonNode<'_> {
     }
 }
 
+/// An edge of the document: `{"from", "to", "kind"}` between two nodes, or
+/// `{"from", "body", "kind"}` from a construct to one of its bodies.
+enum JsonEdge {
+    Within(u32, usize, &'static str),
+    Link(usize, u32, &'static str),
+}
+
+impl serde::Serialize for JsonEdge {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(3))?;
+        match *self {
+            JsonEdge::Within(from, to, kind) => {
+                map.serialize_entry("from", &from)?;
+                map.serialize_entry("to", &to)?;
+                map.serialize_entry("kind", kind)?;
+            }
+            JsonEdge::Link(from, body, kind) => {
+                map.serialize_entry("from", &from)?;
+                map.serialize_entry("body", &body)?;
+                map.serialize_entry("kind", kind)?;
+            }
+        }
+        map.end()
+    }
+}
+
 /// Pairs written as a JSON object.
 struct AsMap<T>(T);
 
@@ -671,14 +698,19 @@ impl<'a> JsonGraph<'a> {
     }
 
     fn edges(&self) -> impl Iterator<Item = serde_json::Value> + '_ {
+        self.json_edges().map(|e| serde_json::to_value(e).unwrap_or_default())
+    }
+
+    /// The edges as written: within bodies, then from constructs to bodies.
+    fn json_edges(&self) -> impl Iterator<Item = JsonEdge> + '_ {
         let within = edges(self.graph, &self.names.owners)
-            .map(|(from, to, kind)| json!({ "from": from, "to": to, "kind": kind.as_str() }));
+            .map(|(from, to, kind)| JsonEdge::Within(from, to, kind.as_str()));
         let links = links(self.graph).into_iter().map(|(from, body, link)| {
             let kind = match link {
                 Link::Body => "body",
                 Link::Call => "call",
             };
-            json!({ "from": from, "body": body.0, "kind": kind })
+            JsonEdge::Link(from, body.0, kind)
         });
         within.chain(links)
     }
