@@ -31,6 +31,11 @@ pub struct Index<'a> {
     starts: Vec<u32>,
     /// Where the program ends.
     end: u32,
+    /// The batch holding the first byte of each window of `1 << shift`
+    /// bytes: batches start at least that far apart, so a window holds at
+    /// most one start and [`Index::batch_of`] needs no search.
+    windows: Vec<u32>,
+    shift: u32,
     batches: Vec<OnceLock<Batch<'a>>>,
     /// Entries made after the batch their offset belongs to was published
     /// (an identifier placed outside its statement): read on a miss, so a
@@ -95,10 +100,19 @@ impl<'a> Index<'a> {
                 EnvName::Agent(n) | EnvName::Flow(n, _) => env_callables.insert(n, id),
             };
         }
+        let shift = bytes.max(1).ilog2();
+        let end = program.span.end;
+        let mut windows = Vec::with_capacity((end >> shift) as usize + 1);
+        for w in 0..=(end >> shift) {
+            let first = w << shift;
+            windows.push(starts.partition_point(|&s| s <= first).saturating_sub(1) as u32);
+        }
         Index {
             batches: starts.iter().map(|_| OnceLock::new()).collect(),
             starts,
-            end: program.span.end,
+            end,
+            windows,
+            shift,
             late: OnceLock::new(),
             env_values,
             env_callables,
@@ -107,7 +121,14 @@ impl<'a> Index<'a> {
 
     /// The batch the offset `at` belongs to.
     fn batch_of(&self, at: u32) -> usize {
-        self.starts.partition_point(|&s| s <= at).saturating_sub(1)
+        let Some(&k) = self.windows.get((at >> self.shift) as usize) else {
+            return self.starts.len() - 1;
+        };
+        let k = k as usize;
+        match self.starts.get(k + 1) {
+            Some(&next) if next <= at => k + 1,
+            _ => k,
+        }
     }
 
     /// The batch holding `at`'s entry and the entry, waiting for the batch
@@ -280,5 +301,28 @@ impl Drop for Writer<'_> {
             self.publish(k);
         }
         let _ = self.index.late.set(std::mem::take(&mut self.late));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_of_an_offset_finds_its_batch_as_a_search_would() {
+        let text: String = (0..400)
+            .map(|i| format!("let n{i} = noop({})\n", "x".repeat(i % 37)))
+            .collect();
+        let source = crate::source::SourceFile::new("t.flow", text.clone());
+        let program = crate::syntax::parse(&source).expect("parses");
+        let env = Env::default();
+        for bytes in [1, 7, 64, 100, 1000, 4096, BATCH_BYTES, u32::MAX] {
+            let index = Index::with_batches_of(&program, &env, bytes);
+            assert!(index.starts.len() > 1 || bytes >= 1000, "{bytes}: several batches");
+            for at in 0..=text.len() as u32 + 1 {
+                let searched = index.starts.partition_point(|&s| s <= at) - 1;
+                assert_eq!(index.batch_of(at), searched, "offset {at}, batches of {bytes}");
+            }
+        }
     }
 }
