@@ -88,15 +88,59 @@ fn too_many_inputs(cx: &Cx, id: BodyId, diags: &mut Vec<Diagnostic>) {
     }
 }
 
-/// How a value is used.
-#[derive(Clone, Debug, PartialEq)]
-enum Use<'g> {
-    /// `value.field`
-    Field(&'g str),
-    /// `Agent(key: value)`: handed whole to a task, at this call span.
-    Arg { call: Span, key: &'g str },
+/// How a value is used, summed up over its uses: the one thing the lint
+/// asks is whether it is handed whole to one task and otherwise only ever
+/// read for one field.
+#[derive(Clone, Copy, Debug, Default)]
+struct Seen<'g> {
+    /// `value.field`: the field, and whether two different ones were read.
+    field: Option<&'g str>,
+    fields_differ: bool,
+    /// `Agent(key: value)`: handed whole to a task, at this call span; how
+    /// many times (two is enough to say "more than once").
+    arg: Option<(Span, &'g str)>,
+    args: u8,
     /// Anything else: a whole read, an index, an interpolation.
-    Other,
+    other: bool,
+}
+
+impl<'g> Seen<'g> {
+    fn field(&mut self, name: &'g str) {
+        self.fields_differ |= self.field.is_some_and(|f| f != name);
+        self.field = Some(name);
+    }
+
+    fn arg(&mut self, call: Span, key: &'g str) {
+        self.arg = Some((call, key));
+        self.args = (self.args + 1).min(2);
+    }
+
+    fn other(&mut self) {
+        self.other = true;
+    }
+
+    /// Adds the uses `more` sums up, its field uses only if `fields`.
+    fn add(&mut self, more: &Seen<'g>, fields: bool) {
+        if fields {
+            if let Some(f) = more.field {
+                self.field(f);
+            }
+            self.fields_differ |= more.fields_differ;
+        }
+        if more.arg.is_some() {
+            self.arg = more.arg;
+            self.args = (self.args + more.args).min(2);
+        }
+        self.other |= more.other;
+    }
+
+    /// The field and the argument, when that is all the value is used for.
+    fn one_field_one_arg(&self) -> Option<(&'g str, (Span, &'g str))> {
+        match (self.fields_differ, self.args, self.other) {
+            (false, 1, false) => Some((self.field?, self.arg?)),
+            _ => None,
+        }
+    }
 }
 
 fn whole_value_passed(cx: &Cx, id: BodyId, diags: &mut Vec<Diagnostic>) {
@@ -114,30 +158,8 @@ fn whole_value_passed(cx: &Cx, id: BodyId, diags: &mut Vec<Diagnostic>) {
         let NodeKind::Task(task) = &graph.node(node_id).kind else {
             continue;
         };
-        let Some(uses) = all_uses.get(&Ref::Node(k as u32)) else {
-            continue;
-        };
-        let mut field: Option<&str> = None;
-        let mut arg = None;
-        let mut ok = true;
-        for u in uses {
-            match u {
-                Use::Field(f) => {
-                    if field.is_some_and(|g| g != *f) {
-                        ok = false;
-                    }
-                    field = Some(*f);
-                }
-                Use::Arg { call, key } => {
-                    if arg.is_some() {
-                        ok = false;
-                    }
-                    arg = Some((*call, *key));
-                }
-                Use::Other => ok = false,
-            }
-        }
-        let (true, Some(field), Some((call_span, key))) = (ok, field, arg) else {
+        let Some((field, (call_span, key))) = all_uses.get(Ref::Node(k as u32)).one_field_one_arg()
+        else {
             continue;
         };
         let name = graph.node(node_id).label.to_string();
@@ -170,14 +192,48 @@ fn whole_value_passed(cx: &Cx, id: BodyId, diags: &mut Vec<Diagnostic>) {
     }
 }
 
-/// Uses by what they use, borrowing the graph's names.
-type Uses<'g> = HashMap<Ref, Vec<Use<'g>>>;
+/// How each value is used, borrowing the graph's names: the body's own
+/// nodes by index, anything else (inputs, captures, params) in a map.
+#[derive(Default)]
+struct Uses<'g> {
+    nodes: Vec<Seen<'g>>,
+    others: HashMap<Ref, Seen<'g>>,
+}
+
+impl<'g> Uses<'g> {
+    fn new(nodes: usize) -> Uses<'g> {
+        Uses {
+            nodes: vec![Seen::default(); nodes],
+            others: HashMap::default(),
+        }
+    }
+
+    fn at(&mut self, r: Ref) -> &mut Seen<'g> {
+        match r {
+            Ref::Node(k) if (k as usize) < self.nodes.len() => &mut self.nodes[k as usize],
+            r => self.others.entry(r).or_default(),
+        }
+    }
+
+    fn get(&self, r: Ref) -> Seen<'g> {
+        match r {
+            Ref::Node(k) if (k as usize) < self.nodes.len() => self.nodes[k as usize],
+            r => self.others.get(&r).copied().unwrap_or_default(),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (Ref, &Seen<'g>)> {
+        let nodes = self.nodes.iter().enumerate();
+        let nodes = nodes.map(|(k, seen)| (Ref::Node(k as u32), seen));
+        nodes.chain(self.others.iter().map(|(r, seen)| (*r, seen)))
+    }
+}
 
 /// How every value is used in body `id` and in the bodies that capture it,
 /// in one pass.
 fn uses_in_body(graph: &TaskGraph, id: BodyId, result_counts: bool, depth: usize) -> Uses<'_> {
-    let mut out = Uses::default();
     let body = graph.body(id);
+    let mut out = Uses::new(body.len as usize);
     for node_id in body.node_ids() {
         let node = graph.node(node_id);
         match &node.kind {
@@ -189,10 +245,7 @@ fn uses_in_body(graph: &TaskGraph, id: BodyId, result_counts: bool, depth: usize
                 t.instructions.iter().for_each(|e| scan(e, &mut out));
                 for (key, e) in &t.context {
                     match e {
-                        Expr::Ref(r) => out.entry(*r).or_default().push(Use::Arg {
-                            call: node.span,
-                            key,
-                        }),
+                        Expr::Ref(r) => out.at(*r).arg(node.span, key),
                         e => scan(e, &mut out),
                     }
                 }
@@ -238,17 +291,14 @@ fn uses_in_body(graph: &TaskGraph, id: BodyId, result_counts: bool, depth: usize
             if depth > 64 {
                 // Deeper than any real script: count every capture as a whole use.
                 for c in captures {
-                    out.entry(c.from).or_default().push(Use::Other);
+                    out.at(c.from).other();
                 }
                 continue;
             }
             let inner = uses_in_body(graph, child, true, depth + 1);
             for (i, capture) in captures.iter().enumerate() {
-                if let Some(uses) = inner.get(&Ref::Capture(i as u32)) {
-                    out.entry(capture.from)
-                        .or_default()
-                        .extend(uses.iter().cloned());
-                }
+                out.at(capture.from)
+                    .add(&inner.get(Ref::Capture(i as u32)), true);
             }
         }
     }
@@ -263,12 +313,8 @@ fn uses_in_body(graph: &TaskGraph, id: BodyId, result_counts: bool, depth: usize
 fn scan_control<'g>(e: &'g Expr, out: &mut Uses<'g>) {
     let mut inner = Uses::default();
     scan(e, &mut inner);
-    for (r, uses) in inner {
-        let whole: Vec<Use<'g>> = uses
-            .into_iter()
-            .filter(|u| !matches!(u, Use::Field(_)))
-            .collect();
-        out.entry(r).or_default().extend(whole);
+    for (r, seen) in inner.iter() {
+        out.at(r).add(seen, false);
     }
 }
 
@@ -277,10 +323,10 @@ fn scan<'g>(e: &'g Expr, out: &mut Uses<'g>) {
     match e {
         Expr::Field { base, name, .. } if matches!(**base, Expr::Ref(_)) => {
             if let Expr::Ref(r) = **base {
-                out.entry(r).or_default().push(Use::Field(name));
+                out.at(r).field(name);
             }
         }
-        Expr::Ref(r) => out.entry(*r).or_default().push(Use::Other),
+        Expr::Ref(r) => out.at(*r).other(),
         Expr::Const(_) => {}
         Expr::Str { parts, .. } => {
             for part in parts {
