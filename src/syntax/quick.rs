@@ -45,10 +45,11 @@ pub(super) fn let_call(line: &str, at: usize) -> Option<Stmt> {
     // A callee is glued to its `(`.
     cursor.eat(b'(')?;
     cursor.blank();
-    // As many arguments as commas and one (a line of this form has no other
-    // comma): a vector of the right size, where pushing would make room for 4.
-    let mut args = Vec::with_capacity(line.bytes().filter(|&b| b == b',').count() + 1);
+    let mut args = Vec::new();
     if cursor.eat(b')').is_none() {
+        // As many arguments as commas and one (a line of this form has no
+        // other comma): a vector of their size, where pushing makes room for 4.
+        args.reserve_exact(line.bytes().filter(|&b| b == b',').count() + 1);
         loop {
             let first = cursor.name()?;
             cursor.blank();
@@ -206,6 +207,23 @@ mod tests {
             "let a = f(b",
         ] {
             assert_eq!(let_call(line, 0), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn arguments_take_the_room_they_need() {
+        for (line, n) in [("let a = f()", 0), ("let a = f(b)", 1), ("let a = f(b, c: d, e)", 3)] {
+            let Some(Stmt {
+                kind: StmtKind::Let { value, .. },
+                ..
+            }) = let_call(line, 0)
+            else {
+                panic!("{line}: not built");
+            };
+            let ExprKind::Call(call) = value.kind else {
+                panic!("{line}: not a call");
+            };
+            assert_eq!((call.args.len(), call.args.capacity()), (n, n), "{line}");
         }
     }
 
