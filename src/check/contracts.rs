@@ -71,7 +71,7 @@ impl<'a> Checker<'_, 'a> {
             }
             Target::Backend(backend) => {
                 let signature = backend.signature();
-                contract(signature, args, format!("this `{}` call", callee.name)).map(Rc::new)
+                contract(signature, args, &format_args!("this `{}` call", callee.name)).map(Rc::new)
             }
             _ => None,
         };
@@ -439,12 +439,17 @@ fn unknown_field(
 
 /// The contract a declared agent's config gives it, if any.
 fn agent_contract(decl: &AgentDecl, signature: &Signature) -> Option<AgentContract> {
-    contract(signature, &decl.args, format!("`{}`", decl.name.name))
+    contract(signature, &decl.args, &format_args!("`{}`", decl.name.name))
 }
 
 /// The contract of an agent configured with `args`: its output schema and
-/// its inputs, when they are literal.
-fn contract(signature: &Signature, args: &[Arg], who: String) -> Option<AgentContract> {
+/// its inputs, when they are literal. `who` names the call or the agent in
+/// messages, formatted only when there is a contract.
+fn contract(
+    signature: &Signature,
+    args: &[Arg],
+    who: &dyn std::fmt::Display,
+) -> Option<AgentContract> {
     let output_key = signature.output_schema_key();
     let inputs_key = signature.input_schemas_key();
     if output_key.is_none() && inputs_key.is_none() {
@@ -483,7 +488,7 @@ fn contract(signature: &Signature, args: &[Arg], who: String) -> Option<AgentCon
         output,
         inputs,
         inputs_key: inputs_key.unwrap_or_default().to_string(),
-        who,
+        who: who.to_string(),
     })
 }
 
