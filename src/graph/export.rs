@@ -516,13 +516,8 @@ pub fn to_json(graph: &TaskGraph) -> serde_json::Value {
 
 /// JSON, with each node's `state` (and `states`, its tasks by state) in `run`.
 pub fn to_json_with(graph: &TaskGraph, run: Option<&Overlay>) -> serde_json::Value {
-    let doc = JsonGraph::new(graph, run);
-    json!({
-        "root": graph.root.0,
-        "nodes": doc.nodes().collect::<Vec<_>>(),
-        "bodies": doc.bodies().collect::<Vec<_>>(),
-        "edges": doc.edges().collect::<Vec<_>>(),
-    })
+    // The document `write_json` streams, as a value.
+    serde_json::to_value(JsonGraph::new(graph, run)).unwrap_or_default()
 }
 
 /// [`to_json_with`], pretty-printed to `out` one node at a time: the same
@@ -548,9 +543,9 @@ impl serde::Serialize for JsonGraph<'_> {
         use serde::ser::SerializeMap;
         let mut map = serializer.serialize_map(Some(4))?;
         map.serialize_entry("root", &self.graph.root.0)?;
-        map.serialize_entry("nodes", &Lazy(|| self.json_nodes()))?;
+        map.serialize_entry("nodes", &Lazy(|| self.nodes()))?;
         map.serialize_entry("bodies", &Lazy(|| self.bodies()))?;
-        map.serialize_entry("edges", &Lazy(|| self.json_edges()))?;
+        map.serialize_entry("edges", &Lazy(|| self.edges()))?;
         map.end()
     }
 }
@@ -671,17 +666,9 @@ impl<'a> JsonGraph<'a> {
         }
     }
 
-    fn nodes(&self) -> impl Iterator<Item = serde_json::Value> + '_ {
-        (self.graph.nodes.iter().enumerate()).map(|(i, node)| self.node(i, node))
-    }
-
-    /// The nodes as written: serialized straight from the graph.
-    fn json_nodes(&self) -> impl Iterator<Item = JsonNode<'_>> + '_ {
+    /// The nodes, serialized straight from the graph.
+    fn nodes(&self) -> impl Iterator<Item = JsonNode<'_>> + '_ {
         (self.graph.nodes.iter().enumerate()).map(|(i, node)| JsonNode { doc: self, i, node })
-    }
-
-    fn node(&self, i: usize, node: &Node) -> serde_json::Value {
-        serde_json::to_value(JsonNode { doc: self, i, node }).unwrap_or_default()
     }
 
     fn bodies(&self) -> impl Iterator<Item = serde_json::Value> + '_ {
@@ -697,12 +684,8 @@ impl<'a> JsonGraph<'a> {
         })
     }
 
-    fn edges(&self) -> impl Iterator<Item = serde_json::Value> + '_ {
-        self.json_edges().map(|e| serde_json::to_value(e).unwrap_or_default())
-    }
-
     /// The edges as written: within bodies, then from constructs to bodies.
-    fn json_edges(&self) -> impl Iterator<Item = JsonEdge> + '_ {
+    fn edges(&self) -> impl Iterator<Item = JsonEdge> + '_ {
         let within = edges(self.graph, &self.names.owners)
             .map(|(from, to, kind)| JsonEdge::Within(from, to, kind.as_str()));
         let links = links(self.graph).into_iter().map(|(from, body, link)| {
