@@ -73,6 +73,8 @@ pub mod exec;
 mod interrupt;
 pub mod secret;
 pub mod shell;
+#[cfg(test)]
+mod testing;
 
 internal! {
     when (all()):

@@ -622,11 +622,9 @@ mod tests {
     /// text of the whole document, pretty-printed.
     #[test]
     fn json_written_as_made_is_the_whole_document() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
         let engine = crate::Engine::new();
         let mut compared = 0;
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
+        for path in crate::testing::project_files("examples") {
             let text = std::fs::read_to_string(&path).unwrap();
             let Ok(script) = engine.compile("example.flow", &text) else {
                 continue;

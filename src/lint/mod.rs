@@ -468,12 +468,7 @@ mod parallel_tests {
     /// diagnostics, in order, of one.
     #[test]
     fn two_cores_give_the_diagnostics_of_one() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases/lint");
-        let mut files: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        files.sort();
+        let files = crate::testing::project_files("tests/cases/lint");
         let engine = crate::Engine::new();
         let config = Config::default();
         let mut compared = 0;

@@ -364,12 +364,7 @@ mod parallel_tests {
 
     /// A big script from the valid corpus, repeated past the parallel threshold.
     fn big_script() -> String {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases/syntax/ok");
-        let mut files: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        files.sort();
+        let files = crate::testing::project_files("tests/cases/syntax/ok");
         let corpus: String = files
             .iter()
             .map(|f| std::fs::read_to_string(f).unwrap() + "\n")
