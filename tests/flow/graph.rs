@@ -230,7 +230,7 @@ fn json_marks_edge_kinds_notes_and_items() {
 fn graph_run_colours_nodes_by_their_state_in_a_failed_run() {
     let script = r#"let a = sh("echo a")
 let items = map i in range(3) { sh("echo ${i}") }
-let b = sh("exit 3") after a
+let b = sh("exit 3") after a, items
 let c = sh("echo c", x: b)
 let d = sh("echo d") after b
 let later = if len(c) > 0 { sh("echo later") } else { "none" }
