@@ -2,8 +2,10 @@
 """Flow against the limit, side by side in one run (issue 18): each row runs
 `flow` and a reference program alternately (flow, reference, flow, …),
 keeps the best of N of each and prints both times, their ratio
-(flow / reference: 1.00× is the limit), the goal, peak memory and the
-load average (1 minute) as the row ends, as a Markdown table.
+(flow / reference: 1.00× is the limit), the goal, the ratio of the medians
+(on a machine whose runs vary, the best alone can flatter either side),
+peak memory and the load average (1 minute) as the row ends, as a
+Markdown table.
 
 The references are bench/reference's programs: `dag` (a minimal tokio DAG
 runner), `spawn` (raw process spawns of `true`), `llm-server` and
@@ -28,6 +30,7 @@ Python process with vfork would count Python's own memory in its peak.
 import argparse
 import datetime
 import json
+import statistics
 import os
 import re
 import shutil
@@ -95,8 +98,8 @@ class Table:
 
     def __init__(self, n, env, idle):
         self.n, self.env, self.idle = n, env, idle
-        print(f"| row (best of {n}, alternating) | flow | reference | ratio | goal | peak MiB, flow / reference | load |")
-        print("|---|---|---|---|---|---|---|")
+        print(f"| row (best of {n}, alternating) | flow | reference | ratio | goal | median ratio | peak MiB, flow / reference | load |")
+        print("|---|---|---|---|---|---|---|---|")
 
     def compare(self, name, flow, reference, goal=None, repeat=1):
         """Runs `flow` and `reference` (argv lists) alternately, n times
@@ -106,15 +109,19 @@ class Table:
             settle(self.idle)
             a.append(mean(flow, self.env, repeat))
             b.append(mean(reference, self.env, repeat))
-        self.row(name, min(a), min(b), peak(flow, self.env), peak(reference, self.env), goal)
+        median = statistics.median(a) / statistics.median(b)
+        self.row(name, min(a), min(b), peak(flow, self.env), peak(reference, self.env), goal, median)
 
-    def row(self, name, flow_s, ref_s, flow_mib, ref_mib, goal=None):
+    def row(self, name, flow_s, ref_s, flow_mib, ref_mib, goal=None, median=None):
+        """Prints a row: the ratio of the best times, judged against the
+        goal, and (on a machine whose runs vary) the ratio of the medians."""
         ratio = flow_s / ref_s
         met = "" if goal is None else (" ✓" if ratio <= goal else " ✗")
         shown = lambda s: f"{s * 1e3:.2f} ms" if s < 0.1 else f"{s:.3f} s"
         mib = lambda m: "—" if m is None else f"{m:.0f}"
         goal_text = "—" if goal is None else f"≤ {goal:g}×{met}"
-        print(f"| {name} | {shown(flow_s)} | {shown(ref_s)} | **{ratio:.2f}×** | {goal_text} | "
+        median_text = "—" if median is None else f"{median:.2f}×"
+        print(f"| {name} | {shown(flow_s)} | {shown(ref_s)} | **{ratio:.2f}×** | {goal_text} | {median_text} | "
               f"{mib(flow_mib)} / {mib(ref_mib)} | {load_average().split()[0]} |", flush=True)
 
 
