@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::{TaskRecord, Val};
+use super::{TaskRecord, TaskStatus, Val};
 use crate::agent::{Resource, Signature, CACHE_KEY};
 use crate::shell::Command;
 
@@ -34,6 +34,16 @@ pub trait Journal: Send + Sync {
     /// default hands it to [`Journal::record`].
     fn record_owned(&self, record: TaskRecord, key: Option<&TaskKey>) {
         self.record(&record, key);
+    }
+
+    /// A task without a key (an inline one, `echo`, `noop`) ended with
+    /// `status`. A journal that counts such tasks rather than writing each
+    /// one down counts it here and returns `true`: the run then makes no
+    /// record of it, when nothing else takes one either (a million-item
+    /// `map` of `noop`s makes none). The default returns `false`: the
+    /// record is made and given to [`Journal::record_owned`].
+    fn count_unkeyed(&self, _status: TaskStatus) -> bool {
+        false
     }
 
     /// Under `--replay`: the recorded reply to a call of a remote agent

@@ -551,6 +551,23 @@ impl Scheduler {
     }
 
     /// A task ended: tell the observer and the journal, keep its record.
+    /// Whether anything takes the record of a task that ended with
+    /// `status`: the observer, the run's own list (`record_all`, failures),
+    /// the usage total, or the journal, which may only count a task without
+    /// a key ([`Journal::count_unkeyed`](crate::runtime::Journal::count_unkeyed)).
+    /// When nothing does, no record is made: a `noop` of a 100,000-task
+    /// chain then costs no copies of its names.
+    fn wants_record(&self, status: TaskStatus, keyed: bool, usage: bool) -> bool {
+        let kept = self.options.record_all || status != TaskStatus::Succeeded;
+        if kept || keyed || usage || self.options.observer.is_some() {
+            return true;
+        }
+        match &self.options.journal {
+            Some(journal) => !journal.count_unkeyed(status),
+            None => false,
+        }
+    }
+
     fn push_record(&mut self, mut record: TaskRecord, key: Option<&crate::runtime::TaskKey>) {
         redact::record(&self.secrets, &mut record);
         if let Some(observer) = &self.options.observer {

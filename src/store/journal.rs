@@ -365,6 +365,15 @@ impl Journal for RunJournal {
             self.send(record, key);
         }
     }
+
+    fn count_unkeyed(&self, status: TaskStatus) -> bool {
+        // What `counted` does with the record of such a task, without it.
+        let counted = status == TaskStatus::Succeeded;
+        if counted {
+            self.counts[DONE].fetch_add(1, Ordering::Relaxed);
+        }
+        counted
+    }
 }
 
 impl RunJournal {

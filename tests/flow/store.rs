@@ -251,6 +251,53 @@ fn runs_lists_every_run_with_its_counts() {
 }
 
 #[test]
+fn inline_tasks_are_counted_not_written_and_still_reported() {
+    // Five `noop`s and an `echo`: pure and instant, so the store counts them
+    // and keeps no row; the one `sh` task gets its row.
+    let p = Project::new(
+        "inline",
+        "let xs = map i in range(5) { noop(i) }\nlet e = echo(\"x\")\nlet s = sh(\"echo s\")\n[xs, e, s]\n",
+    );
+    succeeded(&p.run(&[]));
+    let runs = p.runs();
+    assert_eq!(runs[0]["done"], 7, "{runs:?}");
+    let conn = rusqlite::Connection::open(p.dir.join(".flow/flow.db")).unwrap();
+    let agents: Vec<String> = conn
+        .prepare("SELECT agent FROM tasks ORDER BY seq")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(agents, ["sh"]);
+    // Whoever asks for every task still gets each one: `--json` and `--events`.
+    let events = p.dir.join("events.ndjson");
+    let out = p.flow(&[
+        "run",
+        "-q",
+        "--json",
+        "--events",
+        events.to_str().unwrap(),
+        "main.flow",
+    ]);
+    let doc: Value = serde_json::from_str(&succeeded(&out)).unwrap();
+    let noops = doc["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["agent"] == "noop")
+        .count();
+    assert_eq!(noops, 5, "{doc}");
+    let finished = std::fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\"task_finished\"") && l.contains("\"noop\""))
+        .count();
+    assert_eq!(finished, 5);
+    assert_eq!(p.runs()[0]["done"], 7);
+}
+
+#[test]
 fn kill_9_then_resume_reruns_no_completed_task() {
     let p = Project::new(
         "kill9",

@@ -584,33 +584,35 @@ impl Scheduler {
                 (None, Some(e), usage, logs, Vec::new())
             }
         };
-        let mut record = TaskRecord::new(
-            inst.name.clone(),
-            node.label.clone(),
-            task.agent_name.clone(),
-            done.status,
-            node.span,
-        );
-        record.attempts = done.attempts;
-        record.started_at = Some(done.started);
-        record.ended_at = Some(done.ended);
-        record.duration = Some(done.elapsed);
-        record.output = output.clone();
-        record.usage = usage;
-        record.history = done.history;
-        record.notes = notes;
-        if let Some(failure) = failure.as_mut() {
-            record.error = Some(failure.message.clone());
-            record.notes = failure.notes.clone();
-        }
-        if let Some(keyed) = &done.keyed {
-            record.key = Some(keyed.key.clone());
-            record.logs = logs.map(|logs| Arc::new(*logs));
-        }
         let id = failure
             .is_some()
             .then(|| super::super::task_id(&inst.name, &node.label));
-        self.push_record(record, done.keyed.as_ref());
+        if self.wants_record(done.status, done.keyed.is_some(), usage.is_some()) {
+            let mut record = TaskRecord::new(
+                inst.name.clone(),
+                node.label.clone(),
+                task.agent_name.clone(),
+                done.status,
+                node.span,
+            );
+            record.attempts = done.attempts;
+            record.started_at = Some(done.started);
+            record.ended_at = Some(done.ended);
+            record.duration = Some(done.elapsed);
+            record.output = output.clone();
+            record.usage = usage;
+            record.history = done.history;
+            record.notes = notes;
+            if let Some(failure) = failure.as_mut() {
+                record.error = Some(failure.message.clone());
+                record.notes = failure.notes.clone();
+            }
+            if let Some(keyed) = &done.keyed {
+                record.key = Some(keyed.key.clone());
+                record.logs = logs.map(|logs| Arc::new(*logs));
+            }
+            self.push_record(record, done.keyed.as_ref());
+        }
         match (done.status, output) {
             (TaskStatus::Succeeded, Some(value)) => self.complete(key, k, value),
             (status, _) => {
