@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::{TaskRecord, TaskStatus, Val};
+use super::{TaskRecord, Val};
 use crate::agent::{Resource, Signature, CACHE_KEY};
 use crate::shell::Command;
 
@@ -36,15 +36,19 @@ pub trait Journal: Send + Sync {
         self.record(&record, key);
     }
 
-    /// A task without a key (an inline one, `echo`, `noop`) ended with
-    /// `status`. A journal that counts such tasks rather than writing each
-    /// one down counts it here and returns `true`: the run then makes no
-    /// record of it, when nothing else takes one either (a million-item
-    /// `map` of `noop`s makes none). The default returns `false`: the
-    /// record is made and given to [`Journal::record_owned`].
-    fn count_unkeyed(&self, _status: TaskStatus) -> bool {
+    /// Whether it only counts the tasks without a key (inline ones: `echo`,
+    /// `noop`, pure and answered at once) that succeed, rather than being
+    /// given a record of each. The run then makes no record of such a task
+    /// when nothing else takes one (a million-item `map` of `noop`s makes
+    /// none) and says how many there were with [`Journal::add_unkeyed`].
+    /// The default, `false`: every record goes to [`Journal::record_owned`].
+    fn counts_unkeyed(&self) -> bool {
         false
     }
+
+    /// `n` more tasks without a key succeeded (see [`Journal::counts_unkeyed`]):
+    /// told every few thousand tasks, and when the run ends.
+    fn add_unkeyed(&self, _n: u64) {}
 
     /// Under `--replay`: the recorded reply to a call of a remote agent
     /// (`llm`, `http`: [`Resource::Remote`](crate::agent::Resource)), or why

@@ -177,6 +177,16 @@ impl Dependents {
     }
 }
 
+/// The tasks a journal counts without their records (see
+/// [`Scheduler::wants_record`]).
+#[derive(Default)]
+struct Unkeyed {
+    /// Whether the journal counts them ([`Journal::counts_unkeyed`](crate::runtime::Journal::counts_unkeyed)).
+    counted: bool,
+    /// How many succeeded since the journal was last told.
+    done: u64,
+}
+
 /// Work for the scheduler loop.
 enum Work {
     Node(Key, u32),
@@ -218,6 +228,8 @@ pub(super) struct AgentRuntime {
 
 pub(crate) struct Scheduler {
     graph: Arc<TaskGraph>,
+    /// Succeeded tasks without a key that the journal only counts.
+    unkeyed: Unkeyed,
     plans: Vec<BodyPlan>,
     options: RunOptions,
     params: Vec<Val>,
@@ -284,8 +296,13 @@ impl Scheduler {
             .collect();
         let run_token = options.cancel.child_token();
         let queues = Queues::new(graph.agents.len(), options.jobs);
+        let unkeyed = Unkeyed {
+            counted: options.journal.as_ref().is_some_and(|j| j.counts_unkeyed()),
+            done: 0,
+        };
         Scheduler {
             graph,
+            unkeyed,
             plans,
             params: Vec::new(),
             agents: Vec::new(),
@@ -385,6 +402,7 @@ impl Scheduler {
     }
 
     fn finish_run(mut self) -> Outcome {
+        self.tell_unkeyed();
         let result = self.result.take();
         let status = if self.interrupted {
             RunStatus::Cancelled
@@ -424,6 +442,7 @@ impl Scheduler {
             done += 1;
             if done.is_multiple_of(crate::interrupt::EVERY) {
                 self.cancelled_now();
+                self.tell_unkeyed();
             }
             match work {
                 Work::Node(key, node) => self.start(key, node),
@@ -590,18 +609,37 @@ impl Scheduler {
     /// A task ended: tell the observer and the journal, keep its record.
     /// Whether anything takes the record of a task that ended with
     /// `status`: the observer, the run's own list (`record_all`, failures),
-    /// the usage total, or the journal, which may only count a task without
-    /// a key ([`Journal::count_unkeyed`](crate::runtime::Journal::count_unkeyed)).
-    /// When nothing does, no record is made: a `noop` of a 100,000-task
-    /// chain then costs no copies of its names.
-    fn wants_record(&self, status: TaskStatus, keyed: bool, usage: bool) -> bool {
+    /// the usage total, or the journal, unless it only counts a succeeded
+    /// task without a key ([`Journal::counts_unkeyed`](crate::runtime::Journal::counts_unkeyed)),
+    /// which is then counted here. When nothing does, no record is made: a
+    /// `noop` of a 100,000-task chain then costs no copies of its names.
+    fn wants_record(&mut self, status: TaskStatus, keyed: bool, usage: bool) -> bool {
         let kept = self.options.record_all || status != TaskStatus::Succeeded;
         if kept || keyed || usage || self.options.observer.is_some() {
             return true;
         }
         match &self.options.journal {
-            Some(journal) => !journal.count_unkeyed(status),
+            Some(_) if self.unkeyed.counted => {
+                self.unkeyed.done += 1;
+                false
+            }
+            Some(_) => true,
             None => false,
+        }
+    }
+
+    /// Whether an inline call that succeeds without usage needs the time it
+    /// ran at: only for a record (see [`Scheduler::wants_record`]).
+    fn times_inline(&self) -> bool {
+        let journal_takes = self.options.journal.is_some() && !self.unkeyed.counted;
+        journal_takes || self.options.record_all || self.options.observer.is_some()
+    }
+
+    /// Tells the journal how many succeeded tasks it counted since last told.
+    fn tell_unkeyed(&mut self) {
+        if let (Some(journal), n @ 1..) = (&self.options.journal, self.unkeyed.done) {
+            journal.add_unkeyed(n);
+            self.unkeyed.done = 0;
         }
     }
 

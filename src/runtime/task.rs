@@ -267,10 +267,17 @@ pub(crate) async fn wait(wait: Duration, cancel: CancellationToken, keyed: Optio
 }
 
 /// Runs a call of an inline agent (`echo`, `noop`, `fail`) at once, on the
-/// scheduler; `None` when the agent has no inline answer for it.
-pub(crate) fn run_inline(agent: &dyn Agent, call: &Inline<'_>) -> Option<Executed> {
-    let started = SystemTime::now();
+/// scheduler; `None` when the agent has no inline answer for it. It takes
+/// no time: it starts and ends when it answers, and the clock is read only
+/// when that time will be recorded (`timed`, or a failure, or usage).
+pub(crate) fn run_inline(agent: &dyn Agent, call: &Inline<'_>, timed: bool) -> Option<Executed> {
     let result = agent.call_inline(call)?;
+    let plain = matches!(&result, Ok(reply) if reply.usage.is_none());
+    let started = if timed || !plain {
+        SystemTime::now()
+    } else {
+        SystemTime::UNIX_EPOCH
+    };
     let status = if result.is_ok() {
         TaskStatus::Succeeded
     } else {

@@ -366,13 +366,12 @@ impl Journal for RunJournal {
         }
     }
 
-    fn count_unkeyed(&self, status: TaskStatus) -> bool {
-        // What `counted` does with the record of such a task, without it.
-        let counted = status == TaskStatus::Succeeded;
-        if counted {
-            self.counts[DONE].fetch_add(1, Ordering::Relaxed);
-        }
-        counted
+    fn counts_unkeyed(&self) -> bool {
+        true
+    }
+
+    fn add_unkeyed(&self, n: u64) {
+        self.counts[DONE].fetch_add(n, Ordering::Relaxed);
     }
 }
 

@@ -295,6 +295,14 @@ fn inline_tasks_are_counted_not_written_and_still_reported() {
         .count();
     assert_eq!(finished, 5);
     assert_eq!(p.runs()[0]["done"], 7);
+    // Thousands of them, counted to the last.
+    std::fs::write(
+        p.dir.join("main.flow"),
+        "let xs = map i in range(5003) { noop(i) }\nlen(xs)\n",
+    )
+    .unwrap();
+    assert_eq!(succeeded(&p.run(&[])).trim(), "5003");
+    assert_eq!(p.runs()[0]["done"], 5003);
 }
 
 #[test]

@@ -309,7 +309,7 @@ impl Scheduler {
                 context: &context,
                 config: &config,
             };
-            if let Some(done) = run_inline(&**implementation, &call) {
+            if let Some(done) = run_inline(&**implementation, &call, self.times_inline()) {
                 return Ok(Start::Done(done));
             }
         }
@@ -566,6 +566,11 @@ impl Scheduler {
                 self.forget_tools(key, k);
             }
         }
+        let usage = match &done.result {
+            Ok(reply) => reply.usage.is_some(),
+            Err(e) => e.usage.is_some(),
+        };
+        let wanted = self.wants_record(done.status, done.keyed.is_some(), usage);
         let Some(inst) = self.inst(key) else { return };
         let node = graph.local(inst.body, k);
         let NodeKind::Task(task) = &node.kind else {
@@ -587,7 +592,7 @@ impl Scheduler {
         let id = failure
             .is_some()
             .then(|| super::super::task_id(&inst.name, &node.label));
-        if self.wants_record(done.status, done.keyed.is_some(), usage.is_some()) {
+        if wanted {
             let mut record = TaskRecord::new(
                 inst.name.clone(),
                 node.label.clone(),
