@@ -334,6 +334,12 @@ pub(crate) fn read_source(path: &std::path::Path) -> Result<SourceFile, String> 
             e.utf8_error().valid_up_to()
         )
     })?;
+    // A big script is big work from the start, whichever command reads it
+    // (see `pages.rs`): `flow check` of the 3.7 MB diamond ran without huge
+    // pages until this was said here rather than by `flow run` alone.
+    if text.len() >= crate::syntax::PARALLEL_MIN_BYTES {
+        pages::release();
+    }
     Ok(SourceFile::new(name, text))
 }
 
@@ -356,10 +362,6 @@ pub(crate) fn compile_file(
         errln!("error: {message}");
         (exit::USAGE, NotCompiled::Unreadable(message))
     })?;
-    // A big script is big work from the start (see `pages.rs`).
-    if source.text.len() >= crate::syntax::PARALLEL_MIN_BYTES {
-        pages::release();
-    }
     match engine.compile_with(source, &engine.check_env(), &Default::default()) {
         Ok(script) => {
             // `# flow: allow(unused-binding)` holds here too.
