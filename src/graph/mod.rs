@@ -70,6 +70,10 @@ pub struct TaskGraph {
     pub capabilities: std::collections::BTreeSet<String>,
     /// The script's `budget` declarations (`budget tokens = N`).
     pub budget: crate::agent::Budget,
+    /// Whether a task calls a backend that has a `secret` config key
+    /// directly (`llm(…)`, not through a declared agent): only then does a
+    /// run look through every node for the variables such keys name.
+    pub direct_secrets: bool,
 }
 
 /// A registered agent, as the graph refers to it: the runtime calls it, the

@@ -141,6 +141,26 @@ fn secret_names_the_variables_to_hide() {
 }
 
 #[test]
+fn a_direct_call_names_its_secret_too_even_in_a_branch_not_taken() {
+    // No declared agent: the `llm` call itself names the variable, inside a
+    // branch the run never takes; commands still do not inherit it.
+    let script = r#"
+        let key = sh("printenv MY_LLM_KEY || echo hidden")
+        let token = sh("printenv MY_TOKEN || echo hidden")
+        let asked = if false { llm("hi", api_key_env: "MY_LLM_KEY") } else { "not asked" }
+        { key: key, token: token, asked: asked }
+    "#;
+    let dir = project("direct", script);
+    let out = flow(&dir, &["run", "main.flow"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        result,
+        json!({"key": "hidden", "token": "tok-9876543210", "asked": "not asked"})
+    );
+}
+
+#[test]
 fn the_library_redacts_what_a_run_reports() {
     // The variable is set by the test process for its children only.
     let name = "FLOW_TEST_SECRET_FOR_THE_LIBRARY";

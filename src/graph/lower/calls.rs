@@ -146,6 +146,9 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
             Called::Backend(backend) => {
                 let signature = backend.signature();
                 self.uses(signature);
+                if !self.graph.direct_secrets && signature.config.iter().any(|k| k.secret) {
+                    self.graph.direct_secrets = true;
+                }
                 let name = self.name(&signature.name);
                 (Callee::Backend(AgentRef(backend.clone()), config), name)
             }

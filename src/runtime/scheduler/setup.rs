@@ -202,7 +202,13 @@ impl Scheduler {
                 secrets.add_variable(&name);
             }
         }
-        for node in &self.graph.nodes {
+        // A look at every node, only when one of them may name a secret.
+        let nodes = if self.graph.direct_secrets {
+            &self.graph.nodes[..]
+        } else {
+            &[]
+        };
+        for node in nodes {
             if let NodeKind::Task(crate::graph::Task {
                 callee: Callee::Backend(agent, config),
                 ..
