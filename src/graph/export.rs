@@ -188,7 +188,7 @@ impl<'g> Names<'g> {
     fn caption(&self, body: BodyId, node: &Node) -> String {
         let name = self.node_name(body, node);
         let kind = match &node.kind {
-            NodeKind::Task(t) => t.agent_name.to_string(),
+            NodeKind::Task(t) => self.graph.agent_name(t).to_string(),
             NodeKind::Call(c) => format!("flow {}", self.graph.flows[c.flow as usize].name),
             NodeKind::Value(_) => return name,
             _ => kind_name(node).to_string(),
@@ -292,7 +292,7 @@ fn tool_name(graph: &TaskGraph, id: BodyId) -> &str {
         .next()
         .map(|n| &graph.node(n).kind)
     {
-        Some(NodeKind::Task(t)) => &t.agent_name,
+        Some(NodeKind::Task(t)) => graph.agent_name(t),
         _ => "?",
     }
 }
@@ -580,7 +580,7 @@ impl serde::Serialize for JsonNode<'_> {
         let body = names.owners[i];
         let first = graph.body(body).first;
         let (agent, after): (Option<&str>, &[(Arc<str>, u32)]) = match &node.kind {
-            NodeKind::Task(t) => (Some(&t.agent_name), &t.modifiers.after),
+            NodeKind::Task(t) => (Some(graph.agent_name(t)), &t.modifiers.after),
             NodeKind::Call(c) => (Some(&graph.flows[c.flow as usize].name), &c.modifiers.after),
             _ => (None, &[]),
         };

@@ -92,6 +92,7 @@ pub fn lower_indexed(
         builders: Vec::new(),
         errors: Vec::new(),
         names: HashMap::default(),
+        backends: HashMap::default(),
         registry: &prelude.registry,
     };
     l.declare(program, prelude);
@@ -163,6 +164,8 @@ struct Lowerer<'a, 'r, 'i: 'a> {
     /// Backend names and argument names, each allocated once: a task's
     /// keys are shared, so the run reads them from cache.
     names: HashMap<&'a str, Arc<str>>,
+    /// Each backend's index in [`TaskGraph::backends`], by its address.
+    backends: HashMap<usize, u32>,
     registry: &'a Registry,
 }
 

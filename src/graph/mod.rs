@@ -70,6 +70,8 @@ pub struct TaskGraph {
     pub capabilities: std::collections::BTreeSet<String>,
     /// The script's `budget` declarations (`budget tokens = N`).
     pub budget: crate::agent::Budget,
+    /// The backends tasks call directly ([`Callee::Backend`]).
+    pub backends: Vec<Backend>,
     /// Whether a task calls a backend that has a `secret` config key
     /// directly (`llm(…)`, not through a declared agent): only then does a
     /// run look through every node for the variables such keys name.
@@ -254,15 +256,24 @@ pub enum NodeKind {
 pub enum Callee {
     /// A declared agent, by index into [`TaskGraph::agents`].
     Agent(u32),
-    /// A backend or built-in agent called directly, with per-call config.
-    Backend(AgentRef, Vec<(Arc<str>, Expr)>),
+    /// A backend or built-in agent called directly, by index into
+    /// [`TaskGraph::backends`], with per-call config.
+    Backend(u32, Vec<(Arc<str>, Expr)>),
+}
+
+/// A backend the script calls directly, once per graph however many tasks
+/// call it: a task holds its index, not a counted reference, so lowering a
+/// big script makes no atomic increment per task.
+#[derive(Clone, Debug)]
+pub struct Backend {
+    pub agent: AgentRef,
+    /// Its name, as records and diagnostics show it (`sh`).
+    pub name: Arc<str>,
 }
 
 #[derive(Clone, Debug)]
 pub struct Task {
     pub callee: Callee,
-    /// For diagnostics and records: `Writer`, `sh`.
-    pub agent_name: Arc<str>,
     pub instructions: Option<Expr>,
     pub context: Vec<(Arc<str>, Expr)>,
     pub modifiers: CallModifiers,
@@ -575,6 +586,20 @@ impl NodeKind {
 }
 
 impl TaskGraph {
+    /// The backend a [`Callee::Backend`] calls.
+    pub fn backend(&self, i: u32) -> &AgentRef {
+        &self.backends[i as usize].agent
+    }
+
+    /// The name of the agent a task calls, for diagnostics and records:
+    /// `Writer`, `sh`.
+    pub fn agent_name(&self, task: &Task) -> &Arc<str> {
+        match &task.callee {
+            Callee::Agent(i) => &self.agents[*i as usize].name,
+            Callee::Backend(i, _) => &self.backends[*i as usize].name,
+        }
+    }
+
     pub fn body(&self, id: BodyId) -> &Body {
         &self.bodies[id.0 as usize]
     }

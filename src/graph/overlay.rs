@@ -283,7 +283,7 @@ fn always_runs(kind: &BodyKind) -> bool {
 /// `noop`): the store does not write such a task when it succeeds.
 fn inline(graph: &TaskGraph, task: &super::Task) -> bool {
     match &task.callee {
-        super::Callee::Backend(agent, _) => agent.signature().inline,
+        super::Callee::Backend(i, _) => graph.backend(*i).signature().inline,
         super::Callee::Agent(i) => graph
             .agents
             .get(*i as usize)

@@ -185,7 +185,7 @@ fn whole_value_passed(cx: &Cx, id: BodyId, diags: &mut Vec<Diagnostic>) {
             .at(span, "the whole value")
             .help(format!(
                 "pass just the field: `{key}: {name}.{field}` (`{name}` comes from `{}`; a smaller input is cheaper to send and easier to reason about) {}",
-                task.agent_name,
+                graph.agent_name(task),
                 see(Code::WholeValuePassed)
             )),
         );

@@ -419,7 +419,7 @@ fn single_call_script(cx: &Cx, diags: &mut Vec<Diagnostic>) {
     };
     let counts = match &task.callee {
         Callee::Agent(_) => true,
-        Callee::Backend(b, _) => b.signature().resource == Resource::Remote,
+        Callee::Backend(b, _) => cx.graph.backend(*b).signature().resource == Resource::Remote,
     };
     if !counts {
         return;
@@ -430,7 +430,7 @@ fn single_call_script(cx: &Cx, diags: &mut Vec<Diagnostic>) {
             Code::SingleCallScript,
             format!(
                 "the whole script is one call to `{}`",
-                task.agent_name
+                cx.graph.agent_name(task)
             ),
         )
         .at(span, "all the work happens here")

@@ -237,20 +237,8 @@ impl<'a> Cx<'a> {
                 agent_backends.insert(&*agent.name, b.signature());
             }
         }
-        // Calls of one backend mostly follow one another: each is looked up
-        // once per run of them, not once per node.
-        let mut last: Option<&crate::graph::AgentRef> = None;
-        for node in &graph.nodes {
-            if let NodeKind::Task(Task {
-                callee: Callee::Backend(b, _),
-                ..
-            }) = &node.kind
-            {
-                if !last.is_some_and(|l| std::sync::Arc::ptr_eq(&l.0, &b.0)) {
-                    direct_backends.insert(b.name(), b.signature());
-                    last = Some(b);
-                }
-            }
+        for backend in &graph.backends {
+            direct_backends.insert(backend.agent.name(), backend.agent.signature());
         }
         let mut waited = HashSet::default();
         for body in &graph.bodies {
@@ -325,7 +313,7 @@ impl<'a> Cx<'a> {
     pub fn task_backend(&self, task: &'a Task) -> Option<&'a Signature> {
         let graph = self.graph;
         match &task.callee {
-            Callee::Backend(b, _) => Some(b.signature()),
+            Callee::Backend(b, _) => Some(graph.backend(*b).signature()),
             Callee::Agent(i) => graph
                 .agents
                 .get(*i as usize)

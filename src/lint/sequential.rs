@@ -218,12 +218,12 @@ fn name_of(cx: &Cx, nodes: &[&Node], k: u32) -> String {
 }
 
 /// How a node is named in messages: its binding, else its agent.
-pub(super) fn describe(_cx: &Cx, node: &Node) -> String {
+pub(super) fn describe(cx: &Cx, node: &Node) -> String {
     if !node.label.is_empty() {
         return format!("`{}`", node.label);
     }
     match &node.kind {
-        NodeKind::Task(t) => format!("the `{}` call", t.agent_name),
+        NodeKind::Task(t) => format!("the `{}` call", cx.graph.agent_name(t)),
         NodeKind::Call(_) => "the flow call".to_string(),
         _ => "this value".to_string(),
     }

@@ -597,7 +597,7 @@ impl Scheduler {
             let mut record = TaskRecord::new(
                 instance.clone(),
                 node.label.clone(),
-                task.agent_name.clone(),
+                graph.agent_name(task).clone(),
                 TaskStatus::Skipped,
                 node.span,
             );

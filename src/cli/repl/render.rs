@@ -170,7 +170,7 @@ fn body_lines(
         }
         let what = match &node.kind {
             NodeKind::Value(_) => "value".to_string(),
-            NodeKind::Task(t) => format!("task {}", t.agent_name),
+            NodeKind::Task(t) => format!("task {}", g.agent_name(t)),
             NodeKind::Call(c) => g
                 .flows
                 .get(c.flow as usize)

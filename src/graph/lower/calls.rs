@@ -140,17 +140,15 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
         }
         let (modifiers, after) = self.modifiers(&call.modifiers);
         let label = self.label(label, &call.callee.name);
-        // The agent's name: shared with its declaration, or one per backend.
-        let (callee, agent_name) = match called {
-            Called::Declared(i) => (Callee::Agent(i), self.graph.agents[i as usize].name.clone()),
+        let callee = match called {
+            Called::Declared(i) => Callee::Agent(i),
             Called::Backend(backend) => {
                 let signature = backend.signature();
                 self.uses(signature);
                 if !self.graph.direct_secrets && signature.config.iter().any(|k| k.secret) {
                     self.graph.direct_secrets = true;
                 }
-                let name = self.name(&signature.name);
-                (Callee::Backend(AgentRef(backend.clone()), config), name)
+                Callee::Backend(self.backend(backend), config)
             }
         };
         let tools = match &callee {
@@ -159,7 +157,6 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
         };
         let task = Task {
             callee,
-            agent_name,
             instructions,
             context,
             modifiers: modifiers.into(),
@@ -178,6 +175,22 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
         self.names.entry(name).or_insert_with(|| name.into()).clone()
     }
 
+    /// The index of a backend in [`TaskGraph::backends`], added at its first call.
+    fn backend(&mut self, backend: &'a Arc<dyn Agent>) -> u32 {
+        let at = Arc::as_ptr(backend).cast::<()>() as usize;
+        if let Some(&i) = self.backends.get(&at) {
+            return i;
+        }
+        let i = self.graph.backends.len() as u32;
+        let name = self.name(&backend.signature().name);
+        self.graph.backends.push(crate::graph::Backend {
+            agent: AgentRef(backend.clone()),
+            name,
+        });
+        self.backends.insert(at, i);
+        i
+    }
+
     /// For a call of an agent with tools: one body per tool, whose single
     /// task calls the tool with the arguments the body gets as its input.
     fn tool_bodies(&mut self, agent: u32) -> Vec<ToolUse> {
@@ -188,7 +201,6 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
             self.open(BodyKind::Tool, &[("args", None)], false);
             let task = Task {
                 callee: Callee::Agent(tool),
-                agent_name: name.clone(),
                 instructions: None,
                 context: Vec::new(),
                 modifiers: CallModifiers::default(),

@@ -137,7 +137,7 @@ impl Scheduler {
             Some(_) => None,
             None => self.inst(key).and_then(|inst| {
                 match &self.graph.local(inst.body, node).kind {
-                    NodeKind::Task(task) => Some(task.agent_name.clone()),
+                    NodeKind::Task(task) => Some(self.graph.agent_name(task).clone()),
                     _ => None,
                 }
             }),

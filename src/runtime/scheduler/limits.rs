@@ -228,7 +228,7 @@ impl Scheduler {
                     let mut record = TaskRecord::new(
                         instance,
                         node.label.clone(),
-                        task.agent_name.clone(),
+                        self.graph.agent_name(task).clone(),
                         TaskStatus::Failed,
                         node.span,
                     );
@@ -269,6 +269,7 @@ impl Scheduler {
                 (&agent.implementation, config, command, *i as usize)
             }
             Callee::Backend(b, exprs) => {
+                let b = self.graph.backend(*b);
                 let inst = self.inst(key).expect("preparing in a live instance");
                 let frame = Self::frame_of(inst, &self.params);
                 let (config, command) = crate::runtime::eval::config(exprs, b.signature(), &frame)
@@ -318,7 +319,7 @@ impl Scheduler {
         let keyed = journal.map(|journal| {
             let signature = implementation.signature();
             let key = key_inputs(
-                &task.agent_name,
+                self.graph.agent_name(task),
                 definition,
                 &config,
                 instructions.as_deref(),
@@ -335,7 +336,7 @@ impl Scheduler {
             keyed,
             implementation: implementation.clone(),
             command,
-            agent: task.agent_name.clone(),
+            agent: self.graph.agent_name(task).clone(),
             task: String::new(),
             instructions,
             context,
@@ -596,7 +597,7 @@ impl Scheduler {
             let mut record = TaskRecord::new(
                 inst.name.clone(),
                 node.label.clone(),
-                task.agent_name.clone(),
+                graph.agent_name(task).clone(),
                 done.status,
                 node.span,
             );
@@ -624,7 +625,7 @@ impl Scheduler {
                 let error = failure.unwrap_or_default();
                 let id = id.unwrap_or_default();
                 let failure =
-                    task_failure(&id, node, &task.agent_name, status, done.attempts, error);
+                    task_failure(&id, node, graph.agent_name(task), status, done.attempts, error);
                 self.fail(key, k, failure);
             }
         }
@@ -677,7 +678,7 @@ impl Scheduler {
         let mut record = TaskRecord::new(
             instance,
             node.label.clone(),
-            task.agent_name.clone(),
+            self.graph.agent_name(task).clone(),
             status,
             node.span,
         );
@@ -697,7 +698,7 @@ impl Scheduler {
                 let id = self.node_id(key, node);
                 let error = crate::runtime::AgentError::new(why);
                 let failure =
-                    task_failure(&id, node, &task.agent_name, TaskStatus::Failed, 1, error);
+                    task_failure(&id, node, self.graph.agent_name(task), TaskStatus::Failed, 1, error);
                 self.fail(key, k, failure);
             }
         }

@@ -218,7 +218,7 @@ impl Scheduler {
                     (_, Expr::Const(value)) => Some(value.as_str()?.to_string()),
                     _ => None,
                 };
-                for name in named(agent.signature(), &given) {
+                for name in named(self.graph.backend(*agent).signature(), &given) {
                     secrets.add_variable(&name);
                 }
             }
