@@ -643,7 +643,7 @@ mod tests {
     #[test]
     fn nodes_stay_small() {
         let size = std::mem::size_of::<Node>();
-        assert!(size <= 200, "a node takes {size} bytes");
+        assert!(size <= 160, "a node takes {size} bytes");
         assert!(CallModifiers::from(Modifiers::default()).0.is_none());
     }
 
