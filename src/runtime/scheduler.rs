@@ -494,7 +494,7 @@ impl Scheduler {
                     self.fail(key, k, failure_from(d, &id));
                 }
             },
-            NodeKind::Task(task) => self.start_task(key, k, node, task),
+            NodeKind::Task(task) => self.start_task(&graph, key, k, node, task),
             _ => self.start_construct(key, k, node),
         }
     }

@@ -208,7 +208,9 @@ enum Start {
 
 impl Scheduler {
     /// Evaluates a task's arguments and starts it (inline when instant).
-    pub(super) fn start_task(&mut self, key: Key, k: u32, node: &Node, task: &Task) {
+    /// `graph` is the run's graph (a copy of `self.graph` its caller holds,
+    /// which an inline task's end reads without copying it again).
+    pub(super) fn start_task(&mut self, graph: &TaskGraph, key: Key, k: u32, node: &Node, task: &Task) {
         let (prepared, queue) = match self.prepare(key, task) {
             Ok(Start::Queue(prepared, _)) if self.reuse(key, k, node, task, &prepared) => return,
             Ok(Start::Queue(mut prepared, queue)) => match self.estimate(key, k, node, &mut prepared) {
@@ -218,7 +220,7 @@ impl Scheduler {
                 }
                 Err(()) => return,
             },
-            Ok(Start::Done(done)) => return self.task_done(key, k, done),
+            Ok(Start::Done(done)) => return self.task_done_in(graph, key, k, done),
             Err(diag) => {
                 // A bad argument or modifier (`timeout t` with `t` a string):
                 // point at the call, and keep a record of the task that never ran.
@@ -559,6 +561,11 @@ impl Scheduler {
     /// Records a finished task and hands its value or failure to its instance.
     fn task_done(&mut self, key: Key, k: u32, done: Executed) {
         let graph = self.graph.clone();
+        self.task_done_in(&graph, key, k, done);
+    }
+
+    /// [`Scheduler::task_done`], reading `graph`, the run's graph.
+    fn task_done_in(&mut self, graph: &TaskGraph, key: Key, k: u32, done: Executed) {
         let Some(body) = self.inst(key).map(|i| i.body) else {
             return;
         };
