@@ -164,8 +164,9 @@ struct Lowerer<'a, 'r, 'i: 'a> {
     /// Backend names and argument names, each allocated once: a task's
     /// keys are shared, so the run reads them from cache.
     names: HashMap<&'a str, Arc<str>>,
-    /// Each backend's index in [`TaskGraph::backends`], by its address.
-    backends: HashMap<usize, u32>,
+    /// Each backend's index in [`TaskGraph::backends`], by its name (a
+    /// registry holds one agent per name).
+    backends: HashMap<&'a str, u32>,
     registry: &'a Registry,
 }
 

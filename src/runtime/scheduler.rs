@@ -178,8 +178,7 @@ impl Dependents {
 }
 
 /// The tasks a journal counts without their records (see
-/// [`Scheduler::wants_record`]).
-#[derive(Default)]
+/// [`Scheduler::takes_plain_records`]).
 struct Unkeyed {
     /// Whether the journal counts them ([`Journal::counts_unkeyed`](crate::runtime::Journal::counts_unkeyed)).
     counted: bool,
@@ -606,31 +605,21 @@ impl Scheduler {
         }
     }
 
-    /// A task ended: tell the observer and the journal, keep its record.
-    /// Whether anything takes the record of a task that ended with
-    /// `status`: the observer, the run's own list (`record_all`, failures),
-    /// the usage total, or the journal, unless it only counts a succeeded
-    /// task without a key ([`Journal::counts_unkeyed`](crate::runtime::Journal::counts_unkeyed)),
-    /// which is then counted here. When nothing does, no record is made: a
-    /// `noop` of a 100,000-task chain then costs no copies of its names.
-    fn wants_record(&mut self, status: TaskStatus, keyed: bool, usage: bool) -> bool {
-        let kept = self.options.record_all || status != TaskStatus::Succeeded;
-        if kept || keyed || usage || self.options.observer.is_some() {
-            return true;
-        }
-        match &self.options.journal {
-            Some(_) if self.unkeyed.counted => {
-                self.unkeyed.done += 1;
-                false
-            }
-            Some(_) => true,
-            None => false,
-        }
+    /// Whether anything takes the record of a task that ended with `status`
+    /// (with a key, with usage): any failure, any keyed or costed task, and
+    /// a plain success when [`Scheduler::takes_plain_records`]. When nothing
+    /// does, no record is made: a `noop` of a 100,000-task chain then costs
+    /// no copies of its names.
+    fn wants_record(&self, status: TaskStatus, keyed: bool, usage: bool) -> bool {
+        status != TaskStatus::Succeeded || keyed || usage || self.takes_plain_records()
     }
 
-    /// Whether an inline call that succeeds without usage needs the time it
-    /// ran at: only for a record (see [`Scheduler::wants_record`]).
-    fn times_inline(&self) -> bool {
+    /// Whether anything takes the record of a plain success (no key, no
+    /// usage: an inline task's): the observer, the run's own list
+    /// (`record_all`), or a journal that does not only count such tasks
+    /// ([`Journal::counts_unkeyed`](crate::runtime::Journal::counts_unkeyed)).
+    /// Only then is an inline call's time read, or its record made.
+    fn takes_plain_records(&self) -> bool {
         let journal_takes = self.options.journal.is_some() && !self.unkeyed.counted;
         journal_takes || self.options.record_all || self.options.observer.is_some()
     }
@@ -643,6 +632,7 @@ impl Scheduler {
         }
     }
 
+    /// A task ended: tell the observer and the journal, keep its record.
     fn push_record(&mut self, mut record: TaskRecord, key: Option<&crate::runtime::TaskKey>) {
         redact::record(&self.secrets, &mut record);
         if let Some(observer) = &self.options.observer {

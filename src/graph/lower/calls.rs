@@ -177,17 +177,17 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
 
     /// The index of a backend in [`TaskGraph::backends`], added at its first call.
     fn backend(&mut self, backend: &'a Arc<dyn Agent>) -> u32 {
-        let at = Arc::as_ptr(backend).cast::<()>() as usize;
-        if let Some(&i) = self.backends.get(&at) {
+        let name = backend.signature().name.as_str();
+        if let Some(&i) = self.backends.get(name) {
             return i;
         }
         let i = self.graph.backends.len() as u32;
-        let name = self.name(&backend.signature().name);
+        let shared = self.name(name);
         self.graph.backends.push(crate::graph::Backend {
             agent: AgentRef(backend.clone()),
-            name,
+            name: shared,
         });
-        self.backends.insert(at, i);
+        self.backends.insert(name, i);
         i
     }
 

@@ -312,7 +312,7 @@ impl Scheduler {
                 context: &context,
                 config: &config,
             };
-            if let Some(done) = run_inline(&**implementation, &call, self.times_inline()) {
+            if let Some(done) = run_inline(&**implementation, &call, self.takes_plain_records()) {
                 return Ok(Start::Done(done));
             }
         }
@@ -574,11 +574,11 @@ impl Scheduler {
                 self.forget_tools(key, k);
             }
         }
-        let usage = match &done.result {
+        let costed = match &done.result {
             Ok(reply) => reply.usage.is_some(),
             Err(e) => e.usage.is_some(),
         };
-        let wanted = self.wants_record(done.status, done.keyed.is_some(), usage);
+        let wanted = self.wants_record(done.status, done.keyed.is_some(), costed);
         let Some(inst) = self.inst(key) else { return };
         let node = graph.local(inst.body, k);
         let NodeKind::Task(task) = &node.kind else {
@@ -625,6 +625,9 @@ impl Scheduler {
                 record.logs = logs.map(|logs| Arc::new(*logs));
             }
             self.push_record(record, done.keyed.as_ref());
+        } else if self.unkeyed.counted {
+            // The journal only counts it: the count goes with the others.
+            self.unkeyed.done += 1;
         }
         match (done.status, output) {
             (TaskStatus::Succeeded, Some(value)) => self.complete(key, k, value),
