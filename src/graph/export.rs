@@ -1,4 +1,5 @@
-//! Drawing a [`TaskGraph`]: Graphviz DOT, Mermaid, and JSON; with a run's
+//! Drawing a [`TaskGraph`]: Graphviz DOT, Mermaid, and JSON (its document in
+//! `json.rs`); with a run's
 //! [`Overlay`], each node in the colour of its state.
 //!
 //! Three kinds of line, in every format: a data edge (solid arrow, `-->`,
@@ -8,9 +9,8 @@
 //! from a construct to the cluster of its body, and from a flow call to the
 //! flow's body, drawn once however many calls it has.
 
+use std::borrow::Cow;
 use std::sync::Arc;
-
-use serde_json::json;
 
 use super::annotate::{self, EdgeKind};
 use super::overlay::{NodeState, Overlay};
@@ -37,10 +37,10 @@ pub fn kind_name(node: &Node) -> &'static str {
 /// What the drawings call bodies and nodes, computed once for the graph: an
 /// `else if` chain nests thousands of bodies, and a name found by walking up
 /// or searching each time would make drawing it quadratic.
-struct Names<'g> {
-    graph: &'g TaskGraph,
+pub(super) struct Names<'g> {
+    pub(super) graph: &'g TaskGraph,
     /// The body each node belongs to, by node index.
-    owners: Vec<BodyId>,
+    pub(super) owners: Vec<BodyId>,
     /// Each construct node's name: its label, or for the unnamed `if` of an
     /// `else if`, the name of the construct it belongs to.
     constructs: Vec<Arc<str>>,
@@ -48,13 +48,13 @@ struct Names<'g> {
     flows: Vec<Option<&'g str>>,
     /// Each `map` item body's item count, by body index: the run's, else
     /// the script's when it writes the list out, else unknown.
-    items: Vec<Option<usize>>,
+    pub(super) items: Vec<Option<usize>>,
     /// The run drawn over the graph, if any.
     overlay: Option<&'g Overlay>,
 }
 
 impl<'g> Names<'g> {
-    fn new(graph: &'g TaskGraph, overlay: Option<&'g Overlay>) -> Names<'g> {
+    pub(super) fn new(graph: &'g TaskGraph, overlay: Option<&'g Overlay>) -> Names<'g> {
         let owners = bodies_of_nodes(graph);
         let mut flows = vec![None; graph.bodies.len()];
         for flow in &graph.flows {
@@ -137,7 +137,7 @@ impl<'g> Names<'g> {
     }
 
     /// A node's state in the run drawn (`None`: no run, or a plain value).
-    fn state(&self, index: usize) -> Option<NodeState> {
+    pub(super) fn state(&self, index: usize) -> Option<NodeState> {
         self.overlay?.state(index)
     }
 
@@ -176,11 +176,11 @@ impl<'g> Names<'g> {
 
     /// A node's name: its label, or for the node giving a body its value, the
     /// name of the body's instances (`raw[i]`, `checks.lint`).
-    fn node_name(&self, body: BodyId, node: &Node) -> String {
+    pub(super) fn node_name<'n>(&self, body: BodyId, node: &'n Node) -> Cow<'n, str> {
         if node.label.is_empty() {
-            super::task_id(&self.instance_name(body), "")
+            Cow::Owned(super::task_id(&self.instance_name(body), ""))
         } else {
-            node.label.to_string()
+            Cow::Borrowed(&node.label)
         }
     }
 
@@ -190,7 +190,7 @@ impl<'g> Names<'g> {
         let kind = match &node.kind {
             NodeKind::Task(t) => self.graph.agent_name(t).to_string(),
             NodeKind::Call(c) => format!("flow {}", self.graph.flows[c.flow as usize].name),
-            NodeKind::Value(_) => return name,
+            NodeKind::Value(_) => return name.into_owned(),
             _ => kind_name(node).to_string(),
         };
         if name == kind {
@@ -200,7 +200,7 @@ impl<'g> Names<'g> {
         }
     }
 
-    fn body_title(&self, id: BodyId) -> String {
+    pub(super) fn body_title(&self, id: BodyId) -> String {
         let graph = self.graph;
         let body = graph.body(id);
         let owner = body.parent.map(|p| graph.node(p));
@@ -339,7 +339,7 @@ pub fn to_dot_with(graph: &TaskGraph, run: Option<&Overlay>) -> String {
             out.push_str(&format!("{pad}}}\n"))
         });
     }
-    for (from, to, kind) in edges(graph, &names.owners) {
+    for (from, to, kind) in edges(graph, &names.owners, 0..graph.nodes.len()) {
         match kind {
             EdgeKind::Data => out.push_str(&format!("  n{from} -> n{to};\n")),
             EdgeKind::After => out.push_str(&format!("  n{from} -> n{to} [style=dashed];\n")),
@@ -390,11 +390,14 @@ fn top_bodies(graph: &TaskGraph) -> impl Iterator<Item = BodyId> + '_ {
 
 /// Every edge from a node to a node that waits for it, as global indexes,
 /// with what it means.
-fn edges<'g>(
+/// `readers` limits them to the edges into those nodes.
+pub(super) fn edges<'g>(
     graph: &'g TaskGraph,
     owners: &'g [BodyId],
+    readers: std::ops::Range<usize>,
 ) -> impl Iterator<Item = (u32, usize, EdgeKind)> + 'g {
-    graph.nodes.iter().enumerate().flat_map(move |(i, node)| {
+    let nodes = graph.nodes[readers.clone()].iter();
+    nodes.zip(readers).flat_map(move |(node, i)| {
         let first = graph.body(owners[i]).first;
         node.deps
             .iter()
@@ -405,14 +408,14 @@ fn edges<'g>(
 /// What a link joins a node to a body for: a construct's own body, or the
 /// body of the flow a call runs.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Link {
+pub(super) enum Link {
     Body,
     Call,
 }
 
 /// Every link from a node to a body it runs (bodies that are plain values,
 /// with no node to draw, have none).
-fn links(graph: &TaskGraph) -> Vec<(usize, BodyId, Link)> {
+pub(super) fn links(graph: &TaskGraph) -> Vec<(usize, BodyId, Link)> {
     let mut out = Vec::new();
     for (i, node) in graph.nodes.iter().enumerate() {
         for child in TaskGraph::child_bodies(node) {
@@ -458,7 +461,7 @@ pub fn to_mermaid_with(graph: &TaskGraph, run: Option<&Overlay>) -> String {
             out.push_str(&format!("{pad}end\n"))
         });
     }
-    for (from, to, kind) in edges(graph, &names.owners) {
+    for (from, to, kind) in edges(graph, &names.owners, 0..graph.nodes.len()) {
         match kind {
             EdgeKind::Data => out.push_str(&format!("  n{from} --> n{to}\n")),
             EdgeKind::After => out.push_str(&format!("  n{from} -. after .-> n{to}\n")),
@@ -505,196 +508,5 @@ fn mermaid_open(names: &Names<'_>, id: BodyId, pad: &str, out: &mut String) {
             _ => format!("n{}{{{{{text}}}}}", n.0),
         };
         out.push_str(&format!("{pad}  {shape}\n"));
-    }
-}
-
-/// JSON: `{ nodes: [...], bodies: [...], edges: [...] }` with global node ids.
-#[cfg(feature = "internals")]
-pub fn to_json(graph: &TaskGraph) -> serde_json::Value {
-    to_json_with(graph, None)
-}
-
-/// JSON, with each node's `state` (and `states`, its tasks by state) in `run`.
-pub fn to_json_with(graph: &TaskGraph, run: Option<&Overlay>) -> serde_json::Value {
-    // The document `write_json` streams, as a value.
-    serde_json::to_value(JsonGraph::new(graph, run)).unwrap_or_default()
-}
-
-/// [`to_json_with`], pretty-printed to `out` one node at a time: the same
-/// text, without the whole document in memory (a graph of 100,000 tasks made
-/// a 700 MiB tree for 47 MB of text).
-pub fn write_json(
-    graph: &TaskGraph,
-    run: Option<&Overlay>,
-    out: impl std::io::Write,
-) -> serde_json::Result<()> {
-    serde_json::to_writer_pretty(out, &JsonGraph::new(graph, run))
-}
-
-/// The JSON document of a graph, element by element.
-struct JsonGraph<'a> {
-    graph: &'a TaskGraph,
-    run: Option<&'a Overlay>,
-    names: Names<'a>,
-}
-
-impl serde::Serialize for JsonGraph<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(Some(4))?;
-        map.serialize_entry("root", &self.graph.root.0)?;
-        map.serialize_entry("nodes", &Lazy(|| self.nodes()))?;
-        map.serialize_entry("bodies", &Lazy(|| self.bodies()))?;
-        map.serialize_entry("edges", &Lazy(|| self.edges()))?;
-        map.end()
-    }
-}
-
-/// A sequence written as its elements are made.
-struct Lazy<F>(F);
-
-impl<F, I> serde::Serialize for Lazy<F>
-where
-    F: Fn() -> I,
-    I: Iterator,
-    I::Item: serde::Serialize,
-{
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq((self.0)())
-    }
-}
-
-/// One node of the document, written field by field: no `Value` tree (and
-/// its hashed maps) is built and dropped for each of a big graph's nodes.
-struct JsonNode<'a> {
-    doc: &'a JsonGraph<'a>,
-    i: usize,
-    node: &'a Node,
-}
-
-impl serde::Serialize for JsonNode<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let (graph, names, run) = (self.doc.graph, &self.doc.names, self.doc.run);
-        let (i, node) = (self.i, self.node);
-        let body = names.owners[i];
-        let first = graph.body(body).first;
-        let (agent, after): (Option<&str>, &[(Arc<str>, u32)]) = match &node.kind {
-            NodeKind::Task(t) => (Some(graph.agent_name(t)), &t.modifiers.after),
-            NodeKind::Call(c) => (Some(&graph.flows[c.flow as usize].name), &c.modifiers.after),
-            _ => (None, &[]),
-        };
-        let notes = annotate::notes(graph, node);
-        let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("id", &i)?;
-        map.serialize_entry("kind", kind_name(node))?;
-        map.serialize_entry("label", &*node.label)?;
-        map.serialize_entry("name", &names.node_name(body, node))?;
-        map.serialize_entry("agent", &agent)?;
-        map.serialize_entry("body", &body.0)?;
-        map.serialize_entry("deps", &Lazy(|| node.deps.iter().map(|d| first + d)))?;
-        map.serialize_entry("after", &Lazy(|| after.iter().map(|(_, k)| first + k)))?;
-        let bodies = TaskGraph::child_bodies(node);
-        map.serialize_entry("bodies", &Lazy(|| bodies.iter().map(|b| b.0)))?;
-        map.serialize_entry("notes", &annotate::NotesJson(&notes))?;
-        map.serialize_entry("span", &[node.span.start, node.span.end])?;
-        if let NodeKind::Map(m) = &node.kind {
-            map.serialize_entry("items", &names.items[m.body.0 as usize])?;
-        }
-        if let NodeKind::Call(c) = &node.kind {
-            map.serialize_entry("flow_body", &graph.flows.get(c.flow as usize).map(|f| f.body.0))?;
-        }
-        if run.is_some() {
-            map.serialize_entry("state", &names.state(i).map(NodeState::as_str))?;
-            if let Some(Some(node_run)) = run.and_then(|r| r.nodes.get(i)) {
-                let states = Lazy(|| node_run.counts.iter().map(|(state, n)| (state.as_str(), n)));
-                map.serialize_entry("states", &AsMap(states))?;
-            }
-        }
-        map.end()
-    }
-}
-
-/// An edge of the document: `{"from", "to", "kind"}` between two nodes, or
-/// `{"from", "body", "kind"}` from a construct to one of its bodies.
-enum JsonEdge {
-    Within(u32, usize, &'static str),
-    Link(usize, u32, &'static str),
-}
-
-impl serde::Serialize for JsonEdge {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(Some(3))?;
-        match *self {
-            JsonEdge::Within(from, to, kind) => {
-                map.serialize_entry("from", &from)?;
-                map.serialize_entry("to", &to)?;
-                map.serialize_entry("kind", kind)?;
-            }
-            JsonEdge::Link(from, body, kind) => {
-                map.serialize_entry("from", &from)?;
-                map.serialize_entry("body", &body)?;
-                map.serialize_entry("kind", kind)?;
-            }
-        }
-        map.end()
-    }
-}
-
-/// Pairs written as a JSON object.
-struct AsMap<T>(T);
-
-impl<F, I, K, V> serde::Serialize for AsMap<Lazy<F>>
-where
-    F: Fn() -> I,
-    I: Iterator<Item = (K, V)>,
-    K: serde::Serialize,
-    V: serde::Serialize,
-{
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(((self.0).0)())
-    }
-}
-
-impl<'a> JsonGraph<'a> {
-    fn new(graph: &'a TaskGraph, run: Option<&'a Overlay>) -> JsonGraph<'a> {
-        JsonGraph {
-            graph,
-            run,
-            names: Names::new(graph, run),
-        }
-    }
-
-    /// The nodes, serialized straight from the graph.
-    fn nodes(&self) -> impl Iterator<Item = JsonNode<'_>> + '_ {
-        (self.graph.nodes.iter().enumerate()).map(|(i, node)| JsonNode { doc: self, i, node })
-    }
-
-    fn bodies(&self) -> impl Iterator<Item = serde_json::Value> + '_ {
-        (self.graph.bodies.iter().enumerate()).map(|(i, b)| {
-            json!({
-                "id": i,
-                "title": self.names.body_title(BodyId(i as u32)),
-                "nodes": b.node_ids().map(|n| n.0).collect::<Vec<_>>(),
-                "inputs": b.inputs.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-                "captures": b.captures.iter().map(|c| c.name.to_string()).collect::<Vec<_>>(),
-                "parent": b.parent.map(|p| p.0),
-            })
-        })
-    }
-
-    /// The edges as written: within bodies, then from constructs to bodies.
-    fn edges(&self) -> impl Iterator<Item = JsonEdge> + '_ {
-        let within = edges(self.graph, &self.names.owners)
-            .map(|(from, to, kind)| JsonEdge::Within(from, to, kind.as_str()));
-        let links = links(self.graph).into_iter().map(|(from, body, link)| {
-            let kind = match link {
-                Link::Body => "body",
-                Link::Call => "call",
-            };
-            JsonEdge::Link(from, body.0, kind)
-        });
-        within.chain(links)
     }
 }
