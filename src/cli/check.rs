@@ -120,29 +120,12 @@ pub(crate) fn check(args: &CheckArgs) -> u8 {
                 continue;
             }
         };
-        let diagnostics =
-            match engine.compile_with(source.clone(), &engine.check_env(), &Default::default()) {
-                Ok(script) => {
-                    let mut diags = script.warnings.clone();
-                    diags.extend(lint::lint(
-                        &script.source,
-                        &script.program,
-                        &script.graph,
-                        &config,
-                    ));
-                    let diags = lint::apply(&source, Some(&script.program), diags, &levels);
-                    if last {
-                        // The process ends next: freeing a big tree and graph
-                        // node by node would only delay the exit.
-                        std::mem::forget(script);
-                    }
-                    diags
-                }
-                Err(e) => {
-                    let program = crate::syntax::parse(&source).ok();
-                    lint::apply(&source, program.as_ref(), e.diagnostics, &levels)
-                }
-            };
+        let (diagnostics, script) = lint::check_source(&engine, &source, &config, &levels);
+        if last {
+            // The process ends next: freeing a big tree and graph node by
+            // node would only delay the exit.
+            std::mem::forget(script);
+        }
         if has_errors(&diagnostics) {
             code = exit::INVALID;
         }

@@ -75,6 +75,30 @@ pub fn lint(
     run(&cx, program.stmts.len() >= PARALLEL_MIN_STATEMENTS)
 }
 
+/// Everything `flow check` reports for `source`: the compile's errors, or
+/// the checker's warnings and the lints, each at its level in `levels` (and
+/// allow comments applied). The compiled script comes with them, unless the
+/// compile failed.
+pub fn check_source(
+    engine: &crate::Engine,
+    source: &SourceFile,
+    config: &Config,
+    levels: &Levels,
+) -> (Vec<Diagnostic>, Option<crate::Script>) {
+    let env = engine.check_env();
+    match engine.compile_with(source.clone(), &env, &Default::default()) {
+        Ok(script) => {
+            let mut diags = script.warnings.clone();
+            diags.extend(lint(&script.source, &script.program, &script.graph, config));
+            (apply(source, Some(&script.program), diags, levels), Some(script))
+        }
+        Err(e) => {
+            let program = crate::syntax::parse(source).ok();
+            (apply(source, program.as_ref(), e.diagnostics, levels), None)
+        }
+    }
+}
+
 /// Every lint over `cx`, on two cores when `parallel`: each lint walks the
 /// whole program, so a big one is linted half of the lints on each core (the
 /// diagnostics come out in the same order either way).
@@ -142,6 +166,20 @@ pub(crate) struct Cx<'a> {
     exprs: Vec<&'a Expr>,
 }
 
+/// [`Cx`]'s lookups of the program (see its fields).
+struct ProgramLookups<'a> {
+    calls: HashMap<Span, &'a ast::Call>,
+    timeout_agents: Vec<&'a str>,
+    exprs: Vec<&'a Expr>,
+}
+
+/// [`Cx`]'s lookups of the graph (see its fields).
+struct GraphLookups<'a> {
+    agent_backends: HashMap<&'a str, &'a Signature>,
+    direct_backends: HashMap<&'a str, &'a Signature>,
+    waited: HashSet<Span>,
+}
+
 impl<'a> Cx<'a> {
     fn new(
         source: &'a SourceFile,
@@ -162,7 +200,7 @@ impl<'a> Cx<'a> {
         config: &'a Config,
         parallel: bool,
     ) -> Cx<'a> {
-        let ((calls, timeout_agents, exprs), (agent_backends, direct_backends, waited)) =
+        let (of_program, of_graph) =
             if parallel {
                 std::thread::scope(|scope| {
                     let of_program = scope.spawn(|| Cx::of_program(program));
@@ -175,6 +213,16 @@ impl<'a> Cx<'a> {
             } else {
                 (Cx::of_program(program), Cx::of_graph(graph))
             };
+        let ProgramLookups {
+            calls,
+            timeout_agents,
+            exprs,
+        } = of_program;
+        let GraphLookups {
+            agent_backends,
+            direct_backends,
+            waited,
+        } = of_graph;
         Cx {
             source,
             program,
@@ -191,10 +239,7 @@ impl<'a> Cx<'a> {
 
     /// What the lints look up in the program: its calls by span, the agents
     /// declared with a `timeout:`, every expression but plain names.
-    #[allow(clippy::type_complexity)]
-    fn of_program(
-        program: &'a ast::Program,
-    ) -> (HashMap<Span, &'a ast::Call>, Vec<&'a str>, Vec<&'a Expr>) {
+    fn of_program(program: &'a ast::Program) -> ProgramLookups<'a> {
         let mut timeout_agents = Vec::new();
         for stmt in &program.stmts {
             if let StmtKind::Agent(decl) = &stmt.kind {
@@ -217,19 +262,16 @@ impl<'a> Cx<'a> {
             }
             exprs.push(e);
         });
-        (calls, timeout_agents, exprs)
+        ProgramLookups {
+            calls,
+            timeout_agents,
+            exprs,
+        }
     }
 
     /// What the lints look up in the graph: the backends of declared agents
     /// and of direct calls, by name, and the spans of the nodes waited for.
-    #[allow(clippy::type_complexity)]
-    fn of_graph(
-        graph: &'a TaskGraph,
-    ) -> (
-        HashMap<&'a str, &'a Signature>,
-        HashMap<&'a str, &'a Signature>,
-        HashSet<Span>,
-    ) {
+    fn of_graph(graph: &'a TaskGraph) -> GraphLookups<'a> {
         let mut agent_backends = HashMap::default();
         let mut direct_backends = HashMap::default();
         for agent in &graph.agents {
@@ -250,7 +292,11 @@ impl<'a> Cx<'a> {
                 }
             }
         }
-        (agent_backends, direct_backends, waited)
+        GraphLookups {
+            agent_backends,
+            direct_backends,
+            waited,
+        }
     }
 
     /// Every expression of the program but plain names, outermost first

@@ -31,28 +31,15 @@ fn every_stage(text: &str) -> Vec<Diagnostic> {
     flow::syntax::needs_more_input(text);
     let engine = Engine::new();
     let levels = Levels::default();
-    let diagnostics =
-        match engine.compile_with(source.clone(), &engine.check_env(), &Prelude::default()) {
-            Ok(script) => {
-                let mut diags = script.warnings.clone();
-                diags.extend(lint::lint(
-                    &source,
-                    &script.program,
-                    &script.graph,
-                    &lint::Config::default(),
-                ));
-                lint::apply(&source, Some(&script.program), diags, &levels)
-            }
-            Err(e) => {
-                let program = flow::syntax::parse(&source).ok();
-                if let Some(program) = &program {
-                    // The lowering copes with any parsed program, checked or not.
-                    let _ = flow::graph::lower(program, &Prelude::default());
-                    let _ = program.to_string();
-                }
-                lint::apply(&source, program.as_ref(), e.diagnostics, &levels)
-            }
-        };
+    let (diagnostics, script) =
+        lint::check_source(&engine, &source, &lint::Config::default(), &levels);
+    if script.is_none() {
+        if let Ok(program) = flow::syntax::parse(&source) {
+            // The lowering copes with any parsed program, checked or not.
+            let _ = flow::graph::lower(&program, &Prelude::default());
+            let _ = program.to_string();
+        }
+    }
     let narrow = RenderStyle {
         color: true,
         width: 20,

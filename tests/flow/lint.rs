@@ -15,22 +15,7 @@ use crate::common::{self, actual, expected, load, render};
 /// compile errors, or the checker's warnings and the lints.
 fn check_source(src: &SourceFile, levels: &Levels) -> Vec<Diagnostic> {
     let engine = flow::Engine::new().capabilities(super::common::capabilities_in(&src.text));
-    match engine.compile_with(src.clone(), &engine.check_env(), &Default::default()) {
-        Ok(script) => {
-            let mut diags = script.warnings.clone();
-            diags.extend(lint::lint(
-                &script.source,
-                &script.program,
-                &script.graph,
-                &lint::Config::default(),
-            ));
-            lint::apply(src, Some(&script.program), diags, levels)
-        }
-        Err(e) => {
-            let program = flow::syntax::parse(src).ok();
-            lint::apply(src, program.as_ref(), e.diagnostics, levels)
-        }
-    }
+    lint::check_source(&engine, src, &lint::Config::default(), levels).0
 }
 
 fn check_text(text: &str) -> Vec<Diagnostic> {

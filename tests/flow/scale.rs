@@ -7,7 +7,6 @@ use std::process::Output;
 use std::time::Duration;
 
 use flow::diag::Diagnostic;
-use flow::graph::Prelude;
 use flow::lint::{self, Levels};
 use flow::source::SourceFile;
 use flow::Engine;
@@ -156,20 +155,12 @@ fn all_diagnostics_shows_every_one_and_json_lists_every_one() {
 fn check(text: &str) -> Vec<Diagnostic> {
     let source = SourceFile::new("big.flow", text);
     let engine = Engine::new();
-    let diagnostics =
-        match engine.compile_with(source.clone(), &engine.check_env(), &Prelude::default()) {
-            Ok(script) => {
-                let mut diags = script.warnings.clone();
-                diags.extend(lint::lint(
-                    &source,
-                    &script.program,
-                    &script.graph,
-                    &lint::Config::default(),
-                ));
-                lint::apply(&source, Some(&script.program), diags, &Levels::default())
-            }
-            Err(e) => e.diagnostics,
-        };
+    let (diagnostics, _) = lint::check_source(
+        &engine,
+        &source,
+        &lint::Config::default(),
+        &Levels::default(),
+    );
     for d in &diagnostics {
         d.to_json(&source);
     }
