@@ -1,7 +1,8 @@
 //! Starting and reaping one child process, the fast way: compiled on Linux
 //! with the `fast-spawn` cargo feature (on by default), else `child.rs`
-//! starts children with tokio's `Command`. This is the one place of the
-//! crate with `unsafe` code.
+//! starts children with tokio's `Command`. This is the one place with
+//! `unsafe` code outside the command line (docs/architecture.md, "Unsafe
+//! code", lists every one).
 //!
 //! The standard library (and so tokio) starts a child with `posix_spawn`,
 //! and glibc's `posix_spawn` resets every signal's handler in the child
