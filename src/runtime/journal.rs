@@ -8,6 +8,7 @@
 //! the command text and the values passed to it. Not timings, not task ids:
 //! two runs that call an agent with the same inputs compute the same key.
 
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -36,19 +37,18 @@ pub trait Journal: Send + Sync {
         self.record(&record, key);
     }
 
-    /// Whether it only counts the tasks without a key (inline ones: `echo`,
-    /// `noop`, pure and answered at once) that succeed, rather than being
-    /// given a record of each. The run then makes no record of such a task
-    /// when nothing else takes one (a million-item `map` of `noop`s makes
-    /// none) and says how many there were with [`Journal::add_unkeyed`].
-    /// The default, `false`: every record goes to [`Journal::record_owned`].
-    fn counts_unkeyed(&self) -> bool {
-        false
+    /// Where it counts the tasks without a key (inline ones: `echo`, `noop`,
+    /// pure and answered at once) that succeed, when it only counts them
+    /// rather than being given a record of each. The run then makes no
+    /// record of such a task when nothing else takes one (a million-item
+    /// `map` of `noop`s makes none) and stores its running total of them in
+    /// the counter after each: a plain store, no locked instruction, and the
+    /// count read at any moment (the run's end, or `flow` ended by a second
+    /// Ctrl-C while the run goes on) is exact. The default, `None`: every
+    /// record goes to [`Journal::record_owned`].
+    fn unkeyed_count(&self) -> Option<Arc<AtomicU64>> {
+        None
     }
-
-    /// `n` more tasks without a key succeeded (see [`Journal::counts_unkeyed`]):
-    /// told every few thousand tasks, and when the run ends.
-    fn add_unkeyed(&self, _n: u64) {}
 
     /// Under `--replay`: the recorded reply to a call of a remote agent
     /// (`llm`, `http`: [`Resource::Remote`](crate::agent::Resource)), or why

@@ -6,6 +6,7 @@
 //! its count of unfinished inputs reaches zero; nothing waits for a "wave".
 
 use std::collections::VecDeque;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -180,9 +181,9 @@ impl Dependents {
 /// The tasks a journal counts without their records (see
 /// [`Scheduler::takes_plain_records`]).
 struct Unkeyed {
-    /// Whether the journal counts them ([`Journal::counts_unkeyed`](crate::runtime::Journal::counts_unkeyed)).
-    counted: bool,
-    /// How many succeeded since the journal was last told.
+    /// The journal's counter ([`Journal::unkeyed_count`](crate::runtime::Journal::unkeyed_count)).
+    counter: Option<Arc<AtomicU64>>,
+    /// How many succeeded: stored into `counter` after each.
     done: u64,
 }
 
@@ -296,7 +297,7 @@ impl Scheduler {
         let run_token = options.cancel.child_token();
         let queues = Queues::new(graph.agents.len(), options.jobs);
         let unkeyed = Unkeyed {
-            counted: options.journal.as_ref().is_some_and(|j| j.counts_unkeyed()),
+            counter: options.journal.as_ref().and_then(|j| j.unkeyed_count()),
             done: 0,
         };
         Scheduler {
@@ -401,7 +402,6 @@ impl Scheduler {
     }
 
     fn finish_run(mut self) -> Outcome {
-        self.tell_unkeyed();
         let result = self.result.take();
         let status = if self.interrupted {
             RunStatus::Cancelled
@@ -441,7 +441,6 @@ impl Scheduler {
             done += 1;
             if done.is_multiple_of(crate::interrupt::EVERY) {
                 self.cancelled_now();
-                self.tell_unkeyed();
             }
             match work {
                 Work::Node(key, node) => self.start(key, node),
@@ -617,19 +616,11 @@ impl Scheduler {
     /// Whether anything takes the record of a plain success (no key, no
     /// usage: an inline task's): the observer, the run's own list
     /// (`record_all`), or a journal that does not only count such tasks
-    /// ([`Journal::counts_unkeyed`](crate::runtime::Journal::counts_unkeyed)).
+    /// ([`Journal::unkeyed_count`](crate::runtime::Journal::unkeyed_count)).
     /// Only then is an inline call's time read, or its record made.
     fn takes_plain_records(&self) -> bool {
-        let journal_takes = self.options.journal.is_some() && !self.unkeyed.counted;
+        let journal_takes = self.options.journal.is_some() && self.unkeyed.counter.is_none();
         journal_takes || self.options.record_all || self.options.observer.is_some()
-    }
-
-    /// Tells the journal how many succeeded tasks it counted since last told.
-    fn tell_unkeyed(&mut self) {
-        if let (Some(journal), n @ 1..) = (&self.options.journal, self.unkeyed.done) {
-            journal.add_unkeyed(n);
-            self.unkeyed.done = 0;
-        }
     }
 
     /// A task ended: tell the observer and the journal, keep its record.

@@ -64,6 +64,9 @@ pub struct RunJournal {
     store_dir: PathBuf,
     seq: AtomicI64,
     counts: [AtomicU64; 4],
+    /// The succeeded tasks without a key, which the run counts here itself
+    /// ([`Journal::unkeyed_count`]); added to `counts[DONE]` at the end.
+    unkeyed: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for RunJournal {
@@ -255,6 +258,7 @@ impl RunJournal {
             store_dir: store_dir.to_path_buf(),
             seq: AtomicI64::new(0),
             counts: Default::default(),
+            unkeyed: Arc::default(),
         }
     }
 
@@ -276,7 +280,8 @@ impl RunJournal {
         let result = result
             .map(Value::to_string)
             .filter(|text| text.len() <= INLINE_MAX);
-        let counts = self.counts.each_ref().map(|c| c.load(Ordering::Relaxed));
+        let mut counts = self.counts.each_ref().map(|c| c.load(Ordering::Relaxed));
+        counts[DONE] += self.unkeyed.load(Ordering::Relaxed);
         let finish = Finish {
             status: status.as_str(),
             exit_code,
@@ -366,12 +371,8 @@ impl Journal for RunJournal {
         }
     }
 
-    fn counts_unkeyed(&self) -> bool {
-        true
-    }
-
-    fn add_unkeyed(&self, n: u64) {
-        self.counts[DONE].fetch_add(n, Ordering::Relaxed);
+    fn unkeyed_count(&self) -> Option<Arc<AtomicU64>> {
+        Some(self.unkeyed.clone())
     }
 }
 

@@ -665,3 +665,54 @@ async fn the_documented_runs_hold() {
         json!({"n": 0, "say": "<dry run: sh>"})
     );
 }
+
+/// A journal that only counts the inline successes, in the counter it lends
+/// the run, and keeps the records of the rest.
+#[derive(Default)]
+struct Counting {
+    unkeyed: Arc<std::sync::atomic::AtomicU64>,
+    records: Mutex<Vec<String>>,
+}
+
+impl flow::Journal for Counting {
+    fn reuse(&self, _key: &str) -> Option<flow::Reused> {
+        None
+    }
+
+    fn record(&self, record: &flow::TaskRecord, _key: Option<&flow::TaskKey>) {
+        self.records.lock().unwrap().push(record.id());
+    }
+
+    fn unkeyed_count(&self) -> Option<Arc<std::sync::atomic::AtomicU64>> {
+        Some(self.unkeyed.clone())
+    }
+}
+
+/// The count of inline successes a journal lends the run is exact at any
+/// moment, not only at the run's end: a host agent that reads it after
+/// 20,000 `noop`s sees 20,000 (the run used to hand the journal its count
+/// every 16,384 tasks, so a `flow` ended by a second Ctrl-C could record
+/// fewer than had run).
+#[tokio::test]
+async fn a_journal_s_count_of_inline_tasks_is_exact_while_the_run_goes_on() {
+    let journal = Arc::new(Counting::default());
+    let seen = journal.unkeyed.clone();
+    let engine = Engine::new().agent("Peek", move |_call: Call| {
+        let seen = seen.load(Ordering::SeqCst);
+        async move { Ok(json!(seen)) }
+    });
+    let outcome = engine
+        .run_source(
+            "count.flow",
+            "let done = map i in range(20000) { noop(i) }\nPeek(n: len(done))",
+            // The outcome keeps no list of every task: only the journal counts them.
+            RunOptions::new().record_all(false).journal(journal.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.errors);
+    assert_eq!(*outcome.result.unwrap(), json!(20000));
+    assert_eq!(journal.unkeyed.load(Ordering::SeqCst), 20000);
+    // Only the host agent's task was handed over as a record.
+    assert_eq!(journal.records.lock().unwrap().len(), 1);
+}

@@ -7,6 +7,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -625,9 +626,10 @@ impl Scheduler {
                 record.logs = logs.map(|logs| Arc::new(*logs));
             }
             self.push_record(record, done.keyed.as_ref());
-        } else if self.unkeyed.counted {
-            // The journal only counts it: the count goes with the others.
+        } else if let Some(counter) = &self.unkeyed.counter {
+            // The journal only counts it: its count is the total so far.
             self.unkeyed.done += 1;
+            counter.store(self.unkeyed.done, Ordering::Relaxed);
         }
         match (done.status, output) {
             (TaskStatus::Succeeded, Some(value)) => self.complete(key, k, value),
