@@ -282,7 +282,7 @@ impl Scheduler {
                 } else {
                     agents + 1
                 };
-                (&b.0, Arc::new(config), command, queue)
+                (&b.0, shared_config(config), command, queue)
             }
         };
         let instructions = match &task.instructions {
@@ -725,6 +725,18 @@ fn shared(value: Value) -> Val {
         NULL.clone()
     } else {
         Arc::new(value)
+    }
+}
+
+/// A call's config, to share: the calls without one (most `noop`s, `echo`s,
+/// `sh`s) share one empty map rather than each allocating its own.
+fn shared_config(config: Map<String, Value>) -> Arc<Map<String, Value>> {
+    static EMPTY: std::sync::LazyLock<Arc<Map<String, Value>>> =
+        std::sync::LazyLock::new(Arc::default);
+    if config.is_empty() {
+        EMPTY.clone()
+    } else {
+        Arc::new(config)
     }
 }
 
