@@ -23,6 +23,9 @@ use super::*;
 /// Nodes (or bodies, or nodes whose edges) in a piece of the document.
 const PIECE: usize = 2048;
 
+/// Threads making pieces besides the one that writes them, at most.
+const MAX_HELPERS: usize = 3;
+
 /// The document, with no run drawn over it.
 #[cfg(feature = "internals")]
 pub fn to_json(graph: &TaskGraph) -> serde_json::Value {
@@ -172,9 +175,10 @@ impl<'a> JsonGraph<'a> {
     fn write(&self, out: impl Write, size: usize) -> serde_json::Result<()> {
         let pieces = self.pieces(size);
         let mut doc = Document::start(out, self.graph.root.0)?;
+        // A few helpers keep up with the one thread that writes.
         let helpers = match self.graph.nodes.len() {
             n if n <= size => 0,
-            _ => std::thread::available_parallelism().map_or(1, |c| c.get() - 1),
+            _ => std::thread::available_parallelism().map_or(1, |c| c.get() - 1).min(MAX_HELPERS),
         };
         let next = AtomicUsize::new(0);
         let take = || Some(next.fetch_add(1, Ordering::Relaxed)).filter(|&i| i < pieces.len());
