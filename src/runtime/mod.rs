@@ -28,6 +28,30 @@ use crate::source::Span;
 /// A value held by the runtime: shared, never copied between readers.
 pub type Val = Arc<Value>;
 
+/// A value as the runtime holds it; `null`, the most common task output, is shared.
+pub(crate) fn shared(value: Value) -> Val {
+    static NULL: std::sync::LazyLock<Val> = std::sync::LazyLock::new(|| Arc::new(Value::Null));
+    if value.is_null() {
+        NULL.clone()
+    } else {
+        Arc::new(value)
+    }
+}
+
+/// A call's config, to share: the calls without one (most `noop`s, `echo`s,
+/// `sh`s) share one empty map rather than each allocating its own.
+pub(crate) fn shared_config(
+    config: serde_json::Map<String, Value>,
+) -> Arc<serde_json::Map<String, Value>> {
+    static EMPTY: std::sync::LazyLock<Arc<serde_json::Map<String, Value>>> =
+        std::sync::LazyLock::new(Arc::default);
+    if config.is_empty() {
+        EMPTY.clone()
+    } else {
+        Arc::new(config)
+    }
+}
+
 /// A callback that receives every task event.
 pub type Observer = Arc<dyn Fn(&Event) + Send + Sync>;
 

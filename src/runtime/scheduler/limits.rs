@@ -10,7 +10,7 @@ use std::collections::BinaryHeap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde_json::Map;
 
 use super::budget::Reserved;
 use super::*;
@@ -282,7 +282,7 @@ impl Scheduler {
                 } else {
                     agents + 1
                 };
-                (&b.0, shared_config(config), command, queue)
+                (&b.0, crate::runtime::shared_config(config), command, queue)
             }
         };
         let instructions = match &task.instructions {
@@ -587,7 +587,7 @@ impl Scheduler {
         };
         let (output, mut failure, usage, logs, notes) = match done.result {
             Ok(reply) => (
-                Some(shared(reply.value)),
+                Some(crate::runtime::shared(reply.value)),
                 None,
                 reply.usage,
                 reply.logs,
@@ -715,28 +715,6 @@ impl Scheduler {
             }
         }
         true
-    }
-}
-
-/// A value as the runtime holds it; `null`, the most common task output, is shared.
-fn shared(value: Value) -> Val {
-    static NULL: std::sync::LazyLock<Val> = std::sync::LazyLock::new(|| Arc::new(Value::Null));
-    if value.is_null() {
-        NULL.clone()
-    } else {
-        Arc::new(value)
-    }
-}
-
-/// A call's config, to share: the calls without one (most `noop`s, `echo`s,
-/// `sh`s) share one empty map rather than each allocating its own.
-fn shared_config(config: Map<String, Value>) -> Arc<Map<String, Value>> {
-    static EMPTY: std::sync::LazyLock<Arc<Map<String, Value>>> =
-        std::sync::LazyLock::new(Arc::default);
-    if config.is_empty() {
-        EMPTY.clone()
-    } else {
-        Arc::new(config)
     }
 }
 
