@@ -67,14 +67,24 @@ pub(crate) struct Frame<'a> {
 
 impl Frame<'_> {
     fn get(&self, r: Ref) -> Val {
-        let found = match r {
+        // The scheduler only evaluates a node once everything it reads is set.
+        self.slot(r).cloned().unwrap_or_else(|| Arc::new(Value::Null))
+    }
+
+    /// [`Frame::get`], borrowed: no reference count taken and dropped for a
+    /// value that is only cloned or looked at.
+    fn value(&self, r: Ref) -> &Value {
+        static NULL: Value = Value::Null;
+        self.slot(r).map_or(&NULL, |v| &**v)
+    }
+
+    fn slot(&self, r: Ref) -> Option<&Val> {
+        match r {
             Ref::Node(k) => self.values.get(k as usize).and_then(Option::as_ref),
             Ref::Input(i) => self.inputs.get(i as usize),
             Ref::Capture(i) => self.captures.get(i as usize),
             Ref::Param(i) => self.params.get(i as usize),
-        };
-        // The scheduler only evaluates a node once everything it reads is set.
-        found.cloned().unwrap_or_else(|| Arc::new(Value::Null))
+        }
     }
 }
 
@@ -170,7 +180,7 @@ pub(crate) fn config(
             command = Some(Arc::new(shell_command(parts, frame)?));
             continue;
         }
-        let value = eval(expr, frame)?;
+        let value = eval_value(expr, frame)?;
         if let Some(spec) = signature.key(key) {
             // `null` leaves an optional key unset; a required one must be given.
             if (spec.required || !value.is_null()) && !spec.ty.accepts(&value) {
@@ -187,16 +197,17 @@ pub(crate) fn config(
                 });
             }
         }
-        values.insert(key.to_string(), (*value).clone());
+        values.insert(key.to_string(), value);
     }
     Ok((values, command))
 }
 
-/// Evaluates to an owned value (what operators and functions take apart).
-fn eval_value(expr: &Expr, frame: &Frame) -> Result<Value, EvalError> {
+/// Evaluates to an owned value (what operators and functions take apart,
+/// and what a call's context and config hold).
+pub(crate) fn eval_value(expr: &Expr, frame: &Frame) -> Result<Value, EvalError> {
     Ok(match expr {
         Expr::Const(v) => (**v).clone(),
-        Expr::Ref(r) => (*frame.get(*r)).clone(),
+        Expr::Ref(r) => frame.value(*r).clone(),
         // A shell command is only ever a config entry, evaluated by `config`;
         // anywhere else its text is a string like any other.
         Expr::Str { parts, .. } => {

@@ -466,6 +466,13 @@ impl Scheduler {
         eval(expr, &Self::frame_of(inst, &self.params)).map_err(|e| e.into_diagnostic())
     }
 
+    /// [`Scheduler::eval_in`], owned: what a call's context holds.
+    fn eval_owned_in(&self, key: Key, expr: &Expr) -> Result<Value, Diagnostic> {
+        let inst = self.inst(key).expect("evaluating in a live instance");
+        let frame = Self::frame_of(inst, &self.params);
+        crate::runtime::eval::eval_value(expr, &frame).map_err(|e| e.into_diagnostic())
+    }
+
     fn node_id(&self, key: Key, node: &Node) -> String {
         super::task_id(self.inst(key).map_or("", |i| &i.name), &node.label)
     }

@@ -291,7 +291,7 @@ impl Scheduler {
         };
         let mut context = Map::with_capacity(task.context.len());
         for (name, expr) in &task.context {
-            context.insert(String::from(&**name), (*self.eval_in(key, expr)?).clone());
+            context.insert(String::from(&**name), self.eval_owned_in(key, expr)?);
         }
         let mut config = config;
         let placement = self.place(&**implementation, &mut config, &mut context)?;
