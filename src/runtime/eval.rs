@@ -202,6 +202,21 @@ pub(crate) fn config(
     Ok((values, command))
 }
 
+/// Evaluates to a value that is only read (a call's instructions, turned
+/// to text): a constant or a name is borrowed, with no reference count
+/// taken and dropped.
+pub(crate) fn eval_borrowed<'f>(
+    expr: &'f Expr,
+    frame: &'f Frame<'_>,
+) -> Result<std::borrow::Cow<'f, Value>, EvalError> {
+    use std::borrow::Cow;
+    Ok(match expr {
+        Expr::Const(v) => Cow::Borrowed(&**v),
+        Expr::Ref(r) => Cow::Borrowed(frame.value(*r)),
+        _ => Cow::Owned(eval_value(expr, frame)?),
+    })
+}
+
 /// Evaluates to an owned value (what operators and functions take apart,
 /// and what a call's context and config hold).
 pub(crate) fn eval_value(expr: &Expr, frame: &Frame) -> Result<Value, EvalError> {

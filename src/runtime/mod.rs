@@ -38,17 +38,19 @@ pub(crate) fn shared(value: Value) -> Val {
     }
 }
 
-/// A call's config, to share: the calls without one (most `noop`s, `echo`s,
-/// `sh`s) share one empty map rather than each allocating its own.
-pub(crate) fn shared_config(
+/// A call's own config, as the scheduler holds it while it prepares the
+/// call: the calls without one (most `noop`s, `echo`s, `sh`s) borrow one
+/// empty map rather than each allocating its own, and a reference count is
+/// taken only when the call is queued (an inline call takes none).
+pub(crate) fn call_config(
     config: serde_json::Map<String, Value>,
-) -> Arc<serde_json::Map<String, Value>> {
+) -> std::borrow::Cow<'static, Arc<serde_json::Map<String, Value>>> {
     static EMPTY: std::sync::LazyLock<Arc<serde_json::Map<String, Value>>> =
         std::sync::LazyLock::new(Arc::default);
     if config.is_empty() {
-        EMPTY.clone()
+        std::borrow::Cow::Borrowed(&EMPTY)
     } else {
-        Arc::new(config)
+        std::borrow::Cow::Owned(Arc::new(config))
     }
 }
 

@@ -466,6 +466,14 @@ impl Scheduler {
         eval(expr, &Self::frame_of(inst, &self.params)).map_err(|e| e.into_diagnostic())
     }
 
+    /// A call's instructions: its positional argument as text, read borrowed.
+    fn text_in(&self, key: Key, expr: &Expr) -> Result<String, Diagnostic> {
+        let inst = self.inst(key).expect("evaluating in a live instance");
+        let frame = Self::frame_of(inst, &self.params);
+        let value = crate::runtime::eval::eval_borrowed(expr, &frame);
+        Ok(crate::value::to_text(&*value.map_err(|e| e.into_diagnostic())?))
+    }
+
     /// [`Scheduler::eval_in`], owned: what a call's context holds.
     fn eval_owned_in(&self, key: Key, expr: &Expr) -> Result<Value, Diagnostic> {
         let inst = self.inst(key).expect("evaluating in a live instance");

@@ -5,6 +5,7 @@
 //! a slot cap so finishes its first item after about as many task
 //! durations as it has stages, instead of after every item's first stage.
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::atomic::Ordering;
@@ -267,7 +268,7 @@ impl Scheduler {
         let (implementation, config, command, queue) = match &task.callee {
             Callee::Agent(i) => {
                 let agent = &self.agents[*i as usize];
-                let (config, command) = (agent.config.clone(), agent.command.clone());
+                let (config, command) = (Cow::Borrowed(&agent.config), agent.command.clone());
                 definition = self.graph.agents[*i as usize].digest.as_deref();
                 (&agent.implementation, config, command, *i as usize)
             }
@@ -282,11 +283,11 @@ impl Scheduler {
                 } else {
                     agents + 1
                 };
-                (&b.0, crate::runtime::shared_config(config), command, queue)
+                (&b.0, crate::runtime::call_config(config), command, queue)
             }
         };
         let instructions = match &task.instructions {
-            Some(e) => Some(crate::value::to_text(&*self.eval_in(key, e)?)),
+            Some(e) => Some(self.text_in(key, e)?),
             None => None,
         };
         let mut context = Map::with_capacity(task.context.len());
@@ -343,7 +344,7 @@ impl Scheduler {
             task: String::new(),
             instructions,
             context,
-            config,
+            config: config.into_owned(),
             timeout,
             retries,
             backoff,

@@ -82,7 +82,7 @@ impl Scheduler {
     pub(super) fn place(
         &self,
         agent: &dyn Agent,
-        config: &mut Arc<Map<String, Value>>,
+        config: &mut std::borrow::Cow<'_, Arc<Map<String, Value>>>,
         context: &mut Map<String, Value>,
     ) -> Result<Placement, Diagnostic> {
         let default = Placement {
@@ -93,7 +93,7 @@ impl Scheduler {
             return Ok(default);
         }
         if PLACEMENT_KEYS.iter().any(|k| context.contains_key(*k)) {
-            let config = Arc::make_mut(config);
+            let config = Arc::make_mut(config.to_mut());
             for key in PLACEMENT_KEYS {
                 if let Some(value) = context.remove(*key) {
                     config.insert(key.to_string(), value);
