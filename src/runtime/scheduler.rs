@@ -434,6 +434,8 @@ impl Scheduler {
     }
 
     fn drain(&mut self) {
+        // One counted copy of the graph for the whole burst, not one per node.
+        let graph = self.graph.clone();
         let mut done = 0usize;
         while let Some(work) = self.ready.pop_front() {
             // A long burst of pure work looks at the token now and then
@@ -443,7 +445,7 @@ impl Scheduler {
                 self.cancelled_now();
             }
             match work {
-                Work::Node(key, node) => self.start(key, node),
+                Work::Node(key, node) => self.start(&graph, key, node),
                 Work::MapMore(id) => self.map_more(id),
                 Work::Finish(key) => self.maybe_finish(key),
             }
@@ -485,12 +487,11 @@ impl Scheduler {
         super::task_id(self.inst(key).map_or("", |i| &i.name), &node.label)
     }
 
-    fn start(&mut self, key: Key, k: u32) {
+    fn start(&mut self, graph: &TaskGraph, key: Key, k: u32) {
         if self.is_stopped(key) {
             self.maybe_finish(key);
             return;
         }
-        let graph = self.graph.clone();
         let Some(inst) = self.inst_mut(key) else {
             return;
         };
@@ -507,7 +508,7 @@ impl Scheduler {
                     self.fail(key, k, failure_from(d, &id));
                 }
             },
-            NodeKind::Task(task) => self.start_task(&graph, key, k, node, task),
+            NodeKind::Task(task) => self.start_task(graph, key, k, node, task),
             _ => self.start_construct(key, k, node),
         }
     }
