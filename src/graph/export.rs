@@ -1,6 +1,5 @@
 //! Drawing a [`TaskGraph`]: Graphviz DOT, Mermaid, and JSON (its document in
-//! `json.rs`); with a run's
-//! [`Overlay`], each node in the colour of its state.
+//! `json.rs`); with a run's [`Overlay`], each node in the colour of its state.
 //!
 //! Three kinds of line, in every format: a data edge (solid arrow, `-->`,
 //! `"data"`) from a value to what reads it; an `after` edge (dashed arrow,

@@ -150,33 +150,31 @@ pub(crate) struct Cx<'a> {
     pub program: &'a ast::Program,
     pub graph: &'a TaskGraph,
     pub config: &'a Config,
+    /// What the lints look up in the program.
+    of_program: ProgramLookups<'a>,
+    /// What the lints look up in the graph.
+    of_graph: GraphLookups<'a>,
+}
+
+/// [`Cx`]'s lookups of the program, made in one walk.
+struct ProgramLookups<'a> {
     /// AST calls by the span of their call expression (the span of their graph node).
     calls: HashMap<Span, &'a ast::Call>,
-    /// Declared agents' backends by agent name.
-    agent_backends: HashMap<&'a str, &'a Signature>,
-    /// The backends the script calls directly, by name.
-    direct_backends: HashMap<&'a str, &'a Signature>,
     /// Declared agents whose config sets a `timeout:` for each request.
     timeout_agents: Vec<&'a str>,
-    /// The spans of the nodes some task or flow call waits for with `after`.
-    waited: HashSet<Span>,
     /// Every expression but plain names, in the order of [`for_each_expr`]:
     /// the program is walked once, and each lint reads this list (a walk of
     /// a big program per lint cost more than the lints' own work).
     exprs: Vec<&'a Expr>,
 }
 
-/// [`Cx`]'s lookups of the program (see its fields).
-struct ProgramLookups<'a> {
-    calls: HashMap<Span, &'a ast::Call>,
-    timeout_agents: Vec<&'a str>,
-    exprs: Vec<&'a Expr>,
-}
-
-/// [`Cx`]'s lookups of the graph (see its fields).
+/// [`Cx`]'s lookups of the graph.
 struct GraphLookups<'a> {
+    /// Declared agents' backends by agent name.
     agent_backends: HashMap<&'a str, &'a Signature>,
+    /// The backends the script calls directly, by name.
     direct_backends: HashMap<&'a str, &'a Signature>,
+    /// The spans of the nodes some task or flow call waits for with `after`.
     waited: HashSet<Span>,
 }
 
@@ -213,27 +211,13 @@ impl<'a> Cx<'a> {
             } else {
                 (Cx::of_program(program), Cx::of_graph(graph))
             };
-        let ProgramLookups {
-            calls,
-            timeout_agents,
-            exprs,
-        } = of_program;
-        let GraphLookups {
-            agent_backends,
-            direct_backends,
-            waited,
-        } = of_graph;
         Cx {
             source,
             program,
             graph,
             config,
-            calls,
-            agent_backends,
-            direct_backends,
-            timeout_agents,
-            waited,
-            exprs,
+            of_program,
+            of_graph,
         }
     }
 
@@ -302,7 +286,7 @@ impl<'a> Cx<'a> {
     /// Every expression of the program but plain names, outermost first
     /// (as [`for_each_expr`] visits them).
     pub fn for_each_expr(&self, mut f: impl FnMut(&'a Expr)) {
-        for &e in &self.exprs {
+        for &e in &self.of_program.exprs {
             f(e);
         }
     }
@@ -315,7 +299,7 @@ impl<'a> Cx<'a> {
     /// Whether a task or flow call waits with `after` for the node made from
     /// the expression at `span` (a `gate`, a call).
     pub fn is_waited_for(&self, span: Span) -> bool {
-        self.waited.contains(&span)
+        self.of_graph.waited.contains(&span)
     }
 
     /// Whether a call's requests are bounded by a `timeout:` in its config:
@@ -325,18 +309,18 @@ impl<'a> Cx<'a> {
         if self.direct_backend(name).is_some() {
             has_timeout_arg(&call.args)
         } else {
-            self.timeout_agents.contains(&name)
+            self.of_program.timeout_agents.contains(&name)
         }
     }
 
     /// The AST call a graph node came from.
     pub fn call_at(&self, span: Span) -> Option<&'a ast::Call> {
-        self.calls.get(&span).copied()
+        self.of_program.calls.get(&span).copied()
     }
 
     /// The backend a call by this name reaches: a declared agent's or a direct one.
     pub fn backend_of_callee(&self, name: &str) -> Option<&'a Signature> {
-        if let Some(b) = self.agent_backends.get(name) {
+        if let Some(b) = self.of_graph.agent_backends.get(name) {
             return Some(b);
         }
         self.direct_backend(name)
@@ -344,15 +328,15 @@ impl<'a> Cx<'a> {
 
     /// The backend of this name, when the script calls it directly.
     pub fn direct_backend(&self, name: &str) -> Option<&'a Signature> {
-        if self.agent_backends.contains_key(name) {
+        if self.of_graph.agent_backends.contains_key(name) {
             return None;
         }
-        self.direct_backends.get(name).copied()
+        self.of_graph.direct_backends.get(name).copied()
     }
 
     /// Whether the script declares an agent of this name.
     pub fn is_declared_agent(&self, name: &str) -> bool {
-        self.agent_backends.contains_key(name)
+        self.of_graph.agent_backends.contains_key(name)
     }
 
     /// The backend a task runs on, when it is a known one.

@@ -178,15 +178,6 @@ impl Dependents {
     }
 }
 
-/// The tasks a journal counts without their records (see
-/// [`Scheduler::takes_plain_records`]).
-struct Unkeyed {
-    /// The journal's counter ([`Journal::unkeyed_count`](crate::runtime::Journal::unkeyed_count)).
-    counter: Option<Arc<AtomicU64>>,
-    /// How many succeeded: stored into `counter` after each.
-    done: u64,
-}
-
 /// Work for the scheduler loop.
 enum Work {
     Node(Key, u32),
@@ -228,8 +219,9 @@ pub(super) struct AgentRuntime {
 
 pub(crate) struct Scheduler {
     graph: Arc<TaskGraph>,
-    /// Succeeded tasks without a key that the journal only counts.
-    unkeyed: Unkeyed,
+    /// The journal's count of the succeeded tasks without a key, which it
+    /// only counts ([`Journal::unkeyed_count`](crate::runtime::Journal::unkeyed_count)).
+    unkeyed: Option<Arc<AtomicU64>>,
     plans: Vec<BodyPlan>,
     options: RunOptions,
     params: Vec<Val>,
@@ -296,10 +288,7 @@ impl Scheduler {
             .collect();
         let run_token = options.cancel.child_token();
         let queues = Queues::new(graph.agents.len(), options.jobs);
-        let unkeyed = Unkeyed {
-            counter: options.journal.as_ref().and_then(|j| j.unkeyed_count()),
-            done: 0,
-        };
+        let unkeyed = options.journal.as_ref().and_then(|j| j.unkeyed_count());
         Scheduler {
             graph,
             unkeyed,
@@ -463,24 +452,26 @@ impl Scheduler {
         }
     }
 
-    fn eval_in(&self, key: Key, expr: &Expr) -> Result<Val, Diagnostic> {
+    /// What an expression of live instance `key` reads.
+    fn frame(&self, key: Key) -> Frame<'_> {
         let inst = self.inst(key).expect("evaluating in a live instance");
-        eval(expr, &Self::frame_of(inst, &self.params)).map_err(|e| e.into_diagnostic())
+        Self::frame_of(inst, &self.params)
+    }
+
+    fn eval_in(&self, key: Key, expr: &Expr) -> Result<Val, Diagnostic> {
+        eval(expr, &self.frame(key)).map_err(|e| e.into_diagnostic())
     }
 
     /// A call's instructions: its positional argument as text, read borrowed.
     fn text_in(&self, key: Key, expr: &Expr) -> Result<String, Diagnostic> {
-        let inst = self.inst(key).expect("evaluating in a live instance");
-        let frame = Self::frame_of(inst, &self.params);
+        let frame = self.frame(key);
         let value = crate::runtime::eval::eval_borrowed(expr, &frame);
         Ok(crate::value::to_text(&*value.map_err(|e| e.into_diagnostic())?))
     }
 
     /// [`Scheduler::eval_in`], owned: what a call's context holds.
     fn eval_owned_in(&self, key: Key, expr: &Expr) -> Result<Value, Diagnostic> {
-        let inst = self.inst(key).expect("evaluating in a live instance");
-        let frame = Self::frame_of(inst, &self.params);
-        crate::runtime::eval::eval_value(expr, &frame).map_err(|e| e.into_diagnostic())
+        crate::runtime::eval::eval_value(expr, &self.frame(key)).map_err(|e| e.into_diagnostic())
     }
 
     fn node_id(&self, key: Key, node: &Node) -> String {
@@ -635,7 +626,7 @@ impl Scheduler {
     /// ([`Journal::unkeyed_count`](crate::runtime::Journal::unkeyed_count)).
     /// Only then is an inline call's time read, or its record made.
     fn takes_plain_records(&self) -> bool {
-        let journal_takes = self.options.journal.is_some() && self.unkeyed.counter.is_none();
+        let journal_takes = self.options.journal.is_some() && self.unkeyed.is_none();
         journal_takes || self.options.record_all || self.options.observer.is_some()
     }
 

@@ -274,8 +274,7 @@ impl Scheduler {
             }
             Callee::Backend(b, exprs) => {
                 let b = self.graph.backend(*b);
-                let inst = self.inst(key).expect("preparing in a live instance");
-                let frame = Self::frame_of(inst, &self.params);
+                let frame = self.frame(key);
                 let (config, command) = crate::runtime::eval::config(exprs, b.signature(), &frame)
                     .map_err(|e| e.into_diagnostic())?;
                 let queue = if b.signature().resource == Resource::Cpu {
@@ -627,10 +626,10 @@ impl Scheduler {
                 record.logs = logs.map(|logs| Arc::new(*logs));
             }
             self.push_record(record, done.keyed.as_ref());
-        } else if let Some(counter) = &self.unkeyed.counter {
-            // The journal only counts it: its count is the total so far.
-            self.unkeyed.done += 1;
-            counter.store(self.unkeyed.done, Ordering::Relaxed);
+        } else if let Some(count) = &self.unkeyed {
+            // The journal only counts it. Only this thread writes the count:
+            // a load and a store, no locked instruction.
+            count.store(count.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         }
         match (done.status, output) {
             (TaskStatus::Succeeded, Some(value)) => self.complete(key, k, value),
