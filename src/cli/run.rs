@@ -534,6 +534,10 @@ fn begin_run(
     args: &RunArgs,
     script: &crate::engine::Script,
 ) -> Result<RunJournal, u8> {
+    // Who runs the run (its row names the host, the boot and this process's
+    // start: `store/owner.rs`), read here while the store's thread is most
+    // likely still opening the store, rather than after, on its way.
+    crate::store::Owner::this_process();
     let script_path = super::store::script_path(&args.script);
     let given = args.exec.given_params().map_err(|message| {
         errln!("error: {message}");

@@ -187,6 +187,16 @@ pub fn runs(args: &RunsArgs) -> u8 {
     if !waiting.is_empty() {
         errln!("`waiting`: for an answer to `approve`; `flow approvals` lists the questions");
     }
+    // A store shared by several hosts: this one cannot see those runs' processes.
+    let here = crate::store::Owner::this_process().host.as_deref();
+    for run in runs.iter().filter(|r| r.status == "running") {
+        if let Some(host) = run.host.as_deref().filter(|&h| Some(h) != here) {
+            errln!(
+                "note: run {} runs on `{host}`: whether its flow is still going can only be seen there",
+                run.id
+            );
+        }
+    }
     exit::OK
 }
 

@@ -44,7 +44,7 @@ impl ApprovalRow {
     fn from_row(row: &Row<'_>) -> rusqlite::Result<ApprovalRow> {
         let details: String = row.get("details")?;
         let status: String = row.get("run_status")?;
-        let pid: i64 = row.get("pid")?;
+        let alive = status == "running" && super::query::owner_of(row)?.liveness().running();
         Ok(ApprovalRow {
             id: row.get("id")?,
             run: row.get("run")?,
@@ -58,7 +58,7 @@ impl ApprovalRow {
             decided_by: row.get("decided_by")?,
             via: row.get("via")?,
             reason: row.get("reason")?,
-            run_alive: status == "running" && super::query::process_alive(pid),
+            run_alive: alive,
         })
     }
 
@@ -90,8 +90,8 @@ pub enum Decided {
     Before(ApprovalRow),
 }
 
-const SELECT: &str = "SELECT a.*, r.status AS run_status, r.pid AS pid FROM approvals a \
-     JOIN runs r ON r.id = a.run";
+const SELECT: &str = "SELECT a.*, r.status AS run_status, r.pid AS pid, r.host AS host, \
+     r.boot_id AS boot_id, r.pid_started AS pid_started FROM approvals a JOIN runs r ON r.id = a.run";
 
 impl Store {
     /// The questions still waiting for an answer (of `run`, or of every

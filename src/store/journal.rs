@@ -147,22 +147,26 @@ impl Store {
     /// Writes the run's row and reads what it re-uses or replays.
     pub(super) fn write_run_row(&self, run: NewRun) -> Result<Begun, StoreError> {
         let db = self.db();
+        let owner = super::Owner::this_process();
         let id = self
             .conn()
             .query_row(
-                "INSERT INTO runs (kind, script, script_path, script_hash, params, pid, started_at, status, resumed_from, record, replay_of)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9, ?10) RETURNING id",
+                "INSERT INTO runs (kind, script, script_path, script_hash, params, pid, started_at, status, resumed_from, record, replay_of, host, boot_id, pid_started)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9, ?10, ?11, ?12, ?13) RETURNING id",
                 params![
                     run.kind,
                     run.script,
                     run.script_path,
                     run.script_hash,
                     run.params.to_string(),
-                    std::process::id(),
+                    owner.pid,
                     millis(SystemTime::now()),
                     run.resume_from,
                     run.record,
                     run.replay_from,
+                    owner.host,
+                    owner.boot,
+                    owner.started,
                 ],
                 |row| row.get(0),
             )

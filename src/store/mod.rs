@@ -28,6 +28,7 @@
 mod approvals;
 mod inbox;
 mod journal;
+mod owner;
 mod query;
 mod schema;
 mod timeline;
@@ -41,6 +42,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use approvals::{ApprovalRow, Decided, StoreApprover};
 pub use journal::{NewRun, RunJournal};
+pub use owner::{Liveness, Owner};
 pub use query::{AttemptRow, RunRow, TaskRow};
 pub use timeline::TaskLine;
 pub use worker::StoreWorker;

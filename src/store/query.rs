@@ -3,7 +3,7 @@
 use rusqlite::{params, OptionalExtension, Row};
 use serde_json::{json, Value};
 
-use super::{sql_error, Store, StoreError};
+use super::{sql_error, Liveness, Owner, Store, StoreError};
 
 /// One run, as `flow runs` lists it.
 #[derive(Clone, Debug)]
@@ -15,6 +15,10 @@ pub struct RunRow {
     pub script_hash: String,
     pub params: Value,
     pub pid: i64,
+    /// The host its `flow` ran on (`None` for runs recorded before flow
+    /// said): a run of another host that shares the store is never taken
+    /// for killed from here.
+    pub host: Option<String>,
     pub started_at: i64,
     pub ended_at: Option<i64>,
     /// `running`, `succeeded`, `failed`, `cancelled`; `killed` for a run
@@ -37,6 +41,7 @@ impl RunRow {
             script_hash: row.get("script_hash")?,
             params: serde_json::from_str(&params).unwrap_or(Value::Null),
             pid: row.get("pid")?,
+            host: row.get("host")?,
             started_at: row.get("started_at")?,
             ended_at: row.get("ended_at")?,
             status: row.get("status")?,
@@ -49,7 +54,7 @@ impl RunRow {
                 row.get("skipped")?,
             ],
         };
-        if run.status == "running" && !process_alive(run.pid) {
+        if run.status == "running" && !owner_of(row)?.liveness().running() {
             run.status = "killed".into();
         }
         Ok(run)
@@ -67,6 +72,7 @@ impl RunRow {
             "ended_at": self.ended_at,
             "duration_ms": self.ended_at.map(|end| end - self.started_at),
             "params": self.params,
+            "host": self.host,
             "resumed_from": self.resumed_from,
             "done": self.counts[0],
             "cached": self.counts[1],
@@ -76,16 +82,14 @@ impl RunRow {
     }
 }
 
-/// Whether a process with this id exists (a run whose `flow` is gone was killed).
-pub(super) fn process_alive(pid: i64) -> bool {
-    let Ok(pid) = i32::try_from(pid) else {
-        return false;
-    };
-    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
-        Ok(()) => true,
-        Err(nix::errno::Errno::EPERM) => true,
-        Err(_) => false,
-    }
+/// Who ran a run, from its row (which has `pid`, `host`, `boot_id` and `pid_started`).
+pub(super) fn owner_of(row: &Row<'_>) -> rusqlite::Result<Owner> {
+    Ok(Owner {
+        pid: row.get("pid")?,
+        host: row.get("host")?,
+        boot: row.get("boot_id")?,
+        started: row.get("pid_started")?,
+    })
 }
 
 /// One task of a run.
@@ -154,20 +158,20 @@ pub struct AttemptRow {
     pub error: Option<String>,
 }
 
-const RUN_COLUMNS: &str = "id, kind, script, script_path, script_hash, params, pid, started_at, \
-     ended_at, status, exit_code, resumed_from, done, cached, failed, skipped";
+const RUN_COLUMNS: &str = "id, kind, script, script_path, script_hash, params, pid, host, boot_id, \
+     pid_started, started_at, ended_at, status, exit_code, resumed_from, done, cached, failed, skipped";
 
 impl Store {
     /// The runs recorded as going whose `flow` is gone (killed): what may
     /// have left jobs behind on a cluster.
     pub fn killed_runs(&self) -> Result<Vec<i64>, StoreError> {
         let running = self.query(
-            "SELECT id, pid FROM runs WHERE status = 'running'",
+            "SELECT id, pid, host, boot_id, pid_started FROM runs WHERE status = 'running'",
             params![],
-            |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
+            |row| Ok((row.get::<_, i64>("id")?, owner_of(row)?)),
         )?;
         Ok((running.into_iter())
-            .filter(|(_, pid)| !process_alive(*pid))
+            .filter(|(_, owner)| owner.liveness() == Liveness::Gone)
             .map(|(id, _)| id)
             .collect())
     }

@@ -6,7 +6,7 @@ use rusqlite::Connection;
 
 /// The version this build writes. A store of a newer version is refused,
 /// never written to.
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 /// Migration `i` takes a store from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -104,6 +104,13 @@ const MIGRATIONS: &[&str] = &[
         reason       TEXT
     );
     CREATE INDEX approvals_by_state ON approvals(state, run);
+    ",
+    // 2 → 3: who runs a run, beyond its pid (`owner.rs`): a store shared by
+    // several hosts, and pids reused. Older runs keep NULLs: judged by pid.
+    "
+    ALTER TABLE runs ADD COLUMN host TEXT;
+    ALTER TABLE runs ADD COLUMN boot_id TEXT;
+    ALTER TABLE runs ADD COLUMN pid_started INTEGER;
     ",
 ];
 

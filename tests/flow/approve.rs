@@ -422,11 +422,16 @@ fn finish_status(child: &mut Child) -> Option<i32> {
 fn a_store_of_schema_1_is_migrated_and_keeps_its_runs() {
     let p = Project::new("approve_migrate", "sh(\"echo hi\")\n");
     assert!(p.flow(&["run", "-q", "main.flow"]).status.success());
-    // As a flow of schema version 1 left it: no approvals table.
+    // As a flow of schema version 1 left it: no approvals table, and runs
+    // that name their process by pid alone.
     {
         let conn = rusqlite::Connection::open(p.dir.join(".flow/flow.db")).unwrap();
-        conn.execute_batch("DROP TABLE approvals; PRAGMA user_version = 1;")
-            .unwrap();
+        conn.execute_batch(
+            "DROP TABLE approvals; ALTER TABLE runs DROP COLUMN host; \
+             ALTER TABLE runs DROP COLUMN boot_id; ALTER TABLE runs DROP COLUMN pid_started; \
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
     }
     let listed = p.flow(&["approvals"]);
     assert!(listed.status.success(), "{}", text(&listed.stderr));
@@ -439,7 +444,7 @@ fn a_store_of_schema_1_is_migrated_and_keeps_its_runs() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     let runs: i64 = conn
         .query_row("SELECT count(*) FROM runs", [], |r| r.get(0))
         .unwrap();

@@ -364,6 +364,93 @@ out
     assert_eq!(p.runs()[0]["cached"], completed.len() as i64);
 }
 
+/// Sets columns of every run row, as another `flow` would have left them.
+fn set_runs(p: &Project, assignments: &str, values: &[&dyn rusqlite::ToSql]) {
+    let conn = rusqlite::Connection::open(p.dir.join(".flow/flow.db")).unwrap();
+    conn.execute(&format!("UPDATE runs SET {assignments}"), values)
+        .unwrap();
+}
+
+/// `flow runs --json` with a Slurm whose queue is empty (a `squeue` that
+/// answers nothing): what killed runs left is dealt with, and they are
+/// recorded as killed, on any machine.
+fn runs_with_an_empty_queue(p: &Project) -> Vec<Value> {
+    let bin = p.dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let squeue = bin.join("squeue");
+    std::fs::write(&squeue, "#!/bin/sh\nexit 0\n").unwrap();
+    set_mode(&squeue, 0o755);
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let out = p
+        .command(&["runs", "--json"])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_run_of_another_host_sharing_the_store_is_never_taken_for_killed() {
+    // A store in a cluster's home folder, read from every login node: a
+    // pid that exists on no host here says nothing about a run there.
+    let p = Project::new("other_host", "sh(\"echo hi\")\n");
+    succeeded(&p.run(&[]));
+    set_runs(
+        &p,
+        "status = 'running', ended_at = NULL, pid = 2147483647, host = 'login-2'",
+        &[],
+    );
+    let runs = runs_with_an_empty_queue(&p);
+    assert_eq!(runs[0]["status"], "running", "{runs:?}");
+    assert_eq!(runs[0]["host"], "login-2");
+    assert_eq!(stored_status_of(&p, 1), "running");
+    let listed = p.flow(&["runs"]);
+    assert!(
+        text(&listed.stderr).contains("run 1 runs on `login-2`"),
+        "{}",
+        text(&listed.stderr)
+    );
+
+    // The same row on this host: its `flow` is gone, the run was killed.
+    let here = flow::store::Owner::this_process().host.clone();
+    set_runs(&p, "host = ?1", &[&here]);
+    assert_eq!(runs_with_an_empty_queue(&p)[0]["status"], "killed");
+    assert_eq!(stored_status_of(&p, 1), "killed");
+}
+
+#[test]
+fn a_pid_reused_by_another_process_does_not_keep_a_killed_run_running() {
+    let p = Project::new("pid_reused", "sh(\"echo hi\")\n");
+    succeeded(&p.run(&[]));
+    // The pid of a live process (this test's) but another start time: the
+    // process that wrote the row is gone, and a stranger has its pid.
+    let me = flow::store::Owner::this_process();
+    let started = me.started.expect("a start time on Linux");
+    set_runs(
+        &p,
+        "status = 'running', ended_at = NULL, pid = ?1, pid_started = ?2",
+        &[&me.pid, &(started + 1)],
+    );
+    assert_eq!(runs_with_an_empty_queue(&p)[0]["status"], "killed");
+    assert_eq!(stored_status_of(&p, 1), "killed");
+    // With its own start time, the same process still runs.
+    set_runs(
+        &p,
+        "status = 'running', pid = ?1, pid_started = ?2",
+        &[&me.pid, &started],
+    );
+    assert_eq!(runs_with_an_empty_queue(&p)[0]["status"], "running");
+    assert_eq!(stored_status_of(&p, 1), "running");
+}
+
+/// The status the store itself holds for run `id` (not the one `flow runs` infers).
+fn stored_status_of(p: &Project, id: i64) -> String {
+    let conn = rusqlite::Connection::open(p.dir.join(".flow/flow.db")).unwrap();
+    conn.query_row("SELECT status FROM runs WHERE id = ?1", [id], |r| r.get(0))
+        .unwrap()
+}
+
 #[test]
 fn a_read_only_store_is_a_clear_error() {
     let p = Project::new("readonly", "sh(\"echo hi >> side.txt\")\n");
