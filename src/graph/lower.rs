@@ -94,6 +94,7 @@ pub fn lower_indexed(
         errors: Vec::new(),
         names: HashMap::default(),
         backends: HashMap::default(),
+        last_backend: None,
         registry: &prelude.registry,
     };
     l.declare(program, prelude);
@@ -168,6 +169,9 @@ struct Lowerer<'a, 'r, 'i: 'a> {
     /// Each backend's index in [`TaskGraph::backends`], by its name (a
     /// registry holds one agent per name).
     backends: HashMap<&'a str, u32>,
+    /// The backend called last and its index: a big script calls one
+    /// backend over and over, and this spares the hash of its name.
+    last_backend: Option<(usize, u32)>,
     registry: &'a Registry,
 }
 
@@ -325,10 +329,13 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
             Some(name) => name,
             None => fallback,
         };
-        if b.prefix.is_empty() && !b.labels.contains(name) {
+        if b.prefix.is_empty() {
+            // One hash, not a look then an insert: a label is most often
+            // new (a `let`'s name).
             let label: Arc<str> = name.into();
-            b.labels.insert(label.clone());
-            return label;
+            if b.labels.insert(label.clone()) {
+                return label;
+            }
         }
         let mut label = format!("{}{}", b.prefix, name);
         if b.labels.contains(label.as_str()) {
