@@ -202,7 +202,7 @@ impl<'a> Checker<'_, 'a> {
                 );
             }
         }
-        let mut given: HashSet<&str> = HashSet::new();
+        let mut given: HashSet<&str, foldhash::fast::FixedState> = HashSet::default();
         if let (Some(key), Some(_)) = (backend.positional.as_deref(), first) {
             given.insert(key);
         }

@@ -15,7 +15,6 @@
 //! | `shapes.rs` | shapes: what is known of a value, read from JSON Schemas and literals |
 //! | `contracts.rs` | agents' declared output and input schemas: fields, operators, arguments |
 
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use crate::agent::Capabilities;
@@ -26,6 +25,9 @@ use crate::source::Span;
 
 use contracts::AgentContract;
 use shapes::Shape;
+
+/// Maps keyed by binding ids and names: no need for a DoS-resistant hash.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
 
 mod calls;
 mod constructs;
@@ -60,8 +62,8 @@ pub fn check_resolved<'a>(
         current_flow: None,
         capabilities: &env.capabilities,
         diags: resolution.diagnostics().to_vec(),
-        contracts: HashMap::new(),
-        shapes: HashMap::new(),
+        contracts: HashMap::default(),
+        shapes: HashMap::default(),
     };
     checker.program(program);
     checker.check_recursion();

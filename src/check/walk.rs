@@ -345,10 +345,20 @@ impl<'a> Checker<'_, 'a> {
         what: &str,
         place: &str,
     ) {
-        let mut seen: HashMap<&str, Span> = HashMap::new();
+        // A call or an object has a few keys: compared on the stack, with no
+        // map made (and no allocation) per call; past `FEW`, in a map.
+        const FEW: usize = 8;
+        let mut few = [("", Span::default()); FEW];
+        let mut count = 0;
+        let mut many: HashMap<&str, Span, foldhash::fast::FixedState> = HashMap::default();
         for (name, span) in keys {
-            match seen.get(name) {
-                Some(&first) => self.diags.push(
+            let first = if count <= FEW {
+                few[..count].iter().find(|k| k.0 == name).map(|k| k.1)
+            } else {
+                many.get(name).copied()
+            };
+            match first {
+                Some(first) => self.diags.push(
                     Diagnostic::error(
                         Code::DuplicateKey,
                         format!("{what} `{name}` appears twice {place}"),
@@ -360,7 +370,15 @@ impl<'a> Checker<'_, 'a> {
                     )),
                 ),
                 None => {
-                    seen.insert(name, span);
+                    if count < FEW {
+                        few[count] = (name, span);
+                    } else {
+                        if count == FEW {
+                            many.extend(few);
+                        }
+                        many.insert(name, span);
+                    }
+                    count += 1;
                 }
             }
         }
