@@ -2,9 +2,11 @@
 //! is gone was killed (`flow runs` says so, and the next command cancels
 //! the Slurm jobs it left behind). A pid alone cannot tell:
 //!
-//! - a store is often shared by several hosts (a cluster's home folder,
-//!   read from every login node), and a pid means nothing on another host:
-//!   a live run there must never be taken for killed, its jobs cancelled;
+//! - a store often sits in a folder several hosts see (a cluster's home
+//!   folder, on every login node), and a pid means nothing on another
+//!   host: a run there must never be taken for killed, its jobs cancelled
+//!   (hosts take turns with a store: SQLite's write-ahead log cannot be
+//!   shared by processes of different hosts at once, docs/store.md);
 //! - a pid is reused, after a reboot or once the pids wrap around, so a
 //!   killed run could pass for running as long as the stranger lives.
 //!
