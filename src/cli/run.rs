@@ -152,43 +152,13 @@ pub struct ExecArgs {
 }
 
 impl ExecArgs {
-    /// How the Slurm executor of run `run` in `store` submits: its work
-    /// folder (`--work-dir`, else the run's folder in the store), and the
-    /// job name and comment that find its jobs again (`flow:<store>#<run>`).
+    /// How the Slurm executor of run `run` in `store` submits (see
+    /// [`slurm_options`]), with this command's `--work-dir`.
     pub fn slurm_options(
         &self,
         stored: Option<(&std::path::Path, i64)>,
     ) -> crate::exec::SlurmOptions {
-        let defaults = crate::exec::SlurmOptions::default();
-        let pid = std::process::id();
-        let (name, tag, own) = match stored {
-            Some((store, run)) => (
-                format!("flow-{run}"),
-                super::slurm::tag(store, run),
-                store.join("runs").join(run.to_string()).join("slurm"),
-            ),
-            None => (
-                defaults.name.clone(),
-                defaults.tag.clone(),
-                defaults.work_dir.clone(),
-            ),
-        };
-        let work_dir = match (&self.work_dir, stored) {
-            (Some(dir), Some((_, run))) => dir.join(format!("run-{run}-{pid}")),
-            (Some(dir), None) => dir.join(format!("flow-{pid}")),
-            (None, _) => own,
-        };
-        let work_dir = std::path::absolute(&work_dir).unwrap_or(work_dir);
-        crate::exec::SlurmOptions {
-            work_dir,
-            name,
-            tag,
-            not_exported: vec![super::reaper::TAG_VARIABLE.to_string()],
-            max_array: std::env::var("FLOW_SLURM_ARRAY_SIZE")
-                .ok()
-                .and_then(|n| n.trim().parse().ok()),
-            ..defaults
-        }
+        slurm_options(self.work_dir.as_deref(), stored)
     }
 
     /// The budget of every `--budget`, the smaller of each limit.
@@ -201,6 +171,46 @@ impl ExecArgs {
         let engine = Engine::new();
         let capabilities = super::capabilities(engine.registry(), &self.deny, &self.allow)?;
         Ok(engine.capabilities(capabilities))
+    }
+}
+
+/// How the Slurm executor of run `run` in `store` submits: its work folder
+/// (`--work-dir`, else the run's folder in the store), and the job name and
+/// comment that find its jobs again (`flow:<store>#<run>`, which the next
+/// command looks for when the run's `flow` was killed).
+pub fn slurm_options(
+    work_dir: Option<&std::path::Path>,
+    stored: Option<(&std::path::Path, i64)>,
+) -> crate::exec::SlurmOptions {
+    let defaults = crate::exec::SlurmOptions::default();
+    let pid = std::process::id();
+    let (name, tag, own) = match stored {
+        Some((store, run)) => (
+            format!("flow-{run}"),
+            super::slurm::tag(store, run),
+            store.join("runs").join(run.to_string()).join("slurm"),
+        ),
+        None => (
+            defaults.name.clone(),
+            defaults.tag.clone(),
+            defaults.work_dir.clone(),
+        ),
+    };
+    let work_dir = match (work_dir, stored) {
+        (Some(dir), Some((_, run))) => dir.join(format!("run-{run}-{pid}")),
+        (Some(dir), None) => dir.join(format!("flow-{pid}")),
+        (None, _) => own,
+    };
+    let work_dir = std::path::absolute(&work_dir).unwrap_or(work_dir);
+    crate::exec::SlurmOptions {
+        work_dir,
+        name,
+        tag,
+        not_exported: vec![super::reaper::TAG_VARIABLE.to_string()],
+        max_array: std::env::var("FLOW_SLURM_ARRAY_SIZE")
+            .ok()
+            .and_then(|n| n.trim().parse().ok()),
+        ..defaults
     }
 }
 

@@ -345,6 +345,46 @@ fn the_jobs_of_a_killed_flow_are_cancelled_by_the_next_command() {
 }
 
 #[test]
+fn the_jobs_of_a_killed_repl_are_cancelled_by_the_next_command() {
+    let Some(_cluster) = cluster() else { return };
+    let project = Project::new("slurm-repl-strays", "");
+    // An entry whose jobs are still queued or running when `flow` dies.
+    let mut child = std::os::unix::process::CommandExt::process_group(
+        &mut project.command(&["repl", "--executor", "slurm"]),
+        0,
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    {
+        use std::io::Write;
+        input
+            .write_all(b"let xs = map _ in range(2) { sh(\"sleep 60\") }\n")
+            .unwrap();
+        input.flush().unwrap();
+    }
+    // Tagged with the session's run in this store, as `flow run` tags its jobs.
+    wait_until("the session's jobs are queued", || {
+        live_jobs(&project).len() == 2
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(input);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(live_jobs(&project).len(), 2);
+    let out = project.flow(&["runs"]);
+    assert!(
+        text(&out.stderr).contains("cancelled 2 Slurm jobs left queued or running by run 1"),
+        "{}",
+        text(&out.stderr)
+    );
+    wait_until("no job is left", || live_jobs(&project).is_empty());
+}
+
+#[test]
 fn resume_reuses_the_jobs_that_finished() {
     let Some(_cluster) = cluster() else { return };
     let project = Project::new(

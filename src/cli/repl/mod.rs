@@ -76,7 +76,7 @@ pub fn run(args: ReplArgs) -> u8 {
         budget: args.exec.budget(),
         terminal: super::ask::at_terminal(),
         executor: args.exec.executor.clone(),
-        slurm: args.exec.slurm_options(None),
+        slurm_work_dir: args.exec.work_dir.clone(),
     };
     let mut session = Session::new(engine, options);
     // A store that cannot be used is said, and the REPL starts anyway: an

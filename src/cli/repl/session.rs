@@ -40,8 +40,9 @@ pub struct SessionOptions {
     pub terminal: bool,
     /// `--executor`: where commands run when they name no `executor`.
     pub executor: Option<String>,
-    /// How Slurm jobs are submitted (`--work-dir`).
-    pub slurm: crate::exec::SlurmOptions,
+    /// `--work-dir`: where Slurm jobs keep their files (else the session
+    /// run's folder in the store).
+    pub slurm_work_dir: Option<std::path::PathBuf>,
 }
 
 /// What a front end hands to one entry's run: the token that cancels it
@@ -300,6 +301,7 @@ impl Session {
                 _ => None,
             })
             .collect();
+        let journal = self.entry_journal();
         let options = RunOptions {
             jobs: self.options.jobs,
             keep_going: self.options.keep_going,
@@ -313,12 +315,12 @@ impl Session {
             executor: None,
             executors: Vec::new(),
             default_executor: self.options.executor.clone(),
-            slurm: self.options.slurm.clone(),
+            slurm: self.slurm_options(),
             observer: ctl.observer.clone(),
             cancel: ctl.cancel.clone(),
             // Only the cancelled and failed tasks are reported.
             record_all: false,
-            journal: self.entry_journal(),
+            journal,
             secrets: self.options.secrets.clone(),
             dry_run: false,
             budget: self.options.budget,

@@ -89,6 +89,16 @@ impl Session {
         begun.map(|j| j as Arc<dyn Journal>)
     }
 
+    /// How an entry's Slurm jobs are submitted: named and tagged by the
+    /// session's run once it has begun, as `flow run` tags its run's, so
+    /// that a command after a killed session finds and cancels them.
+    pub(super) fn slurm_options(&self) -> crate::exec::SlurmOptions {
+        let begun =
+            (self.recorder.as_ref()).and_then(|r| r.journal.lock().ok().and_then(|j| j.clone()));
+        let stored = begun.as_ref().map(|j| (j.store_dir(), j.id));
+        crate::cli::run::slurm_options(self.options().slurm_work_dir.as_deref(), stored)
+    }
+
     /// Who answers an entry's `approve` calls: the person at the terminal
     /// (an interactive session), and other shells through the session's run
     /// (`flow approve RUN TASK`), whichever answers first.
