@@ -412,6 +412,12 @@ fn a_run_of_another_host_sharing_the_store_is_never_taken_for_killed() {
         text(&listed.stderr)
     );
 
+    // `flow clean` keeps a run still going: another host's counts as one.
+    let cleaned = p.flow(&["clean"]);
+    assert!(cleaned.status.success(), "{}", text(&cleaned.stderr));
+    let left: Vec<i64> = p.runs().iter().filter_map(|r| r["id"].as_i64()).collect();
+    assert_eq!(left, [1], "only the other host's run is left");
+
     // The same row on this host: its `flow` is gone, the run was killed.
     let here = flow::store::Owner::this_process().host.clone();
     set_runs(&p, "host = ?1", &[&here]);
