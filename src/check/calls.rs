@@ -1,8 +1,6 @@
 //! Calls and agent declarations: what the callee is, whether its arguments fit,
 //! and the literal values of modifiers (`retry 3`, `timeout 30s`, `limit 2`).
 
-use std::collections::HashSet;
-
 use crate::agent::{ConfigType, Signature};
 use crate::ast::{AgentDecl, Arg, Call, Expr, ExprKind, Ident, ModifierKind, UnaryOp};
 use crate::diag::{Code, Diagnostic};
@@ -10,7 +8,7 @@ use crate::resolve::{closest, quoted_list, BindingKind, FlowId, Target};
 use crate::source::Span;
 
 use super::shapes::Shape;
-use super::{Checker, FlowCall};
+use super::{Checker, FlowCall, HashSet};
 
 /// What a literal expression is, for checking counts and durations before running.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -202,7 +200,7 @@ impl<'a> Checker<'_, 'a> {
                 );
             }
         }
-        let mut given: HashSet<&str, foldhash::fast::FixedState> = HashSet::default();
+        let mut given: HashSet<&str> = HashSet::default();
         if let (Some(key), Some(_)) = (backend.positional.as_deref(), first) {
             given.insert(key);
         }

@@ -26,8 +26,9 @@ use crate::source::Span;
 use contracts::AgentContract;
 use shapes::Shape;
 
-/// Maps keyed by binding ids and names: no need for a DoS-resistant hash.
+/// Maps and sets keyed by binding ids and names: no need for a DoS-resistant hash.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::FixedState>;
 
 mod calls;
 mod constructs;

@@ -1,7 +1,6 @@
 //! The walk over statements, blocks and expressions: what is checked besides
 //! names (which [`crate::resolve`] has resolved already).
 
-use std::collections::HashMap;
 
 use crate::ast::{Block, Check, Expr, ExprKind, FlowDecl, Key, Program, Stmt, StmtKind, StrPart};
 use crate::diag::{Code, Diagnostic};
@@ -11,7 +10,7 @@ use crate::source::Span;
 use super::calls::Literal;
 use super::contracts::literal_text;
 use super::shapes::{Field, Kind, ObjectShape, Shape};
-use super::Checker;
+use super::{Checker, HashMap};
 
 impl<'a> Checker<'_, 'a> {
     pub(super) fn program(&mut self, program: &'a Program) {
@@ -350,7 +349,7 @@ impl<'a> Checker<'_, 'a> {
         const FEW: usize = 8;
         let mut few = [("", Span::default()); FEW];
         let mut count = 0;
-        let mut many: HashMap<&str, Span, foldhash::fast::FixedState> = HashMap::default();
+        let mut many: HashMap<&str, Span> = HashMap::default();
         for (name, span) in keys {
             let first = if count <= FEW {
                 few[..count].iter().find(|k| k.0 == name).map(|k| k.1)

@@ -94,7 +94,6 @@ pub fn lower_indexed(
         errors: Vec::new(),
         names: HashMap::default(),
         backends: HashMap::default(),
-        last_backend: None,
         registry: &prelude.registry,
     };
     l.declare(program, prelude);
@@ -166,12 +165,9 @@ struct Lowerer<'a, 'r, 'i: 'a> {
     /// Backend names and argument names, each allocated once: a task's
     /// keys are shared, so the run reads them from cache.
     names: HashMap<&'a str, Arc<str>>,
-    /// Each backend's index in [`TaskGraph::backends`], by its name (a
-    /// registry holds one agent per name).
-    backends: HashMap<&'a str, u32>,
-    /// The backend called last and its index: a big script calls one
-    /// backend over and over, and this spares the hash of its name.
-    last_backend: Option<(usize, u32)>,
+    /// Each backend's index in [`TaskGraph::backends`], by the address of
+    /// the registry's agent (one per name).
+    backends: HashMap<usize, u32>,
     registry: &'a Registry,
 }
 

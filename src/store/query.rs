@@ -3,7 +3,7 @@
 use rusqlite::{params, OptionalExtension, Row};
 use serde_json::{json, Value};
 
-use super::{sql_error, Liveness, Owner, Store, StoreError};
+use super::{sql_error, Owner, Store, StoreError};
 
 /// One run, as `flow runs` lists it.
 #[derive(Clone, Debug)]
@@ -171,7 +171,7 @@ impl Store {
             |row| Ok((row.get::<_, i64>("id")?, owner_of(row)?)),
         )?;
         Ok((running.into_iter())
-            .filter(|(_, owner)| owner.liveness() == Liveness::Gone)
+            .filter(|(_, owner)| !owner.liveness().running())
             .map(|(id, _)| id)
             .collect())
     }

@@ -89,12 +89,17 @@ impl Session {
         begun.map(|j| j as Arc<dyn Journal>)
     }
 
+    /// The session's run, once an entry has begun it.
+    fn begun_run(&self) -> Option<Arc<RunJournal>> {
+        let recorder = self.recorder.as_ref()?;
+        recorder.journal.lock().ok().and_then(|j| j.clone())
+    }
+
     /// How an entry's Slurm jobs are submitted: named and tagged by the
     /// session's run once it has begun, as `flow run` tags its run's, so
     /// that a command after a killed session finds and cancels them.
     pub(super) fn slurm_options(&self) -> crate::exec::SlurmOptions {
-        let begun =
-            (self.recorder.as_ref()).and_then(|r| r.journal.lock().ok().and_then(|j| j.clone()));
+        let begun = self.begun_run();
         let stored = begun.as_ref().map(|j| (j.store_dir(), j.id));
         crate::cli::run::slurm_options(self.options().slurm_work_dir.as_deref(), stored)
     }
@@ -124,9 +129,7 @@ impl Session {
     /// Ends the session's run, if one began, with the session's exit code:
     /// succeeded (0), cancelled (130: Ctrl-C or SIGTERM) or failed.
     pub fn finish_run(&self, code: u8) {
-        let journal =
-            (self.recorder.as_ref()).and_then(|r| r.journal.lock().ok().and_then(|j| j.clone()));
-        if let Some(journal) = journal {
+        if let Some(journal) = self.begun_run() {
             finish(&journal, code);
         }
     }

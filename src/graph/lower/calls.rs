@@ -183,25 +183,19 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
 
     /// The index of a backend in [`TaskGraph::backends`], added at its first call.
     fn backend(&mut self, backend: &'a Arc<dyn Agent>) -> u32 {
-        // The registry's agent, by address: compared, never dereferenced.
+        // The registry's agent, by address (compared, never dereferenced):
+        // no hash of its name on each of a big script's calls.
         let at = Arc::as_ptr(backend).cast::<()>() as usize;
-        match self.last_backend {
-            Some((last, i)) if last == at => return i,
-            _ => {}
-        }
-        let name = backend.signature().name.as_str();
-        if let Some(&i) = self.backends.get(name) {
-            self.last_backend = Some((at, i));
+        if let Some(&i) = self.backends.get(&at) {
             return i;
         }
         let i = self.graph.backends.len() as u32;
-        let shared = self.name(name);
+        let shared = self.name(backend.signature().name.as_str());
         self.graph.backends.push(crate::graph::Backend {
             agent: AgentRef(backend.clone()),
             name: shared,
         });
-        self.backends.insert(name, i);
-        self.last_backend = Some((at, i));
+        self.backends.insert(at, i);
         i
     }
 
