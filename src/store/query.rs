@@ -161,15 +161,18 @@ pub struct AttemptRow {
 const RUN_COLUMNS: &str = "id, kind, script, script_path, script_hash, params, pid, host, boot_id, \
      pid_started, started_at, ended_at, status, exit_code, resumed_from, done, cached, failed, skipped";
 
+/// The runs recorded as going, found by the partial index `runs_running`
+/// (the query's `WHERE` must match the index's for SQLite to use it).
+pub(super) const RUNNING_RUNS: &str =
+    "SELECT id, pid, host, boot_id, pid_started FROM runs WHERE status = 'running'";
+
 impl Store {
     /// The runs recorded as going whose `flow` is gone (killed): what may
     /// have left jobs behind on a cluster.
     pub fn killed_runs(&self) -> Result<Vec<i64>, StoreError> {
-        let running = self.query(
-            "SELECT id, pid, host, boot_id, pid_started FROM runs WHERE status = 'running'",
-            params![],
-            |row| Ok((row.get::<_, i64>("id")?, owner_of(row)?)),
-        )?;
+        let running = self.query(RUNNING_RUNS, params![], |row| {
+            Ok((row.get::<_, i64>("id")?, owner_of(row)?))
+        })?;
         Ok((running.into_iter())
             .filter(|(_, owner)| !owner.liveness().running())
             .map(|(id, _)| id)

@@ -6,7 +6,7 @@ use rusqlite::Connection;
 
 /// The version this build writes. A store of a newer version is refused,
 /// never written to.
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 /// Migration `i` takes a store from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -112,6 +112,13 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE runs ADD COLUMN boot_id TEXT;
     ALTER TABLE runs ADD COLUMN pid_started INTEGER;
     ",
+    // 3 → 4: the runs still going, which every `flow run` looks for before
+    // it starts (`killed_runs`), found without reading the whole table:
+    // it grew by a row a run, and its scan by ~0.25 µs a run (0.5 ms at
+    // 2,000 runs) on every start.
+    "
+    CREATE INDEX runs_running ON runs(status) WHERE status = 'running';
+    ",
 ];
 
 /// The store's version, or why it cannot be used.
@@ -138,4 +145,36 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<Result<(), i64>> {
     }
     tx.commit()?;
     Ok(Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{query::RUNNING_RUNS, Store};
+
+    /// How SQLite would run `sql` on a store just made.
+    fn plan(sql: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut statement = store
+            .conn()
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        let details = statement
+            .query_map([], |row| row.get::<_, String>("detail"))
+            .unwrap();
+        details.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+    }
+
+    #[test]
+    fn the_runs_still_going_are_found_by_index_not_by_reading_every_run() {
+        let plan = plan(RUNNING_RUNS);
+        assert!(plan.contains("USING INDEX runs_running"), "{plan}");
+    }
+
+    #[test]
+    fn a_new_store_is_at_the_latest_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(super::version(store.conn()).unwrap(), super::VERSION);
+    }
 }

@@ -429,7 +429,7 @@ fn a_store_of_schema_1_is_migrated_and_keeps_its_runs() {
         conn.execute_batch(
             "DROP TABLE approvals; ALTER TABLE runs DROP COLUMN host; \
              ALTER TABLE runs DROP COLUMN boot_id; ALTER TABLE runs DROP COLUMN pid_started; \
-             PRAGMA user_version = 1;",
+             DROP INDEX runs_running; PRAGMA user_version = 1;",
         )
         .unwrap();
     }
@@ -444,7 +444,7 @@ fn a_store_of_schema_1_is_migrated_and_keeps_its_runs() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     let runs: i64 = conn
         .query_row("SELECT count(*) FROM runs", [], |r| r.get(0))
         .unwrap();
