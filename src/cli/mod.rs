@@ -135,7 +135,7 @@ enum Command {
     Why(store::WhyArgs),
     /// Write a run's HTML report (timeline, graph, values, logs): `flow report [RUN] -o FILE.html`.
     Report(report::ReportArgs),
-    /// Remove recorded runs and their files: `flow clean [--keep N] [--older-than AGE]`.
+    /// Remove recorded runs and their files: `flow clean [--keep N] [--older-than AGE]`, or `flow clean RUN…`.
     Clean(store::CleanArgs),
     /// Approve a question an `approve` call waits on: `flow approve [RUN] TASK [--reason R]`.
     Approve(approve::DecideArgs),

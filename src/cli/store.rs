@@ -192,8 +192,9 @@ pub fn runs(args: &RunsArgs) -> u8 {
     for run in runs.iter().filter(|r| r.status == "running") {
         if let Some(host) = run.host.as_deref().filter(|&h| Some(h) != here) {
             errln!(
-                "note: run {} runs on `{host}`: whether its flow is still going can only be seen there",
-                run.id
+                "note: run {} runs on `{host}`: whether its flow is still going can only be seen there \
+                 (if that host is gone for good, `flow clean --force {}` removes the run)",
+                run.id, run.id
             );
         }
     }
@@ -448,6 +449,13 @@ fn earlier_run(store: &Store, run: &RunRow) -> Option<i64> {
 
 #[derive(clap::Args, Debug)]
 pub struct CleanArgs {
+    /// Remove these runs (their numbers in `flow runs`), and only these.
+    #[arg(value_name = "RUN", conflicts_with_all = ["keep", "older_than"])]
+    runs: Vec<i64>,
+    /// With RUN: remove a run recorded as going on another host too (only
+    /// that host can tell whether it still is; use it when the host is gone).
+    #[arg(long, requires = "runs")]
+    force: bool,
     /// Keep the newest N runs.
     #[arg(long, value_name = "N")]
     keep: Option<usize>,
@@ -464,6 +472,9 @@ pub fn clean(args: &CleanArgs) -> u8 {
         Ok(store) => store,
         Err(code) => return code,
     };
+    if !args.runs.is_empty() {
+        return clean_runs(&store, &args.runs, args.force);
+    }
     let older_than = args.older_than.map(|age| {
         crate::store::millis(SystemTime::now()) - age.as_millis().min(i64::MAX as u128) as i64
     });
@@ -472,18 +483,73 @@ pub fn clean(args: &CleanArgs) -> u8 {
             errln!("nothing to remove in `{}`", store.dir().display());
             exit::OK
         }
-        Ok((removed, freed)) => {
-            let runs = if removed.len() == 1 { "run" } else { "runs" };
-            errln!(
-                "removed {} {runs} from `{}`, freed {}",
-                removed.len(),
-                store.dir().display(),
-                crate::value::size(freed)
-            );
-            exit::OK
-        }
+        Ok((removed, freed)) => said_removed(&store, removed.len(), freed),
         Err(e) => store_error(&e),
     }
+}
+
+/// `flow clean RUN…`: removes the runs named, or none of them when one
+/// cannot be: it does not exist, or it is still going (here, or, without
+/// `--force`, on another host as far as the store says).
+fn clean_runs(store: &Store, ids: &[i64], force: bool) -> u8 {
+    let here = crate::store::Owner::this_process().host.as_deref();
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut refused = false;
+    for &id in &ids {
+        let run = match store.run(Some(id)) {
+            Ok(Some(run)) => run,
+            Ok(None) => {
+                errln!(
+                    "error: there is no run {id} in `{}`; `flow runs` lists them",
+                    store.dir().display()
+                );
+                return exit::USAGE;
+            }
+            Err(e) => return store_error(&e),
+        };
+        if run.status != "running" {
+            continue;
+        }
+        match run.host.as_deref().filter(|&h| Some(h) != here) {
+            Some(_) if force => {}
+            Some(host) => {
+                errln!(
+                    "error: run {id} is recorded as going on `{host}`, and only that host can tell whether it still is"
+                );
+                errln!(
+                    "  help: if `{host}` is gone for good, `flow clean --force {id}` removes it"
+                );
+                refused = true;
+            }
+            None => {
+                errln!(
+                    "error: run {id} is still going (pid {}); stop it before removing it",
+                    run.pid
+                );
+                refused = true;
+            }
+        }
+    }
+    if refused {
+        errln!("nothing was removed");
+        return exit::FAILED;
+    }
+    match store.remove(&ids) {
+        Ok(freed) => said_removed(store, ids.len(), freed),
+        Err(e) => store_error(&e),
+    }
+}
+
+fn said_removed(store: &Store, count: usize, freed: u64) -> u8 {
+    let runs = if count == 1 { "run" } else { "runs" };
+    errln!(
+        "removed {count} {runs} from `{}`, freed {}",
+        store.dir().display(),
+        crate::value::size(freed)
+    );
+    exit::OK
 }
 
 /// The absolute path of a script, which finds its earlier runs.

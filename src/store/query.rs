@@ -356,10 +356,17 @@ impl Store {
             })
             .map(|(_, run)| run.id)
             .collect();
+        let freed = self.remove(&doomed)?;
+        Ok((doomed, freed))
+    }
+
+    /// Removes these runs, their rows and files, whatever their state (the
+    /// caller chose them); the bytes freed.
+    pub fn remove(&self, runs: &[i64]) -> Result<u64, StoreError> {
         let db = self.db();
         let before = file_size(&db);
         let mut freed = 0;
-        for id in &doomed {
+        for id in runs {
             let dir = self.run_dir(*id);
             freed += dir_size(&dir);
             self.conn()
@@ -369,14 +376,14 @@ impl Store {
                 std::fs::remove_dir_all(&dir).map_err(|e| StoreError::new(&dir, e))?;
             }
         }
-        if !doomed.is_empty() {
+        if !runs.is_empty() {
             // Give the space back: checkpoint the log, then compact the file.
             let _ = self
                 .conn()
                 .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;");
             freed += before.saturating_sub(file_size(&db));
         }
-        Ok((doomed, freed))
+        Ok(freed)
     }
 }
 

@@ -450,6 +450,94 @@ fn a_pid_reused_by_another_process_does_not_keep_a_killed_run_running() {
     assert_eq!(stored_status_of(&p, 1), "running");
 }
 
+/// The runs `flow runs` lists, by number.
+fn run_ids(p: &Project) -> Vec<i64> {
+    p.runs().iter().filter_map(|r| r["id"].as_i64()).collect()
+}
+
+#[test]
+fn clean_removes_the_runs_named_and_only_those() {
+    let p = Project::new("clean_named", "sh(\"echo hi\")\n");
+    for _ in 0..3 {
+        succeeded(&p.run(&[]));
+    }
+    let out = p.flow(&["clean", "3", "1", "3"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("removed 2 runs from"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(run_ids(&p), [2]);
+    assert!(!p.dir.join(".flow/runs/1").exists() && !p.dir.join(".flow/runs/3").exists());
+
+    // One run that is not there: a usage error, and nothing removed.
+    let out = p.flow(&["clean", "2", "9"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("there is no run 9"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(run_ids(&p), [2]);
+
+    // Runs by number, or by policy: not both; and `--force` only with runs.
+    for args in [&["clean", "2", "--keep", "1"][..], &["clean", "--force"]] {
+        let out = p.flow(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    assert_eq!(run_ids(&p), [2]);
+}
+
+#[test]
+fn clean_removes_another_hosts_going_run_only_when_forced_and_never_one_going_here() {
+    let p = Project::new("clean_force", "sh(\"echo hi\")\n");
+    succeeded(&p.run(&[]));
+    succeeded(&p.run(&[]));
+    // Run 1 is recorded as going on a host this one cannot look into; run 2
+    // as going here, in a process that is alive (this test's).
+    set_runs(
+        &p,
+        "status = 'running', ended_at = NULL, pid = 2147483647, host = 'login-2' WHERE id = 1",
+        &[],
+    );
+    let me = flow::store::Owner::this_process();
+    set_runs(
+        &p,
+        "status = 'running', ended_at = NULL, pid = ?1, host = ?2, boot_id = ?3, pid_started = ?4 WHERE id = 2",
+        &[&me.pid, &me.host, &me.boot, &me.started],
+    );
+
+    let out = p.flow(&["clean", "1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("run 1 is recorded as going on `login-2`"),
+        "{said}"
+    );
+    assert!(said.contains("`flow clean --force 1`"), "{said}");
+    assert_eq!(run_ids(&p), [2, 1], "nothing removed");
+
+    // Forced, with a run going here among them: still nothing removed.
+    let out = p.flow(&["clean", "--force", "1", "2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("run 2 is still going (pid"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(run_ids(&p), [2, 1], "nothing removed");
+
+    let out = p.flow(&["clean", "--force", "1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(run_ids(&p), [2]);
+}
+
 /// The status the store itself holds for run `id` (not the one `flow runs` infers).
 fn stored_status_of(p: &Project, id: i64) -> String {
     let conn = rusqlite::Connection::open(p.dir.join(".flow/flow.db")).unwrap();
