@@ -184,16 +184,18 @@ pub fn slurm_options(
 ) -> crate::exec::SlurmOptions {
     let defaults = crate::exec::SlurmOptions::default();
     let pid = std::process::id();
-    let (name, tag, own) = match stored {
+    let (name, tag, own, marker) = match stored {
         Some((store, run)) => (
             format!("flow-{run}"),
             super::slurm::tag(store, run),
             store.join("runs").join(run.to_string()).join("slurm"),
+            Some(super::slurm::marker(store, run)),
         ),
         None => (
             defaults.name.clone(),
             defaults.tag.clone(),
             defaults.work_dir.clone(),
+            None,
         ),
     };
     let work_dir = match (work_dir, stored) {
@@ -207,6 +209,7 @@ pub fn slurm_options(
         name,
         tag,
         not_exported: vec![super::reaper::TAG_VARIABLE.to_string()],
+        marker,
         max_array: std::env::var("FLOW_SLURM_ARRAY_SIZE")
             .ok()
             .and_then(|n| n.trim().parse().ok()),

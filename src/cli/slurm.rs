@@ -3,8 +3,10 @@
 //! queued or running, found by that comment and cancelled by the next
 //! `flow` command on the same store.
 
-use std::path::Path;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::store::Store;
 
@@ -19,45 +21,59 @@ pub fn tag(dir: &Path, run: i64) -> String {
     format!("flow:{host}:{}#{run}", dir.display())
 }
 
+/// The file that says run `run` of the store in `dir` submitted Slurm
+/// jobs (made before its first `sbatch`): only such a run, once killed,
+/// may have left jobs in the queue.
+pub fn marker(dir: &Path, run: i64) -> PathBuf {
+    dir.join("runs").join(run.to_string()).join("slurm-jobs")
+}
+
+/// How long `squeue` may take to answer before the next command tries
+/// again (a controller that is down keeps it waiting for its own timeout).
+const QUEUE_WAIT: Duration = Duration::from_secs(3);
+
 /// Cancels the Slurm jobs of runs whose `flow` was killed (`kill -9`, a
 /// crash, a lost node), and records those runs as `killed`. Quiet and
 /// cheap when there are none: one query of the store; `squeue` only runs
-/// when a killed run exists and Slurm's commands are on `PATH`.
+/// for a killed run that submitted jobs, and is given [`QUEUE_WAIT`].
 pub fn cancel_strays(store: &Store) {
     let Ok(killed) = store.killed_runs() else {
         return;
     };
-    if killed.is_empty() {
+    // A run that submitted no job left none: it is killed, and that is all.
+    let (submitted, none): (Vec<i64>, Vec<i64>) =
+        (killed.iter()).partition(|&&run| marker(store.dir(), run).exists());
+    if !none.is_empty() {
+        let _ = store.mark_killed(&none);
+    }
+    if submitted.is_empty() {
         return;
     }
-    let answer = Command::new("squeue")
-        .args([
-            "-h",
-            "-r",
-            "-t",
-            "pending,running,suspended,configuring,completing",
-        ])
-        .args(["-u", &nix::unistd::getuid().to_string(), "-o", "%i|%k"])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output();
-    let answer = match answer {
-        // No Slurm here: no job can be left behind.
+    let killed = submitted;
+    let answer = match queue() {
+        Ok(answer) => answer,
+        // No Slurm here (any more): no job can be left behind.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let _ = store.mark_killed(&killed);
             return;
         }
         // The queue cannot be read now: try again at the next command.
-        Err(_) => return,
-        Ok(answer) if !answer.status.success() => return,
-        Ok(answer) => answer,
+        Err(e) => {
+            let runs: Vec<String> = killed.iter().map(i64::to_string).collect();
+            errln!(
+                "warning: cannot read Slurm's queue ({e}): the jobs of killed run {} may still be \
+                 queued or running; the next flow command on this store looks again",
+                runs.join(", ")
+            );
+            return;
+        }
     };
     let tags: Vec<(i64, String)> = killed
         .iter()
         .map(|&run| (run, tag(store.dir(), run)))
         .collect();
     let mut strays: Vec<(i64, String)> = Vec::new();
-    for line in String::from_utf8_lossy(&answer.stdout).lines() {
+    for line in String::from_utf8_lossy(&answer).lines() {
         let Some((id, comment)) = line.trim().split_once('|') else {
             continue;
         };
@@ -91,4 +107,50 @@ pub fn cancel_strays(store: &Store) {
         );
     }
     let _ = store.mark_killed(&killed);
+}
+
+/// This user's jobs in Slurm's queue (`id|comment` lines), or why they
+/// cannot be read within [`QUEUE_WAIT`].
+fn queue() -> std::io::Result<Vec<u8>> {
+    let mut child = Command::new("squeue")
+        .args([
+            "-h",
+            "-r",
+            "-t",
+            "pending,running,suspended,configuring,completing",
+        ])
+        .args(["-u", &nix::unistd::getuid().to_string(), "-o", "%i|%k"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    // Read on a thread of its own: a long queue fills the pipe before
+    // `squeue` exits.
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        stdout.read_to_end(&mut out).map(|_| out)
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() >= QUEUE_WAIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("`squeue` did not answer in {} s", QUEUE_WAIT.as_secs()),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let out = reader
+        .join()
+        .map_err(|_| std::io::Error::other("reading `squeue`'s answer failed"))??;
+    if !status.success() {
+        return Err(std::io::Error::other(format!("`squeue` failed ({status})")));
+    }
+    Ok(out)
 }

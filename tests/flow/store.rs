@@ -390,6 +390,84 @@ fn runs_with_an_empty_queue(p: &Project) -> Vec<Value> {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// One run, recorded as going on this host in a process that is gone: killed.
+fn killed_here(p: &Project) {
+    succeeded(&p.run(&[]));
+    let here = flow::store::Owner::this_process().host.clone();
+    set_runs(
+        p,
+        "status = 'running', ended_at = NULL, pid = 2147483647, host = ?1",
+        &[&here],
+    );
+}
+
+/// A PATH whose `squeue` never answers, and notes in `calls` each time it runs.
+fn a_hanging_queue(p: &Project) -> (String, std::path::PathBuf) {
+    let bin = p.dir.join("hanging-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let calls = p.dir.join("squeue-calls");
+    let squeue = bin.join("squeue");
+    let script = format!(
+        "#!/bin/sh\necho called >> '{}'\nexec sleep 60\n",
+        calls.display()
+    );
+    std::fs::write(&squeue, script).unwrap();
+    set_mode(&squeue, 0o755);
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    (path, calls)
+}
+
+#[test]
+fn a_killed_run_that_submitted_no_job_is_never_looked_for_in_slurms_queue() {
+    // Slurm's commands installed, its controller down: `squeue` hangs. A
+    // killed run that never used Slurm must not make every command wait.
+    let p = Project::new("killed_no_jobs", "sh(\"echo hi\")\n");
+    killed_here(&p);
+    let (path, calls) = a_hanging_queue(&p);
+    let started = std::time::Instant::now();
+    let out = p.command(&["runs"]).env("PATH", &path).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !calls.exists(),
+        "squeue was run for a run that submitted no job"
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(stored_status_of(&p, 1), "killed");
+}
+
+#[test]
+fn a_queue_that_does_not_answer_delays_a_command_three_seconds_and_is_asked_again() {
+    let p = Project::new("killed_queue_down", "sh(\"echo hi\")\n");
+    killed_here(&p);
+    // The run submitted jobs (as the Slurm executor marks it before its first `sbatch`).
+    std::fs::create_dir_all(p.dir.join(".flow/runs/1")).unwrap();
+    std::fs::write(p.dir.join(".flow/runs/1/slurm-jobs"), "").unwrap();
+    let (path, calls) = a_hanging_queue(&p);
+    for asked in 1..=2 {
+        let started = std::time::Instant::now();
+        let out = p.command(&["runs"]).env("PATH", &path).output().unwrap();
+        let waited = started.elapsed();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let said = text(&out.stderr);
+        assert!(
+            said.contains("warning: cannot read Slurm's queue (`squeue` did not answer in 3 s)")
+                && said.contains("killed run 1 may still be queued or running"),
+            "{said}"
+        );
+        assert!(
+            waited >= Duration::from_secs(3) && waited < Duration::from_secs(20),
+            "{waited:?}"
+        );
+        let times = std::fs::read_to_string(&calls).unwrap().lines().count();
+        assert_eq!(times, asked, "each command asks the queue again");
+        assert_eq!(
+            stored_status_of(&p, 1),
+            "running",
+            "kept for the next command to look again"
+        );
+    }
+}
+
 #[test]
 fn a_run_of_another_host_sharing_the_store_is_never_taken_for_killed() {
     // A store in a cluster's home folder, read from every login node: a

@@ -348,6 +348,12 @@ impl Driver {
     /// session, may have used the same work folder).
     fn new_batch_dir(&mut self) -> std::io::Result<PathBuf> {
         std::fs::create_dir_all(&self.options.work_dir)?;
+        if let Some(marker) = self.options.marker.take() {
+            if let Some(parent) = marker.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::File::create(&marker)?;
+        }
         loop {
             self.next_dir += 1;
             let dir = self.options.work_dir.join(format!("b{}", self.next_dir));

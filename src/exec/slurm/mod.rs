@@ -69,6 +69,11 @@ pub struct SlurmOptions {
     /// kills the processes that carry it when `flow` dies, and a job is
     /// the cluster's, not `flow`'s).
     pub not_exported: Vec<String>,
+    /// A file made before the first job is submitted, which says the run
+    /// may have left jobs behind: the next command looks for a killed
+    /// run's jobs in Slurm's queue only when it exists (`flow run` puts it
+    /// in the run's folder in the store).
+    pub marker: Option<PathBuf>,
 }
 
 impl Default for SlurmOptions {
@@ -86,6 +91,7 @@ impl Default for SlurmOptions {
             resubmit: 3,
             exit_grace: Duration::from_secs(30),
             not_exported: Vec::new(),
+            marker: None,
         }
     }
 }
