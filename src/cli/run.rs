@@ -110,7 +110,7 @@ pub struct ExecArgs {
     /// task a batch job on the cluster; see docs/executors.md). With
     /// `slurm`, an explicit `--jobs` also caps the jobs queued or running
     /// at once (default 1,000).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = ["local", "slurm"])]
     pub executor: Option<String>,
     /// Where Slurm jobs' scripts, stdin, stdout, stderr and exit statuses
     /// go: a folder the cluster's nodes share [default: the run's folder
@@ -352,6 +352,24 @@ pub fn run(mut args: RunArgs) -> u8 {
             return code;
         }
     };
+    // A `--param` the script does not declare, or not of its default's
+    // type: a usage error, said before the run's record is made (a
+    // rejected command is no run, and `--resume` must not pick it).
+    let refused = refuse_params(&args, &script);
+    if !refused.is_empty() {
+        let errors: Vec<Value> = refused.iter().map(|d| d.to_json(&script.source)).collect();
+        if args.json {
+            let doc = serde_json::json!({
+                "status": "invalid",
+                "result": null,
+                "tasks": [],
+                "errors": errors,
+            });
+            outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+        super::outputs::finish_events(events, super::events::RunEnd::invalid(exit::USAGE, errors));
+        return exit::USAGE;
+    }
     let journal = match worker {
         Some(worker) => match begin_run(worker, &args, &script) {
             Ok(journal) => Some(Arc::new(journal)),
@@ -620,6 +638,21 @@ fn named_run(store: &Store, flag: &str, text: &str) -> Result<i64, u8> {
         }
         Err(e) => Err(store_error(&e)),
     }
+}
+
+/// What is wrong with the run's `--param`s and `--params-file`, printed:
+/// names the script does not declare, texts not of their default's type.
+/// Nothing when the only trouble is elsewhere (a default that fails to
+/// evaluate fails the run itself, as before).
+fn refuse_params(args: &RunArgs, script: &crate::engine::Script) -> Vec<crate::Diagnostic> {
+    let given = args.exec.file_params().unwrap_or_default();
+    let (_, errors) = crate::runtime::param_values(&script.graph, &given, &args.exec.params);
+    let usage = |d: &crate::Diagnostic| matches!(d.code, Code::UnknownParam | Code::BadParam);
+    if errors.is_empty() || !errors.iter().all(usage) {
+        return Vec::new();
+    }
+    print_diagnostics(&script.source, &errors, args.exec.all_diagnostics);
+    errors
 }
 
 /// `--explain`: why each task ran or was re-used, on stderr.

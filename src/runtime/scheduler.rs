@@ -28,6 +28,7 @@ mod partial;
 mod placement;
 mod redact;
 mod setup;
+pub(crate) use setup::param_values;
 mod tools;
 
 use limits::Queues;

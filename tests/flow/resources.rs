@@ -162,13 +162,17 @@ fn an_unknown_executor_is_an_error_with_the_known_ones() {
     );
 
     let project = Project::new("resources-executor", "sh(\"true\")\n");
+    // On the command line, a usage error before anything runs (or is recorded).
     let out = project.flow(&["run", "--executor", "lokal", "main.flow"]);
-    assert_ne!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("`--executor lokal`: no executor is called `lokal`"),
+        stderr.contains("invalid value 'lokal' for '--executor <NAME>'")
+            && stderr.contains("a similar value exists: 'local'")
+            && stderr.contains("[possible values: local, slurm]"),
         "{stderr}"
     );
+    assert!(!project.dir.join(".flow").exists(), "no run was recorded");
 }
 
 #[test]

@@ -51,6 +51,40 @@ let joined = sh("echo ${counted} >> side.txt; echo done")
 "#;
 
 #[test]
+fn a_refused_param_is_no_run_and_resume_still_finds_the_last_real_one() {
+    let p = Project::new("param_refused", MAP);
+    succeeded(&p.run(&[]));
+    for (bad, says) in [
+        (&["--param", "items=x"][..], "`x` is not a JSON list"),
+        (&["--param", "itemz=[]"], "did you mean `items`?"),
+        (&["--param", "items=x", "--json"], "`x` is not a JSON list"),
+    ] {
+        let out = p.run(bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains(says),
+            "{bad:?}: {}",
+            text(&out.stderr)
+        );
+        if bad.contains(&"--json") {
+            let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(doc["status"], "invalid", "{doc:#}");
+            assert!(
+                doc["errors"][0]["message"].as_str().unwrap().contains(says),
+                "{doc:#}"
+            );
+        }
+    }
+    assert_eq!(run_ids(&p), [1], "a refused command leaves no run");
+    succeeded(&p.run(&["--resume"]));
+    assert_eq!(
+        p.side_effects().len(),
+        6,
+        "resumed from run 1: no task ran again"
+    );
+}
+
+#[test]
 fn resume_after_success_runs_no_task_again() {
     let p = Project::new("resume-all", MAP);
     let first = succeeded(&p.run(&[]));

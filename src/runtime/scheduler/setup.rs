@@ -35,77 +35,88 @@ pub(crate) fn typed_param(text: &str, default: &Value) -> Result<Value, String> 
     }
 }
 
+/// The params' values, in the order they are declared: a `--param` text
+/// typed as its default, else a value given (`--params-file`), else the
+/// default; and what is wrong with what was given (a name the script does
+/// not declare, a text not of its default's type). Run before the run's
+/// record is made, so that a usage error leaves none.
+pub(crate) fn param_values(
+    graph: &TaskGraph,
+    given: &[(String, Value)],
+    texts: &[(String, String)],
+) -> (Vec<Val>, Vec<Diagnostic>) {
+let mut errors = Vec::new();
+let mut values: Vec<Val> = Vec::with_capacity(graph.params.len());
+let named = (given.iter().map(|(n, _)| n)).chain(texts.iter().map(|(n, _)| n));
+    for name in named {
+        if !graph.params.iter().any(|p| &*p.name == name) {
+            let names: Vec<&str> = graph.params.iter().map(|p| &*p.name).collect();
+            let mut diag = Diagnostic::error(
+                Code::UnknownParam,
+                format!("the script has no param `{name}`"),
+            );
+            let known = format!("its params are: {}", names.join(", "));
+            diag = match crate::value::suggest(name, names.iter().copied()) {
+                Some(close) => diag.help(format!("did you mean `{close}`? {known}")),
+                None if names.is_empty() => diag.help("this script declares no params"),
+                None => diag.help(known),
+            };
+            errors.push(diag);
+        }
+    }
+    for param in &graph.params {
+        let value_given = given.iter().rev().find(|(n, _)| **n == *param.name);
+        let text = texts.iter().rev().find(|(n, _)| **n == *param.name);
+        let value = match (text, value_given) {
+            (None, Some((_, v))) => Arc::new(v.clone()),
+            (text, _) => {
+                let frame = Frame {
+                    values: &[],
+                    inputs: &[],
+                    captures: &[],
+                    params: &values,
+                };
+                let default = match eval(&param.default, &frame) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        errors.push(e.into_diagnostic());
+                        Arc::new(Value::Null)
+                    }
+                };
+                match text {
+                    None => default,
+                    Some((_, text)) => match typed_param(text, &default) {
+                        Ok(v) => Arc::new(v),
+                        Err(why) => {
+                            errors.push(
+                                Diagnostic::error(
+                                    Code::BadParam,
+                                    format!("`--param {}={text}`: {why}", param.name),
+                                )
+                                .at(param.span, "this param")
+                                .help(format!(
+                                    "give `{}` {}, as its default is",
+                                    param.name,
+                                    crate::value::type_name(&default)
+                                )),
+                            );
+                            Arc::new(Value::Null)
+                        }
+                    },
+                }
+            }
+        };
+        values.push(value);
+    }
+    (values, errors)
+}
+
 impl Scheduler {
     pub(super) fn setup(&mut self) -> Result<(), Vec<Diagnostic>> {
         let graph = self.graph.clone();
-        let mut errors = Vec::new();
-        let named = (self.options.params.iter().map(|(n, _)| n))
-            .chain(self.options.param_texts.iter().map(|(n, _)| n));
-        for name in named {
-            if !graph.params.iter().any(|p| &*p.name == name) {
-                let names: Vec<&str> = graph.params.iter().map(|p| &*p.name).collect();
-                let mut diag = Diagnostic::error(
-                    Code::UnknownParam,
-                    format!("the script has no param `{name}`"),
-                );
-                let known = format!("its params are: {}", names.join(", "));
-                diag = match crate::value::suggest(name, names.iter().copied()) {
-                    Some(close) => diag.help(format!("did you mean `{close}`? {known}")),
-                    None if names.is_empty() => diag.help("this script declares no params"),
-                    None => diag.help(known),
-                };
-                errors.push(diag);
-            }
-        }
-        for param in &graph.params {
-            let given = self
-                .options
-                .params
-                .iter()
-                .rev()
-                .find(|(n, _)| **n == *param.name);
-            let text = (self.options.param_texts.iter().rev()).find(|(n, _)| **n == *param.name);
-            let value = match (text, given) {
-                (None, Some((_, v))) => Arc::new(v.clone()),
-                (text, _) => {
-                    let frame = Frame {
-                        values: &[],
-                        inputs: &[],
-                        captures: &[],
-                        params: &self.params,
-                    };
-                    let default = match eval(&param.default, &frame) {
-                        Ok(v) => v,
-                        Err(e) => {
-                            errors.push(e.into_diagnostic());
-                            Arc::new(Value::Null)
-                        }
-                    };
-                    match text {
-                        None => default,
-                        Some((_, text)) => match typed_param(text, &default) {
-                            Ok(v) => Arc::new(v),
-                            Err(why) => {
-                                errors.push(
-                                    Diagnostic::error(
-                                        Code::BadParam,
-                                        format!("`--param {}={text}`: {why}", param.name),
-                                    )
-                                    .at(param.span, "this param")
-                                    .help(format!(
-                                        "give `{}` {}, as its default is",
-                                        param.name,
-                                        crate::value::type_name(&default)
-                                    )),
-                                );
-                                Arc::new(Value::Null)
-                            }
-                        },
-                    }
-                }
-            };
-            self.params.push(value);
-        }
+        let (params, mut errors) =
+            param_values(&graph, &self.options.params, &self.options.param_texts);
+        self.params = params;
         for (i, agent) in graph.agents.iter().enumerate() {
             // A host agent given with the run's options takes precedence.
             let overridden = || {
