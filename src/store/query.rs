@@ -196,7 +196,37 @@ impl Store {
     /// The latest runs, newest first.
     pub fn runs(&self, limit: usize) -> Result<Vec<RunRow>, StoreError> {
         let sql = format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?1");
-        self.query(&sql, params![limit as i64], RunRow::from_row)
+        let mut runs = self.query(&sql, params![limit as i64], RunRow::from_row)?;
+        for run in &mut runs {
+            self.count_so_far(run)?;
+        }
+        Ok(runs)
+    }
+
+    /// A run that has not ended (going, or killed) writes its counts at its
+    /// end: until then they are its recorded tasks' (inline steps that
+    /// succeeded, `echo` and `noop`, are counted only at the end).
+    fn count_so_far(&self, run: &mut RunRow) -> Result<(), StoreError> {
+        if run.ended_at.is_some() {
+            return Ok(());
+        }
+        let states = self.query(
+            "SELECT state, count(*) FROM tasks WHERE run = ?1 GROUP BY state",
+            params![run.id],
+            |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
+        )?;
+        run.counts = [0; 4];
+        for (state, n) in states {
+            // As the run counts them when it ends (`RunJournal::counted`).
+            let i = match state.as_str() {
+                "succeeded" => 0,
+                "cached" => 1,
+                "skipped" => 3,
+                _ => 2,
+            };
+            run.counts[i] += n;
+        }
+        Ok(())
     }
 
     /// One run, by id; the latest with `None`.
@@ -207,10 +237,15 @@ impl Store {
                 format!("SELECT {RUN_COLUMNS} FROM runs WHERE ?1 IS NULL ORDER BY id DESC LIMIT 1")
             }
         };
-        self.conn()
+        let mut run = self
+            .conn()
             .query_row(&sql, params![id], RunRow::from_row)
             .optional()
-            .map_err(|e| sql_error(&self.db(), e))
+            .map_err(|e| sql_error(&self.db(), e))?;
+        if let Some(run) = &mut run {
+            self.count_so_far(run)?;
+        }
+        Ok(run)
     }
 
     /// The latest run of the script at this absolute path, other than `except`.
