@@ -20,7 +20,7 @@ pub(crate) struct CheckArgs {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
     /// Allow a lint: don't report it (`god-agent`, or `warnings` for every one).
-    /// A capability (`sh`, `http`, `llm`, `env`) makes an allow-list, as for `flow run`.
+    /// A capability (`sh`, `http`, `llm`, `env`, `files`, `approve`) makes an allow-list, as for `flow run`.
     #[arg(
         short = 'A',
         long = "allow",
@@ -32,7 +32,7 @@ pub(crate) struct CheckArgs {
     #[arg(short = 'W', long = "warn", value_name = "CODE")]
     warn: Vec<String>,
     /// Report a lint as an error, failing the check; `--deny warnings` denies every warning.
-    /// A capability (`sh`, `http`, `llm`, `env`) is switched off, as for `flow run`.
+    /// A capability (`sh`, `http`, `llm`, `env`, `files`, `approve`) is switched off, as for `flow run`.
     #[arg(short = 'D', long = "deny", value_name = "CODE", value_delimiter = ',')]
     deny: Vec<String>,
     /// `too_many_inputs`: the most values one task may wait for.

@@ -121,7 +121,7 @@ pub struct ExecArgs {
     #[arg(skip)]
     pub quiet: bool,
     /// Switch capabilities off: the script is refused before anything runs
-    /// if it uses one (`sh`, `http`, `llm`, `env`; comma-separated).
+    /// if it uses one (`sh`, `http`, `llm`, `env`, `files`, `approve`; comma-separated).
     #[arg(long, value_name = "CAPABILITIES", value_delimiter = ',')]
     pub deny: Vec<String>,
     /// Permit only these capabilities (an allow-list; comma-separated).

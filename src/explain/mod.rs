@@ -92,13 +92,28 @@ pub fn text(code: Code) -> Option<&'static str> {
         .map(|(_, text)| *text)
 }
 
-/// The one-line summary of a code: the first line of its explanation after the title.
-pub fn summary(code: Code) -> Option<&'static str> {
-    text(code)?
-        .lines()
-        .skip(1)
+/// The one-line summary of a code: the first sentence of its explanation
+/// after the title (which may be wrapped over several lines).
+pub fn summary(code: Code) -> Option<String> {
+    let paragraph: Vec<&str> = (text(code)?.lines().skip(1))
         .map(str::trim)
-        .find(|l| !l.is_empty())
+        .skip_while(|l| l.is_empty())
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let paragraph = paragraph.join(" ");
+    // A sentence ends at a full stop before a space, outside backquotes.
+    let mut quoted = false;
+    let bytes = paragraph.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'`' => quoted = !quoted,
+            b'.' if !quoted && bytes.get(i + 1) == Some(&b' ') => {
+                return Some(paragraph[..=i].to_string());
+            }
+            _ => {}
+        }
+    }
+    Some(paragraph)
 }
 
 /// The examples of an explanation: the ```flow blocks under `## Bad` and under `## Good`.
@@ -164,7 +179,7 @@ pub fn index(registry: &Registry) -> String {
             "  {:<24} {:<8} {}\n",
             code.name(),
             level,
-            summary(*code).unwrap_or("")
+            summary(*code).unwrap_or_default()
         ));
     }
     out.push_str("\nagents:\n");

@@ -93,11 +93,18 @@ pub fn default_level(code: Code) -> Level {
 }
 
 /// The codes that are warnings, whose level can be set: every lint,
-/// `unused_binding`, and `unsafe_interpolation` where a second shell parses a
-/// value (where no reference can stand for one, it is an error, whatever the
-/// levels).
+/// `unused_binding`, `non_exhaustive_match`, `unreachable_arm`, and `unsafe_interpolation` where a
+/// second shell parses a value (where no reference can stand for one, it is
+/// an error, whatever the levels).
 pub fn can_warn(code: Code) -> bool {
-    code.phase() == "lint" || matches!(code, Code::UnusedBinding | Code::UnsafeInterpolation)
+    code.phase() == "lint"
+        || matches!(
+            code,
+            Code::UnusedBinding
+                | Code::NonExhaustiveMatch
+                | Code::UnreachableArm
+                | Code::UnsafeInterpolation
+        )
 }
 
 /// Whether a code is an error in some places and a warning in others.

@@ -314,6 +314,18 @@ fn explain_prints_one_code_or_lists_them_all() {
             "{} missing from:\n{stdout}",
             c.name()
         );
+        // A whole sentence, however its explanation wraps it.
+        let summary = flow::explain::summary(*c).unwrap();
+        assert!(summary.ends_with('.'), "{}: {summary}", c.name());
+        assert!(stdout.contains(&summary), "{}: {summary}", c.name());
+    }
+    // A check that warns is listed as a warning.
+    for name in ["unreachable_arm", "non_exhaustive_match", "unused_binding"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap();
+        assert!(line.contains(" warning "), "{line}");
     }
     let (code, _, stderr) = flow_explain(&["unneded_after"]);
     assert_eq!(code, Some(2));
