@@ -14,7 +14,9 @@ use crate::lint::{self, Level, Levels};
 
 #[derive(Args, Debug)]
 pub(crate) struct CheckArgs {
-    #[arg(required = true)]
+    /// The scripts to check (`-` reads one from stdin); a folder stands for
+    /// every `*.flow` file in it and its subfolders (but hidden ones).
+    #[arg(required = true, value_name = "FILES")]
     files: Vec<PathBuf>,
     /// How to print diagnostics.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -110,8 +112,21 @@ pub(crate) fn check(args: &CheckArgs) -> u8 {
     let config = args.config();
     let mut code = exit::OK;
     let mut json = Vec::new();
-    for (i, path) in args.files.iter().enumerate() {
-        let last = i + 1 == args.files.len();
+    let mut files = Vec::new();
+    for path in &args.files {
+        if path.is_dir() {
+            let before = files.len();
+            scripts_in(path, &mut files);
+            if files.len() == before {
+                errln!("error: no `.flow` file in `{}`", path.display());
+                code = exit::USAGE;
+            }
+        } else {
+            files.push(path.clone());
+        }
+    }
+    for (i, path) in files.iter().enumerate() {
+        let last = i + 1 == files.len();
         let source = match read_source(path) {
             Ok(s) => s,
             Err(message) => {
@@ -168,6 +183,27 @@ pub(crate) fn explain(code: Option<&str>) -> u8 {
         Err(message) => {
             errln!("error: {message} (nor is it an agent or a function)");
             exit::USAGE
+        }
+    }
+}
+
+/// The `*.flow` files in `dir` and its subfolders (not hidden ones, such as
+/// `.flow` or `.git`, nor links to folders, which could loop), in name order.
+fn scripts_in(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<std::fs::DirEntry> = entries.flatten().collect();
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for entry in entries {
+        let path = entry.path();
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            scripts_in(&path, out);
+        } else if path.extension().is_some_and(|e| e == "flow") && path.is_file() {
+            out.push(path);
         }
     }
 }

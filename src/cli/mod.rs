@@ -328,12 +328,16 @@ pub(crate) fn read_source(path: &std::path::Path) -> Result<SourceFile, String> 
             MAX_SOURCE_BYTES >> 20
         ));
     }
-    let text = String::from_utf8(bytes).map_err(|e| {
+    let mut text = String::from_utf8(bytes).map_err(|e| {
         format!(
             "`{name}` is not UTF-8 text (invalid byte at offset {})",
             e.utf8_error().valid_up_to()
         )
     })?;
+    // A byte-order mark, as some editors save UTF-8: not part of the script.
+    if text.starts_with('\u{feff}') {
+        text.drain(..'\u{feff}'.len_utf8());
+    }
     // A big script is big work from the start, whichever command reads it
     // (see `pages.rs`): `flow check` of the 3.7 MB diamond ran without huge
     // pages until this was said here rather than by `flow run` alone.
@@ -347,6 +351,7 @@ fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file".to_string(),
         std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        std::io::ErrorKind::IsADirectory => "it is a folder, not a script".to_string(),
         _ => e.to_string(),
     }
 }

@@ -317,6 +317,11 @@ impl Progress {
             shown.set_position(ended);
             shown.set_message(last);
             shown.abandon();
+            // The kept bar leaves the cursor at its end: what follows (the
+            // result, the summary) starts on a line of its own.
+            if !shown.is_hidden() {
+                errln!();
+            }
         } else {
             shown.finish_and_clear();
         }

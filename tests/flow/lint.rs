@@ -127,6 +127,49 @@ fn every_example_passes_check_with_deny_warnings() {
     assert!(stderr.is_empty(), "{stderr}");
 }
 
+#[test]
+fn check_of_a_folder_checks_every_script_in_it() {
+    let dir = common::scratch("check-folder");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::create_dir_all(dir.join(".flow")).unwrap();
+    std::fs::write(dir.join("a.flow"), "output 1\n").unwrap();
+    std::fs::write(dir.join("sub/b.flow"), "output nope\n").unwrap();
+    std::fs::write(dir.join(".flow/hidden.flow"), "output also_nope\n").unwrap();
+    std::fs::write(dir.join("notes.txt"), "output nope_either\n").unwrap();
+    // A byte-order mark (as some editors save UTF-8) is not part of the script.
+    std::fs::write(dir.join("bom.flow"), "\u{feff}output 2\n").unwrap();
+    let check = |path: &std::path::Path| {
+        let output = common::flow_command()
+            .args(["check", "--format", "json"])
+            .arg(path)
+            .output()
+            .expect("flow runs");
+        let found: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+        (
+            output.status.code(),
+            found,
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, found, stderr) = check(&dir);
+    assert_eq!(code, Some(3), "{stderr}");
+    let text = found.to_string();
+    assert!(
+        text.contains("`nope`") && text.contains("b.flow"),
+        "{found:#}"
+    );
+    assert!(
+        !text.contains("also_nope") && !text.contains("nope_either"),
+        "{found:#}"
+    );
+    assert!(!text.contains("bom.flow"), "{found:#}");
+    // A folder with no script is a usage error.
+    let empty = common::scratch("check-empty-folder");
+    let (code, _, stderr) = check(&empty);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("no `.flow` file in"), "{stderr}");
+}
+
 /// The patterns of the language design, as one script, are lint-clean too.
 #[test]
 fn the_language_patterns_are_lint_clean() {

@@ -349,6 +349,9 @@ fn on_a_terminal_the_display_shows_the_total_a_percentage_and_what_runs() {
         .rfind("200/200 100%")
         .expect("the last state of the display");
     assert!(bar < screen.rfind("200 tasks in ").unwrap(), "{screen}");
+    // … and the result starts on a line of its own, not on the display's.
+    let result = screen.rfind("\n200\r\n").map(|at| at + 1);
+    assert!(result.is_some_and(|at| at > bar), "{screen:?}");
     assert!(
         screen.contains(": 200 done, 0 cached, 0 failed, 0 skipped"),
         "{screen}"
