@@ -165,7 +165,10 @@ impl<'a> Builder<'a> {
         let depth = self.depth.get() + levels;
         if depth > MAX_HEIGHT {
             self.error(
-                Diagnostic::error(Code::TooDeep, "this expression is nested too deeply")
+                Diagnostic::error(
+                    Code::TooDeep,
+                    "this expression is too deep: too many operators in a row, or constructs inside each other",
+                )
                     .at(
                         Span::new(span.start as usize, span.start as usize + 1),
                         format!("more than {MAX_HEIGHT} levels of operators and nested constructs"),
