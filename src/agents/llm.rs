@@ -90,6 +90,9 @@ struct Config {
     model: Option<String>,
     system: Option<String>,
     base_url: String,
+    /// Where `base_url` came from, for messages: the config key, a
+    /// variable, or `None` for the default.
+    base_url_from: Option<&'static str>,
     temperature: Option<f64>,
     max_tokens: Option<u64>,
     json: bool,
@@ -111,11 +114,12 @@ impl Config {
             Some(m) => Some(m.to_string()),
             None => env_nonempty("FLOW_LLM_MODEL"),
         };
-        let base_url = match net::config_str(config, "base_url")? {
-            Some(url) => url.to_string(),
-            None => env_nonempty("FLOW_LLM_BASE_URL")
-                .or_else(|| env_nonempty("OPENAI_BASE_URL"))
-                .unwrap_or_else(|| DEFAULT_BASE_URL.to_string()),
+        let from_env = |name: &'static str| env_nonempty(name).map(|url| (url, Some(name)));
+        let (base_url, base_url_from) = match net::config_str(config, "base_url")? {
+            Some(url) => (url.to_string(), Some("`base_url`")),
+            None => from_env("FLOW_LLM_BASE_URL")
+                .or_else(|| from_env("OPENAI_BASE_URL"))
+                .unwrap_or_else(|| (DEFAULT_BASE_URL.to_string(), None)),
         };
         let temperature = match config.get("temperature") {
             None | Some(Value::Null) => None,
@@ -174,6 +178,7 @@ impl Config {
             model,
             system: net::config_str(config, "system")?.map(str::to_string),
             base_url,
+            base_url_from,
             temperature,
             max_tokens,
             repair,
@@ -383,7 +388,7 @@ async fn exchange(
     key: Option<&str>,
     options: &LlmOptions,
 ) -> Result<Exchanged, AgentError> {
-    let endpoint = endpoint(&config.base_url)?;
+    let endpoint = endpoint(&config.base_url, config.base_url_from)?;
     let shown = &endpoint.shown;
     let mut headers = reqwest::header::HeaderMap::new();
     if let Some(key) = key {
@@ -404,9 +409,16 @@ async fn exchange(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let response = send(&outgoing)
-            .await
-            .map_err(|e| AgentError::new(format!("model server {shown}: {e}")))?;
+        let response = send(&outgoing).await.map_err(|e| {
+            let error = AgentError::new(format!("model server {shown}: {e}"));
+            match config.base_url_from {
+                Some(_) => error,
+                None => error.note(
+                    "no server was named, so this is OpenAI's: set `base_url`, or \
+                     FLOW_LLM_BASE_URL, to use another (http://127.0.0.1:8080/v1)",
+                ),
+            }
+        })?;
         let status = response.status();
         if status.is_success() {
             return reply::read(response, options, shown).await;
@@ -444,7 +456,7 @@ struct Endpoint {
 
 /// The endpoint of a base URL. The last one is kept (a run's calls mostly
 /// share theirs), so that a call parses no URL.
-fn endpoint(base_url: &str) -> Result<Arc<Endpoint>, AgentError> {
+fn endpoint(base_url: &str, from: Option<&str>) -> Result<Arc<Endpoint>, AgentError> {
     static LAST: Mutex<Option<Arc<Endpoint>>> = Mutex::new(None);
     let mut last = LAST.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(known) = last.as_ref().filter(|e| e.base_url == base_url) {
@@ -452,7 +464,10 @@ fn endpoint(base_url: &str) -> Result<Arc<Endpoint>, AgentError> {
     }
     let base = base_url.trim_end_matches('/');
     let url = reqwest::Url::parse(&format!("{base}/chat/completions")).map_err(|e| {
-        AgentError::new(format!("`base_url` is not a URL ({e})"))
+        AgentError::new(format!(
+            "{} is not a URL: `{base_url}` ({e})",
+            from.unwrap_or("the default base URL")
+        ))
             .note("set `base_url`, or FLOW_LLM_BASE_URL, to a server's API root, such as http://127.0.0.1:8080/v1")
     })?;
     let endpoint = Arc::new(Endpoint {

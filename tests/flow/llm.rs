@@ -575,3 +575,30 @@ async fn a_link_local_model_server_is_refused_unless_allowed() {
         assert!(!error.message.contains("link-local"), "{}", error.message);
     }
 }
+
+/// A bad base URL from the environment names the variable it came from.
+#[test]
+fn a_bad_base_url_names_where_it_came_from() {
+    let dir = crate::common::scratch("llm-base-url-env");
+    std::fs::write(
+        dir.join("m.flow"),
+        "agent A = llm(model: \"m\")\nA(\"Hello\")\n",
+    )
+    .unwrap();
+    for variable in ["FLOW_LLM_BASE_URL", "OPENAI_BASE_URL"] {
+        let out = crate::common::flow_command()
+            .current_dir(&dir)
+            .env_remove("FLOW_LLM_BASE_URL")
+            .env_remove("OPENAI_BASE_URL")
+            .env(variable, "notaurl")
+            .args(["run", "--no-store", "-q", "m.flow"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!("{variable} is not a URL: `notaurl`")),
+            "{stderr}"
+        );
+    }
+}
