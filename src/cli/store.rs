@@ -145,6 +145,13 @@ pub fn runs(args: &RunsArgs) -> u8 {
         outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         return exit::OK;
     }
+    if runs.is_empty() {
+        errln!(
+            "no runs in `{}` (`flow clean` removed them, or none was recorded yet)",
+            store.dir().display()
+        );
+        return exit::OK;
+    }
     let now = crate::store::millis(SystemTime::now());
     outln!(
         "{:>5}  {:<9}  {:<24}  {:<9}  {:>8}  {:>6} {:>6} {:>6} {:>7}",
@@ -456,7 +463,8 @@ pub struct CleanArgs {
     /// that host can tell whether it still is; use it when the host is gone).
     #[arg(long, requires = "runs")]
     force: bool,
-    /// Keep the newest N runs.
+    /// Keep the newest N runs. With neither this, `--older-than` nor RUN,
+    /// `flow clean` removes every run (runs still going are always kept).
     #[arg(long, value_name = "N")]
     keep: Option<usize>,
     /// Remove runs that started longer ago than this (`7d`, `12h`, `30m`).

@@ -399,7 +399,10 @@ impl Store {
     /// caller chose them); the bytes freed.
     pub fn remove(&self, runs: &[i64]) -> Result<u64, StoreError> {
         let db = self.db();
-        let before = file_size(&db);
+        // The database is its file and its log: what they hold, before and after.
+        let wal = db.with_extension("db-wal");
+        let stored = || file_size(&db) + file_size(&wal);
+        let before = stored();
         let mut freed = 0;
         for id in runs {
             let dir = self.run_dir(*id);
@@ -412,11 +415,12 @@ impl Store {
             }
         }
         if !runs.is_empty() {
-            // Give the space back: checkpoint the log, then compact the file.
+            // Give the space back: compact the file, then checkpoint the
+            // log into it (which, in WAL mode, is when the file shrinks).
             let _ = self
                 .conn()
-                .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;");
-            freed += before.saturating_sub(file_size(&db));
+                .execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);");
+            freed += before.saturating_sub(stored());
         }
         Ok(freed)
     }

@@ -607,6 +607,17 @@ fn clean_removes_the_runs_named_and_only_those() {
         );
     }
     assert_eq!(run_ids(&p), [2]);
+
+    // The last one gone, `flow runs` says there is none (not a bare header).
+    assert!(p.flow(&["clean", "2"]).status.success());
+    let out = p.flow(&["runs"]);
+    assert!(out.status.success());
+    assert!(text(&out.stdout).is_empty(), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("no runs in"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -770,6 +781,8 @@ fn clean_removes_old_runs_and_says_what_it_freed() {
     for _ in 0..3 {
         succeeded(&p.run(&[]));
     }
+    let db = |name: &str| std::fs::metadata(p.dir.join(".flow").join(name)).map_or(0, |m| m.len());
+    let before = db("flow.db") + db("flow.db-wal");
     let out = p.flow(&["clean", "--keep", "1"]);
     let said = text(&out.stderr);
     assert!(out.status.success(), "{said}");
@@ -777,6 +790,17 @@ fn clean_removes_old_runs_and_says_what_it_freed() {
         said.contains("removed 2 runs") && said.contains("freed"),
         "{said}"
     );
+    // The database and its log shrink too (the log is checkpointed after
+    // the file is compacted), and what is said counts them.
+    assert!(db("flow.db") + db("flow.db-wal") < before, "{said}");
+    // Runs with no file of their own: all that is freed is in the database.
+    let small = Project::new("clean_rows", "map i in range(300) { sh(\"echo ${i}\") }\n");
+    for _ in 0..2 {
+        succeeded(&small.run(&[]));
+    }
+    let said = text(&small.flow(&["clean"]).stderr);
+    assert!(said.contains("removed 2 runs"), "{said}");
+    assert!(!said.contains("freed 0 bytes"), "{said}");
     let runs = p.runs();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0]["id"], 3);
