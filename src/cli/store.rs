@@ -359,7 +359,10 @@ pub(crate) fn task_log(store: &Store, task: &TaskRow) -> String {
     } else if let (Some(error), true) = (&task.error, attempts.is_empty()) {
         let _ = writeln!(text, "{error}");
     }
-    for note in &task.notes {
+    // A failed command's note quotes the end of its stderr, which follows
+    // here in full.
+    let quoted = |note: &&String| note.starts_with("stderr:\n") && !task.stderr.is_empty();
+    for note in task.notes.iter().filter(|n| !quoted(n)) {
         let _ = writeln!(text, "note: {note}");
     }
     for (name, output) in [("stdout", &task.stdout), ("stderr", &task.stderr)] {

@@ -238,6 +238,11 @@ let quiet = sh("true")
     );
     assert!(log.contains("attempt 2: failed"), "{log}");
     assert!(log.contains("exit status 3"), "{log}");
+    assert_eq!(
+        log.matches("bad-err").count(),
+        1,
+        "stderr once, in full:\n{log}"
+    );
     // One task, by id, in a named run; as JSON.
     let one = succeeded(&p.flow(&["log", "1", "good"]));
     assert!(
