@@ -69,6 +69,9 @@ pub fn explain(
         } else {
             format!("its result in run {base_run} could not be read back")
         });
+    } else if before.key.is_none() && !reasons.is_empty() {
+        // It never ran there (skipped, failed before it started): it has
+        // no inputs to compare, and what it came to says it all.
     } else if before.key != task.key {
         match (&before.inputs, &task.inputs) {
             (Some(old), Some(new)) => changes(old, new, "", &mut reasons),
@@ -296,6 +299,13 @@ mod tests {
         failed.error = Some("command exited with status 3".into());
         let lines = explain(&new, true, Some((1, Some(&failed))));
         assert!(lines[1].contains("it failed in run 1: command exited with status 3"));
+        // Skipped there, it has no key nor inputs: nothing to compare.
+        let mut skipped = task("skipped", "a", json!({}));
+        (skipped.key, skipped.inputs) = (None, None);
+        assert_eq!(
+            explain(&new, true, Some((1, Some(&skipped)))),
+            ["ran:", "  - it did not run in run 1 (skipped)"]
+        );
         let mut cached = task("cached", "a", json!({}));
         cached.reused_from = Some(1);
         assert_eq!(
