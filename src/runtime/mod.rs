@@ -510,6 +510,7 @@ impl serde::Serialize for Rfc3339 {
 }
 
 pub(crate) use crate::agent::add_usage;
+#[cfg(feature = "cli")] // `flow run` checks the params before it records the run
 pub(crate) use scheduler::param_values;
 
 pub use crate::graph::task_id;

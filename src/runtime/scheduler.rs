@@ -28,6 +28,7 @@ mod partial;
 mod placement;
 mod redact;
 mod setup;
+#[cfg(feature = "cli")]
 pub(crate) use setup::param_values;
 mod tools;
 
