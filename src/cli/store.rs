@@ -153,6 +153,7 @@ pub fn runs(args: &RunsArgs) -> u8 {
         return exit::OK;
     }
     let now = crate::store::millis(SystemTime::now());
+    let here = std::env::current_dir().ok();
     outln!(
         "{:>5}  {:<9}  {:<24}  {:<9}  {:>8}  {:>6} {:>6} {:>6} {:>7}",
         "RUN",
@@ -170,15 +171,15 @@ pub fn runs(args: &RunsArgs) -> u8 {
             .ended_at
             .map_or_else(|| "-".to_string(), |end| seconds(end - run.started_at));
         let script = if run.kind == "repl" {
-            "(repl)"
+            "(repl)".to_string()
         } else {
-            &run.script
+            script_shown(&run.script_path, here.as_deref())
         };
         outln!(
             "{:>5}  {:<9}  {:<24}  {:<9}  {:>8}  {:>6} {:>6} {:>6} {:>7}",
             run.id,
             ago(now - run.started_at),
-            why::shorten(script, 24),
+            script,
             if waiting.contains_key(&run.id) {
                 "waiting"
             } else {
@@ -206,6 +207,24 @@ pub fn runs(args: &RunsArgs) -> u8 {
         }
     }
     exit::OK
+}
+
+/// A run's script in `flow runs`' column: its path from the current folder
+/// (else from the root), the file name kept when it is too long, so that two
+/// scripts of the same name in different folders tell apart.
+fn script_shown(path: &str, here: Option<&Path>) -> String {
+    let full = Path::new(path);
+    let shown = here
+        .and_then(|here| full.strip_prefix(here).ok())
+        .unwrap_or(full)
+        .display()
+        .to_string();
+    let count = shown.chars().count();
+    if count <= 24 {
+        return shown;
+    }
+    let tail: String = shown.chars().skip(count - 23).collect();
+    format!("…{tail}")
 }
 
 fn seconds(ms: i64) -> String {

@@ -290,6 +290,33 @@ fn runs_lists_every_run_with_its_counts() {
 }
 
 #[test]
+fn runs_tells_apart_two_scripts_of_the_same_name() {
+    let p = Project::new("same_name", "output 0\n");
+    for folder in ["a", "b"] {
+        std::fs::create_dir_all(p.dir.join(folder)).unwrap();
+        std::fs::write(p.dir.join(folder).join("x.flow"), "output 1\n").unwrap();
+        let script = format!("{folder}/x.flow");
+        succeeded(&p.flow(&["run", "-q", &script]));
+    }
+    // Each by its path from where `flow runs` is asked.
+    let table = succeeded(&p.flow(&["runs"]));
+    assert!(
+        table.contains("a/x.flow") && table.contains("b/x.flow"),
+        "{table}"
+    );
+    let from_a = p
+        .command(&["runs", "--store", "../.flow"])
+        .current_dir(p.dir.join("a"))
+        .output()
+        .unwrap();
+    let table = text(&from_a.stdout);
+    assert!(
+        table.contains(" x.flow ") && table.contains("/b/x.flow"),
+        "{table}"
+    );
+}
+
+#[test]
 fn inline_tasks_are_counted_not_written_and_still_reported() {
     // Five `noop`s and an `echo`: pure and instant, so the store counts them
     // and keeps no row; the one `sh` task gets its row.
