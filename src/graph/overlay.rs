@@ -88,6 +88,11 @@ pub struct NodeRun {
     /// which the store does not write when it succeeds (`echo`); a construct
     /// one of whose bodies holds such a task.
     pub completed: bool,
+    /// In a run still going, a node some of whose tasks ended that may have
+    /// more to do (a construct, or a task with several instances: in a
+    /// `map`'s item, a flow): what is left is not known, so it shows as
+    /// running, not as succeeded.
+    pub going: bool,
 }
 
 impl NodeRun {
@@ -98,11 +103,11 @@ impl NodeRun {
         if self.completed {
             return NodeState::Succeeded;
         }
-        self.counts
-            .keys()
-            .copied()
-            .min()
-            .unwrap_or(NodeState::NotRun)
+        let state = (self.counts.keys().copied().min()).unwrap_or(NodeState::NotRun);
+        match state {
+            NodeState::Succeeded | NodeState::Cached if self.going => NodeState::Running,
+            state => state,
+        }
     }
 
     /// How many tasks were recorded for the node.
@@ -231,6 +236,9 @@ impl Overlay {
                     }
                     _ => run.completed = succeeded && reached[b.0 as usize],
                 }
+                // A task of the script's own body has one instance: ended is done.
+                let single = matches!(node.kind, NodeKind::Task(_)) && b == graph.root;
+                run.going = status == "running" && !run.counts.is_empty() && !single;
                 nodes[id.0 as usize] = Some(run);
             }
         }

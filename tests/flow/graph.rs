@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::common::{flow_command, scratch};
+use crate::common::{flow_command, scratch, wait_until};
 
 /// A script with an `after`, two calls of one flow, retry/timeout/limits,
 /// a `range(1000)` map and a map over a list known only when it runs.
@@ -316,4 +316,37 @@ fn graph_run_counts_items_and_names_runs() {
     let (code, _, stderr) = flow_in(&dir, &["graph", "main.flow", "--run"]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("changed since run 1"), "{stderr}");
+}
+
+#[test]
+fn graph_run_of_a_run_still_going_shows_what_may_have_more_to_do_as_running() {
+    // Three items end at once, three wait for a file: the run is half done.
+    let script = "let first = sh(\"echo first\")\n\
+                  let items = map i in range(6) { sh(\"if [ ${i} -ge 3 ]; then while [ ! -e go ]; do sleep 0.02; done; fi; echo ${i}\") }\n\
+                  { first: first, items: items }\n";
+    let dir = project("graph-run-going", script);
+    let mut run = flow_command()
+        .current_dir(&dir)
+        .env("FLOW_STORE", dir.join(".flow"))
+        .args(["run", "-q", "-j", "6", "main.flow"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("four tasks recorded", || {
+        let (_, out, _) = flow_in(&dir, &["log", "--json"]);
+        serde_json::from_str::<Value>(&out)
+            .is_ok_and(|v| v.as_array().is_some_and(|a| a.len() >= 4))
+    });
+    let dot = graph(&dir, &["--run"]);
+    std::fs::write(dir.join("go"), "").unwrap();
+    assert!(run.wait().unwrap().success());
+    let (green, yellow) = ("#b6e3a8", "#f5e08c");
+    // The script's own task ended: done. The map and its item may have more.
+    assert_eq!(fill(&dot, "first: sh"), Some(green), "{dot}");
+    assert_eq!(fill(&dot, "items: map"), Some(yellow), "{dot}");
+    assert_eq!(fill(&dot, "items[i]: sh"), Some(yellow), "{dot}");
+    // Once the run has ended, the same nodes are green.
+    let dot = graph(&dir, &["--run"]);
+    assert_eq!(fill(&dot, "items: map"), Some(green), "{dot}");
+    assert_eq!(fill(&dot, "items[i]: sh"), Some(green), "{dot}");
 }
