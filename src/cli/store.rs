@@ -167,9 +167,12 @@ pub fn runs(args: &RunsArgs) -> u8 {
         "SKIPPED"
     );
     for run in &runs {
-        let took = run
-            .ended_at
-            .map_or_else(|| "-".to_string(), |end| seconds(end - run.started_at));
+        // A run still going: how long so far; a killed one: unknown.
+        let took = match run.ended_at {
+            Some(end) => seconds(end - run.started_at),
+            None if run.status == "running" => format!("{}…", seconds(now - run.started_at)),
+            None => "-".to_string(),
+        };
         let script = if run.kind == "repl" {
             "(repl)".to_string()
         } else {

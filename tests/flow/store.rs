@@ -671,6 +671,14 @@ fn clean_removes_another_hosts_going_run_only_when_forced_and_never_one_going_he
         &[&me.pid, &me.host, &me.boot, &me.started],
     );
 
+    // A run going shows how long it has been going.
+    let table = succeeded(&p.flow(&["runs"]));
+    let line = table
+        .lines()
+        .find(|l| l.trim_start().starts_with("2 "))
+        .unwrap();
+    assert!(line.contains("running") && line.contains("s…"), "{table}");
+
     let out = p.flow(&["clean", "1"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let said = text(&out.stderr);
