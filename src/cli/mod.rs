@@ -37,6 +37,7 @@ mod ask;
 mod check;
 mod completions;
 mod events;
+mod follow;
 mod graph;
 mod json_report;
 mod outputs;

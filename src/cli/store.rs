@@ -255,8 +255,12 @@ pub struct LogArgs {
     #[arg(value_name = "RUN|TASK")]
     args: Vec<String>,
     /// Print the tasks as JSON (values, logs, attempts) instead of text.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "follow")]
     json: bool,
+    /// Follow a run still going: print each task that prints something as
+    /// it ends, until the run ends (as `tail -f`).
+    #[arg(long, short = 'f')]
+    follow: bool,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -267,6 +271,13 @@ pub fn log(args: &LogArgs) -> u8 {
         Ok(found) => found,
         Err(code) => return code,
     };
+    if args.follow {
+        if !names.is_empty() {
+            errln!("error: `flow log -f` follows a whole run: give it a run, not tasks");
+            return exit::USAGE;
+        }
+        return super::follow::follow(&store, run);
+    }
     let tasks = match store.tasks(run.id) {
         Ok(tasks) => tasks,
         Err(e) => return store_error(&e),
@@ -341,7 +352,7 @@ fn find_tasks<'a>(
     Ok(chosen)
 }
 
-fn print_task_log(store: &Store, task: &TaskRow) {
+pub(super) fn print_task_log(store: &Store, task: &TaskRow) {
     out!("{}", task_log(store, task));
 }
 

@@ -260,9 +260,16 @@ impl Store {
 
     /// Every recorded task of a run, in the order they ended.
     pub fn tasks(&self, run: i64) -> Result<Vec<TaskRow>, StoreError> {
+        self.tasks_after(run, -1)
+    }
+
+    /// The recorded tasks of a run that ended after the one numbered `seq`
+    /// (`TaskRow::seq`), in the order they ended: what `flow log -f` has not
+    /// shown yet.
+    pub fn tasks_after(&self, run: i64, seq: i64) -> Result<Vec<TaskRow>, StoreError> {
         self.query(
-            "SELECT * FROM tasks WHERE run = ?1 ORDER BY seq",
-            params![run],
+            "SELECT * FROM tasks WHERE run = ?1 AND seq > ?2 ORDER BY seq",
+            params![run, seq],
             |row| self.task_row(row),
         )
     }

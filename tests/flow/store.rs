@@ -317,6 +317,53 @@ fn runs_tells_apart_two_scripts_of_the_same_name() {
 }
 
 #[test]
+fn log_follow_prints_tasks_as_they_end_until_the_run_ends() {
+    let p = Project::new(
+        "log_follow",
+        "let a = sh(\"echo early-out\")\n\
+         let b = sh(\"while [ ! -e go ]; do sleep 0.02; done; echo late-out; echo late-err >&2\") after a\n\
+         output [a, b]\n",
+    );
+    let mut run = p
+        .command(&["run", "-q", "main.flow"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the first task recorded", || {
+        let out = p.flow(&["log", "--json"]);
+        serde_json::from_slice::<Value>(&out.stdout)
+            .is_ok_and(|v| v.as_array().is_some_and(|a| !a.is_empty()))
+    });
+    let follow = p
+        .command(&["log", "-f"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Still following while the run waits; then the run ends, and so does it.
+    std::thread::sleep(Duration::from_millis(600));
+    std::fs::write(p.dir.join("go"), "").unwrap();
+    assert!(run.wait().unwrap().success());
+    let out = follow.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    let (early, late) = (shown.find("early-out"), shown.find("late-out"));
+    assert!(early.is_some() && late.is_some() && early < late, "{shown}");
+    assert!(shown.contains("late-err"), "{shown}");
+    assert!(
+        text(&out.stderr).contains("run 1 succeeded"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Tasks, or JSON, with `-f`: a usage error.
+    assert_eq!(p.flow(&["log", "-f", "1", "a"]).status.code(), Some(2));
+    assert_eq!(p.flow(&["log", "-f", "--json"]).status.code(), Some(2));
+    // A run that has ended: its tasks, then its end, at once.
+    let again = p.flow(&["log", "-f"]);
+    assert!(text(&again.stdout).contains("late-out"));
+}
+
+#[test]
 fn inline_tasks_are_counted_not_written_and_still_reported() {
     // Five `noop`s and an `echo`: pure and instant, so the store counts them
     // and keeps no row; the one `sh` task gets its row.
