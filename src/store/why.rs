@@ -170,6 +170,16 @@ fn changes(old: &Value, new: &Value, path: &str, out: &mut Vec<String>) {
                 ));
             }
         }
+        // A list of the same length where a few items changed: each of
+        // them by its path (`rows[1].source`), not the two whole lists.
+        (Value::Array(a), Value::Array(b))
+            if a.len() == b.len()
+                && a.iter().zip(b).filter(|(x, y)| x != y).count() <= MAX_ITEMS_SAID =>
+        {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                changes(x, y, &format!("{path}[{i}]"), out);
+            }
+        }
         _ => out.push(format!(
             "{} changed: {} → {}",
             name(path),
@@ -178,6 +188,9 @@ fn changes(old: &Value, new: &Value, path: &str, out: &mut Vec<String>) {
         )),
     }
 }
+
+/// The most changed items of a list that are said one by one.
+const MAX_ITEMS_SAID: usize = 3;
 
 fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
@@ -260,6 +273,23 @@ mod tests {
         assert_eq!(
             lines,
             ["ran:", "  - input `doc` changed: \"a.txt\" → \"b.txt\""]
+        );
+        // Inside a list: the item and the field, not the two whole lists.
+        let rows = |source: &str| {
+            json!({"agent": "Load", "context": {"rows": [
+                {"id": 1, "source": "orders"}, {"id": 2, "source": source}, {"id": 3, "source": "stock"}
+            ]}})
+        };
+        let (old, new) = (
+            task("succeeded", "a", rows("customers")),
+            task("succeeded", "b", rows("bb")),
+        );
+        assert_eq!(
+            explain(&new, true, Some((1, Some(&old)))),
+            [
+                "ran:",
+                "  - input `rows[1].source` changed: \"customers\" → \"bb\""
+            ]
         );
     }
 
