@@ -361,6 +361,9 @@ fn misspelt_keyword(text: &str, pos: usize) -> Option<(&str, &'static str)> {
 
 /// Messages for mistakes common enough to deserve their own words.
 fn special_case(text: &str, span: Span, found: &str, expected: &[Expected]) -> Option<Diagnostic> {
+    if let Some(diagnostic) = keyword_bound_then_read(text, span.start as usize) {
+        return Some(diagnostic);
+    }
     let next = text.get(span.end as usize..).unwrap_or("");
     let before = text.get(..span.start as usize).unwrap_or("");
     let declaring = ["let", "param", "agent"].into_iter().find(|k| {
@@ -533,6 +536,47 @@ fn after_word(text: &str, pos: usize) -> bool {
 }
 
 /// The word just before `pos`, skipping spaces.
+/// `let map = 3` then `… map`: the parse fails where the keyword starts
+/// the construct it always starts; the mistake is the binding, which the
+/// parse never reached to report (keyword_as_name).
+fn keyword_bound_then_read(text: &str, pos: usize) -> Option<Diagnostic> {
+    let word = previous_word(text, pos).filter(|w| super::is_keyword(w))?;
+    let end = text.get(..pos)?.trim_end().len();
+    let read = Span::new(end - word.len(), end);
+    let bound = ["let", "param", "agent"].into_iter().find_map(|declare| {
+        let mut from = 0;
+        while let Some(at) = text[from..].find(declare) {
+            let start = from + at;
+            from = start + declare.len();
+            let word_start = start + declare.len();
+            let rest = &text[word_start..];
+            let name = rest.trim_start();
+            let name_start = word_start + (rest.len() - name.len());
+            let word_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
+            let boundary = |s: &str| !s.starts_with(word_char);
+            if !text[..start].ends_with(word_char)
+                && name_start > word_start
+                && name.starts_with(word)
+                && boundary(&name[word.len()..])
+                && name[word.len()..].trim_start().starts_with('=')
+                && name_start < read.start as usize
+            {
+                return Some(Span::new(name_start, name_start + word.len()));
+            }
+        }
+        None
+    })?;
+    Some(
+        Diagnostic::error(
+            Code::KeywordAsName,
+            format!("`{word}` is a keyword and cannot be used as a name"),
+        )
+        .at(bound, "bound here as a name")
+        .label(read, format!("so this reads as the start of a `{word}`"))
+        .help(format!("rename it, for example `{word}_`")),
+    )
+}
+
 fn previous_word(text: &str, pos: usize) -> Option<&str> {
     let before = text.get(..pos)?.trim_end();
     // Counted in ASCII bytes, so the word starts on a character boundary
