@@ -341,13 +341,7 @@ pub fn run(mut args: RunArgs) -> u8 {
             super::outputs::finish_events(events, end(failed.to_json()));
             if args.json {
                 // One document also when the script does not compile.
-                let doc = serde_json::json!({
-                    "status": "invalid",
-                    "result": null,
-                    "tasks": [],
-                    "errors": failed.to_json(),
-                });
-                outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+                print_invalid(failed.to_json());
             }
             return code;
         }
@@ -359,13 +353,7 @@ pub fn run(mut args: RunArgs) -> u8 {
     if !refused.is_empty() {
         let errors: Vec<Value> = refused.iter().map(|d| d.to_json(&script.source)).collect();
         if args.json {
-            let doc = serde_json::json!({
-                "status": "invalid",
-                "result": null,
-                "tasks": [],
-                "errors": errors,
-            });
-            outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            print_invalid(errors.clone());
         }
         super::outputs::finish_events(events, super::events::RunEnd::invalid(exit::USAGE, errors));
         return exit::USAGE;
@@ -638,6 +626,17 @@ fn named_run(store: &Store, flag: &str, text: &str) -> Result<i64, u8> {
         }
         Err(e) => Err(store_error(&e)),
     }
+}
+
+/// `--json`'s document for a run refused before it started.
+fn print_invalid(errors: Vec<Value>) {
+    let doc = serde_json::json!({
+        "status": "invalid",
+        "result": null,
+        "tasks": [],
+        "errors": errors,
+    });
+    outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
 }
 
 /// What is wrong with the run's `--param`s and `--params-file`, printed:
