@@ -219,7 +219,7 @@ fn listing(rows: &[ApprovalRow]) -> String {
 #[derive(clap::Args, Debug)]
 pub struct ApprovalsArgs {
     /// Only the questions of this run.
-    #[arg(value_name = "RUN")]
+    #[arg(value_name = "RUN", value_parser = super::run_number)]
     run: Option<i64>,
     /// Print JSON (one array, every pending question with its details and
     /// whether its run is still going) instead of a table.

@@ -38,16 +38,16 @@ pub(crate) struct CheckArgs {
     #[arg(short = 'D', long = "deny", value_name = "CODE", value_delimiter = ',')]
     deny: Vec<String>,
     /// `too_many_inputs`: the most values one task may wait for.
-    #[arg(long, value_name = "N", default_value_t = lint::Config::default().max_inputs)]
+    #[arg(long, value_name = "N", default_value_t = lint::Config::default().max_inputs, value_parser = super::count::<usize>)]
     max_inputs: usize,
     /// `many_responsibilities`: the most steps one prompt may enumerate.
-    #[arg(long, value_name = "N", default_value_t = lint::Config::default().max_steps)]
+    #[arg(long, value_name = "N", default_value_t = lint::Config::default().max_steps, value_parser = super::count::<usize>)]
     max_steps: usize,
     /// `after_chain`: how many `after`s without data make a chain.
-    #[arg(long, value_name = "N", default_value_t = lint::Config::default().after_chain)]
+    #[arg(long, value_name = "N", default_value_t = lint::Config::default().after_chain, value_parser = super::count::<usize>)]
     after_chain: usize,
     /// `god_agent`: the fewest calls of one agent that can make it a god agent.
-    #[arg(long, value_name = "N", default_value_t = lint::Config::default().god_agent_calls)]
+    #[arg(long, value_name = "N", default_value_t = lint::Config::default().god_agent_calls, value_parser = super::count::<usize>)]
     god_agent_calls: usize,
     /// Print every diagnostic, not only the first 20 of each code (`--format
     /// json` always lists every one).

@@ -357,6 +357,25 @@ fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
+/// A count on the command line (`--keep 5`), or what is wrong with it in
+/// words: the standard library's parse error says "invalid digit found in
+/// string".
+pub(crate) fn count<T: std::str::FromStr>(text: &str) -> Result<T, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a whole number (0 or more)"))
+}
+
+/// A run's number on the command line, or what is wrong with it in words.
+pub(crate) fn run_number(text: &str) -> Result<i64, String> {
+    match text.trim().parse::<i64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!(
+            "`{text}` is not a run number (`flow runs` lists them)"
+        )),
+    }
+}
+
 /// Compiles a file, printing its diagnostics; `Err` carries the exit code
 /// and what went wrong (as JSON for `--json`, made only when asked for).
 pub(crate) fn compile_file(

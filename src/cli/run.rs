@@ -100,7 +100,7 @@ pub struct ExecArgs {
     #[arg(long, value_name = "FILE")]
     pub params_file: Option<std::path::PathBuf>,
     /// Most tasks running at once [default: the number of CPUs, for `sh` tasks].
-    #[arg(long, short = 'j', value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, short = 'j', value_parser = slots)]
     pub jobs: Option<u32>,
     /// After a failure, let independent branches finish.
     #[arg(long, short = 'k')]
@@ -214,6 +214,16 @@ pub fn slurm_options(
             .ok()
             .and_then(|n| n.trim().parse().ok()),
         ..defaults
+    }
+}
+
+/// Reads `--jobs N`: how many tasks may run at once, one at least.
+fn slots(text: &str) -> Result<u32, String> {
+    match text.trim().parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "`{text}` is not a number of tasks at once (1 or more)"
+        )),
     }
 }
 

@@ -109,7 +109,7 @@ pub struct RunsArgs {
     #[arg(long)]
     json: bool,
     /// How many runs, newest first.
-    #[arg(long, short = 'n', default_value_t = 20)]
+    #[arg(long, short = 'n', default_value_t = 20, value_parser = super::count::<usize>)]
     limit: usize,
     #[command(flatten)]
     store: StoreArgs,
@@ -493,7 +493,7 @@ fn earlier_run(store: &Store, run: &RunRow) -> Option<i64> {
 #[derive(clap::Args, Debug)]
 pub struct CleanArgs {
     /// Remove these runs (their numbers in `flow runs`), and only these.
-    #[arg(value_name = "RUN", conflicts_with_all = ["keep", "older_than"])]
+    #[arg(value_name = "RUN", conflicts_with_all = ["keep", "older_than"], value_parser = super::run_number)]
     runs: Vec<i64>,
     /// With RUN: remove a run recorded as going on another host too (only
     /// that host can tell whether it still is; use it when the host is gone).
@@ -501,7 +501,7 @@ pub struct CleanArgs {
     force: bool,
     /// Keep the newest N runs. With neither this, `--older-than` nor RUN,
     /// `flow clean` removes every run (runs still going are always kept).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = super::count::<usize>)]
     keep: Option<usize>,
     /// Remove runs that started longer ago than this (`7d`, `12h`, `30m`).
     #[arg(long, value_name = "AGE", value_parser = humantime::parse_duration)]

@@ -882,6 +882,37 @@ fn ctrl_c_does_not_wait_for_backoffs_or_timeouts() {
 }
 
 #[test]
+fn a_number_that_is_not_one_is_said_in_words() {
+    for (args, says) in [
+        (
+            &["run", "-j", "abc", "examples/etl.flow"][..],
+            "`abc` is not a number of tasks at once (1 or more)",
+        ),
+        (
+            &["run", "-j", "0", "examples/etl.flow"],
+            "`0` is not a number of tasks at once",
+        ),
+        (&["clean", "--keep", "abc"], "`abc` is not a whole number"),
+        (&["runs", "-n", "x"], "`x` is not a whole number"),
+        (
+            &["report", "abc"],
+            "`abc` is not a run number (`flow runs` lists them)",
+        ),
+        (&["clean", "0"], "`0` is not a run number"),
+    ] {
+        let out = flow_command()
+            .args(args)
+            .env("FLOW_STORE", "/nonexistent/store")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(!stderr.contains("invalid digit"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
 fn unknown_params_and_bad_files_are_usage_errors() {
     let out = flow_command()
         .args(["run", "examples/etl.flow", "--param", "nope"])

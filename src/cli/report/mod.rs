@@ -30,7 +30,7 @@ pub const DETAILS: usize = 200;
 #[derive(clap::Args, Debug)]
 pub struct ReportArgs {
     /// The run (default: the latest).
-    #[arg(value_name = "RUN")]
+    #[arg(value_name = "RUN", value_parser = super::run_number)]
     run: Option<i64>,
     /// Where to write the page (`-`: stdout) [default: flow-report-RUN.html].
     #[arg(long, short = 'o', value_name = "FILE")]
