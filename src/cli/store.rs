@@ -67,19 +67,24 @@ pub(super) fn open(args: &StoreArgs) -> Result<Store, u8> {
 pub(super) fn run_of(store: &Store, id: Option<i64>) -> Result<RunRow, u8> {
     match store.run(id) {
         Ok(Some(run)) => Ok(run),
-        Ok(None) => {
-            match id {
-                Some(id) => errln!(
+        // A run named that does not exist is a usage error, as a missing
+        // file is (and `--resume 9`); an empty store is not.
+        Ok(None) => match id {
+            Some(id) => {
+                errln!(
                     "error: there is no run {id} in `{}`; `flow runs` lists them",
                     store.dir().display()
-                ),
-                None => errln!(
+                );
+                Err(exit::USAGE)
+            }
+            None => {
+                errln!(
                     "error: no run was recorded in `{}` yet",
                     store.dir().display()
-                ),
+                );
+                Err(exit::FAILED)
             }
-            Err(exit::FAILED)
-        }
+        },
         Err(e) => Err(store_error(&e)),
     }
 }

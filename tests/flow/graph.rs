@@ -309,7 +309,7 @@ fn graph_run_counts_items_and_names_runs() {
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.contains("map sizes[×4]"), "{stdout}");
     let (code, _, stderr) = flow_in(&dir, &["graph", "main.flow", "--run", "9"]);
-    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("there is no run 9"), "{stderr}");
     // An edited script is still drawn, with a note.
     std::fs::write(dir.join("main.flow"), format!("{script}# edited\n")).expect("written");

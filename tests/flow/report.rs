@@ -304,8 +304,9 @@ fn report_flags_that_cannot_work_are_usage_errors() {
     }
     assert!(!p.dir.join("r.html").exists());
     assert!(p.flow(&["run", "-q", "main.flow"]).status.success());
+    // A run that does not exist: a usage error, as `--resume 7` is.
     let missing = p.flow(&["report", "7"]);
-    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(missing.status.code(), Some(2));
     assert!(
         text(&missing.stderr).contains("no run 7"),
         "{}",
