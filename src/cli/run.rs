@@ -578,11 +578,20 @@ fn begin_run(
         super::slurm::cancel_strays(store);
         let resume_from = match resume.as_deref() {
             None => None,
-            Some("latest") => match store.latest_run_of(&path, None) {
-                Ok(Some(run)) => Some(run),
-                Ok(None) => {
-                    errln!("note: no earlier run of `{shown}` to resume; every task runs");
-                    None
+            Some("latest") => match store.latest_ended_run_of(&path) {
+                Ok((ended, going)) => {
+                    if !going.is_empty() {
+                        let runs: Vec<String> = going.iter().map(i64::to_string).collect();
+                        let (s, are) = if going.len() == 1 { ("", "is") } else { ("s", "are") };
+                        errln!(
+                            "note: run{s} {} of `{shown}` {are} still going: not resumed from",
+                            runs.join(", ")
+                        );
+                    }
+                    if ended.is_none() {
+                        errln!("note: no earlier run of `{shown}` to resume; every task runs");
+                    }
+                    ended
                 }
                 Err(e) => return Err(store_error(&e)),
             },

@@ -248,6 +248,34 @@ impl Store {
         Ok(run)
     }
 
+    /// The latest run of the script at this absolute path that is not still
+    /// going (a run killed counts: its completed tasks are there), and the
+    /// later runs passed over because they are: what `--resume` re-uses.
+    /// A run going has not recorded what it is doing, so resuming from it
+    /// would run again what it is about to finish.
+    pub fn latest_ended_run_of(
+        &self,
+        script_path: &str,
+    ) -> Result<(Option<i64>, Vec<i64>), StoreError> {
+        let runs = self.query(
+            "SELECT id, status, pid, host, boot_id, pid_started FROM runs
+             WHERE script_path = ?1 ORDER BY id DESC",
+            params![script_path],
+            |row| {
+                let going = row.get::<_, String>("status")? == "running"
+                    && owner_of(row)?.liveness().running();
+                Ok((row.get::<_, i64>("id")?, going))
+            },
+        )?;
+        let going: Vec<i64> = runs
+            .iter()
+            .take_while(|(_, going)| *going)
+            .map(|(id, _)| *id)
+            .collect();
+        let ended = runs.iter().find(|(_, going)| !going).map(|(id, _)| *id);
+        Ok((ended, going))
+    }
+
     /// The latest run of the script at this absolute path, other than `except`.
     pub fn latest_run_of(
         &self,

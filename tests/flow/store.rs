@@ -85,6 +85,37 @@ fn a_refused_param_is_no_run_and_resume_still_finds_the_last_real_one() {
 }
 
 #[test]
+fn resume_passes_over_a_run_still_going() {
+    let p = Project::new("resume_going", MAP);
+    succeeded(&p.run(&[]));
+    succeeded(&p.run(&[]));
+    assert_eq!(p.side_effects().len(), 12);
+    // Run 2 as if still going, in a live process (this test's): it has not
+    // recorded what it is doing, so it is no run to resume from.
+    let me = flow::store::Owner::this_process();
+    set_runs(
+        &p,
+        "status = 'running', ended_at = NULL, pid = ?1, host = ?2, boot_id = ?3, pid_started = ?4 WHERE id = 2",
+        &[&me.pid, &me.host, &me.boot, &me.started],
+    );
+    let conn = rusqlite::Connection::open(p.dir.join(".flow/flow.db")).unwrap();
+    conn.execute("DELETE FROM tasks WHERE run = 2", []).unwrap();
+    let out = p.run(&["--resume"]);
+    assert!(
+        text(&out.stderr).contains("run 2 of `main.flow` is still going: not resumed from"),
+        "{}",
+        text(&out.stderr)
+    );
+    succeeded(&out);
+    assert_eq!(
+        p.side_effects().len(),
+        12,
+        "resumed from run 1: no task ran again"
+    );
+    assert_eq!(p.runs()[0]["resumed_from"], 1);
+}
+
+#[test]
 fn resume_after_success_runs_no_task_again() {
     let p = Project::new("resume-all", MAP);
     let first = succeeded(&p.run(&[]));
