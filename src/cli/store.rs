@@ -262,8 +262,9 @@ pub struct LogArgs {
     /// Print the tasks as JSON (values, logs, attempts) instead of text.
     #[arg(long, conflicts_with = "follow")]
     json: bool,
-    /// Follow a run still going: print each task that prints something as
-    /// it ends, until the run ends (as `tail -f`).
+    /// Follow a run still going: print what each task printed when it ends
+    /// (a task's output is recorded at its end, not line by line), until
+    /// the run ends.
     #[arg(long, short = 'f')]
     follow: bool,
     #[command(flatten)]
@@ -340,6 +341,18 @@ fn find_tasks<'a>(
                     .take(3)
                     .map(|id| format!("`{id}`"))
                     .collect::<Vec<_>>();
+                if run.status == "running" {
+                    // Tasks are recorded when they end: this one may be running.
+                    errln!(
+                        "error: run {} has no task `{name}` yet: it is still going, and a task is recorded when it ends",
+                        run.id
+                    );
+                    errln!(
+                        "  help: `flow log -f {}` shows each task as it ends",
+                        run.id
+                    );
+                    return Err(exit::FAILED);
+                }
                 errln!("error: run {} has no task `{name}`", run.id);
                 if !close.is_empty() {
                     errln!("  help: did you mean {}?", close.join(" or "));

@@ -371,6 +371,14 @@ fn log_follow_prints_tasks_as_they_end_until_the_run_ends() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // A task still running is not in the store yet, and `flow log` says why.
+    let early = p.flow(&["log", "1", "b"]);
+    assert_eq!(early.status.code(), Some(1));
+    assert!(
+        text(&early.stderr).contains("has no task `b` yet: it is still going"),
+        "{}",
+        text(&early.stderr)
+    );
     // Still following while the run waits; then the run ends, and so does it.
     std::thread::sleep(Duration::from_millis(600));
     std::fs::write(p.dir.join("go"), "").unwrap();
