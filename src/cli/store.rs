@@ -462,8 +462,13 @@ pub fn explain_run(store: &Store, run: &RunRow, names: &[String]) -> Result<Stri
     } else {
         find_tasks(run, &tasks, names)?
     };
-    // The run compared with: the one it resumed from, else the one before it.
-    let base = run.resumed_from.or_else(|| earlier_run(store, run));
+    // The run compared with: the one it resumed from, else the one before it
+    // (of the same script: a REPL session is no script, and is compared
+    // with none).
+    let session = run.kind == "repl";
+    let base = run
+        .resumed_from
+        .or_else(|| (!session).then(|| earlier_run(store, run)).flatten());
     let base_tasks = base.map(|b| store.tasks(b).unwrap_or_default());
     let mut text = String::new();
     let _ = match base {
@@ -471,6 +476,11 @@ pub fn explain_run(store: &Store, run: &RunRow, names: &[String]) -> Result<Stri
             writeln!(text, "run {} resumed from run {b}", run.id)
         }
         Some(b) => writeln!(text, "run {} did not resume; compared with run {b}", run.id),
+        None if session => writeln!(
+            text,
+            "run {} is a REPL session: it re-uses nothing of earlier runs (`:why` in a session compares its entries)",
+            run.id
+        ),
         None => writeln!(
             text,
             "run {}: no earlier run of `{}` to compare with",
@@ -501,11 +511,7 @@ pub fn explain_run(store: &Store, run: &RunRow, names: &[String]) -> Result<Stri
 
 /// The run of the same script just before `run`.
 fn earlier_run(store: &Store, run: &RunRow) -> Option<i64> {
-    let runs = store.runs(usize::MAX >> 1).ok()?;
-    runs.iter()
-        .filter(|r| r.script_path == run.script_path && r.id < run.id)
-        .map(|r| r.id)
-        .max()
+    store.run_before(&run.script_path, run.id).ok().flatten()
 }
 
 #[derive(clap::Args, Debug)]

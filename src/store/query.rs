@@ -276,6 +276,18 @@ impl Store {
         Ok((ended, going))
     }
 
+    /// The run of the script at this absolute path just before run `id`.
+    pub fn run_before(&self, script_path: &str, id: i64) -> Result<Option<i64>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT id FROM runs WHERE script_path = ?1 AND id < ?2 ORDER BY id DESC LIMIT 1",
+                params![script_path, id],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| sql_error(&self.db(), e))
+    }
+
     /// The latest run of the script at this absolute path, other than `except`.
     pub fn latest_run_of(
         &self,

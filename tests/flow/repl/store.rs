@@ -182,6 +182,39 @@ let once = sh(\"echo once\")
 }
 
 #[test]
+fn flow_why_of_a_session_compares_it_with_no_earlier_session() {
+    let dir = scratch("store_why_sessions");
+    let store = dir.join("runs");
+    for command in ["echo one", "echo two"] {
+        let run = repl(
+            &dir,
+            &["--store", &store_arg(&store)],
+            &format!("let x = sh(\"{command}\")\n"),
+        );
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+    }
+    let out = flow_command()
+        .args(["why", "2", "--store"])
+        .arg(&store)
+        .output()
+        .expect("flow why");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("run 2 is a REPL session: it re-uses nothing of earlier runs"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("compared with run 1") && !said.contains("changed"),
+        "{said}"
+    );
+}
+
+#[test]
 fn no_store_records_nothing() {
     let dir = scratch("store_none");
     let store = dir.join("runs");
