@@ -144,6 +144,8 @@ let same = sh(\"echo same\")
 :why same
 let once = sh(\"echo once\")
 :why once
+let m = map i in range(2) { sh(\"echo ${i}\") }
+:why m
 :log nope
 ";
     let run = repl(&dir, &["--store", &store_arg(&store)], input);
@@ -173,12 +175,18 @@ let once = sh(\"echo once\")
         "{}",
         run.stderr
     );
+    // A map is made of tasks under its name: those are named, not a neighbour.
+    assert!(
+        run.stderr.contains("`m` is made of tasks: `m[0]`, `m[1]`"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(run.code, Some(1));
     let runs = runs(&store);
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0]["status"], "failed");
     assert_eq!(runs[0]["exit_code"], 1);
-    assert_eq!(runs[0]["done"], 5);
+    assert_eq!(runs[0]["done"], 7);
 }
 
 #[test]
