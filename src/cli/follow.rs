@@ -4,13 +4,45 @@
 //! ends (at most 20 ms later in a rush), and this reads what was committed
 //! since it last looked, four times a second, on a connection of its own.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::exit;
+use super::store::StoreArgs;
 use crate::store::{RunRow, Store};
 
 /// How often the store is read again.
 const POLL: Duration = Duration::from_millis(250);
+
+/// How long `flow log -f` waits for a run to start when none is going:
+/// `flow run x & flow log -f` may ask before the run has written its row
+/// (or made its store).
+const GRACE: Duration = Duration::from_secs(2);
+
+/// Follows the run going, or the one that starts within [`GRACE`]; else
+/// shows the latest run, which has ended.
+pub(super) fn follow_latest(args: &StoreArgs) -> u8 {
+    let since = Instant::now();
+    loop {
+        let waited = since.elapsed() >= GRACE;
+        if let Ok(Some(store)) = Store::open_existing(&args.dir()) {
+            match store.run(None) {
+                Ok(Some(run)) if run.status == "running" || waited => return follow(&store, run),
+                Ok(_) => {}
+                Err(e) => return super::store::store_error(&e),
+            }
+        }
+        if waited {
+            // No store, or no run in it: said as `flow log` says it.
+            return match super::store::open(args) {
+                Ok(store) => super::store::run_of(&store, None)
+                    .err()
+                    .unwrap_or(exit::FAILED),
+                Err(code) => code,
+            };
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
 
 /// Prints every task of `run` that printed something, those that end later
 /// as they do, then how the run ended.

@@ -273,17 +273,25 @@ pub struct LogArgs {
 
 /// `flow log`: what tasks printed, and their attempts.
 pub fn log(args: &LogArgs) -> u8 {
+    if args.follow {
+        return match split_run(&args.args) {
+            (_, [_, ..]) => {
+                errln!("error: `flow log -f` follows a whole run: give it a run, not tasks");
+                exit::USAGE
+            }
+            (Some(id), []) => {
+                match open(&args.store).and_then(|s| Ok((run_of(&s, Some(id))?, s))) {
+                    Ok((run, store)) => super::follow::follow(&store, run),
+                    Err(code) => code,
+                }
+            }
+            (None, []) => super::follow::follow_latest(&args.store),
+        };
+    }
     let (store, run, names) = match open_run(&args.store, &args.args) {
         Ok(found) => found,
         Err(code) => return code,
     };
-    if args.follow {
-        if !names.is_empty() {
-            errln!("error: `flow log -f` follows a whole run: give it a run, not tasks");
-            return exit::USAGE;
-        }
-        return super::follow::follow(&store, run);
-    }
     let tasks = match store.tasks(run.id) {
         Ok(tasks) => tasks,
         Err(e) => return store_error(&e),

@@ -347,6 +347,15 @@ fn runs_tells_apart_two_scripts_of_the_same_name() {
     );
 }
 
+/// `flow log -f` in the project's folder, its output piped.
+fn follower(p: &Project) -> std::process::Child {
+    p.command(&["log", "-f"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn log_follow_prints_tasks_as_they_end_until_the_run_ends() {
     let p = Project::new(
@@ -365,12 +374,7 @@ fn log_follow_prints_tasks_as_they_end_until_the_run_ends() {
         serde_json::from_slice::<Value>(&out.stdout)
             .is_ok_and(|v| v.as_array().is_some_and(|a| !a.is_empty()))
     });
-    let follow = p
-        .command(&["log", "-f"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let follow = follower(&p);
     // A task still running is not in the store yet, and `flow log` says why.
     let early = p.flow(&["log", "1", "b"]);
     assert_eq!(early.status.code(), Some(1));
@@ -400,6 +404,31 @@ fn log_follow_prints_tasks_as_they_end_until_the_run_ends() {
     // A run that has ended: its tasks, then its end, at once.
     let again = p.flow(&["log", "-f"]);
     assert!(text(&again.stdout).contains("late-out"));
+}
+
+#[test]
+fn log_follow_asked_before_the_run_starts_follows_it() {
+    // `flow run x & flow log -f`: the follower may ask before the run (or
+    // its store) exists.
+    let p = Project::new(
+        "log_follow_early",
+        "output sh(\"sleep 0.3; echo from-the-run\")\n",
+    );
+    let follow = follower(&p);
+    std::thread::sleep(Duration::from_millis(300));
+    succeeded(&p.run(&[]));
+    let out = follow.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("from-the-run"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stderr).contains("run 1 succeeded"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
