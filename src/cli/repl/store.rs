@@ -190,15 +190,16 @@ fn latest<'a>(tasks: &'a [TaskRow], name: &str) -> Result<(usize, &'a TaskRow, u
         return Ok((i, &tasks[i], count));
     }
     let ids = distinct_ids(tasks);
-    // A `map`, a flow call or a `try` is made of tasks under its name.
-    let under: Vec<String> = (ids.iter())
+    // A `map`, a flow call or a `try` is made of tasks under its name,
+    // listed in their order (`m[2]` before `m[10]`), not the order they ended.
+    let mut under: Vec<&String> = (ids.iter())
         .filter(|id| {
             id.strip_prefix(name)
                 .is_some_and(|r| r.starts_with(['[', '.', '@']))
         })
-        .take(8)
-        .map(|id| format!("`{id}`"))
         .collect();
+    under.sort_by_key(|id| (id.len(), *id));
+    let under: Vec<String> = under.iter().take(8).map(|id| format!("`{id}`")).collect();
     let hint = match value::suggest(name, ids.iter().map(String::as_str)) {
         _ if !under.is_empty() => format!("; `{name}` is made of tasks: {}", under.join(", ")),
         Some(s) => format!("; did you mean `{s}`?"),
