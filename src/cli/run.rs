@@ -359,7 +359,7 @@ pub fn run(mut args: RunArgs) -> u8 {
     // A `--param` the script does not declare, or not of its default's
     // type: a usage error, said before the run's record is made (a
     // rejected command is no run, and `--resume` must not pick it).
-    let refused = refuse_params(&args, &script);
+    let refused = refuse_params(&args, &script, &file_params);
     if !refused.is_empty() {
         let errors: Vec<Value> = refused.iter().map(|d| d.to_json(&script.source)).collect();
         if args.json {
@@ -634,17 +634,7 @@ fn named_run(store: &Store, flag: &str, text: &str) -> Result<i64, u8> {
         errln!("error: `{flag}={text}` needs a run number (`flow runs` lists them)");
         return Err(exit::USAGE);
     };
-    match store.run(Some(id)) {
-        Ok(Some(_)) => Ok(id),
-        Ok(None) => {
-            errln!(
-                "error: there is no run {id} in `{}`; `flow runs` lists them",
-                store.dir().display()
-            );
-            Err(exit::USAGE)
-        }
-        Err(e) => Err(store_error(&e)),
-    }
+    super::store::run_of(store, Some(id)).map(|run| run.id)
 }
 
 /// `--json`'s document for a run refused before it started.
@@ -662,9 +652,12 @@ fn print_invalid(errors: Vec<Value>) {
 /// names the script does not declare, texts not of their default's type.
 /// Nothing when the only trouble is elsewhere (a default that fails to
 /// evaluate fails the run itself, as before).
-fn refuse_params(args: &RunArgs, script: &crate::engine::Script) -> Vec<crate::Diagnostic> {
-    let given = args.exec.file_params().unwrap_or_default();
-    let (_, errors) = crate::runtime::param_values(&script.graph, &given, &args.exec.params);
+fn refuse_params(
+    args: &RunArgs,
+    script: &crate::engine::Script,
+    file_params: &[(String, Value)],
+) -> Vec<crate::Diagnostic> {
+    let (_, errors) = crate::runtime::param_values(&script.graph, file_params, &args.exec.params);
     let usage = |d: &crate::Diagnostic| matches!(d.code, Code::UnknownParam | Code::BadParam);
     if errors.is_empty() || !errors.iter().all(usage) {
         return Vec::new();

@@ -204,9 +204,8 @@ pub fn runs(args: &RunsArgs) -> u8 {
         errln!("`waiting`: for an answer to `approve`; `flow approvals` lists the questions");
     }
     // A store shared by several hosts: this one cannot see those runs' processes.
-    let here = crate::store::Owner::this_process().host.as_deref();
     for run in runs.iter().filter(|r| r.status == "running") {
-        if let Some(host) = run.host.as_deref().filter(|&h| Some(h) != here) {
+        if let Some(host) = run.elsewhere() {
             errln!(
                 "note: run {} runs on `{host}`: whether its flow is still going can only be seen there \
                  (if that host is gone for good, `flow clean --force {}` removes the run)",
@@ -279,13 +278,11 @@ pub fn log(args: &LogArgs) -> u8 {
                 errln!("error: `flow log -f` follows a whole run: give it a run, not tasks");
                 exit::USAGE
             }
-            (Some(id), []) => {
-                match open(&args.store).and_then(|s| Ok((run_of(&s, Some(id))?, s))) {
-                    Ok((run, store)) => super::follow::follow(&store, run),
-                    Err(code) => code,
-                }
-            }
             (None, []) => super::follow::follow_latest(&args.store),
+            (Some(_), []) => match open_run(&args.store, &args.args) {
+                Ok((store, run, _)) => super::follow::follow(&store, run),
+                Err(code) => code,
+            },
         };
     }
     let (store, run, names) = match open_run(&args.store, &args.args) {
@@ -568,27 +565,19 @@ pub fn clean(args: &CleanArgs) -> u8 {
 /// cannot be: it does not exist, or it is still going (here, or, without
 /// `--force`, on another host as far as the store says).
 fn clean_runs(store: &Store, ids: &[i64], force: bool) -> u8 {
-    let here = crate::store::Owner::this_process().host.as_deref();
     let mut ids = ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
     let mut refused = false;
     for &id in &ids {
-        let run = match store.run(Some(id)) {
-            Ok(Some(run)) => run,
-            Ok(None) => {
-                errln!(
-                    "error: there is no run {id} in `{}`; `flow runs` lists them",
-                    store.dir().display()
-                );
-                return exit::USAGE;
-            }
-            Err(e) => return store_error(&e),
+        let run = match run_of(store, Some(id)) {
+            Ok(run) => run,
+            Err(code) => return code,
         };
         if run.status != "running" {
             continue;
         }
-        match run.host.as_deref().filter(|&h| Some(h) != here) {
+        match run.elsewhere() {
             Some(_) if force => {}
             Some(host) => {
                 errln!(

@@ -113,10 +113,10 @@ pub(super) struct Finish {
 }
 
 /// Indexes into [`RunJournal::counts`].
-const DONE: usize = 0;
-const CACHED: usize = 1;
-const FAILED: usize = 2;
-const SKIPPED: usize = 3;
+pub(super) const DONE: usize = 0;
+pub(super) const CACHED: usize = 1;
+pub(super) const FAILED: usize = 2;
+pub(super) const SKIPPED: usize = 3;
 
 /// A run's row, written, and what it takes from earlier runs.
 pub(super) struct Begun {

@@ -60,6 +60,13 @@ impl RunRow {
         Ok(run)
     }
 
+    /// The host of a run of another host that shares the store: whether
+    /// that run's `flow` still goes can only be seen there.
+    pub fn elsewhere(&self) -> Option<&str> {
+        let here = Owner::this_process().host.as_deref();
+        self.host.as_deref().filter(|&host| Some(host) != here)
+    }
+
     /// The run as `flow runs --json` prints it.
     pub fn to_json(&self) -> Value {
         json!({
@@ -218,11 +225,12 @@ impl Store {
         run.counts = [0; 4];
         for (state, n) in states {
             // As the run counts them when it ends (`RunJournal::counted`).
+            use super::journal::{CACHED, DONE, FAILED, SKIPPED};
             let i = match state.as_str() {
-                "succeeded" => 0,
-                "cached" => 1,
-                "skipped" => 3,
-                _ => 2,
+                "succeeded" => DONE,
+                "cached" => CACHED,
+                "skipped" => SKIPPED,
+                _ => FAILED,
             };
             run.counts[i] += n;
         }
@@ -257,23 +265,28 @@ impl Store {
         &self,
         script_path: &str,
     ) -> Result<(Option<i64>, Vec<i64>), StoreError> {
-        let runs = self.query(
-            "SELECT id, status, pid, host, boot_id, pid_started FROM runs
-             WHERE script_path = ?1 ORDER BY id DESC",
-            params![script_path],
-            |row| {
-                let going = row.get::<_, String>("status")? == "running"
-                    && owner_of(row)?.liveness().running();
-                Ok((row.get::<_, i64>("id")?, going))
-            },
-        )?;
-        let going: Vec<i64> = runs
-            .iter()
-            .take_while(|(_, going)| *going)
-            .map(|(id, _)| *id)
-            .collect();
-        let ended = runs.iter().find(|(_, going)| !going).map(|(id, _)| *id);
-        Ok((ended, going))
+        // Newest first, read until the first run not going: the script's
+        // other runs, however many, are not read.
+        let read = || -> rusqlite::Result<(Option<i64>, Vec<i64>)> {
+            let mut statement = self.conn().prepare(
+                "SELECT id, status, pid, host, boot_id, pid_started FROM runs
+                 WHERE script_path = ?1 ORDER BY id DESC",
+            )?;
+            let mut rows = statement.query(params![script_path])?;
+            let mut going = Vec::new();
+            while let Some(row) = rows.next()? {
+                let id = row.get::<_, i64>("id")?;
+                if row.get::<_, String>("status")? == "running"
+                    && owner_of(row)?.liveness().running()
+                {
+                    going.push(id);
+                } else {
+                    return Ok((Some(id), going));
+                }
+            }
+            Ok((None, going))
+        };
+        read().map_err(|e| sql_error(&self.db(), e))
     }
 
     /// The run of the script at this absolute path just before run `id`.

@@ -543,29 +543,19 @@ fn keyword_bound_then_read(text: &str, pos: usize) -> Option<Diagnostic> {
     let word = previous_word(text, pos).filter(|w| super::is_keyword(w))?;
     let end = text.get(..pos)?.trim_end().len();
     let read = Span::new(end - word.len(), end);
-    let bound = ["let", "param", "agent"].into_iter().find_map(|declare| {
-        let mut from = 0;
-        while let Some(at) = text[from..].find(declare) {
-            let start = from + at;
-            from = start + declare.len();
-            let word_start = start + declare.len();
-            let rest = &text[word_start..];
-            let name = rest.trim_start();
-            let name_start = word_start + (rest.len() - name.len());
-            let word_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
-            let boundary = |s: &str| !s.starts_with(word_char);
-            if !text[..start].ends_with(word_char)
-                && name_start > word_start
-                && name.starts_with(word)
-                && boundary(&name[word.len()..])
-                && name[word.len()..].trim_start().starts_with('=')
-                && name_start < read.start as usize
-            {
-                return Some(Span::new(name_start, name_start + word.len()));
-            }
-        }
-        None
-    })?;
+    // An earlier `let WORD =` (or `param`, `agent`): the word on its own,
+    // after the declaring keyword, before an `=`.
+    let word_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let bound = (text[..read.start as usize].match_indices(word))
+        .map(|(at, _)| at)
+        .find(|&at| {
+            let after = &text[at + word.len()..];
+            !text[..at].ends_with(word_char)
+                && !after.starts_with(word_char)
+                && after.trim_start().starts_with('=')
+                && matches!(previous_word(text, at), Some("let" | "param" | "agent"))
+        })
+        .map(|at| Span::new(at, at + word.len()))?;
     Some(
         Diagnostic::error(
             Code::KeywordAsName,
