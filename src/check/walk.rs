@@ -1,7 +1,6 @@
 //! The walk over statements, blocks and expressions: what is checked besides
 //! names (which [`crate::resolve`] has resolved already).
 
-
 use crate::ast::{Block, Check, Expr, ExprKind, FlowDecl, Key, Program, Stmt, StmtKind, StrPart};
 use crate::diag::{Code, Diagnostic};
 use crate::resolve::BindingKind;
