@@ -34,6 +34,11 @@ pub struct Signature {
     /// Its calls finish at once and touch nothing outside: the scheduler runs
     /// them inline, without a task (see [`super::Agent::call_inline`]).
     pub inline: bool,
+    /// Its calls read their context (the named arguments its config does not
+    /// take). `false` (`noop`): the scheduler still evaluates those
+    /// arguments, so that one that fails fails the call, but hands the agent
+    /// an empty context instead of copying each value into one.
+    pub reads_context: bool,
     /// Which concurrency slots its calls take.
     pub resource: Resource,
     /// The capability a host or `--deny` can switch off (`sh`, `http`, `llm`).
@@ -218,6 +223,7 @@ impl Signature {
                 placement: false,
             }],
             inline: false,
+            reads_context: true,
             resource: Resource::None,
             capability: None,
             effects: false,
@@ -498,6 +504,13 @@ impl Signature {
     /// Marks its calls as instant and pure: run inline by the scheduler.
     pub fn inline(mut self) -> Signature {
         self.inline = true;
+        self
+    }
+
+    /// Marks its calls as reading nothing of their context (see
+    /// [`Signature::reads_context`]).
+    pub fn ignores_context(mut self) -> Signature {
+        self.reads_context = false;
         self
     }
 

@@ -6,7 +6,11 @@ pub(crate) struct Noop(Signature);
 
 impl Noop {
     pub(crate) fn new() -> Noop {
-        Noop(Signature::backend("noop", "does nothing and returns null").inline())
+        Noop(
+            Signature::backend("noop", "does nothing and returns null")
+                .inline()
+                .ignores_context(),
+        )
     }
 }
 

@@ -73,6 +73,34 @@ fn map_over_an_empty_list_and_a_non_list() {
     );
 }
 
+/// `noop` reads nothing of its arguments, but one that fails to evaluate
+/// still fails the call, at the argument; `echo`, which reads them, gets
+/// them all.
+#[test]
+fn a_noops_arguments_are_evaluated_though_it_reads_none() {
+    let outcome = run("let v = echo(a: \"text\")\nnoop(v, n: v.a - 1)\n");
+    assert_eq!(outcome.status, RunStatus::Failed);
+    assert_eq!(
+        outcome.errors[0].code,
+        flow::Code::TypeError,
+        "{:?}",
+        outcome.errors
+    );
+    assert!(
+        outcome.errors[0].message.contains("subtract"),
+        "{:?}",
+        outcome.errors
+    );
+    assert_eq!(
+        result("let v = echo(a: 1)\nnoop(v, n: v.a - 1)\n"),
+        json!(null)
+    );
+    assert_eq!(
+        result("let v = echo(a: 1)\necho(v, n: v.a - 1)\n"),
+        json!({ "n": 0, "instructions": "{\"a\":1}" })
+    );
+}
+
 #[test]
 fn fanout_is_an_object_of_its_branches() {
     let v = result(r#"fanout { a: sh("echo 1", output: "json"), b: echo(x: 2), c: 3 }"#);

@@ -289,9 +289,15 @@ impl Scheduler {
             Some(e) => Some(self.text_in(key, e)?),
             None => None,
         };
-        let mut context = Map::with_capacity(task.context.len());
+        let reads_context = implementation.signature().reads_context;
+        let mut context = Map::with_capacity(if reads_context { task.context.len() } else { 0 });
         for (name, expr) in &task.context {
-            context.insert(String::from(&**name), self.eval_owned_in(key, expr)?);
+            if reads_context {
+                context.insert(String::from(&**name), self.eval_owned_in(key, expr)?);
+            } else {
+                // Evaluated for its errors only: no copy of the value, no map.
+                self.check_in(key, expr)?;
+            }
         }
         let mut config = config;
         let placement = self.place(&**implementation, &mut config, &mut context)?;
