@@ -59,7 +59,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::diag::{shown_per_code, Code, Diagnostic, RenderStyle};
 use crate::engine::{CompileError, Engine};
-use crate::source::{SourceFile, MAX_SOURCE_BYTES};
+use crate::source::{ReadError, SourceFile, MAX_SOURCE_BYTES};
 
 /// Exit codes: 0 success, 1 the workflow failed, 2 usage, 3 syntax or
 /// semantic errors, 130 interrupted.
@@ -310,6 +310,38 @@ pub(crate) fn read_source(path: &std::path::Path) -> Result<SourceFile, String> 
     } else {
         path.display().to_string()
     };
+    let failed = |e: std::io::Error| format!("cannot read `{name}`: {}", io_reason(&e));
+    let too_big = |len: usize| {
+        format!(
+            "`{name}` is {len} bytes; scripts are limited to {} MiB",
+            MAX_SOURCE_BYTES >> 20
+        )
+    };
+    let not_utf8 = |at: usize| format!("`{name}` is not UTF-8 text (invalid byte at offset {at})");
+    if !from_stdin {
+        // A file of known size is read straight into the buffer the script
+        // keeps (`source::read_shared`).
+        let mut file = std::fs::File::open(path).map_err(failed)?;
+        let meta = file.metadata().map_err(failed)?;
+        let len = usize::try_from(meta.len()).unwrap_or(usize::MAX);
+        if meta.is_file() && len > 0 {
+            if len > MAX_SOURCE_BYTES {
+                return Err(too_big(len));
+            }
+            // A big script is big work from the start, whichever command
+            // reads it (see `pages.rs`): huge pages before its buffer is made.
+            if len >= crate::syntax::PARALLEL_MIN_BYTES {
+                pages::release();
+            }
+            match crate::source::read_shared(&mut file, len) {
+                Ok(Some(text)) => return Ok(without_bom(name, text)),
+                // It changed while it was read: once more, the plain way.
+                Ok(None) => {}
+                Err(ReadError::Io(e)) => return Err(failed(e)),
+                Err(ReadError::NotUtf8 { valid_up_to }) => return Err(not_utf8(valid_up_to)),
+            }
+        }
+    }
     let bytes = if from_stdin {
         use std::io::Read;
         let mut bytes = Vec::new();
@@ -321,31 +353,24 @@ pub(crate) fn read_source(path: &std::path::Path) -> Result<SourceFile, String> 
     } else {
         std::fs::read(path)
     }
-    .map_err(|e| format!("cannot read `{name}`: {}", io_reason(&e)))?;
+    .map_err(failed)?;
     if bytes.len() > MAX_SOURCE_BYTES {
-        return Err(format!(
-            "`{name}` is {} bytes; scripts are limited to {} MiB",
-            bytes.len(),
-            MAX_SOURCE_BYTES >> 20
-        ));
+        return Err(too_big(bytes.len()));
     }
-    let mut text = String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "`{name}` is not UTF-8 text (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        )
-    })?;
-    // A byte-order mark, as some editors save UTF-8: not part of the script.
-    if text.starts_with('\u{feff}') {
-        text.drain(..'\u{feff}'.len_utf8());
-    }
-    // A big script is big work from the start, whichever command reads it
-    // (see `pages.rs`): `flow check` of the 3.7 MB diamond ran without huge
-    // pages until this was said here rather than by `flow run` alone.
+    let text = String::from_utf8(bytes).map_err(|e| not_utf8(e.utf8_error().valid_up_to()))?;
     if text.len() >= crate::syntax::PARALLEL_MIN_BYTES {
         pages::release();
     }
-    Ok(SourceFile::new(name, text))
+    Ok(without_bom(name, text.into()))
+}
+
+/// The script without a byte-order mark, as some editors save UTF-8 (not
+/// part of the script; rare, so dropping it may copy the text).
+fn without_bom(name: String, text: std::sync::Arc<str>) -> SourceFile {
+    match text.strip_prefix('\u{feff}') {
+        Some(rest) => SourceFile::new(name, rest),
+        None => SourceFile::new(name, text),
+    }
 }
 
 fn io_reason(e: &std::io::Error) -> String {
