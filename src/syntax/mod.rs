@@ -169,6 +169,21 @@ fn parse_whole(text: &str, comments: &[(u32, u32)]) -> Result<Program, Vec<Diagn
     }
 }
 
+/// The label at the end of a script that ends inside a bracket or a string
+/// interpolation. A REPL entry says so in its own words
+/// ([`entry_end_label`]).
+pub(crate) const END_OF_TEXT: &str = "the file ends here";
+
+/// An entry of the REPL's diagnostic, with [`END_OF_TEXT`] said of the entry,
+/// not of a file it is not.
+#[cfg(feature = "cli")]
+pub fn entry_end_label(mut diagnostic: Diagnostic) -> Diagnostic {
+    if let Some(label) = diagnostic.primary.as_mut().filter(|l| l.message == END_OF_TEXT) {
+        label.message = "the entry ends here".to_string();
+    }
+    diagnostic
+}
+
 /// Scripts at least this big are parsed in pieces, on every core (and the
 /// engine checks them while it lowers them; `flow` turns huge pages on for
 /// them at once).

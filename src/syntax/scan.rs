@@ -559,7 +559,7 @@ fn unclosed(frame: Frame, end: Span) -> Diagnostic {
         Open::Str(triple) => unterminated(at, triple),
         Open::Interp => {
             Diagnostic::error(Code::UnclosedDelimiter, "expected `}` to close this `${`")
-                .at(end, "the file ends here")
+                .at(end, super::END_OF_TEXT)
                 .label(Span::new(at, at + 2), "this interpolation is never closed")
         }
         Open::Bracket(open, what) => {
@@ -576,7 +576,7 @@ fn unclosed(frame: Frame, end: Span) -> Diagnostic {
                 ),
             };
             Diagnostic::error(Code::UnclosedDelimiter, message)
-                .at(end, "the file ends here")
+                .at(end, super::END_OF_TEXT)
                 .label(Span::new(at, at + 1), label)
         }
     }

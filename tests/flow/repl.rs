@@ -205,6 +205,12 @@ fn a_clean_session_exits_zero_and_a_bad_command_one() {
     let run = repl("open", "let x = [1, 2\n");
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("unclosed_delimiter"), "{}", run.stderr);
+    // An entry is not a file.
+    assert!(
+        run.stderr.contains("the entry ends here") && !run.stderr.contains("file"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

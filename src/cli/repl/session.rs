@@ -275,7 +275,10 @@ impl Session {
         let source = SourceFile::new(name, text.as_str());
         let own = match syntax::parse(&source) {
             Ok(program) => program,
-            Err(diags) => return EntryOutcome::Failed(problems(&source, diags)),
+            Err(diags) => {
+                let diags = diags.into_iter().map(syntax::entry_end_label).collect();
+                return EntryOutcome::Failed(problems(&source, diags));
+            }
         };
         if own.stmts.is_empty() {
             if text.contains("flow:") {
