@@ -266,12 +266,11 @@ pub(crate) async fn wait(wait: Duration, cancel: CancellationToken, keyed: Optio
     }
 }
 
-/// Runs a call of an inline agent (`echo`, `noop`, `fail`) at once, on the
-/// scheduler; `None` when the agent has no inline answer for it. It takes
-/// no time: it starts and ends when it answers, and the clock is read only
-/// when that time will be recorded (`timed`, or a failure, or usage).
-pub(crate) fn run_inline(agent: &dyn Agent, call: &Inline<'_>, timed: bool) -> Option<Executed> {
-    let result = agent.call_inline(call)?;
+/// A call of an inline agent (`echo`, `noop`, `fail`), answered at once on
+/// the scheduler, as the task it ran as. It takes no time: it starts and
+/// ends when it answers, and the clock is read only when that time will be
+/// recorded (`timed`, or a failure, or usage).
+pub(crate) fn inline_executed(result: Result<Reply, AgentError>, timed: bool) -> Executed {
     let plain = matches!(&result, Ok(reply) if reply.usage.is_none());
     let started = if timed || !plain {
         SystemTime::now()
@@ -283,7 +282,7 @@ pub(crate) fn run_inline(agent: &dyn Agent, call: &Inline<'_>, timed: bool) -> O
     } else {
         TaskStatus::Failed
     };
-    Some(Executed {
+    Executed {
         status,
         attempts: 1,
         result,
@@ -292,7 +291,7 @@ pub(crate) fn run_inline(agent: &dyn Agent, call: &Inline<'_>, timed: bool) -> O
         elapsed: Duration::ZERO,
         history: Vec::new(),
         keyed: None,
-    })
+    }
 }
 
 /// The wait before attempt `attempt + 1`: `backoff`, then twice that, and so on.

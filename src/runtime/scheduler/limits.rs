@@ -17,7 +17,7 @@ use super::budget::Reserved;
 use super::*;
 use crate::agent::{Agent, Inline, Resource};
 use crate::runtime::journal::key_inputs;
-use crate::runtime::task::{run_inline, Placement};
+use crate::runtime::task::{inline_executed, Placement};
 use crate::graph::Task;
 
 /// How many tasks may wait for a slot before `map`s stop instantiating more
@@ -204,6 +204,9 @@ impl Queues {
 enum Start {
     /// An inline agent answered at once.
     Done(Executed),
+    /// An inline agent answered at once with this value, a success that
+    /// nothing records (see [`Scheduler::takes_plain_records`]).
+    Value(serde_json::Value),
     /// Ready to wait for a slot in this queue.
     Queue(Prepared, usize),
 }
@@ -223,6 +226,10 @@ impl Scheduler {
                 Err(()) => return,
             },
             Ok(Start::Done(done)) => return self.task_done_in(graph, key, k, done),
+            Ok(Start::Value(value)) => {
+                self.count_plain_success();
+                return self.complete(key, k, crate::runtime::shared(value));
+            }
             Err(diag) => {
                 // A bad argument or modifier (`timeout t` with `t` a string):
                 // point at the call, and keep a record of the task that never ran.
@@ -319,8 +326,15 @@ impl Scheduler {
                 context: &context,
                 config: &config,
             };
-            if let Some(done) = run_inline(&**implementation, &call, self.takes_plain_records()) {
-                return Ok(Start::Done(done));
+            let timed = self.takes_plain_records();
+            match implementation.call_inline(&call) {
+                None => {}
+                // A success without usage that nothing records (`flow run`'s
+                // `noop`s, `echo`s): only its value goes on, and the count.
+                Some(Ok(reply)) if reply.usage.is_none() && !timed && task.tools().is_empty() => {
+                    return Ok(Start::Value(reply.value))
+                }
+                Some(result) => return Ok(Start::Done(inline_executed(result, timed))),
             }
         }
         // A dry run's tasks get no key: nothing re-used, nothing to re-use.
@@ -572,6 +586,14 @@ impl Scheduler {
     }
 
     /// [`Scheduler::task_done`], reading `graph`, the run's graph.
+    /// A success no record is made of: the journal only counts it. Only
+    /// this thread writes the count: a load and a store, no locked instruction.
+    fn count_plain_success(&self) {
+        if let Some(count) = &self.unkeyed {
+            count.store(count.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        }
+    }
+
     fn task_done_in(&mut self, graph: &TaskGraph, key: Key, k: u32, done: Executed) {
         let Some(body) = self.inst(key).map(|i| i.body) else {
             return;
@@ -632,10 +654,8 @@ impl Scheduler {
                 record.logs = logs.map(|logs| Arc::new(*logs));
             }
             self.push_record(record, done.keyed.as_ref());
-        } else if let Some(count) = &self.unkeyed {
-            // The journal only counts it. Only this thread writes the count:
-            // a load and a store, no locked instruction.
-            count.store(count.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        } else {
+            self.count_plain_success();
         }
         match (done.status, output) {
             (TaskStatus::Succeeded, Some(value)) => self.complete(key, k, value),
