@@ -351,7 +351,7 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
 
     /// Adds a node to the innermost body and returns a reference to its value.
     fn push(&mut self, kind: NodeKind, label: Arc<str>, span: Span, extra: &[u32]) -> Expr {
-        let mut deps: Vec<u32> = extra.to_vec();
+        let mut deps = super::Deps::from_slice(extra);
         let mut add = |r: Ref| {
             if let Ref::Node(k) = r {
                 deps.push(k);
@@ -360,7 +360,7 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
         kind.for_each_ref(&mut add);
         let mut node = Node {
             kind,
-            deps: Vec::new(),
+            deps: super::Deps::new(),
             label,
             span,
         };

@@ -234,12 +234,16 @@ pub struct Node {
     pub kind: NodeKind,
     /// Local indexes of the nodes of the same body this one waits for: the
     /// ones it reads plus its `after`s (sorted, no duplicates).
-    pub deps: Vec<u32>,
+    pub deps: Deps,
     /// Its name inside the body instance (`raw`, `draft.intro`); empty for the
     /// node that gives the body its value, which takes the instance's own name.
     pub label: Arc<str>,
     pub span: Span,
 }
+
+/// A node's [`Node::deps`]: up to four in the node itself (most nodes read
+/// one or two), more on the heap; the size of a `Vec`.
+pub type Deps = smallvec::SmallVec<[u32; 4]>;
 
 #[derive(Clone, Debug)]
 pub enum NodeKind {
@@ -652,5 +656,9 @@ mod tests {
         let size = std::mem::size_of::<Node>();
         assert!(size <= 160, "a node takes {size} bytes");
         assert!(CallModifiers::from(Modifiers::default()).0.is_none());
+        // Its `deps` in the node cost no more than a `Vec` would.
+        assert_eq!(std::mem::size_of::<Deps>(), std::mem::size_of::<Vec<u32>>());
+        let deps = Deps::from_slice(&[1, 2, 3, 4]);
+        assert!(!deps.spilled(), "four dependencies stay in the node");
     }
 }

@@ -256,7 +256,7 @@ fn data_deps(node: &Node) -> Vec<u32> {
                 _ => None,
             })
             .collect(),
-        _ => node.deps.clone(),
+        _ => node.deps.to_vec(),
     }
 }
 
