@@ -152,14 +152,10 @@ pub fn read_shared(
     #[allow(unsafe_code)]
     let mut bytes = unsafe { zeroed.assume_init() };
     let buffer = Arc::get_mut(&mut bytes).expect("a new Arc is unique");
-    let mut filled = 0;
-    while filled < len {
-        match reader.read(&mut buffer[filled..]) {
-            Ok(0) => return Ok(None),
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(ReadError::Io(e)),
-        }
+    match reader.read_exact(buffer) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(ReadError::Io(e)),
     }
     match reader.read(&mut [0u8]) {
         Ok(0) => {}

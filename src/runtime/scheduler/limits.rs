@@ -585,7 +585,6 @@ impl Scheduler {
         self.task_done_in(&graph, key, k, done);
     }
 
-    /// [`Scheduler::task_done`], reading `graph`, the run's graph.
     /// A success no record is made of: the journal only counts it. Only
     /// this thread writes the count: a load and a store, no locked instruction.
     fn count_plain_success(&self) {
@@ -594,6 +593,7 @@ impl Scheduler {
         }
     }
 
+    /// [`Scheduler::task_done`], reading `graph`, the run's graph.
     fn task_done_in(&mut self, graph: &TaskGraph, key: Key, k: u32, done: Executed) {
         let Some(body) = self.inst(key).map(|i| i.body) else {
             return;
