@@ -13,10 +13,14 @@ pub struct Program {
     pub span: Span,
 }
 
+/// A name as written: a script's names are short, and up to 24 bytes are
+/// kept inline, so a name costs no allocation of its own.
+pub type Name = compact_str::CompactString;
+
 /// A name as written, with where it was written.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Ident {
-    pub name: String,
+    pub name: Name,
     pub span: Span,
 }
 
@@ -245,7 +249,7 @@ pub enum StrPart {
 /// An object key: a bare name or a quoted string.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Key {
-    pub name: String,
+    pub name: Name,
     pub span: Span,
 }
 

@@ -476,7 +476,7 @@ fn contract(
             for (key, schema) in entries {
                 if let Some(schema) = literal_json(schema) {
                     let shape = Shape::from_schema(&schema, &origin);
-                    inputs.push((key.name.clone(), shape, key.span));
+                    inputs.push((key.name.to_string(), shape, key.span));
                 }
             }
         }
@@ -511,7 +511,7 @@ fn literal_json(expr: &Expr) -> Option<Value> {
         ExprKind::Object(entries) => {
             let mut map = Map::new();
             for (key, value) in entries {
-                map.insert(key.name.clone(), literal_json(value)?);
+                map.insert(key.name.to_string(), literal_json(value)?);
             }
             Value::Object(map)
         }

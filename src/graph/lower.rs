@@ -576,7 +576,7 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
                     .map(|b| {
                         let name = match &base {
                             Some(base) => format!("{base}.{}", b.name.name),
-                            None => b.name.name.clone(),
+                            None => b.name.name.to_string(),
                         };
                         let value = self.expr(&b.value, Some(&name));
                         (Arc::from(b.name.name.as_str()), value)

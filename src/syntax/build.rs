@@ -249,7 +249,7 @@ impl<'a> Builder<'a> {
         let mut it = parts(pair);
         let kind = it.next().map_or_else(
             || Ident {
-                name: String::new(),
+                name: Name::const_new(""),
                 span: Span::default(),
             },
             |p| self.ident(&p),
@@ -289,7 +289,7 @@ impl<'a> Builder<'a> {
     pub(super) fn decl_name(&self, pair: Option<Pair<'_, Rule>>) -> Ident {
         let Some(pair) = pair else {
             return Ident {
-                name: String::new(),
+                name: Name::const_new(""),
                 span: Span::default(),
             };
         };
@@ -306,7 +306,7 @@ impl<'a> Builder<'a> {
             );
         }
         Ident {
-            name: name.to_string(),
+            name: name.into(),
             span,
         }
     }
@@ -315,7 +315,7 @@ impl<'a> Builder<'a> {
     fn ident(&self, pair: &Pair<'_, Rule>) -> Ident {
         let s = pair.as_span();
         Ident {
-            name: pair.as_str().to_string(),
+            name: pair.as_str().into(),
             span: self.span(s.start(), s.end()),
         }
     }
@@ -421,7 +421,7 @@ impl<'a> Builder<'a> {
                             .next()
                             .map(|p| self.ident(&p))
                             .unwrap_or_else(|| Ident {
-                                name: String::new(),
+                                name: Name::const_new(""),
                                 span,
                             });
                         ExprKind::Field {
@@ -558,7 +558,7 @@ impl<'a> Builder<'a> {
     fn call(&self, pair: Pair<'_, Rule>) -> Built<ExprKind> {
         let mut it = parts(pair);
         let callee = it.next().map(|p| self.ident(&p)).unwrap_or(Ident {
-            name: String::new(),
+            name: Name::const_new(""),
             span: Span::default(),
         });
         let args = match it.next() {

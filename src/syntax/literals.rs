@@ -15,7 +15,7 @@ impl Builder<'_> {
         let span = self.span_of(&pair);
         if pair.as_rule() == Rule::name {
             return Ok(Key {
-                name: pair.as_str().to_string(),
+                name: pair.as_str().into(),
                 span,
             });
         }
@@ -35,7 +35,7 @@ impl Builder<'_> {
                 ),
             }
         }
-        Ok(Key { name, span })
+        Ok(Key { name: name.into(), span })
     }
 
     /// A string literal to parts: escapes decoded, adjacent text merged.

@@ -147,7 +147,7 @@ impl Cursor<'_> {
         }
         // ASCII only, checked above: a slice at character boundaries.
         Some(Ident {
-            name: self.text[from..self.at].to_string(),
+            name: self.text[from..self.at].into(),
             span: Span::new(self.offset + from, self.offset + self.at),
         })
     }

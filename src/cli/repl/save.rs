@@ -321,7 +321,11 @@ pub(super) fn script(entries: &[Entry]) -> Script {
     for ids in by_decl.values_mut() {
         ids.sort_by_key(|&id| (instances.list[id].first_used, id));
     }
-    let mut names: Vec<String> = instances.list.iter().map(|i| name_at(i.decl)).collect();
+    let mut names: Vec<String> = instances
+        .list
+        .iter()
+        .map(|i| name_at(i.decl).to_string())
+        .collect();
     let mut renamed_params = Vec::new();
     for (e, program) in programs.iter().enumerate() {
         for (s, stmt) in program.stmts.iter().enumerate() {
@@ -333,7 +337,7 @@ pub(super) fn script(entries: &[Entry]) -> Script {
                 if !plain.contains(&id) {
                     names[id] = fresh(&name_at(at));
                     if let StmtKind::Param { name, .. } = &stmt.kind {
-                        renamed_params.push((name.name.clone(), names[id].clone()));
+                        renamed_params.push((name.name.to_string(), names[id].clone()));
                     }
                 }
             }
@@ -492,7 +496,7 @@ fn envs(programs: &[ast::Program]) -> Vec<Env> {
                     callables.insert(&d.name.name, None);
                 }
                 StmtKind::Flow(d) => {
-                    let params = d.params.iter().map(|p| p.name.clone()).collect();
+                    let params = d.params.iter().map(|p| p.name.to_string()).collect();
                     callables.insert(&d.name.name, Some(params));
                 }
                 StmtKind::Expr(_) | StmtKind::Output(_) | StmtKind::Budget(_) => {}
