@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Flow against the limit, side by side in one run (issue 18): each row runs
 `flow` and a reference program alternately (flow, reference, flow, …),
-keeps the best of N of each and prints both times, their ratio
-(flow / reference: 1.00× is the limit), the goal, the ratio of the medians
+N times each and on until the row has run 3 seconds (at most 40 times
+each, as hyperfine fills its time), keeps the best of each and prints the
+number of runs, both times, their ratio (flow / reference: 1.00× is the
+limit), the goal, the ratio of the medians
 (on a machine whose runs vary, the best alone can flatter either side),
 peak memory and the load average (1 minute) as the row ends, as a
 Markdown table.
@@ -14,8 +16,9 @@ Python, under the name the issue gives it.
 
 Usage (from anywhere):
 
-    bench/ratios.sh              # every row, best of 5
-    bench/ratios.sh -n 7         # best of 7
+    bench/ratios.sh              # every row, 5 runs a side or 3 s, the best kept
+    bench/ratios.sh -n 7         # 7 runs a side at least
+    bench/ratios.sh --min-time 0 # exactly 5 runs a side
     bench/ratios.sh --peers      # also flow / asyncio, make -j2, xargs -P2
     bench/ratios.sh --rows map,spawn --no-build
     bench/ratios.sh --idle       # each pair of runs waits for an idle machine
@@ -51,6 +54,8 @@ STARTUP_REPEAT = 50  # start-up runs per measurement, their mean is kept
 STAGE = 0.05  # seconds each stage of pipeline_100.flow sleeps
 ROWS = "map,chain,diamond,front,spawn,startup,pipeline,llm"
 IDLE_WAIT = 30  # seconds --idle waits at most before a pair of runs
+MIN_TIME = 3.0  # seconds a row runs at least (after its n pairs), as hyperfine does
+MAX_PAIRS = 40  # pairs of runs a row makes at most to fill MIN_TIME
 
 
 def run(argv, env):
@@ -96,23 +101,28 @@ def settle(idle):
 class Table:
     """The table, printed row by row as it is measured."""
 
-    def __init__(self, n, env, idle):
-        self.n, self.env, self.idle = n, env, idle
-        print(f"| row (best of {n}, alternating) | flow | reference | ratio | goal | median ratio | peak MiB, flow / reference | load |")
-        print("|---|---|---|---|---|---|---|---|")
+    def __init__(self, n, min_time, env, idle):
+        self.n, self.min_time, self.env, self.idle = n, min_time, env, idle
+        print("| row (the best of each side, alternating) | runs of each | flow | reference | ratio | goal | median ratio "
+              "| peak MiB, flow / reference | load |")
+        print("|---|---|---|---|---|---|---|---|---|")
 
     def compare(self, name, flow, reference, goal=None, repeat=1):
-        """Runs `flow` and `reference` (argv lists) alternately, n times
-        each (each time the mean of `repeat` runs), and prints the row."""
+        """Runs `flow` and `reference` (argv lists) alternately, each time
+        the mean of `repeat` runs, n times each and then on until the row
+        has taken `min_time` seconds (at most MAX_PAIRS times each), and
+        prints the row. A short row's best is then the best of dozens: on
+        a machine whose runs vary, five runs of 0.1 s leave the best to luck."""
         a, b = [], []
-        for _ in range(self.n):
+        started = time.monotonic()
+        while len(a) < self.n or (time.monotonic() - started < self.min_time and len(a) < MAX_PAIRS):
             settle(self.idle)
             a.append(mean(flow, self.env, repeat))
             b.append(mean(reference, self.env, repeat))
         median = statistics.median(a) / statistics.median(b)
-        self.row(name, min(a), min(b), peak(flow, self.env), peak(reference, self.env), goal, median)
+        self.row(name, min(a), min(b), peak(flow, self.env), peak(reference, self.env), goal, median, len(a))
 
-    def row(self, name, flow_s, ref_s, flow_mib, ref_mib, goal=None, median=None):
+    def row(self, name, flow_s, ref_s, flow_mib, ref_mib, goal=None, median=None, runs=None):
         """Prints a row: the ratio of the best times, judged against the
         goal, and (on a machine whose runs vary) the ratio of the medians."""
         ratio = flow_s / ref_s
@@ -121,7 +131,8 @@ class Table:
         mib = lambda m: "—" if m is None else f"{m:.0f}"
         goal_text = "—" if goal is None else f"≤ {goal:g}×{met}"
         median_text = "—" if median is None else f"{median:.2f}×"
-        print(f"| {name} | {shown(flow_s)} | {shown(ref_s)} | **{ratio:.2f}×** | {goal_text} | {median_text} | "
+        runs_text = self.n if runs is None else runs
+        print(f"| {name} | {runs_text} | {shown(flow_s)} | {shown(ref_s)} | **{ratio:.2f}×** | {goal_text} | {median_text} | "
               f"{mib(flow_mib)} / {mib(ref_mib)} | {load_average().split()[0]} |", flush=True)
 
 
@@ -176,7 +187,9 @@ def load_average():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-n", type=int, default=5, help="runs of each side per row, the best kept (default 5)")
+    parser.add_argument("-n", type=int, default=5, help="runs of each side per row at least, the best kept (default 5)")
+    parser.add_argument("--min-time", type=float, default=MIN_TIME,
+                        help=f"seconds a row keeps running pairs after its n, up to {MAX_PAIRS} (default {MIN_TIME:g}; 0: n runs)")
     parser.add_argument("--rows", default=ROWS, help=f"the rows to measure, comma-separated (default {ROWS})")
     parser.add_argument("--peers", action="store_true", help="also the peers of bench/run.sh: asyncio, make, xargs")
     parser.add_argument("--flow", help="the flow binary (default: the release build)")
@@ -199,7 +212,7 @@ def main():
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
         print(f"{datetime.date.today()}, flow {commit.stdout.strip()}, {os.cpu_count()} CPUs, "
               f"load average {load_average()}\n")
-        table = Table(args.n, env, args.idle)
+        table = Table(args.n, args.min_time, env, args.idle)
         flow_run = lambda *rest: [flow, "run", "-q", *rest]
         diamond = ref("dag", "diamond", *DIAMOND)
         if rows & {"diamond", "front"}:
