@@ -109,13 +109,13 @@ class Table:
 
     def compare(self, name, flow, reference, goal=None, repeat=1):
         """Runs `flow` and `reference` (argv lists) alternately, each time
-        the mean of `repeat` runs, n times each and then on until the row
-        has taken `min_time` seconds (at most MAX_PAIRS times each), and
+        the mean of `repeat` runs, n times each and then on until the row's
+        runs have taken `min_time` seconds (at most MAX_PAIRS times each), and
         prints the row. A short row's best is then the best of dozens: on
         a machine whose runs vary, five runs of 0.1 s leave the best to luck."""
         a, b = [], []
-        started = time.monotonic()
-        while len(a) < self.n or (time.monotonic() - started < self.min_time and len(a) < MAX_PAIRS):
+        # the runs' own time: --idle's waits do not count
+        while len(a) < self.n or ((sum(a) + sum(b)) * repeat < self.min_time and len(a) < MAX_PAIRS):
             settle(self.idle)
             a.append(mean(flow, self.env, repeat))
             b.append(mean(reference, self.env, repeat))
