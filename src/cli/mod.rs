@@ -67,6 +67,7 @@ use crate::source::{ReadError, SourceFile, MAX_SOURCE_BYTES};
 #[cfg(not(target_os = "linux"))]
 mod reaper {
     pub fn start() {}
+    pub fn start_guard() {}
     pub fn dismiss() {}
     pub fn sweep() -> usize {
         0
@@ -202,6 +203,10 @@ pub fn run_command_line() -> u8 {
     // Before any thread starts: `run` and `repl` start processes.
     if matches!(cli.command, Some(Command::Run(_) | Command::Repl(_)) | None) {
         reaper::start();
+        if !matches!(cli.command, Some(Command::Run(_))) {
+            // an entry may start processes at any time
+            reaper::start_guard();
+        }
     } else if starts_processes {
         signals::release();
     }

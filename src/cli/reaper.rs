@@ -40,40 +40,59 @@ static GUARD_PIPE: AtomicI32 = AtomicI32::new(-1);
 /// started it: `flow __flow_guard__ TAG`, its stdin the guard's pipe.
 const GUARD_ARGUMENT: &str = "__flow_guard__";
 
-/// Makes this process a child subreaper and starts its guard. Call it before
-/// any thread starts: it sets [`TAG_VARIABLE`] in this process's environment.
-/// Failing (an old kernel, no `/proc`) leaves the first two mechanisms, and
-/// is not an error.
+/// Makes this process a child subreaper and tags it: sets [`TAG_VARIABLE`]
+/// in this process's environment, so call it before any thread starts. The
+/// guard itself starts with [`start_guard`], once `flow` knows it will
+/// start processes. Failing (an old kernel, no `/proc`) leaves the first two
+/// mechanisms, and is not an error.
+pub fn start() {
+    // SAFETY: prctl with an integer option; no memory is passed.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let tag = format!("{}.{nanos}", std::process::id());
+    std::env::set_var(TAG_VARIABLE, &tag);
+    let _ = TAG.set(tag);
+}
+
+/// This process's tag, once [`start`] has made it.
+static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Starts the guard of the processes this one starts, once (the REPL at
+/// once; `flow run` only for a script that can start any: one that calls
+/// `sh`, about 1.5 ms of a core saved for the others, and a process fewer).
+/// Call it before the first command starts. Nothing without [`start`].
 ///
 /// The guard is this binary started again (`posix_spawn`, which suspends
 /// this thread only until the `exec`), not a `fork` of this process: a fork
 /// shares every page of `flow` with the guard for the whole run, and each of
 /// `flow`'s writes to one then copies it, with a TLB shootdown across the
 /// run's threads — about 3 ms of a one-task run's wall time.
-pub fn start() {
-    // SAFETY: prctl with an integer option; no memory is passed.
-    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    let mut ends = [0; 2];
-    // SAFETY: `ends` has room for the two fds pipe2 writes.
-    if unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return;
-    }
-    // SAFETY: pipe2 just returned these fds and nothing else owns them.
-    let (read, write) = unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let tag = format!("{}.{nanos}", std::process::id());
-    let Some(pid) = spawn_guard(&read, &tag) else {
+pub fn start_guard() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    let Some(tag) = TAG.get() else {
         return;
     };
-    GUARD.store(pid, Ordering::Relaxed);
-    drop(read);
-    // The write end stays open until this process is gone; close-on-exec,
-    // so no command holds it.
-    GUARD_PIPE.store(write.as_raw_fd(), Ordering::Relaxed);
-    std::mem::forget(write);
-    std::env::set_var(TAG_VARIABLE, &tag);
+    STARTED.call_once(|| {
+        let mut ends = [0; 2];
+        // SAFETY: `ends` has room for the two fds pipe2 writes.
+        if unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return;
+        }
+        // SAFETY: pipe2 just returned these fds and nothing else owns them.
+        let (read, write) =
+            unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) };
+        let Some(pid) = spawn_guard(&read, tag) else {
+            return;
+        };
+        GUARD.store(pid, Ordering::Relaxed);
+        drop(read);
+        // The write end stays open until this process is gone; close-on-exec,
+        // so no command holds it.
+        GUARD_PIPE.store(write.as_raw_fd(), Ordering::Relaxed);
+        std::mem::forget(write);
+    });
 }
 
 /// Starts `flow __flow_guard__ TAG` in a session of its own, its stdin the
@@ -104,8 +123,8 @@ fn spawn_guard(read: &OwnedFd, tag: &str) -> Option<libc::pid_t> {
     }
     // SAFETY: the attribute and file-action objects are initialised before
     // use and destroyed after; every pointer passed outlives the call
-    // (`argv`'s strings, `environ`, which no other thread can change: none
-    // exists yet, the caller's promise).
+    // (`argv`'s strings, `environ`, which nothing changes after `start`:
+    // `flow` sets no variable once its threads may run).
     unsafe {
         let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
         let mut attributes: libc::posix_spawnattr_t = std::mem::zeroed();

@@ -368,6 +368,10 @@ pub fn run(mut args: RunArgs) -> u8 {
         super::outputs::finish_events(events, super::events::RunEnd::invalid(exit::USAGE, errors));
         return exit::USAGE;
     }
+    // The guard of the processes the run starts, if it can start any.
+    if !args.dry_run && script.graph.capabilities.contains("sh") {
+        super::reaper::start_guard();
+    }
     let journal = match worker {
         Some(worker) => match begin_run(worker, &args, &script) {
             Ok(journal) => Some(Arc::new(journal)),

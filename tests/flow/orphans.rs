@@ -170,3 +170,54 @@ fn a_second_ctrl_c_ends_at_once() {
     );
     assert_eq!(processes_left(&mark), Vec::<u32>::new());
 }
+
+/// The pids of the guards (`flow __flow_guard__ TAG`) of the `flow` process `pid`.
+fn guards_of(pid: u32) -> Vec<u32> {
+    let tag = format!("{pid}.");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            let Ok(cmdline) = std::fs::read(format!("/proc/{p}/cmdline")) else {
+                return false;
+            };
+            let mut args = cmdline.split(|&b| b == 0).skip(1);
+            args.next() == Some(&b"__flow_guard__"[..])
+                && args.next().is_some_and(|t| t.starts_with(tag.as_bytes()))
+        })
+        .collect()
+}
+
+/// Whether a guard of `child` was seen while it ran (looked for every 20 ms).
+fn guarded_while_running(mut child: Child) -> bool {
+    let mut seen = false;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        seen |= !guards_of(child.id()).is_empty();
+        assert!(Instant::now() < deadline, "flow did not end");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(child.wait().unwrap().success());
+    seen
+}
+
+/// The guard is a process of its own: `flow run` starts one only for a
+/// script that can start processes (one that calls `sh`).
+#[test]
+fn a_guard_starts_only_for_a_run_that_can_start_processes() {
+    let quiet = start("guard-none", "sleep(1s)\n", &["--no-store"]);
+    assert!(
+        !guarded_while_running(quiet),
+        "a guard for a script without `sh`"
+    );
+    let mark = unique_mark("guarded");
+    let script = format!("sh(\"sleep 1\", mark: \"{mark}\")\n");
+    let busy = start("guard-sh", &script, &["--no-store"]);
+    assert!(
+        guarded_while_running(busy),
+        "no guard for a script that calls `sh`"
+    );
+    assert_eq!(processes_left(&mark), Vec::<u32>::new());
+}
