@@ -92,14 +92,21 @@ pub fn scratch(name: &str) -> PathBuf {
 /// Process ids whose environment holds `mark=<value>` (children of a test).
 pub fn processes_marked(value: &str) -> Vec<u32> {
     let needle = format!("mark={value}");
+    processes_where("environ", |env| {
+        env.split(|&b| b == 0).any(|var| var == needle.as_bytes())
+    })
+}
+
+/// Process ids whose `/proc/<pid>/<file>` (`environ`, `cmdline`) passes `test`.
+pub fn processes_where(file: &str, test: impl Fn(&[u8]) -> bool) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .map(|env| env.split(|&b| b == 0).any(|var| var == needle.as_bytes()))
+            std::fs::read(format!("/proc/{pid}/{file}"))
+                .map(|bytes| test(&bytes))
                 .unwrap_or(false)
         })
         .collect()

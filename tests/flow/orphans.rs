@@ -9,8 +9,8 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::common::{
-    flow_command, output_or_hang, processes_left, processes_marked, scratch, unique_mark,
-    wait_until,
+    flow_command, output_or_hang, processes_left, processes_marked, processes_where, scratch,
+    unique_mark, wait_until,
 };
 
 /// A task that leaves two processes outside its process group: one in a
@@ -174,20 +174,11 @@ fn a_second_ctrl_c_ends_at_once() {
 /// The pids of the guards (`flow __flow_guard__ TAG`) of the `flow` process `pid`.
 fn guards_of(pid: u32) -> Vec<u32> {
     let tag = format!("{pid}.");
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|p| {
-            let Ok(cmdline) = std::fs::read(format!("/proc/{p}/cmdline")) else {
-                return false;
-            };
-            let mut args = cmdline.split(|&b| b == 0).skip(1);
-            args.next() == Some(&b"__flow_guard__"[..])
-                && args.next().is_some_and(|t| t.starts_with(tag.as_bytes()))
-        })
-        .collect()
+    processes_where("cmdline", |cmdline| {
+        let mut args = cmdline.split(|&b| b == 0).skip(1);
+        args.next() == Some(&b"__flow_guard__"[..])
+            && args.next().is_some_and(|t| t.starts_with(tag.as_bytes()))
+    })
 }
 
 /// Whether a guard of `child` was seen while it ran (looked for every 20 ms).
