@@ -67,7 +67,7 @@ pub fn graph(mut args: GraphArgs) -> u8 {
         }
     };
     let engine = Engine::new();
-    let script = match super::compile_file(&engine, &path, args.all_diagnostics) {
+    let script = match super::compile_file(&engine, &path, args.all_diagnostics, |_| {}) {
         Ok(s) => s,
         Err((code, _)) => return code,
     };

@@ -412,11 +412,13 @@ pub(crate) fn compile_file(
     engine: &Engine,
     path: &std::path::Path,
     all_diagnostics: bool,
+    on_read: impl FnOnce(&SourceFile),
 ) -> Result<crate::engine::Script, (u8, NotCompiled)> {
     let source = read_source(path).map_err(|message| {
         errln!("error: {message}");
         (exit::USAGE, NotCompiled::Unreadable(message))
     })?;
+    on_read(&source);
     match engine.compile_with(source, &engine.check_env(), &Default::default()) {
         Ok(script) => {
             // `# flow: allow(unused-binding)` holds here too.

@@ -344,7 +344,20 @@ pub fn run(mut args: RunArgs) -> u8 {
         errln!("error: `{flag}` needs the run store; drop `--no-store`");
         return exit::USAGE;
     }
-    let script = match compile_file(&engine, &args.script, args.exec.all_diagnostics) {
+    // A small script that may call `sh` has its guard start while it
+    // compiles, off the run's critical path; the others once they compiled.
+    let may_start_processes = |source: &crate::source::SourceFile| {
+        let text = &source.text;
+        if !args.dry_run && text.len() < SMALL_SCRIPT && text.contains("sh") {
+            super::reaper::start_guard();
+        }
+    };
+    let script = match compile_file(
+        &engine,
+        &args.script,
+        args.exec.all_diagnostics,
+        may_start_processes,
+    ) {
         Ok(s) => s,
         Err((code, failed)) => {
             let end = |errors| super::events::RunEnd::invalid(code, errors);
@@ -368,7 +381,7 @@ pub fn run(mut args: RunArgs) -> u8 {
         super::outputs::finish_events(events, super::events::RunEnd::invalid(exit::USAGE, errors));
         return exit::USAGE;
     }
-    // The guard of the processes the run starts, if it can start any.
+    // The guard of the processes the run starts, if it can start any (once).
     if !args.dry_run && script.graph.capabilities.contains("sh") {
         super::reaper::start_guard();
     }
@@ -631,6 +644,10 @@ fn begin_run(
     };
     worker.begin(run).map_err(|e| store_error(&e))
 }
+
+/// Below this size a script's text is looked through for `sh` as soon as it
+/// is read (a bigger one takes longer to compile than the guard to start).
+const SMALL_SCRIPT: usize = 64 << 10;
 
 /// The run `--resume=RUN` or `--replay=RUN` names, which must exist.
 fn named_run(store: &Store, flag: &str, text: &str) -> Result<i64, u8> {
