@@ -17,8 +17,9 @@ pub struct Program {
 /// kept inline, so a name costs no allocation of its own.
 pub type Name = compact_str::CompactString;
 
-/// A name as written, with where it was written.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// A name as written, with where it was written (empty, nowhere, by default:
+/// what the builder puts where pest gave it nothing).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Ident {
     pub name: Name,
     pub span: Span,

@@ -201,14 +201,16 @@ pub fn run_command_line() -> u8 {
         style::Verbosity::from_flags(cli.quiet, cli.verbose),
     );
     // Before any thread starts: `run` and `repl` start processes.
-    if matches!(cli.command, Some(Command::Run(_) | Command::Repl(_)) | None) {
-        reaper::start();
-        if !matches!(cli.command, Some(Command::Run(_))) {
-            // an entry may start processes at any time
+    match &cli.command {
+        // its guard once it knows the script starts processes (`run.rs`)
+        Some(Command::Run(_)) => reaper::start(),
+        // an entry may start processes at any time
+        Some(Command::Repl(_)) | None => {
+            reaper::start();
             reaper::start_guard();
         }
-    } else if starts_processes {
-        signals::release();
+        _ if starts_processes => signals::release(),
+        _ => {}
     }
     let code = match cli.command {
         Some(Command::Run(mut args)) => {

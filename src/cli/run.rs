@@ -346,7 +346,7 @@ pub fn run(mut args: RunArgs) -> u8 {
     }
     // A small script that may call `sh` has its guard start while it
     // compiles, off the run's critical path; the others once they compiled.
-    let may_start_processes = |source: &crate::source::SourceFile| {
+    let guard_while_compiling = |source: &crate::source::SourceFile| {
         let text = &source.text;
         if !args.dry_run && text.len() < SMALL_SCRIPT && text.contains("sh") {
             super::reaper::start_guard();
@@ -356,7 +356,7 @@ pub fn run(mut args: RunArgs) -> u8 {
         &engine,
         &args.script,
         args.exec.all_diagnostics,
-        may_start_processes,
+        guard_while_compiling,
     ) {
         Ok(s) => s,
         Err((code, failed)) => {

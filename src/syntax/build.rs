@@ -247,13 +247,7 @@ impl<'a> Builder<'a> {
     /// and read as no limit at all (the script does not run anyway).
     fn budget_decl(&self, pair: Pair<'_, Rule>) -> BudgetDecl {
         let mut it = parts(pair);
-        let kind = it.next().map_or_else(
-            || Ident {
-                name: Name::const_new(""),
-                span: Span::default(),
-            },
-            |p| self.ident(&p),
-        );
+        let kind = it.next().map_or_else(Ident::default, |p| self.ident(&p));
         let (text, amount) = it
             .next()
             .map_or(("", Span::default()), |p| (p.as_str(), self.span_of(&p)));
@@ -288,10 +282,7 @@ impl<'a> Builder<'a> {
     /// A name being declared; a keyword is reported and kept as written.
     pub(super) fn decl_name(&self, pair: Option<Pair<'_, Rule>>) -> Ident {
         let Some(pair) = pair else {
-            return Ident {
-                name: Name::const_new(""),
-                span: Span::default(),
-            };
+            return Ident::default();
         };
         let span = self.span_of(&pair);
         let name = pair.as_str();
@@ -421,7 +412,7 @@ impl<'a> Builder<'a> {
                             .next()
                             .map(|p| self.ident(&p))
                             .unwrap_or_else(|| Ident {
-                                name: Name::const_new(""),
+                                name: Name::default(),
                                 span,
                             });
                         ExprKind::Field {
@@ -557,10 +548,7 @@ impl<'a> Builder<'a> {
 
     fn call(&self, pair: Pair<'_, Rule>) -> Built<ExprKind> {
         let mut it = parts(pair);
-        let callee = it.next().map(|p| self.ident(&p)).unwrap_or(Ident {
-            name: Name::const_new(""),
-            span: Span::default(),
-        });
+        let callee = it.next().map(|p| self.ident(&p)).unwrap_or_default();
         let args = match it.next() {
             Some(p) => self.args(p)?,
             None => Vec::new(),

@@ -210,5 +210,13 @@ fn a_guard_starts_only_for_a_run_that_can_start_processes() {
         guarded_while_running(busy),
         "no guard for a script that calls `sh`"
     );
+    // A big script's text is not looked through: its guard starts once it
+    // has compiled, from what it calls.
+    let padding = format!("# {}\n", "x".repeat(100)).repeat(700);
+    let big = start("guard-big", &format!("{padding}{script}"), &["--no-store"]);
+    assert!(
+        guarded_while_running(big),
+        "no guard for a big script that calls `sh`"
+    );
     assert_eq!(processes_left(&mark), Vec::<u32>::new());
 }
