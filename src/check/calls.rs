@@ -53,6 +53,9 @@ impl<'a> Checker<'_, 'a> {
     /// Checks a call: its arguments' values, modifiers, callee and argument
     /// shape; the shape of its result when the callee declares it.
     pub(super) fn call(&mut self, call: &'a Call, span: Span) -> Shape {
+        // Looked up before the arguments, in the resolution's order, which
+        // its cursor follows (`Index::target_near`).
+        let resolved = self.res.target(&call.callee);
         let shapes: Vec<Shape> = call.args.iter().map(|a| self.expr(&a.value)).collect();
         self.modifiers(call);
         self.duplicate_keys(
@@ -63,15 +66,14 @@ impl<'a> Checker<'_, 'a> {
             "argument",
             "in this call",
         );
-        self.callee(call, span);
-        self.call_contract(self.res.target(&call.callee), &call.callee, &call.args, &shapes)
+        self.callee(call, span, resolved);
+        self.call_contract(resolved, &call.callee, &call.args, &shapes)
     }
 
-    /// Checks what is called and whether the arguments fit it.
-    fn callee(&mut self, call: &'a Call, span: Span) {
+    /// Checks what is called (`resolved`) and whether the arguments fit it.
+    fn callee(&mut self, call: &'a Call, span: Span, resolved: Target<'a>) {
         let callee = &call.callee;
         // A callee that resolved to nothing was reported by the resolution.
-        let resolved = self.res.target(callee);
         self.capability_use(resolved, callee);
         match resolved {
             Target::Unresolved => {}

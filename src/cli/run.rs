@@ -344,19 +344,26 @@ pub fn run(mut args: RunArgs) -> u8 {
         errln!("error: `{flag}` needs the run store; drop `--no-store`");
         return exit::USAGE;
     }
-    // A small script that may call `sh` has its guard start while it
-    // compiles, off the run's critical path; the others once they compiled.
-    let guard_while_compiling = |source: &crate::source::SourceFile| {
+    // While the script compiles: a small script that may call `sh` has its
+    // guard start, off the run's critical path (the others once they have
+    // compiled); a big one is hashed for the run's row on the store's thread,
+    // which has little else to do by then.
+    let mut hashed = None;
+    let while_compiling = |source: &crate::source::SourceFile| {
         let text = &source.text;
         if !args.dry_run && text.len() < SMALL_SCRIPT && text.contains("sh") {
             super::reaper::start_guard();
+        }
+        if let Some(worker) = worker.as_ref().filter(|_| text.len() >= SMALL_SCRIPT) {
+            let text = text.clone();
+            hashed = Some(worker.submit(move |_| crate::runtime::digest(text.as_bytes())));
         }
     };
     let script = match compile_file(
         &engine,
         &args.script,
         args.exec.all_diagnostics,
-        guard_while_compiling,
+        while_compiling,
     ) {
         Ok(s) => s,
         Err((code, failed)) => {
@@ -386,7 +393,7 @@ pub fn run(mut args: RunArgs) -> u8 {
         super::reaper::start_guard();
     }
     let journal = match worker {
-        Some(worker) => match begin_run(worker, &args, &script) {
+        Some(worker) => match begin_run(worker, &args, &script, hashed) {
             Ok(journal) => Some(Arc::new(journal)),
             Err(code) => return code,
         },
@@ -579,6 +586,7 @@ fn begin_run(
     worker: StoreWorker,
     args: &RunArgs,
     script: &crate::engine::Script,
+    hashed: Option<std::sync::mpsc::Receiver<String>>,
 ) -> Result<RunJournal, u8> {
     // Who runs the run (its row names the host, the boot and this process's
     // start: `store/owner.rs`), read here while the store's thread is most
@@ -636,7 +644,10 @@ fn begin_run(
         kind: "run",
         script: args.script.display().to_string(),
         script_path,
-        script_hash: crate::runtime::digest(script.source.text.as_bytes()),
+        // hashed while it compiled, or here
+        script_hash: hashed
+            .and_then(|hashed| hashed.recv().ok())
+            .unwrap_or_else(|| crate::runtime::digest(script.source.text.as_bytes())),
         params: Value::Object(params),
         resume_from,
         record: args.record,

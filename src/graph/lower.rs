@@ -19,7 +19,7 @@ use super::*;
 use crate::agent::Registry;
 use crate::ast::{self, ExprKind, StmtKind};
 use crate::diag::{Code, Diagnostic};
-use crate::resolve::{BindingId, Index, Resolution, Target};
+use crate::resolve::{BindingId, Cursor, Index, Resolution, Target};
 
 /// Maps and sets keyed by names: small keys, no need for a DoS-resistant hash.
 type HashMap<K, V> = StdMap<K, V, foldhash::fast::FixedState>;
@@ -90,6 +90,7 @@ pub fn lower_indexed(
         graph: TaskGraph::default(),
         homes: Vec::new(),
         res: index,
+        cursor: Cursor::default(),
         builders: Vec::new(),
         errors: Vec::new(),
         names: HashMap::default(),
@@ -108,12 +109,6 @@ pub fn lower_indexed(
     let result = l.stmts(&program.stmts, true);
     let root = l.close(result, None);
     l.graph.root = root;
-    // Now that every node has its final index, hang each body under its construct.
-    for index in 0..l.graph.nodes.len() {
-        for body in TaskGraph::child_bodies(&l.graph.nodes[index]) {
-            l.graph.bodies[body.0 as usize].parent = Some(NodeId(index as u32));
-        }
-    }
     if l.errors.is_empty() {
         Ok(l.graph)
     } else {
@@ -152,12 +147,17 @@ struct Builder {
     /// For each label taken more than once, the next `#n` to try: the
     /// thousandth `echo` of a list must not try `echo#2` … `echo#999` first.
     suffixes: HashMap<Arc<str>, u32>,
+    /// The nodes with bodies of their own (a `map`, an `if`, a tool's use),
+    /// by index: hung under them when this body closes.
+    constructs: Vec<u32>,
 }
 
 /// Names borrow from the AST (or the prelude) for `'a`.
 struct Lowerer<'a, 'r, 'i: 'a> {
     graph: TaskGraph,
     res: &'r Index<'i>,
+    /// Where a lookup in `res` looks first.
+    cursor: Cursor,
     /// Where each binding of the resolution lives, by id.
     homes: Vec<Home>,
     builders: Vec<Builder>,
@@ -208,6 +208,7 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
             prefix: String::new(),
             labels: HashSet::default(),
             suffixes: HashMap::default(),
+            constructs: Vec::new(),
         });
         for (i, (_, span)) in inputs.iter().enumerate() {
             if let Some(span) = span {
@@ -226,6 +227,14 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
             self.graph.nodes = b.nodes;
         } else {
             self.graph.nodes.extend(b.nodes);
+        }
+        // The nodes now have their final indexes: each body of a construct
+        // (closed before it) hangs under it.
+        for local in b.constructs {
+            let at = first + local;
+            for body in TaskGraph::child_bodies(&self.graph.nodes[at as usize]) {
+                self.graph.bodies[body.0 as usize].parent = Some(NodeId(at));
+            }
         }
         let id = BodyId(self.graph.bodies.len() as u32);
         self.graph.bodies.push(Body {
@@ -290,7 +299,7 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
 
     /// The value a name stands for in the innermost body.
     fn resolve(&mut self, ident: &'a ast::Ident) -> Expr {
-        let found = match self.res.target(ident) {
+        let found = match self.res.target_near(ident, &self.cursor) {
             Target::Binding(id) => match self.home_of(id) {
                 Home::Param(i) => Some(Ref::Param(i)),
                 Home::Local { depth, at } => {
@@ -364,7 +373,8 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
             label,
             span,
         };
-        for body in TaskGraph::child_bodies(&node) {
+        let bodies = TaskGraph::child_bodies(&node);
+        for &body in &bodies {
             for capture in &self.graph.body(body).captures {
                 if let Ref::Node(k) = capture.from {
                     deps.push(k);
@@ -376,6 +386,9 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
         node.deps = deps;
         let b = self.builder();
         let index = b.nodes.len() as u32;
+        if !bodies.is_empty() {
+            b.constructs.push(index);
+        }
         b.nodes.push(node);
         Expr::Ref(Ref::Node(index))
     }

@@ -11,6 +11,7 @@
 //! waits. Small tables also stay in cache, where one table of the whole
 //! script did not.
 
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
 use crate::ast::{self, Ident};
@@ -52,6 +53,15 @@ pub(super) struct Batch<'a> {
     table: OffsetMap<u32>,
     /// The uses met while resolving the batch's statements, in walk order.
     pub uses: Vec<Use<'a>>,
+}
+
+/// A reader's place among the uses of an [`Index`]: the use after the last
+/// one it found (see [`Index::target_near`]). Each reader has its own; it is
+/// only a hint, so atomics with no ordering keep it shareable at no cost.
+#[derive(Debug, Default)]
+pub struct Cursor {
+    batch: AtomicU32,
+    next: AtomicU32,
 }
 
 /// A name bound before the script, in the order the resolution makes their
@@ -131,21 +141,48 @@ impl<'a> Index<'a> {
         }
     }
 
-    /// The batch holding `at`'s entry and the entry, waiting for the batch
-    /// (and, on a miss, for the whole resolution) if need be.
-    fn entry(&self, at: u32) -> Option<(&Batch<'a>, u32)> {
-        let batch = self.batches.get(self.batch_of(at))?.wait();
+    /// The batch holding `at`'s entry (its number, `None` for the late
+    /// entries) and the entry, waiting for the batch (and, on a miss, for the
+    /// whole resolution) if need be.
+    pub(super) fn entry(&self, at: u32) -> Option<(Option<usize>, &Batch<'a>, u32)> {
+        let k = self.batch_of(at);
+        let batch = self.batches.get(k)?.wait();
         if let Some(&entry) = batch.table.get(&at) {
-            return Some((batch, entry));
+            return Some((Some(k), batch, entry));
         }
         let late = self.late.wait();
-        late.table.get(&at).map(|&entry| (late, entry))
+        late.table.get(&at).map(|&entry| (None, late, entry))
     }
 
     /// What the identifier at this use site stands for.
+    #[cfg_attr(not(any(test, feature = "internals")), allow(dead_code))]
     pub fn target(&self, ident: &Ident) -> Target<'a> {
-        match self.entry(ident.span.start) {
-            Some((batch, i)) if i & DEF == 0 => batch.uses[i as usize].target,
+        self.target_near(ident, &Cursor::default())
+    }
+
+    /// [`Index::target`], looking first at the use after the last one
+    /// `cursor` found. The stages after the resolution walk a program in
+    /// about the order it did, so that use is most often the one asked
+    /// about, and reading it saves a lookup in the table (a hash, a probe
+    /// and, in a big script, a cache miss). The answer is the same.
+    pub fn target_near(&self, ident: &Ident, cursor: &Cursor) -> Target<'a> {
+        let at = ident.span.start;
+        let (k, next) = (cursor.batch.load(Relaxed), cursor.next.load(Relaxed));
+        let batch = self.batches.get(k as usize).and_then(OnceLock::get);
+        if let Some(used) = batch.and_then(|b| b.uses.get(next as usize)) {
+            if used.span.start == at {
+                cursor.next.store(next + 1, Relaxed);
+                return used.target;
+            }
+        }
+        match self.entry(at) {
+            Some((k, batch, i)) if i & DEF == 0 => {
+                if let Some(k) = k {
+                    cursor.batch.store(k as u32, Relaxed);
+                    cursor.next.store(i + 1, Relaxed);
+                }
+                batch.uses[i as usize].target
+            }
             _ => Target::Unresolved,
         }
     }
@@ -154,7 +191,7 @@ impl<'a> Index<'a> {
     /// for its `error`).
     pub fn binding_at(&self, span: Span) -> Option<BindingId> {
         match self.entry(span.start) {
-            Some((_, i)) if i & DEF != 0 => Some(i & !DEF),
+            Some((_, _, i)) if i & DEF != 0 => Some(i & !DEF),
             _ => None,
         }
     }

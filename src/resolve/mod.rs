@@ -87,7 +87,7 @@ mod index;
 mod scope;
 mod walk;
 
-pub use index::Index;
+pub use index::{Cursor, Index};
 
 pub(crate) use scope::{closest, quoted_list};
 
@@ -247,6 +247,8 @@ pub struct Resolution<'a> {
     #[cfg_attr(not(any(feature = "cli", feature = "internals")), allow(dead_code))]
     top: Vec<index::TopUses>,
     diagnostics: Vec<Diagnostic>,
+    /// Where [`Resolution::target`] looks first.
+    cursor: index::Cursor,
 }
 
 /// Resolves every name of `program` against what `env` says exists before it.
@@ -269,7 +271,7 @@ pub fn resolve_into<'a>(
 impl<'a> Resolution<'a> {
     /// What the identifier at this use site stands for.
     pub fn target(&self, ident: &Ident) -> Target<'a> {
-        self.index.target(ident)
+        self.index.target_near(ident, &self.cursor)
     }
 
     /// The binding declared at `span` (a declared name; a try's `else` block

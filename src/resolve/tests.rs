@@ -38,7 +38,8 @@ fn callees_are_agents_flows_backends_and_functions() {
     assert_eq!(kinds(&res, 2), ["Flow(0)"]);
     assert_eq!(
         kinds(&res, 3),
-        ["Value(TopLet)", "Backend(noop)", "Function(len)"]
+        // in source order: a callee before its arguments
+        ["Function(len)", "Value(TopLet)", "Backend(noop)"]
     );
 }
 
@@ -231,4 +232,44 @@ fn an_identifier_outside_its_statement_is_still_found() {
     let a = res.binding_at(Span::new(4, 5)).expect("`a` is bound");
     assert!(matches!(res.target(&moved), Target::Binding(id) if id == a));
     assert_eq!(res.uses_in_statement(1).len(), 2);
+}
+
+/// Looking first at the use after the last one found gives the table's
+/// answer: in walk order (where that use is most often the one asked
+/// about), backwards and every other one (where it seldom is), in the
+/// examples and the checker's cases, cut into small batches.
+#[test]
+fn a_cursor_gives_the_answers_of_the_table() {
+    let mut files = crate::testing::project_files("examples");
+    files.extend(crate::testing::project_files("tests/cases/check/ok"));
+    files.extend(crate::testing::project_files("tests/cases/check/err"));
+    let mut looked = 0;
+    for file in files.iter().filter(|f| f.extension().is_some_and(|e| e == "flow")) {
+        let text = std::fs::read_to_string(file).expect("a readable case");
+        let Ok(program) = crate::syntax::parse(&SourceFile::new("t.flow", text)) else {
+            continue;
+        };
+        let env = Env::default();
+        let index = Arc::new(Index::with_batches_of(&program, &env, 64));
+        let res = resolve_into(&program, &env, index.clone());
+        let table = |i: &Ident| match index.entry(i.span.start) {
+            Some((_, batch, e)) if e & DEF == 0 => format!("{:?}", batch.uses[e as usize].target),
+            _ => "Unresolved".to_string(),
+        };
+        let walk = idents(&program);
+        let backwards: Vec<&Ident> = walk.iter().rev().copied().collect();
+        let every_other: Vec<&Ident> = walk.iter().step_by(2).copied().collect();
+        for order in [&walk, &backwards, &every_other] {
+            let cursor = Cursor::default();
+            for ident in order {
+                let near = format!("{:?}", index.target_near(ident, &cursor));
+                assert_eq!(near, table(ident), "{}: `{}` at {}", file.display(), ident.name, ident.span.start);
+                looked += 1;
+            }
+        }
+        for ident in &walk {
+            assert_eq!(format!("{:?}", res.target(ident)), table(ident));
+        }
+    }
+    assert!(looked > 1000, "only {looked} lookups");
 }

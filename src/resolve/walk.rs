@@ -110,6 +110,7 @@ impl<'a> Resolver<'a> {
             index,
             top: self.top,
             diagnostics: self.diags,
+            cursor: Default::default(),
         }
     }
 
@@ -406,18 +407,9 @@ impl<'a> Resolver<'a> {
     }
 
     /// A call: its arguments, its modifiers, then its callee.
+    /// The callee, then the arguments and modifiers: in source order, which
+    /// the later stages' lookups follow (`Index::target_near`).
     fn call(&mut self, call: &'a Call) {
-        for arg in &call.args {
-            self.expr(&arg.value);
-        }
-        for modifier in &call.modifiers {
-            match &modifier.kind {
-                ModifierKind::Timeout(e) | ModifierKind::Retry(e) | ModifierKind::Backoff(e) => {
-                    self.expr(e)
-                }
-                ModifierKind::After(names) => names.iter().for_each(|n| self.use_value(n)),
-            }
-        }
         let callee = &call.callee;
         let target = match self.find_callable(&callee.name) {
             None => {
@@ -433,6 +425,17 @@ impl<'a> Resolver<'a> {
             Some(target) => target,
         };
         self.record(callee, target);
+        for arg in &call.args {
+            self.expr(&arg.value);
+        }
+        for modifier in &call.modifiers {
+            match &modifier.kind {
+                ModifierKind::Timeout(e) | ModifierKind::Retry(e) | ModifierKind::Backoff(e) => {
+                    self.expr(e)
+                }
+                ModifierKind::After(names) => names.iter().for_each(|n| self.use_value(n)),
+            }
+        }
     }
 
     /// `agent Name = backend(config) [limit N]`: the config behind its

@@ -60,14 +60,25 @@ impl StoreWorker {
         &self,
         f: impl FnOnce(&Store) -> R + Send + 'static,
     ) -> Result<R, StoreError> {
+        let answered = self.submit(move |store| store.map(f).map_err(StoreError::clone));
+        answered.recv().unwrap_or_else(|_| Err(self.stopped()))
+    }
+
+    /// Queues `f` for the store's thread, given the store or why it did not
+    /// open, and returns at once: `f`'s result comes on the receiver, which
+    /// is closed without one if the thread is gone. For work that needs no
+    /// answer yet, done on that thread while this one is busy.
+    pub fn submit<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(Result<&Store, &StoreError>) -> R + Send + 'static,
+    ) -> mpsc::Receiver<R> {
         let (answer, answered) = mpsc::channel();
         let job = Job::Call(Box::new(move |store: Result<&Store, &StoreError>| {
-            let _ = answer.send(store.map(f).map_err(StoreError::clone));
+            let _ = answer.send(f(store));
         }));
-        if self.jobs.send(job).is_err() {
-            return Err(self.stopped());
-        }
-        answered.recv().unwrap_or_else(|_| Err(self.stopped()))
+        // Refused: `answer` went with the job, so the receiver is closed.
+        let _ = self.jobs.send(job);
+        answered
     }
 
     /// Writes the run's row and hands the run to this thread as its writer.

@@ -350,3 +350,26 @@ fn graph_run_of_a_run_still_going_shows_what_may_have_more_to_do_as_running() {
     assert_eq!(fill(&dot, "items: map"), Some(green), "{dot}");
     assert_eq!(fill(&dot, "items[i]: sh"), Some(green), "{dot}");
 }
+
+/// A big script is hashed on the store's thread while it compiles: its run
+/// records the digest of the text it ran, so `--run` finds it unchanged,
+/// and an edit is still noticed.
+#[test]
+fn a_big_script_is_recorded_with_its_digest() {
+    let padding = "# a comment line, to make the script big\n".repeat(2000);
+    assert!(
+        padding.len() > 64 << 10,
+        "past the size hashed while compiling"
+    );
+    let script = format!("{padding}let a = sh(\"echo a\")\na\n");
+    let dir = project("graph-run-big", &script);
+    let (code, _, stderr) = flow_in(&dir, &["run", "main.flow"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, _, stderr) = flow_in(&dir, &["graph", "main.flow", "--run"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stderr.contains("changed since"), "{stderr}");
+    std::fs::write(dir.join("main.flow"), format!("{script}# edited\n")).expect("written");
+    let (code, _, stderr) = flow_in(&dir, &["graph", "main.flow", "--run"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("changed since run 1"), "{stderr}");
+}

@@ -100,7 +100,7 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
     }
 
     pub(super) fn agent(&mut self, decl: &'a ast::AgentDecl) -> Agent {
-        let backend = match self.res.target(&decl.backend) {
+        let backend = match self.res.target_near(&decl.backend, &self.cursor) {
             Target::Backend(b) => Some(b),
             _ => None,
         };
@@ -157,7 +157,7 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
         let mut agents = Vec::with_capacity(items.len());
         for item in items {
             if let ExprKind::Name(name) = &item.kind {
-                if let Target::Binding(id) = self.res.target(name) {
+                if let Target::Binding(id) = self.res.target_near(name, &self.cursor) {
                     if let Home::Agent(i) = self.home_of(id) {
                         agents.push(i);
                     }
