@@ -256,7 +256,7 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
     /// The binding declared at `span` lives at `r` of the innermost body.
     fn bind(&mut self, span: Span, r: Ref) {
         let depth = self.builders.len() as u32 - 1;
-        self.home(self.res.binding_at(span), Home::Local { depth, at: r });
+        self.home(self.res.binding_near(span, &self.cursor), Home::Local { depth, at: r });
     }
 
     /// Where body `depth` finds binding `id`, which lives at `at` of body

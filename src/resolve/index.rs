@@ -49,10 +49,20 @@ pub struct Index<'a> {
 #[derive(Debug, Default)]
 pub(super) struct Batch<'a> {
     /// The start of an identifier → its use (index into `uses`), or the
-    /// binding it declares (`DEF | id`).
+    /// binding it declares (`DEF | index into `defs``).
     table: OffsetMap<u32>,
     /// The uses met while resolving the batch's statements, in walk order.
     pub uses: Vec<Use<'a>>,
+    /// The bindings declared there (the start of the name, the binding), in
+    /// the order they were made: a `let`'s after its value's uses.
+    defs: Vec<(u32, BindingId)>,
+}
+
+impl Batch<'_> {
+    /// The binding of a table entry that is one.
+    pub(super) fn binding(&self, entry: u32) -> Option<BindingId> {
+        (entry & DEF != 0).then(|| self.defs[(entry & !DEF) as usize].1)
+    }
 }
 
 /// A reader's place among the uses of an [`Index`]: the use after the last
@@ -62,6 +72,8 @@ pub(super) struct Batch<'a> {
 pub struct Cursor {
     batch: AtomicU32,
     next: AtomicU32,
+    /// The binding declared after the last one found, in `batch`.
+    next_def: AtomicU32,
 }
 
 /// A name bound before the script, in the order the resolution makes their
@@ -189,11 +201,30 @@ impl<'a> Index<'a> {
 
     /// The binding declared at `span` (a declared name; a try's `else` block
     /// for its `error`).
+    #[cfg_attr(not(any(test, feature = "internals")), allow(dead_code))]
     pub fn binding_at(&self, span: Span) -> Option<BindingId> {
-        match self.entry(span.start) {
-            Some((_, _, i)) if i & DEF != 0 => Some(i & !DEF),
-            _ => None,
+        self.binding_near(span, &Cursor::default())
+    }
+
+    /// [`Index::binding_at`], looking first at the binding declared after
+    /// the last one `cursor` found (as [`Index::target_near`] does for uses).
+    pub fn binding_near(&self, span: Span, cursor: &Cursor) -> Option<BindingId> {
+        let at = span.start;
+        let (k, next) = (cursor.batch.load(Relaxed), cursor.next_def.load(Relaxed));
+        let batch = self.batches.get(k as usize).and_then(OnceLock::get);
+        if let Some(&(def, id)) = batch.and_then(|b| b.defs.get(next as usize)) {
+            if def == at {
+                cursor.next_def.store(next + 1, Relaxed);
+                return Some(id);
+            }
         }
+        let (k, batch, entry) = self.entry(at)?;
+        let id = batch.binding(entry)?;
+        if let Some(k) = k {
+            cursor.batch.store(k as u32, Relaxed);
+            cursor.next_def.store((entry & !DEF) + 1, Relaxed);
+        }
+        Some(id)
     }
 
     /// The binding of a value bound before the script ([`Env::values`], [`Env::params`]).
@@ -282,34 +313,34 @@ impl<'a> Writer<'a> {
         let _ = self.index.batches[k].set(batch);
     }
 
-    /// The table an entry for offset `at` goes to: its batch's, unless that
-    /// one is published already.
-    fn table_for(&mut self, at: u32) -> &mut OffsetMap<u32> {
+    /// The batch an entry for offset `at` goes to: its own, unless that one
+    /// is published already.
+    fn batch_for(&mut self, at: u32) -> &mut Batch<'a> {
         let k = self.index.batch_of(at);
         if k < self.current {
-            &mut self.late.table
+            &mut self.late
         } else {
-            &mut self.pending[k].table
+            &mut self.pending[k]
         }
     }
 
     /// Records the binding declared by the identifier at `at`.
     pub fn def(&mut self, at: u32, id: BindingId) {
-        self.table_for(at).insert(at, DEF | id);
+        let batch = self.batch_for(at);
+        let i = batch.defs.len() as u32;
+        batch.defs.push((at, id));
+        batch.table.insert(at, DEF | i);
     }
 
     /// The binding declared at `at`, if this walk declared one there.
     pub fn def_at(&self, at: u32) -> Option<BindingId> {
         let k = self.index.batch_of(at);
-        let table = if k < self.current {
-            &self.late.table
+        let batch = if k < self.current {
+            &self.late
         } else {
-            &self.pending[k].table
+            &self.pending[k]
         };
-        match table.get(&at) {
-            Some(&i) if i & DEF != 0 => Some(i & !DEF),
-            _ => None,
-        }
+        batch.binding(*batch.table.get(&at)?)
     }
 
     /// Records a use, in walk order.

@@ -230,7 +230,7 @@ pub struct FlowSig<'a> {
     pub params: Vec<&'a str>,
 }
 
-/// In the [`Index`], marks a binding id (else a use's index).
+/// In the [`Index`], marks a declared binding (else a use).
 const DEF: u32 = 1 << 31;
 
 /// What every name of a program means. Names borrow from the program and the
@@ -277,7 +277,7 @@ impl<'a> Resolution<'a> {
     /// The binding declared at `span` (a declared name; a try's `else` block
     /// for its `error`).
     pub fn binding_at(&self, span: Span) -> Option<BindingId> {
-        self.index.binding_at(span)
+        self.index.binding_near(span, &self.cursor)
     }
 
     /// The uses and bindings by offset: what the lowering reads.

@@ -234,8 +234,8 @@ fn an_identifier_outside_its_statement_is_still_found() {
     assert_eq!(res.uses_in_statement(1).len(), 2);
 }
 
-/// Looking first at the use after the last one found gives the table's
-/// answer: in walk order (where that use is most often the one asked
+/// Looking first at the use (or the binding) after the last one found
+/// gives the table's answer: in walk order (where that use is most often the one asked
 /// about), backwards and every other one (where it seldom is), in the
 /// examples and the checker's cases, cut into small batches.
 #[test]
@@ -253,8 +253,11 @@ fn a_cursor_gives_the_answers_of_the_table() {
         let index = Arc::new(Index::with_batches_of(&program, &env, 64));
         let res = resolve_into(&program, &env, index.clone());
         let table = |i: &Ident| match index.entry(i.span.start) {
-            Some((_, batch, e)) if e & DEF == 0 => format!("{:?}", batch.uses[e as usize].target),
-            _ => "Unresolved".to_string(),
+            Some((_, batch, e)) if e & DEF == 0 => {
+                format!("{:?} None", batch.uses[e as usize].target)
+            }
+            Some((_, batch, e)) => format!("Unresolved {:?}", batch.binding(e)),
+            None => "Unresolved None".to_string(),
         };
         let walk = idents(&program);
         let backwards: Vec<&Ident> = walk.iter().rev().copied().collect();
@@ -262,13 +265,18 @@ fn a_cursor_gives_the_answers_of_the_table() {
         for order in [&walk, &backwards, &every_other] {
             let cursor = Cursor::default();
             for ident in order {
-                let near = format!("{:?}", index.target_near(ident, &cursor));
+                let near = format!(
+                    "{:?} {:?}",
+                    index.target_near(ident, &cursor),
+                    index.binding_near(ident.span, &cursor)
+                );
                 assert_eq!(near, table(ident), "{}: `{}` at {}", file.display(), ident.name, ident.span.start);
                 looked += 1;
             }
         }
         for ident in &walk {
-            assert_eq!(format!("{:?}", res.target(ident)), table(ident));
+            let res = format!("{:?} {:?}", res.target(ident), res.binding_at(ident.span));
+            assert_eq!(res, table(ident));
         }
     }
     assert!(looked > 1000, "only {looked} lookups");

@@ -36,7 +36,7 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
         for stmt in &program.stmts {
             match &stmt.kind {
                 StmtKind::Agent(decl) => {
-                    self.home(self.res.binding_at(decl.name.span), Home::Agent(agents));
+                    self.home(self.res.binding_near(decl.name.span, &self.cursor), Home::Agent(agents));
                     agents += 1;
                 }
                 StmtKind::Flow(decl) => {
@@ -47,7 +47,7 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
                         body: BodyId(0),
                         span: decl.name.span,
                     });
-                    self.home(self.res.binding_at(decl.name.span), Home::Flow(index));
+                    self.home(self.res.binding_near(decl.name.span, &self.cursor), Home::Flow(index));
                 }
                 _ => {}
             }
@@ -66,7 +66,7 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
             if let StmtKind::Param { name, default } = &stmt.kind {
                 let default = self.expr(default, None);
                 let index = self.add_param(&name.name, default, name.span);
-                self.home(self.res.binding_at(name.span), Home::Param(index));
+                self.home(self.res.binding_near(name.span, &self.cursor), Home::Param(index));
             }
         }
         for stmt in &program.stmts {
