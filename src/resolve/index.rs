@@ -10,6 +10,11 @@
 //! [`Resolution`](super::Resolution) every batch is published and nothing
 //! waits. Small tables also stay in cache, where one table of the whole
 //! script did not.
+//!
+//! Each batch also lists its uses and its bindings in the order the walk
+//! met them, and the later stages walk in that order too: a reader's
+//! [`Cursor`] points at the next of each, which is most often the one asked
+//! about, so most lookups read a list instead of the table.
 
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
