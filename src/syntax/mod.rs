@@ -42,9 +42,16 @@ pub const KEYWORDS: &[&str] = &[
     "reduce", "fold", "filter",
 ];
 
-/// Whether `word` is reserved.
+/// Whether `word` is reserved: one of [`KEYWORDS`], as a `match` (a jump on
+/// the length, then a compare or two) rather than a search of the list, as
+/// the scan and the parser ask it about every word of a script.
 pub fn is_keyword(word: &str) -> bool {
-    KEYWORDS.contains(&word)
+    matches!(
+        word,
+        "agent" | "param" | "flow" | "let" | "map" | "in" | "limit" | "fanout" | "gate" | "where"
+            | "if" | "else" | "try" | "retry" | "backoff" | "timeout" | "after" | "true"
+            | "false" | "null" | "repeat" | "match" | "reduce" | "fold" | "filter"
+    )
 }
 
 #[derive(pest_derive::Parser)]
@@ -371,6 +378,24 @@ fn run_pest(text: &str) -> Result<Option<PestPair<'_>>, pest::error::Error<Rule>
 fn detailed_error(text: &str) -> Option<pest::error::Error<Rule>> {
     let _detail = Detailed::on();
     FlowParser::parse(Rule::program, text).err()
+}
+
+#[cfg(test)]
+mod keyword_tests {
+    /// The `match` of `is_keyword` and the list say the same: every keyword,
+    /// and no near miss (a prefix, a longer word, another case).
+    #[test]
+    fn is_keyword_says_what_the_list_says() {
+        for word in super::KEYWORDS {
+            assert!(super::is_keyword(word), "{word}");
+            for other in [word[1..].to_string(), format!("{word}s"), word.to_uppercase()] {
+                assert_eq!(super::is_keyword(&other), super::KEYWORDS.contains(&other.as_str()), "{other}");
+            }
+        }
+        for name in ["", "x", "noop", "sh", "maps", "iff", "Let", "error"] {
+            assert!(!super::is_keyword(name), "{name}");
+        }
+    }
 }
 
 #[cfg(test)]
