@@ -657,7 +657,9 @@ fn begin_run(
 }
 
 /// Below this size a script's text is looked through for `sh` as soon as it
-/// is read (a bigger one takes longer to compile than the guard to start).
+/// is read (a bigger one takes longer to compile than the guard to start);
+/// from this size on, its text is hashed on the store's thread while it
+/// compiles (a smaller one hashes in microseconds).
 const SMALL_SCRIPT: usize = 64 << 10;
 
 /// The run `--resume=RUN` or `--replay=RUN` names, which must exist.

@@ -107,7 +107,7 @@ pub fn lower_indexed(
     script.labels.reserve(statements);
     l.homes.reserve(statements);
     let result = l.stmts(&program.stmts, true);
-    let root = l.close(result, None);
+    let root = l.close(result);
     l.graph.root = root;
     if l.errors.is_empty() {
         Ok(l.graph)
@@ -218,7 +218,7 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
     }
 
     /// Finishes the innermost body and appends its nodes to the graph.
-    fn close(&mut self, result: Expr, parent: Option<NodeId>) -> BodyId {
+    fn close(&mut self, result: Expr) -> BodyId {
         let b = self.builders.pop().expect("a body is open");
         let first = self.graph.nodes.len() as u32;
         let len = b.nodes.len() as u32;
@@ -244,7 +244,8 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
             inputs: b.inputs,
             captures: b.captures,
             result,
-            parent,
+            // set when the body holding its construct closes
+            parent: None,
         });
         id
     }
@@ -513,7 +514,7 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
     ) -> BodyId {
         self.open(kind, inputs, true);
         let result = self.stmts(&block.stmts, false);
-        self.close(result, None)
+        self.close(result)
     }
 
     // ---- expressions ---------------------------------------------------------

@@ -53,8 +53,8 @@ pub struct Index<'a> {
 
 #[derive(Debug, Default)]
 pub(super) struct Batch<'a> {
-    /// The start of an identifier → its use (index into `uses`), or the
-    /// binding it declares (`DEF | index into `defs``).
+    /// The start of an identifier → its use (an index into `uses`), or the
+    /// binding it declares (`DEF` | an index into `defs`).
     table: OffsetMap<u32>,
     /// The uses met while resolving the batch's statements, in walk order.
     pub uses: Vec<Use<'a>>,
@@ -70,14 +70,14 @@ impl Batch<'_> {
     }
 }
 
-/// A reader's place among the uses of an [`Index`]: the use after the last
-/// one it found (see [`Index::target_near`]). Each reader has its own; it is
-/// only a hint, so atomics with no ordering keep it shareable at no cost.
+/// A reader's place in an [`Index`]: the use after the last one it found,
+/// and the binding declared after the last one it found (see
+/// [`Index::target_near`], [`Index::binding_near`]). Each reader has its own;
+/// it is only a hint, so atomics with no ordering keep it shareable at no cost.
 #[derive(Debug, Default)]
 pub struct Cursor {
     batch: AtomicU32,
-    next: AtomicU32,
-    /// The binding declared after the last one found, in `batch`.
+    next_use: AtomicU32,
     next_def: AtomicU32,
 }
 
@@ -181,14 +181,16 @@ impl<'a> Index<'a> {
     /// `cursor` found. The stages after the resolution walk a program in
     /// about the order it did, so that use is most often the one asked
     /// about, and reading it saves a lookup in the table (a hash, a probe
-    /// and, in a big script, a cache miss). The answer is the same.
+    /// and, in a big script, a cache miss). The answer is the table's as
+    /// long as no two identifiers start at the same offset, which holds for
+    /// every parsed program (a tool that builds one must keep it so).
     pub fn target_near(&self, ident: &Ident, cursor: &Cursor) -> Target<'a> {
         let at = ident.span.start;
-        let (k, next) = (cursor.batch.load(Relaxed), cursor.next.load(Relaxed));
+        let (k, next) = (cursor.batch.load(Relaxed), cursor.next_use.load(Relaxed));
         let batch = self.batches.get(k as usize).and_then(OnceLock::get);
         if let Some(used) = batch.and_then(|b| b.uses.get(next as usize)) {
             if used.span.start == at {
-                cursor.next.store(next + 1, Relaxed);
+                cursor.next_use.store(next + 1, Relaxed);
                 return used.target;
             }
         }
@@ -196,7 +198,7 @@ impl<'a> Index<'a> {
             Some((k, batch, i)) if i & DEF == 0 => {
                 if let Some(k) = k {
                     cursor.batch.store(k as u32, Relaxed);
-                    cursor.next.store(i + 1, Relaxed);
+                    cursor.next_use.store(i + 1, Relaxed);
                 }
                 batch.uses[i as usize].target
             }
@@ -230,6 +232,19 @@ impl<'a> Index<'a> {
             cursor.next_def.store((entry & !DEF) + 1, Relaxed);
         }
         Some(id)
+    }
+
+    /// The offsets of every use, then of every binding, each batch's in the
+    /// order they were recorded: the walk's order.
+    #[cfg(test)]
+    pub(super) fn recorded(&self) -> (Vec<u32>, Vec<u32>) {
+        let batches = self.batches.iter().filter_map(OnceLock::get);
+        let (mut uses, mut defs) = (Vec::new(), Vec::new());
+        for batch in batches.chain(self.late.get()) {
+            uses.extend(batch.uses.iter().map(|u| u.span.start));
+            defs.extend(batch.defs.iter().map(|&(at, _)| at));
+        }
+        (uses, defs)
     }
 
     /// The binding of a value bound before the script ([`Env::values`], [`Env::params`]).
@@ -299,6 +314,8 @@ impl<'a> Writer<'a> {
         let batch = &mut self.pending[k];
         batch.table.reserve(bytes / 8 + 8);
         batch.uses.reserve(bytes / 8 + 8);
+        // room for a binding every 16 bytes (the chain declares one every 25)
+        batch.defs.reserve(bytes / 16 + 8);
     }
 
     /// The top-level statement starting at `at` is next: publishes the

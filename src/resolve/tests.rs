@@ -235,15 +235,17 @@ fn an_identifier_outside_its_statement_is_still_found() {
 }
 
 /// Looking first at the use (or the binding) after the last one found
-/// gives the table's answer: in walk order (where that use is most often the one asked
-/// about), backwards and every other one (where it seldom is), in the
-/// examples and the checker's cases, cut into small batches.
+/// gives the table's answer, for every use and binding the resolution
+/// recorded (every kind of construct) in the examples and the checker's
+/// cases, cut into small batches: in the walk's order (where the next one is
+/// most often the one asked about), backwards and every other one (where it
+/// seldom is), and in the order the AST's names come.
 #[test]
 fn a_cursor_gives_the_answers_of_the_table() {
     let mut files = crate::testing::project_files("examples");
     files.extend(crate::testing::project_files("tests/cases/check/ok"));
     files.extend(crate::testing::project_files("tests/cases/check/err"));
-    let mut looked = 0;
+    let (mut uses, mut defs) = (0, 0);
     for file in files.iter().filter(|f| f.extension().is_some_and(|e| e == "flow")) {
         let text = std::fs::read_to_string(file).expect("a readable case");
         let Ok(program) = crate::syntax::parse(&SourceFile::new("t.flow", text)) else {
@@ -252,32 +254,41 @@ fn a_cursor_gives_the_answers_of_the_table() {
         let env = Env::default();
         let index = Arc::new(Index::with_batches_of(&program, &env, 64));
         let res = resolve_into(&program, &env, index.clone());
-        let table = |i: &Ident| match index.entry(i.span.start) {
+        let table = |at: u32| match index.entry(at) {
             Some((_, batch, e)) if e & DEF == 0 => {
                 format!("{:?} None", batch.uses[e as usize].target)
             }
             Some((_, batch, e)) => format!("Unresolved {:?}", batch.binding(e)),
             None => "Unresolved None".to_string(),
         };
-        let walk = idents(&program);
-        let backwards: Vec<&Ident> = walk.iter().rev().copied().collect();
-        let every_other: Vec<&Ident> = walk.iter().step_by(2).copied().collect();
-        for order in [&walk, &backwards, &every_other] {
+        let at = |at: u32| Ident {
+            name: "x".into(),
+            span: Span::new(at as usize, at as usize + 1),
+        };
+        let (used, defined) = index.recorded();
+        uses += used.len();
+        defs += defined.len();
+        let named: Vec<u32> = idents(&program).iter().map(|i| i.span.start).collect();
+        let mut orders = vec![named];
+        for walk in [used, defined] {
+            orders.push(walk.iter().rev().copied().collect());
+            orders.push(walk.iter().step_by(2).copied().collect());
+            orders.push(walk);
+        }
+        for order in &orders {
             let cursor = Cursor::default();
-            for ident in order {
+            for &offset in order {
+                let ident = at(offset);
                 let near = format!(
                     "{:?} {:?}",
-                    index.target_near(ident, &cursor),
+                    index.target_near(&ident, &cursor),
                     index.binding_near(ident.span, &cursor)
                 );
-                assert_eq!(near, table(ident), "{}: `{}` at {}", file.display(), ident.name, ident.span.start);
-                looked += 1;
+                assert_eq!(near, table(offset), "{}: at {offset}", file.display());
+                let res = format!("{:?} {:?}", res.target(&ident), res.binding_at(ident.span));
+                assert_eq!(res, table(offset), "{}: at {offset}", file.display());
             }
         }
-        for ident in &walk {
-            let res = format!("{:?} {:?}", res.target(ident), res.binding_at(ident.span));
-            assert_eq!(res, table(ident));
-        }
     }
-    assert!(looked > 1000, "only {looked} lookups");
+    assert!(uses > 500 && defs > 300, "only {uses} uses and {defs} bindings");
 }

@@ -406,9 +406,8 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    /// A call: its arguments, its modifiers, then its callee.
-    /// The callee, then the arguments and modifiers: in source order, which
-    /// the later stages' lookups follow (`Index::target_near`).
+    /// A call: its callee, then its arguments and modifiers, in source
+    /// order, which the later stages' lookups follow (`Index::target_near`).
     fn call(&mut self, call: &'a Call) {
         let callee = &call.callee;
         let target = match self.find_callable(&callee.name) {
@@ -438,12 +437,24 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    /// `agent Name = backend(config) [limit N]`: the config behind its
-    /// barrier, then the backend.
+    /// `agent Name = backend(config) [limit N]`: the backend first (as the
+    /// later stages look it up), then the config behind its barrier.
     fn agent_decl(&mut self, agent: &'a AgentDecl) {
+        let target = match backend(self.registry, &agent.backend.name) {
+            Some(b) => Target::Backend(b),
+            None => {
+                let diag = self.unknown_backend(&agent.backend);
+                self.diags.push(diag);
+                Target::Unresolved
+            }
+        };
+        self.record(&agent.backend, target);
         let outer = std::mem::replace(&mut self.in_config, true);
         self.push_scope(Barrier::Config);
-        let signature = backend(self.registry, &agent.backend.name).map(|b| b.signature());
+        let signature = match target {
+            Target::Backend(b) => Some(b.signature()),
+            _ => None,
+        };
         for arg in &agent.args {
             let key = arg
                 .name
@@ -462,15 +473,6 @@ impl<'a> Resolver<'a> {
         }
         self.pop_scope();
         self.in_config = outer;
-        let target = match backend(self.registry, &agent.backend.name) {
-            Some(b) => Target::Backend(b),
-            None => {
-                let diag = self.unknown_backend(&agent.backend);
-                self.diags.push(diag);
-                Target::Unresolved
-            }
-        };
-        self.record(&agent.backend, target);
     }
 
     /// `tools: [Search, Calc]`: a list of declared agents, by name.

@@ -220,7 +220,7 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
             };
             let span = self.graph.agents[tool as usize].span;
             let value = self.push(NodeKind::Task(task), "".into(), span, &[]);
-            let body = self.close(value, None);
+            let body = self.close(value);
             uses.push(ToolUse {
                 name,
                 agent: tool,

@@ -51,7 +51,7 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
             if outermost {
                 return value;
             }
-            otherwise = Some(self.close(value, None));
+            otherwise = Some(self.close(value));
         }
     }
 
@@ -76,7 +76,7 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
                 c => self.as_node(c, label, cond.span),
             });
         }
-        let body = self.close(Expr::Ref(Ref::Node(k)), None);
+        let body = self.close(Expr::Ref(Ref::Node(k)));
         GateCheck {
             name: check.name.name.as_str().into(),
             body,
@@ -121,7 +121,7 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
         let state = [(r.state.name.as_str(), Some(r.state.span))];
         self.open(BodyKind::RepeatCond, &state, true);
         let cond = self.expr(&r.until, Some(""));
-        let until = self.close(cond, None);
+        let until = self.close(cond);
         let body = self.body(BodyKind::RepeatRound, &state, &r.body);
         let otherwise = r
             .otherwise
@@ -148,7 +148,7 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
         for arm in &m.arms {
             self.open(BodyKind::MatchArm, &[], true);
             let result = self.expr(&arm.value, Some(""));
-            let body = self.close(result, None);
+            let body = self.close(result);
             if arm.patterns.iter().any(|p| p.literal.is_none()) {
                 otherwise = Some(body);
                 break;

@@ -197,7 +197,7 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
                     .collect();
                 self.open(BodyKind::Flow, &inputs, false);
                 let result = self.stmts(&decl.body.stmts, false);
-                let body = self.close(result, None);
+                let body = self.close(result);
                 self.graph.flows[index].body = body;
                 index += 1;
             }
