@@ -1,5 +1,7 @@
 //! `flow run`: compile, run with live progress, print the result.
 
+mod begin;
+
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -11,11 +13,10 @@ use tokio_util::sync::CancellationToken;
 use std::sync::Arc;
 
 use super::progress::{Mode, Progress};
-use super::store::store_error;
 use super::{compile_file, exit, json_report, print_diagnostics};
 use crate::engine::Engine;
 use crate::runtime::{RunOptions, RunStatus, TaskStatus};
-use crate::store::{NewRun, RunJournal, Store, StoreApprover, StoreWorker};
+use crate::store::{Store, StoreApprover, StoreWorker};
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
@@ -393,7 +394,7 @@ pub fn run(mut args: RunArgs) -> u8 {
         super::reaper::start_guard();
     }
     let journal = match worker {
-        Some(worker) => match begin_run(worker, &args, &script, hashed) {
+        Some(worker) => match begin::begin_run(worker, &args, &script, hashed) {
             Ok(journal) => Some(Arc::new(journal)),
             Err(code) => return code,
         },
@@ -579,97 +580,11 @@ pub fn run(mut args: RunArgs) -> u8 {
     code
 }
 
-/// Starts recording the run: cancels what killed runs left on a cluster,
-/// finds the run `--resume` names (or the latest of this script) and writes
-/// the run's row, all on the store's thread.
-fn begin_run(
-    worker: StoreWorker,
-    args: &RunArgs,
-    script: &crate::engine::Script,
-    hashed: Option<std::sync::mpsc::Receiver<String>>,
-) -> Result<RunJournal, u8> {
-    // Who runs the run (its row names the host, the boot and this process's
-    // start: `store/owner.rs`), read here while the store's thread is most
-    // likely still opening the store, rather than after, on its way.
-    crate::store::Owner::this_process();
-    let script_path = super::store::script_path(&args.script);
-    let given = args.exec.given_params().map_err(|message| {
-        errln!("error: {message}");
-        exit::USAGE
-    })?;
-    let (resume, replay) = (args.resume.clone(), args.replay.clone());
-    let (shown, path) = (args.script.display().to_string(), script_path.clone());
-    let earlier = worker.call(move |store| {
-        super::slurm::cancel_strays(store);
-        let resume_from = match resume.as_deref() {
-            None => None,
-            Some("latest") => match store.latest_ended_run_of(&path) {
-                Ok((ended, going)) => {
-                    if !going.is_empty() {
-                        let runs: Vec<String> = going.iter().map(i64::to_string).collect();
-                        let (s, are) = if going.len() == 1 { ("", "is") } else { ("s", "are") };
-                        errln!(
-                            "note: run{s} {} of `{shown}` {are} still going: not resumed from",
-                            runs.join(", ")
-                        );
-                    }
-                    if ended.is_none() {
-                        errln!("note: no earlier run of `{shown}` to resume; every task runs");
-                    }
-                    ended
-                }
-                Err(e) => return Err(store_error(&e)),
-            },
-            Some(text) => Some(named_run(store, "--resume", text)?),
-        };
-        let replay_from = match replay.as_deref() {
-            None => None,
-            Some("latest") => match store.latest_recording_of(&path) {
-                Ok(Some(run)) => Some(run),
-                Ok(None) => {
-                    errln!(
-                        "error: no run of `{shown}` was recorded; record one with `flow run --record`"
-                    );
-                    return Err(exit::USAGE);
-                }
-                Err(e) => return Err(store_error(&e)),
-            },
-            Some(text) => Some(named_run(store, "--replay", text)?),
-        };
-        Ok((resume_from, replay_from))
-    });
-    let (resume_from, replay_from) = earlier.map_err(|e| store_error(&e))??;
-    let params: serde_json::Map<String, Value> = given.into_iter().collect();
-    let run = NewRun {
-        kind: "run",
-        script: args.script.display().to_string(),
-        script_path,
-        // hashed while it compiled, or here
-        script_hash: hashed
-            .and_then(|hashed| hashed.recv().ok())
-            .unwrap_or_else(|| crate::runtime::digest(script.source.text.as_bytes())),
-        params: Value::Object(params),
-        resume_from,
-        record: args.record,
-        replay_from,
-    };
-    worker.begin(run).map_err(|e| store_error(&e))
-}
-
 /// Below this size a script's text is looked through for `sh` as soon as it
 /// is read (a bigger one takes longer to compile than the guard to start);
 /// from this size on, its text is hashed on the store's thread while it
 /// compiles (a smaller one hashes in microseconds).
 const SMALL_SCRIPT: usize = 64 << 10;
-
-/// The run `--resume=RUN` or `--replay=RUN` names, which must exist.
-fn named_run(store: &Store, flag: &str, text: &str) -> Result<i64, u8> {
-    let Ok(id) = text.parse::<i64>() else {
-        errln!("error: `{flag}={text}` needs a run number (`flow runs` lists them)");
-        return Err(exit::USAGE);
-    };
-    super::store::run_of(store, Some(id)).map(|run| run.id)
-}
 
 /// `--json`'s document for a run refused before it started.
 fn print_invalid(errors: Vec<Value>) {
