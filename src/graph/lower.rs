@@ -19,7 +19,7 @@ use super::*;
 use crate::agent::Registry;
 use crate::ast::{self, ExprKind, StmtKind};
 use crate::diag::{Code, Diagnostic};
-use crate::resolve::{BindingId, Cursor, Index, Resolution, Target};
+use crate::resolve::{BindingId, Index, Reader, Resolution, Target};
 
 /// Maps and sets keyed by names: small keys, no need for a DoS-resistant hash.
 type HashMap<K, V> = StdMap<K, V, foldhash::fast::FixedState>;
@@ -89,8 +89,7 @@ pub fn lower_indexed(
     let mut l = Lowerer {
         graph: TaskGraph::default(),
         homes: Vec::new(),
-        res: index,
-        cursor: Cursor::default(),
+        res: Reader::new(index),
         builders: Vec::new(),
         errors: Vec::new(),
         names: HashMap::default(),
@@ -155,9 +154,7 @@ struct Builder {
 /// Names borrow from the AST (or the prelude) for `'a`.
 struct Lowerer<'a, 'r, 'i: 'a> {
     graph: TaskGraph,
-    res: &'r Index<'i>,
-    /// Where a lookup in `res` looks first.
-    cursor: Cursor,
+    res: Reader<'r, 'i>,
     /// Where each binding of the resolution lives, by id.
     homes: Vec<Home>,
     builders: Vec<Builder>,
@@ -257,7 +254,7 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
     /// The binding declared at `span` lives at `r` of the innermost body.
     fn bind(&mut self, span: Span, r: Ref) {
         let depth = self.builders.len() as u32 - 1;
-        self.home(self.res.binding_near(span, &self.cursor), Home::Local { depth, at: r });
+        self.home(self.res.binding_at(span), Home::Local { depth, at: r });
     }
 
     /// Where body `depth` finds binding `id`, which lives at `at` of body
@@ -300,7 +297,7 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
 
     /// The value a name stands for in the innermost body.
     fn resolve(&mut self, ident: &'a ast::Ident) -> Expr {
-        let found = match self.res.target_near(ident, &self.cursor) {
+        let found = match self.res.target(ident) {
             Target::Binding(id) => match self.home_of(id) {
                 Home::Param(i) => Some(Ref::Param(i)),
                 Home::Local { depth, at } => {

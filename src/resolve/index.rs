@@ -81,6 +81,53 @@ pub struct Cursor {
     next_def: AtomicU32,
 }
 
+impl Cursor {
+    /// After the table found entry `i` of batch `k` (not the late one): the
+    /// list `next` counts in goes on after it.
+    fn follow(&self, k: Option<usize>, next: &AtomicU32, i: u32) {
+        if let Some(k) = k {
+            self.batch.store(k as u32, Relaxed);
+            next.store(i + 1, Relaxed);
+        }
+    }
+}
+
+/// An [`Index`] as one reader reads it (the lowering): [`Index::target`] and
+/// [`Index::binding_at`] through the reader's own [`Cursor`].
+pub struct Reader<'r, 'a> {
+    index: &'r Index<'a>,
+    cursor: Cursor,
+}
+
+impl<'r, 'a> Reader<'r, 'a> {
+    pub fn new(index: &'r Index<'a>) -> Self {
+        Reader {
+            index,
+            cursor: Cursor::default(),
+        }
+    }
+
+    /// What the identifier at this use site stands for.
+    pub fn target(&self, ident: &Ident) -> Target<'a> {
+        self.index.target_near(ident, &self.cursor)
+    }
+
+    /// The binding declared at `span`.
+    pub fn binding_at(&self, span: Span) -> Option<BindingId> {
+        self.index.binding_near(span, &self.cursor)
+    }
+
+    /// [`Index::env_value`].
+    pub fn env_value(&self, name: &str) -> Option<BindingId> {
+        self.index.env_value(name)
+    }
+
+    /// [`Index::env_callable`].
+    pub fn env_callable(&self, name: &str) -> Option<BindingId> {
+        self.index.env_callable(name)
+    }
+}
+
 /// A name bound before the script, in the order the resolution makes their
 /// bindings (ids 0, 1, 2, …).
 pub(super) enum EnvName<'a> {
@@ -184,22 +231,16 @@ impl<'a> Index<'a> {
     /// and, in a big script, a cache miss). The answer is the table's as
     /// long as no two identifiers start at the same offset, which holds for
     /// every parsed program (a tool that builds one must keep it so).
-    pub fn target_near(&self, ident: &Ident, cursor: &Cursor) -> Target<'a> {
+    pub(super) fn target_near(&self, ident: &Ident, cursor: &Cursor) -> Target<'a> {
         let at = ident.span.start;
-        let (k, next) = (cursor.batch.load(Relaxed), cursor.next_use.load(Relaxed));
-        let batch = self.batches.get(k as usize).and_then(OnceLock::get);
-        if let Some(used) = batch.and_then(|b| b.uses.get(next as usize)) {
-            if used.span.start == at {
-                cursor.next_use.store(next + 1, Relaxed);
-                return used.target;
-            }
+        let next = &cursor.next_use;
+        let use_at = |b: &Batch<'a>, i: usize| b.uses.get(i).map(|u| (u.span.start, u.target));
+        if let Some(target) = self.near(at, cursor, next, use_at) {
+            return target;
         }
         match self.entry(at) {
             Some((k, batch, i)) if i & DEF == 0 => {
-                if let Some(k) = k {
-                    cursor.batch.store(k as u32, Relaxed);
-                    cursor.next_use.store(i + 1, Relaxed);
-                }
+                cursor.follow(k, next, i);
                 batch.uses[i as usize].target
             }
             _ => Target::Unresolved,
@@ -215,23 +256,35 @@ impl<'a> Index<'a> {
 
     /// [`Index::binding_at`], looking first at the binding declared after
     /// the last one `cursor` found (as [`Index::target_near`] does for uses).
-    pub fn binding_near(&self, span: Span, cursor: &Cursor) -> Option<BindingId> {
+    pub(super) fn binding_near(&self, span: Span, cursor: &Cursor) -> Option<BindingId> {
         let at = span.start;
-        let (k, next) = (cursor.batch.load(Relaxed), cursor.next_def.load(Relaxed));
-        let batch = self.batches.get(k as usize).and_then(OnceLock::get);
-        if let Some(&(def, id)) = batch.and_then(|b| b.defs.get(next as usize)) {
-            if def == at {
-                cursor.next_def.store(next + 1, Relaxed);
-                return Some(id);
-            }
+        let next = &cursor.next_def;
+        if let Some(id) = self.near(at, cursor, next, |b, i| b.defs.get(i).copied()) {
+            return Some(id);
         }
         let (k, batch, entry) = self.entry(at)?;
         let id = batch.binding(entry)?;
-        if let Some(k) = k {
-            cursor.batch.store(k as u32, Relaxed);
-            cursor.next_def.store((entry & !DEF) + 1, Relaxed);
-        }
+        cursor.follow(k, next, entry & !DEF);
         Some(id)
+    }
+
+    /// What `item` finds at `next` in the cursor's batch (a use or a binding,
+    /// with the offset of its name), if its name is the one at `at`; `next`
+    /// then moves past it.
+    fn near<T>(
+        &self,
+        at: u32,
+        cursor: &Cursor,
+        next: &AtomicU32,
+        item: impl Fn(&Batch<'a>, usize) -> Option<(u32, T)>,
+    ) -> Option<T> {
+        let batch = self.batches.get(cursor.batch.load(Relaxed) as usize)?.get()?;
+        let i = next.load(Relaxed);
+        let (start, found) = item(batch, i as usize)?;
+        (start == at).then(|| {
+            next.store(i + 1, Relaxed);
+            found
+        })
     }
 
     /// The offsets of every use, then of every binding, each batch's in the

@@ -87,7 +87,7 @@ mod index;
 mod scope;
 mod walk;
 
-pub use index::{Cursor, Index};
+pub use index::{Index, Reader};
 
 pub(crate) use scope::{closest, quoted_list};
 

@@ -276,7 +276,7 @@ fn a_cursor_gives_the_answers_of_the_table() {
             orders.push(walk);
         }
         for order in &orders {
-            let cursor = Cursor::default();
+            let cursor = index::Cursor::default();
             for &offset in order {
                 let ident = at(offset);
                 let near = format!(

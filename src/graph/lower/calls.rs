@@ -70,7 +70,7 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
             );
             constant(Value::Null)
         };
-        match self.res.target_near(&call.callee, &self.cursor) {
+        match self.res.target(&call.callee) {
             Target::Function(function) => {
                 if let Some(capability) = function.capability {
                     self.graph.capabilities.insert(capability.to_string());

@@ -36,7 +36,7 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
         for stmt in &program.stmts {
             match &stmt.kind {
                 StmtKind::Agent(decl) => {
-                    self.home(self.res.binding_near(decl.name.span, &self.cursor), Home::Agent(agents));
+                    self.home(self.res.binding_at(decl.name.span), Home::Agent(agents));
                     agents += 1;
                 }
                 StmtKind::Flow(decl) => {
@@ -47,7 +47,7 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
                         body: BodyId(0),
                         span: decl.name.span,
                     });
-                    self.home(self.res.binding_near(decl.name.span, &self.cursor), Home::Flow(index));
+                    self.home(self.res.binding_at(decl.name.span), Home::Flow(index));
                 }
                 _ => {}
             }
@@ -66,7 +66,7 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
             if let StmtKind::Param { name, default } = &stmt.kind {
                 let default = self.expr(default, None);
                 let index = self.add_param(&name.name, default, name.span);
-                self.home(self.res.binding_near(name.span, &self.cursor), Home::Param(index));
+                self.home(self.res.binding_at(name.span), Home::Param(index));
             }
         }
         for stmt in &program.stmts {
@@ -100,7 +100,7 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
     }
 
     pub(super) fn agent(&mut self, decl: &'a ast::AgentDecl) -> Agent {
-        let backend = match self.res.target_near(&decl.backend, &self.cursor) {
+        let backend = match self.res.target(&decl.backend) {
             Target::Backend(b) => Some(b),
             _ => None,
         };
@@ -157,7 +157,7 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
         let mut agents = Vec::with_capacity(items.len());
         for item in items {
             if let ExprKind::Name(name) = &item.kind {
-                if let Target::Binding(id) = self.res.target_near(name, &self.cursor) {
+                if let Target::Binding(id) = self.res.target(name) {
                     if let Home::Agent(i) = self.home_of(id) {
                         agents.push(i);
                     }
