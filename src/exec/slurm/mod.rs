@@ -10,7 +10,7 @@
 //! stdout and stderr, and the exit status the job writes when the command
 //! ends.
 //!
-//! One driver task per executor ([`driver`]) owns every job of the run: it
+//! One driver task per executor (`driver.rs`) owns every job of the run: it
 //! looks for exit-status files every [`SlurmOptions::check`] (one
 //! `read_dir` per batch) and asks `squeue` about the run's jobs every
 //! [`SlurmOptions::poll`] — one call for the whole run, never one per job —
