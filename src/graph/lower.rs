@@ -104,7 +104,7 @@ pub fn lower_indexed(
     let script = l.builder();
     script.nodes.reserve(statements);
     script.labels.reserve(statements);
-    l.homes.reserve(statements);
+    l.homes.reserve(crate::resolve::bindings_hint(program));
     let result = l.stmts(&program.stmts, true);
     let root = l.close(result);
     l.graph.root = root;
@@ -173,10 +173,11 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
     fn home(&mut self, binding: Option<BindingId>, home: Home) {
         if let Some(id) = binding {
             let id = id as usize;
-            // Bindings are numbered as the resolution goes: grow as they come.
+            // Bindings are numbered as the resolution goes: grow as they
+            // come, within the room made for them while there is some.
             if id >= self.homes.len() {
-                self.homes
-                    .resize((id + 1).max(self.homes.len() * 2), Home::Unknown);
+                let doubled = (self.homes.len() * 2).min(self.homes.capacity());
+                self.homes.resize((id + 1).max(doubled), Home::Unknown);
             }
             self.homes[id] = home;
         }

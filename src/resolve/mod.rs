@@ -251,6 +251,14 @@ pub struct Resolution<'a> {
     cursor: index::Cursor,
 }
 
+/// About how many bindings a resolution of `program` makes, at most for
+/// most programs: a statement's and one every 64 bytes, more than a `let`
+/// a statement makes. Room for them is made once, not by doubling (room not
+/// used costs no memory).
+pub(crate) fn bindings_hint(program: &ast::Program) -> usize {
+    program.stmts.len() + program.span.end as usize / 64 + 16
+}
+
 /// Resolves every name of `program` against what `env` says exists before it.
 pub fn resolve<'a>(program: &'a ast::Program, env: &'a Env) -> Resolution<'a> {
     resolve_into(program, env, Arc::new(Index::new(program, env)))

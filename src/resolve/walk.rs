@@ -51,7 +51,7 @@ pub(super) struct Resolver<'a> {
 impl<'a> Resolver<'a> {
     pub(super) fn new(env: &'a Env, program: &Program, index: Arc<Index<'a>>) -> Resolver<'a> {
         let statements = program.stmts.len();
-        let bindings = (statements + program.span.end as usize / 64) + 16;
+        let bindings = super::bindings_hint(program);
         let mut r = Resolver {
             bindings: Vec::with_capacity(bindings),
             used: Vec::with_capacity(bindings),
@@ -124,6 +124,7 @@ impl<'a> Resolver<'a> {
     pub(super) fn program(&mut self, program: &'a Program) {
         let mut top = Scope::new(Barrier::None);
         top.values.reserve(program.stmts.len());
+        top.owned.reserve(program.stmts.len());
         self.scopes.push(top);
         for stmt in &program.stmts {
             if let StmtKind::Param { name, .. } = &stmt.kind {

@@ -276,6 +276,8 @@ pub(crate) struct Scheduler {
     stopped_live: u32,
     /// Tasks that may use tools, and the uses running.
     tools: tools::ToolState,
+    /// When inline answers happen, read once for many in a burst.
+    clock: crate::runtime::task::BurstClock,
 }
 
 impl Scheduler {
@@ -340,6 +342,7 @@ impl Scheduler {
             finishing: 0,
             stopped_live: 0,
             tools: Default::default(),
+            clock: Default::default(),
             options,
         }
     }
@@ -442,6 +445,7 @@ impl Scheduler {
         // One counted copy of the graph for the whole burst, not one per node.
         let graph = self.graph.clone();
         let mut done = 0usize;
+        self.clock.begin();
         while let Some(work) = self.ready.pop_front() {
             self.prefetch_ahead(&graph);
             // A long burst of pure work looks at the token now and then
@@ -456,6 +460,7 @@ impl Scheduler {
                 Work::Finish(key) => self.maybe_finish(key),
             }
         }
+        self.clock.end();
     }
 
     /// Has the CPU start loading what the next nodes in line will read, while

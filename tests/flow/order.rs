@@ -1,5 +1,6 @@
 //! The order queued tasks start in: depth first, the oldest `map` item's
-//! tasks before younger items' (docs/language.md, "Scheduling order").
+//! tasks before younger items' (docs/language.md, "Scheduling order"); and
+//! the times their records give that order.
 
 use crate::common::run_with;
 use flow::{RunOptions, RunStatus};
@@ -42,6 +43,53 @@ done
         assert!(
             finished >= item - 1,
             "item {item} started when {finished} items before it were done"
+        );
+    }
+}
+
+/// Inline answers (`echo`) share one clock reading among many in a burst of
+/// pure work: never one from before a command ended, for what that
+/// command's end made ready.
+#[test]
+fn inline_answers_are_timed_after_what_they_waited_for() {
+    let outcome = run_with(
+        r#"
+let early = map i in range(300) { echo(i) }
+let slow = sh("sleep 0.05")
+let late = map i in range(300) { echo([slow, i]) }
+[len(early), len(late)]
+"#,
+        RunOptions::new().record_all(true),
+    );
+    assert_eq!(
+        outcome.status,
+        RunStatus::Succeeded,
+        "{:#?}",
+        outcome.errors
+    );
+    let slow = outcome
+        .tasks
+        .iter()
+        .find(|t| t.id() == "slow")
+        .expect("slow");
+    let ended = slow.ended_at.expect("slow ended");
+    let answers: Vec<_> = outcome
+        .tasks
+        .iter()
+        .filter(|t| t.id().starts_with("late["))
+        .collect();
+    assert_eq!(answers.len(), 300);
+    for answer in answers {
+        let started = answer.started_at.expect("an answer has a time");
+        assert!(
+            started >= ended,
+            "{} started {:?} before `slow` ended",
+            answer.id(),
+            ended.duration_since(started)
+        );
+        assert_eq!(
+            answer.ended_at, answer.started_at,
+            "an answer takes no time"
         );
     }
 }

@@ -334,7 +334,9 @@ impl Scheduler {
                 Some(Ok(reply)) if reply.usage.is_none() && !timed && task.tools().is_empty() => {
                     return Ok(Start::Value(reply.value))
                 }
-                Some(result) => return Ok(Start::Done(inline_executed(result, timed))),
+                Some(result) => {
+                    return Ok(Start::Done(inline_executed(result, timed, &self.clock)))
+                }
             }
         }
         // A dry run's tasks get no key: nothing re-used, nothing to re-use.
