@@ -578,3 +578,49 @@ impl Engine {
         Ok(self.run(&script, options).await)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::ast::{ExprKind, StmtKind};
+    use crate::resolve;
+    use crate::source::SourceFile;
+
+    /// The checker and the lowering walk a script in the resolution's order, so
+    /// they find every name from their cursors, batch after batch: a script of
+    /// plain statements has no table made (`Index::table`), which only a reader
+    /// asking out of order pays for.
+    #[test]
+    fn readers_in_walk_order_need_no_table() {
+        let mut text = String::from("param n = 2\nlet t0 = noop()\n");
+        for i in 1..400 {
+            text += &format!("let t{i} = noop(t{}, b: [t{}, n])\n", i - 1, i / 2);
+        }
+        text += "t399\n";
+        let program = crate::syntax::parse(&SourceFile::new("t.flow", text.clone())).expect("it parses");
+        let env = resolve::Env::default();
+        let index = Arc::new(resolve::Index::with_batches_of(&program, &env, 256));
+        let res = resolve::resolve_into(&program, &env, index.clone());
+        assert!(res.diagnostics().is_empty(), "{:?}", res.diagnostics());
+        let diagnostics = crate::check::check_resolved(&program, &res, &env);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        let graph = crate::graph::lower_indexed(&program, &index, &Default::default());
+        assert_eq!(graph.expect("it lowers").nodes.len(), 400);
+        assert_eq!(index.tables_made(), 0, "of {} batches", text.len() / 256);
+        // A reader out of order has the tables made, and finds the same.
+        let StmtKind::Let { name: first, .. } = &program.stmts[1].kind else {
+            panic!("a let")
+        };
+        let StmtKind::Expr(last) = &program.stmts[401].kind else {
+            panic!("an expression")
+        };
+        let ExprKind::Name(last) = &last.kind else {
+            panic!("a name")
+        };
+        let (last, first) = (res.target(last), res.binding_at(first.span));
+        assert!(index.tables_made() >= 2);
+        assert!(matches!(last, resolve::Target::Binding(id) if res.binding(id).name == "t399"));
+        assert!(first.is_some_and(|id| res.binding(id).name == "t0"));
+    }
+}

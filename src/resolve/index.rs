@@ -11,10 +11,15 @@
 //! waits. Small tables also stay in cache, where one table of the whole
 //! script did not.
 //!
-//! Each batch also lists its uses and its bindings in the order the walk
-//! met them, and the later stages walk in that order too: a reader's
-//! [`Cursor`] points at the next of each, which is most often the one asked
-//! about, so most lookups read a list instead of the table.
+//! Each batch lists its uses and its bindings in the order the walk met
+//! them, and the later stages walk in that order too: a reader's [`Cursor`]
+//! points at the next of each, which is most often the one asked about, and
+//! a reader entering a batch asks first about its first one. So the table of
+//! a batch is made only when a reader asks out of that order (a check that
+//! looks at declarations first, the REPL, a test), from the batch's lists,
+//! once: a big script of plain statements is resolved and lowered without
+//! any, where the walk used to fill one per batch (the chain of `bench/`:
+//! 6 MB, and a tenth of the resolution's time).
 
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
@@ -54,9 +59,12 @@ pub struct Index<'a> {
 #[derive(Debug, Default)]
 pub(super) struct Batch<'a> {
     /// The start of an identifier → its use (an index into `uses`), or the
-    /// binding it declares (`DEF` | an index into `defs`).
-    table: OffsetMap<u32>,
-    /// The uses met while resolving the batch's statements, in walk order.
+    /// binding it declares (`DEF` | an index into `defs`): made from the
+    /// lists when first asked for ([`Index::table`]).
+    table: OnceLock<OffsetMap<u32>>,
+    /// The uses met while resolving the batch's statements, in walk order
+    /// (of the late batch: those outside their statement's batch; a batch
+    /// lists those too, and its table leaves them to the late one's).
     pub uses: Vec<Use<'a>>,
     /// The bindings declared there (the start of the name, the binding), in
     /// the order they were made: a `let`'s after its value's uses.
@@ -157,7 +165,7 @@ impl<'a> Index<'a> {
     }
 
     /// [`Index::new`] with batches of at least `bytes` (tests try 1 and `u32::MAX`).
-    pub(super) fn with_batches_of(program: &ast::Program, env: &'a Env, bytes: u32) -> Index<'a> {
+    pub(crate) fn with_batches_of(program: &ast::Program, env: &'a Env, bytes: u32) -> Index<'a> {
         let mut starts = vec![0];
         for stmt in &program.stmts {
             let last: u32 = *starts.last().unwrap_or(&0);
@@ -211,11 +219,32 @@ impl<'a> Index<'a> {
     pub(super) fn entry(&self, at: u32) -> Option<(Option<usize>, &Batch<'a>, u32)> {
         let k = self.batch_of(at);
         let batch = self.batches.get(k)?.wait();
-        if let Some(&entry) = batch.table.get(&at) {
+        if let Some(&entry) = self.table(Some(k), batch).get(&at) {
             return Some((Some(k), batch, entry));
         }
         let late = self.late.wait();
-        late.table.get(&at).map(|&entry| (None, late, entry))
+        let entry = self.table(None, late).get(&at)?;
+        Some((None, late, *entry))
+    }
+
+    /// The table of batch `k` (`None`: the late one), made from its lists
+    /// the first time it is asked for.
+    fn table<'b>(&self, k: Option<usize>, batch: &'b Batch<'a>) -> &'b OffsetMap<u32> {
+        batch.table.get_or_init(|| {
+            let mut table = OffsetMap::default();
+            table.reserve(batch.uses.len() + batch.defs.len());
+            for (i, used) in batch.uses.iter().enumerate() {
+                let at = used.span.start;
+                // A use outside its statement's batch is the late one's.
+                if k.is_none_or(|k| self.batch_of(at) == k) {
+                    table.insert(at, i as u32);
+                }
+            }
+            for (i, &(at, _)) in batch.defs.iter().enumerate() {
+                table.insert(at, DEF | i as u32);
+            }
+            table
+        })
     }
 
     /// What the identifier at this use site stands for.
@@ -270,7 +299,9 @@ impl<'a> Index<'a> {
 
     /// What `item` finds at `next` in the cursor's batch (a use or a binding,
     /// with the offset of its name), if its name is the one at `at`; `next`
-    /// then moves past it.
+    /// then moves past it. Else, the first item of `at`'s own batch, if its
+    /// name is that one: a reader entering a batch (which the cursor then
+    /// follows). Else `None`, and the caller asks the table.
     fn near<T>(
         &self,
         at: u32,
@@ -278,13 +309,28 @@ impl<'a> Index<'a> {
         next: &AtomicU32,
         item: impl Fn(&Batch<'a>, usize) -> Option<(u32, T)>,
     ) -> Option<T> {
-        let batch = self.batches.get(cursor.batch.load(Relaxed) as usize)?.get()?;
-        let i = next.load(Relaxed);
-        let (start, found) = item(batch, i as usize)?;
+        let here = cursor.batch.load(Relaxed) as usize;
+        if let Some(batch) = self.batches.get(here).and_then(OnceLock::get) {
+            let i = next.load(Relaxed);
+            if let Some((_, found)) = item(batch, i as usize).filter(|(s, _)| *s == at) {
+                next.store(i + 1, Relaxed);
+                return Some(found);
+            }
+        }
+        let k = self.batch_of(at);
+        let (start, found) = item(self.batches.get(k)?.wait(), 0)?;
         (start == at).then(|| {
-            next.store(i + 1, Relaxed);
+            cursor.batch.store(k as u32, Relaxed);
+            next.store(1, Relaxed);
             found
         })
+    }
+
+    /// How many batches (the late one included) have had their table made.
+    #[cfg(test)]
+    pub(crate) fn tables_made(&self) -> usize {
+        let batches = self.batches.iter().filter_map(OnceLock::get);
+        batches.chain(self.late.get()).filter(|b| b.table.get().is_some()).count()
     }
 
     /// The offsets of every use, then of every binding, each batch's in the
@@ -365,7 +411,6 @@ impl<'a> Writer<'a> {
         let end = starts.get(k + 1).copied().unwrap_or(self.index.end);
         let bytes = end.saturating_sub(starts[k]) as usize;
         let batch = &mut self.pending[k];
-        batch.table.reserve(bytes / 8 + 8);
         batch.uses.reserve(bytes / 8 + 8);
         // room for a binding every 16 bytes (the chain declares one every 25)
         batch.defs.reserve(bytes / 16 + 8);
@@ -401,34 +446,14 @@ impl<'a> Writer<'a> {
 
     /// Records the binding declared by the identifier at `at`.
     pub fn def(&mut self, at: u32, id: BindingId) {
-        let batch = self.batch_for(at);
-        let i = batch.defs.len() as u32;
-        batch.defs.push((at, id));
-        batch.table.insert(at, DEF | i);
-    }
-
-    /// The binding declared at `at`, if this walk declared one there.
-    pub fn def_at(&self, at: u32) -> Option<BindingId> {
-        let k = self.index.batch_of(at);
-        let batch = if k < self.current {
-            &self.late
-        } else {
-            &self.pending[k]
-        };
-        batch.binding(*batch.table.get(&at)?)
+        self.batch_for(at).defs.push((at, id));
     }
 
     /// Records a use, in walk order.
     pub fn record(&mut self, used: Use<'a>) {
-        let at = used.span.start;
-        let batch = &mut self.pending[self.current];
-        let i = batch.uses.len() as u32;
-        batch.uses.push(used);
-        if self.index.batch_of(at) == self.current {
-            batch.table.insert(at, i);
-        } else {
+        self.pending[self.current].uses.push(used);
+        if self.index.batch_of(used.span.start) != self.current {
             // Outside its statement: found through the late table.
-            self.late.table.insert(at, self.late.uses.len() as u32);
             self.late.uses.push(used);
         }
     }

@@ -24,7 +24,8 @@
 //! `after` name, an agent's backend), its [`Target`]: a binding, a backend, a
 //! built-in function, or nothing. Both are found by the byte offset where the
 //! identifier starts, in the [`Index`]: a hash table per batch of top-level
-//! statements, so the later stages look a name up in O(1) without walking
+//! statements (made when a reader first needs it), so the later stages look
+//! a name up in O(1) without walking
 //! scopes again, and the lowering can read the batches already resolved
 //! while the walk goes on (see `index.rs`). The name diagnostics (undefined,
 //! used before bound, duplicate, unused, not a value, not callable, unknown

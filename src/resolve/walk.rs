@@ -30,6 +30,9 @@ pub(super) struct Resolver<'a> {
     pub scopes: Vec<Scope<'a>>,
     /// Top-level `param`s, which flow bodies and agent configs see wherever declared.
     pub top_params: Map<&'a str, BindingId>,
+    /// The binding made for each top-level `param` before the walk, by the
+    /// offset of its name.
+    early_params: super::OffsetMap<BindingId>,
     pub flows: Vec<FlowSig<'a>>,
     /// Inside an agent declaration's config or `limit`.
     pub in_config: bool,
@@ -57,6 +60,7 @@ impl<'a> Resolver<'a> {
             used: Vec::with_capacity(bindings),
             scopes: Vec::new(),
             top_params: Map::default(),
+            early_params: Default::default(),
             flows: Vec::new(),
             in_config: false,
             in_param_default: false,
@@ -134,6 +138,7 @@ impl<'a> Resolver<'a> {
                     Some(name.span),
                     BindingKind::Value(ValueKind::Param),
                 );
+                self.early_params.insert(name.span.start, id);
                 match self.top_params.get(name.name.as_str()) {
                     Some(&old)
                         if self.bindings[old as usize].kind
@@ -206,7 +211,7 @@ impl<'a> Resolver<'a> {
                 let outer = std::mem::replace(&mut self.in_param_default, top);
                 self.expr(default);
                 self.in_param_default = outer;
-                match self.out.def_at(name.span.start) {
+                match self.early_params.get(&name.span.start).copied() {
                     Some(id) if top => self.bind_value(id),
                     _ => {
                         self.declare_value(&name.name, name.span, ValueKind::Param);
