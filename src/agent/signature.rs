@@ -34,10 +34,12 @@ pub struct Signature {
     /// Its calls finish at once and touch nothing outside: the scheduler runs
     /// them inline, without a task (see [`super::Agent::call_inline`]).
     pub inline: bool,
-    /// Its calls read their context (the named arguments its config does not
-    /// take). `false` (`noop`): the scheduler still evaluates those
-    /// arguments, so that one that fails fails the call, but hands the agent
-    /// an empty context instead of copying each value into one.
+    /// Its calls read their arguments: their instructions (the positional
+    /// one) and their context (the named ones its config does not take).
+    /// `false` (`noop`): the scheduler still evaluates those arguments, so
+    /// that one that fails fails the call, but hands the agent no
+    /// instructions and an empty context instead of making text of the one
+    /// and copying each value into the other.
     pub reads_context: bool,
     /// Which concurrency slots its calls take.
     pub resource: Resource,
@@ -507,7 +509,7 @@ impl Signature {
         self
     }
 
-    /// Marks its calls as reading nothing of their context (see
+    /// Marks its calls as reading none of their arguments (see
     /// [`Signature::reads_context`]).
     pub fn ignores_context(mut self) -> Signature {
         self.reads_context = false;

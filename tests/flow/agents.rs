@@ -529,3 +529,32 @@ fn a_host_agent_named_like_a_function_or_keyword_is_refused() {
     let engine = Engine::new().agent("Lister_2", |_call: Call| async { Ok(json!(1)) });
     assert!(engine.compile("t.flow", "Lister_2()").is_ok());
 }
+
+/// An agent that reads none of its arguments (`noop`, `Signature::ignores_context`)
+/// gets neither instructions nor context, but each of its arguments is still
+/// evaluated, and one that fails fails the call.
+#[test]
+fn an_agent_that_reads_no_arguments_still_fails_on_a_bad_one() {
+    // Each fails at its index, which the error points at.
+    for (arguments, at) in [("xs[5]", "5"), ("b: xs[5]", "5"), ("xs, b: xs[9]", "9")] {
+        let script = format!("let xs = [1, 2]\nlet a = noop({arguments})\na\n");
+        let outcome = common::run(&script);
+        assert_eq!(outcome.status, RunStatus::Failed, "noop({arguments})");
+        let error = outcome.errors.first().expect("an error");
+        assert!(
+            error.message.contains("out of range"),
+            "noop({arguments}): {}",
+            error.message
+        );
+        let span = error.span().expect("where");
+        assert_eq!(
+            &script[span.start as usize..span.end as usize],
+            at,
+            "noop({arguments})"
+        );
+    }
+    assert_eq!(
+        common::result("let xs = [1, 2]\nnoop(xs[1], b: xs)\n"),
+        json!(null)
+    );
+}

@@ -292,11 +292,16 @@ impl Scheduler {
                 (&b.0, crate::runtime::call_config(config), command, queue)
             }
         };
+        let reads_context = implementation.signature().reads_context;
         let instructions = match &task.instructions {
-            Some(e) => Some(self.text_in(key, e)?),
+            Some(e) if reads_context => Some(self.text_in(key, e)?),
+            // Evaluated for its errors only: no text made of the value.
+            Some(e) => {
+                self.check_in(key, e)?;
+                None
+            }
             None => None,
         };
-        let reads_context = implementation.signature().reads_context;
         let mut context = Map::with_capacity(if reads_context { task.context.len() } else { 0 });
         for (name, expr) in &task.context {
             if reads_context {
