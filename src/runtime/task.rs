@@ -269,9 +269,13 @@ pub(crate) async fn wait(wait: Duration, cancel: CancellationToken, keyed: Optio
 /// The wall clock as the scheduler's inline answers read it. Within a burst
 /// of pure work ([`BurstClock::begin`] to [`BurstClock::end`]) one reading
 /// serves up to [`BurstClock::ANSWERS`] answers: a reading costs about 40 ns,
-/// a fifth of what a `noop` task costs in all, and a burst answers a task
-/// every few hundred nanoseconds, so a time is off by microseconds where
-/// records keep milliseconds. Outside a burst, every reading is fresh.
+/// a fifth of what a `noop` task costs in all. A time is early by the pure
+/// work done since its reading, in the same burst: for a burst of `noop`s a
+/// few microseconds, where records keep milliseconds; more only when a value
+/// the burst computes meanwhile is slow to make. It is never earlier than
+/// the end of a task the answer waited for: a task's end starts a burst,
+/// and every burst starts with a fresh reading. Outside a burst, every
+/// reading is fresh.
 #[derive(Debug, Default)]
 pub(crate) struct BurstClock {
     last: std::cell::Cell<Option<SystemTime>>,
