@@ -425,7 +425,13 @@ fn a_job_whose_node_fails_is_submitted_again() {
             .stdout,
     );
     let node = node.lines().next().unwrap().trim().to_string();
-    let project = Project::new("slurm-node-fail", "let a = sh(\"sleep 2; echo done\")\na\n");
+    let project = Project::new(
+        "slurm-node-fail",
+        // `&&`: a `sleep` killed with its node must not be followed by the
+        // `echo`, which would end the job with a status of 0 before the
+        // signal reached the shells around it.
+        "let a = sh(\"sleep 2 && echo done\")\na\n",
+    );
     let child = project
         .command(&["run", "--executor", "slurm", "main.flow"])
         .stdout(Stdio::piped())
