@@ -146,9 +146,10 @@ struct Builder {
     /// For each label taken more than once, the next `#n` to try: the
     /// thousandth `echo` of a list must not try `echo#2` … `echo#999` first.
     suffixes: HashMap<Arc<str>, u32>,
-    /// The nodes with bodies of their own (a `map`, an `if`, a tool's use),
-    /// by index: hung under them when this body closes.
-    constructs: Vec<u32>,
+    /// Each body of a construct of this body (a `map`, an `if`, a tool's
+    /// use), with the construct's index here: hung under it when this body
+    /// closes.
+    constructs: Vec<(u32, BodyId)>,
 }
 
 /// Names borrow from the AST (or the prelude) for `'a`.
@@ -228,11 +229,8 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
         }
         // The nodes now have their final indexes: each body of a construct
         // (closed before it) hangs under it.
-        for local in b.constructs {
-            let at = first + local;
-            for body in TaskGraph::child_bodies(&self.graph.nodes[at as usize]) {
-                self.graph.bodies[body.0 as usize].parent = Some(NodeId(at));
-            }
+        for (local, body) in b.constructs {
+            self.graph.bodies[body.0 as usize].parent = Some(NodeId(first + local));
         }
         let id = BodyId(self.graph.bodies.len() as u32);
         self.graph.bodies.push(Body {
@@ -385,9 +383,7 @@ impl<'a, 'i: 'a> Lowerer<'a, '_, 'i> {
         node.deps = deps;
         let b = self.builder();
         let index = b.nodes.len() as u32;
-        if !bodies.is_empty() {
-            b.constructs.push(index);
-        }
+        b.constructs.extend(bodies.into_iter().map(|body| (index, body)));
         b.nodes.push(node);
         Expr::Ref(Ref::Node(index))
     }
