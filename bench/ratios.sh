@@ -11,7 +11,9 @@ Markdown table.
 
 The references are bench/reference's programs: `dag` (a minimal tokio DAG
 runner), `spawn` (raw process spawns of `true`), `llm-server` and
-`llm-client` (a loopback chat server and a bare reqwest client). Written in
+`llm-client` (a loopback chat server and a bare reqwest client). The `floor`
+rows, not run by default, measure `spawn-loop` (the same spawns from one
+event loop, as `flow run` has) against `spawn`. Written in
 Python, under the name the issue gives it.
 
 Usage (from anywhere):
@@ -22,6 +24,7 @@ Usage (from anywhere):
     bench/ratios.sh --peers      # also flow / asyncio, make -j2, xargs -P2
     bench/ratios.sh --rows map,spawn --no-build
     bench/ratios.sh --idle       # each pair of runs waits for an idle machine
+    bench/ratios.sh --rows spawn,floor  # the spawn row and its floor for one event loop
 
 Builds `flow` and bench/reference in release mode first (CARGO_TARGET_DIR
 is honoured; the reference builds into its `reference` folder), generates
@@ -235,6 +238,15 @@ def main():
         if "spawn" in rows:
             table.compare('10,000 `sh("true")`, `--jobs 2` (`spawn 10000 2`)',
                           flow_run("--jobs", "2", f"{OUT}/sh_10k.flow"), ref("spawn", "10000", "2"), goal=1.05)
+        if "floor" in rows:
+            # Not flow: the spawn row's floor for one event loop, as `flow run` has (bench/README.md, the twelfth pass)
+            spawn = ref("spawn", "10000", "2")
+            table.compare("floor: one event loop, 2 slots, pidfds (`spawn-loop 10000 2`) against `spawn 10000 2`",
+                          ref("spawn-loop", "10000", "2"), spawn, goal=1.05)
+            table.compare("floor: … with `flow`'s pipes and process groups (`--pipes --groups`)",
+                          ref("spawn-loop", "10000", "2", "--pipes", "--groups"), spawn, goal=1.05)
+            table.compare("floor: … the same from an event loop per slot (`--threads 2`)",
+                          ref("spawn-loop", "10000", "2", "--pipes", "--groups", "--threads", "2"), spawn, goal=1.05)
         if "startup" in rows:
             table.compare(f"start-up: `flow run` of one `sh(\"true\")` (`spawn 1 1`), mean of {STARTUP_REPEAT}",
                           flow_run(f"{OUT}/one_task.flow"), ref("spawn", "1", "1"), goal=1.3, repeat=STARTUP_REPEAT)

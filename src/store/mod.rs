@@ -187,9 +187,15 @@ fn connect(db: &Path, create: bool) -> Result<Connection, StoreError> {
         ));
     }
     conn.execute_batch(
-        "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 256;",
+        "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 256;
+         PRAGMA journal_size_limit = 4194304;",
     )
     .map_err(|e| sql_error(db, e))?;
+    // `journal_size_limit`: SQLite reuses the log file after a checkpoint
+    // instead of shrinking it, so one big commit (a run of many tasks with
+    // big values) left a log of its size beside the database for good. The
+    // log is now cut back to 4 MiB, four times what a checkpoint leaves it
+    // to grow to, when it starts over after a checkpoint.
     // Closing the last connection would checkpoint the log into the database
     // (four fsyncs: 15 ms on every `flow run`); SQLite's automatic checkpoint
     // does it often enough, and the log is as durable. Every 256 pages (1 MiB),
@@ -259,4 +265,36 @@ fn io_reason(e: &std::io::Error) -> String {
 pub(crate) fn millis(t: std::time::SystemTime) -> i64 {
     t.duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The log's size on disk, in bytes.
+    fn log_size(db: &Path) -> u64 {
+        let wal = db.with_file_name(format!("{DB_FILE}-wal"));
+        std::fs::metadata(wal).map_or(0, |m| m.len())
+    }
+
+    #[test]
+    fn a_big_commit_does_not_leave_a_big_log_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join(DB_FILE);
+        let conn = connect(&db, true).unwrap();
+        conn.execute_batch("CREATE TABLE big (x BLOB)").unwrap();
+        // One commit of 16 MiB: the log grows to hold all of it.
+        conn.execute_batch("BEGIN").unwrap();
+        for _ in 0..16 {
+            conn.execute("INSERT INTO big VALUES (zeroblob(1048576))", [])
+                .unwrap();
+        }
+        conn.execute_batch("COMMIT").unwrap();
+        assert!(log_size(&db) > 16 << 20, "the log held the commit");
+        // The commit's automatic checkpoint copied it into the database; the
+        // next write starts the log over, and cuts it back.
+        conn.execute("INSERT INTO big VALUES (1)", []).unwrap();
+        let size = log_size(&db);
+        assert!(size <= 4 << 20, "the log stayed at {size} bytes");
+    }
 }

@@ -23,3 +23,27 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("a tokio runtime")
 }
+
+/// What `spawn` and `spawn-loop` exec: `true` as found on `PATH` once (as
+/// `flow` looks a program up), and this process's environment, each as C
+/// strings.
+pub fn true_and_environment() -> (std::ffi::CString, Vec<std::ffi::CString>) {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let program = std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("true"))
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| std::path::PathBuf::from("/bin/true"));
+    let program = CString::new(program.as_os_str().as_bytes()).expect("a path without NUL");
+    let environment = std::env::vars_os()
+        .map(|(name, value)| {
+            let mut entry = name.as_bytes().to_vec();
+            entry.push(b'=');
+            entry.extend_from_slice(value.as_bytes());
+            CString::new(entry).expect("no NUL in the environment")
+        })
+        .collect();
+    (program, environment)
+}

@@ -6,9 +6,7 @@
 //! execs a plain program; `true` is looked up on `PATH` once, as `flow`
 //! does. `spawn 1 1` is the start-up row's one raw spawn.
 
-use std::ffi::{c_int, c_void, CString};
-use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What the child needs to exec: NUL-terminated strings and arrays of them,
@@ -58,21 +56,7 @@ fn main() {
     let [n, k] = flow_reference::numbers("spawn N K", std::env::args().skip(1), 2)[..] else {
         unreachable!("two numbers")
     };
-    let program = std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join("true"))
-        .find(|path| path.is_file())
-        .unwrap_or_else(|| PathBuf::from("/bin/true"));
-    let program = CString::new(program.as_os_str().as_bytes()).expect("a path without NUL");
-    let environment: Vec<CString> = std::env::vars_os()
-        .map(|(name, value)| {
-            let mut entry = name.as_bytes().to_vec();
-            entry.push(b'=');
-            entry.extend_from_slice(value.as_bytes());
-            CString::new(entry).expect("no NUL in the environment")
-        })
-        .collect();
+    let (program, environment) = flow_reference::true_and_environment();
     let next = AtomicU64::new(0);
     let worker = || {
         let argv = [program.as_ptr(), std::ptr::null()];
