@@ -46,7 +46,7 @@ pub struct RunArgs {
     /// Run the whole graph with every agent call answered by a stub of the
     /// shape it declares (an `llm` with a `schema:` gives a minimal value
     /// that follows it, `sh` with `output: "lines"` gives [], others a
-    /// "<dry run: NAME>" placeholder): no command runs, no request is sent.
+    /// `"<dry run: NAME>"` placeholder): no command runs, no request is sent.
     /// Not recorded in the run store.
     #[arg(long, conflicts_with_all = ["resume", "record", "replay", "explain"])]
     dry_run: bool,
