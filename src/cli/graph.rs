@@ -30,7 +30,9 @@ pub struct GraphArgs {
     all_diagnostics: bool,
     /// Colour each node by its state in a recorded run: the latest run of
     /// this script, or `--run RUN` (succeeded green, failed red, skipped
-    /// grey, cached blue, not run white), and count each `map`'s items.
+    /// grey, cached blue, not run white, still going yellow), and count each
+    /// `map`'s items whose list only a run knows (`×12…` while the run still
+    /// goes: its items so far).
     #[arg(long, value_name = "RUN", num_args = 0..=1, default_missing_value = "latest")]
     run: Option<String>,
     #[command(flatten)]

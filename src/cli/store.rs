@@ -234,9 +234,14 @@ fn script_shown(path: &str, here: Option<&Path>) -> String {
     format!("…{tail}")
 }
 
-fn seconds(ms: i64) -> String {
-    if ms < 60_000 {
-        format!("{:.2}s", ms as f64 / 1e3)
+/// Milliseconds as `850ms`, `2.41s`, `3m 20s`.
+pub(super) fn seconds(ms: i64) -> String {
+    let ms = ms.max(0);
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        let text = format!("{:.2}", ms as f64 / 1e3);
+        format!("{}s", text.trim_end_matches('0').trim_end_matches('.'))
     } else {
         humantime::format_duration(Duration::from_secs(ms as u64 / 1000)).to_string()
     }
@@ -383,9 +388,9 @@ pub(super) fn print_task_log(store: &Store, task: &TaskRow) {
 pub(crate) fn task_log(store: &Store, task: &TaskRow) -> String {
     use std::fmt::Write as _;
     let mut text = String::new();
-    let took = task.duration_ms.map_or_else(String::new, |ms| {
-        format!(" in {}", seconds(ms.round() as i64))
-    });
+    let attempts = store.attempts(task).unwrap_or_default();
+    let took = crate::store::took_ms(task.duration_ms, &attempts)
+        .map_or_else(String::new, |ms| format!(" in {}", seconds(ms)));
     let _ = writeln!(
         text,
         "==> {} ({}) {}{took}",
@@ -394,7 +399,6 @@ pub(crate) fn task_log(store: &Store, task: &TaskRow) -> String {
     if let Some(run) = task.reused_from {
         let _ = writeln!(text, "re-used from run {run}");
     }
-    let attempts = store.attempts(task).unwrap_or_default();
     if attempts.len() > 1 || attempts.iter().any(|a| a.status != "succeeded") {
         for a in &attempts {
             let exit = a

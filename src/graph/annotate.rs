@@ -194,9 +194,36 @@ impl serde::Serialize for NotesJson<'_> {
     }
 }
 
-/// An item count as drawn: `×1000`, or `×?` when only a run can tell.
-pub fn count_text(items: Option<usize>) -> String {
-    items.map_or_else(|| "×?".to_string(), |n| format!("×{n}"))
+/// How many items a `map` has, as far as a drawing knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Count {
+    /// Known: from its list's text, or from a run that ended.
+    Known(usize),
+    /// The items a run still going has made so far: more may come.
+    SoFar(usize),
+    /// Only a run can tell.
+    Unknown,
+}
+
+impl Count {
+    /// The count as a number, when one is known (so far or for good).
+    pub fn number(self) -> Option<usize> {
+        match self {
+            Count::Known(n) | Count::SoFar(n) => Some(n),
+            Count::Unknown => None,
+        }
+    }
+}
+
+/// An item count as drawn: `×1000`; `×12…` for the items a run still going
+/// has made so far (as `flow runs` writes a going run's time); `×?` when
+/// only a run can tell.
+pub fn count_text(items: Count) -> String {
+    match items {
+        Count::Known(n) => format!("×{n}"),
+        Count::SoFar(n) => format!("×{n}…"),
+        Count::Unknown => "×?".to_string(),
+    }
 }
 
 #[cfg(test)]

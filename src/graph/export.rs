@@ -47,7 +47,7 @@ pub(super) struct Names<'g> {
     flows: Vec<Option<&'g str>>,
     /// Each `map` item body's item count, by body index: the run's, else
     /// the script's when it writes the list out, else unknown.
-    pub(super) items: Vec<Option<usize>>,
+    pub(super) items: Vec<annotate::Count>,
     /// The run drawn over the graph, if any.
     overlay: Option<&'g Overlay>,
 }
@@ -84,13 +84,20 @@ impl<'g> Names<'g> {
             }
             constructs[start].get_or_insert(name);
         }
-        let mut items = vec![None; graph.bodies.len()];
+        let mut items = vec![annotate::Count::Unknown; graph.bodies.len()];
         for (i, node) in graph.nodes.iter().enumerate() {
             if let NodeKind::Map(m) = &node.kind {
                 let first = graph.body(owners[i]).first;
-                let run = overlay.and_then(|o| o.items.get(m.body.0 as usize).copied().flatten());
+                let run = overlay.and_then(|o| Some((o.items.get(m.body.0 as usize).copied()??, o)));
                 if let Some(slot) = items.get_mut(m.body.0 as usize) {
-                    *slot = run.or_else(|| annotate::static_items(graph, first, &m.list));
+                    // A run's count is what it made; the list's own length,
+                    // when its text says it, is what the map has.
+                    *slot = match (annotate::static_items(graph, first, &m.list), run) {
+                        (Some(n), _) => annotate::Count::Known(n),
+                        (None, Some((n, run))) if run.going => annotate::Count::SoFar(n),
+                        (None, Some((n, _))) => annotate::Count::Known(n),
+                        (None, None) => annotate::Count::Unknown,
+                    };
                 }
             }
         }

@@ -411,7 +411,13 @@ impl Serialize for JsonNode<'_> {
         map.serialize_entry("notes", &annotate::NotesJson(&notes))?;
         map.serialize_entry("span", &[node.span.start, node.span.end])?;
         if let NodeKind::Map(m) = &node.kind {
-            map.serialize_entry("items", &names.items[m.body.0 as usize])?;
+            let items = names.items[m.body.0 as usize];
+            map.serialize_entry("items", &items.number())?;
+            if run.is_some() {
+                // A run still going may make more items than it has so far.
+                let so_far = matches!(items, annotate::Count::SoFar(_));
+                map.serialize_entry("items_so_far", &so_far)?;
+            }
         }
         if let NodeKind::Call(c) = &node.kind {
             map.serialize_entry("flow_body", &graph.flows.get(c.flow as usize).map(|f| f.body.0))?;

@@ -124,6 +124,8 @@ pub struct Overlay {
     /// By body index: how many instances of a `map`'s item body the run
     /// made, when any of them recorded a task.
     pub items: Vec<Option<usize>>,
+    /// The run was still going when read: its counts are so far.
+    pub going: bool,
 }
 
 /// More patterns than this for one body (retries inside flows called from
@@ -265,7 +267,11 @@ impl Overlay {
                 }
             }
         }
-        Overlay { nodes, items }
+        Overlay {
+            nodes,
+            items,
+            going: status == "running",
+        }
     }
 
     /// The state of node `index` (`None` for a plain value).

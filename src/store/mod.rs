@@ -43,7 +43,7 @@ use rusqlite::{Connection, OpenFlags};
 pub use approvals::{ApprovalRow, Decided, StoreApprover};
 pub use journal::{NewRun, RunJournal};
 pub use owner::Owner;
-pub use query::{AttemptRow, RunRow, TaskRow};
+pub use query::{took_ms, AttemptRow, RunRow, TaskRow};
 pub use timeline::TaskLine;
 pub use worker::StoreWorker;
 

@@ -2,7 +2,7 @@
 //! once and linked to their calls; `retry`, `timeout` and limits on nodes;
 //! `map` item counts; and `--run`, a recorded run's states in colour.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::common::{flow_command, scratch, wait_until};
 
@@ -320,10 +320,17 @@ fn graph_run_counts_items_and_names_runs() {
 
 #[test]
 fn graph_run_of_a_run_still_going_shows_what_may_have_more_to_do_as_running() {
-    // Three items end at once, three wait for a file: the run is half done.
-    let script = "let first = sh(\"echo first\")\n\
-                  let items = map i in range(6) { sh(\"if [ ${i} -ge 3 ]; then while [ ! -e go ]; do sleep 0.02; done; fi; echo ${i}\") }\n\
-                  { first: first, items: items }\n";
+    // Three items of each map end at once, three wait for a file: the run is
+    // half done. `items` has a list its text counts; `later`'s only a run can.
+    let wait = "if [ ${i} -ge 3 ]; then while [ ! -e go ]; do sleep 0.02; done; fi; echo ${i}";
+    let script = format!(
+        "let first = sh(\"echo first\")\n\
+         let items = map i in range(6) {{ sh(\"{wait}\") }}\n\
+         let six = sh(\"seq 0 5\", output: \"lines\")\n\
+         let later = map i in six {{ sh(\"{wait}\") }}\n\
+         {{ first: first, items: items, later: later }}\n"
+    );
+    let script = script.as_str();
     let dir = project("graph-run-going", script);
     let mut run = flow_command()
         .current_dir(&dir)
@@ -332,12 +339,13 @@ fn graph_run_of_a_run_still_going_shows_what_may_have_more_to_do_as_running() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    wait_until("four tasks recorded", || {
+    wait_until("eight tasks recorded", || {
         let (_, out, _) = flow_in(&dir, &["log", "--json"]);
         serde_json::from_str::<Value>(&out)
-            .is_ok_and(|v| v.as_array().is_some_and(|a| a.len() >= 4))
+            .is_ok_and(|v| v.as_array().is_some_and(|a| a.len() >= 8))
     });
     let dot = graph(&dir, &["--run"]);
+    let json = graph(&dir, &["--run", "--format", "json"]);
     std::fs::write(dir.join("go"), "").unwrap();
     assert!(run.wait().unwrap().success());
     let (green, yellow) = ("#b6e3a8", "#f5e08c");
@@ -345,10 +353,23 @@ fn graph_run_of_a_run_still_going_shows_what_may_have_more_to_do_as_running() {
     assert_eq!(fill(&dot, "first: sh"), Some(green), "{dot}");
     assert_eq!(fill(&dot, "items: map"), Some(yellow), "{dot}");
     assert_eq!(fill(&dot, "items[i]: sh"), Some(yellow), "{dot}");
-    // Once the run has ended, the same nodes are green.
+    // The map whose list the text gives has its six items; the other has
+    // made three so far, and says that more may come.
+    assert!(dot.contains("map items[×6]"), "{dot}");
+    assert!(dot.contains("map later[×3…]"), "{dot}");
+    let doc: Value = serde_json::from_str(&json).expect("json");
+    let map = |name: &str| {
+        let nodes = doc["nodes"].as_array().expect("nodes");
+        let node = nodes.iter().find(|n| n["name"] == name).expect(name);
+        (node["items"].clone(), node["items_so_far"].clone())
+    };
+    assert_eq!(map("items"), (json!(6), json!(false)), "{json}");
+    assert_eq!(map("later"), (json!(3), json!(true)), "{json}");
+    // Once the run has ended, the same nodes are green, and the count is all.
     let dot = graph(&dir, &["--run"]);
     assert_eq!(fill(&dot, "items: map"), Some(green), "{dot}");
     assert_eq!(fill(&dot, "items[i]: sh"), Some(green), "{dot}");
+    assert!(dot.contains("map later[×6]"), "{dot}");
 }
 
 /// A big script is hashed on the store's thread while it compiles: its run

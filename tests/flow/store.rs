@@ -269,6 +269,30 @@ let quiet = sh("true")
     );
     assert!(log.contains("attempt 2: failed"), "{log}");
     assert!(log.contains("exit status 3"), "{log}");
+    // The task's time and its attempts' are read on one clock: the task
+    // spans both attempts (its header once said `0.00s` beside an attempt
+    // of `0.01s`, each rounded from a clock of its own).
+    let ms = |text: &str| -> u64 {
+        match text.strip_suffix("ms") {
+            Some(ms) => ms.parse().expect("whole milliseconds"),
+            None => (text.trim_end_matches('s').parse::<f64>().expect("seconds") * 1e3) as u64,
+        }
+    };
+    let after = |word: &str| -> Vec<u64> {
+        let mut found = Vec::new();
+        for line in log.lines() {
+            if line.starts_with("==> bad ") || line.starts_with("attempt ") {
+                let (_, rest) = line.split_once(word).unwrap_or_default();
+                if let Some(time) = rest.split([',', ':']).next().filter(|t| !t.is_empty()) {
+                    found.push(ms(time));
+                }
+            }
+        }
+        found
+    };
+    let (took, attempts) = (after(" failed in "), after(" failed after "));
+    assert_eq!((took.len(), attempts.len()), (1, 2), "{log}");
+    assert!(took[0] >= attempts[0] + attempts[1], "{log}");
     assert_eq!(
         log.matches("bad-err").count(),
         1,

@@ -61,18 +61,7 @@ fn tail(text: &str, max: usize) -> &str {
     &text[start..]
 }
 
-/// Milliseconds as `850ms`, `2.41s`, `3m 20s`.
-pub(super) fn seconds(ms: i64) -> String {
-    let ms = ms.max(0);
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms < 60_000 {
-        let text = format!("{:.2}", ms as f64 / 1e3);
-        format!("{}s", text.trim_end_matches('0').trim_end_matches('.'))
-    } else {
-        humantime::format_duration(Duration::from_secs(ms as u64 / 1000)).to_string()
-    }
-}
+pub(super) use crate::cli::store::seconds;
 
 fn when(ms: i64) -> String {
     let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
@@ -246,9 +235,8 @@ pub(super) fn tasks(report: &Report, rows: &[(usize, Option<TaskRow>)], out: &mu
 fn task(task: &Task, row: Option<&TaskRow>, out: &mut String) {
     let line = &task.line;
     let id = esc(&line.task);
-    let took = line.duration_ms.map_or_else(String::new, |ms| {
-        format!(" · {}", seconds(ms.round() as i64))
-    });
+    let took = crate::store::took_ms(line.duration_ms, &task.attempts)
+        .map_or_else(String::new, |ms| format!(" · {}", seconds(ms)));
     let tries = match task.attempts.len() {
         0 => String::new(),
         1 => " · 1 attempt".to_string(),
