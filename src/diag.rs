@@ -203,6 +203,19 @@ impl Diagnostic {
         self
     }
 
+    /// The same, with every span `by` bytes further on: from a piece of a
+    /// text to the whole text.
+    pub(crate) fn moved(mut self, by: u32) -> Diagnostic {
+        let labels = self.primary.iter_mut().chain(self.labels.iter_mut());
+        for label in labels {
+            label.span = Span {
+                start: label.span.start + by,
+                end: label.span.end + by,
+            };
+        }
+        self
+    }
+
     /// Points at `span` unless it points somewhere already: for errors found
     /// without a place of their own (a value from a config or a modifier),
     /// placed by whoever knows the call or declaration they came from.

@@ -38,7 +38,7 @@ pub struct Builder<'a> {
     pub(super) text: &'a str,
     /// Where `text` starts in the script: a piece of a big script is built
     /// with the spans of the whole (see `parse_in_parallel`).
-    offset: u32,
+    pub(super) offset: u32,
     /// The comments of `text` as byte ranges, in order (from `scan`).
     comments: &'a [(u32, u32)],
     pub(super) errors: RefCell<Vec<Diagnostic>>,

@@ -72,6 +72,9 @@ impl Builder<'_> {
                         None => String::new(),
                     };
                     strings::decode(self.text, range, &mut text, &mut errors);
+                    // `decode` places its errors in this builder's text, a
+                    // piece of the script's that starts at `offset`.
+                    let errors = errors.into_iter().map(|d| d.moved(self.offset));
                     self.errors.borrow_mut().extend(errors);
                     if !text.is_empty() {
                         parts.push(StrPart::Text(text));

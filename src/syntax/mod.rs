@@ -7,7 +7,8 @@
 //!    (so unbalanced input gets a precise message and deep nesting cannot
 //!    exhaust pest's stack);
 //! 2. pest, under a fixed call limit (`CALL_LIMIT`); its failures are
-//!    turned into readable diagnostics by `errors`;
+//!    turned into readable diagnostics by `errors`, and after the first the
+//!    parse goes on from the next statement (`recover`);
 //! 3. `build`: pairs to the AST, decoding literals and checking names.
 
 mod build;
@@ -17,6 +18,7 @@ mod literals;
 /// `Display` for the AST: a program printed back as Flow source.
 mod print;
 mod quick;
+mod recover;
 mod scan;
 mod strings;
 
@@ -129,8 +131,10 @@ impl Drop for Detailed {
 
 /// Parses a whole script (or one REPL entry).
 ///
-/// Returns every syntax error found: the first problem pest meets, or all the
-/// bad literals and misused keywords of a script whose structure is sound.
+/// Returns every syntax error found: each statement's first (`recover.rs`),
+/// with the bad literals and misused keywords of the statements that parse;
+/// or the scan's one error for a bracket or string left open or closed
+/// twice, after which no statement's limits are known.
 pub fn parse(source: &SourceFile) -> Result<Program, Vec<Diagnostic>> {
     let text: &str = &source.text;
     if text.len() > MAX_SOURCE_BYTES {
@@ -164,7 +168,8 @@ pub fn parse(source: &SourceFile) -> Result<Program, Vec<Diagnostic>> {
 /// Parses the whole text in one pest run (after a successful scan, which
 /// found its `comments`).
 fn parse_whole(text: &str, comments: &[(u32, u32)]) -> Result<Program, Vec<Diagnostic>> {
-    let pairs = run_pest(text).map_err(|e| vec![errors::from_pest(text, &e)])?;
+    let pairs = run_pest(text)
+        .map_err(|e| recover::every_error(text, comments, errors::from_pest(text, &e)))?;
     let builder = build::Builder::new(text, 0, comments);
     let program = pairs.map(|pair| builder.program(pair));
     let errors = builder.into_errors();
@@ -335,12 +340,7 @@ fn parse_with_pest(
     end: usize,
     comments: &[(u32, u32)],
 ) -> Option<Vec<Stmt>> {
-    // Its comments (the scan lists them in order), relative to it.
-    let from = |at: usize| comments.partition_point(|c| (c.0 as usize) < at);
-    let mine: Vec<(u32, u32)> = comments[from(start)..from(end)]
-        .iter()
-        .map(|&(a, b)| (a - start as u32, b - start as u32))
-        .collect();
+    let mine = comments_in(comments, start, end);
     let piece = &text[start..end];
     let pair = FlowParser::parse(Rule::program, piece).ok()?.next()?;
     let builder = build::Builder::new(piece, start as u32, &mine);
@@ -349,6 +349,16 @@ fn parse_with_pest(
         return None;
     }
     Some(program.stmts)
+}
+
+/// The comments of `text[start..end]` (the scan lists them in order), as
+/// offsets into that piece.
+fn comments_in(comments: &[(u32, u32)], start: usize, end: usize) -> Vec<(u32, u32)> {
+    let from = |at: usize| comments.partition_point(|c| (c.0 as usize) < at);
+    comments[from(start)..from(end)]
+        .iter()
+        .map(|&(a, b)| (a - start as u32, b - start as u32))
+        .collect()
 }
 
 /// Whether a top-level line begins with a word no expression can continue with.
