@@ -30,9 +30,9 @@ pub struct GraphArgs {
     all_diagnostics: bool,
     /// Colour each node by its state in a recorded run: the latest run of
     /// this script, or `--run RUN` (succeeded green, failed red, skipped
-    /// grey, cached blue, not run white, still going yellow), and count each
-    /// `map`'s items whose list only a run knows (`×12…` while the run still
-    /// goes: its items so far).
+    /// grey, cached blue, not run white, still going yellow), and count the
+    /// items each `map` made, in all its instances (`×12…` while the run
+    /// still goes and may make more).
     #[arg(long, value_name = "RUN", num_args = 0..=1, default_missing_value = "latest")]
     run: Option<String>,
     #[command(flatten)]

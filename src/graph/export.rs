@@ -88,14 +88,18 @@ impl<'g> Names<'g> {
         for (i, node) in graph.nodes.iter().enumerate() {
             if let NodeKind::Map(m) = &node.kind {
                 let first = graph.body(owners[i]).first;
-                let run = overlay.and_then(|o| Some((o.items.get(m.body.0 as usize).copied()??, o)));
+                let run = overlay.and_then(|o| o.items.get(m.body.0 as usize).copied().flatten());
+                let text = annotate::static_items(graph, first, &m.list);
                 if let Some(slot) = items.get_mut(m.body.0 as usize) {
-                    // A run's count is what it made; the list's own length,
-                    // when its text says it, is what the map has.
-                    *slot = match (annotate::static_items(graph, first, &m.list), run) {
-                        (Some(n), _) => annotate::Count::Known(n),
-                        (None, Some((n, run))) if run.going => annotate::Count::SoFar(n),
-                        (None, Some((n, _))) => annotate::Count::Known(n),
+                    // With a run, each map's count is all the items it made
+                    // (a map inside another counts those of every instance);
+                    // in the script's own body, the list's length, when its
+                    // text says it, is that count before the run is done.
+                    *slot = match (text, run) {
+                        (Some(n), _) if owners[i] == graph.root => annotate::Count::Known(n),
+                        (_, Some(run)) if run.all => annotate::Count::Known(run.made),
+                        (_, Some(run)) => annotate::Count::SoFar(run.made),
+                        (Some(n), None) => annotate::Count::Known(n),
                         (None, None) => annotate::Count::Unknown,
                     };
                 }

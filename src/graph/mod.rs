@@ -31,7 +31,7 @@ pub use lower::{lower_indexed, lower_resolved, Prelude};
 #[cfg(any(feature = "cli", feature = "internals"))]
 pub use overlay::Overlay;
 #[cfg(feature = "internals")]
-pub use overlay::{NodeRun, NodeState};
+pub use overlay::{Items, NodeRun, NodeState};
 
 use std::sync::Arc;
 

@@ -123,9 +123,16 @@ pub struct Overlay {
     pub nodes: Vec<Option<NodeRun>>,
     /// By body index: how many instances of a `map`'s item body the run
     /// made, when any of them recorded a task.
-    pub items: Vec<Option<usize>>,
-    /// The run was still going when read: its counts are so far.
-    pub going: bool,
+    pub items: Vec<Option<Items>>,
+}
+
+/// How many instances of a `map`'s item body a run made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Items {
+    pub made: usize,
+    /// All it will make: the run ended, or (in the script's own body) a task
+    /// that waited for the map was recorded. Else more may come.
+    pub all: bool,
 }
 
 /// More patterns than this for one body (retries inside flows called from
@@ -227,7 +234,11 @@ impl Overlay {
                     }
                     if let NodeKind::Map(m) = &node.kind {
                         if let Some(seen) = instances.get(&format!("{name}[#]")) {
-                            *items[m.body.0 as usize].get_or_insert(0) += seen.len();
+                            let count = items[m.body.0 as usize].get_or_insert(Items {
+                                made: 0,
+                                all: status != "running",
+                            });
+                            count.made += seen.len();
                         }
                     }
                 }
@@ -267,11 +278,10 @@ impl Overlay {
                 }
             }
         }
-        Overlay {
-            nodes,
-            items,
-            going: status == "running",
+        if status == "running" {
+            waited_for_in_script(graph, &mut nodes, &mut items);
         }
+        Overlay { nodes, items }
     }
 
     /// The state of node `index` (`None` for a plain value).
@@ -492,6 +502,43 @@ fn callers_first(calls: &[Vec<u32>]) -> Vec<u32> {
     }
     order.extend((0..calls.len() as u32).filter(|&f| !placed[f as usize]));
     order
+}
+
+/// In a run still going: the nodes of the script's own body (one instance
+/// each) that a node with a recorded task waited for have ended, so they
+/// and the nodes inside them are no longer going, and a `map` among them
+/// has made all its items.
+fn waited_for_in_script(graph: &TaskGraph, nodes: &mut [Option<NodeRun>], items: &mut [Option<Items>]) {
+    let body = graph.body(graph.root);
+    let ids: Vec<_> = body.node_ids().collect();
+    let mut waited_for = vec![false; ids.len()];
+    // A node's inputs come before it: one pass from the last node back.
+    for (k, &id) in ids.iter().enumerate().rev() {
+        let recorded = nodes[id.0 as usize].as_ref().is_some_and(|r| !r.counts.is_empty());
+        if recorded || waited_for[k] {
+            for &d in &graph.node(id).deps {
+                if let Some(w) = waited_for.get_mut(d as usize) {
+                    *w = true;
+                }
+            }
+        }
+    }
+    // Each such node, and the nodes of the bodies it holds (a map's item,
+    // a branch), which ended with it.
+    let mut ended: Vec<_> = (ids.iter().zip(&waited_for))
+        .filter_map(|(&id, &w)| w.then_some(id))
+        .collect();
+    while let Some(id) = ended.pop() {
+        if let Some(run) = nodes[id.0 as usize].as_mut() {
+            run.going = false;
+        }
+        for child in TaskGraph::child_bodies(graph.node(id)) {
+            if let Some(count) = items[child.0 as usize].as_mut() {
+                count.all = true;
+            }
+            ended.extend(graph.body(child).node_ids());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -158,8 +158,17 @@ pub fn parse(source: &SourceFile) -> Result<Program, Vec<Diagnostic>> {
         scan::Outcome::Open(d) | scan::Outcome::Broken(d) => return Err(vec![d]),
     }
     if parallel {
-        if let Some(program) = parse_in_parallel(text, &top_lines, &comments) {
-            return Ok(program);
+        match parse_in_parallel(text, &top_lines, &comments) {
+            Ok(program) => return Ok(program),
+            // Every error, found piece by piece: no failing parse of the
+            // whole text, which takes seconds on a big one.
+            Err(NotInPieces::Failed) => {
+                let errors = recover::every_error(text, &comments, None);
+                if !errors.is_empty() {
+                    return Err(errors);
+                }
+            }
+            Err(NotInPieces::Uncut) => {}
         }
     }
     parse_whole(text, &comments)
@@ -168,8 +177,7 @@ pub fn parse(source: &SourceFile) -> Result<Program, Vec<Diagnostic>> {
 /// Parses the whole text in one pest run (after a successful scan, which
 /// found its `comments`).
 fn parse_whole(text: &str, comments: &[(u32, u32)]) -> Result<Program, Vec<Diagnostic>> {
-    let pairs = run_pest(text)
-        .map_err(|e| recover::every_error(text, comments, errors::from_pest(text, &e)))?;
+    let pairs = run_pest(text).map_err(|e| recover::every_error(text, comments, Some(&e)))?;
     let builder = build::Builder::new(text, 0, comments);
     let program = pairs.map(|pair| builder.program(pair));
     let errors = builder.into_errors();
@@ -209,16 +217,26 @@ pub(crate) const PARALLEL_MIN_BYTES: usize = 256 * 1024;
 /// About how big a piece is: small enough for its pest pairs to stay in cache.
 const PIECE_BYTES: usize = 64 * 1024;
 
+/// Why [`parse_in_parallel`] made no program.
+enum NotInPieces {
+    /// One core, or too few statements to cut at.
+    Uncut,
+    /// A piece has a problem.
+    Failed,
+}
+
 /// Parses a big script as pieces cut at top-level statements, on several
-/// threads, then joins them. `None` when it cannot be cut or a piece has a
-/// problem: the caller then parses the whole text, so diagnostics are exactly
-/// those of a whole parse.
-fn parse_in_parallel(text: &str, top_lines: &[u32], comments: &[(u32, u32)]) -> Option<Program> {
+/// threads, then joins them.
+fn parse_in_parallel(
+    text: &str,
+    top_lines: &[u32],
+    comments: &[(u32, u32)],
+) -> Result<Program, NotInPieces> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(8);
     if threads < 2 {
-        return None;
+        return Err(NotInPieces::Uncut);
     }
     let mut candidates = top_lines
         .iter()
@@ -239,7 +257,7 @@ fn parse_in_parallel(text: &str, top_lines: &[u32], comments: &[(u32, u32)]) -> 
     }
     cuts.push(text.len());
     if cuts.len() < 3 {
-        return None;
+        return Err(NotInPieces::Uncut);
     }
     install_pest_settings();
     let ranges: Vec<(usize, usize)> = cuts.windows(2).map(|w| (w[0], w[1])).collect();
@@ -278,14 +296,19 @@ fn parse_in_parallel(text: &str, top_lines: &[u32], comments: &[(u32, u32)]) -> 
             }
         }
     });
-    // A piece that failed, or that no thread parsed: the whole parse says why.
-    let pieces: Vec<Vec<Stmt>> = pieces.into_iter().collect::<Option<_>>()?;
+    // A piece that failed, or that no thread parsed (none could start).
+    let Some(pieces) = pieces.into_iter().collect::<Option<Vec<Vec<Stmt>>>>() else {
+        return Err(match failed.load(Ordering::Relaxed) {
+            true => NotInPieces::Failed,
+            false => NotInPieces::Uncut,
+        });
+    };
     // One copy of the statements, into a vector of the right size.
     let mut stmts = Vec::with_capacity(pieces.iter().map(Vec::len).sum());
     for mut piece in pieces {
         stmts.append(&mut piece);
     }
-    Some(Program {
+    Ok(Program {
         stmts,
         span: crate::source::Span::new(0, text.len()),
     })
@@ -433,7 +456,7 @@ mod parallel_tests {
             scan::scan_lines(text, Some(&mut lines), &mut comments),
             scan::Outcome::Balanced
         ));
-        let parallel = parse_in_parallel(text, &lines, &comments);
+        let parallel = parse_in_parallel(text, &lines, &comments).ok();
         if std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2 {
             assert!(parallel.is_some(), "a big script is cut into pieces");
         }
@@ -445,6 +468,23 @@ mod parallel_tests {
         if let Some((parallel, whole)) = in_pieces_and_whole(&big_script()) {
             assert_eq!(Ok(parallel), whole);
         }
+    }
+
+    /// A big script with errors: found piece by piece, they are those a
+    /// failed parse of the whole text leads to.
+    #[test]
+    fn errors_found_in_pieces_equal_those_after_a_whole_parse() {
+        let mut text = big_script();
+        let third = text.len() / 3;
+        let at = third + text[third..].find("\nlet ").expect("a statement") + 1;
+        text.insert_str(at, "let broken = (1 +)\n");
+        text.push_str("let q = \"\\q\"\nlet end = = 1\n");
+        let (mut lines, mut comments) = (Vec::new(), Vec::new());
+        scan::scan_lines(&text, Some(&mut lines), &mut comments);
+        let in_pieces = parse(&SourceFile::new("big.flow", text.clone())).expect_err("errors");
+        let whole = parse_whole(&text, &comments).expect_err("errors");
+        assert_eq!(in_pieces.len(), 3, "{in_pieces:?}");
+        assert_eq!(in_pieces, whole);
     }
 
     /// Lines of the simplest form among everything that looks like them but

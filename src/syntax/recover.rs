@@ -2,119 +2,205 @@
 //! the next statement, so one `flow check` reports every broken statement of
 //! a script, not only the first.
 //!
-//! It goes on only at a top-level line (outside every bracket and string,
-//! which the scan found balanced) that begins with `let`, `agent`, `param`
-//! or `flow`: words no expression continues with, so the statement cut
-//! short cannot run on into it, and a later error is never an echo of an
-//! earlier one. What lies between two such lines is parsed in pieces of
-//! about [`PIECE_BYTES`], so a script with many errors is still read about
-//! once, not once per error.
+//! It goes on only past the point where pest stopped, at a top-level line
+//! (outside every bracket and string, which the scan found balanced) that
+//! begins with `let`, `agent`, `param` or `flow`: words no expression
+//! continues with, so the statement cut short cannot run on into it, and a
+//! later error is never an echo of an earlier one. The statements before the
+//! broken one are parsed again on their own, for their own errors: the
+//! broken statement is the last top-level line before the error whose
+//! predecessors parse without running into it. The text after an error is
+//! parsed in pieces of about [`PIECE_BYTES`] (each first as the parallel
+//! parse does it, which builds simple lines without pest), so a script with
+//! many errors is still read about once, not once per error.
 
 use pest::Parser;
 
-use super::{build, errors, scan, starts_statement, FlowParser, Rule};
+use super::{build, errors, scan, starts_statement, FlowParser, Rule, PIECE_BYTES};
 use crate::diag::Diagnostic;
+use crate::source::floor_char_boundary;
 
 /// Syntax errors after this many are not looked for (the CLI shows 20 of
 /// each kind).
 pub(super) const MAX_ERRORS: usize = 100;
 
-/// About how much text one parse covers after the first error.
-const PIECE_BYTES: usize = 64 * 1024;
+/// How many top-level lines back a broken statement's start is looked for.
+const MAX_STEPS_BACK: usize = 64;
 
-/// Every syntax error of `text`, the `first` (pest's, of the whole text) and
-/// the ones after it: each found by parsing on from the statement after the
-/// one before, with the literal errors (bad escapes, keywords as names) of
-/// the statements that parse, in the order of the text.
-pub(super) fn every_error(text: &str, comments: &[(u32, u32)], first: Diagnostic) -> Vec<Diagnostic> {
+/// A parse that failed: its diagnostic, and where pest stopped (in the whole
+/// text), which the error may be placed before (a keyword used as a name is
+/// shown where it was bound).
+struct Failure {
+    diagnostic: Diagnostic,
+    reached: usize,
+    /// Pest reached the end of the piece it was given: the statement there
+    /// goes on past it.
+    at_end: bool,
+}
+
+/// Every syntax error of `text`, with the literal errors (bad escapes,
+/// keywords as names) of the statements that parse, in the order of the
+/// text. `first`: the failure of its whole parse, when one was made.
+pub(super) fn every_error(
+    text: &str,
+    comments: &[(u32, u32)],
+    first: Option<&pest::error::Error<Rule>>,
+) -> Vec<Diagnostic> {
     let mut top_lines = Vec::new();
     // Balanced: the whole parse ran after the same scan.
     let _ = scan::scan_lines(text, Some(&mut top_lines), &mut Vec::new());
-    let starts: Vec<usize> = top_lines
+    let starts = top_lines
         .iter()
         .map(|&l| l as usize)
         .filter(|&l| starts_statement(&text[l..]))
         .collect();
-    let mut found = Vec::new();
-    let mut error = Some(first);
-    let mut from = 0;
-    while found.len() < MAX_ERRORS {
-        let Some(d) = error.take() else {
-            // The last piece parsed: the next one, if any is left.
-            if from >= text.len() {
-                break;
-            }
-            let end = starts
-                .iter()
-                .copied()
-                .find(|&l| l >= from + PIECE_BYTES)
-                .unwrap_or(text.len());
-            match parse(text, from, end, comments) {
-                Ok(literals) => {
-                    found.extend(literals);
-                    from = end;
-                }
-                Err(e) => error = Some(e),
-            }
-            continue;
-        };
-        let at = d.primary.as_ref().map_or(from, |l| l.span.start as usize);
-        // The statement the error cut short: the last that starts before it
-        // (an error at a statement's first word belongs to the one before).
-        let broken = starts[..starts.partition_point(|&l| l < at)]
-            .last()
-            .copied()
-            .unwrap_or(0)
-            .max(from);
-        // The statements before it parse: their literal errors.
-        if broken > from {
-            found.extend(parse(text, from, broken, comments).unwrap_or_default());
+    let mut recovery = Recovery {
+        text,
+        comments,
+        top_lines,
+        starts,
+        found: Vec::new(),
+    };
+    let first = first.map(|e| recovery.failure(0, text.len(), e));
+    recovery.errors_in(0, text.len(), first);
+    let mut found = recovery.found;
+    found.sort_by_key(|d| d.primary.as_ref().map_or(usize::MAX, |l| l.span.start as usize));
+    // A statement parsed again on its own fails as it did in a longer run
+    // (a keyword bound as a name is shown where it is bound): that error
+    // once, with the more it says (the longer run also shows the keyword
+    // read).
+    let place = |d: &Diagnostic| d.primary.as_ref().map(|l| l.span);
+    found.dedup_by(|later, kept| {
+        let same = later.code == kept.code && place(later) == place(kept) && later.message == kept.message;
+        if same && later.labels.len() > kept.labels.len() {
+            std::mem::swap(later, kept);
         }
-        found.push(d);
-        match starts.iter().copied().find(|&l| l >= at && l > broken) {
-            Some(next) => from = next,
-            None => break,
+        same
+    });
+    if found.len() >= MAX_ERRORS {
+        if let Some(last) = found.last_mut() {
+            last.notes.push(format!(
+                "the parse stopped looking after {MAX_ERRORS} errors: there may be more"
+            ));
         }
     }
-    found.sort_by_key(|d| d.primary.as_ref().map_or(usize::MAX, |l| l.span.start as usize));
     found
 }
 
-/// `text[start..end]`, a run of whole statements, parsed: the literal errors
-/// of its statements, or its first syntax error, with spans into the whole
-/// text.
-fn parse(
-    text: &str,
-    start: usize,
-    end: usize,
-    comments: &[(u32, u32)],
-) -> Result<Vec<Diagnostic>, Diagnostic> {
-    let piece = &text[start..end];
-    match FlowParser::parse(Rule::program, piece) {
-        Ok(mut pairs) => {
-            let mine = super::comments_in(comments, start, end);
-            let builder = build::Builder::new(piece, start as u32, &mine);
-            if let Some(pair) = pairs.next() {
-                let _ = builder.program(pair);
-            }
-            Ok(builder.into_errors())
-        }
-        Err(first) => {
-            // Cut short by the piece's end: the rest of the text says what
-            // really follows (a statement, not the end of the file).
-            if end < text.len() && only_comments(&piece[location(&first).min(piece.len())..]) {
-                return parse(text, start, text.len(), comments);
-            }
-            let e = super::detailed_error(piece).unwrap_or(first);
-            Err(errors::from_pest(piece, &e).moved(start as u32))
-        }
-    }
+struct Recovery<'t> {
+    text: &'t str,
+    comments: &'t [(u32, u32)],
+    /// The lines that start outside every bracket and string.
+    top_lines: Vec<u32>,
+    /// Those of them that start a statement: where a parse may go on.
+    starts: Vec<usize>,
+    found: Vec<Diagnostic>,
 }
 
-/// Where pest's error is.
-fn location(e: &pest::error::Error<Rule>) -> usize {
-    match e.location {
-        pest::error::InputLocation::Pos(at) | pest::error::InputLocation::Span((at, _)) => at,
+impl Recovery<'_> {
+    /// The errors of `text[from..end)`, a run of whole statements, given the
+    /// failure of its parse when known.
+    fn errors_in(&mut self, mut from: usize, end: usize, mut known: Option<Failure>) {
+        while from < end && self.found.len() < MAX_ERRORS {
+            let failure = match known.take() {
+                Some(failure) => failure,
+                None => {
+                    let cut = self.piece_end(from, end);
+                    match self.parse(from, cut) {
+                        Ok(()) => {
+                            from = cut;
+                            continue;
+                        }
+                        // The piece's last statement runs on past it: the
+                        // rest of the run says how it really ends.
+                        Err(f) if f.at_end && cut < end => match self.parse(from, end) {
+                            Ok(()) => break,
+                            Err(f) => f,
+                        },
+                        Err(f) => f,
+                    }
+                }
+            };
+            let broken = self.before_broken(from, failure.reached);
+            self.found.push(failure.diagnostic);
+            // Past all pest read, at the next statement.
+            let next = self.starts.iter().copied().find(|&l| l >= failure.reached && l > broken);
+            match next {
+                Some(next) if next < end => from = next,
+                _ => break,
+            }
+        }
+    }
+
+    /// Where the statement pest stopped in at `reached` starts, once the
+    /// statements before it (from `from`) have had their errors found.
+    fn before_broken(&mut self, from: usize, reached: usize) -> usize {
+        let mut broken = reached;
+        for _ in 0..MAX_STEPS_BACK {
+            // The last top-level line before: a statement's start, unless the
+            // one before it goes on into it.
+            let at = self.top_lines.partition_point(|&l| (l as usize) < broken);
+            broken = match at.checked_sub(1).map(|i| self.top_lines[i] as usize) {
+                Some(line) if line > from => line,
+                _ => return from,
+            };
+            match self.parse(from, broken) {
+                Ok(()) => return broken,
+                Err(f) if f.at_end => continue,
+                Err(f) => {
+                    self.errors_in(from, broken, Some(f));
+                    return broken;
+                }
+            }
+        }
+        from
+    }
+
+    /// Where a piece starting at `from` ends: the first statement at least
+    /// `PIECE_BYTES` on, or `end`.
+    fn piece_end(&self, from: usize, end: usize) -> usize {
+        let at = self.starts.partition_point(|&l| l < from + PIECE_BYTES);
+        self.starts.get(at).copied().filter(|&l| l < end).unwrap_or(end)
+    }
+
+    /// `text[start..end]` parsed: nothing, after adding the literal errors of
+    /// its statements to those found; or its first syntax error.
+    fn parse(&mut self, start: usize, end: usize) -> Result<(), Failure> {
+        // The parallel parse's way first: no pest for simple lines, and no
+        // tree built twice. `None` for any problem, which pest then finds.
+        if super::parse_piece(self.text, start, end, &self.top_lines, self.comments).is_some() {
+            return Ok(());
+        }
+        let piece = &self.text[start..end];
+        match FlowParser::parse(Rule::program, piece) {
+            Ok(mut pairs) => {
+                let mine = super::comments_in(self.comments, start, end);
+                let builder = build::Builder::new(piece, start as u32, &mine);
+                if let Some(pair) = pairs.next() {
+                    let _ = builder.program(pair);
+                }
+                self.found.extend(builder.into_errors());
+                Ok(())
+            }
+            Err(e) => {
+                let e = super::detailed_error(piece).unwrap_or(e);
+                Err(self.failure(start, end, &e))
+            }
+        }
+    }
+
+    /// The failure of pest's parse of `text[start..end]`.
+    fn failure(&self, start: usize, end: usize, e: &pest::error::Error<Rule>) -> Failure {
+        let piece = &self.text[start..end];
+        let at = match e.location {
+            pest::error::InputLocation::Pos(at) | pest::error::InputLocation::Span((at, _)) => at,
+        };
+        let at = floor_char_boundary(piece, at.min(piece.len()));
+        Failure {
+            diagnostic: errors::from_pest(piece, e).moved(start as u32),
+            reached: start + at,
+            at_end: only_comments(&piece[at..]),
+        }
     }
 }
 
@@ -171,6 +257,34 @@ mod tests {
     }
 
     #[test]
+    fn a_keyword_bound_as_a_name_is_one_error_where_it_is_bound() {
+        let text = "let filter = \"*.txt\"\nlet files = sh(\"ls ${filter}\")\n";
+        assert_eq!(errors(text), [at("keyword_as_name", 1, 5)]);
+    }
+
+    #[test]
+    fn the_statements_before_one_that_runs_on_are_still_checked() {
+        // `agent A =` goes on past the blank line, into `let`: the error is
+        // pest's, on line 4; the bad escape before it is still found.
+        let text = "let q = \"\\q\"\nagent A =\n\nlet x = sh(\"echo\")\n";
+        assert_eq!(
+            errors(text),
+            [at("bad_escape", 1, 10), at("unexpected_token", 4, 5)]
+        );
+        // Lines that start no statement (a call) are checked as well.
+        let text = "let a = = 1\nlet b = 1\nsh(\"echo \\q\")\nsh(1 2)\nlet c = 3 3\n";
+        assert_eq!(
+            errors(text),
+            [
+                at("unexpected_token", 1, 9),
+                at("bad_escape", 3, 10),
+                at("unexpected_token", 4, 6),
+                at("unexpected_token", 5, 11)
+            ]
+        );
+    }
+
+    #[test]
     fn a_statement_cut_short_at_a_piece_end_is_told_by_what_follows() {
         // `let d = 1 +` is the last line of the first piece after the error
         // on line 1: what follows it is `let e`, not the end of the file.
@@ -192,6 +306,18 @@ mod tests {
         let source = SourceFile::new("t.flow", text.as_str());
         let found = crate::syntax::parse(&source).expect_err("errors");
         assert!(found[1].message.contains("keyword `let`"), "{}", found[1]);
+        // A statement that runs on past a piece, and a bad escape after it:
+        // the rest parsed whole once, each error found once.
+        let mut text = String::from("let a = = 1\n");
+        let cut = "agent A =\n";
+        while text.len() + cut.len() < from + PIECE_BYTES {
+            text.push_str("let x = 1\n");
+        }
+        text.push_str(cut);
+        text.push_str("let (\"x\")\nlet q = \"\\q\"\n");
+        let found = errors(&text);
+        let codes: Vec<&str> = found.iter().map(|(code, _, _)| code.as_str()).collect();
+        assert_eq!(codes, ["unexpected_token", "keyword_as_name", "bad_escape"], "{found:?}");
     }
 
     #[test]

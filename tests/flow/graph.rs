@@ -318,6 +318,26 @@ fn graph_run_counts_items_and_names_runs() {
     assert!(stderr.contains("changed since run 1"), "{stderr}");
 }
 
+/// Starts `flow run -q main.flow` in `dir` (with `args` before the script)
+/// and returns once `tasks` of its tasks are recorded.
+fn run_until_recorded(dir: &std::path::Path, args: &[&str], tasks: usize) -> std::process::Child {
+    let run = flow_command()
+        .current_dir(dir)
+        .env("FLOW_STORE", dir.join(".flow"))
+        .args(["run", "-q"])
+        .args(args)
+        .arg("main.flow")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(&format!("{tasks} tasks recorded"), || {
+        let (_, out, _) = flow_in(dir, &["log", "--json"]);
+        serde_json::from_str::<Value>(&out)
+            .is_ok_and(|v| v.as_array().is_some_and(|a| a.len() >= tasks))
+    });
+    run
+}
+
 #[test]
 fn graph_run_of_a_run_still_going_shows_what_may_have_more_to_do_as_running() {
     // Three items of each map end at once, three wait for a file: the run is
@@ -332,22 +352,11 @@ fn graph_run_of_a_run_still_going_shows_what_may_have_more_to_do_as_running() {
     );
     let script = script.as_str();
     let dir = project("graph-run-going", script);
-    let mut run = flow_command()
-        .current_dir(&dir)
-        .env("FLOW_STORE", dir.join(".flow"))
-        .args(["run", "-q", "-j", "6", "main.flow"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until("eight tasks recorded", || {
-        let (_, out, _) = flow_in(&dir, &["log", "--json"]);
-        serde_json::from_str::<Value>(&out)
-            .is_ok_and(|v| v.as_array().is_some_and(|a| a.len() >= 8))
-    });
+    let run = run_until_recorded(&dir, &["-j", "6"], 8);
     let dot = graph(&dir, &["--run"]);
     let json = graph(&dir, &["--run", "--format", "json"]);
     std::fs::write(dir.join("go"), "").unwrap();
-    assert!(run.wait().unwrap().success());
+    assert!(run.wait_with_output().unwrap().status.success());
     let (green, yellow) = ("#b6e3a8", "#f5e08c");
     // The script's own task ended: done. The map and its item may have more.
     assert_eq!(fill(&dot, "first: sh"), Some(green), "{dot}");
@@ -370,6 +379,66 @@ fn graph_run_of_a_run_still_going_shows_what_may_have_more_to_do_as_running() {
     assert_eq!(fill(&dot, "items: map"), Some(green), "{dot}");
     assert_eq!(fill(&dot, "items[i]: sh"), Some(green), "{dot}");
     assert!(dot.contains("map later[×6]"), "{dot}");
+}
+
+#[test]
+fn graph_run_of_a_run_still_going_knows_a_map_a_recorded_task_used_has_ended() {
+    // `done` ends, `total` reads it and ends; `hold` waits for a file.
+    let script = "let xs = sh(\"seq 0 2\", output: \"lines\")\n\
+                  let done = map i in xs { sh(\"echo ${i}\") }\n\
+                  let total = sh(\"echo ${len(done)}\")\n\
+                  let hold = sh(\"while [ ! -e go ]; do sleep 0.02; done; echo held\") after total\n\
+                  { total: total, hold: hold }\n";
+    let dir = project("graph-run-used", script);
+    let run = run_until_recorded(&dir, &[], 5);
+    let dot = graph(&dir, &["--run"]);
+    std::fs::write(dir.join("go"), "").unwrap();
+    assert!(run.wait_with_output().unwrap().status.success());
+    // `total` waited for the map: it has all its items, and is done.
+    let green = "#b6e3a8";
+    assert!(dot.contains("map done[×3]"), "{dot}");
+    assert_eq!(fill(&dot, "done: map"), Some(green), "{dot}");
+    assert_eq!(fill(&dot, "done[i]: sh"), Some(green), "{dot}");
+}
+
+/// With a run, a map inside another counts the items of all its instances,
+/// whether its list is in the text or made by the run.
+#[test]
+fn graph_run_counts_the_items_of_every_instance_of_an_inner_map() {
+    let script = "let fixed = map i in range(3) { map j in range(2) { sh(\"echo ${i}${j}\") } }\n\
+                  let grown = map i in range(3) {\n\
+                  \x20 let n = sh(\"seq 1 3\", output: \"lines\")\n\
+                  \x20 map j in n { sh(\"echo ${i}${j}\") }\n\
+                  }\n\
+                  { fixed: fixed, grown: grown }\n";
+    let dir = project("graph-run-inner", script);
+    // The labels of the two maps and of the maps inside them.
+    let labels = |dot: &str| -> Vec<String> {
+        let mut found: Vec<String> = (dot.match_indices("map "))
+            .map(|(at, _)| dot[at..].split(']').next().unwrap_or_default().to_string() + "]")
+            .filter(|label| label.starts_with("map fixed[") || label.starts_with("map grown["))
+            .collect();
+        found.sort();
+        found.dedup();
+        found
+    };
+    // Before a run: an item's own count, or `?`.
+    let before = [
+        "map fixed[×2]",
+        "map fixed[×3]",
+        "map grown[×3]",
+        "map grown[×?]",
+    ];
+    assert_eq!(labels(&graph(&dir, &[])), before);
+    let (code, _, stderr) = flow_in(&dir, &["run", "-q", "main.flow"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let after = [
+        "map fixed[×3]",
+        "map fixed[×6]",
+        "map grown[×3]",
+        "map grown[×9]",
+    ];
+    assert_eq!(labels(&graph(&dir, &["--run"])), after);
 }
 
 /// A big script is hashed on the store's thread while it compiles: its run
