@@ -192,6 +192,36 @@ fn token_at(text: &str, pos: usize) -> (Span, String) {
     (Span::new(i, i + len), format!("`{}`", &rest[..len]))
 }
 
+/// `text` up to its last character of code: without the blank lines, the
+/// comment lines and the comment that end it.
+fn last_code(text: &str) -> &str {
+    let mut text = text.trim_end();
+    while !text.is_empty() {
+        let start = text.rfind('\n').map_or(0, |i| i + 1);
+        let code = without_comment(&text[start..]).trim_end();
+        if !code.is_empty() {
+            return &text[..start + code.len()];
+        }
+        text = text[..start].trim_end();
+    }
+    text
+}
+
+/// A line without its comment: from a `#` outside a string to the end.
+fn without_comment(line: &str) -> &str {
+    let (mut quoted, mut escaped) = (false, false);
+    for (i, c) in line.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '#' if !quoted => return &line[..i],
+            _ => {}
+        }
+    }
+    line
+}
+
 /// Converts a pest failure into one diagnostic.
 pub fn from_pest(text: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
     let pos = match error.location {
@@ -460,7 +490,7 @@ fn special_case(text: &str, span: Span, found: &str, expected: &[Expected]) -> O
     // expression unfinished (`let x = 1 +`), which newlines do not end.
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let first_on_line = before[line_start..].trim().is_empty() && line_start > 0;
-    let previous = before[..line_start].trim_end();
+    let previous = last_code(&before[..line_start]);
     if expected.contains(&Expected::Expression)
         && ["let", "param", "agent", "flow"].contains(&word)
         && first_on_line
