@@ -44,8 +44,8 @@ pub(super) fn follow_latest(args: &StoreArgs) -> u8 {
     }
 }
 
-/// Prints every task of `run` that printed something, those that end later
-/// as they do, then how the run ended.
+/// Prints every task of `run` that printed something or failed, those that
+/// end later as they do, then how the run ended.
 pub(super) fn follow(store: &Store, run: RunRow) -> u8 {
     let mut seen = -1;
     let mut shown = 0usize;
@@ -57,7 +57,7 @@ pub(super) fn follow(store: &Store, run: RunRow) -> u8 {
         };
         for task in &tasks {
             seen = seen.max(task.seq);
-            if task.stdout.is_empty() && task.stderr.is_empty() {
+            if !super::store::shown_in_log(task) {
                 continue;
             }
             if shown > 0 {

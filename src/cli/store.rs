@@ -301,12 +301,9 @@ pub fn log(args: &LogArgs) -> u8 {
     let chosen: Vec<&TaskRow> = if names.is_empty() && args.json {
         tasks.iter().collect()
     } else if names.is_empty() {
-        let printed: Vec<&TaskRow> = tasks
-            .iter()
-            .filter(|t| !t.stdout.is_empty() || !t.stderr.is_empty())
-            .collect();
+        let printed: Vec<&TaskRow> = tasks.iter().filter(|t| shown_in_log(t)).collect();
         if printed.is_empty() {
-            errln!("run {}: no task printed anything", run.id);
+            errln!("run {}: no task printed anything or failed", run.id);
             return exit::OK;
         }
         printed
@@ -378,6 +375,15 @@ fn find_tasks<'a>(
         }
     }
     Ok(chosen)
+}
+
+/// Whether `flow log` of a whole run shows the task: it printed something,
+/// or it failed or timed out (with nothing printed, its attempts and error
+/// say why). Tasks cancelled or skipped because of another are left out.
+pub(super) fn shown_in_log(task: &TaskRow) -> bool {
+    !task.stdout.is_empty()
+        || !task.stderr.is_empty()
+        || matches!(task.state.as_str(), "failed" | "timed_out")
 }
 
 pub(super) fn print_task_log(store: &Store, task: &TaskRow) {

@@ -252,7 +252,8 @@ fn log_shows_stdout_and_stderr_of_good_and_failed_tasks() {
 let good = sh("echo good-out; echo good-err >&2")
 let bad = sh("echo bad-out; echo bad-err >&2; exit 3") retry 1
 let quiet = sh("true")
-[good, bad, quiet]
+let mute = sh("exit 5")
+[good, bad, quiet, mute]
 "#,
     );
     let out = p.run(&["--keep-going"]);
@@ -263,6 +264,9 @@ let quiet = sh("true")
     ] {
         assert!(log.contains(expected), "{expected} in\n{log}");
     }
+    // A task that failed without a word is shown, with why.
+    assert!(log.contains("==> mute (sh) failed"), "{log}");
+    assert!(log.contains("exit status 5"), "{log}");
     assert!(
         !log.contains("==> quiet"),
         "a task that printed nothing is left out:\n{log}"
@@ -278,9 +282,11 @@ let quiet = sh("true")
             None => (text.trim_end_matches('s').parse::<f64>().expect("seconds") * 1e3) as u64,
         }
     };
+    let bad = &log[log.find("==> bad ").expect("bad's header")..];
+    let bad = bad[1..].find("==> ").map_or(bad, |end| &bad[..=end]);
     let after = |word: &str| -> Vec<u64> {
         let mut found = Vec::new();
-        for line in log.lines() {
+        for line in bad.lines() {
             if line.starts_with("==> bad ") || line.starts_with("attempt ") {
                 let (_, rest) = line.split_once(word).unwrap_or_default();
                 if let Some(time) = rest.split([',', ':']).next().filter(|t| !t.is_empty()) {
