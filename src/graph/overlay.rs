@@ -512,14 +512,17 @@ fn waited_for_in_script(graph: &TaskGraph, nodes: &mut [Option<NodeRun>], items:
     let body = graph.body(graph.root);
     let ids: Vec<_> = body.node_ids().collect();
     let mut waited_for = vec![false; ids.len()];
-    // A node's inputs come before it: one pass from the last node back.
-    for (k, &id) in ids.iter().enumerate().rev() {
-        let recorded = nodes[id.0 as usize].as_ref().is_some_and(|r| !r.counts.is_empty());
-        if recorded || waited_for[k] {
-            for &d in &graph.node(id).deps {
-                if let Some(w) = waited_for.get_mut(d as usize) {
-                    *w = true;
-                }
+    // From each node with a recorded task, back through what it waited for
+    // (`deps` are indices into the body).
+    let mut next: Vec<usize> = (ids.iter().enumerate())
+        .filter(|(_, id)| nodes[id.0 as usize].as_ref().is_some_and(|r| !r.counts.is_empty()))
+        .map(|(k, _)| k)
+        .collect();
+    while let Some(k) = next.pop() {
+        for &d in &graph.node(ids[k]).deps {
+            if let Some(w) = waited_for.get_mut(d as usize).filter(|w| !**w) {
+                *w = true;
+                next.push(d as usize);
             }
         }
     }
