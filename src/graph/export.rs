@@ -99,8 +99,9 @@ impl<'g> Names<'g> {
                         (Some(n), _) if owners[i] == graph.root => annotate::Count::Known(n),
                         (_, Some(run)) if run.all => annotate::Count::Known(run.made),
                         (_, Some(run)) => annotate::Count::SoFar(run.made),
-                        (Some(n), None) => annotate::Count::Known(n),
-                        (None, None) => annotate::Count::Unknown,
+                        // Without a run, an instance's own count.
+                        (Some(n), None) if overlay.is_none() => annotate::Count::Known(n),
+                        (_, None) => annotate::Count::Unknown,
                     };
                 }
             }

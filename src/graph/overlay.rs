@@ -512,10 +512,12 @@ fn waited_for_in_script(graph: &TaskGraph, nodes: &mut [Option<NodeRun>], items:
     let body = graph.body(graph.root);
     let ids: Vec<_> = body.node_ids().collect();
     let mut waited_for = vec![false; ids.len()];
-    // From each node with a recorded task, back through what it waited for
-    // (`deps` are indices into the body).
+    // From each node with a task that started (a skipped one is recorded as
+    // soon as one of its inputs fails, while the others may still run), back
+    // through what it waited for (`deps` are indices into the body).
+    let started = |r: &NodeRun| r.counts.keys().any(|s| *s != NodeState::Skipped);
     let mut next: Vec<usize> = (ids.iter().enumerate())
-        .filter(|(_, id)| nodes[id.0 as usize].as_ref().is_some_and(|r| !r.counts.is_empty()))
+        .filter(|(_, id)| nodes[id.0 as usize].as_ref().is_some_and(started))
         .map(|(k, _)| k)
         .collect();
     while let Some(k) = next.pop() {

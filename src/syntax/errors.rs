@@ -192,34 +192,22 @@ fn token_at(text: &str, pos: usize) -> (Span, String) {
     (Span::new(i, i + len), format!("`{}`", &rest[..len]))
 }
 
-/// `text` up to its last character of code: without the blank lines, the
-/// comment lines and the comment that end it.
-fn last_code(text: &str) -> &str {
-    let mut text = text.trim_end();
-    while !text.is_empty() {
-        let start = text.rfind('\n').map_or(0, |i| i + 1);
-        let code = without_comment(&text[start..]).trim_end();
-        if !code.is_empty() {
-            return &text[..start + code.len()];
-        }
-        text = text[..start].trim_end();
+/// `text[..end]` up to its last character of code: without the blank lines,
+/// the comment lines and the comment that end it. The comments are those
+/// the scan finds in the whole `text` (a `#` in a string or in `${…}` is
+/// none); called only for this message, so the scan is no cost elsewhere.
+fn last_code(text: &str, end: usize) -> &str {
+    let mut comments = Vec::new();
+    let _ = super::scan::scan_lines(text, None, &mut comments);
+    let mut code = text[..end].trim_end();
+    // Each comment that ends where the code seems to: back to before it.
+    while let Some(&(start, _)) = comments[..comments.partition_point(|c| (c.0 as usize) < code.len())]
+        .last()
+        .filter(|c| c.1 as usize >= code.len())
+    {
+        code = text[..start as usize].trim_end();
     }
-    text
-}
-
-/// A line without its comment: from a `#` outside a string to the end.
-fn without_comment(line: &str) -> &str {
-    let (mut quoted, mut escaped) = (false, false);
-    for (i, c) in line.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            '#' if !quoted => return &line[..i],
-            _ => {}
-        }
-    }
-    line
+    code
 }
 
 /// Converts a pest failure into one diagnostic.
@@ -490,11 +478,11 @@ fn special_case(text: &str, span: Span, found: &str, expected: &[Expected]) -> O
     // expression unfinished (`let x = 1 +`), which newlines do not end.
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let first_on_line = before[line_start..].trim().is_empty() && line_start > 0;
-    let previous = last_code(&before[..line_start]);
     if expected.contains(&Expected::Expression)
         && ["let", "param", "agent", "flow"].contains(&word)
         && first_on_line
     {
+        let previous = last_code(text, line_start);
         if let Some(last) = previous.chars().last() {
             return Some(
                 Diagnostic::error(
@@ -661,6 +649,21 @@ mod tests {
     fn pest_limits_become_their_own_codes() {
         assert_eq!(custom("call limit reached").code, Code::TooComplex);
         assert_eq!(custom("stack limit reached").code, Code::TooDeep);
+    }
+
+    #[test]
+    fn the_code_before_a_statement_ends_where_its_comments_begin() {
+        // What the text before `let c` ends with, once comments are left out.
+        let last = |text: &str| {
+            let end = text.rfind("let c").expect("a next statement");
+            let code = last_code(text, end);
+            code[code.len().saturating_sub(3)..].to_string()
+        };
+        assert_eq!(last("let b = a +\n# a comment\n\nlet c = 2\n"), "a +");
+        assert_eq!(last("let b = \"x#y\" + # more\nlet c = 2\n"), "\" +");
+        // A `#` inside `${…}` in a string, and a raw string ending in `\`.
+        assert_eq!(last("let b = \"x ${\"#\"}\" + a +\nlet c = 2\n"), "a +");
+        assert_eq!(last("let b = r\"C:\\\" + a + # c\nlet c = 2\n"), "a +");
     }
 
     #[test]

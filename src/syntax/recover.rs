@@ -21,11 +21,12 @@ use crate::diag::Diagnostic;
 use crate::source::floor_char_boundary;
 
 /// Syntax errors after this many are not looked for (the CLI shows 20 of
-/// each kind).
+/// each kind); literal errors do not count.
 pub(super) const MAX_ERRORS: usize = 100;
 
-/// How many top-level lines back a broken statement's start is looked for.
-const MAX_STEPS_BACK: usize = 64;
+/// How many top-level lines back a broken statement's start is looked for
+/// (a statement over this many lines costs about 30 ms of parses).
+const MAX_STEPS_BACK: usize = 256;
 
 /// A parse that failed: its diagnostic, and where pest stopped (in the whole
 /// text), which the error may be placed before (a keyword used as a name is
@@ -60,9 +61,12 @@ pub(super) fn every_error(
         top_lines,
         starts,
         found: Vec::new(),
+        failures: 0,
+        stopped: false,
     };
     let first = first.map(|e| recovery.failure(0, text.len(), e));
     recovery.errors_in(0, text.len(), first);
+    let stopped = recovery.stopped;
     let mut found = recovery.found;
     found.sort_by_key(|d| d.primary.as_ref().map_or(usize::MAX, |l| l.span.start as usize));
     // A statement parsed again on its own fails as it did in a longer run
@@ -77,10 +81,10 @@ pub(super) fn every_error(
         }
         same
     });
-    if found.len() >= MAX_ERRORS {
+    if stopped {
         if let Some(last) = found.last_mut() {
             last.notes.push(format!(
-                "the parse stopped looking after {MAX_ERRORS} errors: there may be more"
+                "the parse stopped looking after {MAX_ERRORS} syntax errors: there may be more"
             ));
         }
     }
@@ -95,65 +99,100 @@ struct Recovery<'t> {
     /// Those of them that start a statement: where a parse may go on.
     starts: Vec<usize>,
     found: Vec<Diagnostic>,
+    /// The syntax errors among them (the cap counts these).
+    failures: usize,
+    /// The cap was met with text left to read.
+    stopped: bool,
 }
 
 impl Recovery<'_> {
     /// The errors of `text[from..end)`, a run of whole statements, given the
     /// failure of its parse when known.
     fn errors_in(&mut self, mut from: usize, end: usize, mut known: Option<Failure>) {
-        while from < end && self.found.len() < MAX_ERRORS {
+        while from < end {
+            if self.failures == MAX_ERRORS {
+                self.stopped = true;
+                return;
+            }
             let failure = match known.take() {
                 Some(failure) => failure,
                 None => {
                     let cut = self.piece_end(from, end);
                     match self.parse(from, cut) {
-                        Ok(()) => {
+                        Ok(literals) => {
+                            self.found.extend(literals);
                             from = cut;
                             continue;
                         }
                         // The piece's last statement runs on past it: the
                         // rest of the run says how it really ends.
                         Err(f) if f.at_end && cut < end => match self.parse(from, end) {
-                            Ok(()) => break,
+                            Ok(literals) => {
+                                self.found.extend(literals);
+                                return;
+                            }
                             Err(f) => f,
                         },
                         Err(f) => f,
                     }
                 }
             };
-            let broken = self.before_broken(from, failure.reached);
+            let broken = self.broken_statement(from, failure.reached);
+            self.before(from, broken);
             self.found.push(failure.diagnostic);
+            self.failures += 1;
             // Past all pest read, at the next statement.
-            let next = self.starts.iter().copied().find(|&l| l >= failure.reached && l > broken);
-            match next {
-                Some(next) if next < end => from = next,
-                _ => break,
+            let at = self.starts.partition_point(|&l| l < failure.reached.max(broken + 1));
+            match self.starts.get(at) {
+                Some(&next) if next < end => from = next,
+                _ => return,
             }
         }
     }
 
-    /// Where the statement pest stopped in at `reached` starts, once the
-    /// statements before it (from `from`) have had their errors found.
-    fn before_broken(&mut self, from: usize, reached: usize) -> usize {
+    /// Where the statement pest stopped in at `reached` starts (no earlier
+    /// than `from`): the last top-level line before it that the statement
+    /// before does not run on into. Each line is tried from the statement
+    /// before it, not from `from`, so a statement that runs over many lines
+    /// costs a parse of itself per line, not of all the text before it.
+    /// After [`MAX_STEPS_BACK`] lines: the last statement that starts before.
+    fn broken_statement(&self, from: usize, reached: usize) -> usize {
+        let statement_before = |at: usize| {
+            let i = self.starts.partition_point(|&l| l < at);
+            i.checked_sub(1).map_or(from, |i| self.starts[i]).max(from)
+        };
         let mut broken = reached;
         for _ in 0..MAX_STEPS_BACK {
-            // The last top-level line before: a statement's start, unless the
-            // one before it goes on into it.
             let at = self.top_lines.partition_point(|&l| (l as usize) < broken);
             broken = match at.checked_sub(1).map(|i| self.top_lines[i] as usize) {
                 Some(line) if line > from => line,
                 _ => return from,
             };
-            match self.parse(from, broken) {
-                Ok(()) => return broken,
-                Err(f) if f.at_end => continue,
-                Err(f) => {
-                    self.errors_in(from, broken, Some(f));
-                    return broken;
-                }
+            if !self.runs_on(statement_before(broken), broken) {
+                return broken;
             }
         }
-        from
+        statement_before(reached)
+    }
+
+    /// Whether the statements of `text[start..end]` run on past its end: pest
+    /// stops at its end (no detail asked, no diagnostic made).
+    fn runs_on(&self, start: usize, end: usize) -> bool {
+        let piece = &self.text[start..end];
+        match FlowParser::parse(Rule::program, piece) {
+            Ok(_) => false,
+            Err(e) => only_comments(&piece[location(piece, &e)..]),
+        }
+    }
+
+    /// The errors of `text[from..broken)`, the statements before a broken one.
+    fn before(&mut self, from: usize, broken: usize) {
+        if broken > from {
+            match self.parse(from, broken) {
+                Ok(literals) => self.found.extend(literals),
+                Err(f) => self.errors_in(from, broken, Some(f)),
+            }
+        }
     }
 
     /// Where a piece starting at `from` ends: the first statement at least
@@ -163,13 +202,13 @@ impl Recovery<'_> {
         self.starts.get(at).copied().filter(|&l| l < end).unwrap_or(end)
     }
 
-    /// `text[start..end]` parsed: nothing, after adding the literal errors of
-    /// its statements to those found; or its first syntax error.
-    fn parse(&mut self, start: usize, end: usize) -> Result<(), Failure> {
+    /// `text[start..end]` parsed: the literal errors of its statements, or
+    /// its first syntax error.
+    fn parse(&self, start: usize, end: usize) -> Result<Vec<Diagnostic>, Failure> {
         // The parallel parse's way first: no pest for simple lines, and no
         // tree built twice. `None` for any problem, which pest then finds.
         if super::parse_piece(self.text, start, end, &self.top_lines, self.comments).is_some() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let piece = &self.text[start..end];
         match FlowParser::parse(Rule::program, piece) {
@@ -179,8 +218,7 @@ impl Recovery<'_> {
                 if let Some(pair) = pairs.next() {
                     let _ = builder.program(pair);
                 }
-                self.found.extend(builder.into_errors());
-                Ok(())
+                Ok(builder.into_errors())
             }
             Err(e) => {
                 let e = super::detailed_error(piece).unwrap_or(e);
@@ -192,16 +230,21 @@ impl Recovery<'_> {
     /// The failure of pest's parse of `text[start..end]`.
     fn failure(&self, start: usize, end: usize, e: &pest::error::Error<Rule>) -> Failure {
         let piece = &self.text[start..end];
-        let at = match e.location {
-            pest::error::InputLocation::Pos(at) | pest::error::InputLocation::Span((at, _)) => at,
-        };
-        let at = floor_char_boundary(piece, at.min(piece.len()));
+        let at = location(piece, e);
         Failure {
             diagnostic: errors::from_pest(piece, e).moved(start as u32),
             reached: start + at,
             at_end: only_comments(&piece[at..]),
         }
     }
+}
+
+/// Where pest stopped in `piece`.
+fn location(piece: &str, e: &pest::error::Error<Rule>) -> usize {
+    let at = match e.location {
+        pest::error::InputLocation::Pos(at) | pest::error::InputLocation::Span((at, _)) => at,
+    };
+    floor_char_boundary(piece, at.min(piece.len()))
 }
 
 /// Whether `text` is blank lines and comments only.
@@ -323,7 +366,8 @@ mod tests {
     #[test]
     fn a_big_script_has_its_errors_found_in_every_piece() {
         // Past the size parsed in pieces on every core: a piece with an
-        // error sends it to the whole parse, which recovers.
+        // error has the errors found piece by piece (one core: after a
+        // whole parse).
         let good = "let x = sh(\"echo ${1 + 2}\")\n";
         let lines = super::super::PARALLEL_MIN_BYTES * 2 / good.len();
         let broken = [10, lines / 2, lines - 3];
@@ -341,5 +385,32 @@ mod tests {
         let found = errors(&text);
         assert_eq!(found.len(), MAX_ERRORS);
         assert_eq!(found.last(), Some(&at("unexpected_token", 2 * MAX_ERRORS - 1, 13)));
+        let source = SourceFile::new("t.flow", text.as_str());
+        let last = crate::syntax::parse(&source).expect_err("errors").pop().expect("one");
+        assert!(last.notes.iter().any(|n| n.contains("stopped looking")), "{last}");
+        // Literal errors are not syntax errors: they do not count.
+        let text = "let q = \"\\q\"\n".repeat(MAX_ERRORS + 20) + "let z = = 1\n";
+        let source = SourceFile::new("t.flow", text.as_str());
+        let found = crate::syntax::parse(&source).expect_err("errors");
+        assert_eq!(found.len(), MAX_ERRORS + 21);
+        assert!(found.iter().all(|d| d.notes.is_empty()), "nothing was left unread");
+    }
+
+    #[test]
+    fn a_statement_over_many_lines_is_found_whole() {
+        // `let x` runs on over 80 lines ending with `+`: the error is where
+        // `let y` starts, and `let z`'s is still found after it.
+        let text = format!(
+            "let w = \"\\q\"\nlet x = 1 +\n{}let y = 3\nlet z = = 1\n",
+            "2 +\n".repeat(80)
+        );
+        assert_eq!(
+            errors(&text),
+            [
+                at("bad_escape", 1, 10),
+                at("unexpected_token", 83, 1),
+                at("unexpected_token", 84, 9)
+            ]
+        );
     }
 }

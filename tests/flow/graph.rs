@@ -401,6 +401,24 @@ fn graph_run_of_a_run_still_going_knows_a_map_a_recorded_task_used_has_ended() {
     assert_eq!(fill(&dot, "done[i]: sh"), Some(green), "{dot}");
 }
 
+#[test]
+fn graph_run_does_not_take_a_task_skipped_for_another_input_as_the_map_s_end() {
+    // `bad` fails while `slow` still has items waiting for a file: `c`,
+    // which reads both, is recorded as skipped at once (`--keep-going`).
+    let script = "let bad = sh(\"sleep 0.3; exit 1\")\n\
+                  let xs = sh(\"seq 0 5\", output: \"lines\")\n\
+                  let slow = map i in xs { sh(\"if [ ${i} -ge 3 ]; then while [ ! -e go ]; do sleep 0.02; done; fi; echo ${i}\") }\n\
+                  let c = sh(\"echo ${bad} ${len(slow)}\")\n\
+                  c\n";
+    let dir = project("graph-run-skipped", script);
+    let run = run_until_recorded(&dir, &["--keep-going", "-j", "8"], 6);
+    let dot = graph(&dir, &["--run"]);
+    std::fs::write(dir.join("go"), "").unwrap();
+    assert_eq!(run.wait_with_output().unwrap().status.code(), Some(1));
+    assert!(dot.contains("map slow[×3…]"), "{dot}");
+    assert_eq!(fill(&dot, "slow: map"), Some("#f5e08c"), "{dot}");
+}
+
 /// With a run, a map inside another counts the items of all its instances,
 /// whether its list is in the text or made by the run.
 #[test]
