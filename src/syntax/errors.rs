@@ -382,6 +382,9 @@ fn special_case(text: &str, span: Span, found: &str, expected: &[Expected]) -> O
     if let Some(diagnostic) = keyword_bound_then_read(text, span.start as usize) {
         return Some(diagnostic);
     }
+    if let Some(diagnostic) = agent_without_backend(text, span.start as usize) {
+        return Some(diagnostic);
+    }
     let next = text.get(span.end as usize..).unwrap_or("");
     let before = text.get(..span.start as usize).unwrap_or("");
     let declaring = ["let", "param", "agent"].into_iter().find(|k| {
@@ -582,6 +585,40 @@ fn keyword_bound_then_read(text: &str, pos: usize) -> Option<Diagnostic> {
         .at(bound, "bound here as a name")
         .label(read, format!("so this reads as the start of a `{word}`"))
         .help(format!("rename it, for example `{word}_`")),
+    )
+}
+
+/// `agent A =` at the end of its line, then a statement: the backend may
+/// be on the next line, so the parse read the statement's keyword as the
+/// backend's name and failed after it (`expected (`). The mistake is the
+/// declaration left without a backend.
+fn agent_without_backend(text: &str, pos: usize) -> Option<Diagnostic> {
+    let word = previous_word(text, pos).filter(|w| ["let", "param", "agent", "flow"].contains(w))?;
+    let end = text.get(..pos)?.trim_end().len();
+    let start = end - word.len();
+    // The keyword first on its line, after a line that ends with `=`.
+    let line_start = text[..start].rfind('\n')? + 1;
+    if !text[line_start..start].trim().is_empty() {
+        return None;
+    }
+    let equals = last_code(text, line_start).strip_suffix('=')?.len();
+    // That line declares an agent: `agent NAME =`.
+    let declared = &text[text[..equals].rfind('\n').map_or(0, |i| i + 1)..equals];
+    let mut words = declared.split_whitespace();
+    let (agent, name) = (words.next()?, words.next()?);
+    if agent != "agent" || words.next().is_some() {
+        return None;
+    }
+    Some(
+        Diagnostic::error(
+            Code::UnexpectedToken,
+            format!("the agent `{name}` has no backend: found the keyword `{word}`"),
+        )
+        .at(Span::new(start, end), "a new statement")
+        .label(Span::new(equals, equals + 1), "a backend is expected after this")
+        .help(format!(
+            "name its backend and config after `=`: `agent {name} = llm(model: \"…\")`"
+        )),
     )
 }
 

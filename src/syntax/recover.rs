@@ -308,11 +308,12 @@ mod tests {
     #[test]
     fn the_statements_before_one_that_runs_on_are_still_checked() {
         // `agent A =` goes on past the blank line, into `let`: the error is
-        // pest's, on line 4; the bad escape before it is still found.
+        // on line 4, where the backend was looked for; the bad escape before
+        // it is still found.
         let text = "let q = \"\\q\"\nagent A =\n\nlet x = sh(\"echo\")\n";
         assert_eq!(
             errors(text),
-            [at("bad_escape", 1, 10), at("unexpected_token", 4, 5)]
+            [at("bad_escape", 1, 10), at("unexpected_token", 4, 1)]
         );
         // Lines that start no statement (a call) are checked as well.
         let text = "let a = = 1\nlet b = 1\nsh(\"echo \\q\")\nsh(1 2)\nlet c = 3 3\n";
