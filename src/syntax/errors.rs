@@ -482,7 +482,7 @@ fn special_case(text: &str, span: Span, found: &str, expected: &[Expected]) -> O
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let first_on_line = before[line_start..].trim().is_empty() && line_start > 0;
     if expected.contains(&Expected::Expression)
-        && ["let", "param", "agent", "flow"].contains(&word)
+        && super::STATEMENT_KEYWORDS.contains(&word)
         && first_on_line
     {
         let previous = last_code(text, line_start);
@@ -593,7 +593,7 @@ fn keyword_bound_then_read(text: &str, pos: usize) -> Option<Diagnostic> {
 /// backend's name and failed after it (`expected (`). The mistake is the
 /// declaration left without a backend.
 fn agent_without_backend(text: &str, pos: usize) -> Option<Diagnostic> {
-    let word = previous_word(text, pos).filter(|w| ["let", "param", "agent", "flow"].contains(w))?;
+    let word = previous_word(text, pos).filter(|w| super::STATEMENT_KEYWORDS.contains(w))?;
     let end = text.get(..pos)?.trim_end().len();
     let start = end - word.len();
     // The keyword first on its line, after a line that ends with `=`.

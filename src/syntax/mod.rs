@@ -163,7 +163,7 @@ pub fn parse(source: &SourceFile) -> Result<Program, Vec<Diagnostic>> {
             // Every error, found piece by piece: no failing parse of the
             // whole text, which takes seconds on a big one.
             Err(NotInPieces::Failed) => {
-                let errors = recover::every_error(text, &comments, None);
+                let errors = recover::every_error(text, &comments, Some(top_lines), None);
                 if !errors.is_empty() {
                     return Err(errors);
                 }
@@ -177,7 +177,7 @@ pub fn parse(source: &SourceFile) -> Result<Program, Vec<Diagnostic>> {
 /// Parses the whole text in one pest run (after a successful scan, which
 /// found its `comments`).
 fn parse_whole(text: &str, comments: &[(u32, u32)]) -> Result<Program, Vec<Diagnostic>> {
-    let pairs = run_pest(text).map_err(|e| recover::every_error(text, comments, Some(&e)))?;
+    let pairs = run_pest(text).map_err(|e| recover::every_error(text, comments, None, Some(&e)))?;
     let builder = build::Builder::new(text, 0, comments);
     let program = pairs.map(|pair| builder.program(pair));
     let errors = builder.into_errors();
@@ -384,10 +384,14 @@ fn comments_in(comments: &[(u32, u32)], start: usize, end: usize) -> Vec<(u32, u
         .collect()
 }
 
+/// The keywords that begin a statement, and that no expression continues
+/// with: a top-level line starting with one starts a statement.
+pub(super) const STATEMENT_KEYWORDS: [&str; 4] = ["let", "agent", "param", "flow"];
+
 /// Whether a top-level line begins with a word no expression can continue with.
 fn starts_statement(line: &str) -> bool {
     let line = line.trim_start_matches([' ', '\t']);
-    ["let", "agent", "param", "flow"].iter().any(|k| {
+    STATEMENT_KEYWORDS.iter().any(|k| {
         line.strip_prefix(k)
             .is_some_and(|rest| rest.starts_with([' ', '\t']))
     })

@@ -41,15 +41,20 @@ struct Failure {
 
 /// Every syntax error of `text`, with the literal errors (bad escapes,
 /// keywords as names) of the statements that parse, in the order of the
-/// text. `first`: the failure of its whole parse, when one was made.
+/// text. `top_lines`: the scan's, when it collected them; `first`: the
+/// failure of the whole text's parse, when one was made.
 pub(super) fn every_error(
     text: &str,
     comments: &[(u32, u32)],
+    top_lines: Option<Vec<u32>>,
     first: Option<&pest::error::Error<Rule>>,
 ) -> Vec<Diagnostic> {
-    let mut top_lines = Vec::new();
-    // Balanced: the whole parse ran after the same scan.
-    let _ = scan::scan_lines(text, Some(&mut top_lines), &mut Vec::new());
+    let top_lines = top_lines.unwrap_or_else(|| {
+        let mut lines = Vec::new();
+        // Balanced: the parse ran after the same scan.
+        let _ = scan::scan_lines(text, Some(&mut lines), &mut Vec::new());
+        lines
+    });
     let starts = top_lines
         .iter()
         .map(|&l| l as usize)
